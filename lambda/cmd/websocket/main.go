@@ -1,0 +1,30 @@
+// Command websocket is the Lambda behind every route of the WebSocket API:
+// $connect, $disconnect, $default (client protocol v1) and custom routes the
+// module sends to it. Configuration comes from WS_* environment variables.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/lambdaenv"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
+)
+
+func main() {
+	settings, err := lambdaenv.Parse(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "websocket: configuration:", err)
+		os.Exit(1)
+	}
+	log := lambdaenv.Logger(settings.LogLevel)
+	m, err := lambdaenv.NewManager(context.Background(), settings, log, realtime.Hooks{})
+	if err != nil {
+		log.Error("websocket: start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(m.Handle)
+}

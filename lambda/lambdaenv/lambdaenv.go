@@ -1,0 +1,122 @@
+// Package lambdaenv wires the runtime from the Lambda environment variables
+// the Terraform module sets (WS_TABLE_NAME, WS_MANAGEMENT_ENDPOINT, ...), so
+// every Lambda main stays a few lines long. See docs/operations.md.
+package lambdaenv
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/lifecycle"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+// Settings are the runtime's environment variables, parsed.
+type Settings struct {
+	TableName          string
+	ManagementEndpoint string
+	SendConcurrency    int
+	MaxSendRate        float64
+	ConnectionTTL      time.Duration
+	EventBusName       string
+	EventSource        string
+	LogLevel           slog.Level
+}
+
+// Parse reads Settings with getenv (os.Getenv in mains, a map in tests).
+func Parse(getenv func(string) string) (Settings, error) {
+	s := Settings{
+		TableName:          getenv("WS_TABLE_NAME"),
+		ManagementEndpoint: strings.TrimSuffix(getenv("WS_MANAGEMENT_ENDPOINT"), "/"),
+		SendConcurrency:    64,
+		ConnectionTTL:      store.DefaultTTL,
+		EventBusName:       getenv("WS_EVENT_BUS_NAME"),
+		EventSource:        getenv("WS_EVENT_SOURCE"),
+	}
+	if s.TableName == "" {
+		return s, fmt.Errorf("WS_TABLE_NAME is required")
+	}
+	if v := getenv("WS_SEND_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return s, fmt.Errorf("WS_SEND_CONCURRENCY=%q: want an integer from 1 to 10000", v)
+		}
+		s.SendConcurrency = n
+	}
+	if v := getenv("WS_MAX_SEND_RATE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return s, fmt.Errorf("WS_MAX_SEND_RATE=%q: want a number of requests per second, 0 for adaptive only", v)
+		}
+		s.MaxSendRate = f
+	}
+	if v := getenv("WS_CONNECTION_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 2*time.Hour {
+			return s, fmt.Errorf("WS_CONNECTION_TTL=%q: want a Go duration of at least 2h (API Gateway's connection limit)", v)
+		}
+		s.ConnectionTTL = d
+	}
+	if v := getenv("WS_LOG_LEVEL"); v != "" {
+		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return s, fmt.Errorf("WS_LOG_LEVEL=%q: want debug, info, warn or error", v)
+		}
+	}
+	return s, nil
+}
+
+// Logger returns the JSON logger Lambda mains use.
+func Logger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+}
+
+// NewManager builds a Manager on DynamoDB, the management API and, when
+// configured, EventBridge, from the AWS default configuration.
+func NewManager(ctx context.Context, s Settings, log *slog.Logger, hooks realtime.Hooks) (*realtime.Manager, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	return NewManagerFromConfig(awsCfg, s, log, hooks)
+}
+
+// NewManagerFromConfig is NewManager with an explicit AWS configuration (the
+// local gateway points it at DynamoDB Local and itself).
+func NewManagerFromConfig(awsCfg aws.Config, s Settings, log *slog.Logger, hooks realtime.Hooks) (*realtime.Manager, error) {
+	db, err := store.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), store.DynamoOptions{Table: s.TableName, TTL: s.ConnectionTTL})
+	if err != nil {
+		return nil, err
+	}
+	httpClient := sender.NewHTTPClient(s.SendConcurrency)
+	cfg := realtime.Config{
+		Store: db,
+		NewPoster: func(endpoint string) (sender.Poster, error) {
+			return sender.NewManagementAPI(awsCfg, endpoint, httpClient)
+		},
+		ManagementEndpoint: s.ManagementEndpoint,
+		Sender:             sender.Options{Concurrency: s.SendConcurrency, MaxRate: s.MaxSendRate},
+		TTL:                s.ConnectionTTL,
+		Hooks:              hooks,
+		Logger:             log,
+	}
+	if s.EventBusName != "" {
+		ev, err := lifecycle.NewEventBridge(eventbridge.NewFromConfig(awsCfg), s.EventBusName, s.EventSource)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Events = ev
+	}
+	return realtime.New(cfg)
+}

@@ -1,0 +1,300 @@
+// Package mgmtapitest is a stand-in for the API Gateway management API
+// (@connections) for tests and benchmarks, in the spirit of net/http/httptest.
+// It speaks AWS's wire format (200 on POST, 200 JSON on GET, 204 on DELETE,
+// errors with their x-amzn-ErrorType header and a JSON message body), so the
+// unmodified aws-sdk-go-v2 client classifies its answers exactly as on AWS.
+// It can add latency per call, throttle with a token bucket (429
+// LimitExceededException), fail a share of calls with 5xx and answer 410 for
+// dead connections.
+package mgmtapitest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Stage is the first path segment. Default "test".
+	Stage string
+	// Latency is added to every call.
+	Latency time.Duration
+	// RateLimit is the token bucket's rate in calls per second; 0 means none.
+	RateLimit float64
+	// Burst is the token bucket's size. Default RateLimit/100 (10 ms worth), at least 1.
+	Burst int
+	// FailEvery makes every n-th call answer 500 InternalServerError. 0 means never.
+	FailEvery int
+	// AutoRegister treats unknown ids as live instead of gone, for benchmarks
+	// that do not want to register 100,000 ids one by one. Dead ids still answer 410.
+	AutoRegister bool
+	// KeepMessages records every delivered payload for Messages. Off for benchmarks.
+	KeepMessages bool
+}
+
+// Counts are what the server has answered so far.
+type Counts struct {
+	// Posts counts every POST received; Delivered those answered 200.
+	Posts, Delivered int64
+	// Gone, Throttled, TooLarge and ServerErrors count the error answers.
+	Gone, Throttled, TooLarge, ServerErrors int64
+	// Deletes and Gets count the other calls.
+	Deletes, Gets int64
+	// MaxInFlight is the highest number of calls served at once.
+	MaxInFlight int64
+}
+
+// Server is a fake management API. Create it with New; Close it when done.
+type Server struct {
+	opts    Options
+	srv     *httptest.Server
+	limiter *rate.Limiter
+
+	mu       sync.Mutex
+	live     map[string]time.Time // id -> connectedAt
+	dead     map[string]struct{}
+	messages map[string][][]byte
+	deleted  map[string]struct{}
+
+	posts, delivered, gone, throttled, tooLarge, serverErrors, deletes, gets atomic.Int64
+	inFlight, maxInFlight                                                    atomic.Int64
+	calls                                                                    atomic.Int64
+}
+
+// New starts a server on a loopback port.
+func New(opts Options) *Server {
+	if opts.Stage == "" {
+		opts.Stage = "test"
+	}
+	s := &Server{
+		opts:     opts,
+		live:     map[string]time.Time{},
+		dead:     map[string]struct{}{},
+		messages: map[string][][]byte{},
+		deleted:  map[string]struct{}{},
+	}
+	if opts.RateLimit > 0 {
+		burst := opts.Burst
+		if burst <= 0 {
+			burst = max(1, int(opts.RateLimit/100))
+		}
+		s.limiter = rate.NewLimiter(rate.Limit(opts.RateLimit), burst)
+	}
+	s.srv = httptest.NewServer(s)
+	return s
+}
+
+// URL is the endpoint to give the SDK's BaseEndpoint: http://127.0.0.1:port/stage.
+func (s *Server) URL() string { return s.srv.URL + "/" + s.opts.Stage }
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// Connect registers live connection ids.
+func (s *Server) Connect(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		s.live[id] = time.Now().UTC()
+		delete(s.dead, id)
+	}
+}
+
+// Kill marks ids as gone: later calls for them answer 410.
+func (s *Server) Kill(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		delete(s.live, id)
+		s.dead[id] = struct{}{}
+	}
+}
+
+// Messages returns the payloads delivered to id (KeepMessages must be on).
+func (s *Server) Messages(id string) [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]byte(nil), s.messages[id]...)
+}
+
+// Deleted reports whether DELETE was called for id.
+func (s *Server) Deleted(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.deleted[id]
+	return ok
+}
+
+// Counts returns the counters.
+func (s *Server) Counts() Counts {
+	return Counts{
+		Posts: s.posts.Load(), Delivered: s.delivered.Load(), Gone: s.gone.Load(),
+		Throttled: s.throttled.Load(), TooLarge: s.tooLarge.Load(), ServerErrors: s.serverErrors.Load(),
+		Deletes: s.deletes.Load(), Gets: s.gets.Load(), MaxInFlight: s.maxInFlight.Load(),
+	}
+}
+
+// WriteError writes an error the way API Gateway does: status, the
+// x-amzn-ErrorType header and a JSON body with a message.
+func WriteError(w http.ResponseWriter, status int, errorType, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("x-amzn-ErrorType", errorType)
+	w.Header().Set("x-amzn-RequestId", newRequestID())
+	w.WriteHeader(status)
+	body, _ := json.Marshal(map[string]any{"message": message})
+	_, _ = w.Write(body)
+}
+
+var reqSeq atomic.Int64
+
+func newRequestID() string {
+	return fmt.Sprintf("00000000-0000-4000-8000-%012d", reqSeq.Add(1))
+}
+
+// ConnectionID extracts and unescapes the id from /{stage}/@connections/{id}.
+// It reports false when the path is not a management API path of stage.
+func ConnectionID(stage, path string) (string, bool) {
+	prefix := "/" + stage + "/@connections/"
+	if !strings.HasPrefix(path, prefix) {
+		return "", false
+	}
+	id, err := url.PathUnescape(path[len(prefix):])
+	if err != nil || id == "" || strings.Contains(id, "/") {
+		return "", false
+	}
+	return id, true
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for {
+		m := s.maxInFlight.Load()
+		if n <= m || s.maxInFlight.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if s.opts.Latency > 0 {
+		time.Sleep(s.opts.Latency)
+	}
+	id, ok := ConnectionID(s.opts.Stage, r.URL.EscapedPath())
+	if !ok {
+		WriteError(w, http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		s.post(w, r, id)
+	case http.MethodGet:
+		s.gets.Add(1)
+		s.get(w, id)
+	case http.MethodDelete:
+		s.deletes.Add(1)
+		s.delete(w, id)
+	default:
+		WriteError(w, http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
+	}
+}
+
+func (s *Server) throttle(w http.ResponseWriter) bool {
+	if s.limiter != nil && !s.limiter.Allow() {
+		s.throttled.Add(1)
+		WriteError(w, http.StatusTooManyRequests, sender.ErrorTypeLimitExceeded, "Rate exceeded")
+		return true
+	}
+	if s.opts.FailEvery > 0 && s.calls.Add(1)%int64(s.opts.FailEvery) == 0 {
+		s.serverErrors.Add(1)
+		WriteError(w, http.StatusInternalServerError, "InternalServerErrorException", "Internal server error")
+		return true
+	}
+	return false
+}
+
+// isLive reports whether id is a live connection, registering it when AutoRegister is on.
+func (s *Server) isLive(id string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dead := s.dead[id]; dead {
+		return time.Time{}, false
+	}
+	at, ok := s.live[id]
+	if !ok && s.opts.AutoRegister {
+		return time.Now().UTC(), true
+	}
+	return at, ok
+}
+
+func (s *Server) post(w http.ResponseWriter, r *http.Request, id string) {
+	s.posts.Add(1)
+	if s.throttle(w) {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, sender.MaxPayload+1))
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "BadRequestException", "could not read body")
+		return
+	}
+	if len(body) > sender.MaxPayload {
+		s.tooLarge.Add(1)
+		WriteError(w, http.StatusRequestEntityTooLarge, sender.ErrorTypePayloadTooLarge, "Request entity too large")
+		return
+	}
+	if _, ok := s.isLive(id); !ok {
+		s.gone.Add(1)
+		WriteError(w, http.StatusGone, sender.ErrorTypeGone, "")
+		return
+	}
+	if s.opts.KeepMessages {
+		s.mu.Lock()
+		s.messages[id] = append(s.messages[id], body)
+		s.mu.Unlock()
+	}
+	s.delivered.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) get(w http.ResponseWriter, id string) {
+	if s.throttle(w) {
+		return
+	}
+	at, ok := s.isLive(id)
+	if !ok {
+		WriteError(w, http.StatusGone, sender.ErrorTypeGone, "")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"connectedAt":  at.Format(time.RFC3339Nano),
+		"identity":     map[string]string{"sourceIp": "127.0.0.1", "userAgent": "mgmtapitest"},
+		"lastActiveAt": at.Format(time.RFC3339Nano),
+	})
+}
+
+func (s *Server) delete(w http.ResponseWriter, id string) {
+	if s.throttle(w) {
+		return
+	}
+	if _, ok := s.isLive(id); !ok {
+		WriteError(w, http.StatusGone, sender.ErrorTypeGone, "")
+		return
+	}
+	s.Kill(id)
+	s.mu.Lock()
+	s.deleted[id] = struct{}{}
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,366 @@
+// Package publisher is the server-side API for backends in any language: the
+// publisher Lambda is invoked (Lambda Invoke API) with a JSON command and
+// answers with per-recipient results. See docs/publisher.md for every command.
+package publisher
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+// Command actions.
+const (
+	ActionSend          = "send"
+	ActionSendToUser    = "sendToUser"
+	ActionSendToUsers   = "sendToUsers"
+	ActionSendToChannel = "sendToChannel"
+	ActionBroadcast     = "broadcast"
+	ActionDisconnect    = "disconnect"
+	ActionJoin          = "join"
+	ActionLeave         = "leave"
+	ActionConnection    = "connection"
+	ActionConnections   = "connections"
+	ActionChannel       = "channel"
+	ActionChannels      = "channels"
+	ActionUser          = "user"
+	ActionStats         = "stats"
+	ActionCleanup       = "cleanup"
+)
+
+// MaxCommand bounds a command's size; Lambda's synchronous payload limit is 6 MB.
+const MaxCommand = 6 * 1024 * 1024
+
+// Command is one publisher invocation.
+type Command struct {
+	// Action selects the operation.
+	Action string `json:"action"`
+	// ConnectionID and ConnectionIDs name connections (send, disconnect, join, leave, connection).
+	ConnectionID  string   `json:"connectionId,omitempty"`
+	ConnectionIDs []string `json:"connectionIds,omitempty"`
+	// UserID and UserIDs name users (sendToUser, sendToUsers, user).
+	UserID  string   `json:"userId,omitempty"`
+	UserIDs []string `json:"userIds,omitempty"`
+	// Channel names a channel (sendToChannel, join, leave, channel).
+	Channel string `json:"channel,omitempty"`
+	// Exclude lists connections sendToChannel and broadcast skip.
+	Exclude []string `json:"exclude,omitempty"`
+	// Data is the payload, any JSON value, delivered to clients unchanged.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// BadCommandError is returned for a command that cannot be executed as
+// given. Lambda reports it with errorType "BadCommandError".
+type BadCommandError struct {
+	// Reason says what is wrong, in words a caller can act on.
+	Reason string
+}
+
+func (e *BadCommandError) Error() string { return "bad command: " + e.Reason }
+
+func bad(format string, args ...any) error {
+	return &BadCommandError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Parse decodes and validates a command. Unknown fields are refused so a
+// misspelled field is an error instead of a silent no-op.
+func Parse(payload []byte) (Command, error) {
+	var c Command
+	if len(payload) > MaxCommand {
+		return c, bad("command of %d bytes exceeds %d", len(payload), MaxCommand)
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, bad("command must be a JSON object with known fields: %v", err)
+	}
+	if dec.More() {
+		return c, bad("command must be a single JSON object")
+	}
+	needData := func() error {
+		if len(bytes.TrimSpace(c.Data)) == 0 || bytes.Equal(bytes.TrimSpace(c.Data), []byte("null")) {
+			return bad("%s needs data", c.Action)
+		}
+		return nil
+	}
+	needChannel := func() error {
+		if !protocol.ValidChannel(c.Channel) {
+			return bad("%s needs a channel of 1 to 164 characters of [A-Za-z0-9_-=@,.;:]", c.Action)
+		}
+		return nil
+	}
+	needConn := func() error {
+		if c.ConnectionID == "" {
+			return bad("%s needs connectionId", c.Action)
+		}
+		return nil
+	}
+	switch c.Action {
+	case "":
+		return c, bad("missing action")
+	case ActionSend:
+		if c.ConnectionID != "" {
+			c.ConnectionIDs = append([]string{c.ConnectionID}, c.ConnectionIDs...)
+			c.ConnectionID = ""
+		}
+		if len(c.ConnectionIDs) == 0 {
+			return c, bad("send needs connectionId or connectionIds")
+		}
+		if slices.Contains(c.ConnectionIDs, "") {
+			return c, bad("send: empty connection id")
+		}
+		return c, needData()
+	case ActionSendToUser:
+		if c.UserID == "" {
+			return c, bad("sendToUser needs userId")
+		}
+		return c, needData()
+	case ActionSendToUsers:
+		if len(c.UserIDs) == 0 || slices.Contains(c.UserIDs, "") {
+			return c, bad("sendToUsers needs userIds, none empty")
+		}
+		return c, needData()
+	case ActionSendToChannel:
+		if err := needChannel(); err != nil {
+			return c, err
+		}
+		return c, needData()
+	case ActionBroadcast:
+		return c, needData()
+	case ActionDisconnect, ActionConnection:
+		return c, needConn()
+	case ActionJoin, ActionLeave:
+		if err := needConn(); err != nil {
+			return c, err
+		}
+		return c, needChannel()
+	case ActionChannel:
+		return c, needChannel()
+	case ActionUser:
+		if c.UserID == "" {
+			return c, bad("user needs userId")
+		}
+		return c, nil
+	case ActionConnections, ActionChannels, ActionStats, ActionCleanup:
+		return c, nil
+	}
+	return c, bad("unknown action %q; see docs/publisher.md", c.Action)
+}
+
+// RecipientResult is one recipient's outcome in a response.
+type RecipientResult struct {
+	ConnectionID string        `json:"connectionId"`
+	Status       sender.Status `json:"status"`
+	Error        string        `json:"error,omitempty"`
+}
+
+// Response is the publisher's answer. Only the fields of the command's kind are set.
+type Response struct {
+	OK     bool   `json:"ok"`
+	Action string `json:"action"`
+	// Sends: counts by status and the per-recipient results. For
+	// sendToChannel and broadcast, Results lists only recipients that were
+	// not delivered, so the response stays small for large audiences.
+	Delivered *int              `json:"delivered,omitempty"`
+	Gone      *int              `json:"gone,omitempty"`
+	Failed    *int              `json:"failed,omitempty"`
+	Retries   *int              `json:"retries,omitempty"`
+	Results   []RecipientResult `json:"results,omitempty"`
+	// Users holds sendToUsers' results per user.
+	Users map[string][]RecipientResult `json:"users,omitempty"`
+	// Lookups.
+	Connection    *store.Connection `json:"connection,omitempty"`
+	Found         *bool             `json:"found,omitempty"`
+	ConnectionIDs []string          `json:"connectionIds,omitempty"`
+	Channels      []string          `json:"channels,omitempty"`
+	Changed       *bool             `json:"changed,omitempty"`
+	Stats         *store.Stats      `json:"stats,omitempty"`
+	Removed       *int              `json:"removed,omitempty"`
+}
+
+// Handler executes commands with a Manager.
+type Handler struct {
+	m *realtime.Manager
+}
+
+// New returns a Handler.
+func New(m *realtime.Manager) *Handler { return &Handler{m: m} }
+
+// Handle is the publisher Lambda's handler: raw JSON in, Response out. A bad
+// command returns *BadCommandError; an infrastructure failure returns a
+// wrapped error.
+func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (*Response, error) {
+	c, err := Parse(payload)
+	if err != nil {
+		return nil, err
+	}
+	return h.Execute(ctx, c)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func results(rep sender.Report, onlyFailures bool) []RecipientResult {
+	out := make([]RecipientResult, 0, len(rep.Results))
+	for _, r := range rep.Results {
+		if onlyFailures && r.Status == sender.StatusDelivered {
+			continue
+		}
+		rr := RecipientResult{ConnectionID: r.ConnectionID, Status: r.Status}
+		if r.Err != nil && r.Status != sender.StatusDelivered {
+			rr.Error = publicError(r)
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
+// publicError names the failure without leaking internals.
+func publicError(r sender.Result) string {
+	switch r.Status {
+	case sender.StatusGone:
+		return "GoneException"
+	case sender.StatusTooLarge:
+		return "PayloadTooLargeException"
+	case sender.StatusForbidden:
+		return "ForbiddenException"
+	case sender.StatusFailed:
+		if errors.Is(r.Err, sender.ErrThrottled) {
+			return "LimitExceededException"
+		}
+		return "delivery failed"
+	}
+	return ""
+}
+
+func sendResponse(action string, rep sender.Report, onlyFailures bool) *Response {
+	return &Response{
+		OK: true, Action: action,
+		Delivered: ptr(rep.Delivered), Gone: ptr(rep.Gone),
+		Failed: ptr(rep.Failed + rep.TooLarge + rep.Forbidden), Retries: ptr(rep.Retries),
+		Results: results(rep, onlyFailures),
+	}
+}
+
+// Execute runs a parsed command.
+func (h *Handler) Execute(ctx context.Context, c Command) (*Response, error) {
+	data := []byte(c.Data)
+	switch c.Action {
+	case ActionSend:
+		rep, err := h.m.SendToConnections(ctx, c.ConnectionIDs, data)
+		if err != nil {
+			return nil, fmt.Errorf("send: %w", err)
+		}
+		return sendResponse(c.Action, rep, false), nil
+	case ActionSendToUser:
+		rep, err := h.m.SendToUser(ctx, c.UserID, data)
+		if err != nil {
+			return nil, fmt.Errorf("sendToUser %s: %w", c.UserID, err)
+		}
+		return sendResponse(c.Action, rep, false), nil
+	case ActionSendToUsers:
+		reps, err := h.m.SendToUsers(ctx, c.UserIDs, data)
+		if err != nil {
+			return nil, fmt.Errorf("sendToUsers: %w", err)
+		}
+		var total sender.Report
+		users := map[string][]RecipientResult{}
+		for u, rep := range reps {
+			users[u] = results(rep, false)
+			total.Merge(rep)
+		}
+		resp := sendResponse(c.Action, total, false)
+		resp.Results, resp.Users = nil, users
+		return resp, nil
+	case ActionSendToChannel:
+		rep, err := h.m.SendToChannel(ctx, c.Channel, data, c.Exclude...)
+		if err != nil {
+			return nil, fmt.Errorf("sendToChannel %s: %w", c.Channel, err)
+		}
+		return sendResponse(c.Action, rep, true), nil
+	case ActionBroadcast:
+		rep, err := h.m.Broadcast(ctx, data)
+		if err != nil {
+			return nil, fmt.Errorf("broadcast: %w", err)
+		}
+		return sendResponse(c.Action, rep, true), nil
+	case ActionDisconnect:
+		if err := h.m.Disconnect(ctx, c.ConnectionID); err != nil {
+			return nil, fmt.Errorf("disconnect: %w", err)
+		}
+		return &Response{OK: true, Action: c.Action}, nil
+	case ActionJoin, ActionLeave:
+		op := h.m.Join
+		if c.Action == ActionLeave {
+			op = h.m.Leave
+		}
+		changed, err := op(ctx, c.ConnectionID, c.Channel)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, bad("connection %s does not exist", c.ConnectionID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Action, err)
+		}
+		return &Response{OK: true, Action: c.Action, Changed: ptr(changed)}, nil
+	case ActionConnection:
+		conn, err := h.m.Connection(ctx, c.ConnectionID)
+		if errors.Is(err, store.ErrNotFound) {
+			return &Response{OK: true, Action: c.Action, Found: ptr(false)}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("connection: %w", err)
+		}
+		return &Response{OK: true, Action: c.Action, Found: ptr(true), Connection: &conn}, nil
+	case ActionConnections:
+		ids, err := h.m.AllConnections(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("connections: %w", err)
+		}
+		return &Response{OK: true, Action: c.Action, ConnectionIDs: nonNil(ids)}, nil
+	case ActionChannel:
+		ids, err := h.m.ConnectionsOfChannel(ctx, c.Channel)
+		if err != nil {
+			return nil, fmt.Errorf("channel: %w", err)
+		}
+		return &Response{OK: true, Action: c.Action, ConnectionIDs: nonNil(ids)}, nil
+	case ActionUser:
+		ids, err := h.m.ConnectionsOfUser(ctx, c.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("user: %w", err)
+		}
+		return &Response{OK: true, Action: c.Action, ConnectionIDs: nonNil(ids)}, nil
+	case ActionChannels:
+		chs, err := h.m.Channels(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("channels: %w", err)
+		}
+		return &Response{OK: true, Action: c.Action, Channels: nonNil(chs)}, nil
+	case ActionStats:
+		st, err := h.m.Stats(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("stats: %w", err)
+		}
+		return &Response{OK: true, Action: c.Action, Stats: &st}, nil
+	case ActionCleanup:
+		n, err := h.m.Cleanup(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("cleanup: %w", err)
+		}
+		return &Response{OK: true, Action: c.Action, Removed: ptr(n)}, nil
+	}
+	return nil, bad("unknown action %q", c.Action)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

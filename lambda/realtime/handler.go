@@ -1,0 +1,414 @@
+package realtime
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+// Route keys API Gateway uses for the built-in routes.
+const (
+	RouteConnect    = "$connect"
+	RouteDisconnect = "$disconnect"
+	RouteDefault    = "$default"
+)
+
+// Request is one API Gateway WebSocket event as hooks see it.
+type Request struct {
+	// ConnectionID is the caller's connection.
+	ConnectionID string
+	// RouteKey is the route API Gateway selected.
+	RouteKey string
+	// UserID is the authorizer context's userId, empty when anonymous.
+	UserID string
+	// Channels is the authorizer context's comma-separated private channel patterns.
+	Channels string
+	// Body is the frame as received (base64-decoded when needed); empty on $connect and $disconnect.
+	Body []byte
+	// Event is the raw API Gateway event.
+	Event events.APIGatewayWebsocketProxyRequest
+}
+
+// RouteFunc handles a frame on a route. A non-nil reply is sent back to the
+// caller as the route response; return a *protocol.Error to answer an error frame.
+type RouteFunc func(ctx context.Context, m *Manager, req *Request) (reply []byte, err error)
+
+// Hooks mirror the original package's events. Every hook is optional. A hook
+// that returns an error or panics is logged and answered; it never crashes the function.
+type Hooks struct {
+	// OnConnect runs after the connection is recorded ("websocket.connected").
+	// Returning a *Reject refuses the handshake with its status code; any other
+	// error refuses it with 500.
+	OnConnect func(ctx context.Context, m *Manager, req *Request) error
+	// OnDisconnect runs after the connection is removed ("websocket.disconnected").
+	OnDisconnect func(ctx context.Context, m *Manager, req *Request) error
+	// OnMessage handles $default frames that are not protocol v1 actions
+	// ("websocket.message"). Without it such frames answer unknown_action or bad_request.
+	OnMessage RouteFunc
+	// Routes handle custom route keys ("websocket.{routeKey}").
+	Routes map[string]RouteFunc
+	// OnRoute handles custom route keys that have no entry in Routes.
+	OnRoute RouteFunc
+	// OnJoin and OnLeave run when a connection joins or leaves a channel
+	// ("websocket.channel.joined", "websocket.channel.left").
+	OnJoin, OnLeave func(ctx context.Context, connectionID, channel string) error
+}
+
+// Reject refuses a $connect with an HTTP status (for example 403).
+type Reject struct {
+	// Status is the HTTP status API Gateway returns to the client.
+	Status int
+	// Reason is logged, never sent.
+	Reason string
+}
+
+func (r *Reject) Error() string {
+	return fmt.Sprintf("connection rejected (%d): %s", r.Status, r.Reason)
+}
+
+// Response is what Handle returns: API Gateway's proxy response. On a
+// two-way route its Body reaches the caller as the route response.
+type Response = events.APIGatewayProxyResponse
+
+// Handle processes one API Gateway WebSocket event: $connect records the
+// connection (and joins the channels of a "channels" query parameter),
+// $disconnect removes it with its memberships, $default speaks client
+// protocol v1, and custom route keys reach the user's hooks. It never returns
+// an error for a bad frame or a failing hook: those are answered.
+func (m *Manager) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp Response, err error) {
+	start := time.Now()
+	req, derr := newRequest(ev)
+	log := m.log.With("connectionId", ev.RequestContext.ConnectionID, "routeKey", ev.RequestContext.RouteKey, "requestId", ev.RequestContext.RequestID)
+	defer func() {
+		if p := recover(); p != nil {
+			log.ErrorContext(ctx, "panic while handling event", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp, err = m.failure(ev.RequestContext.RouteKey, fmt.Errorf("panic: %v", p)), nil
+		}
+		log.InfoContext(ctx, "handled", "status", resp.StatusCode, "durationMs", time.Since(start).Milliseconds())
+	}()
+	if derr != nil {
+		return reply(http.StatusBadRequest, protocol.ErrorReply(protocol.Errorf(protocol.CodeBadRequest, "body is not valid base64"))), nil
+	}
+	if ev.RequestContext.ConnectionID == "" {
+		return reply(http.StatusBadRequest, protocol.ErrorReply(protocol.Errorf(protocol.CodeBadRequest, "event has no connectionId"))), nil
+	}
+	hint := ""
+	if ev.RequestContext.DomainName != "" && ev.RequestContext.Stage != "" {
+		hint = "https://" + ev.RequestContext.DomainName + "/" + ev.RequestContext.Stage
+	}
+	ctx = withEndpointHint(ctx, hint)
+	switch ev.RequestContext.RouteKey {
+	case RouteConnect:
+		return m.handleConnect(ctx, req)
+	case RouteDisconnect:
+		return m.handleDisconnect(ctx, req)
+	case RouteDefault:
+		return m.handleDefault(ctx, req)
+	default:
+		return m.handleCustom(ctx, req)
+	}
+}
+
+func newRequest(ev events.APIGatewayWebsocketProxyRequest) (*Request, error) {
+	req := &Request{ConnectionID: ev.RequestContext.ConnectionID, RouteKey: ev.RequestContext.RouteKey, Event: ev}
+	req.UserID, req.Channels = AuthorizerContext(ev.RequestContext.Authorizer)
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded && ev.Body != "" {
+		b, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			return req, err
+		}
+		body = b
+	}
+	req.Body = body
+	return req, nil
+}
+
+// AuthorizerContext reads userId and channels from an API Gateway authorizer
+// context, accepting strings, numbers and booleans as API Gateway may pass them.
+func AuthorizerContext(auth any) (userID, channels string) {
+	ctxMap, ok := auth.(map[string]any)
+	if !ok {
+		return "", ""
+	}
+	return contextString(ctxMap["userId"]), contextString(ctxMap["channels"])
+}
+
+func contextString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%f", x), "0"), ".")
+	case json.Number:
+		return x.String()
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func reply(status int, body []byte) Response {
+	return Response{StatusCode: status, Body: string(body)}
+}
+
+// failure answers a crashed hook or an internal error without leaking details.
+func (m *Manager) failure(routeKey string, _ error) Response {
+	if routeKey == RouteConnect {
+		return Response{StatusCode: http.StatusInternalServerError}
+	}
+	return reply(http.StatusOK, protocol.ErrorReply(errors.New("internal")))
+}
+
+func (m *Manager) runHook(ctx context.Context, name string, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m.log.ErrorContext(ctx, "hook panicked", "hook", name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("hook %s panicked: %v", name, p)
+		}
+	}()
+	if err = fn(); err != nil {
+		m.log.ErrorContext(ctx, "hook failed", "hook", name, "error", err)
+	}
+	return err
+}
+
+func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, error) {
+	rc := req.Event.RequestContext
+	var channels []string
+	if q := queryParam(req.Event, "channels"); q != "" {
+		for _, ch := range strings.Split(q, ",") {
+			ch = strings.TrimSpace(ch)
+			if ch == "" {
+				continue
+			}
+			if !protocol.ValidChannel(ch) {
+				m.log.InfoContext(ctx, "connect refused: invalid channel in query", "connectionId", req.ConnectionID)
+				return Response{StatusCode: http.StatusBadRequest}, nil
+			}
+			if !protocol.AllowsChannel(req.Channels, ch) {
+				m.log.InfoContext(ctx, "connect refused: private channel not allowed", "connectionId", req.ConnectionID, "channel", ch)
+				return Response{StatusCode: http.StatusForbidden}, nil
+			}
+			channels = append(channels, ch)
+		}
+	}
+	connectedAt := m.cfg.Now()
+	if rc.ConnectedAt > 0 {
+		connectedAt = time.UnixMilli(rc.ConnectedAt)
+	}
+	conn := store.Connection{
+		ID:          req.ConnectionID,
+		UserID:      req.UserID,
+		ConnectedAt: connectedAt.UTC(),
+		RouteKey:    rc.RouteKey,
+		SourceIP:    rc.Identity.SourceIP,
+		UserAgent:   rc.Identity.UserAgent,
+		ExpiresAt:   connectedAt.Add(m.cfg.TTL).UTC(),
+	}
+	if conn.UserAgent == "" {
+		conn.UserAgent = header(req.Event, "User-Agent")
+	}
+	if err := m.store.AddConnection(ctx, conn); err != nil && !errors.Is(err, store.ErrExists) {
+		m.log.ErrorContext(ctx, "record connection", "connectionId", req.ConnectionID, "error", err)
+		return Response{StatusCode: http.StatusInternalServerError}, nil
+	}
+	for _, ch := range channels {
+		if _, err := m.Join(ctx, req.ConnectionID, ch); err != nil {
+			m.log.ErrorContext(ctx, "join channel from query", "connectionId", req.ConnectionID, "channel", ch, "error", err)
+			m.rollbackConnect(ctx, req.ConnectionID)
+			return Response{StatusCode: http.StatusInternalServerError}, nil
+		}
+	}
+	if m.cfg.Hooks.OnConnect != nil {
+		if err := m.runHook(ctx, "connected", func() error { return m.cfg.Hooks.OnConnect(ctx, m, req) }); err != nil {
+			m.rollbackConnect(ctx, req.ConnectionID)
+			var rej *Reject
+			if errors.As(err, &rej) && rej.Status >= 400 {
+				return Response{StatusCode: rej.Status}, nil
+			}
+			return Response{StatusCode: http.StatusInternalServerError}, nil
+		}
+	}
+	m.emit(ctx, EventConnected, map[string]any{"connectionId": req.ConnectionID, "userId": req.UserID, "connectedAt": connectedAt.UTC().Format(time.RFC3339Nano)})
+	return Response{StatusCode: http.StatusOK}, nil
+}
+
+func (m *Manager) rollbackConnect(ctx context.Context, id string) {
+	if _, err := m.store.RemoveConnection(context.WithoutCancel(ctx), id); err != nil {
+		m.log.ErrorContext(ctx, "roll back refused connection", "connectionId", id, "error", err)
+	}
+}
+
+func queryParam(ev events.APIGatewayWebsocketProxyRequest, name string) string {
+	if v, ok := ev.QueryStringParameters[name]; ok {
+		return v
+	}
+	if vs := ev.MultiValueQueryStringParameters[name]; len(vs) > 0 {
+		return strings.Join(vs, ",")
+	}
+	return ""
+}
+
+func header(ev events.APIGatewayWebsocketProxyRequest, name string) string {
+	for k, v := range ev.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+func (m *Manager) handleDisconnect(ctx context.Context, req *Request) (Response, error) {
+	if _, err := m.store.RemoveConnection(ctx, req.ConnectionID); err != nil {
+		m.log.ErrorContext(ctx, "remove connection", "connectionId", req.ConnectionID, "error", err)
+		return Response{StatusCode: http.StatusInternalServerError}, nil
+	}
+	if m.cfg.Hooks.OnDisconnect != nil {
+		_ = m.runHook(ctx, "disconnected", func() error { return m.cfg.Hooks.OnDisconnect(ctx, m, req) })
+	}
+	m.emit(ctx, EventDisconnected, map[string]any{
+		"connectionId": req.ConnectionID, "userId": req.UserID,
+		"statusCode": req.Event.RequestContext.DisconnectStatusCode, "reason": derefString(req.Event.RequestContext.DisconnectReason),
+	})
+	return Response{StatusCode: http.StatusOK}, nil
+}
+
+func derefString(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func (m *Manager) handleDefault(ctx context.Context, req *Request) (Response, error) {
+	frame, perr := protocol.Parse(req.Body)
+	var pe *protocol.Error
+	if perr != nil && errors.As(perr, &pe) && m.cfg.Hooks.OnMessage != nil &&
+		(pe.Code == protocol.CodeUnknownAction || (pe.Code == protocol.CodeBadRequest && frame.Action == "")) {
+		// Not a protocol v1 frame: the user's message hook owns it.
+		return m.runRoute(ctx, "message", m.cfg.Hooks.OnMessage, req), nil
+	}
+	if perr != nil {
+		return reply(http.StatusOK, protocol.ErrorReply(perr)), nil
+	}
+	out, err := m.dispatch(ctx, req, frame)
+	if err != nil {
+		if !errors.As(err, &pe) {
+			m.log.ErrorContext(ctx, "protocol action failed", "connectionId", req.ConnectionID, "action", frame.Action, "error", err)
+		}
+		return reply(http.StatusOK, protocol.ErrorReply(err)), nil
+	}
+	return reply(http.StatusOK, out), nil
+}
+
+func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) ([]byte, error) {
+	switch f.Action {
+	case protocol.ActionPing:
+		return protocol.Pong(), nil
+	case protocol.ActionWhoami:
+		userID := req.UserID
+		if userID == "" {
+			if c, err := m.store.GetConnection(ctx, req.ConnectionID); err == nil {
+				userID = c.UserID
+			}
+		}
+		return protocol.Whoami(req.ConnectionID, userID), nil
+	case protocol.ActionSubscribe:
+		if !protocol.AllowsChannel(req.Channels, f.Channel) {
+			return nil, protocol.Errorf(protocol.CodeForbidden, "not allowed to join %s", f.Channel)
+		}
+		if _, err := m.Join(ctx, req.ConnectionID, f.Channel); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, protocol.Errorf(protocol.CodeBadRequest, "connection is not registered")
+			}
+			return nil, err
+		}
+		return protocol.Subscribed(f.Channel), nil
+	case protocol.ActionUnsubscribe:
+		if _, err := m.Leave(ctx, req.ConnectionID, f.Channel); err != nil {
+			return nil, err
+		}
+		return protocol.Unsubscribed(f.Channel), nil
+	case protocol.ActionPublish:
+		chans, err := m.store.ConnectionChannels(ctx, req.ConnectionID)
+		if err != nil {
+			return nil, err
+		}
+		if !contains(chans, f.Channel) {
+			return nil, protocol.Errorf(protocol.CodeNotSubscribed, "subscribe to %s before publishing", f.Channel)
+		}
+		msg := protocol.Message(f.Channel, f.Data)
+		if len(msg) > protocol.MaxFrame {
+			return nil, protocol.Errorf(protocol.CodeTooLarge, "message of %d bytes exceeds %d", len(msg), protocol.MaxFrame)
+		}
+		rep, err := m.sendPages(ctx, msg, []string{req.ConnectionID}, func(fn store.PageFunc) error {
+			return m.store.ChannelMembers(ctx, f.Channel, fn)
+		})
+		if err != nil {
+			return nil, err
+		}
+		m.log.InfoContext(ctx, "published", "connectionId", req.ConnectionID, "channel", f.Channel,
+			"delivered", rep.Delivered, "gone", rep.Gone, "failed", rep.Failed+rep.TooLarge+rep.Forbidden)
+		m.emit(ctx, EventMessage, map[string]any{"connectionId": req.ConnectionID, "userId": req.UserID, "channel": f.Channel, "data": f.Data})
+		return protocol.Published(f.Channel), nil
+	}
+	return nil, protocol.Errorf(protocol.CodeUnknownAction, "unknown action %q", f.Action)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Manager) handleCustom(ctx context.Context, req *Request) (Response, error) {
+	fn := m.cfg.Hooks.Routes[req.RouteKey]
+	if fn == nil {
+		fn = m.cfg.Hooks.OnRoute
+	}
+	if fn == nil {
+		return reply(http.StatusOK, protocol.ErrorReply(protocol.Errorf(protocol.CodeUnknownAction, "no handler for route %q", req.RouteKey))), nil
+	}
+	return m.runRoute(ctx, req.RouteKey, fn, req), nil
+}
+
+func (m *Manager) runRoute(ctx context.Context, name string, fn RouteFunc, req *Request) Response {
+	m.emit(ctx, EventMessage, map[string]any{"connectionId": req.ConnectionID, "userId": req.UserID, "routeKey": req.RouteKey, "body": string(req.Body)})
+	var out []byte
+	err := m.runHook(ctx, name, func() error {
+		var err error
+		out, err = fn(ctx, m, req)
+		return err
+	})
+	if err != nil {
+		return reply(http.StatusOK, protocol.ErrorReply(err))
+	}
+	return reply(http.StatusOK, out)
+}
+
+type endpointKey struct{}
+
+func withEndpointHint(ctx context.Context, hint string) context.Context {
+	return context.WithValue(ctx, endpointKey{}, hint)
+}
+
+func endpointHint(ctx context.Context) string {
+	s, _ := ctx.Value(endpointKey{}).(string)
+	return s
+}

@@ -1,0 +1,373 @@
+// Package realtime is the library users import in their Lambdas and backends:
+// a [Manager] that sends to connections, users, channels and everyone, manages
+// channel membership, answers lookups and stats, cleans stale entries, and
+// handles API Gateway WebSocket events (see Handle) with user hooks.
+//
+// It carries over every operation of the original Laravel package
+// (WebSocketManager) in Go style: context first, errors instead of booleans,
+// per-recipient results.
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+// ErrNoEndpoint means no management endpoint is configured and none could be
+// derived from an API Gateway event yet.
+var ErrNoEndpoint = errors.New("no management endpoint: set Config.ManagementEndpoint (WS_MANAGEMENT_ENDPOINT)")
+
+// ErrInvalidChannel means a channel name is outside [A-Za-z0-9_-=@,.;:]{1,164}.
+var ErrInvalidChannel = errors.New("invalid channel name")
+
+// EventPublisher receives lifecycle events (connected, disconnected, message,
+// channel.joined, channel.left), for example to an EventBridge bus. Errors are
+// logged and never fail the operation that raised the event.
+type EventPublisher interface {
+	Publish(ctx context.Context, detailType string, detail map[string]any) error
+}
+
+// Lifecycle event detail types.
+const (
+	EventConnected     = "websocket.connected"
+	EventDisconnected  = "websocket.disconnected"
+	EventMessage       = "websocket.message"
+	EventChannelJoined = "websocket.channel.joined"
+	EventChannelLeft   = "websocket.channel.left"
+)
+
+// Config builds a Manager.
+type Config struct {
+	// Store is the connection registry (required).
+	Store store.Store
+	// Poster posts to connections. When nil, the Manager builds one per
+	// endpoint with NewPoster, from ManagementEndpoint or, failing that, from
+	// the first event's https://{domainName}/{stage}.
+	Poster sender.Poster
+	// NewPoster builds a Poster for an endpoint; required when Poster is nil.
+	NewPoster func(endpoint string) (sender.Poster, error)
+	// ManagementEndpoint overrides the endpoint derived from events (custom domains).
+	ManagementEndpoint string
+	// Sender configures fan-out: concurrency, retries, rate cap.
+	Sender sender.Options
+	// TTL is how long a connection record lives (default store.DefaultTTL).
+	TTL time.Duration
+	// Events receives lifecycle events; nil disables them.
+	Events EventPublisher
+	// Hooks are the user's callbacks.
+	Hooks Hooks
+	// Logger logs one line per event; nil means slog.Default().
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Manager is safe for concurrent use. Build it once per process (at Lambda
+// cold start) and reuse it: it keeps its HTTP connections and learnt send rate.
+type Manager struct {
+	cfg   Config
+	store store.Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	senders map[string]*sender.Sender // by endpoint; "" is the configured Poster
+}
+
+// New validates cfg and returns a Manager.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("realtime: Config.Store is required")
+	}
+	if cfg.Poster == nil && cfg.NewPoster == nil {
+		return nil, errors.New("realtime: Config.Poster or Config.NewPoster is required")
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = store.DefaultTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.ManagementEndpoint = strings.TrimSuffix(cfg.ManagementEndpoint, "/")
+	m := &Manager{cfg: cfg, store: cfg.Store, log: cfg.Logger, senders: map[string]*sender.Sender{}}
+	return m, nil
+}
+
+// Store returns the registry the manager uses.
+func (m *Manager) Store() store.Store { return m.store }
+
+// senderFor returns the fan-out sender for endpoint hint ("" = configured).
+func (m *Manager) senderFor(hint string) (*sender.Sender, error) {
+	key := ""
+	if m.cfg.Poster == nil {
+		key = m.cfg.ManagementEndpoint
+		if key == "" {
+			key = hint
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.senders[key]; ok {
+		return s, nil
+	}
+	if key == "" && m.cfg.Poster == nil {
+		// Reuse the one endpoint learnt from events, if any.
+		for _, s := range m.senders {
+			return s, nil
+		}
+		return nil, ErrNoEndpoint
+	}
+	poster := m.cfg.Poster
+	if poster == nil {
+		p, err := m.cfg.NewPoster(key)
+		if err != nil {
+			return nil, fmt.Errorf("management api for %s: %w", key, err)
+		}
+		poster = p
+	}
+	opts := m.cfg.Sender
+	userOnGone := opts.OnGone
+	opts.OnGone = func(ctx context.Context, id string) {
+		m.removeGone(ctx, id)
+		if userOnGone != nil {
+			userOnGone(ctx, id)
+		}
+	}
+	s := sender.NewSender(poster, opts)
+	m.senders[key] = s
+	return s, nil
+}
+
+// removeGone drops a connection that answered 410, with all its memberships.
+func (m *Manager) removeGone(ctx context.Context, id string) {
+	// Detach from the fan-out's cancellation: the cleanup must finish.
+	ctx = context.WithoutCancel(ctx)
+	if _, err := m.store.RemoveConnection(ctx, id); err != nil {
+		m.log.ErrorContext(ctx, "remove gone connection", "connectionId", id, "error", err)
+		return
+	}
+	m.log.InfoContext(ctx, "removed gone connection", "connectionId", id)
+}
+
+// SendToConnection sends data, unchanged, to one connection. A gone connection
+// is removed from the registry and reported as sender.ErrGone.
+func (m *Manager) SendToConnection(ctx context.Context, id string, data []byte) error {
+	rep, err := m.SendToConnections(ctx, []string{id}, data)
+	if err != nil {
+		return err
+	}
+	if len(rep.Results) == 1 && rep.Results[0].Err != nil {
+		return rep.Results[0].Err
+	}
+	return nil
+}
+
+// SendToConnections sends data to each id, concurrently, and returns one result per id.
+func (m *Manager) SendToConnections(ctx context.Context, ids []string, data []byte) (sender.Report, error) {
+	s, err := m.senderFor(endpointHint(ctx))
+	if err != nil {
+		return sender.Report{}, err
+	}
+	return s.Send(ctx, ids, data), nil
+}
+
+// SendToUser sends data to every live connection of the user.
+func (m *Manager) SendToUser(ctx context.Context, userID string, data []byte) (sender.Report, error) {
+	ids, err := m.store.UserConnections(ctx, userID)
+	if err != nil {
+		return sender.Report{}, fmt.Errorf("send to user %s: %w", userID, err)
+	}
+	return m.SendToConnections(ctx, ids, data)
+}
+
+// SendToUsers sends data to every live connection of each user and returns a report per user.
+func (m *Manager) SendToUsers(ctx context.Context, userIDs []string, data []byte) (map[string]sender.Report, error) {
+	out := make(map[string]sender.Report, len(userIDs))
+	for _, u := range userIDs {
+		if _, done := out[u]; done {
+			continue
+		}
+		rep, err := m.SendToUser(ctx, u, data)
+		if err != nil {
+			return out, err
+		}
+		out[u] = rep
+	}
+	return out, nil
+}
+
+// SendToChannel sends data to every member of the channel except the ids in
+// exclude (the publisher of a client message). Members are streamed from the
+// store page by page.
+func (m *Manager) SendToChannel(ctx context.Context, channel string, data []byte, exclude ...string) (sender.Report, error) {
+	if !protocol.ValidChannel(channel) {
+		return sender.Report{}, fmt.Errorf("send to channel %q: %w", channel, ErrInvalidChannel)
+	}
+	return m.sendPages(ctx, data, exclude, func(fn store.PageFunc) error {
+		return m.store.ChannelMembers(ctx, channel, fn)
+	})
+}
+
+// Broadcast sends data to every live connection.
+func (m *Manager) Broadcast(ctx context.Context, data []byte) (sender.Report, error) {
+	return m.sendPages(ctx, data, nil, func(fn store.PageFunc) error {
+		return m.store.AllConnections(ctx, fn)
+	})
+}
+
+func (m *Manager) sendPages(ctx context.Context, data []byte, exclude []string, iterate func(store.PageFunc) error) (sender.Report, error) {
+	s, err := m.senderFor(endpointHint(ctx))
+	if err != nil {
+		return sender.Report{}, err
+	}
+	skip := make(map[string]struct{}, len(exclude))
+	for _, id := range exclude {
+		skip[id] = struct{}{}
+	}
+	return s.SendPages(ctx, data, func(fn func([]string) error) error {
+		return iterate(func(ids []string) error {
+			if len(skip) == 0 {
+				return fn(ids)
+			}
+			kept := make([]string, 0, len(ids))
+			for _, id := range ids {
+				if _, ok := skip[id]; !ok {
+					kept = append(kept, id)
+				}
+			}
+			return fn(kept)
+		})
+	})
+}
+
+// Join adds the connection to the channel and reports whether it is a new
+// membership. It returns store.ErrNotFound for an unknown or removed connection.
+func (m *Manager) Join(ctx context.Context, id, channel string) (bool, error) {
+	if !protocol.ValidChannel(channel) {
+		return false, fmt.Errorf("join %s to %q: %w", id, channel, ErrInvalidChannel)
+	}
+	added, err := m.store.Join(ctx, id, channel)
+	if err != nil {
+		return false, err
+	}
+	if added {
+		m.emit(ctx, EventChannelJoined, map[string]any{"connectionId": id, "channel": channel})
+		m.runHook(ctx, "channel.joined", func() error { return callJoinLeave(m.cfg.Hooks.OnJoin, ctx, id, channel) })
+	}
+	return added, nil
+}
+
+// Leave removes the connection from the channel and reports whether it was a member.
+func (m *Manager) Leave(ctx context.Context, id, channel string) (bool, error) {
+	if !protocol.ValidChannel(channel) {
+		return false, fmt.Errorf("leave %s from %q: %w", id, channel, ErrInvalidChannel)
+	}
+	removed, err := m.store.Leave(ctx, id, channel)
+	if err != nil {
+		return false, err
+	}
+	if removed {
+		m.emit(ctx, EventChannelLeft, map[string]any{"connectionId": id, "channel": channel})
+		m.runHook(ctx, "channel.left", func() error { return callJoinLeave(m.cfg.Hooks.OnLeave, ctx, id, channel) })
+	}
+	return removed, nil
+}
+
+func callJoinLeave(fn func(context.Context, string, string) error, ctx context.Context, id, ch string) error {
+	if fn == nil {
+		return nil
+	}
+	return fn(ctx, id, ch)
+}
+
+func collect(ctx context.Context, iterate func(store.PageFunc) error) ([]string, error) {
+	out := []string{}
+	err := iterate(func(ids []string) error {
+		out = append(out, ids...)
+		return ctx.Err()
+	})
+	return out, err
+}
+
+// ConnectionsOfUser returns the ids of the user's live connections.
+func (m *Manager) ConnectionsOfUser(ctx context.Context, userID string) ([]string, error) {
+	return m.store.UserConnections(ctx, userID)
+}
+
+// ConnectionsOfChannel returns the ids of the channel's live members. For
+// large channels prefer SendToChannel, which streams.
+func (m *Manager) ConnectionsOfChannel(ctx context.Context, channel string) ([]string, error) {
+	return collect(ctx, func(fn store.PageFunc) error { return m.store.ChannelMembers(ctx, channel, fn) })
+}
+
+// ChannelsOfConnection returns the channels the connection has joined.
+func (m *Manager) ChannelsOfConnection(ctx context.Context, id string) ([]string, error) {
+	return m.store.ConnectionChannels(ctx, id)
+}
+
+// Channels returns every channel with at least one member.
+func (m *Manager) Channels(ctx context.Context) ([]string, error) { return m.store.Channels(ctx) }
+
+// Connection returns one connection's info (id, connected at, user, route key,
+// source IP, user agent, channels) or store.ErrNotFound.
+func (m *Manager) Connection(ctx context.Context, id string) (store.Connection, error) {
+	return m.store.GetConnection(ctx, id)
+}
+
+// Exists reports whether the connection is live in the registry.
+func (m *Manager) Exists(ctx context.Context, id string) (bool, error) {
+	_, err := m.store.GetConnection(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// AllConnections returns every live connection id. For large numbers prefer
+// Broadcast, which streams.
+func (m *Manager) AllConnections(ctx context.Context) ([]string, error) {
+	return collect(ctx, func(fn store.PageFunc) error { return m.store.AllConnections(ctx, fn) })
+}
+
+// Stats returns total connections, total channels and members per channel.
+func (m *Manager) Stats(ctx context.Context) (store.Stats, error) { return m.store.Stats(ctx) }
+
+// Cleanup removes stale connections (past their TTL) with their memberships
+// and returns how many it removed.
+func (m *Manager) Cleanup(ctx context.Context) (int, error) { return m.store.Cleanup(ctx, m.cfg.Now()) }
+
+// Disconnect closes the connection through the management API and removes it
+// from the registry. A connection that is already gone is not an error.
+func (m *Manager) Disconnect(ctx context.Context, id string) error {
+	s, err := m.senderFor(endpointHint(ctx))
+	if err != nil {
+		return err
+	}
+	if err := s.Poster().Delete(ctx, id); err != nil && !errors.Is(err, sender.ErrGone) {
+		return err
+	}
+	if _, err := m.store.RemoveConnection(ctx, id); err != nil {
+		return fmt.Errorf("disconnect %s: %w", id, err)
+	}
+	return nil
+}
+
+func (m *Manager) emit(ctx context.Context, detailType string, detail map[string]any) {
+	if m.cfg.Events == nil {
+		return
+	}
+	if err := m.cfg.Events.Publish(ctx, detailType, detail); err != nil {
+		m.log.WarnContext(ctx, "publish lifecycle event", "detailType", detailType, "error", err)
+	}
+}

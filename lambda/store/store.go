@@ -1,0 +1,101 @@
+// Package store holds the connection registry behind the WebSocket API: who is
+// connected, which user each connection belongs to and which channels it has
+// joined. Two implementations satisfy [Store]: [Memory] (embedded, for local
+// development and unit tests) and [DynamoDB] (for AWS). Both pass the same
+// contract suite in package storetest.
+//
+// Every mutation writes a constant number of items and never rewrites a shared
+// list, so concurrent connects, joins and disconnects cannot lose each other.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// DefaultTTL is how long a connection record lives before it counts as stale:
+// API Gateway closes every connection after 2 hours, and the extra grace covers
+// clock skew and a late $disconnect.
+const DefaultTTL = 2*time.Hour + 10*time.Minute
+
+// Sentinel errors returned by every Store implementation. Match them with errors.Is.
+var (
+	// ErrNotFound means the connection does not exist, was removed or has expired.
+	ErrNotFound = errors.New("connection not found")
+	// ErrExists means a connection with the same id is already recorded.
+	ErrExists = errors.New("connection already exists")
+)
+
+// Connection is what the registry knows about one WebSocket connection.
+type Connection struct {
+	// ID is the API Gateway connection id.
+	ID string `json:"connectionId"`
+	// UserID is the authorizer's userId, empty for anonymous connections.
+	UserID string `json:"userId,omitempty"`
+	// ConnectedAt is when API Gateway accepted the connection.
+	ConnectedAt time.Time `json:"connectedAt"`
+	// RouteKey is the route that recorded the connection ($connect).
+	RouteKey string `json:"routeKey,omitempty"`
+	// SourceIP is the client's address as API Gateway saw it.
+	SourceIP string `json:"sourceIp,omitempty"`
+	// UserAgent is the client's User-Agent header.
+	UserAgent string `json:"userAgent,omitempty"`
+	// Channels lists the channels the connection has joined. It is filled by
+	// GetConnection and ignored by AddConnection.
+	Channels []string `json:"channels"`
+	// ExpiresAt is when the record becomes stale; the zero value means
+	// ConnectedAt plus the store's TTL.
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// Stats are aggregate counts, maintained on write rather than computed by a scan.
+type Stats struct {
+	// TotalConnections is the number of live connections.
+	TotalConnections int64 `json:"totalConnections"`
+	// TotalChannels is the number of channels with at least one member.
+	TotalChannels int64 `json:"totalChannels"`
+	// Channels maps each channel with members to its member count.
+	Channels map[string]int64 `json:"channels"`
+}
+
+// PageFunc receives connection ids a page at a time. Returning an error stops
+// the iteration and is returned by the caller. The slice is only valid during
+// the call.
+type PageFunc func(ids []string) error
+
+// Store is the connection registry. Implementations are safe for concurrent use.
+type Store interface {
+	// AddConnection records a new connection. It returns ErrExists if the id is
+	// already recorded.
+	AddConnection(ctx context.Context, c Connection) error
+	// RemoveConnection removes the connection and every channel membership it
+	// holds. It reports whether anything was removed; removing an unknown
+	// connection is not an error.
+	RemoveConnection(ctx context.Context, id string) (bool, error)
+	// GetConnection returns one connection with its channels, or ErrNotFound.
+	GetConnection(ctx context.Context, id string) (Connection, error)
+	// Join adds the connection to the channel. It reports whether the
+	// membership is new (false when already a member). It returns ErrNotFound
+	// when the connection does not exist, so a late join cannot resurrect a
+	// removed connection.
+	Join(ctx context.Context, id, channel string) (bool, error)
+	// Leave removes the connection from the channel and reports whether it was a member.
+	Leave(ctx context.Context, id, channel string) (bool, error)
+	// ChannelMembers streams the ids of the channel's live members.
+	ChannelMembers(ctx context.Context, channel string, fn PageFunc) error
+	// UserConnections returns the ids of the user's live connections.
+	UserConnections(ctx context.Context, userID string) ([]string, error)
+	// ConnectionChannels returns the channels the connection has joined.
+	ConnectionChannels(ctx context.Context, id string) ([]string, error)
+	// Channels returns every channel that has at least one member, sorted.
+	Channels(ctx context.Context) ([]string, error)
+	// AllConnections streams the ids of every live connection. Pages may
+	// arrive from several goroutines in turn, never at once.
+	AllConnections(ctx context.Context, fn PageFunc) error
+	// Stats returns the aggregate counters.
+	Stats(ctx context.Context) (Stats, error)
+	// Cleanup removes connections whose record expired before now, with their
+	// memberships, and returns how many connections it removed.
+	Cleanup(ctx context.Context, now time.Time) (int, error)
+}
