@@ -1,0 +1,365 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Status is the outcome of one recipient of a fan-out.
+type Status string
+
+// Recipient outcomes.
+const (
+	StatusDelivered Status = "delivered"
+	StatusGone      Status = "gone"
+	StatusTooLarge  Status = "too_large"
+	StatusForbidden Status = "forbidden"
+	StatusFailed    Status = "failed"
+)
+
+// Result is the outcome for one connection.
+type Result struct {
+	// ConnectionID is the recipient.
+	ConnectionID string `json:"connectionId"`
+	// Status says what happened.
+	Status Status `json:"status"`
+	// Attempts is how many posts were made (0 when the local guard refused).
+	Attempts int `json:"attempts,omitempty"`
+	// Err is the last error, nil when delivered.
+	Err error `json:"-"`
+}
+
+// Report sums up a fan-out.
+type Report struct {
+	// Delivered, Gone, TooLarge, Forbidden and Failed count recipients by status.
+	Delivered, Gone, TooLarge, Forbidden, Failed int
+	// Retries counts extra attempts after throttling or server errors.
+	Retries int
+	// Throttled counts 429 answers met along the way.
+	Throttled int
+	// Results has one entry per recipient, in completion order.
+	Results []Result
+}
+
+// Total is the number of recipients.
+func (r *Report) Total() int { return r.Delivered + r.Gone + r.TooLarge + r.Forbidden + r.Failed }
+
+func (r *Report) add(res Result) {
+	switch res.Status {
+	case StatusDelivered:
+		r.Delivered++
+	case StatusGone:
+		r.Gone++
+	case StatusTooLarge:
+		r.TooLarge++
+	case StatusForbidden:
+		r.Forbidden++
+	default:
+		r.Failed++
+	}
+	r.Results = append(r.Results, res)
+}
+
+// Merge adds other's counts and results to r.
+func (r *Report) Merge(other Report) {
+	r.Retries += other.Retries
+	r.Throttled += other.Throttled
+	for _, res := range other.Results {
+		r.add(res)
+	}
+}
+
+// Options configure a Sender. The zero value is usable.
+type Options struct {
+	// Concurrency bounds the posts in flight. Default 64; API Gateway calls
+	// take tens of milliseconds, so 200 in flight are needed for 10,000/s.
+	Concurrency int
+	// MaxAttempts bounds the posts per recipient. Default 8.
+	MaxAttempts int
+	// BaseBackoff and MaxBackoff shape the full-jitter exponential backoff
+	// between attempts. Defaults 25 ms and 2 s.
+	BaseBackoff, MaxBackoff time.Duration
+	// MaxRate caps the requests per second this sender makes (its share of the
+	// account's 10,000/s). 0 means no cap other than the adaptive limit.
+	MaxRate float64
+	// Adaptive turns on the AIMD rate limiter: the rate halves (at most once
+	// per 100 ms) when API Gateway throttles and grows back steadily after
+	// successes, so one fan-out does not starve other traffic. Default true via
+	// NewSender unless DisableAdaptive is set.
+	DisableAdaptive bool
+	// OnGone is called once for each connection that answered 410, so the
+	// caller can remove it and its memberships. Errors are the caller's to log.
+	OnGone func(ctx context.Context, id string)
+	// Sleep waits between attempts; nil means a timer honouring ctx. Tests replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Sender delivers one payload to many connections with bounded concurrency,
+// retries on throttling and server errors with jittered backoff, and adapts
+// its rate to the throttling it meets. It is safe for concurrent use and meant
+// to be reused (it keeps its learnt rate).
+type Sender struct {
+	poster  Poster
+	opts    Options
+	limiter *aimd
+}
+
+// NewSender returns a fan-out sender over poster.
+func NewSender(poster Poster, opts Options) *Sender {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 64
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 8
+	}
+	if opts.BaseBackoff <= 0 {
+		opts.BaseBackoff = 25 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 2 * time.Second
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleepCtx
+	}
+	s := &Sender{poster: poster, opts: opts}
+	if !opts.DisableAdaptive || opts.MaxRate > 0 {
+		s.limiter = newAIMD(opts.MaxRate, !opts.DisableAdaptive)
+	}
+	return s
+}
+
+// Poster returns the management API the sender posts through.
+func (s *Sender) Poster() Poster { return s.poster }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Send delivers data to every id. Duplicated ids are sent once.
+func (s *Sender) Send(ctx context.Context, ids []string, data []byte) Report {
+	rep, _ := s.SendPages(ctx, data, func(fn func([]string) error) error { return fn(ids) })
+	return rep
+}
+
+// SendPages delivers data to the ids that pages yields, page by page, so a
+// channel of 100,000 members is streamed from the store without holding every
+// page first. The error is the pages iterator's or ctx's.
+func (s *Sender) SendPages(ctx context.Context, data []byte, pages func(fn func(ids []string) error) error) (Report, error) {
+	var (
+		rep                Report
+		mu                 sync.Mutex
+		wg                 sync.WaitGroup
+		seen               = map[string]struct{}{}
+		sem                = make(chan struct{}, s.opts.Concurrency)
+		tooLarge           = len(data) > MaxPayload
+		retries, throttled atomic.Int64
+	)
+	record := func(res Result) {
+		mu.Lock()
+		rep.add(res)
+		mu.Unlock()
+	}
+	err := pages(func(ids []string) error {
+		for _, id := range ids {
+			if _, dup := seen[id]; dup {
+				continue
+			}
+			seen[id] = struct{}{}
+			if tooLarge {
+				record(Result{ConnectionID: id, Status: StatusTooLarge, Err: fmt.Errorf("post to connection %s: %d bytes: %w", id, len(data), ErrTooLarge)})
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			wg.Add(1)
+			go func(id string) {
+				defer func() { <-sem; wg.Done() }()
+				res, r, t := s.deliver(ctx, id, data)
+				retries.Add(int64(r))
+				throttled.Add(int64(t))
+				record(res)
+			}(id)
+		}
+		return nil
+	})
+	wg.Wait()
+	rep.Retries = int(retries.Load())
+	rep.Throttled = int(throttled.Load())
+	return rep, err
+}
+
+// deliver posts to one connection until it succeeds, fails for good or runs
+// out of attempts. It returns the result, the retries and the 429s met.
+func (s *Sender) deliver(ctx context.Context, id string, data []byte) (Result, int, int) {
+	var (
+		err       error
+		throttled int
+	)
+	for attempt := 1; attempt <= s.opts.MaxAttempts; attempt++ {
+		if s.limiter != nil {
+			if werr := s.limiter.wait(ctx); werr != nil {
+				return Result{ConnectionID: id, Status: StatusFailed, Attempts: attempt - 1, Err: werr}, attempt - 1, throttled
+			}
+		}
+		err = s.poster.Post(ctx, id, data)
+		if err == nil {
+			if s.limiter != nil {
+				s.limiter.success()
+			}
+			return Result{ConnectionID: id, Status: StatusDelivered, Attempts: attempt}, attempt - 1, throttled
+		}
+		switch {
+		case errors.Is(err, ErrGone):
+			if s.opts.OnGone != nil {
+				s.opts.OnGone(ctx, id)
+			}
+			return Result{ConnectionID: id, Status: StatusGone, Attempts: attempt, Err: err}, attempt - 1, throttled
+		case errors.Is(err, ErrTooLarge):
+			return Result{ConnectionID: id, Status: StatusTooLarge, Attempts: attempt, Err: err}, attempt - 1, throttled
+		case errors.Is(err, ErrForbidden):
+			return Result{ConnectionID: id, Status: StatusForbidden, Attempts: attempt, Err: err}, attempt - 1, throttled
+		case errors.Is(err, ErrThrottled):
+			throttled++
+			if s.limiter != nil {
+				s.limiter.throttled()
+			}
+		case !Retryable(err):
+			return Result{ConnectionID: id, Status: StatusFailed, Attempts: attempt, Err: err}, attempt - 1, throttled
+		}
+		if attempt == s.opts.MaxAttempts {
+			break
+		}
+		if serr := s.opts.Sleep(ctx, s.backoff(attempt)); serr != nil {
+			return Result{ConnectionID: id, Status: StatusFailed, Attempts: attempt, Err: serr}, attempt - 1, throttled
+		}
+	}
+	return Result{ConnectionID: id, Status: StatusFailed, Attempts: s.opts.MaxAttempts, Err: err}, s.opts.MaxAttempts - 1, throttled
+}
+
+// backoff is full-jitter exponential: uniform in [0, min(max, base*2^(n-1))].
+func (s *Sender) backoff(attempt int) time.Duration {
+	ceiling := s.opts.BaseBackoff << min(attempt-1, 20)
+	if ceiling <= 0 || ceiling > s.opts.MaxBackoff {
+		ceiling = s.opts.MaxBackoff
+	}
+	return time.Duration(rand.Int64N(int64(ceiling) + 1))
+}
+
+// aimd is an additive-increase, multiplicative-decrease rate limiter. It
+// starts unlimited (or at the cap), takes the success rate it measured when
+// the first 429 arrives as its estimate of the ceiling, cuts the rate by
+// Decrease at most once per cooldown on throttling, and grows it by Increase
+// per second of successes (compounding), never above the cap.
+type aimd struct {
+	mu       sync.Mutex
+	lim      *rate.Limiter
+	cap      float64 // hard cap, 0 = none
+	adaptive bool
+	current  float64 // 0 = unlimited so far
+	lastCut  time.Time
+	// success-rate estimate over a short window
+	winStart time.Time
+	winCount int
+	estimate float64
+}
+
+const (
+	aimdCooldown = 100 * time.Millisecond
+	aimdDecrease = 0.85 // multiplicative cut on a 429
+	aimdIncrease = 0.10 // additive step per success, as a share of the rate per second
+	aimdMinRate  = 10.0
+	aimdWindow   = 250 * time.Millisecond
+)
+
+func newAIMD(maxRate float64, adaptive bool) *aimd {
+	a := &aimd{cap: maxRate, adaptive: adaptive, winStart: time.Now()}
+	if maxRate > 0 {
+		a.current = maxRate
+		a.lim = rate.NewLimiter(rate.Limit(maxRate), burstFor(maxRate))
+	} else {
+		a.lim = rate.NewLimiter(rate.Inf, 1)
+	}
+	return a
+}
+
+func burstFor(r float64) int { return max(1, int(r/50)) } // 20 ms of tokens
+
+func (a *aimd) wait(ctx context.Context) error { return a.lim.Wait(ctx) }
+
+func (a *aimd) setLocked(r float64) {
+	if a.cap > 0 && r > a.cap {
+		r = a.cap
+	}
+	a.current = max(r, aimdMinRate)
+	a.lim.SetLimit(rate.Limit(a.current))
+	a.lim.SetBurst(burstFor(a.current))
+}
+
+func (a *aimd) success() {
+	if !a.adaptive {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	a.winCount++
+	if el := now.Sub(a.winStart); el >= aimdWindow {
+		a.estimate = float64(a.winCount) / el.Seconds()
+		a.winStart, a.winCount = now, 0
+	}
+	if a.current == 0 || (a.cap > 0 && a.current >= a.cap) {
+		return
+	}
+	// One success per 1/current seconds: adding aimdIncrease each time grows
+	// the rate by aimdIncrease*current per second.
+	a.setLocked(a.current + aimdIncrease)
+}
+
+func (a *aimd) throttled() {
+	if !a.adaptive {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	if now.Sub(a.lastCut) < aimdCooldown {
+		return
+	}
+	a.lastCut = now
+	if a.current == 0 {
+		est := a.estimate
+		if el := now.Sub(a.winStart); est == 0 && el > 0 {
+			est = float64(a.winCount) / el.Seconds()
+		}
+		a.setLocked(est)
+		return
+	}
+	a.setLocked(a.current * aimdDecrease)
+}
+
+// Rate returns the current adaptive limit in requests per second, 0 while unlimited.
+func (s *Sender) Rate() float64 {
+	if s.limiter == nil {
+		return 0
+	}
+	s.limiter.mu.Lock()
+	defer s.limiter.mu.Unlock()
+	return s.limiter.current
+}
