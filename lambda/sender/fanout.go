@@ -44,12 +44,14 @@ type Report struct {
 	Retries int
 	// Throttled counts 429 answers met along the way.
 	Throttled int
-	// Results has one entry per recipient, in completion order.
-	Results []Result
+	// Results has one entry per recipient, in completion order (without the
+	// delivered ones when Options.OmitDelivered is set).
+	Results       []Result
+	omitDelivered bool
 }
 
 // Total is the number of recipients.
-func (r *Report) Total() int { return r.Delivered + r.Gone + r.TooLarge + r.Forbidden + r.Failed }
+func (r Report) Total() int { return r.Delivered + r.Gone + r.TooLarge + r.Forbidden + r.Failed }
 
 func (r *Report) add(res Result) {
 	switch res.Status {
@@ -64,6 +66,9 @@ func (r *Report) add(res Result) {
 	default:
 		r.Failed++
 	}
+	if r.omitDelivered && res.Status == StatusDelivered {
+		return
+	}
 	r.Results = append(r.Results, res)
 }
 
@@ -71,9 +76,12 @@ func (r *Report) add(res Result) {
 func (r *Report) Merge(other Report) {
 	r.Retries += other.Retries
 	r.Throttled += other.Throttled
-	for _, res := range other.Results {
-		r.add(res)
-	}
+	r.Delivered += other.Delivered
+	r.Gone += other.Gone
+	r.TooLarge += other.TooLarge
+	r.Forbidden += other.Forbidden
+	r.Failed += other.Failed
+	r.Results = append(r.Results, other.Results...)
 }
 
 // Options configure a Sender. The zero value is usable.
@@ -94,6 +102,10 @@ type Options struct {
 	// successes, so one fan-out does not starve other traffic. Default true via
 	// NewSender unless DisableAdaptive is set.
 	DisableAdaptive bool
+	// OmitDelivered leaves delivered recipients out of Report.Results (they
+	// are still counted), so a fan-out to 100,000 connections keeps only the
+	// failures in memory.
+	OmitDelivered bool
 	// OnGone is called once for each connection that answered 410, so the
 	// caller can remove it and its memberships. Errors are the caller's to log.
 	OnGone func(ctx context.Context, id string)
@@ -130,7 +142,7 @@ func NewSender(poster Poster, opts Options) *Sender {
 	}
 	s := &Sender{poster: poster, opts: opts}
 	if !opts.DisableAdaptive || opts.MaxRate > 0 {
-		s.limiter = newAIMD(opts.MaxRate, !opts.DisableAdaptive)
+		s.limiter = newAIMD(opts.MaxRate, !opts.DisableAdaptive, nil)
 	}
 	return s
 }
@@ -160,7 +172,7 @@ func (s *Sender) Send(ctx context.Context, ids []string, data []byte) Report {
 // page first. The error is the pages iterator's or ctx's.
 func (s *Sender) SendPages(ctx context.Context, data []byte, pages func(fn func(ids []string) error) error) (Report, error) {
 	var (
-		rep                Report
+		rep                = Report{omitDelivered: s.opts.OmitDelivered}
 		mu                 sync.Mutex
 		wg                 sync.WaitGroup
 		seen               = map[string]struct{}{}
@@ -262,34 +274,47 @@ func (s *Sender) backoff(attempt int) time.Duration {
 	return time.Duration(rand.Int64N(int64(ceiling) + 1))
 }
 
-// aimd is an additive-increase, multiplicative-decrease rate limiter. It
-// starts unlimited (or at the cap), takes the success rate it measured when
-// the first 429 arrives as its estimate of the ceiling, cuts the rate by
-// Decrease at most once per cooldown on throttling, and grows it by Increase
-// per second of successes (compounding), never above the cap.
+// aimd is an additive-increase, multiplicative-decrease rate limiter.
+//
+//   - It starts unlimited (only the sender's concurrency bounds the rate) or at
+//     the cap.
+//   - A 429 cuts the limit to Decrease times the smaller of the limit and the
+//     success rate measured over the last 200 ms, at most once per cooldown.
+//     Measuring matters: on the first 429 the limit is still "unlimited", and
+//     when the limit had grown past what the server accepts, cutting the
+//     limit alone would take several rounds to get below the ceiling.
+//   - Each success adds Increase requests per second to the limit, that is
+//     Increase×rate per second of successes, never above the cap and never
+//     more than half again above the measured success rate (so a sender held
+//     back by its concurrency does not inflate a limit it is not using).
+//
+// No cut happens in the first cooldown after the sender goes busy: the 429s of
+// the opening burst only mean the meter has too little data yet; they are
+// retried like any other.
 type aimd struct {
 	mu       sync.Mutex
+	now      func() time.Time
 	lim      *rate.Limiter
 	cap      float64 // hard cap, 0 = none
 	adaptive bool
 	current  float64 // 0 = unlimited so far
 	lastCut  time.Time
-	// success-rate estimate over a short window
-	winStart time.Time
-	winCount int
-	estimate float64
+	meter    successMeter
 }
 
 const (
 	aimdCooldown = 100 * time.Millisecond
 	aimdDecrease = 0.85 // multiplicative cut on a 429
-	aimdIncrease = 0.10 // additive step per success, as a share of the rate per second
+	aimdIncrease = 0.10 // additive step per success (10% of the rate per second)
+	aimdHeadroom = 1.5  // the limit grows to at most this multiple of the measured rate
 	aimdMinRate  = 10.0
-	aimdWindow   = 250 * time.Millisecond
 )
 
-func newAIMD(maxRate float64, adaptive bool) *aimd {
-	a := &aimd{cap: maxRate, adaptive: adaptive, winStart: time.Now()}
+func newAIMD(maxRate float64, adaptive bool, now func() time.Time) *aimd {
+	if now == nil {
+		now = time.Now
+	}
+	a := &aimd{cap: maxRate, adaptive: adaptive, now: now}
 	if maxRate > 0 {
 		a.current = maxRate
 		a.lim = rate.NewLimiter(rate.Limit(maxRate), burstFor(maxRate))
@@ -299,17 +324,20 @@ func newAIMD(maxRate float64, adaptive bool) *aimd {
 	return a
 }
 
-func burstFor(r float64) int { return max(1, int(r/50)) } // 20 ms of tokens
+// burstFor allows 10 ms of tokens at once: enough to keep the pipe full
+// without bursting past a server's own small bucket.
+func burstFor(r float64) int { return max(1, int(r/100)) }
 
-func (a *aimd) wait(ctx context.Context) error { return a.lim.Wait(ctx) }
+func (a *aimd) wait(ctx context.Context) error { return a.lim.WaitN(ctx, 1) }
 
 func (a *aimd) setLocked(r float64) {
 	if a.cap > 0 && r > a.cap {
 		r = a.cap
 	}
 	a.current = max(r, aimdMinRate)
-	a.lim.SetLimit(rate.Limit(a.current))
-	a.lim.SetBurst(burstFor(a.current))
+	now := a.now()
+	a.lim.SetLimitAt(now, rate.Limit(a.current))
+	a.lim.SetBurstAt(now, burstFor(a.current))
 }
 
 func (a *aimd) success() {
@@ -318,17 +346,14 @@ func (a *aimd) success() {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := time.Now()
-	a.winCount++
-	if el := now.Sub(a.winStart); el >= aimdWindow {
-		a.estimate = float64(a.winCount) / el.Seconds()
-		a.winStart, a.winCount = now, 0
-	}
+	now := a.now()
+	a.meter.add(now)
 	if a.current == 0 || (a.cap > 0 && a.current >= a.cap) {
 		return
 	}
-	// One success per 1/current seconds: adding aimdIncrease each time grows
-	// the rate by aimdIncrease*current per second.
+	if measured := a.meter.rate(now); measured > 0 && a.current > aimdHeadroom*measured+aimdMinRate {
+		return
+	}
 	a.setLocked(a.current + aimdIncrease)
 }
 
@@ -338,20 +363,71 @@ func (a *aimd) throttled() {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := time.Now()
-	if now.Sub(a.lastCut) < aimdCooldown {
+	now := a.now()
+	a.meter.touch(now)
+	if now.Sub(a.lastCut) < aimdCooldown || now.Sub(a.meter.activeSince) < aimdCooldown {
 		return
 	}
 	a.lastCut = now
-	if a.current == 0 {
-		est := a.estimate
-		if el := now.Sub(a.winStart); est == 0 && el > 0 {
-			est = float64(a.winCount) / el.Seconds()
-		}
-		a.setLocked(est)
-		return
+	base := a.meter.rate(now)
+	if a.current > 0 && (base == 0 || a.current < base) {
+		base = a.current
 	}
-	a.setLocked(a.current * aimdDecrease)
+	a.setLocked(base * aimdDecrease)
+}
+
+// successMeter counts successes in ring buckets over the last meterWindow.
+type successMeter struct {
+	counts      [meterBuckets]int
+	epochs      [meterBuckets]int64
+	activeSince time.Time // start of the current busy period
+	last        time.Time // last event seen
+}
+
+const (
+	meterBuckets = 10
+	meterWidth   = 20 * time.Millisecond
+	meterWindow  = meterBuckets * meterWidth
+)
+
+// touch notes activity; after an idle window the measurement starts afresh.
+func (m *successMeter) touch(now time.Time) {
+	if m.last.IsZero() || now.Sub(m.last) > meterWindow {
+		m.activeSince = now
+		m.counts = [meterBuckets]int{}
+		m.epochs = [meterBuckets]int64{}
+	}
+	m.last = now
+}
+
+func (m *successMeter) add(now time.Time) {
+	m.touch(now)
+	e := now.UnixNano() / int64(meterWidth)
+	i := e % meterBuckets
+	if m.epochs[i] != e {
+		m.epochs[i], m.counts[i] = e, 0
+	}
+	m.counts[i]++
+}
+
+// rate is successes per second over the window (or the busy period, if shorter).
+func (m *successMeter) rate(now time.Time) float64 {
+	if m.last.IsZero() || now.Sub(m.last) > meterWindow {
+		return 0
+	}
+	e := now.UnixNano() / int64(meterWidth)
+	sum := 0
+	for i := range m.counts {
+		if m.epochs[i] > e-meterBuckets && m.epochs[i] <= e {
+			sum += m.counts[i]
+		}
+	}
+	oldest := time.Unix(0, (e-meterBuckets+1)*int64(meterWidth))
+	if m.activeSince.After(oldest) {
+		oldest = m.activeSince
+	}
+	span := max(now.Sub(oldest), meterWidth)
+	return float64(sum) / span.Seconds()
 }
 
 // Rate returns the current adaptive limit in requests per second, 0 while unlimited.

@@ -1,0 +1,47 @@
+package lambdaenv
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestParseDefaults(t *testing.T) {
+	s, err := Parse(env(map[string]string{"WS_TABLE_NAME": "t", "WS_MANAGEMENT_ENDPOINT": "https://x.example/prod/"}))
+	require.NoError(t, err)
+	assert.Equal(t, Settings{TableName: "t", ManagementEndpoint: "https://x.example/prod", SendConcurrency: 64,
+		ConnectionTTL: 2*time.Hour + 10*time.Minute, LogLevel: slog.LevelInfo}, s)
+}
+
+func TestParseValues(t *testing.T) {
+	s, err := Parse(env(map[string]string{
+		"WS_TABLE_NAME": "t", "WS_SEND_CONCURRENCY": "200", "WS_MAX_SEND_RATE": "2500.5",
+		"WS_CONNECTION_TTL": "3h", "WS_EVENT_BUS_NAME": "bus", "WS_EVENT_SOURCE": "chat", "WS_LOG_LEVEL": "debug",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, 200, s.SendConcurrency)
+	assert.Equal(t, 2500.5, s.MaxSendRate)
+	assert.Equal(t, 3*time.Hour, s.ConnectionTTL)
+	assert.Equal(t, "bus", s.EventBusName)
+	assert.Equal(t, "chat", s.EventSource)
+	assert.Equal(t, slog.LevelDebug, s.LogLevel)
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := map[string]map[string]string{
+		"WS_TABLE_NAME is required": {},
+		"WS_SEND_CONCURRENCY":       {"WS_TABLE_NAME": "t", "WS_SEND_CONCURRENCY": "0"},
+		"WS_MAX_SEND_RATE":          {"WS_TABLE_NAME": "t", "WS_MAX_SEND_RATE": "-1"},
+		"at least 2h":               {"WS_TABLE_NAME": "t", "WS_CONNECTION_TTL": "1h"},
+		"WS_LOG_LEVEL":              {"WS_TABLE_NAME": "t", "WS_LOG_LEVEL": "loud"},
+	}
+	for want, vars := range tests {
+		_, err := Parse(env(vars))
+		assert.ErrorContains(t, err, want)
+	}
+}

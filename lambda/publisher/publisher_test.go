@@ -1,0 +1,192 @@
+package publisher
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/mgmtapitest"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct{ name, cmd, want string }{
+		{"not json", `hello`, "JSON object"},
+		{"array", `[]`, "JSON object"},
+		{"two objects", `{"action":"stats"}{"action":"stats"}`, "single JSON object"},
+		{"unknown field", `{"action":"send","connection":"a","data":1}`, "unknown field"},
+		{"missing action", `{}`, "missing action"},
+		{"unknown action", `{"action":"explode"}`, `unknown action "explode"`},
+		{"send without ids", `{"action":"send","data":1}`, "connectionId or connectionIds"},
+		{"send with empty id", `{"action":"send","connectionIds":["a",""],"data":1}`, "empty connection id"},
+		{"send without data", `{"action":"send","connectionId":"a"}`, "needs data"},
+		{"send null data", `{"action":"send","connectionId":"a","data":null}`, "needs data"},
+		{"user without id", `{"action":"sendToUser","data":1}`, "needs userId"},
+		{"users empty", `{"action":"sendToUsers","userIds":[],"data":1}`, "needs userIds"},
+		{"channel invalid", `{"action":"sendToChannel","channel":"a b","data":1}`, "needs a channel"},
+		{"broadcast without data", `{"action":"broadcast"}`, "needs data"},
+		{"disconnect without id", `{"action":"disconnect"}`, "needs connectionId"},
+		{"join without channel", `{"action":"join","connectionId":"a"}`, "needs a channel"},
+		{"user lookup without id", `{"action":"user"}`, "needs userId"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.cmd))
+			var bc *BadCommandError
+			require.ErrorAs(t, err, &bc)
+			assert.Contains(t, bc.Error(), tt.want)
+		})
+	}
+}
+
+func TestParseNormalisesSend(t *testing.T) {
+	c, err := Parse([]byte(`{"action":"send","connectionId":"a","connectionIds":["b"],"data":{"x":1}}`))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b"}, c.ConnectionIDs)
+	assert.JSONEq(t, `{"x":1}`, string(c.Data))
+}
+
+type fixture struct {
+	h   *Handler
+	m   *realtime.Manager
+	api *mgmtapitest.Server
+	now time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	f.api = mgmtapitest.New(mgmtapitest.Options{Stage: "dev", KeepMessages: true})
+	t.Cleanup(f.api.Close)
+	poster, err := sender.NewManagementAPI(aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}}, f.api.URL(), nil)
+	require.NoError(t, err)
+	st := store.NewMemory(store.MemoryOptions{Now: func() time.Time { return f.now }})
+	f.m, err = realtime.New(realtime.Config{Store: st, Poster: poster, Now: func() time.Time { return f.now },
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	f.h = New(f.m)
+	ctx := context.Background()
+	for _, c := range []struct{ id, user string }{{"a", "u1"}, {"b", "u1"}, {"c", "u2"}, {"d", ""}} {
+		require.NoError(t, st.AddConnection(ctx, store.Connection{ID: c.id, UserID: c.user, ConnectedAt: f.now}))
+		f.api.Connect(c.id)
+	}
+	for _, id := range []string{"a", "c", "d"} {
+		_, err := st.Join(ctx, id, "news")
+		require.NoError(t, err)
+	}
+	return f
+}
+
+func (f *fixture) run(t *testing.T, cmd string) map[string]any {
+	t.Helper()
+	resp, err := f.h.Handle(context.Background(), json.RawMessage(cmd))
+	require.NoError(t, err)
+	raw, err := json.Marshal(resp)
+	require.NoError(t, err)
+	var out map[string]any
+	require.NoError(t, json.Unmarshal(raw, &out))
+	return out
+}
+
+func TestCommands(t *testing.T) {
+	f := newFixture(t)
+	f.api.Kill("d")
+
+	out := f.run(t, `{"action":"send","connectionIds":["a","d"],"data":{"hello": "world"}}`)
+	assert.Equal(t, true, out["ok"])
+	assert.EqualValues(t, 1, out["delivered"])
+	assert.EqualValues(t, 1, out["gone"])
+	assert.ElementsMatch(t, []any{
+		map[string]any{"connectionId": "a", "status": "delivered"},
+		map[string]any{"connectionId": "d", "status": "gone", "error": "GoneException"},
+	}, out["results"])
+	assert.Equal(t, [][]byte{[]byte(`{"hello": "world"}`)}, f.api.Messages("a"), "data reaches the client unchanged")
+
+	out = f.run(t, `{"action":"sendToUser","userId":"u1","data":1}`)
+	assert.EqualValues(t, 2, out["delivered"])
+
+	out = f.run(t, `{"action":"sendToUsers","userIds":["u1","u2"],"data":2}`)
+	assert.EqualValues(t, 3, out["delivered"])
+	assert.Len(t, out["users"].(map[string]any)["u1"], 2)
+
+	out = f.run(t, `{"action":"sendToChannel","channel":"news","data":3,"exclude":["c"]}`)
+	assert.EqualValues(t, 1, out["delivered"])
+	assert.Nil(t, out["results"], "channel sends list only failures")
+
+	out = f.run(t, `{"action":"broadcast","data":{"b":true}}`)
+	assert.EqualValues(t, 3, out["delivered"])
+
+	out = f.run(t, `{"action":"send","connectionId":"a","data":"`+strings.Repeat("x", sender.MaxPayload)+`"}`)
+	assert.EqualValues(t, 1, out["failed"])
+	assert.Equal(t, "too_large", out["results"].([]any)[0].(map[string]any)["status"])
+
+	out = f.run(t, `{"action":"connection","connectionId":"a"}`)
+	assert.Equal(t, true, out["found"])
+	assert.Equal(t, "u1", out["connection"].(map[string]any)["userId"])
+	assert.Equal(t, []any{"news"}, out["connection"].(map[string]any)["channels"])
+	out = f.run(t, `{"action":"connection","connectionId":"zzz"}`)
+	assert.Equal(t, false, out["found"])
+
+	out = f.run(t, `{"action":"join","connectionId":"b","channel":"sports"}`)
+	assert.Equal(t, true, out["changed"])
+	out = f.run(t, `{"action":"leave","connectionId":"b","channel":"sports"}`)
+	assert.Equal(t, true, out["changed"])
+	_, err := f.h.Handle(context.Background(), json.RawMessage(`{"action":"join","connectionId":"nope","channel":"x"}`))
+	var bc *BadCommandError
+	assert.ErrorAs(t, err, &bc)
+
+	out = f.run(t, `{"action":"channel","channel":"news"}`)
+	assert.ElementsMatch(t, []any{"a", "c"}, out["connectionIds"])
+	out = f.run(t, `{"action":"user","userId":"u1"}`)
+	assert.ElementsMatch(t, []any{"a", "b"}, out["connectionIds"])
+	out = f.run(t, `{"action":"connections"}`)
+	assert.ElementsMatch(t, []any{"a", "b", "c"}, out["connectionIds"])
+	out = f.run(t, `{"action":"channels"}`)
+	assert.Equal(t, []any{"news"}, out["channels"])
+	out = f.run(t, `{"action":"stats"}`)
+	assert.Equal(t, map[string]any{"totalConnections": 3.0, "totalChannels": 1.0, "channels": map[string]any{"news": 2.0}}, out["stats"])
+
+	out = f.run(t, `{"action":"disconnect","connectionId":"b"}`)
+	assert.Equal(t, true, out["ok"])
+	assert.True(t, f.api.Deleted("b"))
+
+	f.now = f.now.Add(3 * time.Hour)
+	out = f.run(t, `{"action":"cleanup"}`)
+	assert.EqualValues(t, 2, out["removed"])
+}
+
+// FuzzParse: any payload either parses into a command that Execute accepts
+// or yields a BadCommandError; never a panic.
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{
+		`{"action":"send","connectionId":"a","data":{"x":1}}`, `{"action":"sendToUsers","userIds":["1","2"],"data":[]}`,
+		`{"action":"sendToChannel","channel":"news","data":"s","exclude":["a"]}`, `{"action":"broadcast","data":0}`,
+		`{"action":"stats"}`, `{"action":"cleanup"}`, `{"action":"join","connectionId":"a","channel":"c"}`,
+		`{}`, `null`, `[]`, `{"action":"send"}`, `{"action":"x","y":1}`, `{"action":"send","connectionIds":[""],"data":1}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		c, err := Parse(payload)
+		if err != nil {
+			var bc *BadCommandError
+			assert.ErrorAs(t, err, &bc)
+			return
+		}
+		assert.NotEmpty(t, c.Action)
+		switch c.Action {
+		case ActionSend, ActionSendToUser, ActionSendToUsers, ActionSendToChannel, ActionBroadcast:
+			assert.True(t, json.Valid(c.Data))
+		}
+	})
+}
