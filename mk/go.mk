@@ -1,16 +1,21 @@
-# Go unit tests, vet, fuzz seed corpora, packaging.
+# Go unit tests, vet, fuzzing, packaging.
 GO ?= go
-LAMBDA_FUNCTIONS := websocket authorizer publisher
+LAMBDA_FUNCTIONS ?= websocket authorizer publisher
+FUZZTIME ?= 10s
 
-.PHONY: test-unit vet package
-TEST_TIERS += vet test-unit
+.PHONY: vet test-unit test-fuzz package
+TEST_TIERS += vet test-unit test-fuzz
 
-vet: ## go vet and gofmt check
-	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^test/'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go' | grep -v '^test/'); exit 1; }
+vet: ## go vet (also with -tags aws) and a gofmt check
+	@files=$$(git ls-files '*.go'); test -z "$$(gofmt -l $$files)" || { echo "gofmt needed:"; gofmt -l $$files; exit 1; }
 	$(GO) vet ./...
 
-test-unit: ## unit tests with the in-memory store and a fake management API (fuzz seeds included)
+test-unit: ## unit tests: memory store, fake management API, handler, publisher, fuzz seed corpora, packaging
 	$(GO) test -race -count=1 ./...
 
-package: ## build linux/arm64 bootstrap zips into dist/ (GOARCH=amd64 for the host)
-	$(GO) run ./tools/package -out $(DIST) -arch $${GOARCH:-arm64} $(LAMBDA_FUNCTIONS)
+test-fuzz: ## a short coverage-guided run of each fuzz target (FUZZTIME=10s)
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./lambda/protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./lambda/publisher
+
+package: ## build linux/arm64 bootstrap zips into dist/ (ARCH=amd64 for x86 Lambdas)
+	$(GO) run ./tools/package -out $(DIST) -arch $${ARCH:-arm64} $(LAMBDA_FUNCTIONS)
