@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
 	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
@@ -243,7 +244,13 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 		}
 	}
 	m.emit(ctx, EventConnected, map[string]any{"connectionId": req.ConnectionID, "userId": req.UserID, "connectedAt": connectedAt.UTC().Format(time.RFC3339Nano)})
-	return Response{StatusCode: http.StatusOK}, nil
+	resp := Response{StatusCode: http.StatusOK}
+	// Browsers abort a handshake whose response names none of the
+	// subprotocols they offered (a token may travel there).
+	if proto := auth.ResponseSubprotocol(req.Event.Headers); proto != "" {
+		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": proto}
+	}
+	return resp, nil
 }
 
 func (m *Manager) rollbackConnect(ctx context.Context, id string) {

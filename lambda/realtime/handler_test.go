@@ -158,6 +158,17 @@ func TestConnectRecordsConnection(t *testing.T) {
 	assert.Equal(t, []string{"conn-A="}, ids)
 }
 
+func TestConnectEchoesSubprotocol(t *testing.T) {
+	e := newEnv(t, Hooks{})
+	ev := loadEvent(t, "apigw-websocket-request-connect.json")
+	ev.QueryStringParameters = nil
+	ev.Headers["Sec-WebSocket-Protocol"] = "chat.v1, eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"
+	resp, err := e.m.Handle(context.Background(), ev)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "chat.v1", resp.Headers["Sec-WebSocket-Protocol"])
+}
+
 func TestConnectRefusesBadQueryChannels(t *testing.T) {
 	e := newEnv(t, Hooks{})
 	assert.Equal(t, http.StatusBadRequest, e.connect("c1", "", "", "news,a b").StatusCode)
@@ -392,8 +403,11 @@ func TestHooks(t *testing.T) {
 			record("any:" + r.RouteKey)
 			panic("boom")
 		},
-		OnJoin:  func(_ context.Context, id, ch string) error { record("join:" + id + ":" + ch); return nil },
-		OnLeave: func(_ context.Context, id, ch string) error { record("leave:" + id + ":" + ch); return errors.New("ignored") },
+		OnJoin: func(_ context.Context, id, ch string) error { record("join:" + id + ":" + ch); return nil },
+		OnLeave: func(_ context.Context, id, ch string) error {
+			record("leave:" + id + ":" + ch)
+			return errors.New("ignored")
+		},
 	})
 
 	assert.Equal(t, http.StatusForbidden, e.connect("x", "banned", "", "").StatusCode)

@@ -1,0 +1,158 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+)
+
+// Environment variables read by [ConfigFromEnv]. Exactly one of the six key
+// sources must be set.
+const (
+	// EnvSecret is the HS256 secret itself.
+	EnvSecret = "WS_JWT_SECRET"
+	// EnvSecretSSMParameter names an SSM parameter (SecureString) holding the secret.
+	EnvSecretSSMParameter = "WS_JWT_SECRET_SSM_PARAMETER"
+	// EnvSecretARN is the ARN of a Secrets Manager secret holding the secret.
+	EnvSecretARN = "WS_JWT_SECRET_ARN"
+	// EnvPublicKey is PEM or JWKS JSON itself.
+	EnvPublicKey = "WS_JWT_PUBLIC_KEY"
+	// EnvPublicKeySSMParameter names an SSM parameter holding PEM or JWKS JSON.
+	EnvPublicKeySSMParameter = "WS_JWT_PUBLIC_KEY_SSM_PARAMETER"
+	// EnvPublicKeySecretARN is the ARN of a Secrets Manager secret holding PEM or JWKS JSON.
+	EnvPublicKeySecretARN = "WS_JWT_PUBLIC_KEY_SECRET_ARN"
+	// EnvIssuer is the required "iss", if any.
+	EnvIssuer = "WS_JWT_ISSUER"
+	// EnvAudience is the required "aud", if any.
+	EnvAudience = "WS_JWT_AUDIENCE"
+	// EnvUserClaim names the userId claim (default sub).
+	EnvUserClaim = "WS_JWT_USER_CLAIM"
+	// EnvChannelsClaim names the channels claim (default channels).
+	EnvChannelsClaim = "WS_JWT_CHANNELS_CLAIM"
+)
+
+// ParameterGetter is the part of the SSM client ConfigFromEnv uses.
+type ParameterGetter interface {
+	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+}
+
+// SecretGetter is the part of the Secrets Manager client ConfigFromEnv uses.
+type SecretGetter interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+var (
+	_ ParameterGetter = (*ssm.Client)(nil)
+	_ SecretGetter    = (*secretsmanager.Client)(nil)
+)
+
+type keySource struct {
+	env    string
+	public bool
+	fetch  func(ctx context.Context, value string, params ParameterGetter, secrets SecretGetter) ([]byte, error)
+}
+
+var keySources = []keySource{
+	{env: EnvSecret, fetch: inlineValue},
+	{env: EnvSecretSSMParameter, fetch: parameterValue},
+	{env: EnvSecretARN, fetch: secretValue},
+	{env: EnvPublicKey, public: true, fetch: inlineValue},
+	{env: EnvPublicKeySSMParameter, public: true, fetch: parameterValue},
+	{env: EnvPublicKeySecretARN, public: true, fetch: secretValue},
+}
+
+// ConfigFromEnv builds a Config from the WS_JWT_* environment variables read
+// through getenv, fetching the key once from SSM (with decryption) or Secrets
+// Manager when the variable names one. A client may be nil when its source is
+// not configured. Secrets fetched from SSM or Secrets Manager are used
+// byte for byte; a Secrets Manager secret may be a string or binary.
+func ConfigFromEnv(ctx context.Context, getenv func(string) string, params ParameterGetter, secrets SecretGetter) (Config, error) {
+	var chosen []keySource
+	for _, s := range keySources {
+		if getenv(s.env) != "" {
+			chosen = append(chosen, s)
+		}
+	}
+	switch len(chosen) {
+	case 0:
+		names := make([]string, len(keySources))
+		for i, s := range keySources {
+			names[i] = s.env
+		}
+		return Config{}, fmt.Errorf("load JWT config: no key configured; set one of %s", strings.Join(names, ", "))
+	case 1:
+	default:
+		names := make([]string, len(chosen))
+		for i, s := range chosen {
+			names[i] = s.env
+		}
+		return Config{}, fmt.Errorf("load JWT config: %s are all set; set exactly one key source", strings.Join(names, " and "))
+	}
+
+	src := chosen[0]
+	data, err := src.fetch(ctx, getenv(src.env), params, secrets)
+	if err != nil {
+		return Config{}, fmt.Errorf("load JWT config from %s: %w", src.env, err)
+	}
+	if len(data) == 0 {
+		return Config{}, fmt.Errorf("load JWT config from %s: the key is empty", src.env)
+	}
+	cfg := Config{
+		Issuer:        getenv(EnvIssuer),
+		Audience:      getenv(EnvAudience),
+		UserClaim:     strings.TrimSpace(getenv(EnvUserClaim)),
+		ChannelsClaim: strings.TrimSpace(getenv(EnvChannelsClaim)),
+	}
+	if src.public {
+		if cfg.PublicKeys, err = ParsePublicKeys(data); err != nil {
+			return Config{}, fmt.Errorf("load JWT config from %s: %w", src.env, err)
+		}
+	} else {
+		cfg.Secret = data
+	}
+	return cfg, nil
+}
+
+func inlineValue(_ context.Context, value string, _ ParameterGetter, _ SecretGetter) ([]byte, error) {
+	return []byte(value), nil
+}
+
+func parameterValue(ctx context.Context, name string, params ParameterGetter, _ SecretGetter) ([]byte, error) {
+	name = strings.TrimSpace(name)
+	if params == nil {
+		return nil, fmt.Errorf("get SSM parameter %s: no SSM client", name)
+	}
+	out, err := params.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get SSM parameter %s: %w", name, err)
+	}
+	if out == nil || out.Parameter == nil || out.Parameter.Value == nil {
+		return nil, fmt.Errorf("get SSM parameter %s: response has no value", name)
+	}
+	return []byte(*out.Parameter.Value), nil
+}
+
+func secretValue(ctx context.Context, arn string, _ ParameterGetter, secrets SecretGetter) ([]byte, error) {
+	arn = strings.TrimSpace(arn)
+	if secrets == nil {
+		return nil, fmt.Errorf("get secret %s: no Secrets Manager client", arn)
+	}
+	out, err := secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return nil, fmt.Errorf("get secret %s: %w", arn, err)
+	}
+	switch {
+	case out == nil:
+		return nil, fmt.Errorf("get secret %s: empty response", arn)
+	case out.SecretString != nil:
+		return []byte(*out.SecretString), nil
+	case out.SecretBinary != nil:
+		return out.SecretBinary, nil
+	default:
+		return nil, fmt.Errorf("get secret %s: neither SecretString nor SecretBinary is set", arn)
+	}
+}

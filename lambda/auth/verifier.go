@@ -1,0 +1,283 @@
+package auth
+
+import (
+	"cmp"
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const (
+	// DefaultUserClaim is the claim that becomes the context's userId.
+	DefaultUserClaim = "sub"
+	// DefaultChannelsClaim is the claim that becomes the context's channels.
+	DefaultChannelsClaim = "channels"
+	// MinSecretLength is the shortest HMAC secret accepted, in bytes. RFC 7518
+	// section 3.2 requires a key at least as long as the hash output, 256 bits
+	// for HS256.
+	MinSecretLength = 32
+
+	// maxTokenLength bounds the work spent on one request; real tokens are a
+	// few hundred bytes to a few KiB.
+	maxTokenLength = 16 << 10
+)
+
+// Sentinel errors of [Verifier.Verify] and [Verifier.VerifyRequest]. Match them with errors.Is.
+var (
+	// ErrNoToken means the request carried no token; API Gateway answers 401.
+	ErrNoToken = errors.New("no token in request")
+	// ErrInvalidToken means a token was present but failed verification; the
+	// authorizer answers with a Deny policy (403). The wrapped error says why.
+	ErrInvalidToken = errors.New("invalid token")
+)
+
+// Config says how tokens are verified. Exactly one of Secret and PublicKeys
+// must be set.
+type Config struct {
+	// Secret is the HMAC key for HS256, HS384 and HS512 tokens, at least
+	// MinSecretLength bytes.
+	Secret []byte
+	// PublicKeys verify RS*, PS* and ES* tokens; see [ParsePublicKeys].
+	PublicKeys []PublicKey
+	// Issuer, when set, must equal the token's "iss".
+	Issuer string
+	// Audience, when set, must be one of the token's "aud" values.
+	Audience string
+	// UserClaim names the claim that becomes userId; DefaultUserClaim when empty.
+	UserClaim string
+	// ChannelsClaim names the claim that becomes channels; DefaultChannelsClaim when empty.
+	ChannelsClaim string
+	// Now is the clock for exp and nbf; time.Now when nil.
+	Now func() time.Time
+	// Leeway is the clock skew tolerated on exp and nbf.
+	Leeway time.Duration
+}
+
+// Identity is what a verified token says about its bearer.
+type Identity struct {
+	// UserID is the user claim as a string; numbers keep their JSON spelling.
+	UserID string
+	// Channels is the channels claim as comma-separated glob patterns without
+	// spaces or empty entries; "" when the claim is absent.
+	Channels string
+	// Claims holds every claim of the token; JSON numbers are json.Number.
+	Claims map[string]any
+}
+
+// Verifier checks JWTs against one configured key source. It is safe for
+// concurrent use.
+type Verifier struct {
+	secret        []byte
+	keys          []PublicKey
+	parser        *jwt.Parser
+	userClaim     string
+	channelsClaim string
+}
+
+// NewVerifier validates cfg and returns a Verifier for it.
+func NewVerifier(cfg Config) (*Verifier, error) {
+	v := &Verifier{
+		userClaim:     cmp.Or(cfg.UserClaim, DefaultUserClaim),
+		channelsClaim: cmp.Or(cfg.ChannelsClaim, DefaultChannelsClaim),
+	}
+	var methods []string
+	switch {
+	case len(cfg.Secret) > 0 && len(cfg.PublicKeys) > 0:
+		return nil, errors.New("new verifier: both a secret and public keys are configured; set exactly one")
+	case len(cfg.Secret) > 0:
+		if len(cfg.Secret) < MinSecretLength {
+			return nil, fmt.Errorf("new verifier: secret is %d bytes; HS256 needs at least %d", len(cfg.Secret), MinSecretLength)
+		}
+		v.secret = slices.Clone(cfg.Secret)
+		methods = []string{"HS256", "HS384", "HS512"}
+	case len(cfg.PublicKeys) > 0:
+		for i, k := range cfg.PublicKeys {
+			algs := algorithmsFor(k.Key)
+			if algs == nil {
+				return nil, fmt.Errorf("new verifier: public key %d (kid %q) is a %T; want an RSA key or an EC key on P-256, P-384 or P-521", i, k.KeyID, k.Key)
+			}
+			if k.Algorithm != "" {
+				if !slices.Contains(algs, k.Algorithm) {
+					return nil, fmt.Errorf("new verifier: public key %d (kid %q) cannot verify %s", i, k.KeyID, k.Algorithm)
+				}
+				algs = []string{k.Algorithm}
+			}
+			for _, a := range algs {
+				if !slices.Contains(methods, a) {
+					methods = append(methods, a)
+				}
+			}
+		}
+		v.keys = slices.Clone(cfg.PublicKeys)
+	default:
+		return nil, errors.New("new verifier: no key configured; set a secret or public keys")
+	}
+
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithJSONNumber(),
+		jwt.WithLeeway(cfg.Leeway),
+	}
+	if cfg.Now != nil {
+		opts = append(opts, jwt.WithTimeFunc(cfg.Now))
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	v.parser = jwt.NewParser(opts...)
+	return v, nil
+}
+
+// VerifyRequest finds the token in a request's headers and query string (see
+// [TokenFromRequest]) and verifies it. It returns ErrNoToken when there is none.
+func (v *Verifier) VerifyRequest(ctx context.Context, headers, query map[string]string) (Identity, error) {
+	return v.Verify(ctx, TokenFromRequest(headers, query))
+}
+
+// Verify checks a compact JWT: signature with an allowed algorithm, exp
+// (required), nbf, iss and aud, then extracts the user and channels claims.
+// An empty token yields ErrNoToken; every other failure wraps ErrInvalidToken.
+func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
+	if err := ctx.Err(); err != nil {
+		return Identity{}, fmt.Errorf("verify token: %w", err)
+	}
+	if token == "" {
+		return Identity{}, ErrNoToken
+	}
+	if len(token) > maxTokenLength {
+		return Identity{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, maxTokenLength)
+	}
+	claims := jwt.MapClaims{}
+	if _, err := v.parser.ParseWithClaims(token, claims, v.key); err != nil {
+		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	user, err := userFromClaim(claims, v.userClaim)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	channels, err := channelsFromClaim(claims, v.channelsClaim)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	return Identity{UserID: user, Channels: channels, Claims: claims}, nil
+}
+
+// key is the jwt.Keyfunc. It runs after the algorithm passed WithValidMethods
+// and checks again that the key type fits the algorithm, so a public key can
+// never be used as an HMAC secret.
+func (v *Verifier) key(t *jwt.Token) (any, error) {
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errors.New("critical header extensions are not supported")
+	}
+	alg := t.Method.Alg()
+	if v.secret != nil {
+		if _, ok := t.Method.(*jwt.SigningMethodHMAC); !ok {
+			return nil, fmt.Errorf("algorithm %s does not use a shared secret", alg)
+		}
+		return v.secret, nil
+	}
+
+	var kid string
+	rawKid, hasKid := t.Header["kid"]
+	if hasKid {
+		s, ok := rawKid.(string)
+		if !ok {
+			return nil, errors.New("kid header is not a string")
+		}
+		kid = s
+	}
+	fits := func(k PublicKey) bool {
+		return slices.Contains(algorithmsFor(k.Key), alg) && (k.Algorithm == "" || k.Algorithm == alg)
+	}
+	var exact, anonymous []crypto.PublicKey
+	for _, k := range v.keys {
+		if !fits(k) {
+			continue
+		}
+		switch {
+		case !hasKid || k.KeyID == kid:
+			exact = append(exact, k.Key)
+		case k.KeyID == "":
+			anonymous = append(anonymous, k.Key)
+		}
+	}
+	// A token naming a kid we know uses only that key; otherwise keys
+	// without a kid (PEM) are tried, never keys published under another kid.
+	candidates := exact
+	if len(candidates) == 0 {
+		candidates = anonymous
+	}
+	switch len(candidates) {
+	case 0:
+		if hasKid {
+			return nil, fmt.Errorf("no %s key with kid %q", alg, kid)
+		}
+		return nil, fmt.Errorf("no %s key configured", alg)
+	case 1:
+		return candidates[0], nil
+	}
+	set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, 0, len(candidates))}
+	for _, k := range candidates {
+		set.Keys = append(set.Keys, k)
+	}
+	return set, nil
+}
+
+func userFromClaim(claims jwt.MapClaims, name string) (string, error) {
+	switch v := claims[name].(type) {
+	case string:
+		if v == "" {
+			return "", fmt.Errorf("claim %q is empty", name)
+		}
+		return v, nil
+	case json.Number:
+		return v.String(), nil
+	case nil:
+		return "", fmt.Errorf("claim %q is missing", name)
+	default:
+		return "", fmt.Errorf("claim %q is a %T, want a string or a number", name, v)
+	}
+}
+
+// channelsFromClaim accepts a JSON array of strings or one comma-separated
+// string and returns the patterns joined by commas.
+func channelsFromClaim(claims jwt.MapClaims, name string) (string, error) {
+	var patterns []string
+	switch v := claims[name].(type) {
+	case nil:
+		return "", nil
+	case string:
+		patterns = strings.Split(v, ",")
+	case []any:
+		for i, item := range v {
+			s, ok := item.(string)
+			if !ok {
+				return "", fmt.Errorf("claim %q item %d is a %T, want a string", name, i, item)
+			}
+			if strings.Contains(s, ",") {
+				return "", fmt.Errorf("claim %q item %d contains a comma", name, i)
+			}
+			patterns = append(patterns, s)
+		}
+	default:
+		return "", fmt.Errorf("claim %q is a %T, want an array of strings or a comma-separated string", name, v)
+	}
+	out := patterns[:0]
+	for _, p := range patterns {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ","), nil
+}
