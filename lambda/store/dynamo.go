@@ -1,0 +1,635 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Names of the single-table layout. The Terraform module creates the same
+// table; docs/data-model.md describes every item.
+const (
+	// ChannelIndex is the GSI holding channel memberships (gsi1pk = "ch#"+channel, gsi1sk = connection id).
+	ChannelIndex = "channel-index"
+	// UserIndex is the GSI holding a user's connections (gsi2pk = "u#"+user, gsi2sk = connection id).
+	UserIndex = "user-index"
+	// ShardIndex is the GSI holding every connection, spread over shards (gsi3pk = "s#"+shard, gsi3sk = connection id).
+	ShardIndex = "shard-index"
+	// TTLAttribute is the table's TTL attribute: expiry in epoch seconds.
+	TTLAttribute = "ttl"
+)
+
+const (
+	attrPK          = "pk"
+	attrSK          = "sk"
+	attrTTL         = TTLAttribute
+	attrGSI1PK      = "gsi1pk"
+	attrGSI1SK      = "gsi1sk"
+	attrGSI2PK      = "gsi2pk"
+	attrGSI2SK      = "gsi2sk"
+	attrGSI3PK      = "gsi3pk"
+	attrGSI3SK      = "gsi3sk"
+	attrID          = "id"
+	attrUserID      = "userId"
+	attrConnectedAt = "connectedAt"
+	attrRouteKey    = "routeKey"
+	attrSourceIP    = "sourceIp"
+	attrUserAgent   = "userAgent"
+	attrChannel     = "ch"
+	attrCount       = "n"
+
+	prefixConn        = "c#"
+	prefixMember      = "ch#"
+	prefixUser        = "u#"
+	prefixShard       = "s#"
+	prefixConnCount   = "cnt#c#"
+	prefixChanCount   = "cnt#ch#"
+	skMeta            = "meta"
+	skConnCount       = "cnt"
+	maxTxItems        = 100 // DynamoDB's TransactWriteItems limit
+	maxTxAttempts     = 30  // attempts while a transaction only meets TransactionConflict/throttling
+	maxSweepRounds    = 50  // re-queries of a connection's memberships while others remove them too
+	defaultShards     = 16
+	maxShards         = 1000
+	defaultPageSize   = 1000
+	defaultParallel   = 8
+	txBackoffBase     = 5 * time.Millisecond
+	txBackoffMaxDelay = 400 * time.Millisecond
+)
+
+// DynamoAPI is the subset of *dynamodb.Client that the DynamoDB store uses.
+type DynamoAPI interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+var _ DynamoAPI = (*dynamodb.Client)(nil)
+
+// DynamoOptions configures a DynamoDB store.
+type DynamoOptions struct {
+	// Table is the table name (required).
+	Table string
+	// TTL is added to ConnectedAt when a connection has no ExpiresAt. Zero means DefaultTTL.
+	TTL time.Duration
+	// Shards is how many partitions the shard-index and the counters are
+	// spread over. Zero means 16. It must stay the same for the life of a table.
+	Shards int
+	// Now returns the current time; nil means time.Now. Tests use it to expire records.
+	Now func() time.Time
+	// PageSize is the Query Limit of streamed reads (ChannelMembers,
+	// AllConnections), so each PageFunc call receives at most PageSize ids.
+	// Zero means 1000.
+	PageSize int
+	// Parallelism bounds the concurrent Queries of AllConnections, Stats,
+	// Channels and Cleanup. Zero means 8.
+	Parallelism int
+}
+
+// DynamoDB is the Store on Amazon DynamoDB: one table, three GSIs, sharded
+// counters. Every mutation is a constant number of requests (transactions with
+// conditions, so concurrent writers cannot lose each other's updates), every
+// lookup is a Query or GetItem (never a Scan), and every read ignores items
+// whose ttl has passed, because DynamoDB deletes expired items up to days late.
+//
+// Expiry has one-second resolution: ExpiresAt is kept in whole epoch seconds
+// (truncated) and a record is live while now < ExpiresAt. The ttl attribute
+// that DynamoDB's TTL acts on is ExpiresAt plus TTLDeletionDelay.
+//
+// Stats and Channels are read from counters maintained on write; they include
+// connections that expired but have not yet been removed by Cleanup.
+type DynamoDB struct {
+	client DynamoAPI
+	opts   DynamoOptions
+}
+
+var _ Store = (*DynamoDB)(nil)
+
+// NewDynamoDB returns a store on an existing table (see CreateTable for the schema).
+func NewDynamoDB(client DynamoAPI, opts DynamoOptions) (*DynamoDB, error) {
+	if client == nil {
+		return nil, errors.New("new dynamodb store: nil client")
+	}
+	if opts.Table == "" {
+		return nil, errors.New("new dynamodb store: empty table name")
+	}
+	if opts.TTL < 0 {
+		return nil, fmt.Errorf("new dynamodb store: negative TTL %s", opts.TTL)
+	}
+	if opts.TTL == 0 {
+		opts.TTL = DefaultTTL
+	}
+	if opts.TTL < time.Second {
+		return nil, fmt.Errorf("new dynamodb store: TTL %s below the one-second resolution", opts.TTL)
+	}
+	if opts.Shards < 0 || opts.Shards > maxShards {
+		return nil, fmt.Errorf("new dynamodb store: shards %d out of range 1..%d", opts.Shards, maxShards)
+	}
+	if opts.Shards == 0 {
+		opts.Shards = defaultShards
+	}
+	if opts.PageSize < 0 {
+		return nil, fmt.Errorf("new dynamodb store: negative page size %d", opts.PageSize)
+	}
+	if opts.PageSize == 0 {
+		opts.PageSize = defaultPageSize
+	}
+	if opts.Parallelism < 0 {
+		return nil, fmt.Errorf("new dynamodb store: negative parallelism %d", opts.Parallelism)
+	}
+	if opts.Parallelism == 0 {
+		opts.Parallelism = defaultParallel
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &DynamoDB{client: client, opts: opts}, nil
+}
+
+// ---- keys and attribute values ---------------------------------------------
+
+func hash32(s string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s))
+	return h.Sum32()
+}
+
+// shardOf is the shard of a connection: its shard-index partition, its
+// connection-counter item and its sub-counter of every channel counter.
+func (d *DynamoDB) shardOf(id string) int { return int(hash32(id) % uint32(d.opts.Shards)) }
+
+// channelPartition is the counter partition that holds a channel's sub-counters.
+func (d *DynamoDB) channelPartition(channel string) int {
+	return int(hash32(channel) % uint32(d.opts.Shards))
+}
+
+func avS(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func avN(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: avS(pk), attrSK: avS(sk)}
+}
+
+func metaKey(id string) map[string]types.AttributeValue { return key(prefixConn+id, skMeta) }
+
+func memberKey(id, channel string) map[string]types.AttributeValue {
+	return key(prefixConn+id, prefixMember+channel)
+}
+
+func connCountKey(shard int) map[string]types.AttributeValue {
+	return key(prefixConnCount+strconv.Itoa(shard), skConnCount)
+}
+
+func (d *DynamoDB) chanCountKey(channel, id string) map[string]types.AttributeValue {
+	return key(prefixChanCount+strconv.Itoa(d.channelPartition(channel)),
+		channel+"#"+strconv.Itoa(d.shardOf(id)))
+}
+
+func getS(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func getN(item map[string]types.AttributeValue, name string) (int64, bool) {
+	v, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// TTLDeletionDelay is how long after a record expires DynamoDB's TTL process
+// may delete it: the stored ttl attribute is ExpiresAt plus this delay, and
+// reads treat a record as gone from ExpiresAt on (they compare ttl with
+// now + TTLDeletionDelay). DynamoDB's TTL deletes items without touching the
+// counters, so the delay gives Cleanup a day to remove expired records itself,
+// with their counter decrements, before DynamoDB may.
+const TTLDeletionDelay = 24 * time.Hour
+
+const deletionDelaySeconds = int64(TTLDeletionDelay / time.Second)
+
+// ttlOf is the ttl attribute of a record that expires at t.
+func ttlOf(t time.Time) int64 { return t.Unix() + deletionDelaySeconds }
+
+// ttlCutoff is the ttl value at and below which a record has expired at t.
+func ttlCutoff(t time.Time) int64 { return t.Unix() + deletionDelaySeconds }
+
+// liveAt reports whether an item with a ttl attribute is live at cutoff now.
+func liveAt(item map[string]types.AttributeValue, now int64) bool {
+	ttl, ok := getN(item, attrTTL)
+	return ok && ttl > now
+}
+
+// counterUpdate adds delta to a counter item, naming its channel when there is one.
+func (d *DynamoDB) counterUpdate(k map[string]types.AttributeValue, channel string, delta int64) *types.Update {
+	u := &types.Update{
+		TableName:                 aws.String(d.opts.Table),
+		Key:                       k,
+		UpdateExpression:          aws.String("ADD #n :d"),
+		ExpressionAttributeNames:  map[string]string{"#n": attrCount},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":d": avN(delta)},
+	}
+	if channel != "" {
+		u.UpdateExpression = aws.String("SET #ch = :ch ADD #n :d")
+		u.ExpressionAttributeNames["#ch"] = attrChannel
+		u.ExpressionAttributeValues[":ch"] = avS(channel)
+	}
+	return u
+}
+
+func (d *DynamoDB) connItem(c Connection, ttl int64) map[string]types.AttributeValue {
+	item := metaKey(c.ID)
+	item[attrID] = avS(c.ID)
+	item[attrConnectedAt] = avN(c.ConnectedAt.UnixNano())
+	item[attrTTL] = avN(ttl)
+	shard := strconv.Itoa(d.shardOf(c.ID))
+	item[attrGSI3PK] = avS(prefixShard + shard)
+	item[attrGSI3SK] = avS(c.ID)
+	if c.UserID != "" {
+		item[attrUserID] = avS(c.UserID)
+		item[attrGSI2PK] = avS(prefixUser + c.UserID)
+		item[attrGSI2SK] = avS(c.ID)
+	}
+	for name, v := range map[string]string{attrRouteKey: c.RouteKey, attrSourceIP: c.SourceIP, attrUserAgent: c.UserAgent} {
+		if v != "" {
+			item[name] = avS(v)
+		}
+	}
+	return item
+}
+
+func connFromItem(item map[string]types.AttributeValue) Connection {
+	c := Connection{
+		ID:        getS(item, attrID),
+		UserID:    getS(item, attrUserID),
+		RouteKey:  getS(item, attrRouteKey),
+		SourceIP:  getS(item, attrSourceIP),
+		UserAgent: getS(item, attrUserAgent),
+	}
+	if ns, ok := getN(item, attrConnectedAt); ok {
+		c.ConnectedAt = time.Unix(0, ns)
+	}
+	if ttl, ok := getN(item, attrTTL); ok {
+		c.ExpiresAt = time.Unix(ttl-deletionDelaySeconds, 0)
+	}
+	return c
+}
+
+// ---- transactions ------------------------------------------------------------
+
+// txCanceled is a transaction cancelled by a failed condition. reasons holds
+// one code per item ("None", "ConditionalCheckFailed", ...).
+type txCanceled struct {
+	reasons []types.CancellationReason
+	cause   error
+}
+
+func (e *txCanceled) Error() string { return e.cause.Error() }
+func (e *txCanceled) Unwrap() error { return e.cause }
+
+// failed reports whether item i of the transaction failed its condition.
+func (e *txCanceled) failed(i int) bool {
+	return i < len(e.reasons) && aws.ToString(e.reasons[i].Code) == "ConditionalCheckFailed"
+}
+
+// item returns the old item that failed its condition (ReturnValuesOnConditionCheckFailure ALL_OLD).
+func (e *txCanceled) item(i int) map[string]types.AttributeValue {
+	if i < len(e.reasons) {
+		return e.reasons[i].Item
+	}
+	return nil
+}
+
+func retryableReason(code string) bool {
+	switch code {
+	case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
+		return true
+	}
+	return false
+}
+
+// transact runs one TransactWriteItems request. Cancellations caused only by
+// conflicts with other transactions or by throttling are retried with jittered
+// exponential backoff; a cancellation with a failed condition is returned as
+// *txCanceled so the caller can tell which item failed.
+func (d *DynamoDB) transact(ctx context.Context, items []types.TransactWriteItem) error {
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: items}
+	for attempt := 1; ; attempt++ {
+		_, err := d.client.TransactWriteItems(ctx, in)
+		if err == nil {
+			return nil
+		}
+		var tce *types.TransactionCanceledException
+		if !errors.As(err, &tce) {
+			return err
+		}
+		retry := false
+		for _, r := range tce.CancellationReasons {
+			code := aws.ToString(r.Code)
+			if code == "ConditionalCheckFailed" {
+				return &txCanceled{reasons: tce.CancellationReasons, cause: err}
+			}
+			if retryableReason(code) {
+				retry = true
+			}
+		}
+		if !retry || attempt >= maxTxAttempts {
+			return err
+		}
+		if werr := backoff(ctx, attempt); werr != nil {
+			return werr
+		}
+	}
+}
+
+// backoff waits a full-jitter exponential delay before attempt+1.
+func backoff(ctx context.Context, attempt int) error {
+	ceiling := txBackoffBase << min(attempt, 10)
+	ceiling = min(ceiling, txBackoffMaxDelay)
+	delay := time.Duration(jitter(int64(ceiling)))
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ---- mutations ---------------------------------------------------------------
+
+// AddConnection implements Store: one TransactWriteItems that puts the
+// connection record (only if no live record has the id) and adds one to the
+// connection's counter shard. A stale record with the same id is removed first.
+func (d *DynamoDB) AddConnection(ctx context.Context, c Connection) error {
+	if c.ID == "" {
+		return errors.New("add connection: empty id")
+	}
+	now := d.opts.Now()
+	if c.ConnectedAt.IsZero() {
+		c.ConnectedAt = now
+	}
+	if c.ExpiresAt.IsZero() {
+		c.ExpiresAt = c.ConnectedAt.Add(d.opts.TTL)
+	}
+	ttl := ttlOf(c.ExpiresAt)
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{
+			TableName:                           aws.String(d.opts.Table),
+			Item:                                d.connItem(c, ttl),
+			ConditionExpression:                 aws.String("attribute_not_exists(pk)"),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}},
+		{Update: d.counterUpdate(connCountKey(d.shardOf(c.ID)), "", 1)},
+	}
+	for attempt := 0; ; attempt++ {
+		err := d.transact(ctx, items)
+		if err == nil {
+			return nil
+		}
+		var tc *txCanceled
+		if !errors.As(err, &tc) || !tc.failed(0) {
+			return fmt.Errorf("add connection %s: %w", c.ID, err)
+		}
+		old := tc.item(0)
+		if old == nil {
+			if old, err = d.getMeta(ctx, c.ID); err != nil {
+				return fmt.Errorf("add connection %s: %w", c.ID, err)
+			}
+		}
+		if old != nil && liveAt(old, ttlCutoff(now)) {
+			return fmt.Errorf("add connection %s: %w", c.ID, ErrExists)
+		}
+		if attempt >= 2 {
+			return fmt.Errorf("add connection %s: stale record keeps reappearing: %w", c.ID, ErrExists)
+		}
+		// A stale (expired) record holds the id: remove it with its memberships and counters, then put again.
+		if _, _, err := d.remove(ctx, c.ID, ttlCutoff(now), true); err != nil {
+			return fmt.Errorf("add connection %s: remove stale record: %w", c.ID, err)
+		}
+	}
+}
+
+func (d *DynamoDB) getMeta(ctx context.Context, id string) (map[string]types.AttributeValue, error) {
+	out, err := d.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(d.opts.Table),
+		Key:            metaKey(id),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.Item, nil
+}
+
+// RemoveConnection implements Store. It deletes the connection record and
+// decrements its counter in one transaction first, so no join can succeed
+// afterwards, then removes every membership found by a strongly consistent
+// Query, in transactions of up to 50 memberships, each delete conditioned on
+// the membership still existing and paired with its counter decrement.
+func (d *DynamoDB) RemoveConnection(ctx context.Context, id string) (bool, error) {
+	meta, n, err := d.remove(ctx, id, 0, false)
+	if err != nil {
+		return meta || n > 0, fmt.Errorf("remove connection %s: %w", id, err)
+	}
+	return meta || n > 0, nil
+}
+
+// remove deletes the connection record and its memberships. With onlyExpired
+// it deletes the record only if its ttl <= now, and leaves a live record and
+// its memberships alone. It reports whether it deleted the record and how many
+// memberships it removed.
+func (d *DynamoDB) remove(ctx context.Context, id string, now int64, onlyExpired bool) (bool, int, error) {
+	del := &types.Delete{
+		TableName:                           aws.String(d.opts.Table),
+		Key:                                 metaKey(id),
+		ConditionExpression:                 aws.String("attribute_exists(pk)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	if onlyExpired {
+		del.ConditionExpression = aws.String("attribute_exists(pk) AND #ttl <= :now")
+		del.ExpressionAttributeNames = map[string]string{"#ttl": attrTTL}
+		del.ExpressionAttributeValues = map[string]types.AttributeValue{":now": avN(now)}
+	}
+	err := d.transact(ctx, []types.TransactWriteItem{
+		{Delete: del},
+		{Update: d.counterUpdate(connCountKey(d.shardOf(id)), "", -1)},
+	})
+	removedMeta := err == nil
+	if err != nil {
+		var tc *txCanceled
+		if !errors.As(err, &tc) || !tc.failed(0) {
+			return false, 0, fmt.Errorf("delete record: %w", err)
+		}
+		// The record is gone already (a concurrent removal, or an orphaned
+		// membership sweep) or, with onlyExpired, it is live again.
+		if onlyExpired && tc.item(0) != nil {
+			return false, 0, nil
+		}
+	}
+	n, err := d.sweep(ctx, id)
+	return removedMeta, n, err
+}
+
+// memberships returns the channels a connection has membership items for,
+// live or not, by a strongly consistent Query of its partition.
+func (d *DynamoDB) memberships(ctx context.Context, id string) ([]string, error) {
+	var channels []string
+	in := &dynamodb.QueryInput{
+		TableName:              aws.String(d.opts.Table),
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :ch)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": avS(prefixConn + id), ":ch": avS(prefixMember),
+		},
+		ProjectionExpression: aws.String("sk"),
+		ConsistentRead:       aws.Bool(true),
+	}
+	for {
+		out, err := d.client.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("query memberships: %w", err)
+		}
+		for _, it := range out.Items {
+			channels = append(channels, strings.TrimPrefix(getS(it, attrSK), prefixMember))
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return channels, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// sweep removes every membership of a connection with its counter decrements.
+// A chunk cancelled because another writer removed one of its memberships
+// (a concurrent Leave or RemoveConnection) is re-read and retried, so every
+// membership is decremented exactly once.
+func (d *DynamoDB) sweep(ctx context.Context, id string) (int, error) {
+	removed := 0
+	for round := 0; ; round++ {
+		channels, err := d.memberships(ctx, id)
+		if err != nil || len(channels) == 0 {
+			return removed, err
+		}
+		if round >= maxSweepRounds {
+			return removed, fmt.Errorf("remove memberships: still %d left after %d rounds", len(channels), round)
+		}
+		contended := false
+		const perTx = maxTxItems / 2 // a delete and a counter update per membership
+		for start := 0; start < len(channels); start += perTx {
+			chunk := channels[start:min(start+perTx, len(channels))]
+			items := make([]types.TransactWriteItem, 0, 2*len(chunk))
+			for _, ch := range chunk {
+				items = append(items,
+					types.TransactWriteItem{Delete: &types.Delete{
+						TableName:           aws.String(d.opts.Table),
+						Key:                 memberKey(id, ch),
+						ConditionExpression: aws.String("attribute_exists(pk)"),
+					}},
+					types.TransactWriteItem{Update: d.counterUpdate(d.chanCountKey(ch, id), ch, -1)},
+				)
+			}
+			err := d.transact(ctx, items)
+			var tc *txCanceled
+			switch {
+			case err == nil:
+				removed += len(chunk)
+			case errors.As(err, &tc):
+				contended = true
+			default:
+				return removed, fmt.Errorf("remove memberships: %w", err)
+			}
+		}
+		if !contended {
+			return removed, nil
+		}
+	}
+}
+
+// Join implements Store: a strongly consistent GetItem of the connection
+// record (for its ttl, which the membership inherits) and one transaction
+// that checks the record still exists with that ttl, puts the membership if
+// absent and adds one to the channel's counter. A removed or expired
+// connection fails the check, so a late join cannot resurrect it; a repeated
+// join fails the put and changes nothing.
+func (d *DynamoDB) Join(ctx context.Context, id, channel string) (bool, error) {
+	now := ttlCutoff(d.opts.Now())
+	meta, err := d.getMeta(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("join %s to %s: %w", id, channel, err)
+	}
+	if meta == nil || !liveAt(meta, now) {
+		return false, fmt.Errorf("join %s to %s: %w", id, channel, ErrNotFound)
+	}
+	ttl, _ := getN(meta, attrTTL)
+	member := memberKey(id, channel)
+	member[attrChannel] = avS(channel)
+	member[attrTTL] = avN(ttl)
+	member[attrGSI1PK] = avS(prefixMember + channel)
+	member[attrGSI1SK] = avS(id)
+	err = d.transact(ctx, []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{
+			TableName:                 aws.String(d.opts.Table),
+			Key:                       metaKey(id),
+			ConditionExpression:       aws.String("attribute_exists(pk) AND #ttl = :ttl AND #ttl > :now"),
+			ExpressionAttributeNames:  map[string]string{"#ttl": attrTTL},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":ttl": avN(ttl), ":now": avN(now)},
+		}},
+		{Put: &types.Put{
+			TableName:           aws.String(d.opts.Table),
+			Item:                member,
+			ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		}},
+		{Update: d.counterUpdate(d.chanCountKey(channel, id), channel, 1)},
+	})
+	if err == nil {
+		return true, nil
+	}
+	var tc *txCanceled
+	switch {
+	case errors.As(err, &tc) && tc.failed(0):
+		return false, fmt.Errorf("join %s to %s: %w", id, channel, ErrNotFound)
+	case errors.As(err, &tc) && tc.failed(1):
+		return false, nil
+	default:
+		return false, fmt.Errorf("join %s to %s: %w", id, channel, err)
+	}
+}
+
+// Leave implements Store: one transaction that deletes the membership if it
+// exists and subtracts one from the channel's counter.
+func (d *DynamoDB) Leave(ctx context.Context, id, channel string) (bool, error) {
+	err := d.transact(ctx, []types.TransactWriteItem{
+		{Delete: &types.Delete{
+			TableName:           aws.String(d.opts.Table),
+			Key:                 memberKey(id, channel),
+			ConditionExpression: aws.String("attribute_exists(pk)"),
+		}},
+		{Update: d.counterUpdate(d.chanCountKey(channel, id), channel, -1)},
+	})
+	if err == nil {
+		return true, nil
+	}
+	var tc *txCanceled
+	if errors.As(err, &tc) && tc.failed(0) {
+		return false, nil
+	}
+	return false, fmt.Errorf("leave %s from %s: %w", id, channel, err)
+}

@@ -1,0 +1,403 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store/storetest"
+)
+
+// The DynamoDB tests run against DynamoDB Local when WS_DYNAMODB_ENDPOINT is
+// set (`make test-dynamodb` starts it). With WS_REQUIRE_DYNAMODB=1 a missing
+// endpoint fails the tests instead of skipping them.
+const (
+	envEndpoint = "WS_DYNAMODB_ENDPOINT"
+	envRequire  = "WS_REQUIRE_DYNAMODB"
+)
+
+func dynamoEndpoint(t *testing.T) string {
+	t.Helper()
+	endpoint := os.Getenv(envEndpoint)
+	if endpoint == "" {
+		if os.Getenv(envRequire) == "1" {
+			t.Fatalf("%s=1 but %s is not set", envRequire, envEndpoint)
+		}
+		t.Skipf("%s not set: DynamoDB contract tests run in `make test-dynamodb`", envEndpoint)
+	}
+	return endpoint
+}
+
+// localClient is a DynamoDB client for DynamoDB Local: static fake
+// credentials, a region, no response checksum validation, and a request counter.
+func localClient(t *testing.T) (*dynamodb.Client, *store.RequestCounter) {
+	t.Helper()
+	rc := store.NewRequestCounter()
+	client := dynamodb.New(dynamodb.Options{
+		Region:                          "us-east-1",
+		BaseEndpoint:                    aws.String(dynamoEndpoint(t)),
+		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
+		DisableValidateResponseChecksum: true,
+		APIOptions:                      []func(*middleware.Stack) error{rc.AddToStack},
+	})
+	return client, rc
+}
+
+var (
+	tableSeq   atomic.Int64
+	tableChars = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+)
+
+// freshTable creates a uniquely named table for one test and deletes it afterwards.
+func freshTable(t *testing.T, client *dynamodb.Client) string {
+	t.Helper()
+	name := tableChars.ReplaceAllString(t.Name(), "-")
+	name = fmt.Sprintf("ws-%d-%d-%s", time.Now().UnixNano()%1e9, tableSeq.Add(1), name)
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	require.NoError(t, store.CreateTable(t.Context(), client, name))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+		assert.NoError(t, err, "delete table %s", name)
+	})
+	return name
+}
+
+// residue lists the table's items other than counters at zero: a test-only
+// Scan (the store itself never scans).
+func residue(client *dynamodb.Client, table string) func(ctx context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		var left []string
+		p := dynamodb.NewScanPaginator(client, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, it := range page.Items {
+				pk := it["pk"].(*types.AttributeValueMemberS).Value
+				sk := it["sk"].(*types.AttributeValueMemberS).Value
+				if n, ok := it["n"].(*types.AttributeValueMemberN); ok && strings.HasPrefix(pk, "cnt#") {
+					if n.Value == "0" {
+						continue
+					}
+					left = append(left, fmt.Sprintf("%s/%s n=%s", pk, sk, n.Value))
+					continue
+				}
+				left = append(left, pk+"/"+sk)
+			}
+		}
+		slices.Sort(left)
+		return left, nil
+	}
+}
+
+func dynamoFactory(t *testing.T, cfg storetest.Config) storetest.Instance {
+	client, rc := localClient(t)
+	table := freshTable(t, client)
+	t.Cleanup(func() {
+		counts := rc.Snapshot()
+		t.Logf("DynamoDB requests: %d %v", counts.Total(), counts.Requests)
+	})
+	s, err := store.NewDynamoDB(client, store.DynamoOptions{Table: table, TTL: cfg.TTL, Now: cfg.Now, PageSize: cfg.PageSize})
+	require.NoError(t, err)
+	return storetest.Instance{Store: s, Residue: residue(client, table)}
+}
+
+func TestDynamoDBContract(t *testing.T) {
+	dynamoEndpoint(t)
+	storetest.Run(t, dynamoFactory)
+}
+
+func TestDynamoDBConcurrency(t *testing.T) {
+	dynamoEndpoint(t)
+	storetest.RunConcurrency(t, dynamoFactory, storetest.ConcurrencyOptions{})
+}
+
+func TestCreateTableIdempotent(t *testing.T) {
+	client, _ := localClient(t)
+	table := freshTable(t, client)
+	require.NoError(t, store.CreateTable(t.Context(), client, table), "second call")
+
+	out, err := client.DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	require.NoError(t, err)
+	assert.Equal(t, types.TableStatusActive, out.Table.TableStatus)
+	var indexes []string
+	for _, g := range out.Table.GlobalSecondaryIndexes {
+		indexes = append(indexes, aws.ToString(g.IndexName))
+		assert.Equal(t, types.ProjectionTypeInclude, g.Projection.ProjectionType)
+		assert.Equal(t, []string{store.TTLAttribute}, g.Projection.NonKeyAttributes)
+	}
+	slices.Sort(indexes)
+	assert.Equal(t, []string{store.ChannelIndex, store.ShardIndex, store.UserIndex}, indexes)
+
+	ttl, err := client.DescribeTimeToLive(t.Context(), &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
+	require.NoError(t, err)
+	assert.Equal(t, store.TTLAttribute, aws.ToString(ttl.TimeToLiveDescription.AttributeName))
+	assert.Equal(t, types.TimeToLiveStatusEnabled, ttl.TimeToLiveDescription.TimeToLiveStatus)
+}
+
+// TestDynamoDBRequestCounts measures the DynamoDB requests of each mutation
+// on a nearly empty table and on one with many other connections, channels
+// and members, and requires them to be the same constants.
+func TestDynamoDBRequestCounts(t *testing.T) {
+	type counts = map[string]int64
+	want := map[string]counts{
+		"AddConnection":                 {"TransactWriteItems": 1},
+		"Join (new)":                    {"GetItem": 1, "TransactWriteItems": 1},
+		"Join (again)":                  {"GetItem": 1, "TransactWriteItems": 1},
+		"Leave":                         {"TransactWriteItems": 1},
+		"Leave (not a member)":          {"TransactWriteItems": 1},
+		"GetConnection":                 {"Query": 1},
+		"RemoveConnection (3 channels)": {"TransactWriteItems": 2, "Query": 1},
+		"RemoveConnection (0 channels)": {"TransactWriteItems": 1, "Query": 1},
+	}
+	measure := func(t *testing.T, others int) map[string]store.RequestCounts {
+		client, rc := localClient(t)
+		table := freshTable(t, client)
+		s, err := store.NewDynamoDB(client, store.DynamoOptions{Table: table})
+		require.NoError(t, err)
+		ctx := t.Context()
+		for i := range others {
+			id := fmt.Sprintf("other-%03d", i)
+			require.NoError(t, s.AddConnection(ctx, store.Connection{ID: id, UserID: "u"}))
+			for k := range 4 {
+				_, err := s.Join(ctx, id, fmt.Sprintf("ch-%d", (i+k)%10))
+				require.NoError(t, err)
+			}
+			_, err := s.Join(ctx, id, "a")
+			require.NoError(t, err)
+		}
+		got := map[string]store.RequestCounts{}
+		step := func(name string, fn func() error) {
+			before := rc.Snapshot()
+			require.NoError(t, fn(), name)
+			got[name] = rc.Snapshot().Sub(before)
+		}
+		step("AddConnection", func() error { return s.AddConnection(ctx, store.Connection{ID: "me", UserID: "u"}) })
+		step("Join (new)", func() error { _, err := s.Join(ctx, "me", "a"); return err })
+		step("Join (again)", func() error { _, err := s.Join(ctx, "me", "a"); return err })
+		for _, ch := range []string{"b", "c", "d"} {
+			_, err := s.Join(ctx, "me", ch)
+			require.NoError(t, err)
+		}
+		step("Leave", func() error { _, err := s.Leave(ctx, "me", "d"); return err })
+		step("Leave (not a member)", func() error { _, err := s.Leave(ctx, "me", "d"); return err })
+		step("GetConnection", func() error { _, err := s.GetConnection(ctx, "me"); return err })
+		step("RemoveConnection (3 channels)", func() error { _, err := s.RemoveConnection(ctx, "me"); return err })
+		require.NoError(t, s.AddConnection(ctx, store.Connection{ID: "bare"}))
+		step("RemoveConnection (0 channels)", func() error { _, err := s.RemoveConnection(ctx, "bare"); return err })
+		return got
+	}
+	small := measure(t, 0)
+	large := measure(t, 120)
+	assert.Positive(t, large["AddConnection"].TotalCapacity(), "consumed capacity is reported")
+	for _, op := range slices.Sorted(maps.Keys(want)) {
+		w := want[op]
+		assert.Equal(t, w, small[op].Requests, "%s on an empty table", op)
+		assert.Equal(t, w, large[op].Requests, "%s among 120 connections in 11 channels", op)
+		t.Logf("%-30s requests %v capacity units %.1f (empty) %.1f (120 others)", op, large[op].Requests,
+			small[op].TotalCapacity(), large[op].TotalCapacity())
+	}
+}
+
+func TestNewDynamoDBOptions(t *testing.T) {
+	client := dynamodb.New(dynamodb.Options{Region: "us-east-1"})
+	tests := []struct {
+		name string
+		opts store.DynamoOptions
+		ok   bool
+	}{
+		{"defaults", store.DynamoOptions{Table: "t"}, true},
+		{"all set", store.DynamoOptions{Table: "t", TTL: time.Hour, Shards: 4, PageSize: 10, Parallelism: 2, Now: time.Now}, true},
+		{"no table", store.DynamoOptions{}, false},
+		{"negative ttl", store.DynamoOptions{Table: "t", TTL: -time.Second}, false},
+		{"sub-second ttl", store.DynamoOptions{Table: "t", TTL: time.Millisecond}, false},
+		{"negative shards", store.DynamoOptions{Table: "t", Shards: -1}, false},
+		{"too many shards", store.DynamoOptions{Table: "t", Shards: 1001}, false},
+		{"negative page size", store.DynamoOptions{Table: "t", PageSize: -1}, false},
+		{"negative parallelism", store.DynamoOptions{Table: "t", Parallelism: -1}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := store.NewDynamoDB(client, tc.opts)
+			if tc.ok {
+				require.NoError(t, err)
+				assert.NotNil(t, s)
+			} else {
+				require.Error(t, err)
+			}
+		})
+	}
+	_, err := store.NewDynamoDB(nil, store.DynamoOptions{Table: "t"})
+	require.Error(t, err, "nil client")
+}
+
+// conflictInjector cancels every n-th transaction with a TransactionConflict
+// reason before sending it, as DynamoDB does when two transactions touch the
+// same item at once. DynamoDB Local serialises transactions and never does,
+// so this is how the tests reach the store's retry path.
+type conflictInjector struct {
+	store.DynamoAPI
+	every    int64
+	calls    atomic.Int64
+	injected atomic.Int64
+}
+
+func (c *conflictInjector) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if c.calls.Add(1)%c.every == 0 {
+		c.injected.Add(1)
+		reasons := make([]types.CancellationReason, len(in.TransactItems))
+		codes := make([]string, len(reasons))
+		for i := range reasons {
+			codes[i] = "None"
+		}
+		codes[len(codes)-1] = "TransactionConflict"
+		for i := range reasons {
+			reasons[i].Code = aws.String(codes[i])
+		}
+		return nil, &types.TransactionCanceledException{
+			Message:             aws.String("Transaction cancelled, please refer cancellation reasons for specific reasons [" + strings.Join(codes, ", ") + "]"),
+			CancellationReasons: reasons,
+		}
+	}
+	return c.DynamoAPI.TransactWriteItems(ctx, in, optFns...)
+}
+
+// TestDynamoDBTransactionConflictsRetried runs the concurrency suite with one
+// transaction in three cancelled by a conflict: the store retries them and
+// every membership and counter still comes out exact.
+func TestDynamoDBTransactionConflictsRetried(t *testing.T) {
+	dynamoEndpoint(t)
+	storetest.RunConcurrency(t, func(t *testing.T, cfg storetest.Config) storetest.Instance {
+		client, _ := localClient(t)
+		table := freshTable(t, client)
+		inj := &conflictInjector{DynamoAPI: client, every: 3}
+		t.Cleanup(func() {
+			assert.Positive(t, inj.injected.Load(), "conflicts injected")
+			t.Logf("%d of %d transactions cancelled by an injected conflict", inj.injected.Load(), inj.calls.Load())
+		})
+		s, err := store.NewDynamoDB(inj, store.DynamoOptions{Table: table, TTL: cfg.TTL, Now: cfg.Now, PageSize: cfg.PageSize})
+		require.NoError(t, err)
+		return storetest.Instance{Store: s, Residue: residue(client, table)}
+	}, storetest.ConcurrencyOptions{Connections: 60, RaceConnections: 30})
+}
+
+// failingQueries makes every Query fail while on is set: a removal then stops
+// after its first request, as one cut short by a Lambda timeout would.
+type failingQueries struct {
+	store.DynamoAPI
+	on atomic.Bool
+}
+
+func (f *failingQueries) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	if f.on.Load() {
+		return nil, errors.New("injected failure")
+	}
+	return f.DynamoAPI.Query(ctx, in, optFns...)
+}
+
+// TestDynamoDBInterruptedRemoval covers a removal that stopped after deleting
+// the connection record: the memberships it left behind can still be swept by
+// a repeated RemoveConnection (what a 410 from a later post triggers) or, once
+// their ttl passes, by Cleanup, and every counter ends exact.
+func TestDynamoDBInterruptedRemoval(t *testing.T) {
+	client, _ := localClient(t)
+	table := freshTable(t, client)
+	clock := storetest.NewClock(time.Now().Truncate(time.Second))
+	api := &failingQueries{DynamoAPI: client}
+	s, err := store.NewDynamoDB(api, store.DynamoOptions{Table: table, TTL: time.Hour, Now: clock.Now, Shards: 4})
+	require.NoError(t, err)
+	ctx := t.Context()
+
+	for _, id := range []string{"a", "b", "live"} {
+		require.NoError(t, s.AddConnection(ctx, store.Connection{ID: id}))
+		for _, ch := range []string{"x", "y"} {
+			_, err := s.Join(ctx, id, ch)
+			require.NoError(t, err)
+		}
+	}
+	api.on.Store(true)
+	for _, id := range []string{"a", "b"} {
+		_, err := s.RemoveConnection(ctx, id)
+		require.Error(t, err, "removal of %s interrupted", id)
+	}
+	api.on.Store(false)
+
+	_, err = s.GetConnection(ctx, "a")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = s.Join(ctx, "a", "z")
+	require.ErrorIs(t, err, store.ErrNotFound, "no join after the record is gone")
+	st, err := s.Stats(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), st.TotalConnections)
+	assert.Equal(t, map[string]int64{"x": 3, "y": 3}, st.Channels, "left-over memberships still counted")
+
+	removed, err := s.RemoveConnection(ctx, "a")
+	require.NoError(t, err)
+	assert.True(t, removed, "the repeated removal swept the memberships")
+	st, err = s.Stats(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int64{"x": 2, "y": 2}, st.Channels)
+
+	clock.Advance(time.Hour) // "b"'s memberships and "live" expire
+	n, err := s.Cleanup(ctx, clock.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "one connection record (live) removed; b's memberships swept without a record")
+	st, err = s.Stats(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, st.TotalConnections)
+	assert.Empty(t, st.Channels)
+	left, err := residue(client, table)(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, left)
+}
+
+// TestDynamoDBStoredTTL checks the ttl attribute DynamoDB's TTL process acts
+// on: the connection's expiry plus store.TTLDeletionDelay, on the record and
+// on each membership, so DynamoDB never deletes a record before Cleanup could.
+func TestDynamoDBStoredTTL(t *testing.T) {
+	client, _ := localClient(t)
+	table := freshTable(t, client)
+	now := time.Now().Truncate(time.Second)
+	s, err := store.NewDynamoDB(client, store.DynamoOptions{Table: table, Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	ctx := t.Context()
+	expires := now.Add(90*time.Minute + 700*time.Millisecond)
+	require.NoError(t, s.AddConnection(ctx, store.Connection{ID: "c", ExpiresAt: expires}))
+	_, err = s.Join(ctx, "c", "news")
+	require.NoError(t, err)
+
+	want := fmt.Sprint(expires.Add(store.TTLDeletionDelay).Unix())
+	for _, sk := range []string{"meta", "ch#news"} {
+		out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true), Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "c#c"}, "sk": &types.AttributeValueMemberS{Value: sk},
+		}})
+		require.NoError(t, err)
+		require.NotNil(t, out.Item, sk)
+		assert.Equal(t, &types.AttributeValueMemberN{Value: want}, out.Item[store.TTLAttribute], sk)
+	}
+	got, err := s.GetConnection(ctx, "c")
+	require.NoError(t, err)
+	assert.True(t, expires.Truncate(time.Second).Equal(got.ExpiresAt), "ExpiresAt in whole seconds: %s", got.ExpiresAt)
+}
