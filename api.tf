@@ -1,0 +1,240 @@
+################################################################################
+# API Gateway WebSocket API
+################################################################################
+
+locals {
+  # Custom routes handled by the user's functions. Keyed by route key (known at
+  # plan time even when the function is created in the same apply).
+  user_routes = { for key, r in var.routes : key => r if r.handler == "lambda" }
+
+  # Route key => integration key ("websocket" or "route:<key>") and whether
+  # the route answers the sender through a route response.
+  all_routes = merge(
+    {
+      "$connect"    = { integration = "websocket", two_way = false }
+      "$disconnect" = { integration = "websocket", two_way = false }
+      # The runtime answers subscribe/publish/ping/... in the response body.
+      "$default" = { integration = "websocket", two_way = true }
+    },
+    { for key, r in var.routes : key => { integration = r.handler == "lambda" ? "route:${key}" : "websocket", two_way = r.two_way } },
+  )
+
+  integration_uris = merge(
+    { websocket = aws_lambda_function.this["websocket"].invoke_arn },
+    {
+      for key, r in local.user_routes : "route:${key}" =>
+      "arn:${split(":", r.function_arn)[1]}:apigateway:${split(":", r.function_arn)[3]}:lambda:path/2015-03-31/functions/${r.function_arn}/invocations"
+    },
+  )
+}
+
+resource "aws_apigatewayv2_api" "this" {
+  name                       = var.name
+  description                = "WebSocket API ${var.name}"
+  protocol_type              = "WEBSOCKET"
+  route_selection_expression = "$request.body.action"
+  tags                       = var.tags
+}
+
+resource "aws_apigatewayv2_integration" "this" {
+  for_each = local.integration_uris
+
+  api_id             = aws_apigatewayv2_api.this.id
+  integration_type   = "AWS_PROXY"
+  integration_method = "POST"
+  integration_uri    = each.value
+}
+
+resource "aws_apigatewayv2_route" "this" {
+  for_each = local.all_routes
+
+  api_id         = aws_apigatewayv2_api.this.id
+  route_key      = each.key
+  operation_name = each.key == "$connect" ? "Connect" : each.key == "$disconnect" ? "Disconnect" : null
+  target         = "integrations/${aws_apigatewayv2_integration.this[each.value.integration].id}"
+
+  # The REQUEST authorizer can only run on $connect; the connection carries its
+  # result (userId, channels) to every later route.
+  authorization_type = each.key == "$connect" && local.authorizer_enabled ? "CUSTOM" : "NONE"
+  authorizer_id      = each.key == "$connect" && local.authorizer_enabled ? aws_apigatewayv2_authorizer.this[0].id : null
+
+  route_response_selection_expression = each.value.two_way ? "$default" : null
+}
+
+resource "aws_apigatewayv2_route_response" "this" {
+  for_each = { for key, r in local.all_routes : key => r if r.two_way }
+
+  api_id             = aws_apigatewayv2_api.this.id
+  route_id           = aws_apigatewayv2_route.this[each.key].id
+  route_response_key = "$default"
+}
+
+resource "aws_apigatewayv2_deployment" "this" {
+  api_id      = aws_apigatewayv2_api.this.id
+  description = "Routes, integrations and authorizer of ${var.name}"
+
+  # A new deployment whenever anything the stage serves changes.
+  triggers = {
+    redeployment = sha1(jsonencode([
+      aws_apigatewayv2_route.this,
+      aws_apigatewayv2_route_response.this,
+      aws_apigatewayv2_integration.this,
+      aws_apigatewayv2_authorizer.this,
+    ]))
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_cloudwatch_log_group" "access" {
+  count = var.access_logs_enabled ? 1 : 0
+
+  name              = "/aws/apigateway/${var.name}/${var.stage_name}"
+  retention_in_days = var.log_retention_in_days
+  kms_key_id        = var.cloudwatch_logs_kms_key_arn
+  tags              = var.tags
+}
+
+#tfsec:ignore:aws-api-gateway-enable-access-logging Access logs are on by default; var.access_logs_enabled turns them off for accounts without the API Gateway CloudWatch role.
+resource "aws_apigatewayv2_stage" "this" {
+  api_id        = aws_apigatewayv2_api.this.id
+  name          = var.stage_name
+  description   = "Stage ${var.stage_name} of ${var.name}"
+  deployment_id = aws_apigatewayv2_deployment.this.id
+
+  default_route_settings {
+    throttling_burst_limit   = var.throttling_burst_limit
+    throttling_rate_limit    = var.throttling_rate_limit
+    detailed_metrics_enabled = var.detailed_metrics_enabled
+  }
+
+  dynamic "access_log_settings" {
+    for_each = var.access_logs_enabled ? [1] : []
+    content {
+      destination_arn = aws_cloudwatch_log_group.access[0].arn
+      format = jsonencode({
+        requestId          = "$context.requestId"
+        extendedRequestId  = "$context.extendedRequestId"
+        requestTime        = "$context.requestTime"
+        routeKey           = "$context.routeKey"
+        eventType          = "$context.eventType"
+        connectionId       = "$context.connectionId"
+        messageId          = "$context.messageId"
+        status             = "$context.status"
+        sourceIp           = "$context.identity.sourceIp"
+        userAgent          = "$context.identity.userAgent"
+        userId             = "$context.authorizer.userId"
+        integrationLatency = "$context.integrationLatency"
+        integrationStatus  = "$context.integration.status"
+        errorMessage       = "$context.error.message"
+        authorizerError    = "$context.authorizer.error"
+        disconnectCode     = "$context.disconnectStatusCode"
+      })
+    }
+  }
+
+  tags = var.tags
+}
+
+# API Gateway may invoke the websocket function for any route of this stage.
+resource "aws_lambda_permission" "websocket" {
+  statement_id  = "AllowApiGatewayRoutes"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this["websocket"].function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/${var.stage_name}/*"
+}
+
+# User functions behind custom routes: one permission per route.
+resource "aws_lambda_permission" "route" {
+  for_each = local.user_routes
+
+  statement_id  = "AllowApiGateway-${var.name}-${substr(sha1(each.key), 0, 12)}"
+  action        = "lambda:InvokeFunction"
+  function_name = each.value.function_arn
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/${var.stage_name}/${each.key}"
+}
+
+################################################################################
+# Authorizer ($connect only)
+################################################################################
+
+locals {
+  authorizer_function_arn = local.jwt_enabled ? aws_lambda_function.this["authorizer"].arn : var.authorizer.function_arn
+  authorizer_uri = local.jwt_enabled ? aws_lambda_function.this["authorizer"].invoke_arn : (
+    var.authorizer.mode == "lambda" ? "arn:${split(":", var.authorizer.function_arn)[1]}:apigateway:${split(":", var.authorizer.function_arn)[3]}:lambda:path/2015-03-31/functions/${var.authorizer.function_arn}/invocations" : null
+  )
+}
+
+resource "aws_apigatewayv2_authorizer" "this" {
+  count = local.authorizer_enabled ? 1 : 0
+
+  api_id           = aws_apigatewayv2_api.this.id
+  name             = "${var.name}-connect"
+  authorizer_type  = "REQUEST"
+  authorizer_uri   = local.authorizer_uri
+  identity_sources = var.authorizer.identity_sources
+}
+
+resource "aws_lambda_permission" "authorizer" {
+  count = local.authorizer_enabled ? 1 : 0
+
+  statement_id  = "AllowApiGatewayAuthorizer-${var.name}"
+  action        = "lambda:InvokeFunction"
+  function_name = local.authorizer_function_arn
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/authorizers/${aws_apigatewayv2_authorizer.this[0].id}"
+}
+
+################################################################################
+# Custom domain (optional)
+################################################################################
+
+resource "aws_apigatewayv2_domain_name" "this" {
+  count = var.custom_domain == null ? 0 : 1
+
+  domain_name = var.custom_domain.domain_name
+
+  domain_name_configuration {
+    certificate_arn = var.custom_domain.certificate_arn
+    endpoint_type   = "REGIONAL"
+    security_policy = "TLS_1_2"
+  }
+
+  tags = var.tags
+}
+
+resource "aws_apigatewayv2_api_mapping" "this" {
+  count = var.custom_domain == null ? 0 : 1
+
+  api_id          = aws_apigatewayv2_api.this.id
+  domain_name     = aws_apigatewayv2_domain_name.this[0].id
+  stage           = aws_apigatewayv2_stage.this.id
+  api_mapping_key = var.custom_domain.api_mapping_key
+}
+
+################################################################################
+# Lifecycle events (optional)
+################################################################################
+
+locals {
+  event_bus_input = try(var.event_bus.name, null)
+  event_bus_name = !local.events_enabled ? null : (
+    try(var.event_bus.create, false) ? aws_cloudwatch_event_bus.this[0].name : local.event_bus_input
+  )
+  event_bus_arn = !local.events_enabled ? null : (
+    try(var.event_bus.create, false) ? aws_cloudwatch_event_bus.this[0].arn : (
+      startswith(local.event_bus_input, "arn:") ? local.event_bus_input : "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/${local.event_bus_input}"
+    )
+  )
+}
+
+resource "aws_cloudwatch_event_bus" "this" {
+  count = try(var.event_bus.create, false) ? 1 : 0
+
+  name = coalesce(var.event_bus.name, "${var.name}-websocket")
+  tags = var.tags
+}

@@ -1,0 +1,16 @@
+# A public chat: no authorizer, clients subscribe to a channel and publish to
+# it with the built-in actions; the demo page of the local gateway
+# (cmd/wslocal/web/index.html) talks to this API when opened with ?url=wss://...
+module "websocket" {
+  source = "../../"
+
+  name = var.name
+
+  # Chat traffic is bursty and small; keep a modest per-stage throttle so one
+  # noisy client cannot use the account's shared API Gateway request budget.
+  throttling_burst_limit = 200
+  throttling_rate_limit  = 100
+
+  # Chat messages are short-lived: keep logs a week.
+  log_retention_in_days = 7
+}

@@ -1,0 +1,47 @@
+variable "name" {
+  description = "Name prefix of every resource; tests pass a unique one."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region to deploy to."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "jwt_secret" {
+  description = "HS256 secret the authorizer verifies tokens with, stored in Secrets Manager. `null` generates a random one (read it from the secret to sign tokens)."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "jwt_issuer" {
+  description = "Required `iss` claim of client tokens."
+  type        = string
+  default     = "wsforge-example"
+}
+
+variable "jwt_audience" {
+  description = "Required `aud` claim of client tokens."
+  type        = string
+  default     = "websocket"
+}
+
+variable "custom_domain_name" {
+  description = "Optional custom domain (e.g. ws.example.com); needs `certificate_arn`. You create the DNS alias record from the `custom_domain_target` output."
+  type        = string
+  default     = null
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate ARN for `custom_domain_name`, in the same region."
+  type        = string
+  default     = null
+}
+
+variable "access_logs_enabled" {
+  description = "Stage access logs; the account needs API Gateway's CloudWatch Logs role (set once per account and region)."
+  type        = bool
+  default     = true
+}

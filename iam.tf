@@ -1,0 +1,137 @@
+################################################################################
+# IAM: one role per function, least privilege. Every action is named; the only
+# resource wildcard is X-Ray's (PutTraceSegments/PutTelemetryRecords support no
+# resource-level permissions), and only when tracing is on.
+################################################################################
+
+locals {
+  table_resources = [aws_dynamodb_table.this.arn, "${aws_dynamodb_table.this.arn}/index/*"]
+
+  # The store needs no Scan: lists are Queries on the GSIs, counters are updates.
+  dynamodb_actions = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:TransactWriteItems",
+    "dynamodb:ConditionCheckItem",
+  ]
+
+  # POST sends, GET looks a connection up, DELETE disconnects; only on this
+  # stage. Built from the API (not the stage) so the functions, which the stage
+  # depends on through its routes, can depend on their policies.
+  manage_connections_resources = [
+    for method in ["POST", "GET", "DELETE"] : "${aws_apigatewayv2_api.this.execution_arn}/${var.stage_name}/${method}/@connections/*"
+  ]
+
+  ssm_parameter_arns = [
+    for p in compact([local.jwt.secret_ssm_parameter, local.jwt.public_key_ssm_parameter]) :
+    startswith(p, "arn:") ? p : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(p, "/")}"
+  ]
+  secret_arns = compact([local.jwt.secret_arn, local.jwt.public_key_secret_arn])
+
+  logs_statement = {
+    for fn in local.function_names : fn => {
+      Sid      = "WriteOwnLogs"
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      Resource = ["${aws_cloudwatch_log_group.function[fn].arn}:*"]
+    }
+  }
+
+  xray_statements = var.tracing_enabled ? [{
+    Sid      = "WriteTraces"
+    Effect   = "Allow"
+    Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    Resource = ["*"]
+  }] : []
+
+  runtime_statements = concat(
+    [
+      {
+        Sid      = "ConnectionTable"
+        Effect   = "Allow"
+        Action   = local.dynamodb_actions
+        Resource = local.table_resources
+      },
+      {
+        Sid      = "ManageConnections"
+        Effect   = "Allow"
+        Action   = ["execute-api:ManageConnections"]
+        Resource = local.manage_connections_resources
+      },
+    ],
+    var.dynamodb.kms_key_arn == null ? [] : [{
+      Sid      = "TableKey"
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+      Resource = [var.dynamodb.kms_key_arn]
+    }],
+    local.events_enabled ? [{
+      Sid      = "LifecycleEvents"
+      Effect   = "Allow"
+      Action   = ["events:PutEvents"]
+      Resource = [local.event_bus_arn]
+    }] : [],
+  )
+
+  authorizer_statements = concat(
+    length(local.ssm_parameter_arns) == 0 ? [] : [{
+      Sid      = "ReadKeyParameter"
+      Effect   = "Allow"
+      Action   = ["ssm:GetParameter"]
+      Resource = local.ssm_parameter_arns
+    }],
+    length(local.secret_arns) == 0 ? [] : [{
+      Sid      = "ReadKeySecret"
+      Effect   = "Allow"
+      Action   = ["secretsmanager:GetSecretValue"]
+      Resource = local.secret_arns
+    }],
+    local.jwt.kms_key_arn == null ? [] : [{
+      Sid      = "DecryptKey"
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt"]
+      Resource = [local.jwt.kms_key_arn]
+    }],
+  )
+
+  function_statements = {
+    websocket  = local.runtime_statements
+    publisher  = local.runtime_statements
+    authorizer = local.authorizer_statements
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = toset(local.function_names)
+
+  name        = "${var.name}-${each.key}"
+  description = "Runs the ${var.name}-${each.key} Lambda function"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "LambdaAssumeRole"
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "lambda.amazonaws.com" }
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+  tags = var.tags
+}
+
+#tfsec:ignore:aws-iam-no-policy-wildcards The only wildcards are "<log group>:*" (the function's own log streams), "<table>/index/*" (this table's GSIs), "@connections/*" on this stage, and X-Ray's required resource "*" when tracing is on.
+resource "aws_iam_role_policy" "function" {
+  for_each = toset(local.function_names)
+
+  name = "${var.name}-${each.key}"
+  role = aws_iam_role.function[each.key].id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = concat([local.logs_statement[each.key]], local.function_statements[each.key], local.xray_statements)
+  })
+}

@@ -1,0 +1,140 @@
+################################################################################
+# Endpoints
+################################################################################
+
+output "websocket_url" {
+  description = "URL clients connect to (`wss://...`); with the JWT authorizer append `?token=<JWT>`."
+  value       = local.websocket_url
+}
+
+output "management_endpoint" {
+  description = "Base URL of the `@connections` management API (`https://.../<stage>`); POST to `<this>/@connections/<connectionId>` to send. This is the functions' `WS_MANAGEMENT_ENDPOINT`."
+  value       = local.management_endpoint
+}
+
+output "api_id" {
+  description = "ID of the WebSocket API."
+  value       = aws_apigatewayv2_api.this.id
+}
+
+output "api_endpoint" {
+  description = "Default endpoint of the API (`wss://<api_id>.execute-api.<region>.amazonaws.com`), without the stage."
+  value       = aws_apigatewayv2_api.this.api_endpoint
+}
+
+output "api_execution_arn" {
+  description = "Execution ARN of the API (prefix of `execute-api:ManageConnections` and `lambda:InvokeFunction` source ARNs)."
+  value       = aws_apigatewayv2_api.this.execution_arn
+}
+
+output "stage_name" {
+  description = "Name of the stage."
+  value       = aws_apigatewayv2_stage.this.name
+}
+
+output "stage_execution_arn" {
+  description = "Execution ARN of the stage; grant `execute-api:ManageConnections` on `<this>/POST/@connections/*` to other senders."
+  value       = aws_apigatewayv2_stage.this.execution_arn
+}
+
+output "access_log_group_name" {
+  description = "CloudWatch log group of the stage's access logs (null when access logs are off)."
+  value       = try(aws_cloudwatch_log_group.access[0].name, null)
+}
+
+################################################################################
+# Custom domain
+################################################################################
+
+output "custom_domain_target" {
+  description = "Where to point the custom domain's DNS alias record: `domain_name` and `hosted_zone_id` of the API Gateway regional endpoint (null without a custom domain)."
+  value = try({
+    domain_name    = aws_apigatewayv2_domain_name.this[0].domain_name_configuration[0].target_domain_name
+    hosted_zone_id = aws_apigatewayv2_domain_name.this[0].domain_name_configuration[0].hosted_zone_id
+  }, null)
+}
+
+################################################################################
+# DynamoDB
+################################################################################
+
+output "dynamodb_table_name" {
+  description = "Name of the connection table (`WS_TABLE_NAME`)."
+  value       = aws_dynamodb_table.this.name
+}
+
+output "dynamodb_table_arn" {
+  description = "ARN of the connection table."
+  value       = aws_dynamodb_table.this.arn
+}
+
+################################################################################
+# Lambda functions
+################################################################################
+
+output "function_names" {
+  description = "Function names by role (`websocket`, `publisher`, and `authorizer` in mode jwt)."
+  value       = { for fn, f in aws_lambda_function.this : fn => f.function_name }
+}
+
+output "function_arns" {
+  description = "Function ARNs by role."
+  value       = { for fn, f in aws_lambda_function.this : fn => f.arn }
+}
+
+output "publisher_function_name" {
+  description = "Name of the publisher function: invoke it with `{\"action\":\"sendToChannel\",\"channel\":\"news\",\"data\":{...}}` and the other publisher commands."
+  value       = aws_lambda_function.this["publisher"].function_name
+}
+
+output "publisher_function_arn" {
+  description = "ARN of the publisher function."
+  value       = aws_lambda_function.this["publisher"].arn
+}
+
+output "publisher_invoke_policy_json" {
+  description = "IAM policy document (JSON) that allows `lambda:InvokeFunction` on the publisher only; attach it to your backend's role."
+  value = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "InvokeWebSocketPublisher"
+      Effect   = "Allow"
+      Action   = ["lambda:InvokeFunction"]
+      Resource = [aws_lambda_function.this["publisher"].arn]
+    }]
+  })
+}
+
+output "role_arns" {
+  description = "IAM role ARNs of the functions, by role."
+  value       = { for fn, r in aws_iam_role.function : fn => r.arn }
+}
+
+output "function_log_group_names" {
+  description = "CloudWatch log groups of the functions, by role."
+  value       = { for fn, g in aws_cloudwatch_log_group.function : fn => g.name }
+}
+
+output "authorizer_id" {
+  description = "ID of the `$connect` REQUEST authorizer (null with mode none)."
+  value       = try(aws_apigatewayv2_authorizer.this[0].id, null)
+}
+
+output "cleanup_rule_arn" {
+  description = "ARN of the EventBridge rule that runs the publisher's cleanup (null when disabled)."
+  value       = try(aws_cloudwatch_event_rule.cleanup[0].arn, null)
+}
+
+################################################################################
+# Lifecycle events
+################################################################################
+
+output "event_bus_name" {
+  description = "Name (or ARN, when an existing bus was given by ARN) of the lifecycle event bus (`WS_EVENT_BUS_NAME`); null when events are off."
+  value       = local.event_bus_name
+}
+
+output "event_bus_arn" {
+  description = "ARN of the lifecycle event bus; null when events are off."
+  value       = local.event_bus_arn
+}

@@ -1,0 +1,186 @@
+package terraform_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/gruntwork-io/terratest/modules/terraform"
+	tfjson "github.com/hashicorp/terraform-json"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestIAMPoliciesAreLeastPrivilege applies the module with every permission
+// bearing option on (against the schema-replay provider, which fills ARNs with
+// distinct placeholders and needs no credentials; prebuilt stand-in zips, so
+// nothing is compiled) and inspects the rendered policies: no `*` in any
+// action, and every resource is one of this module's own resources or an input
+// the caller named, with X-Ray's resource "*" as the single exception.
+func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name      string
+		vars      map[string]interface{}
+		functions []string
+		// inputs are resources the caller named, allowed in policies as given.
+		inputs []string
+	}{
+		{
+			name: "jwt from Secrets Manager with a customer key, events on an existing bus, tracing, table key",
+			vars: map[string]interface{}{
+				"authorizer":      map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_arn": jwtSecretARN, "kms_key_arn": keyARN}},
+				"event_bus":       map[string]interface{}{"name": existingEventBusARN},
+				"tracing_enabled": true,
+				"dynamodb":        map[string]interface{}{"kms_key_arn": keyARN},
+				"routes":          map[string]interface{}{"orders": map[string]interface{}{"handler": "lambda", "function_arn": userFunctionARN}},
+			},
+			functions: []string{"websocket", "publisher", "authorizer"},
+			inputs:    []string{jwtSecretARN, keyARN, existingEventBusARN},
+		},
+		{
+			name: "jwt public key from SSM, events on a new bus",
+			vars: map[string]interface{}{
+				"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key_ssm_parameter": "/ws/jwks"}},
+				"event_bus":  map[string]interface{}{"create": true},
+			},
+			functions: []string{"websocket", "publisher", "authorizer"},
+			// The parameter ARN the module builds from the name, the (fake)
+			// provider's account and region.
+			inputs: []string{"arn:aws:ssm:us-east-1:123456789012:parameter/ws/jwks"},
+		},
+		{
+			name:      "defaults",
+			vars:      map[string]interface{}{},
+			functions: []string{"websocket", "publisher"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			vars := map[string]interface{}{"name": "wst-iam", "lambda_artifacts": writeFakeZips(t, tc.functions...)}
+			for k, v := range tc.vars {
+				vars[k] = v
+			}
+			opts := options(t, "terraform", copyModule(t), vars)
+			terraform.InitAndApply(t, opts)
+			raw := terraform.Show(t, opts)
+			var st tfjson.State
+			require.NoError(t, json.Unmarshal([]byte(raw), &st))
+			require.NotNil(t, st.Values)
+			resources := stateResources(st.Values.RootModule)
+
+			own := ownARNs(resources)
+			require.NotEmpty(t, own)
+			apiExecutionARN := attr(t, resources, "aws_apigatewayv2_api.this", "execution_arn")
+
+			policies := 0
+			for _, r := range resources {
+				if r.Type != "aws_iam_role_policy" {
+					continue
+				}
+				policies++
+				doc := parsePolicy(t, r.AttributeValues["policy"].(string))
+				for _, st := range doc.Statement {
+					assert.Equal(t, "Allow", st.Effect, r.Address)
+					require.NotEmpty(t, st.Action, r.Address)
+					for _, action := range st.Action {
+						assert.NotContainsf(t, action, "*", "%s %s: action wildcard", r.Address, st.Sid)
+					}
+					xray := strings.HasPrefix(st.Action[0], "xray:")
+					for _, res := range st.Resource {
+						if xray {
+							assert.Equal(t, "*", res, "X-Ray actions take resource * only")
+							assert.ElementsMatch(t, []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, st.Action)
+							continue
+						}
+						assert.Truef(t, ownsResource(res, own, tc.inputs),
+							"%s statement %s names %s, which is neither this module's resource nor an input", r.Address, st.Sid, res)
+					}
+					if st.Sid == "ManageConnections" {
+						assert.ElementsMatch(t, []string{
+							apiExecutionARN + "/live/POST/@connections/*",
+							apiExecutionARN + "/live/GET/@connections/*",
+							apiExecutionARN + "/live/DELETE/@connections/*",
+						}, []string(st.Resource))
+					}
+					if st.Sid == "ConnectionTable" {
+						assert.NotContains(t, st.Action, "dynamodb:Scan")
+					}
+					if st.Sid == "ReadKeyParameter" {
+						assert.Len(t, st.Resource, 1)
+						assert.Equal(t, "arn:aws:ssm:us-east-1:123456789012:parameter/ws/jwks", st.Resource[0])
+					}
+				}
+				if strings.Contains(r.Address, `"authorizer"`) {
+					for _, st := range doc.Statement {
+						assert.NotEqual(t, "ConnectionTable", st.Sid, "the authorizer never touches the table")
+						assert.NotEqual(t, "ManageConnections", st.Sid)
+					}
+				}
+			}
+			assert.Equal(t, len(tc.functions), policies, "one policy per function")
+
+			roles := 0
+			for _, r := range resources {
+				if r.Type == "aws_iam_role" {
+					roles++
+					trust := parsePolicy(t, r.AttributeValues["assume_role_policy"].(string))
+					assert.Len(t, trust.Statement, 1)
+				}
+			}
+			assert.Equal(t, len(tc.functions), roles, "one role per function")
+
+			invoke := parsePolicy(t, terraform.Output(t, opts, "publisher_invoke_policy_json"))
+			require.Len(t, invoke.Statement, 1)
+			assert.Equal(t, []string{"lambda:InvokeFunction"}, []string(invoke.Statement[0].Action))
+			assert.Equal(t, []string{terraform.Output(t, opts, "publisher_function_arn")}, []string(invoke.Statement[0].Resource))
+		})
+	}
+}
+
+// ownARNs collects the ARN-like attributes of every resource in the state.
+func ownARNs(resources []*tfjson.StateResource) []string {
+	var out []string
+	for _, r := range resources {
+		if r.Mode != tfjson.ManagedResourceMode {
+			continue
+		}
+		for _, name := range []string{"arn", "execution_arn"} {
+			if v, ok := r.AttributeValues[name].(string); ok && v != "" {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// ownsResource reports whether a policy resource is one of own (exactly, or a
+// sub-resource path of it: "<table>/index/*", "<log group>:*",
+// "<api>/<stage>/POST/@connections/*") or an input.
+func ownsResource(res string, own, inputs []string) bool {
+	for _, in := range inputs {
+		if res == in {
+			return true
+		}
+	}
+	for _, arn := range own {
+		if res == arn || strings.HasPrefix(res, arn+"/") || strings.HasPrefix(res, arn+":") {
+			return true
+		}
+	}
+	return false
+}
+
+func attr(t *testing.T, resources []*tfjson.StateResource, address, name string) string {
+	t.Helper()
+	for _, r := range resources {
+		if r.Address == address {
+			v, ok := r.AttributeValues[name].(string)
+			require.Truef(t, ok, "%s.%s is not a string", address, name)
+			return v
+		}
+	}
+	require.FailNowf(t, "not in state", "%s", address)
+	return ""
+}

@@ -1,0 +1,355 @@
+package terraform_test
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gruntwork-io/terratest/modules/terraform"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	userFunctionARN       = "arn:aws:lambda:us-east-1:123456789012:function:user-handler"
+	userAuthorizerARN     = "arn:aws:lambda:us-east-1:123456789012:function:user-authorizer"
+	jwtSecretARN          = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ws-jwt-AbCdEf"
+	keyARN                = "arn:aws:kms:us-east-1:123456789012:key/0b7e3a52-1111-2222-3333-444455556666"
+	certificateARN        = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+	existingEventBusARN   = "arn:aws:events:us-east-1:123456789012:event-bus/shared"
+	defaultIdentitySource = "route.request.querystring.token"
+)
+
+// TestPlanDefaults: the default configuration plans every promised resource
+// with the settings the issue asks for.
+func TestPlanDefaults(t *testing.T) {
+	t.Parallel()
+	plan := planModule(t, map[string]interface{}{"name": "wst-defaults"})
+
+	api := planned(t, plan, "aws_apigatewayv2_api.this")
+	assert.Equal(t, "WEBSOCKET", api["protocol_type"])
+	assert.Equal(t, "$request.body.action", api["route_selection_expression"])
+
+	for _, key := range []string{"$connect", "$disconnect", "$default"} {
+		route := planned(t, plan, `aws_apigatewayv2_route.this["`+key+`"]`)
+		assert.Equal(t, key, route["route_key"])
+		assert.Equal(t, "NONE", route["authorization_type"], "no authorizer by default")
+	}
+	assert.Equal(t, "$default", planned(t, plan, `aws_apigatewayv2_route.this["$default"]`)["route_response_selection_expression"], "$default is two-way")
+	assert.Nil(t, planned(t, plan, `aws_apigatewayv2_route.this["$connect"]`)["route_response_selection_expression"])
+	rr := planned(t, plan, `aws_apigatewayv2_route_response.this["$default"]`)
+	assert.Equal(t, "$default", rr["route_response_key"])
+	assert.Len(t, resourcesOfType(plan, "aws_apigatewayv2_route_response"), 1)
+
+	integration := planned(t, plan, `aws_apigatewayv2_integration.this["websocket"]`)
+	assert.Equal(t, "AWS_PROXY", integration["integration_type"])
+	assert.Len(t, resourcesOfType(plan, "aws_apigatewayv2_integration"), 1)
+
+	deployment := plan.ResourceChangesMap["aws_apigatewayv2_deployment.this"]
+	require.NotNil(t, deployment)
+	assert.Contains(t, plan.RawPlan.Config.RootModule.Resources[indexOfConfig(t, plan, "aws_apigatewayv2_deployment.this")].Expressions, "triggers")
+
+	stage := planned(t, plan, "aws_apigatewayv2_stage.this")
+	assert.Equal(t, "live", stage["name"])
+	routeSettings := block(t, stage, "default_route_settings")
+	assert.EqualValues(t, 500, routeSettings["throttling_burst_limit"])
+	assert.EqualValues(t, 1000, routeSettings["throttling_rate_limit"])
+	assert.Equal(t, false, routeSettings["detailed_metrics_enabled"])
+	logFormat := block(t, stage, "access_log_settings")["format"].(string)
+	var fields map[string]string
+	require.NoError(t, json.Unmarshal([]byte(logFormat), &fields), "access log format is JSON")
+	assert.Equal(t, "$context.connectionId", fields["connectionId"])
+	assert.EqualValues(t, 30, planned(t, plan, "aws_cloudwatch_log_group.access[0]")["retention_in_days"])
+
+	table := planned(t, plan, "aws_dynamodb_table.this")
+	assert.Equal(t, "wst-defaults", table["name"])
+	assert.Equal(t, "PAY_PER_REQUEST", table["billing_mode"])
+	assert.Equal(t, "pk", table["hash_key"])
+	assert.Equal(t, "sk", table["range_key"])
+	assert.Equal(t, map[string]interface{}{"attribute_name": "ttl", "enabled": true}, pick(block(t, table, "ttl"), "attribute_name", "enabled"))
+	assert.Equal(t, true, block(t, table, "point_in_time_recovery")["enabled"])
+	assert.Equal(t, true, block(t, table, "server_side_encryption")["enabled"])
+	assert.Equal(t, false, table["deletion_protection_enabled"])
+	gsis := map[string][]string{}
+	for _, g := range table["global_secondary_index"].([]interface{}) {
+		gsi := g.(map[string]interface{})
+		assert.Equal(t, "INCLUDE", gsi["projection_type"], gsi["name"])
+		assert.Equal(t, []interface{}{"ttl"}, gsi["non_key_attributes"], gsi["name"])
+		gsis[gsi["name"].(string)] = []string{gsi["hash_key"].(string), gsi["range_key"].(string)}
+	}
+	assert.Equal(t, map[string][]string{
+		"channel-index": {"gsi1pk", "gsi1sk"},
+		"user-index":    {"gsi2pk", "gsi2sk"},
+		"shard-index":   {"gsi3pk", "gsi3sk"},
+	}, gsis)
+
+	assert.ElementsMatch(t, []string{`aws_lambda_function.this["websocket"]`, `aws_lambda_function.this["publisher"]`}, resourcesOfType(plan, "aws_lambda_function"), "no authorizer function without jwt")
+	for _, fn := range []string{"websocket", "publisher"} {
+		addr := `aws_lambda_function.this["` + fn + `"]`
+		f := planned(t, plan, addr)
+		assert.Equal(t, "wst-defaults-"+fn, f["function_name"])
+		assert.Equal(t, "provided.al2023", f["runtime"])
+		assert.Equal(t, "bootstrap", f["handler"])
+		assert.Equal(t, []interface{}{"arm64"}, f["architectures"])
+		assert.Equal(t, "PassThrough", block(t, f, "tracing_config")["mode"])
+		assert.Equal(t, ".terraform/websocket-lambdas/wst-defaults/"+fn+".zip", strings.TrimPrefix(f["filename"].(string), "./"))
+		assert.NotEmpty(t, f["source_code_hash"], "source_code_hash is known at plan time")
+		env := environment(t, plan, addr)
+		assert.Equal(t, "wst-defaults", env["WS_TABLE_NAME"])
+		assert.Equal(t, "info", env["WS_LOG_LEVEL"])
+		assert.Equal(t, "64", env["WS_SEND_CONCURRENCY"])
+		assert.Equal(t, "2h10m", env["WS_CONNECTION_TTL"])
+		assert.Equal(t, "0", env["WS_MAX_SEND_RATE"])
+		assert.NotContains(t, env, "WS_EVENT_BUS_NAME", "events are off by default")
+		assert.EqualValues(t, 30, planned(t, plan, `aws_cloudwatch_log_group.function["`+fn+`"]`)["retention_in_days"])
+		assert.Equal(t, "/aws/lambda/wst-defaults-"+fn, planned(t, plan, `aws_cloudwatch_log_group.function["`+fn+`"]`)["name"])
+		assert.Contains(t, plan.ResourcePlannedValuesMap, `aws_iam_role.function["`+fn+`"]`)
+		assert.Contains(t, plan.ResourcePlannedValuesMap, `aws_iam_role_policy.function["`+fn+`"]`)
+	}
+	assert.NotEqual(t, planned(t, plan, `aws_lambda_function.this["websocket"]`)["source_code_hash"], planned(t, plan, `aws_lambda_function.this["publisher"]`)["source_code_hash"])
+	// The management endpoint is derived from the API's endpoint: unknown until apply here.
+	assert.Contains(t, plan.RawPlan.ResourceChanges[indexOfChange(t, plan, `aws_lambda_function.this["websocket"]`)].Change.AfterUnknown.(map[string]interface{}), "environment")
+
+	build := planned(t, plan, "terraform_data.build[0]")
+	triggers := build["triggers_replace"].(map[string]interface{})
+	assert.Equal(t, "arm64", triggers["arch"])
+	assert.Equal(t, "websocket,publisher", triggers["functions"])
+	assert.Len(t, triggers["source_hash"], 64)
+
+	rule := planned(t, plan, "aws_cloudwatch_event_rule.cleanup[0]")
+	assert.Equal(t, "rate(15 minutes)", rule["schedule_expression"])
+	assert.JSONEq(t, `{"action":"cleanup"}`, planned(t, plan, "aws_cloudwatch_event_target.cleanup[0]")["input"].(string))
+	assert.Equal(t, "events.amazonaws.com", planned(t, plan, "aws_lambda_permission.cleanup[0]")["principal"])
+	assert.Equal(t, "apigateway.amazonaws.com", planned(t, plan, "aws_lambda_permission.websocket")["principal"])
+
+	for _, absent := range []string{"aws_apigatewayv2_authorizer", "aws_apigatewayv2_domain_name", "aws_apigatewayv2_api_mapping", "aws_cloudwatch_event_bus"} {
+		assert.Emptyf(t, resourcesOfType(plan, absent), "%s is off by default", absent)
+	}
+	assert.Equal(t, "wst-defaults-publisher", outputValue(t, plan, "publisher_function_name"))
+	assert.Equal(t, "live", outputValue(t, plan, "stage_name"))
+}
+
+// TestPlanToggles: each option adds and removes what it should.
+func TestPlanToggles(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		vars  map[string]interface{}
+		check func(t *testing.T, plan *terraform.PlanStruct)
+	}{
+		{
+			name: "authorizer jwt with an SSM parameter",
+			vars: map[string]interface{}{"authorizer": map[string]interface{}{
+				"mode": "jwt",
+				"jwt":  map[string]interface{}{"secret_ssm_parameter": "/ws/jwt", "issuer": "https://issuer.example", "audience": "ws", "user_claim": "uid"},
+			}},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				authz := planned(t, plan, "aws_apigatewayv2_authorizer.this[0]")
+				assert.Equal(t, "REQUEST", authz["authorizer_type"])
+				assert.Equal(t, []interface{}{defaultIdentitySource}, authz["identity_sources"])
+				assert.Equal(t, "CUSTOM", planned(t, plan, `aws_apigatewayv2_route.this["$connect"]`)["authorization_type"])
+				assert.Equal(t, "NONE", planned(t, plan, `aws_apigatewayv2_route.this["$default"]`)["authorization_type"], "authorizers run on $connect only")
+				assert.Equal(t, "NONE", planned(t, plan, `aws_apigatewayv2_route.this["$disconnect"]`)["authorization_type"])
+				f := planned(t, plan, `aws_lambda_function.this["authorizer"]`)
+				assert.Equal(t, "provided.al2023", f["runtime"])
+				env := environment(t, plan, `aws_lambda_function.this["authorizer"]`)
+				assert.Equal(t, "/ws/jwt", env["WS_JWT_SECRET_SSM_PARAMETER"])
+				assert.Equal(t, "https://issuer.example", env["WS_JWT_ISSUER"])
+				assert.Equal(t, "ws", env["WS_JWT_AUDIENCE"])
+				assert.Equal(t, "uid", env["WS_JWT_USER_CLAIM"])
+				assert.Equal(t, "channels", env["WS_JWT_CHANNELS_CLAIM"])
+				assert.NotContains(t, env, "WS_JWT_SECRET")
+				assert.Equal(t, "websocket,publisher,authorizer", planned(t, plan, "terraform_data.build[0]")["triggers_replace"].(map[string]interface{})["functions"])
+				assert.Contains(t, plan.ResourcePlannedValuesMap, "aws_lambda_permission.authorizer[0]")
+			},
+		},
+		{
+			name: "authorizer jwt with an inline secret stays out of plan output",
+			vars: map[string]interface{}{
+				"authorizer":            map[string]interface{}{"mode": "jwt"},
+				"authorizer_jwt_secret": "s3cr3t-value-for-tests",
+			},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				rc := plan.ResourceChangesMap[`aws_lambda_function.this["authorizer"]`]
+				require.NotNil(t, rc)
+				sensitive, err := json.Marshal(rc.Change.AfterSensitive)
+				require.NoError(t, err)
+				assert.Contains(t, string(sensitive), `"environment"`, "the environment holding the secret is marked sensitive")
+			},
+		},
+		{
+			name: "authorizer lambda uses the user's function",
+			vars: map[string]interface{}{"authorizer": map[string]interface{}{
+				"mode": "lambda", "function_arn": userAuthorizerARN,
+				"identity_sources": []string{"route.request.header.Authorization"},
+			}},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				assert.NotContains(t, plan.ResourcePlannedValuesMap, `aws_lambda_function.this["authorizer"]`)
+				authz := planned(t, plan, "aws_apigatewayv2_authorizer.this[0]")
+				assert.Equal(t, "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"+userAuthorizerARN+"/invocations", authz["authorizer_uri"])
+				assert.Equal(t, []interface{}{"route.request.header.Authorization"}, authz["identity_sources"])
+				assert.Equal(t, userAuthorizerARN, planned(t, plan, "aws_lambda_permission.authorizer[0]")["function_name"])
+				assert.Equal(t, "CUSTOM", planned(t, plan, `aws_apigatewayv2_route.this["$connect"]`)["authorization_type"])
+			},
+		},
+		{
+			name: "custom routes: built-in and user function",
+			vars: map[string]interface{}{"routes": map[string]interface{}{
+				"typing": map[string]interface{}{},
+				"orders": map[string]interface{}{"handler": "lambda", "function_arn": userFunctionARN, "two_way": false},
+			}},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				assert.Equal(t, "$default", planned(t, plan, `aws_apigatewayv2_route.this["typing"]`)["route_response_selection_expression"])
+				assert.Contains(t, plan.ResourcePlannedValuesMap, `aws_apigatewayv2_route_response.this["typing"]`)
+				assert.NotContains(t, plan.ResourcePlannedValuesMap, `aws_apigatewayv2_route_response.this["orders"]`)
+				user := planned(t, plan, `aws_apigatewayv2_integration.this["route:orders"]`)
+				assert.Equal(t, "AWS_PROXY", user["integration_type"])
+				assert.Equal(t, "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"+userFunctionARN+"/invocations", user["integration_uri"])
+				assert.Len(t, resourcesOfType(plan, "aws_apigatewayv2_integration"), 2, "typing shares the websocket integration")
+				perm := planned(t, plan, `aws_lambda_permission.route["orders"]`)
+				assert.Equal(t, userFunctionARN, perm["function_name"])
+				assert.Equal(t, "apigateway.amazonaws.com", perm["principal"])
+				assert.NotContains(t, plan.ResourcePlannedValuesMap, `aws_lambda_permission.route["typing"]`)
+			},
+		},
+		{
+			name: "custom domain moves both endpoints",
+			vars: map[string]interface{}{"custom_domain": map[string]interface{}{"domain_name": "ws.example.com", "certificate_arn": certificateARN, "api_mapping_key": "v1"}},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				domain := planned(t, plan, "aws_apigatewayv2_domain_name.this[0]")
+				assert.Equal(t, "ws.example.com", domain["domain_name"])
+				assert.Equal(t, certificateARN, block(t, domain, "domain_name_configuration")["certificate_arn"])
+				assert.Equal(t, "v1", planned(t, plan, "aws_apigatewayv2_api_mapping.this[0]")["api_mapping_key"])
+				assert.Equal(t, "wss://ws.example.com/v1", outputValue(t, plan, "websocket_url"))
+				assert.Equal(t, "https://ws.example.com/v1", outputValue(t, plan, "management_endpoint"))
+				assert.Equal(t, "https://ws.example.com/v1", environment(t, plan, `aws_lambda_function.this["publisher"]`)["WS_MANAGEMENT_ENDPOINT"])
+			},
+		},
+		{
+			name: "events on a new bus",
+			vars: map[string]interface{}{"event_bus": map[string]interface{}{"create": true}},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				assert.Equal(t, "wst-toggle-websocket", planned(t, plan, "aws_cloudwatch_event_bus.this[0]")["name"])
+				for _, fn := range []string{"websocket", "publisher"} {
+					env := environment(t, plan, `aws_lambda_function.this["`+fn+`"]`)
+					assert.Equal(t, "wst-toggle-websocket", env["WS_EVENT_BUS_NAME"])
+					assert.Equal(t, "websocket", env["WS_EVENT_SOURCE"])
+				}
+			},
+		},
+		{
+			name: "events on an existing bus",
+			vars: map[string]interface{}{"event_bus": map[string]interface{}{"name": existingEventBusARN, "source": "myapp.ws"}},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				assert.Empty(t, resourcesOfType(plan, "aws_cloudwatch_event_bus"))
+				env := environment(t, plan, `aws_lambda_function.this["websocket"]`)
+				assert.Equal(t, existingEventBusARN, env["WS_EVENT_BUS_NAME"])
+				assert.Equal(t, "myapp.ws", env["WS_EVENT_SOURCE"])
+				assert.Equal(t, existingEventBusARN, outputValue(t, plan, "event_bus_arn"))
+			},
+		},
+		{
+			name: "prebuilt artifacts replace the build",
+			vars: map[string]interface{}{"lambda_artifacts": nil}, // filled in below
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				assert.Empty(t, resourcesOfType(plan, "terraform_data"), "no build resource with prebuilt zips")
+				for _, fn := range []string{"websocket", "publisher"} {
+					f := planned(t, plan, `aws_lambda_function.this["`+fn+`"]`)
+					body, err := os.ReadFile(f["filename"].(string))
+					require.NoError(t, err)
+					sum := sha256.Sum256(body)
+					assert.Equal(t, base64.StdEncoding.EncodeToString(sum[:]), f["source_code_hash"], "hash of the given zip")
+				}
+			},
+		},
+		{
+			name: "x86_64, tracing, provisioned table, no cleanup, no access logs",
+			vars: map[string]interface{}{
+				"lambda_architecture":      "x86_64",
+				"tracing_enabled":          true,
+				"dynamodb":                 map[string]interface{}{"billing_mode": "PROVISIONED", "read_capacity": 5, "write_capacity": 3, "kms_key_arn": keyARN, "deletion_protection": true, "point_in_time_recovery": false},
+				"cleanup_schedule_minutes": 0,
+				"access_logs_enabled":      false,
+				"detailed_metrics_enabled": true,
+			},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				f := planned(t, plan, `aws_lambda_function.this["websocket"]`)
+				assert.Equal(t, []interface{}{"x86_64"}, f["architectures"])
+				assert.Equal(t, "Active", block(t, f, "tracing_config")["mode"])
+				assert.Equal(t, "amd64", planned(t, plan, "terraform_data.build[0]")["triggers_replace"].(map[string]interface{})["arch"])
+				table := planned(t, plan, "aws_dynamodb_table.this")
+				assert.Equal(t, "PROVISIONED", table["billing_mode"])
+				assert.EqualValues(t, 5, table["read_capacity"])
+				assert.EqualValues(t, 3, table["write_capacity"])
+				assert.Equal(t, true, table["deletion_protection_enabled"])
+				assert.Equal(t, false, block(t, table, "point_in_time_recovery")["enabled"])
+				assert.Equal(t, keyARN, block(t, table, "server_side_encryption")["kms_key_arn"])
+				for _, g := range table["global_secondary_index"].([]interface{}) {
+					assert.EqualValues(t, 5, g.(map[string]interface{})["read_capacity"])
+				}
+				assert.Empty(t, resourcesOfType(plan, "aws_cloudwatch_event_rule"))
+				assert.ElementsMatch(t, []string{`aws_cloudwatch_log_group.function["websocket"]`, `aws_cloudwatch_log_group.function["publisher"]`}, resourcesOfType(plan, "aws_cloudwatch_log_group"), "no access log group")
+				stage := planned(t, plan, "aws_apigatewayv2_stage.this")
+				assert.Empty(t, stage["access_log_settings"])
+				assert.Equal(t, true, block(t, stage, "default_route_settings")["detailed_metrics_enabled"])
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			vars := map[string]interface{}{"name": "wst-toggle"}
+			for k, v := range tc.vars {
+				vars[k] = v
+			}
+			if _, ok := vars["lambda_artifacts"]; ok {
+				vars["lambda_artifacts"] = writeFakeZips(t, "websocket", "publisher")
+			}
+			tc.check(t, planModule(t, vars))
+		})
+	}
+}
+
+// resourcesOfType lists planned addresses of one resource type (root module).
+func resourcesOfType(plan *terraform.PlanStruct, typ string) []string {
+	var out []string
+	for addr, r := range plan.ResourcePlannedValuesMap {
+		if r.Type == typ && r.Mode == "managed" {
+			out = append(out, addr)
+		}
+	}
+	return out
+}
+
+func pick(m map[string]interface{}, keys ...string) map[string]interface{} {
+	out := map[string]interface{}{}
+	for _, k := range keys {
+		out[k] = m[k]
+	}
+	return out
+}
+
+func indexOfConfig(t *testing.T, plan *terraform.PlanStruct, address string) int {
+	t.Helper()
+	for i, r := range plan.RawPlan.Config.RootModule.Resources {
+		if r.Address == address {
+			return i
+		}
+	}
+	require.FailNowf(t, "not in configuration", "%s", address)
+	return -1
+}
+
+func indexOfChange(t *testing.T, plan *terraform.PlanStruct, address string) int {
+	t.Helper()
+	for i, rc := range plan.RawPlan.ResourceChanges {
+		if rc.Address == address {
+			return i
+		}
+	}
+	require.FailNowf(t, "not in plan", "%s", address)
+	return -1
+}

@@ -1,0 +1,87 @@
+package terraform_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gruntwork-io/terratest/modules/terraform"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestVariableValidationRejectsBadInputs: each bad input fails plan with the
+// actionable message of its validation block (or precondition).
+func TestVariableValidationRejectsBadInputs(t *testing.T) {
+	t.Parallel()
+	dir := copyModule(t)
+	base := options(t, "terraform", dir, nil)
+	terraform.Init(t, base)
+
+	const arn = "arn:aws:lambda:us-east-1:123456789012:function:mine"
+	cases := []struct {
+		name string
+		vars map[string]interface{}
+		want string
+	}{
+		{"name with space", map[string]interface{}{"name": "my api"}, "The name must be 1 to 40 characters"},
+		{"unknown authorizer mode", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "oauth"}}, "The authorizer.mode must be one of: none, jwt, lambda."},
+		{"lambda mode without function", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "lambda"}}, `needs authorizer.function_arn`},
+		{"function_arn without lambda mode", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "none", "function_arn": arn}}, `only used with mode "lambda"`},
+		{"jwt with two key sources", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": "/a", "public_key": "pem"}}}, "must come from exactly one source"},
+		{"jwt without key source", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt"}}, "needs exactly one key source"},
+		{"jwt secret not a secret ARN", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_arn": "my-secret"}}}, "must be Secrets Manager secret ARNs"},
+		{"bad identity source", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{"token"}}}, "identity_sources must be a non-empty list"},
+		{"route over $connect", map[string]interface{}{"routes": map[string]interface{}{"$connect": map[string]interface{}{}}}, "must not be $connect, $disconnect or $default"},
+		{"route handler unknown", map[string]interface{}{"routes": map[string]interface{}{"x": map[string]interface{}{"handler": "http"}}}, "handler must be websocket"},
+		{"lambda route without arn", map[string]interface{}{"routes": map[string]interface{}{"x": map[string]interface{}{"handler": "lambda"}}}, `handler = "lambda" needs function_arn`},
+		{"provisioned without capacity", map[string]interface{}{"dynamodb": map[string]interface{}{"billing_mode": "PROVISIONED"}}, "PROVISIONED needs read_capacity and write_capacity"},
+		{"capacity on demand", map[string]interface{}{"dynamodb": map[string]interface{}{"read_capacity": 5}}, "apply only to billing_mode PROVISIONED"},
+		{"bad billing mode", map[string]interface{}{"dynamodb": map[string]interface{}{"billing_mode": "ON_DEMAND"}}, "must be PAY_PER_REQUEST or PROVISIONED"},
+		{"bad architecture", map[string]interface{}{"lambda_architecture": "amd64"}, "must be arm64 or x86_64"},
+		{"bad retention", map[string]interface{}{"log_retention_in_days": 10}, "must be a value CloudWatch Logs accepts"},
+		{"bad log level", map[string]interface{}{"log_level": "trace"}, "must be one of: debug, info, warn, error"},
+		{"websocket timeout over 29s", map[string]interface{}{"lambda_timeout": map[string]interface{}{"websocket": 60}}, "API Gateway's integration timeout"},
+		{"artifacts without publisher", map[string]interface{}{"lambda_artifacts": map[string]interface{}{"websocket": "w.zip"}}, "must give at least websocket and publisher"},
+		{"artifacts with unknown function", map[string]interface{}{"lambda_artifacts": map[string]interface{}{"chat": "c.zip"}}, "keys must be websocket, authorizer or publisher"},
+		{"event bus without name or create", map[string]interface{}{"event_bus": map[string]interface{}{}}, "needs create = true or the name"},
+		{"custom domain bad certificate", map[string]interface{}{"custom_domain": map[string]interface{}{"domain_name": "ws.example.com", "certificate_arn": "cert"}}, "must be an ACM certificate ARN"},
+		{"connection ttl not a duration", map[string]interface{}{"connection_ttl": "2 hours"}, "must be a Go duration"},
+		{"cleanup every half minute", map[string]interface{}{"cleanup_schedule_minutes": 0.5}, "whole number from 0 (disabled) to 1440"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]interface{}{"name": "wst-validation"}
+			for k, v := range tc.vars {
+				vars[k] = v
+			}
+			opts := options(t, "terraform", dir, vars)
+			out, err := terraform.PlanE(t, opts)
+			require.Errorf(t, err, "plan must reject %v", tc.vars)
+			assert.Contains(t, oneLine(out), tc.want)
+		})
+	}
+
+	t.Run("artifact path that does not exist", func(t *testing.T) {
+		opts := options(t, "terraform", dir, map[string]interface{}{
+			"name":             "wst-validation",
+			"lambda_artifacts": map[string]interface{}{"websocket": "/nonexistent/websocket.zip", "publisher": "/nonexistent/publisher.zip"},
+		})
+		out, err := terraform.PlanE(t, opts)
+		require.Error(t, err)
+		assert.Contains(t, oneLine(out), "cannot be read; build it first")
+	})
+
+	t.Run("jwt with prebuilt artifacts but no authorizer zip", func(t *testing.T) {
+		opts := options(t, "terraform", dir, map[string]interface{}{
+			"name":             "wst-validation",
+			"authorizer":       map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": "pem"}},
+			"lambda_artifacts": writeFakeZips(t, "websocket", "publisher"),
+		})
+		out, err := terraform.PlanE(t, opts)
+		require.Error(t, err)
+		assert.Contains(t, oneLine(out), `The lambda_artifacts map has no "authorizer" zip`)
+	})
+}
+
+// oneLine joins Terraform's wrapped diagnostics into single spaces.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,467 @@
+################################################################################
+# General
+################################################################################
+
+variable "name" {
+  description = "Name prefix of every resource (API, table, functions, roles, log groups). Letters, digits, `-` and `_`, at most 40 characters."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,40}$", var.name))
+    error_message = "The name must be 1 to 40 characters of letters, digits, '-' or '_' (it prefixes Lambda, IAM role and DynamoDB names, which have length limits)."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource that supports them."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}
+
+variable "log_level" {
+  description = "Log level of the Lambda functions (`WS_LOG_LEVEL`): `debug`, `info`, `warn` or `error`."
+  type        = string
+  default     = "info"
+  nullable    = false
+
+  validation {
+    condition     = contains(["debug", "info", "warn", "error"], var.log_level)
+    error_message = "The log_level must be one of: debug, info, warn, error."
+  }
+}
+
+variable "log_retention_in_days" {
+  description = "Retention of the CloudWatch log groups (API access logs and each function's logs), in days. One of the values CloudWatch accepts; `0` keeps logs forever."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_in_days)
+    error_message = "The log_retention_in_days must be a value CloudWatch Logs accepts: 0 (never expire), 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "cloudwatch_logs_kms_key_arn" {
+  description = "ARN of a KMS key that encrypts the CloudWatch log groups. `null` uses CloudWatch's default encryption. The key policy must allow the CloudWatch Logs service principal."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cloudwatch_logs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.cloudwatch_logs_kms_key_arn))
+    error_message = "The cloudwatch_logs_kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or null."
+  }
+}
+
+################################################################################
+# API Gateway
+################################################################################
+
+variable "stage_name" {
+  description = "Name of the WebSocket API stage; it is the last path segment of the wss URL and of the `@connections` endpoint."
+  type        = string
+  default     = "live"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,128}$", var.stage_name))
+    error_message = "The stage_name must be 1 to 128 letters, digits, '-' or '_'."
+  }
+}
+
+variable "throttling_burst_limit" {
+  description = "Default route throttling burst limit of the stage (requests). API Gateway's account limit still applies."
+  type        = number
+  default     = 500
+  nullable    = false
+
+  validation {
+    condition     = var.throttling_burst_limit >= 0 && floor(var.throttling_burst_limit) == var.throttling_burst_limit
+    error_message = "The throttling_burst_limit must be a whole number >= 0."
+  }
+}
+
+variable "throttling_rate_limit" {
+  description = "Default route throttling rate limit of the stage (requests per second)."
+  type        = number
+  default     = 1000
+  nullable    = false
+
+  validation {
+    condition     = var.throttling_rate_limit >= 0
+    error_message = "The throttling_rate_limit must be >= 0 requests per second."
+  }
+}
+
+variable "detailed_metrics_enabled" {
+  description = "Whether the stage publishes per-route CloudWatch metrics (billed as custom metrics)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "access_logs_enabled" {
+  description = "Whether the stage writes JSON access logs to its own CloudWatch log group. API Gateway requires the account-level CloudWatch Logs role (`aws_api_gateway_account`) to be set once per account and region; this module does not manage that account-wide setting."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "routes" {
+  description = <<-EOT
+    Custom routes, keyed by route key (the value of the frame's `action` field; `$request.body.action` selects the route).
+    `handler`: `websocket` (default, the built-in websocket Lambda) or `lambda` (integrate AWS_PROXY with your function; set `function_arn`,
+    and the module adds the `aws_lambda_permission` that lets this API invoke it for that route).
+    `two_way` (default `true`) adds a `$default` route response so the function's response body goes back to the sender.
+    Frames whose action matches no route go to `$default` (the built-in actions: subscribe, unsubscribe, publish, ping, whoami).
+  EOT
+  type = map(object({
+    handler      = optional(string, "websocket")
+    function_arn = optional(string)
+    two_way      = optional(bool, true)
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for k in keys(var.routes) : !contains(["$connect", "$disconnect", "$default"], k)])
+    error_message = "The routes keys must not be $connect, $disconnect or $default: the module owns those routes. Use another route key (the frame's action value)."
+  }
+
+  validation {
+    condition     = alltrue([for k in keys(var.routes) : can(regex("^[^\\s]{1,128}$", k))])
+    error_message = "Each routes key must be 1 to 128 characters without whitespace."
+  }
+
+  validation {
+    condition     = alltrue([for r in values(var.routes) : contains(["websocket", "lambda"], r.handler)])
+    error_message = "Each routes[*].handler must be websocket (the built-in function) or lambda (your function_arn)."
+  }
+
+  validation {
+    condition = alltrue([
+      for r in values(var.routes) : r.handler != "lambda" || can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9$_-]+)?$", r.function_arn))
+    ])
+    error_message = "A route with handler = \"lambda\" needs function_arn set to a Lambda function ARN such as arn:aws:lambda:eu-west-1:123456789012:function:my-handler (optionally with :alias)."
+  }
+
+  validation {
+    condition     = alltrue([for r in values(var.routes) : r.handler == "lambda" || r.function_arn == null])
+    error_message = "A routes[*].function_arn is only used with handler = \"lambda\"; set handler = \"lambda\" or remove function_arn."
+  }
+}
+
+################################################################################
+# Authorizer
+################################################################################
+
+variable "authorizer" {
+  description = <<-EOT
+    Authorizer of the `$connect` route (a REQUEST authorizer runs on `$connect` only).
+    `mode`: `none` (anyone may connect), `jwt` (the module's built-in JWT authorizer Lambda) or `lambda` (your own authorizer; set `function_arn`).
+    `identity_sources`: where the token is read from (default the `token` query string parameter); a connection missing one is rejected with 401 before any Lambda runs.
+    `jwt`: the key comes from exactly one source: `secret_ssm_parameter` (SSM SecureString name or ARN, HS256 secret), `secret_arn` (Secrets Manager, HS256),
+    `public_key` (PEM or JWKS JSON, RS256/ES256), `public_key_ssm_parameter`, `public_key_secret_arn`, or the sensitive variable `authorizer_jwt_secret`.
+    `kms_key_arn` is the customer managed key that encrypts that parameter or secret, if any (the function gets `kms:Decrypt` on it).
+    `issuer` and `audience` are checked when set; `user_claim` (default `sub`) becomes the `userId` context key and `channels_claim` (default `channels`)
+    becomes the `channels` context key (comma-separated glob patterns of the private-* channels the user may join).
+    A `lambda` authorizer must return the same context keys: `userId` (string) and `channels` (comma-separated string).
+  EOT
+  type = object({
+    mode             = optional(string, "none")
+    identity_sources = optional(list(string), ["route.request.querystring.token"])
+    function_arn     = optional(string)
+    jwt = optional(object({
+      secret_ssm_parameter     = optional(string)
+      secret_arn               = optional(string)
+      public_key               = optional(string)
+      public_key_ssm_parameter = optional(string)
+      public_key_secret_arn    = optional(string)
+      kms_key_arn              = optional(string)
+      issuer                   = optional(string)
+      audience                 = optional(string)
+      user_claim               = optional(string, "sub")
+      channels_claim           = optional(string, "channels")
+    }), {})
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = contains(["none", "jwt", "lambda"], var.authorizer.mode)
+    error_message = "The authorizer.mode must be one of: none, jwt, lambda."
+  }
+
+  validation {
+    condition     = var.authorizer.mode != "lambda" || can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9$_-]+)?$", var.authorizer.function_arn))
+    error_message = "The authorizer mode \"lambda\" needs authorizer.function_arn set to your authorizer's Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)."
+  }
+
+  validation {
+    condition     = var.authorizer.mode == "lambda" || var.authorizer.function_arn == null
+    error_message = "The authorizer.function_arn is only used with mode \"lambda\"; remove it or set mode = \"lambda\"."
+  }
+
+  validation {
+    condition = length([
+      for v in [var.authorizer.jwt.secret_ssm_parameter, var.authorizer.jwt.secret_arn, var.authorizer.jwt.public_key, var.authorizer.jwt.public_key_ssm_parameter, var.authorizer.jwt.public_key_secret_arn] : v if v != null
+    ]) <= 1
+    error_message = "The authorizer.jwt key must come from exactly one source: set only one of secret_ssm_parameter, secret_arn, public_key, public_key_ssm_parameter, public_key_secret_arn (or the authorizer_jwt_secret variable)."
+  }
+
+  validation {
+    condition     = length(var.authorizer.identity_sources) > 0 && alltrue([for s in var.authorizer.identity_sources : can(regex("^(route\\.request\\.(header|querystring)\\.[^\\s]+|stageVariables\\.[^\\s]+|context\\.[^\\s]+)$", s))])
+    error_message = "The authorizer.identity_sources must be a non-empty list of route.request.header.NAME, route.request.querystring.NAME, stageVariables.NAME or context.NAME expressions."
+  }
+
+  validation {
+    condition = alltrue([
+      for v in [var.authorizer.jwt.secret_arn, var.authorizer.jwt.public_key_secret_arn] : v == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:", v))
+    ])
+    error_message = "The authorizer.jwt.secret_arn and public_key_secret_arn must be Secrets Manager secret ARNs (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX)."
+  }
+}
+
+variable "authorizer_jwt_secret" {
+  description = "HS256 secret of the built-in JWT authorizer, given inline (kept out of plan output, but stored in state and in the function's environment). Prefer `authorizer.jwt.secret_ssm_parameter` or `authorizer.jwt.secret_arn`. Counts as the one key source of mode `jwt`."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+################################################################################
+# DynamoDB
+################################################################################
+
+variable "dynamodb" {
+  description = <<-EOT
+    Settings of the connection/channel table (one table, keys `pk`/`sk`, TTL attribute `ttl`, GSIs `channel-index`, `user-index`, `shard-index`).
+    `billing_mode`: `PAY_PER_REQUEST` (default) or `PROVISIONED` (then `read_capacity` and `write_capacity` are required and apply to the table and each GSI).
+    `point_in_time_recovery` (default `true`), `kms_key_arn` (customer managed key for server-side encryption; `null` uses the AWS managed key `aws/dynamodb`),
+    `deletion_protection` (default `false`).
+  EOT
+  type = object({
+    billing_mode           = optional(string, "PAY_PER_REQUEST")
+    read_capacity          = optional(number)
+    write_capacity         = optional(number)
+    point_in_time_recovery = optional(bool, true)
+    kms_key_arn            = optional(string)
+    deletion_protection    = optional(bool, false)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = contains(["PAY_PER_REQUEST", "PROVISIONED"], var.dynamodb.billing_mode)
+    error_message = "The dynamodb.billing_mode must be PAY_PER_REQUEST or PROVISIONED."
+  }
+
+  validation {
+    condition     = var.dynamodb.billing_mode != "PROVISIONED" || (coalesce(var.dynamodb.read_capacity, 0) >= 1 && coalesce(var.dynamodb.write_capacity, 0) >= 1)
+    error_message = "The dynamodb.billing_mode PROVISIONED needs read_capacity and write_capacity (each >= 1)."
+  }
+
+  validation {
+    condition     = var.dynamodb.billing_mode == "PROVISIONED" || (var.dynamodb.read_capacity == null && var.dynamodb.write_capacity == null)
+    error_message = "The dynamodb.read_capacity and write_capacity apply only to billing_mode PROVISIONED; remove them or set billing_mode = \"PROVISIONED\"."
+  }
+
+  validation {
+    condition     = var.dynamodb.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.dynamodb.kms_key_arn))
+    error_message = "The dynamodb.kms_key_arn must be a KMS key ARN or null."
+  }
+}
+
+################################################################################
+# Lambda functions
+################################################################################
+
+variable "lambda_architecture" {
+  description = "Instruction set of the Lambda functions: `arm64` (default, cheaper per GB-second) or `x86_64`."
+  type        = string
+  default     = "arm64"
+  nullable    = false
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "The lambda_architecture must be arm64 or x86_64."
+  }
+}
+
+variable "lambda_memory_size" {
+  description = "Memory (MB) of each function, from 128 to 10240."
+  type = object({
+    websocket  = optional(number, 256)
+    authorizer = optional(number, 128)
+    publisher  = optional(number, 512)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for v in values(var.lambda_memory_size) : v >= 128 && v <= 10240])
+    error_message = "Each lambda_memory_size value must be from 128 to 10240 MB."
+  }
+}
+
+variable "lambda_timeout" {
+  description = "Timeout (seconds) of each function. API Gateway waits at most 29 s for the websocket and authorizer functions; the publisher fans out to whole channels and may run up to 900 s."
+  type = object({
+    websocket  = optional(number, 10)
+    authorizer = optional(number, 5)
+    publisher  = optional(number, 60)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.lambda_timeout.websocket >= 1 && var.lambda_timeout.websocket <= 29 && var.lambda_timeout.authorizer >= 1 && var.lambda_timeout.authorizer <= 29
+    error_message = "The lambda_timeout.websocket and lambda_timeout.authorizer must be from 1 to 29 seconds (API Gateway's integration timeout)."
+  }
+
+  validation {
+    condition     = var.lambda_timeout.publisher >= 1 && var.lambda_timeout.publisher <= 900
+    error_message = "The lambda_timeout.publisher must be from 1 to 900 seconds."
+  }
+}
+
+variable "tracing_enabled" {
+  description = "Whether the functions send X-Ray traces (`tracing_config` mode `Active`; the roles then get `xray:PutTraceSegments` and `xray:PutTelemetryRecords`, which AWS only grants on resource `*`)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "send_concurrency" {
+  description = "Concurrent `@connections` posts of one fan-out (`WS_SEND_CONCURRENCY`)."
+  type        = number
+  default     = 64
+  nullable    = false
+
+  validation {
+    condition     = var.send_concurrency >= 1 && var.send_concurrency <= 10000 && floor(var.send_concurrency) == var.send_concurrency
+    error_message = "The send_concurrency must be a whole number from 1 to 10000."
+  }
+}
+
+variable "max_send_rate" {
+  description = "Cap on `@connections` requests per second one fan-out may use (`WS_MAX_SEND_RATE`); `0` lets the sender adapt to throttling only. The 10,000 requests/s account limit is shared with every other API Gateway call."
+  type        = number
+  default     = 0
+  nullable    = false
+
+  validation {
+    condition     = var.max_send_rate >= 0
+    error_message = "The max_send_rate must be >= 0 (0 = adaptive only)."
+  }
+}
+
+variable "connection_ttl" {
+  description = "Lifetime of connection records before DynamoDB TTL may delete them (`WS_CONNECTION_TTL`, a Go duration of at least 2h: API Gateway closes connections after 2 hours)."
+  type        = string
+  default     = "2h10m"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.connection_ttl)) && var.connection_ttl != ""
+    error_message = "The connection_ttl must be a Go duration such as 2h10m (hours, minutes, seconds), at least 2h."
+  }
+}
+
+variable "cleanup_schedule_minutes" {
+  description = "Every how many minutes an EventBridge rule invokes the publisher with `{\"action\":\"cleanup\"}` to remove stale connections; `0` disables the schedule."
+  type        = number
+  default     = 15
+  nullable    = false
+
+  validation {
+    condition     = var.cleanup_schedule_minutes >= 0 && var.cleanup_schedule_minutes <= 1440 && floor(var.cleanup_schedule_minutes) == var.cleanup_schedule_minutes
+    error_message = "The cleanup_schedule_minutes must be a whole number from 0 (disabled) to 1440."
+  }
+}
+
+################################################################################
+# Lambda artifacts
+################################################################################
+
+variable "lambda_artifacts" {
+  description = <<-EOT
+    Prebuilt deployment packages, keyed by function name (`websocket`, `publisher`, and `authorizer` when `authorizer.mode` is `jwt`), each a path to a zip that holds only `bootstrap`
+    (for example from `make package` or a release). When empty (the default) the module builds the packages from its own `lambda/` sources with the Go toolchain at apply time.
+  EOT
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for k in keys(var.lambda_artifacts) : contains(["websocket", "authorizer", "publisher"], k)])
+    error_message = "The lambda_artifacts keys must be websocket, authorizer or publisher."
+  }
+
+  validation {
+    condition     = length(var.lambda_artifacts) == 0 || (contains(keys(var.lambda_artifacts), "websocket") && contains(keys(var.lambda_artifacts), "publisher"))
+    error_message = "The lambda_artifacts must give at least websocket and publisher (and authorizer with authorizer mode jwt), or be empty to build from source."
+  }
+}
+
+variable "build_dir" {
+  description = "Directory the build writes `<function>.zip` files to when `lambda_artifacts` is empty, relative to the root module. Default: `.terraform/websocket-lambdas/<name>` in the root module."
+  type        = string
+  default     = null
+}
+
+variable "go_command" {
+  description = "Go command the build runs when `lambda_artifacts` is empty."
+  type        = string
+  default     = "go"
+  nullable    = false
+}
+
+################################################################################
+# Custom domain
+################################################################################
+
+variable "custom_domain" {
+  description = "Custom domain of the API: `domain_name`, `certificate_arn` (ACM, same region) and optional `api_mapping_key` (path under the domain). The wss URL and the management endpoint then use the domain. You create the DNS record yourself from the `custom_domain_target` output."
+  type = object({
+    domain_name     = string
+    certificate_arn = string
+    api_mapping_key = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.custom_domain == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/", var.custom_domain.certificate_arn))
+    error_message = "The custom_domain.certificate_arn must be an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID) in the API's region."
+  }
+
+  validation {
+    condition     = var.custom_domain == null || can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z]{2,}$", var.custom_domain.domain_name))
+    error_message = "The custom_domain.domain_name must be a lower-case DNS name such as ws.example.com."
+  }
+}
+
+################################################################################
+# Lifecycle events
+################################################################################
+
+variable "event_bus" {
+  description = "Lifecycle events (connected, disconnected, message, joined, left) to EventBridge. `null` (default) turns them off. `create = true` creates a bus named `name` (default `<name>-websocket`); otherwise `name` is an existing bus name or ARN. `source` is the events' source field."
+  type = object({
+    create = optional(bool, false)
+    name   = optional(string)
+    source = optional(string, "websocket")
+  })
+  default = null
+
+  validation {
+    condition     = var.event_bus == null || try(var.event_bus.create, false) || try(var.event_bus.name, null) != null
+    error_message = "The event_bus needs create = true or the name (or ARN) of an existing bus."
+  }
+
+  validation {
+    condition     = var.event_bus == null || try(var.event_bus.name, null) == null || can(regex("^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256}$", var.event_bus.name))
+    error_message = "The event_bus.name must be an event bus name (letters, digits, . _ - /) or an event bus ARN."
+  }
+}
