@@ -49,7 +49,9 @@ locals {
     Resource = ["*"]
   }] : []
 
-  runtime_statements = concat(
+  # Table and management API: what the websocket, publisher and fan-out
+  # worker functions share.
+  connection_statements = concat(
     [
       {
         Sid      = "ConnectionTable"
@@ -70,6 +72,46 @@ locals {
       Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
       Resource = [var.dynamodb.kms_key_arn]
     }],
+  )
+
+  # Distributed fan-out: the senders may only enqueue (SendMessageBatch is
+  # authorized as sqs:SendMessage); the worker may only consume, as the event
+  # source mapping's poller does with its role. With a customer key, sending
+  # needs GenerateDataKey and Decrypt, receiving Decrypt.
+  fanout_queue_arns = local.fanout_enabled ? [aws_sqs_queue.fanout[0].arn] : []
+  fanout_send_statements = local.fanout_enabled ? concat(
+    [{
+      Sid      = "EnqueueFanoutBatches"
+      Effect   = "Allow"
+      Action   = ["sqs:SendMessage"]
+      Resource = local.fanout_queue_arns
+    }],
+    local.fanout_kms_key_arn == null ? [] : [{
+      Sid      = "FanoutQueueKey"
+      Effect   = "Allow"
+      Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      Resource = [local.fanout_kms_key_arn]
+    }],
+  ) : []
+  fanout_worker_statements = concat(
+    local.connection_statements,
+    [{
+      Sid      = "ConsumeFanoutBatches"
+      Effect   = "Allow"
+      Action   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+      Resource = local.fanout_queue_arns
+    }],
+    local.fanout_kms_key_arn == null ? [] : [{
+      Sid      = "FanoutQueueKey"
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt"]
+      Resource = [local.fanout_kms_key_arn]
+    }],
+  )
+
+  runtime_statements = concat(
+    local.connection_statements,
+    local.fanout_send_statements,
     local.events_enabled ? [{
       Sid      = "LifecycleEvents"
       Effect   = "Allow"
@@ -103,6 +145,7 @@ locals {
     websocket  = local.runtime_statements
     publisher  = local.runtime_statements
     authorizer = local.authorizer_statements
+    fanout     = local.fanout_worker_statements
   }
 }
 
@@ -124,7 +167,7 @@ resource "aws_iam_role" "function" {
   tags = var.tags
 }
 
-#tfsec:ignore:aws-iam-no-policy-wildcards The only wildcards are "<log group>:*" (the function's own log streams), "<table>/index/*" (this table's GSIs), "@connections/*" on this stage, and X-Ray's required resource "*" when tracing is on.
+#tfsec:ignore:aws-iam-no-policy-wildcards The only wildcards are "<log group>:*" (the function's own log streams), "<table>/index/*" (this table's GSIs), "@connections/*" on this stage, and X-Ray's required resource "*" when tracing is on. Queue permissions name the fan-out queue only.
 resource "aws_iam_role_policy" "function" {
   for_each = toset(local.function_names)
 

@@ -71,7 +71,25 @@ locals {
       WS_EVENT_BUS_NAME = local.event_bus_name
       WS_EVENT_SOURCE   = var.event_bus.source
     } : {},
+    # Sends above the threshold are enqueued in batches for the fan-out worker.
+    local.fanout_enabled ? {
+      WS_FANOUT_QUEUE_URL  = aws_sqs_queue.fanout[0].url
+      WS_FANOUT_THRESHOLD  = tostring(var.distributed_fanout.threshold)
+      WS_FANOUT_BATCH_SIZE = tostring(var.distributed_fanout.batch_size)
+    } : {},
   )
+
+  # The fan-out worker delivers batches: table (gone connections, idempotency
+  # records) and management API, but no queue URL (it never enqueues) and no
+  # lifecycle events.
+  fanout_environment = {
+    WS_TABLE_NAME          = aws_dynamodb_table.this.name
+    WS_LOG_LEVEL           = var.log_level
+    WS_MANAGEMENT_ENDPOINT = local.management_endpoint
+    WS_SEND_CONCURRENCY    = tostring(var.send_concurrency)
+    WS_CONNECTION_TTL      = var.connection_ttl
+    WS_MAX_SEND_RATE       = tostring(var.max_send_rate)
+  }
 
   jwt = var.authorizer.jwt
   authorizer_environment = merge(
@@ -97,6 +115,7 @@ locals {
     websocket  = local.runtime_environment
     publisher  = local.runtime_environment
     authorizer = local.authorizer_environment
+    fanout     = local.fanout_environment
   }
 
   # Key sources of the JWT authorizer: exactly one must be set in mode jwt.
@@ -151,7 +170,7 @@ resource "aws_lambda_function" "this" {
   lifecycle {
     precondition {
       condition     = local.packages[each.key].filename != null
-      error_message = "The lambda_artifacts map has no \"${each.key}\" zip. Give websocket, publisher and (with authorizer mode jwt) authorizer, or leave lambda_artifacts empty to build from source."
+      error_message = "The lambda_artifacts map has no \"${each.key}\" zip. Give websocket, publisher, authorizer (with authorizer mode jwt) and fanout (with distributed_fanout enabled), or leave lambda_artifacts empty to build from source."
     }
     precondition {
       condition     = local.build_enabled || local.packages[each.key].source_code_hash != null

@@ -16,9 +16,11 @@ locals {
   authorizer_enabled = var.authorizer.mode != "none"
   events_enabled     = var.event_bus != null
   cleanup_enabled    = var.cleanup_schedule_minutes > 0
+  fanout_enabled     = var.distributed_fanout.enabled
 
-  # Functions this configuration deploys; the authorizer only in mode jwt.
-  function_names = concat(["websocket", "publisher"], local.jwt_enabled ? ["authorizer"] : [])
+  # Functions this configuration deploys; the authorizer only in mode jwt, the
+  # fan-out worker only with distributed fan-out.
+  function_names = concat(["websocket", "publisher"], local.jwt_enabled ? ["authorizer"] : [], local.fanout_enabled ? ["fanout"] : [])
 
   # Endpoints. With a custom domain, clients and the management API go through
   # the domain and its API mapping path; otherwise through the stage URL.

@@ -73,7 +73,7 @@ output "dynamodb_table_arn" {
 ################################################################################
 
 output "function_names" {
-  description = "Function names by role (`websocket`, `publisher`, and `authorizer` in mode jwt)."
+  description = "Function names by role (`websocket`, `publisher`, `authorizer` in mode jwt, `fanout` with distributed fan-out)."
   value       = { for fn, f in aws_lambda_function.this : fn => f.function_name }
 }
 
@@ -137,4 +137,38 @@ output "event_bus_name" {
 output "event_bus_arn" {
   description = "ARN of the lifecycle event bus; null when events are off."
   value       = local.event_bus_arn
+}
+
+################################################################################
+# Distributed fan-out
+################################################################################
+
+output "fanout_queue_url" {
+  description = "URL of the fan-out queue (`WS_FANOUT_QUEUE_URL`); null when distributed fan-out is off."
+  value       = try(aws_sqs_queue.fanout[0].url, null)
+}
+
+output "fanout_queue_arn" {
+  description = "ARN of the fan-out queue; null when distributed fan-out is off."
+  value       = try(aws_sqs_queue.fanout[0].arn, null)
+}
+
+output "fanout_dlq_url" {
+  description = "URL of the fan-out dead-letter queue (batches that failed `max_receive_count` deliveries); null when distributed fan-out is off."
+  value       = try(aws_sqs_queue.fanout_dlq[0].url, null)
+}
+
+output "fanout_dlq_arn" {
+  description = "ARN of the fan-out dead-letter queue (alarm on its `ApproximateNumberOfMessagesVisible`); null when distributed fan-out is off."
+  value       = try(aws_sqs_queue.fanout_dlq[0].arn, null)
+}
+
+output "fanout_function_name" {
+  description = "Name of the fan-out worker function; null when distributed fan-out is off."
+  value       = try(aws_lambda_function.this["fanout"].function_name, null)
+}
+
+output "fanout_function_arn" {
+  description = "ARN of the fan-out worker function; null when distributed fan-out is off."
+  value       = try(aws_lambda_function.this["fanout"].arn, null)
 }

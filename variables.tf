@@ -290,11 +290,12 @@ variable "lambda_architecture" {
 }
 
 variable "lambda_memory_size" {
-  description = "Memory (MB) of each function, from 128 to 10240."
+  description = "Memory (MB) of each function, from 128 to 10240 (`fanout` is the distributed fan-out worker, deployed only when `distributed_fanout.enabled`)."
   type = object({
     websocket  = optional(number, 256)
     authorizer = optional(number, 128)
     publisher  = optional(number, 512)
+    fanout     = optional(number, 512)
   })
   default  = {}
   nullable = false
@@ -306,11 +307,12 @@ variable "lambda_memory_size" {
 }
 
 variable "lambda_timeout" {
-  description = "Timeout (seconds) of each function. API Gateway waits at most 29 s for the websocket and authorizer functions; the publisher fans out to whole channels and may run up to 900 s."
+  description = "Timeout (seconds) of each function. API Gateway waits at most 29 s for the websocket and authorizer functions; the publisher fans out to whole channels and may run up to 900 s. The fan-out worker (`fanout`) delivers one queue message (one batch of recipients) per invocation by default; its queue's visibility timeout is six times this value."
   type = object({
     websocket  = optional(number, 10)
     authorizer = optional(number, 5)
     publisher  = optional(number, 60)
+    fanout     = optional(number, 60)
   })
   default  = {}
   nullable = false
@@ -323,6 +325,11 @@ variable "lambda_timeout" {
   validation {
     condition     = var.lambda_timeout.publisher >= 1 && var.lambda_timeout.publisher <= 900
     error_message = "The lambda_timeout.publisher must be from 1 to 900 seconds."
+  }
+
+  validation {
+    condition     = var.lambda_timeout.fanout >= 1 && var.lambda_timeout.fanout <= 900
+    error_message = "The lambda_timeout.fanout must be from 1 to 900 seconds."
   }
 }
 
@@ -387,7 +394,7 @@ variable "cleanup_schedule_minutes" {
 
 variable "lambda_artifacts" {
   description = <<-EOT
-    Prebuilt deployment packages, keyed by function name (`websocket`, `publisher`, and `authorizer` when `authorizer.mode` is `jwt`), each a path to a zip that holds only `bootstrap`
+    Prebuilt deployment packages, keyed by function name (`websocket`, `publisher`, `authorizer` when `authorizer.mode` is `jwt`, and `fanout` when `distributed_fanout.enabled`), each a path to a zip that holds only `bootstrap`
     (for example from `make package` or a release). When empty (the default) the module builds the packages from its own `lambda/` sources with the Go toolchain at apply time.
   EOT
   type        = map(string)
@@ -395,13 +402,13 @@ variable "lambda_artifacts" {
   nullable    = false
 
   validation {
-    condition     = alltrue([for k in keys(var.lambda_artifacts) : contains(["websocket", "authorizer", "publisher"], k)])
-    error_message = "The lambda_artifacts keys must be websocket, authorizer or publisher."
+    condition     = alltrue([for k in keys(var.lambda_artifacts) : contains(["websocket", "authorizer", "publisher", "fanout"], k)])
+    error_message = "The lambda_artifacts keys must be websocket, publisher, authorizer or fanout."
   }
 
   validation {
     condition     = length(var.lambda_artifacts) == 0 || (contains(keys(var.lambda_artifacts), "websocket") && contains(keys(var.lambda_artifacts), "publisher"))
-    error_message = "The lambda_artifacts must give at least websocket and publisher (and authorizer with authorizer mode jwt), or be empty to build from source."
+    error_message = "The lambda_artifacts must give at least websocket and publisher (and authorizer with authorizer mode jwt, fanout with distributed_fanout enabled), or be empty to build from source."
   }
 }
 
@@ -463,5 +470,71 @@ variable "event_bus" {
   validation {
     condition     = var.event_bus == null || try(var.event_bus.name, null) == null || can(regex("^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256}$", var.event_bus.name))
     error_message = "The event_bus.name must be an event bus name (letters, digits, . _ - /) or an event bus ARN."
+  }
+}
+
+################################################################################
+# Distributed fan-out
+################################################################################
+
+variable "distributed_fanout" {
+  description = <<-EOT
+    Distributed fan-out: above `threshold` recipients, the websocket and publisher functions split a send into batches of `batch_size` connection ids,
+    put them on an SQS queue, and a fan-out worker Lambda delivers each batch (many workers in parallel), so one send is no longer bound by one function's
+    time and network. Off by default. When on, the module creates the queue, its dead-letter queue, the `fanout` worker function (its own role, log group
+    and the `lambda_memory_size.fanout` / `lambda_timeout.fanout` settings) and the event source mapping.
+    `threshold` (`WS_FANOUT_THRESHOLD`, default 2000; `0` distributes every send), `batch_size` (`WS_FANOUT_BATCH_SIZE`, ids per message, 1 to 1000, default 500),
+    `max_concurrency` (most worker invocations at once, 2 to 1000, default 10: about `max_concurrency` x the per-worker send rate is what one distributed send asks of
+    API Gateway's account limit), `messages_per_invocation` (queue messages per worker invocation, 1 to 10, default 1),
+    `max_receive_count` (deliveries before a message moves to the dead-letter queue, 1 to 1000, default 5),
+    `message_retention_seconds` (how long an undelivered batch stays on the queue, 60 to 1209600, default 3600: real-time messages go stale; the dead-letter queue keeps 14 days),
+    `kms_key_arn` (customer managed KMS key of both queues; `null` uses SQS managed encryption, SSE-SQS).
+  EOT
+  type = object({
+    enabled                   = optional(bool, false)
+    threshold                 = optional(number, 2000)
+    batch_size                = optional(number, 500)
+    max_concurrency           = optional(number, 10)
+    messages_per_invocation   = optional(number, 1)
+    max_receive_count         = optional(number, 5)
+    message_retention_seconds = optional(number, 3600)
+    kms_key_arn               = optional(string)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.distributed_fanout.threshold >= 0 && floor(var.distributed_fanout.threshold) == var.distributed_fanout.threshold
+    error_message = "The distributed_fanout.threshold must be a whole number of recipients >= 0 (0 distributes every send)."
+  }
+
+  validation {
+    condition     = var.distributed_fanout.batch_size >= 1 && var.distributed_fanout.batch_size <= 1000 && floor(var.distributed_fanout.batch_size) == var.distributed_fanout.batch_size
+    error_message = "The distributed_fanout.batch_size must be a whole number from 1 to 1000 (a batch of 1000 ids with a 128 KB message still fits one 256 KB SQS message)."
+  }
+
+  validation {
+    condition     = var.distributed_fanout.max_concurrency >= 2 && var.distributed_fanout.max_concurrency <= 1000 && floor(var.distributed_fanout.max_concurrency) == var.distributed_fanout.max_concurrency
+    error_message = "The distributed_fanout.max_concurrency must be a whole number from 2 to 1000 (the range of an SQS event source mapping's maximum concurrency)."
+  }
+
+  validation {
+    condition     = var.distributed_fanout.messages_per_invocation >= 1 && var.distributed_fanout.messages_per_invocation <= 10 && floor(var.distributed_fanout.messages_per_invocation) == var.distributed_fanout.messages_per_invocation
+    error_message = "The distributed_fanout.messages_per_invocation must be a whole number from 1 to 10 (each message already holds batch_size recipients)."
+  }
+
+  validation {
+    condition     = var.distributed_fanout.max_receive_count >= 1 && var.distributed_fanout.max_receive_count <= 1000 && floor(var.distributed_fanout.max_receive_count) == var.distributed_fanout.max_receive_count
+    error_message = "The distributed_fanout.max_receive_count must be a whole number from 1 to 1000."
+  }
+
+  validation {
+    condition     = var.distributed_fanout.message_retention_seconds >= 60 && var.distributed_fanout.message_retention_seconds <= 1209600 && floor(var.distributed_fanout.message_retention_seconds) == var.distributed_fanout.message_retention_seconds
+    error_message = "The distributed_fanout.message_retention_seconds must be a whole number of seconds from 60 to 1209600 (14 days)."
+  }
+
+  validation {
+    condition     = var.distributed_fanout.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", var.distributed_fanout.kms_key_arn))
+    error_message = "The distributed_fanout.kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or null (SQS managed encryption)."
   }
 }

@@ -145,6 +145,15 @@ module "websocket" {
     certificate_arn = var.certificate_arn
   }
 
+  # Sends to more than fanout_threshold connections go through the SQS queue
+  # and the fan-out worker; at most 5 workers deliver at once.
+  distributed_fanout = {
+    enabled         = true
+    threshold       = var.fanout_threshold
+    batch_size      = 250
+    max_concurrency = 5
+  }
+
   detailed_metrics_enabled = true
   tracing_enabled          = true
   cleanup_schedule_minutes = 10

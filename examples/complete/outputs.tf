@@ -47,3 +47,8 @@ output "custom_domain_target" {
   description = "Alias target for the custom domain's DNS record (null without one)."
   value       = module.websocket.custom_domain_target
 }
+
+output "fanout_dlq_url" {
+  description = "Dead-letter queue of the distributed fan-out: batches that failed every delivery attempt."
+  value       = module.websocket.fanout_dlq_url
+}

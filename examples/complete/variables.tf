@@ -45,3 +45,9 @@ variable "access_logs_enabled" {
   type        = bool
   default     = true
 }
+
+variable "fanout_threshold" {
+  description = "Recipients above which a send is distributed over the fan-out queue and workers; `0` distributes every send (the real-AWS test uses it to exercise the queue path)."
+  type        = number
+  default     = 2000
+}

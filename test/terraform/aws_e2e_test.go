@@ -31,8 +31,10 @@ import (
 // TestCompleteExampleOnAWS is the real-AWS tier: it applies examples/complete
 // in the account and region of the ambient AWS credentials with a unique name,
 // connects over wss with a JWT, subscribes, publishes through the publisher
-// Lambda, receives, exercises the custom route, checks that a closed
-// connection is removed, and destroys everything (deferred).
+// Lambda (distributed: the example's fan-out threshold is 0, so the send goes
+// through the SQS queue and the fan-out worker), receives, exercises the
+// custom route, checks that a closed connection is removed, and destroys
+// everything (deferred).
 //
 // Opt in with the build tag and an environment variable; it costs a few cents:
 //
@@ -67,6 +69,8 @@ func TestCompleteExampleOnAWS(t *testing.T) {
 			"region":              region,
 			"jwt_secret":          secret,
 			"access_logs_enabled": os.Getenv("WS_AWS_E2E_ACCESS_LOGS") == "1",
+			// Every channel send goes through the fan-out queue and worker.
+			"fanout_threshold": 0,
 		},
 	})
 	defer terraform.Destroy(t, opts)

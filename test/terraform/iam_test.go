@@ -50,6 +50,22 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 			inputs: []string{"arn:aws:ssm:us-east-1:123456789012:parameter/ws/jwks"},
 		},
 		{
+			name: "distributed fan-out with a customer queue key, jwt, table key",
+			vars: map[string]interface{}{
+				"authorizer":         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": "pem"}},
+				"distributed_fanout": map[string]interface{}{"enabled": true, "kms_key_arn": queueKeyARN},
+				"dynamodb":           map[string]interface{}{"kms_key_arn": keyARN},
+				"event_bus":          map[string]interface{}{"create": true},
+			},
+			functions: []string{"websocket", "publisher", "authorizer", "fanout"},
+			inputs:    []string{keyARN, queueKeyARN},
+		},
+		{
+			name:      "distributed fan-out with SQS managed encryption",
+			vars:      map[string]interface{}{"distributed_fanout": map[string]interface{}{"enabled": true}},
+			functions: []string{"websocket", "publisher", "fanout"},
+		},
+		{
 			name:      "defaults",
 			vars:      map[string]interface{}{},
 			functions: []string{"websocket", "publisher"},
@@ -112,6 +128,7 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 						assert.Equal(t, "arn:aws:ssm:us-east-1:123456789012:parameter/ws/jwks", st.Resource[0])
 					}
 				}
+				checkFanoutStatements(t, r.Address, doc, tc.vars, resources)
 				if strings.Contains(r.Address, `"authorizer"`) {
 					for _, st := range doc.Statement {
 						assert.NotEqual(t, "ConnectionTable", st.Sid, "the authorizer never touches the table")
@@ -183,4 +200,92 @@ func attr(t *testing.T, resources []*tfjson.StateResource, address, name string)
 	}
 	require.FailNowf(t, "not in state", "%s", address)
 	return ""
+}
+
+// queueKeyARN is a customer key of the fan-out queues, distinct from keyARN so
+// the tests can tell which statement names which key.
+const queueKeyARN = "arn:aws:kms:us-east-1:123456789012:key/9f1c2d3e-aaaa-bbbb-cccc-ddddeeeeffff"
+
+// checkFanoutStatements: only the websocket and publisher functions may send
+// to the fan-out queue, only with sqs:SendMessage; only the worker may
+// consume it; nobody touches the dead-letter queue; the worker's table and
+// API access mirror the websocket function's, and it gets neither events nor
+// the authorizer's secrets.
+func checkFanoutStatements(t *testing.T, address string, doc policyDocument, vars map[string]interface{}, resources []*tfjson.StateResource) {
+	t.Helper()
+	fanoutOn := false
+	var queueKey interface{}
+	if f, ok := vars["distributed_fanout"].(map[string]interface{}); ok {
+		fanoutOn = f["enabled"] == true
+		queueKey = f["kms_key_arn"]
+	}
+	sids := map[string]policyStatement{}
+	for _, st := range doc.Statement {
+		sids[st.Sid] = st
+		for _, action := range st.Action {
+			if strings.HasPrefix(action, "sqs:") {
+				require.True(t, fanoutOn, "%s: sqs actions without distributed fan-out", address)
+				assert.Equal(t, []string{attr(t, resources, "aws_sqs_queue.fanout[0]", "arn")}, []string(st.Resource), "%s %s: the fan-out queue only, never the DLQ", address, st.Sid)
+			}
+		}
+	}
+	fn := address[strings.Index(address, `["`)+2 : strings.LastIndex(address, `"]`)]
+	send, sends := sids["EnqueueFanoutBatches"]
+	consume, consumes := sids["ConsumeFanoutBatches"]
+	key, hasKey := sids["FanoutQueueKey"]
+	switch fn {
+	case "websocket", "publisher":
+		assert.Equal(t, fanoutOn, sends, "%s sends to the fan-out queue exactly when it is on", address)
+		assert.False(t, consumes, "%s never consumes the fan-out queue", address)
+		if sends {
+			assert.Equal(t, []string{"sqs:SendMessage"}, []string(send.Action))
+		}
+		if queueKey != nil {
+			require.True(t, hasKey, "%s needs the queue key to send", address)
+			assert.ElementsMatch(t, []string{"kms:GenerateDataKey", "kms:Decrypt"}, []string(key.Action))
+			assert.Equal(t, []string{queueKey.(string)}, []string(key.Resource))
+		} else {
+			assert.False(t, hasKey, address)
+		}
+	case "fanout":
+		require.True(t, fanoutOn)
+		assert.False(t, sends, "the worker never enqueues")
+		require.True(t, consumes, "the worker consumes the fan-out queue")
+		assert.ElementsMatch(t, []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}, []string(consume.Action))
+		if queueKey != nil {
+			require.True(t, hasKey, "the worker needs the queue key to receive")
+			assert.Equal(t, []string{"kms:Decrypt"}, []string(key.Action))
+			assert.Equal(t, []string{queueKey.(string)}, []string(key.Resource))
+		} else {
+			assert.False(t, hasKey)
+		}
+		for _, sid := range []string{"LifecycleEvents", "ReadKeyParameter", "ReadKeySecret", "DecryptKey"} {
+			assert.NotContainsf(t, sids, sid, "the worker has no %s statement", sid)
+		}
+		websocket := policyOf(t, resources, `aws_iam_role_policy.function["websocket"]`)
+		for _, sid := range []string{"ConnectionTable", "ManageConnections", "TableKey"} {
+			want, ok := websocket[sid]
+			got, has := sids[sid]
+			require.Equal(t, ok, has, "the worker has %s exactly when the websocket function does", sid)
+			if ok {
+				assert.ElementsMatch(t, want.Action, got.Action, "worker %s actions mirror the websocket function's", sid)
+				assert.ElementsMatch(t, want.Resource, got.Resource, "worker %s resources mirror the websocket function's", sid)
+			}
+		}
+		assert.Contains(t, sids, "ConnectionTable")
+		assert.Contains(t, sids, "ManageConnections")
+	default:
+		assert.False(t, sends || consumes || hasKey, "%s has no fan-out permissions", address)
+	}
+}
+
+// policyOf returns the statements of the policy at address, by Sid.
+func policyOf(t *testing.T, resources []*tfjson.StateResource, address string) map[string]policyStatement {
+	t.Helper()
+	doc := parsePolicy(t, attr(t, resources, address, "policy"))
+	out := map[string]policyStatement{}
+	for _, st := range doc.Statement {
+		out[st.Sid] = st
+	}
+	return out
 }

@@ -125,8 +125,20 @@ func TestPlanDefaults(t *testing.T) {
 	assert.Equal(t, "events.amazonaws.com", planned(t, plan, "aws_lambda_permission.cleanup[0]")["principal"])
 	assert.Equal(t, "apigateway.amazonaws.com", planned(t, plan, "aws_lambda_permission.websocket")["principal"])
 
-	for _, absent := range []string{"aws_apigatewayv2_authorizer", "aws_apigatewayv2_domain_name", "aws_apigatewayv2_api_mapping", "aws_cloudwatch_event_bus"} {
+	for _, absent := range []string{"aws_apigatewayv2_authorizer", "aws_apigatewayv2_domain_name", "aws_apigatewayv2_api_mapping", "aws_cloudwatch_event_bus",
+		"aws_sqs_queue", "aws_sqs_queue_redrive_allow_policy", "aws_lambda_event_source_mapping"} {
 		assert.Emptyf(t, resourcesOfType(plan, absent), "%s is off by default", absent)
+	}
+	for _, fn := range []string{"websocket", "publisher"} {
+		for _, name := range []string{"WS_FANOUT_QUEUE_URL", "WS_FANOUT_THRESHOLD", "WS_FANOUT_BATCH_SIZE"} {
+			assert.NotContainsf(t, environment(t, plan, `aws_lambda_function.this["`+fn+`"]`), name, "distributed fan-out is off by default (%s)", fn)
+		}
+	}
+	for _, kind := range []string{"aws_cloudwatch_log_group", "aws_iam_role", "aws_iam_role_policy"} {
+		assert.NotContains(t, plan.ResourcePlannedValuesMap, kind+`.function["fanout"]`, "no fan-out worker by default")
+	}
+	for _, name := range []string{"fanout_queue_url", "fanout_queue_arn", "fanout_dlq_url", "fanout_dlq_arn", "fanout_function_name", "fanout_function_arn"} {
+		assert.Nilf(t, outputValue(t, plan, name), "output %s is null when distributed fan-out is off", name)
 	}
 	assert.Equal(t, "wst-defaults-publisher", outputValue(t, plan, "publisher_function_name"))
 	assert.Equal(t, "live", outputValue(t, plan, "stage_name"))
@@ -266,6 +278,96 @@ func TestPlanToggles(t *testing.T) {
 			},
 		},
 		{
+			name: "distributed fan-out with defaults",
+			vars: map[string]interface{}{"distributed_fanout": map[string]interface{}{"enabled": true}},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				queue := planned(t, plan, "aws_sqs_queue.fanout[0]")
+				assert.Equal(t, "wst-toggle-fanout", queue["name"])
+				assert.EqualValues(t, 6*60, queue["visibility_timeout_seconds"], "six times the worker's default timeout")
+				assert.EqualValues(t, 3600, queue["message_retention_seconds"])
+				assert.Equal(t, true, queue["sqs_managed_sse_enabled"], "SSE-SQS without a customer key")
+				assert.Nil(t, queue["kms_master_key_id"])
+				assert.Contains(t, plan.RawPlan.ResourceChanges[indexOfChange(t, plan, "aws_sqs_queue.fanout[0]")].Change.AfterUnknown.(map[string]interface{}), "redrive_policy", "redrive_policy names the DLQ's ARN (known after apply; TestDistributedFanoutWiring checks it)")
+				dlq := planned(t, plan, "aws_sqs_queue.fanout_dlq[0]")
+				assert.Equal(t, "wst-toggle-fanout-dlq", dlq["name"])
+				assert.EqualValues(t, 14*24*3600, dlq["message_retention_seconds"], "the DLQ outlives the queue's retention")
+				assert.Equal(t, true, dlq["sqs_managed_sse_enabled"])
+				assert.Len(t, resourcesOfType(plan, "aws_sqs_queue"), 2)
+				assert.Contains(t, plan.ResourcePlannedValuesMap, "aws_sqs_queue_redrive_allow_policy.fanout_dlq[0]")
+
+				mapping := planned(t, plan, "aws_lambda_event_source_mapping.fanout[0]")
+				assert.EqualValues(t, 1, mapping["batch_size"], "one message (a batch of ids) per invocation")
+				assert.Equal(t, []interface{}{"ReportBatchItemFailures"}, mapping["function_response_types"])
+				assert.EqualValues(t, 10, block(t, mapping, "scaling_config")["maximum_concurrency"])
+
+				worker := planned(t, plan, `aws_lambda_function.this["fanout"]`)
+				assert.Equal(t, "wst-toggle-fanout", worker["function_name"])
+				assert.Equal(t, "provided.al2023", worker["runtime"])
+				assert.Equal(t, "bootstrap", worker["handler"])
+				assert.EqualValues(t, 60, worker["timeout"])
+				assert.EqualValues(t, 512, worker["memory_size"])
+				assert.Equal(t, ".terraform/websocket-lambdas/wst-toggle/fanout.zip", strings.TrimPrefix(worker["filename"].(string), "./"))
+				env := environment(t, plan, `aws_lambda_function.this["fanout"]`)
+				assert.Equal(t, "wst-toggle", env["WS_TABLE_NAME"])
+				assert.Equal(t, "info", env["WS_LOG_LEVEL"])
+				assert.Equal(t, "64", env["WS_SEND_CONCURRENCY"])
+				assert.Equal(t, "0", env["WS_MAX_SEND_RATE"])
+				for _, name := range []string{"WS_FANOUT_QUEUE_URL", "WS_FANOUT_THRESHOLD", "WS_FANOUT_BATCH_SIZE", "WS_EVENT_BUS_NAME"} {
+					assert.NotContainsf(t, env, name, "the worker never enqueues or emits events (%s)", name)
+				}
+				for _, fn := range []string{"websocket", "publisher"} {
+					env := environment(t, plan, `aws_lambda_function.this["`+fn+`"]`)
+					assert.Equal(t, "2000", env["WS_FANOUT_THRESHOLD"], fn)
+					assert.Equal(t, "500", env["WS_FANOUT_BATCH_SIZE"], fn)
+				}
+				for _, kind := range []string{"aws_cloudwatch_log_group", "aws_iam_role", "aws_iam_role_policy"} {
+					assert.Contains(t, plan.ResourcePlannedValuesMap, kind+`.function["fanout"]`, "the worker has its own "+kind)
+				}
+				assert.Equal(t, "/aws/lambda/wst-toggle-fanout", planned(t, plan, `aws_cloudwatch_log_group.function["fanout"]`)["name"])
+				assert.Equal(t, "websocket,publisher,fanout", planned(t, plan, "terraform_data.build[0]")["triggers_replace"].(map[string]interface{})["functions"])
+				assert.Equal(t, "wst-toggle-fanout", outputValue(t, plan, "fanout_function_name"))
+			},
+		},
+		{
+			name: "distributed fan-out tuned, customer key, prebuilt artifacts",
+			vars: map[string]interface{}{
+				"distributed_fanout": map[string]interface{}{
+					"enabled": true, "threshold": 0, "batch_size": 1000, "max_concurrency": 50,
+					"messages_per_invocation": 4, "max_receive_count": 3, "message_retention_seconds": 600, "kms_key_arn": keyARN,
+				},
+				"lambda_timeout":     map[string]interface{}{"fanout": 120},
+				"lambda_memory_size": map[string]interface{}{"fanout": 1024},
+				"lambda_artifacts":   nil, // filled in below, with a fanout zip
+			},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				assert.Empty(t, resourcesOfType(plan, "terraform_data"), "no build resource with prebuilt zips")
+				for _, addr := range []string{"aws_sqs_queue.fanout[0]", "aws_sqs_queue.fanout_dlq[0]"} {
+					q := planned(t, plan, addr)
+					assert.Equal(t, keyARN, q["kms_master_key_id"], addr)
+					assert.EqualValues(t, 300, q["kms_data_key_reuse_period_seconds"], addr)
+					assert.Nil(t, q["sqs_managed_sse_enabled"], "%s: SSE-SQS is not set together with a customer key", addr)
+				}
+				queue := planned(t, plan, "aws_sqs_queue.fanout[0]")
+				assert.EqualValues(t, 6*120, queue["visibility_timeout_seconds"])
+				assert.EqualValues(t, 600, queue["message_retention_seconds"])
+				mapping := planned(t, plan, "aws_lambda_event_source_mapping.fanout[0]")
+				assert.EqualValues(t, 4, mapping["batch_size"])
+				assert.EqualValues(t, 50, block(t, mapping, "scaling_config")["maximum_concurrency"])
+				worker := planned(t, plan, `aws_lambda_function.this["fanout"]`)
+				assert.EqualValues(t, 120, worker["timeout"])
+				assert.EqualValues(t, 1024, worker["memory_size"])
+				body, err := os.ReadFile(worker["filename"].(string))
+				require.NoError(t, err)
+				sum := sha256.Sum256(body)
+				assert.Equal(t, base64.StdEncoding.EncodeToString(sum[:]), worker["source_code_hash"], "hash of the given fanout zip")
+				for _, fn := range []string{"websocket", "publisher"} {
+					env := environment(t, plan, `aws_lambda_function.this["`+fn+`"]`)
+					assert.Equal(t, "0", env["WS_FANOUT_THRESHOLD"], fn)
+					assert.Equal(t, "1000", env["WS_FANOUT_BATCH_SIZE"], fn)
+				}
+			},
+		},
+		{
 			name: "x86_64, tracing, provisioned table, no cleanup, no access logs",
 			vars: map[string]interface{}{
 				"lambda_architecture":      "x86_64",
@@ -306,7 +408,11 @@ func TestPlanToggles(t *testing.T) {
 				vars[k] = v
 			}
 			if _, ok := vars["lambda_artifacts"]; ok {
-				vars["lambda_artifacts"] = writeFakeZips(t, "websocket", "publisher")
+				functions := []string{"websocket", "publisher"}
+				if _, ok := vars["distributed_fanout"]; ok {
+					functions = append(functions, "fanout")
+				}
+				vars["lambda_artifacts"] = writeFakeZips(t, functions...)
 			}
 			tc.check(t, planModule(t, vars))
 		})

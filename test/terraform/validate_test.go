@@ -42,6 +42,11 @@ func TestInitValidatePlanEveryConfiguration(t *testing.T) {
 				for _, addr := range []string{"aws_apigatewayv2_api.this", "aws_apigatewayv2_stage.this", "aws_dynamodb_table.this", `aws_lambda_function.this["websocket"]`, `aws_lambda_function.this["publisher"]`} {
 					assert.Containsf(t, plan.ResourceChangesMap, prefix+addr, "%s plans %s", cfg, prefix+addr)
 				}
+				// examples/complete turns distributed fan-out on; the others leave it off.
+				for _, addr := range []string{"aws_sqs_queue.fanout[0]", "aws_sqs_queue.fanout_dlq[0]", "aws_lambda_event_source_mapping.fanout[0]", `aws_lambda_function.this["fanout"]`} {
+					_, ok := plan.ResourceChangesMap[prefix+addr]
+					assert.Equalf(t, cfg == "examples/complete", ok, "%s plans %s: %v", cfg, prefix+addr, ok)
+				}
 			})
 		}
 	}

@@ -42,7 +42,16 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"bad log level", map[string]interface{}{"log_level": "trace"}, "must be one of: debug, info, warn, error"},
 		{"websocket timeout over 29s", map[string]interface{}{"lambda_timeout": map[string]interface{}{"websocket": 60}}, "API Gateway's integration timeout"},
 		{"artifacts without publisher", map[string]interface{}{"lambda_artifacts": map[string]interface{}{"websocket": "w.zip"}}, "must give at least websocket and publisher"},
-		{"artifacts with unknown function", map[string]interface{}{"lambda_artifacts": map[string]interface{}{"chat": "c.zip"}}, "keys must be websocket, authorizer or publisher"},
+		{"artifacts with unknown function", map[string]interface{}{"lambda_artifacts": map[string]interface{}{"chat": "c.zip"}}, "keys must be websocket, publisher, authorizer or fanout"},
+		{"fanout negative threshold", fanout(map[string]interface{}{"threshold": -1}), "threshold must be a whole number of recipients >= 0"},
+		{"fanout batch above SQS size", fanout(map[string]interface{}{"batch_size": 1001}), "batch_size must be a whole number from 1 to 1000"},
+		{"fanout empty batch", fanout(map[string]interface{}{"batch_size": 0}), "batch_size must be a whole number from 1 to 1000"},
+		{"fanout concurrency below mapping minimum", fanout(map[string]interface{}{"max_concurrency": 1}), "max_concurrency must be a whole number from 2 to 1000"},
+		{"fanout eleven messages per invocation", fanout(map[string]interface{}{"messages_per_invocation": 11}), "messages_per_invocation must be a whole number from 1 to 10"},
+		{"fanout zero receives", fanout(map[string]interface{}{"max_receive_count": 0}), "max_receive_count must be a whole number from 1 to 1000"},
+		{"fanout retention under a minute", fanout(map[string]interface{}{"message_retention_seconds": 30}), "message_retention_seconds must be a whole number of seconds from 60 to 1209600"},
+		{"fanout key alias", fanout(map[string]interface{}{"kms_key_arn": "alias/aws/sqs"}), "distributed_fanout.kms_key_arn must be a KMS key ARN"},
+		{"fanout timeout over 900s", map[string]interface{}{"lambda_timeout": map[string]interface{}{"fanout": 901}}, "lambda_timeout.fanout must be from 1 to 900 seconds"},
 		{"event bus without name or create", map[string]interface{}{"event_bus": map[string]interface{}{}}, "needs create = true or the name"},
 		{"custom domain bad certificate", map[string]interface{}{"custom_domain": map[string]interface{}{"domain_name": "ws.example.com", "certificate_arn": "cert"}}, "must be an ACM certificate ARN"},
 		{"connection ttl not a duration", map[string]interface{}{"connection_ttl": "2 hours"}, "must be a Go duration"},
@@ -81,6 +90,26 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, oneLine(out), `The lambda_artifacts map has no "authorizer" zip`)
 	})
+
+	t.Run("fanout on with prebuilt artifacts but no fanout zip", func(t *testing.T) {
+		opts := options(t, "terraform", dir, map[string]interface{}{
+			"name":               "wst-validation",
+			"distributed_fanout": map[string]interface{}{"enabled": true},
+			"lambda_artifacts":   writeFakeZips(t, "websocket", "publisher"),
+		})
+		out, err := terraform.PlanE(t, opts)
+		require.Error(t, err)
+		assert.Contains(t, oneLine(out), `The lambda_artifacts map has no "fanout" zip`)
+	})
+}
+
+// fanout returns vars that turn distributed fan-out on with extra settings.
+func fanout(settings map[string]interface{}) map[string]interface{} {
+	v := map[string]interface{}{"enabled": true}
+	for k, s := range settings {
+		v[k] = s
+	}
+	return map[string]interface{}{"distributed_fanout": v}
 }
 
 // oneLine joins Terraform's wrapped diagnostics into single spaces.

@@ -150,6 +150,9 @@ func placeholderString(typeName, uid, attr string) string {
 		return fakeRegion
 	case attr == "region":
 		return fakeRegion
+	case typeName == "aws_sqs_queue" && (attr == "url" || attr == "id"):
+		// A queue's id is its URL.
+		return "https://sqs." + fakeRegion + ".amazonaws.com/" + fakeAccountID + "/" + uid
 	case attr == "id":
 		return uid
 	case attr == "execution_arn":
