@@ -25,14 +25,22 @@ import (
 
 // Settings are the runtime's environment variables, parsed.
 type Settings struct {
-	TableName          string
+	// TableName is WS_TABLE_NAME, the DynamoDB table (required).
+	TableName string
+	// ManagementEndpoint is WS_MANAGEMENT_ENDPOINT; empty means derive it from events.
 	ManagementEndpoint string
-	SendConcurrency    int
-	MaxSendRate        float64
-	ConnectionTTL      time.Duration
-	EventBusName       string
-	EventSource        string
-	LogLevel           slog.Level
+	// SendConcurrency is WS_SEND_CONCURRENCY, the posts in flight per fan-out (default 64).
+	SendConcurrency int
+	// MaxSendRate is WS_MAX_SEND_RATE, the requests per second one fan-out may use (0 = adaptive only).
+	MaxSendRate float64
+	// ConnectionTTL is WS_CONNECTION_TTL, how long a connection record lives (default 2h10m).
+	ConnectionTTL time.Duration
+	// EventBusName is WS_EVENT_BUS_NAME; empty turns lifecycle events off.
+	EventBusName string
+	// EventSource is WS_EVENT_SOURCE, the events' source (default "websocket").
+	EventSource string
+	// LogLevel is WS_LOG_LEVEL (debug, info, warn, error; default info).
+	LogLevel slog.Level
 }
 
 // Parse reads Settings with getenv (os.Getenv in mains, a map in tests).

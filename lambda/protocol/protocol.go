@@ -61,6 +61,7 @@ type Error struct {
 	Message string
 }
 
+// Error implements error.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Errorf returns a protocol error with a formatted message.
@@ -132,8 +133,9 @@ type Reply struct {
 	ConnectionID string `json:"connectionId,omitempty"`
 	// UserID is set only on whoami replies.
 	UserID *string `json:"userId,omitempty"`
-	// Code and Message describe an error.
-	Code    string `json:"code,omitempty"`
+	// Code is an error reply's code (one of the Code* constants).
+	Code string `json:"code,omitempty"`
+	// Message is an error reply's human-readable explanation.
 	Message string `json:"message,omitempty"`
 }
 
@@ -146,11 +148,17 @@ func (r Reply) Encode() []byte {
 	return b
 }
 
-// Subscribed, Unsubscribed, Published, Pong, Whoami, Message and ErrorReply build the replies.
-func Subscribed(ch string) []byte   { return Reply{Type: "subscribed", Channel: ch}.Encode() }
+// Subscribed answers a subscribe frame.
+func Subscribed(ch string) []byte { return Reply{Type: "subscribed", Channel: ch}.Encode() }
+
+// Unsubscribed answers an unsubscribe frame.
 func Unsubscribed(ch string) []byte { return Reply{Type: "unsubscribed", Channel: ch}.Encode() }
-func Published(ch string) []byte    { return Reply{Type: "published", Channel: ch}.Encode() }
-func Pong() []byte                  { return Reply{Type: "pong"}.Encode() }
+
+// Published answers a publish frame once the message went out to the channel.
+func Published(ch string) []byte { return Reply{Type: "published", Channel: ch}.Encode() }
+
+// Pong answers a ping frame.
+func Pong() []byte { return Reply{Type: "pong"}.Encode() }
 
 // Whoami answers a whoami frame; userID "" is sent as null.
 func Whoami(connectionID, userID string) []byte {

@@ -43,11 +43,13 @@ const MaxCommand = 6 * 1024 * 1024
 type Command struct {
 	// Action selects the operation.
 	Action string `json:"action"`
-	// ConnectionID and ConnectionIDs name connections (send, disconnect, join, leave, connection).
-	ConnectionID  string   `json:"connectionId,omitempty"`
+	// ConnectionID names one connection (send, disconnect, join, leave, connection).
+	ConnectionID string `json:"connectionId,omitempty"`
+	// ConnectionIDs names several connections (send).
 	ConnectionIDs []string `json:"connectionIds,omitempty"`
-	// UserID and UserIDs name users (sendToUser, sendToUsers, user).
-	UserID  string   `json:"userId,omitempty"`
+	// UserID names one user (sendToUser, user).
+	UserID string `json:"userId,omitempty"`
+	// UserIDs names several users (sendToUsers).
 	UserIDs []string `json:"userIds,omitempty"`
 	// Channel names a channel (sendToChannel, join, leave, channel).
 	Channel string `json:"channel,omitempty"`
@@ -64,6 +66,7 @@ type BadCommandError struct {
 	Reason string
 }
 
+// Error implements error.
 func (e *BadCommandError) Error() string { return "bad command: " + e.Reason }
 
 func bad(format string, args ...any) error {
@@ -157,33 +160,48 @@ func Parse(payload []byte) (Command, error) {
 
 // RecipientResult is one recipient's outcome in a response.
 type RecipientResult struct {
-	ConnectionID string        `json:"connectionId"`
-	Status       sender.Status `json:"status"`
-	Error        string        `json:"error,omitempty"`
+	// ConnectionID is the recipient.
+	ConnectionID string `json:"connectionId"`
+	// Status is delivered, gone, too_large, forbidden or failed.
+	Status sender.Status `json:"status"`
+	// Error names the failure (GoneException, LimitExceededException, ...) when not delivered.
+	Error string `json:"error,omitempty"`
 }
 
 // Response is the publisher's answer. Only the fields of the command's kind are set.
 type Response struct {
-	OK     bool   `json:"ok"`
+	// OK is true whenever the command ran; per-recipient failures are in Results.
+	OK bool `json:"ok"`
+	// Action echoes the command's action.
 	Action string `json:"action"`
-	// Sends: counts by status and the per-recipient results. For
-	// sendToChannel and broadcast, Results lists only recipients that were
-	// not delivered, so the response stays small for large audiences.
-	Delivered *int              `json:"delivered,omitempty"`
-	Gone      *int              `json:"gone,omitempty"`
-	Failed    *int              `json:"failed,omitempty"`
-	Retries   *int              `json:"retries,omitempty"`
-	Results   []RecipientResult `json:"results,omitempty"`
+	// Delivered counts recipients that received the message.
+	Delivered *int `json:"delivered,omitempty"`
+	// Gone counts recipients that were closed (and have been removed).
+	Gone *int `json:"gone,omitempty"`
+	// Failed counts recipients that were too large, forbidden or failed after retries.
+	Failed *int `json:"failed,omitempty"`
+	// Retries counts extra attempts after throttling or server errors.
+	Retries *int `json:"retries,omitempty"`
+	// Results has one entry per recipient for send and sendToUser; for
+	// sendToChannel and broadcast only recipients that were not delivered,
+	// so the response stays small for large audiences.
+	Results []RecipientResult `json:"results,omitempty"`
 	// Users holds sendToUsers' results per user.
 	Users map[string][]RecipientResult `json:"users,omitempty"`
-	// Lookups.
-	Connection    *store.Connection `json:"connection,omitempty"`
-	Found         *bool             `json:"found,omitempty"`
-	ConnectionIDs []string          `json:"connectionIds,omitempty"`
-	Channels      []string          `json:"channels,omitempty"`
-	Changed       *bool             `json:"changed,omitempty"`
-	Stats         *store.Stats      `json:"stats,omitempty"`
-	Removed       *int              `json:"removed,omitempty"`
+	// Connection answers connection when Found.
+	Connection *store.Connection `json:"connection,omitempty"`
+	// Found answers connection: whether it is live.
+	Found *bool `json:"found,omitempty"`
+	// ConnectionIDs answers connections, channel and user.
+	ConnectionIDs []string `json:"connectionIds,omitempty"`
+	// Channels answers channels.
+	Channels []string `json:"channels,omitempty"`
+	// Changed answers join and leave: whether the membership changed.
+	Changed *bool `json:"changed,omitempty"`
+	// Stats answers stats.
+	Stats *store.Stats `json:"stats,omitempty"`
+	// Removed answers cleanup: how many stale connections were removed.
+	Removed *int `json:"removed,omitempty"`
 }
 
 // Handler executes commands with a Manager.

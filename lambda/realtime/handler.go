@@ -74,6 +74,7 @@ type Reject struct {
 	Reason string
 }
 
+// Error implements error.
 func (r *Reject) Error() string {
 	return fmt.Sprintf("connection rejected (%d): %s", r.Status, r.Reason)
 }
