@@ -1,0 +1,194 @@
+// Command wslocal is the local gateway: it stands in for API Gateway's
+// WebSocket API, its @connections management API and the Lambda Invoke API
+// of the publisher, running the module's handler code on a laptop with an
+// embedded store (default), DynamoDB Local, or the compiled bootstraps.
+//
+//	go run ./cmd/wslocal                       # ws://127.0.0.1:8080/dev, demo page on http://127.0.0.1:8080/
+//	go run ./cmd/wslocal -dynamodb-endpoint http://127.0.0.1:8000
+//	go run ./cmd/wslocal -jwt-secret "$(openssl rand -hex 32)"
+//	go run ./cmd/wslocal -dynamodb-endpoint http://127.0.0.1:8000 -lambda-dir dist/host
+//
+// Every flag can also be set in the environment as WSLOCAL_<FLAG>, with dashes
+// as underscores (WSLOCAL_ADDR, WSLOCAL_JWT_SECRET, ...); a flag on the command
+// line wins. See docs/local-development.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wsforge/terraform-aws-websocket/cmd/wslocal/web"
+	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "wslocal:", err)
+		os.Exit(1)
+	}
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// options are the parsed flags.
+type options struct {
+	addr, stage, dynamoEndpoint, table string
+	jwtSecret, jwtPublicKey, lambdaDir string
+	routes, publisherNames             listFlag
+	maxProcesses, maxMessageSize       int
+	idleTimeout, maxDuration, shutdown time.Duration
+	logLevel                           string
+	quietProcesses                     bool
+}
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("wslocal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address; the WebSocket endpoint is ws://ADDR/STAGE")
+	fs.StringVar(&o.stage, "stage", localgw.DefaultStage, "stage name, the first path segment")
+	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint (e.g. DynamoDB Local, http://127.0.0.1:8000) instead of the embedded store; the table is created if missing")
+	fs.StringVar(&o.table, "table", localgw.DefaultTable, "DynamoDB table name (with -dynamodb-endpoint)")
+	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret (at least 32 bytes): turns on the built-in JWT authorizer on $connect")
+	fs.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "RS256/ES256 public key as PEM or JWKS JSON, or @FILE: turns on the built-in JWT authorizer")
+	fs.Var(&o.routes, "route", "custom route `KEY=builtin` (the websocket handler) or KEY=bootstrap:/path/to/bootstrap (your Lambda binary); repeatable")
+	fs.StringVar(&o.lambdaDir, "lambda-dir", "", "run the compiled bootstraps in DIR/{websocket,authorizer,publisher}/bootstrap (go run ./tools/package -os linux -arch amd64 -out DIR ...); needs -dynamodb-endpoint")
+	fs.IntVar(&o.maxProcesses, "max-processes", 4, "bootstrap processes per function (concurrent invocations)")
+	fs.Var(&o.publisherNames, "publisher-name", "extra Lambda Invoke API name for the publisher (any name ending in \"publisher\" always works); repeatable")
+	fs.IntVar(&o.maxMessageSize, "max-message-size", localgw.DefaultMaxMessageSize, "largest client message in bytes; larger ones close the connection with 1009")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", localgw.DefaultIdleTimeout, "close connections without messages after this long")
+	fs.DurationVar(&o.maxDuration, "max-duration", localgw.DefaultMaxDuration, "close connections after this long")
+	fs.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "how long SIGINT/SIGTERM waits for every $disconnect")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&o.quietProcesses, "quiet-processes", false, "discard the bootstraps' output")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: wslocal [flags]\n\nEvery flag can be set as WSLOCAL_<FLAG> in the environment (dashes as underscores).\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || envErr != nil {
+			return
+		}
+		name := "WSLOCAL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if strings.HasPrefix(o.jwtPublicKey, "@") {
+		b, err := os.ReadFile(o.jwtPublicKey[1:])
+		if err != nil {
+			return nil, fmt.Errorf("-jwt-public-key: %w", err)
+		}
+		o.jwtPublicKey = string(b)
+	}
+	return o, nil
+}
+
+func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.ServerConfig, error) {
+	cfg := localgw.ServerConfig{
+		Addr: o.addr, Stage: o.stage, DynamoDBEndpoint: o.dynamoEndpoint, Table: o.table,
+		JWTSecret: o.jwtSecret, JWTPublicKey: o.jwtPublicKey, LambdaDir: o.lambdaDir,
+		MaxProcesses: o.maxProcesses, PublisherNames: o.publisherNames,
+		MaxMessageSize: o.maxMessageSize, IdleTimeout: o.idleTimeout, MaxDuration: o.maxDuration,
+		Logger: log, Web: web.Handler(o.stage), BootstrapRoutes: map[string]string{},
+	}
+	if !o.quietProcesses {
+		cfg.ProcessOutput = stderr
+	}
+	for _, r := range o.routes {
+		key, target, ok := strings.Cut(r, "=")
+		switch {
+		case !ok || key == "" || strings.HasPrefix(key, "$"):
+			return cfg, fmt.Errorf("-route %q: want KEY=builtin or KEY=bootstrap:/path (KEY not starting with $)", r)
+		case target == "builtin":
+			cfg.BuiltinRoutes = append(cfg.BuiltinRoutes, key)
+		case strings.HasPrefix(target, "bootstrap:") && len(target) > len("bootstrap:"):
+			cfg.BootstrapRoutes[key] = strings.TrimPrefix(target, "bootstrap:")
+		default:
+			return cfg, fmt.Errorf("-route %q: target must be builtin or bootstrap:/path/to/bootstrap", r)
+		}
+	}
+	return cfg, nil
+}
+
+// run starts the gateway, prints its URLs and serves until ctx ends, then
+// closes every connection with 1001 and runs their $disconnect.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("-log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := o.serverConfig(log, stderr)
+	if err != nil {
+		return err
+	}
+	srv, err := localgw.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	storeName := "embedded (in memory)"
+	if o.dynamoEndpoint != "" {
+		storeName = fmt.Sprintf("DynamoDB table %s at %s", o.table, o.dynamoEndpoint)
+	}
+	handlers := "in-process Go handlers"
+	if o.lambdaDir != "" {
+		handlers = "compiled bootstraps in " + o.lambdaDir
+	}
+	authz := "none"
+	if o.jwtSecret != "" || o.jwtPublicKey != "" {
+		authz = "built-in JWT authorizer"
+	}
+	fmt.Fprintf(stdout, "wslocal listening on %s (stage %s)\n", srv.Addr(), o.stage)
+	fmt.Fprintf(stdout, "  WebSocket      %s\n", srv.URL())
+	fmt.Fprintf(stdout, "  Demo page      http://%s/\n", srv.Addr())
+	fmt.Fprintf(stdout, "  @connections   %s/@connections/{connectionId}\n", srv.ManagementEndpoint())
+	fmt.Fprintf(stdout, "  Lambda Invoke  %s/2015-03-31/functions/publisher/invocations\n", srv.LambdaEndpoint())
+	fmt.Fprintf(stdout, "  store: %s; handlers: %s; authorizer: %s\n", storeName, handlers, authz)
+
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "wslocal: shutting down: closing every connection with 1001")
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdown)
+	defer cancel()
+	if err := srv.Close(sctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "wslocal: stopped")
+	return nil
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/localgw/localgwtest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the writer and the test's reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var wsURLLine = regexp.MustCompile(`WebSocket\s+(ws://\S+)`)
+
+func TestParseFlags(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, o *options)
+		wantErr string
+	}{
+		{name: "defaults", check: func(t *testing.T, o *options) {
+			assert.Equal(t, "127.0.0.1:8080", o.addr)
+			assert.Equal(t, "dev", o.stage)
+			assert.Equal(t, 10*time.Minute, o.idleTimeout)
+			assert.Equal(t, 2*time.Hour, o.maxDuration)
+			assert.Equal(t, 128*1024, o.maxMessageSize)
+			assert.Empty(t, o.dynamoEndpoint)
+		}},
+		{name: "environment", env: map[string]string{"WSLOCAL_ADDR": "127.0.0.1:9999", "WSLOCAL_JWT_SECRET": "s", "WSLOCAL_IDLE_TIMEOUT": "1s"},
+			check: func(t *testing.T, o *options) {
+				assert.Equal(t, "127.0.0.1:9999", o.addr)
+				assert.Equal(t, "s", o.jwtSecret)
+				assert.Equal(t, time.Second, o.idleTimeout)
+			}},
+		{name: "flag wins over environment", args: []string{"-addr", "127.0.0.1:7000"}, env: map[string]string{"WSLOCAL_ADDR": "127.0.0.1:9999"},
+			check: func(t *testing.T, o *options) { assert.Equal(t, "127.0.0.1:7000", o.addr) }},
+		{name: "repeatable routes", args: []string{"-route", "a=builtin", "-route", "b=bootstrap:/x/bootstrap"},
+			check: func(t *testing.T, o *options) {
+				assert.Equal(t, listFlag{"a=builtin", "b=bootstrap:/x/bootstrap"}, o.routes)
+			}},
+		{name: "bad environment value", env: map[string]string{"WSLOCAL_MAX_DURATION": "soon"}, wantErr: "WSLOCAL_MAX_DURATION"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
+		{name: "missing key file", args: []string{"-jwt-public-key", "@/nonexistent.pem"}, wantErr: "-jwt-public-key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parseFlags(tc.args, env(tc.env), io.Discard)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tc.check(t, o)
+		})
+	}
+}
+
+func TestRouteFlags(t *testing.T) {
+	for _, tc := range []struct {
+		route     string
+		builtin   []string
+		bootstrap map[string]string
+		wantErr   bool
+	}{
+		{route: "sendmessage=builtin", builtin: []string{"sendmessage"}, bootstrap: map[string]string{}},
+		{route: "upload=bootstrap:/opt/fn/bootstrap", bootstrap: map[string]string{"upload": "/opt/fn/bootstrap"}},
+		{route: "$connect=builtin", wantErr: true},
+		{route: "nokey", wantErr: true},
+		{route: "x=lambda", wantErr: true},
+		{route: "x=bootstrap:", wantErr: true},
+	} {
+		o := &options{routes: listFlag{tc.route}}
+		cfg, err := o.serverConfig(nil, io.Discard)
+		if tc.wantErr {
+			assert.Error(t, err, tc.route)
+			continue
+		}
+		require.NoError(t, err, tc.route)
+		assert.Equal(t, tc.builtin, cfg.BuiltinRoutes, tc.route)
+		assert.Equal(t, tc.bootstrap, cfg.BootstrapRoutes, tc.route)
+	}
+}
+
+// TestRunServesAndShutsDownGracefully runs the command in-process: it prints
+// its URLs, serves the demo page and the WebSocket endpoint, and on
+// cancellation (SIGINT/SIGTERM in main) closes every connection with 1001.
+func TestRunServesAndShutsDownGracefully(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var stdout syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(runCtx, []string{"-addr", "127.0.0.1:0", "-stage", "local", "-log-level", "warn"}, func(string) string { return "" }, &stdout, io.Discard)
+	}()
+	localgwtest.WaitFor(ctx, t, "URLs printed", func() bool { return wsURLLine.MatchString(stdout.String()) })
+	wsURL := wsURLLine.FindStringSubmatch(stdout.String())[1]
+	require.True(t, strings.HasSuffix(wsURL, "/local"), wsURL)
+	base := "http://" + strings.TrimSuffix(strings.TrimPrefix(wsURL, "ws://"), "/local")
+	out := stdout.String()
+	for _, want := range []string{"Demo page      " + base + "/", "@connections   " + base + "/local/@connections/{connectionId}", "Lambda Invoke  " + base + "/2015-03-31/functions/publisher/invocations"} {
+		assert.Contains(t, out, want)
+	}
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, body := get("/")
+	assert.Equal(t, 200, status)
+	assert.Contains(t, body, `<script src="app.js"></script>`)
+	status, body = get("/config.json")
+	assert.Equal(t, 200, status)
+	assert.JSONEq(t, `{"stage":"local"}`, body)
+	status, _ = get("/app.js")
+	assert.Equal(t, 200, status)
+
+	c := localgwtest.MustDial(ctx, t, wsURL, "")
+	assert.Nil(t, c.Whoami(ctx).UserID, "anonymous without an authorizer")
+	stop()
+	assert.Equal(t, websocket.StatusGoingAway, localgwtest.CloseCode(c.Closed(ctx)))
+	require.NoError(t, <-done)
+	assert.Contains(t, stdout.String(), "wslocal: stopped")
+}

@@ -1,0 +1,38 @@
+// Package web is the demo page of the local gateway (plain HTML, CSS and
+// JavaScript, no build step), embedded in the wslocal binary. The same files
+// are examples/chat's front end: open index.html?url=wss://... to point it at a
+// deployed API.
+package web
+
+import (
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+)
+
+//go:embed index.html app.js app.css
+var files embed.FS
+
+// Files returns the page's files (index.html, app.js, app.css).
+func Files() fs.FS { return files }
+
+// Handler serves the page at / and /config.json, which tells the page the
+// stage of the WebSocket endpoint on the same host.
+func Handler(stage string) http.Handler {
+	mux := http.NewServeMux()
+	static := http.FileServerFS(files)
+	cfg, _ := json.Marshal(map[string]string{"stage": stage})
+	mux.HandleFunc("GET /config.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(cfg)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		static.ServeHTTP(w, r)
+	})
+	mux.Handle("GET /app.js", static)
+	mux.Handle("GET /app.css", static)
+	return mux
+}

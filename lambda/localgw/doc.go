@@ -1,0 +1,26 @@
+// Package localgw is a local stand-in for Amazon API Gateway WebSocket APIs
+// and the parts of AWS Lambda the project uses, so the same handler code runs
+// on a laptop with no AWS account.
+//
+// A [Gateway] is an http.Handler that serves:
+//
+//   - the WebSocket endpoint ws://host/{stage}: route selection on
+//     $request.body.action, a REQUEST authorizer on $connect, $connect,
+//     $disconnect and $default events with the fields API Gateway sends, route
+//     responses, the 128 KB message limit (close 1009), 32 KB outgoing frames,
+//     the idle timeout and the maximum connection duration;
+//   - the management API POST/GET/DELETE /{stage}/@connections/{id}, in AWS's
+//     wire format (410 GoneException, 413 PayloadTooLargeException, ...);
+//   - the Lambda Invoke API POST /2015-03-31/functions/{name}/invocations for
+//     functions such as the publisher.
+//
+// Handlers are [Function] values: JSON in, JSON out, like a Lambda function.
+// [Handler] adapts an in-process Go handler (realtime.Manager.Handle,
+// publisher.Handler.Handle, auth.Authorizer.Handle or a user's own) and
+// [Bootstrap] runs a compiled Lambda bootstrap binary behind the project's
+// own Lambda Runtime API server, one process per concurrent invocation.
+//
+// [Start] wires the whole stack (store, realtime.Manager with the caller's
+// hooks, JWT authorizer, publisher) on a listener; Go users call it from
+// their own tests the way they would use net/http/httptest.
+package localgw

@@ -1,0 +1,480 @@
+package localgw
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/coder/websocket"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
+	"github.com/wsforge/terraform-aws-websocket/lambda/mgmtapitest"
+)
+
+// API Gateway's WebSocket limits, the defaults of Config.
+const (
+	// DefaultMaxMessageSize is the largest message a client may send (128 KB).
+	DefaultMaxMessageSize = 128 * 1024
+	// DefaultFrameSize is the size of the frames messages are sent in (32 KB).
+	DefaultFrameSize = 32 * 1024
+	// DefaultIdleTimeout closes a connection without messages for 10 minutes.
+	DefaultIdleTimeout = 10 * time.Minute
+	// DefaultMaxDuration closes every connection after 2 hours.
+	DefaultMaxDuration = 2 * time.Hour
+	// DefaultStage is the stage of the WebSocket endpoint, ws://host/dev.
+	DefaultStage = "dev"
+	// DefaultAPIID is the apiId events carry.
+	DefaultAPIID = "wslocal"
+	// DefaultRegion and DefaultAccountID fill the ARNs the gateway builds.
+	DefaultRegion    = "us-east-1"
+	DefaultAccountID = "000000000000"
+)
+
+// Route keys of the built-in routes.
+const (
+	RouteConnect    = "$connect"
+	RouteDisconnect = "$disconnect"
+	RouteDefault    = "$default"
+)
+
+// requestTimeLayout is API Gateway's requestTime format: "20/Jan/2024:11:55:00 +0000".
+const requestTimeLayout = "02/Jan/2006:15:04:05 -0700"
+
+// Config configures a Gateway. Only WebSocket is required.
+type Config struct {
+	// Stage is the stage name, the first path segment. Default "dev".
+	Stage string
+	// APIID is the apiId events carry. Default "wslocal".
+	APIID string
+	// Region and AccountID fill methodArn and function ARNs. Defaults us-east-1, 000000000000.
+	Region, AccountID string
+	// WebSocket is the integration of $connect, $disconnect and $default.
+	WebSocket Function
+	// Routes are custom route keys, selected by the frame's "action" field,
+	// with their integrations. Frames whose action is not a key here go to $default.
+	Routes map[string]Function
+	// Authorizer is the REQUEST authorizer of $connect; nil means none.
+	Authorizer Function
+	// Functions are the functions the Lambda Invoke API serves, by name.
+	Functions map[string]Function
+	// ResolveFunction serves Invoke API names missing from Functions; nil
+	// or a nil result answers 404 ResourceNotFoundException.
+	ResolveFunction func(name string) Function
+	// MaxMessageSize is the largest client message; a bigger one closes the
+	// connection with 1009. Default 128 KB.
+	MaxMessageSize int
+	// FrameSize is the size of the frames outgoing messages are split into. Default 32 KB.
+	FrameSize int
+	// IdleTimeout closes connections without messages. Default 10 minutes.
+	IdleTimeout time.Duration
+	// MaxDuration closes connections after this long. Default 2 hours.
+	MaxDuration time.Duration
+	// Logger logs one line per connection event; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// NotFound serves every path the gateway does not own (a demo page);
+	// nil answers 403 MissingAuthenticationTokenException as API Gateway does.
+	NotFound http.Handler
+}
+
+// Gateway emulates an API Gateway WebSocket API stage and the Lambda Invoke
+// API. It is an http.Handler; create it with New and stop it with Shutdown.
+type Gateway struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	conns    map[string]*conn
+	closing  bool
+	sessions sync.WaitGroup // one per accepted connection, done after its $disconnect
+}
+
+// New validates cfg, fills in defaults and returns a Gateway.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.WebSocket == nil {
+		return nil, errors.New("localgw: Config.WebSocket is required")
+	}
+	if cfg.Stage == "" {
+		cfg.Stage = DefaultStage
+	}
+	if strings.ContainsAny(cfg.Stage, "/?#@ ") {
+		return nil, fmt.Errorf("localgw: invalid stage %q", cfg.Stage)
+	}
+	for key := range cfg.Routes {
+		if key == "" || strings.HasPrefix(key, "$") {
+			return nil, fmt.Errorf("localgw: invalid custom route key %q", key)
+		}
+		if cfg.Routes[key] == nil {
+			return nil, fmt.Errorf("localgw: route %q has no function", key)
+		}
+	}
+	if cfg.APIID == "" {
+		cfg.APIID = DefaultAPIID
+	}
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	if cfg.AccountID == "" {
+		cfg.AccountID = DefaultAccountID
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.FrameSize <= 0 {
+		cfg.FrameSize = DefaultFrameSize
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxDuration <= 0 {
+		cfg.MaxDuration = DefaultMaxDuration
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Gateway{cfg: cfg, log: cfg.Logger, conns: map[string]*conn{}}, nil
+}
+
+// Stage returns the stage name.
+func (g *Gateway) Stage() string { return g.cfg.Stage }
+
+// ConnectionIDs returns the ids of the open connections.
+func (g *Gateway) ConnectionIDs() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ids := make([]string, 0, len(g.conns))
+	for id := range g.conns {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.EscapedPath()
+	stagePath := "/" + g.cfg.Stage
+	switch {
+	case path == stagePath || path == stagePath+"/":
+		g.serveWebSocket(w, r)
+	case strings.HasPrefix(path, stagePath+"/@connections/"):
+		g.serveManagement(w, r)
+	case strings.HasPrefix(path, invokePrefix):
+		g.serveInvoke(w, r)
+	case g.cfg.NotFound != nil:
+		g.cfg.NotFound.ServeHTTP(w, r)
+	default:
+		mgmtapitest.WriteError(w, http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
+	}
+}
+
+// Shutdown closes every connection with 1001 (going away), waits until each
+// one's $disconnect has run and refuses new connections. It returns early
+// with ctx's error when ctx ends first.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	g.closing = true
+	conns := make([]*conn, 0, len(g.conns))
+	for _, c := range g.conns {
+		conns = append(conns, c)
+	}
+	g.mu.Unlock()
+	for _, c := range conns {
+		c.close(websocket.StatusGoingAway, "Going away")
+	}
+	done := make(chan struct{})
+	go func() { g.sessions.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("localgw shutdown: %d connections still open: %w", len(g.ConnectionIDs()), ctx.Err())
+	}
+}
+
+func (g *Gateway) lookup(id string) *conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.conns[id]
+}
+
+func (g *Gateway) methodArn(routeKey string) string {
+	return fmt.Sprintf("arn:aws:execute-api:%s:%s:%s/%s/%s", g.cfg.Region, g.cfg.AccountID, g.cfg.APIID, g.cfg.Stage, routeKey)
+}
+
+// requestContext builds the requestContext API Gateway sends for one event.
+func (g *Gateway) requestContext(c *conn, routeKey, eventType string, at time.Time) events.APIGatewayWebsocketProxyRequestContext {
+	reqID := newID()
+	rc := events.APIGatewayWebsocketProxyRequestContext{
+		RouteKey:          routeKey,
+		EventType:         eventType,
+		ExtendedRequestID: reqID,
+		RequestTime:       at.UTC().Format(requestTimeLayout),
+		MessageDirection:  "IN",
+		Stage:             g.cfg.Stage,
+		ConnectedAt:       c.connectedAt.UnixMilli(),
+		RequestTimeEpoch:  at.UnixMilli(),
+		Identity:          events.APIGatewayRequestIdentity{SourceIP: c.sourceIP, UserAgent: c.userAgent},
+		RequestID:         reqID,
+		DomainName:        c.domainName,
+		ConnectionID:      c.id,
+		APIID:             g.cfg.APIID,
+	}
+	if c.authorizer != nil {
+		// Assigned only when set: a typed nil map would be sent as "authorizer": null.
+		rc.Authorizer = c.authorizer
+	}
+	return rc
+}
+
+// invokeRoute runs fn with ev and decodes its proxy response. A function
+// error or an undecodable result is returned as an error.
+func (g *Gateway) invokeRoute(ctx context.Context, fn Function, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	var resp events.APIGatewayProxyResponse
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return resp, fmt.Errorf("encode %s event for %s: %w", ev.RequestContext.RouteKey, ev.RequestContext.ConnectionID, err)
+	}
+	out, err := fn(ctx, payload)
+	if err != nil {
+		return resp, fmt.Errorf("invoke %s for %s: %w", ev.RequestContext.RouteKey, ev.RequestContext.ConnectionID, err)
+	}
+	if len(out) > 0 && string(out) != "null" {
+		if err := json.Unmarshal(out, &resp); err != nil {
+			return resp, fmt.Errorf("decode %s response for %s: %w", ev.RequestContext.RouteKey, ev.RequestContext.ConnectionID, err)
+		}
+	}
+	return resp, nil
+}
+
+// writeHandshakeError answers a refused handshake the way API Gateway does.
+func writeHandshakeError(w http.ResponseWriter, status int) {
+	if status < 100 || status > 599 {
+		// A proxy response without a valid statusCode is a malformed integration response.
+		status = http.StatusBadGateway
+	}
+	msg := http.StatusText(status)
+	if status == http.StatusInternalServerError {
+		msg = "Internal server error"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("x-amzn-RequestId", newUUID())
+	w.Header().Set("x-amzn-ErrorType", strings.ReplaceAll(msg, " ", "")+"Exception")
+	w.WriteHeader(status)
+	body, _ := json.Marshal(map[string]string{"message": msg})
+	_, _ = w.Write(body)
+}
+
+func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		writeHandshakeError(w, http.StatusUpgradeRequired)
+		return
+	}
+	g.mu.Lock()
+	closing := g.closing
+	g.mu.Unlock()
+	if closing {
+		writeHandshakeError(w, http.StatusServiceUnavailable)
+		return
+	}
+	now := g.cfg.Now()
+	c := &conn{
+		gw:          g,
+		id:          newID(),
+		connectedAt: now,
+		lastActive:  now,
+		sourceIP:    remoteIP(r),
+		userAgent:   r.UserAgent(),
+		domainName:  r.Host,
+	}
+	headers, multiHeaders := requestHeaders(r, c.sourceIP, now)
+	query, multiQuery := queryParameters(r)
+	rc := g.requestContext(c, RouteConnect, "CONNECT", now)
+	log := g.log.With("connectionId", c.id)
+	ctx := r.Context()
+
+	if g.cfg.Authorizer != nil {
+		methodArn := g.methodArn(RouteConnect)
+		areq := auth.Request{
+			Type: "REQUEST", MethodArn: methodArn,
+			Headers: headers, MultiValueHeaders: multiHeaders,
+			QueryStringParameters: query, MultiValueQueryStringParameters: multiQuery,
+			StageVariables: map[string]string{},
+			RequestContext: rc,
+		}
+		status, authCtx := g.authorize(ctx, areq)
+		if status != http.StatusOK {
+			log.Info("handshake refused by authorizer", "status", status)
+			writeHandshakeError(w, status)
+			return
+		}
+		c.authorizer = authCtx
+		rc.Authorizer = authCtx
+	}
+
+	ev := events.APIGatewayWebsocketProxyRequest{
+		Headers: headers, MultiValueHeaders: multiHeaders,
+		QueryStringParameters: query, MultiValueQueryStringParameters: multiQuery,
+		RequestContext: rc,
+	}
+	resp, err := g.invokeRoute(ctx, g.cfg.WebSocket, ev)
+	if err != nil {
+		log.Error("$connect failed", "error", err)
+		writeHandshakeError(w, http.StatusInternalServerError)
+		return
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		log.Info("handshake refused by $connect", "status", resp.StatusCode)
+		writeHandshakeError(w, resp.StatusCode)
+		return
+	}
+
+	opts := &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled}
+	// Like API Gateway, a subprotocol is selected only when $connect returns one.
+	if p := responseHeader(resp, "Sec-WebSocket-Protocol"); p != "" {
+		opts.Subprotocols = []string{p}
+	}
+	ws, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		log.Info("websocket handshake failed", "error", err)
+		g.disconnectEvent(context.WithoutCancel(ctx), c, int(websocket.StatusAbnormalClosure), "Handshake failed")
+		return
+	}
+	ws.SetReadLimit(int64(g.cfg.MaxMessageSize))
+	c.ws = ws
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+
+	g.mu.Lock()
+	if g.closing {
+		g.mu.Unlock()
+		c.cancel()
+		_ = ws.Close(websocket.StatusGoingAway, "Going away")
+		g.disconnectEvent(context.Background(), c, int(websocket.StatusGoingAway), "Going away")
+		return
+	}
+	g.conns[c.id] = c
+	g.sessions.Add(1)
+	g.mu.Unlock()
+	log.Info("connected", "sourceIp", c.sourceIP)
+	c.run()
+}
+
+// authorize runs the REQUEST authorizer and maps its answer the way API
+// Gateway does. It returns 200 and the context (with principalId) on Allow.
+func (g *Gateway) authorize(ctx context.Context, req auth.Request) (int, map[string]any) {
+	payload, err := json.Marshal(req)
+	if err != nil {
+		return http.StatusInternalServerError, nil
+	}
+	out, err := g.cfg.Authorizer(ctx, payload)
+	var resp events.APIGatewayCustomAuthorizerResponse
+	var ferr *FunctionError
+	switch {
+	case errors.As(err, &ferr):
+		// API Gateway only sees the message of a function error.
+		err = errors.New(ferr.Message)
+	case err != nil:
+		g.log.Error("authorizer failed", "connectionId", req.RequestContext.ConnectionID, "error", err)
+		return http.StatusInternalServerError, nil
+	default:
+		if uerr := json.Unmarshal(out, &resp); uerr != nil {
+			g.log.Error("authorizer answer undecodable", "connectionId", req.RequestContext.ConnectionID, "error", uerr)
+			return http.StatusInternalServerError, nil
+		}
+	}
+	status := auth.HTTPStatus(resp, err, req.MethodArn)
+	if status != http.StatusOK {
+		return status, nil
+	}
+	authCtx := make(map[string]any, len(resp.Context)+1)
+	for k, v := range resp.Context {
+		authCtx[k] = v
+	}
+	authCtx["principalId"] = resp.PrincipalID
+	return status, authCtx
+}
+
+// disconnectEvent runs $disconnect; API Gateway treats it as best effort.
+func (g *Gateway) disconnectEvent(ctx context.Context, c *conn, code int, reason string) {
+	rc := g.requestContext(c, RouteDisconnect, "DISCONNECT", g.cfg.Now())
+	rc.DisconnectStatusCode = int64(code)
+	rc.DisconnectReason = &reason
+	ev := events.APIGatewayWebsocketProxyRequest{RequestContext: rc}
+	if _, err := g.invokeRoute(ctx, g.cfg.WebSocket, ev); err != nil {
+		g.log.Error("$disconnect failed", "connectionId", c.id, "error", err)
+	}
+}
+
+func responseHeader(resp events.APIGatewayProxyResponse, name string) string {
+	for k, v := range resp.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, vs := range resp.MultiValueHeaders {
+		if strings.EqualFold(k, name) && len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// requestHeaders returns the $connect headers: the client's, plus the ones
+// API Gateway's front end adds (Host, X-Forwarded-*, X-Amzn-Trace-Id).
+func requestHeaders(r *http.Request, sourceIP string, now time.Time) (map[string]string, map[string][]string) {
+	multi := make(map[string][]string, len(r.Header)+5)
+	for k, vs := range r.Header {
+		multi[k] = append([]string(nil), vs...)
+	}
+	port := "80"
+	if _, p, err := net.SplitHostPort(r.Host); err == nil {
+		port = p
+	}
+	multi["Host"] = []string{r.Host}
+	multi["X-Forwarded-For"] = []string{sourceIP}
+	multi["X-Forwarded-Port"] = []string{port}
+	multi["X-Forwarded-Proto"] = []string{"http"}
+	multi["X-Amzn-Trace-Id"] = []string{newTraceID(now.Unix())}
+	single := make(map[string]string, len(multi))
+	for k, vs := range multi {
+		single[k] = strings.Join(vs, ",")
+	}
+	return single, multi
+}
+
+// queryParameters returns the query string, or nils when there is none (API
+// Gateway then leaves the fields out).
+func queryParameters(r *http.Request) (map[string]string, map[string][]string) {
+	q := r.URL.Query()
+	if len(q) == 0 {
+		return nil, nil
+	}
+	single := make(map[string]string, len(q))
+	multi := make(map[string][]string, len(q))
+	for k, vs := range q {
+		multi[k] = vs
+		if len(vs) > 0 {
+			single[k] = vs[len(vs)-1]
+		}
+	}
+	return single, multi
+}

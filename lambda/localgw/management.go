@@ -1,0 +1,187 @@
+package localgw
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/mgmtapitest"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+)
+
+// managementTimeLayout is how the management API writes timestamps.
+const managementTimeLayout = "2006-01-02T15:04:05.000Z"
+
+// serveManagement answers POST, GET and DELETE /{stage}/@connections/{id}
+// exactly as API Gateway's management API does.
+func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request) {
+	id, ok := mgmtapitest.ConnectionID(g.cfg.Stage, r.URL.EscapedPath())
+	if !ok {
+		mgmtapitest.WriteError(w, http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		body, err := io.ReadAll(io.LimitReader(r.Body, sender.MaxPayload+1))
+		if err != nil {
+			mgmtapitest.WriteError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
+			return
+		}
+		if len(body) > sender.MaxPayload {
+			mgmtapitest.WriteError(w, http.StatusRequestEntityTooLarge, sender.ErrorTypePayloadTooLarge, fmt.Sprintf("Request entity too large: %d bytes exceeds %d", len(body), sender.MaxPayload))
+			return
+		}
+		c := g.lookup(id)
+		if c == nil {
+			mgmtapitest.WriteError(w, http.StatusGone, sender.ErrorTypeGone, "")
+			return
+		}
+		if err := c.send(r.Context(), body); err != nil {
+			if errors.Is(err, errClosed) || c.ctx.Err() != nil {
+				mgmtapitest.WriteError(w, http.StatusGone, sender.ErrorTypeGone, "")
+				return
+			}
+			g.log.Error("management post failed", "connectionId", id, "error", err)
+			mgmtapitest.WriteError(w, http.StatusInternalServerError, "InternalServerErrorException", "Internal server error")
+			return
+		}
+		w.Header().Set("x-amzn-RequestId", newUUID())
+		w.WriteHeader(http.StatusOK)
+	case http.MethodGet:
+		c := g.lookup(id)
+		if c == nil {
+			mgmtapitest.WriteError(w, http.StatusGone, sender.ErrorTypeGone, "")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("x-amzn-RequestId", newUUID())
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"connectedAt":  c.connectedAt.UTC().Format(managementTimeLayout),
+			"identity":     map[string]string{"sourceIp": c.sourceIP, "userAgent": c.userAgent},
+			"lastActiveAt": c.lastActiveAt().UTC().Format(managementTimeLayout),
+		})
+	case http.MethodDelete:
+		c := g.lookup(id)
+		if c == nil {
+			mgmtapitest.WriteError(w, http.StatusGone, sender.ErrorTypeGone, "")
+			return
+		}
+		c.close(websocket.StatusNormalClosure, "Connection closed by the management API")
+		w.Header().Set("x-amzn-RequestId", newUUID())
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		mgmtapitest.WriteError(w, http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
+	}
+}
+
+// invokePrefix is the path of the Lambda Invoke API.
+const invokePrefix = "/2015-03-31/functions/"
+
+// MaxInvokePayload is Lambda's limit for a synchronous invocation's request and response (6 MB).
+const MaxInvokePayload = 6 * 1024 * 1024
+
+// serveInvoke answers POST /2015-03-31/functions/{name}/invocations like Lambda.
+func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.EscapedPath(), invokePrefix)
+	escaped, ok := strings.CutSuffix(rest, "/invocations")
+	if !ok || r.Method != http.MethodPost {
+		writeLambdaError(w, http.StatusNotFound, "UnknownOperationException", "Unknown operation")
+		return
+	}
+	name, err := url.PathUnescape(escaped)
+	if err != nil || name == "" {
+		writeLambdaError(w, http.StatusBadRequest, "InvalidParameterValueException", "invalid function name")
+		return
+	}
+	name = functionName(name)
+	fn := g.cfg.Functions[name]
+	if fn == nil && g.cfg.ResolveFunction != nil {
+		fn = g.cfg.ResolveFunction(name)
+	}
+	if fn == nil {
+		writeLambdaError(w, http.StatusNotFound, "ResourceNotFoundException",
+			fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", g.cfg.Region, g.cfg.AccountID, name))
+		return
+	}
+	payload, err := io.ReadAll(io.LimitReader(r.Body, MaxInvokePayload+1))
+	if err != nil {
+		writeLambdaError(w, http.StatusBadRequest, "InvalidRequestContentException", "Could not read the request body")
+		return
+	}
+	if len(payload) > MaxInvokePayload {
+		writeLambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException",
+			fmt.Sprintf("Request must be smaller than %d bytes for the InvokeFunction operation", MaxInvokePayload))
+		return
+	}
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	if !json.Valid(payload) {
+		writeLambdaError(w, http.StatusBadRequest, "InvalidRequestContentException", "Could not parse request body into json")
+		return
+	}
+	w.Header().Set("x-amzn-RequestId", newUUID())
+	switch r.Header.Get("X-Amz-Invocation-Type") {
+	case "DryRun":
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case "Event":
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+			defer cancel()
+			if _, err := fn(ctx, payload); err != nil {
+				g.log.Error("asynchronous invoke failed", "function", name, "error", err)
+			}
+		}()
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	out, err := fn(r.Context(), payload)
+	var ferr *FunctionError
+	switch {
+	case errors.As(err, &ferr):
+		out, _ = json.Marshal(ferr)
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+	case err != nil:
+		g.log.Error("invoke failed", "function", name, "error", err)
+		writeLambdaError(w, http.StatusBadGateway, "ServiceException", "The function could not be run: "+err.Error())
+		return
+	case len(out) > MaxInvokePayload:
+		out, _ = json.Marshal(FunctionError{Type: "Function.ResponseSizeTooLarge", Message: "Response payload size exceeded maximum allowed payload size (6291556 bytes)."})
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+// functionName reduces the forms Lambda accepts (name, name:qualifier,
+// partial ARN, full ARN) to the function's name.
+func functionName(s string) string {
+	parts := strings.Split(s, ":")
+	for i, p := range parts {
+		if p == "function" && i+1 < len(parts) {
+			return parts[i+1]
+		}
+	}
+	return parts[0]
+}
+
+// writeLambdaError writes an error the way the Lambda API does.
+func writeLambdaError(w http.ResponseWriter, status int, errorType, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("x-amzn-ErrorType", errorType)
+	w.Header().Set("x-amzn-RequestId", newUUID())
+	w.WriteHeader(status)
+	body, _ := json.Marshal(map[string]string{"Type": "User", "message": message})
+	_, _ = w.Write(body)
+}

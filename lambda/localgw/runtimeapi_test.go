@@ -1,0 +1,182 @@
+package localgw_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
+)
+
+var (
+	echoOnce sync.Once
+	echoPath string
+	echoErr  error
+)
+
+// echoBootstrap builds testdata/echobootstrap once, the way tools/package
+// builds the real ones (static, lambda.norpc).
+func echoBootstrap(t *testing.T) string {
+	t.Helper()
+	echoOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "echobootstrap")
+		if err != nil {
+			echoErr = err
+			return
+		}
+		echoPath = filepath.Join(dir, "bootstrap")
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", echoPath, "./testdata/echobootstrap")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			echoErr = errors.New(string(out))
+		}
+	})
+	require.NoError(t, echoErr, "build echo bootstrap")
+	return echoPath
+}
+
+func newPool(t *testing.T, cfg localgw.BootstrapConfig) *localgw.Bootstrap {
+	t.Helper()
+	if cfg.Path == "" {
+		cfg.Path = echoBootstrap(t)
+	}
+	if cfg.Name == "" {
+		cfg.Name = "echo"
+	}
+	b, err := localgw.NewBootstrap(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, b.Close()) })
+	return b
+}
+
+type echoResult struct {
+	Value       string `json:"value"`
+	PID         int    `json:"pid"`
+	FunctionArn string `json:"functionArn"`
+	RequestID   string `json:"requestId"`
+	HasDeadline bool   `json:"hasDeadline"`
+	Env         string `json:"env"`
+}
+
+func invokeEcho(t *testing.T, b *localgw.Bootstrap, mode, value string) (echoResult, error) {
+	t.Helper()
+	payload, _ := json.Marshal(map[string]string{"mode": mode, "value": value})
+	out, err := b.Invoke(context.Background(), payload)
+	var r echoResult
+	if err == nil {
+		require.NoError(t, json.Unmarshal(out, &r), "%s", out)
+	}
+	return r, err
+}
+
+func TestBootstrapRunsUnderRuntimeAPI(t *testing.T) {
+	b := newPool(t, localgw.BootstrapConfig{Name: "my-fn", Env: []string{"ECHO_ENV=from-config"}, MaxProcesses: 1})
+	r, err := invokeEcho(t, b, "echo", "hello")
+	require.NoError(t, err)
+	assert.Equal(t, "hello", r.Value)
+	assert.Equal(t, "arn:aws:lambda:us-east-1:000000000000:function:my-fn", r.FunctionArn)
+	assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, r.RequestID)
+	assert.True(t, r.HasDeadline)
+	assert.Equal(t, "from-config", r.Env)
+
+	r2, err := invokeEcho(t, b, "echo", "again")
+	require.NoError(t, err)
+	assert.Equal(t, r.PID, r2.PID, "a warm process is reused")
+	assert.NotEqual(t, r.RequestID, r2.RequestID)
+
+	procs := b.Processes()
+	require.Len(t, procs, 1)
+	assert.Equal(t, r.PID, procs[0].PID)
+	assert.Equal(t, 2, procs[0].Invocations)
+	assert.False(t, procs[0].FirstPollAt.IsZero())
+	assert.Positive(t, procs[0].InitDuration)
+	assert.False(t, procs[0].Exited)
+}
+
+func TestBootstrapFunctionErrors(t *testing.T) {
+	b := newPool(t, localgw.BootstrapConfig{MaxProcesses: 1, Timeout: 2 * time.Second})
+	for _, tc := range []struct {
+		mode, value, errType, contains string
+	}{
+		{"error", "x", "customError", "failed: x"},
+		{"plain-error", "", "errorString", "plain"},
+		{"panic", "", "string", "boom"},
+		{"exit", "", "Runtime.ExitError", "exit status 3"},
+		{"sleep", "5s", "Sandbox.Timedout", "Task timed out after 2.00 seconds"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			_, err := invokeEcho(t, b, tc.mode, tc.value)
+			var ferr *localgw.FunctionError
+			require.ErrorAs(t, err, &ferr)
+			assert.Equal(t, tc.errType, ferr.Type)
+			assert.Contains(t, ferr.Message, tc.contains)
+			// The pool recovers: the next invocation works.
+			r, err := invokeEcho(t, b, "echo", "after "+tc.mode)
+			require.NoError(t, err)
+			assert.Equal(t, "after "+tc.mode, r.Value)
+		})
+	}
+}
+
+func TestBootstrapInitError(t *testing.T) {
+	b := newPool(t, localgw.BootstrapConfig{Env: []string{"ECHO_INIT_FAIL=1"}, MaxProcesses: 1})
+	_, err := invokeEcho(t, b, "echo", "x")
+	var ferr *localgw.FunctionError
+	require.ErrorAs(t, err, &ferr)
+	assert.Equal(t, "ConfigError", ferr.Type)
+	assert.Equal(t, "no config", ferr.Message)
+}
+
+func TestBootstrapPoolRunsConcurrentInvocationsInSeparateProcesses(t *testing.T) {
+	b := newPool(t, localgw.BootstrapConfig{MaxProcesses: 3})
+	var wg sync.WaitGroup
+	pids := make([]int, 6)
+	for i := range pids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := invokeEcho(t, b, "sleep", "300ms")
+			assert.NoError(t, err)
+			pids[i] = r.PID
+		}()
+	}
+	wg.Wait()
+	distinct := map[int]bool{}
+	for _, p := range pids {
+		distinct[p] = true
+	}
+	assert.LessOrEqual(t, len(distinct), 3, "never more processes than MaxProcesses")
+	assert.Len(t, b.Processes(), len(distinct))
+	assert.Greater(t, len(distinct), 1, "concurrent invocations get their own process")
+}
+
+func TestBootstrapCloseStopsProcesses(t *testing.T) {
+	b, err := localgw.NewBootstrap(localgw.BootstrapConfig{Name: "echo", Path: echoBootstrap(t)})
+	require.NoError(t, err)
+	_, err = invokeEcho(t, b, "echo", "x")
+	require.NoError(t, err)
+	require.NoError(t, b.Close())
+	for _, p := range b.Processes() {
+		assert.True(t, p.Exited, "pid %d", p.PID)
+	}
+	_, err = invokeEcho(t, b, "echo", "x")
+	assert.Error(t, err)
+}
+
+func TestNewBootstrapValidates(t *testing.T) {
+	_, err := localgw.NewBootstrap(localgw.BootstrapConfig{Name: "x", Path: filepath.Join(t.TempDir(), "missing")})
+	assert.Error(t, err)
+	_, err = localgw.NewBootstrap(localgw.BootstrapConfig{Name: "x", Path: t.TempDir()})
+	assert.Error(t, err)
+	_, err = localgw.NewBootstrap(localgw.BootstrapConfig{Path: "/bin/true"})
+	assert.Error(t, err)
+}

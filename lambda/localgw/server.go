@@ -1,0 +1,367 @@
+package localgw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
+	"github.com/wsforge/terraform-aws-websocket/lambda/publisher"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+// Function names of the module's Lambdas, as tools/package names their folders.
+const (
+	FunctionWebSocket  = "websocket"
+	FunctionAuthorizer = "authorizer"
+	FunctionPublisher  = "publisher"
+)
+
+// DefaultTable is the DynamoDB table the gateway uses when none is named.
+const DefaultTable = "wslocal"
+
+// Static credentials the gateway signs DynamoDB Local and management API requests with.
+const (
+	localAccessKey = "wslocal"
+	localSecretKey = "wslocal"
+)
+
+// ServerConfig configures Start: the gateway plus the stack behind it.
+type ServerConfig struct {
+	// Addr is the listen address. Default 127.0.0.1:0 (a free port).
+	Addr string
+	// Stage is the stage name. Default "dev".
+	Stage string
+
+	// Store is the registry when DynamoDBEndpoint is empty; nil means a new
+	// in-memory store.
+	Store store.Store
+	// DynamoDBEndpoint, when set, puts the registry in DynamoDB at that
+	// endpoint (DynamoDB Local), creating Table if it is missing.
+	DynamoDBEndpoint string
+	// Table is the DynamoDB table. Default "wslocal".
+	Table string
+
+	// Hooks are the user's callbacks on the in-process realtime.Manager.
+	Hooks realtime.Hooks
+	// JWTSecret (HS256) or JWTPublicKey (PEM or JWKS) turn on the built-in
+	// JWT authorizer on $connect, as the module's authorizer does on AWS.
+	JWTSecret, JWTPublicKey string
+	// Authorizer is a user's own REQUEST authorizer; it wins over the JWT settings.
+	Authorizer Function
+
+	// BuiltinRoutes are custom route keys handled by the websocket function
+	// (the Manager's Hooks.Routes / Hooks.OnRoute).
+	BuiltinRoutes []string
+	// Routes are custom route keys handled by the caller's functions.
+	Routes map[string]Function
+	// BootstrapRoutes are custom route keys handled by a user's compiled
+	// bootstrap, by path.
+	BootstrapRoutes map[string]string
+
+	// LambdaDir, when set, runs the module's compiled bootstraps
+	// (LambdaDir/{websocket,authorizer,publisher}/bootstrap, as `make package`
+	// lays them out, built for the host) instead of the in-process handlers.
+	// It needs DynamoDBEndpoint: the bootstraps use DynamoDB only.
+	LambdaDir string
+	// MaxProcesses bounds the processes per bootstrap function. Default 4.
+	MaxProcesses int
+	// ProcessOutput receives the bootstraps' output; nil discards it.
+	ProcessOutput io.Writer
+
+	// PublisherNames are the Invoke API names the publisher answers to, in
+	// addition to any name ending in "publisher".
+	PublisherNames []string
+
+	// MaxMessageSize, IdleTimeout and MaxDuration override API Gateway's limits (see Config).
+	MaxMessageSize int
+	IdleTimeout    time.Duration
+	MaxDuration    time.Duration
+
+	// Logger logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Web serves the paths the gateway does not own (the demo page).
+	Web http.Handler
+}
+
+// Server is a running local gateway: listener, HTTP server, gateway, store and
+// either the in-process Manager or the bootstrap pools.
+type Server struct {
+	gw      *Gateway
+	http    *http.Server
+	ln      net.Listener
+	stage   string
+	store   store.Store
+	manager *realtime.Manager
+	pools   map[string]*Bootstrap
+	served  chan error
+}
+
+// Start listens on cfg.Addr, wires the stack and serves until Close.
+func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Stage == "" {
+		cfg.Stage = DefaultStage
+	}
+	if cfg.Table == "" {
+		cfg.Table = DefaultTable
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.LambdaDir != "" && cfg.DynamoDBEndpoint == "" {
+		return nil, errors.New("localgw: LambdaDir needs DynamoDBEndpoint: the compiled bootstraps keep state in DynamoDB only")
+	}
+	if cfg.JWTSecret != "" && cfg.JWTPublicKey != "" {
+		return nil, errors.New("localgw: set JWTSecret or JWTPublicKey, not both")
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("localgw: listen on %s: %w", cfg.Addr, err)
+	}
+	s := &Server{ln: ln, stage: cfg.Stage, pools: map[string]*Bootstrap{}, served: make(chan error, 1)}
+	if err := s.wire(ctx, cfg); err != nil {
+		_ = ln.Close()
+		s.closePools()
+		return nil, err
+	}
+	s.http = &http.Server{Handler: s.gw, ReadHeaderTimeout: 30 * time.Second}
+	go func() { s.served <- s.http.Serve(ln) }()
+	return s, nil
+}
+
+func awsConfig() aws.Config {
+	return aws.Config{
+		Region:      DefaultRegion,
+		Credentials: credentials.NewStaticCredentialsProvider(localAccessKey, localSecretKey, ""),
+	}
+}
+
+func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
+	awsCfg := awsConfig()
+	endpoint := s.ManagementEndpoint()
+	if cfg.DynamoDBEndpoint != "" {
+		client := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
+			o.DisableValidateResponseChecksum = true
+		})
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := store.CreateTable(cctx, client, cfg.Table); err != nil {
+			return fmt.Errorf("localgw: %w", err)
+		}
+		db, err := store.NewDynamoDB(client, store.DynamoOptions{Table: cfg.Table})
+		if err != nil {
+			return fmt.Errorf("localgw: %w", err)
+		}
+		s.store = db
+	} else if cfg.Store != nil {
+		s.store = cfg.Store
+	} else {
+		s.store = store.NewMemory(store.MemoryOptions{})
+	}
+
+	gcfg := Config{
+		Stage: cfg.Stage, Routes: map[string]Function{}, Functions: map[string]Function{},
+		MaxMessageSize: cfg.MaxMessageSize, IdleTimeout: cfg.IdleTimeout, MaxDuration: cfg.MaxDuration,
+		Logger: cfg.Logger, NotFound: cfg.Web,
+	}
+	var publisherFn Function
+	if cfg.LambdaDir == "" {
+		httpClient := sender.NewHTTPClient(64)
+		m, err := realtime.New(realtime.Config{
+			Store: s.store,
+			NewPoster: func(ep string) (sender.Poster, error) {
+				return sender.NewManagementAPI(awsCfg, ep, httpClient)
+			},
+			ManagementEndpoint: endpoint,
+			Hooks:              cfg.Hooks,
+			Logger:             cfg.Logger,
+		})
+		if err != nil {
+			return fmt.Errorf("localgw: %w", err)
+		}
+		s.manager = m
+		gcfg.WebSocket = Handler(m.Handle)
+		publisherFn = Handler(publisher.New(m).Handle)
+		if cfg.JWTSecret != "" || cfg.JWTPublicKey != "" {
+			acfg := auth.Config{Secret: []byte(cfg.JWTSecret)}
+			if cfg.JWTPublicKey != "" {
+				keys, err := auth.ParsePublicKeys([]byte(cfg.JWTPublicKey))
+				if err != nil {
+					return fmt.Errorf("localgw: jwt public key: %w", err)
+				}
+				acfg = auth.Config{PublicKeys: keys}
+			}
+			v, err := auth.NewVerifier(acfg)
+			if err != nil {
+				return fmt.Errorf("localgw: %w", err)
+			}
+			a, err := auth.NewAuthorizer(v, cfg.Logger)
+			if err != nil {
+				return fmt.Errorf("localgw: %w", err)
+			}
+			gcfg.Authorizer = Handler(a.Handle)
+		}
+	} else {
+		env := []string{
+			"WS_TABLE_NAME=" + cfg.Table,
+			"WS_MANAGEMENT_ENDPOINT=" + endpoint,
+			"WS_LOG_LEVEL=info",
+			"AWS_ENDPOINT_URL_DYNAMODB=" + cfg.DynamoDBEndpoint,
+			"AWS_ACCESS_KEY_ID=" + localAccessKey,
+			"AWS_SECRET_ACCESS_KEY=" + localSecretKey,
+			"AWS_EC2_METADATA_DISABLED=true",
+			"AWS_CONFIG_FILE=/dev/null",
+			"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		}
+		pool := func(name string, extra ...string) (*Bootstrap, error) {
+			b, err := NewBootstrap(BootstrapConfig{
+				Name: name, Path: filepath.Join(cfg.LambdaDir, name, "bootstrap"),
+				Env: append(append([]string(nil), env...), extra...), MaxProcesses: cfg.MaxProcesses,
+				Output: cfg.ProcessOutput, Logger: cfg.Logger,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("localgw: %w", err)
+			}
+			s.pools[name] = b
+			return b, nil
+		}
+		ws, err := pool(FunctionWebSocket)
+		if err != nil {
+			return err
+		}
+		gcfg.WebSocket = ws.Function()
+		pub, err := pool(FunctionPublisher)
+		if err != nil {
+			return err
+		}
+		publisherFn = pub.Function()
+		if cfg.JWTSecret != "" || cfg.JWTPublicKey != "" {
+			extra := "WS_JWT_SECRET=" + cfg.JWTSecret
+			if cfg.JWTPublicKey != "" {
+				extra = "WS_JWT_PUBLIC_KEY=" + cfg.JWTPublicKey
+			}
+			a, err := pool(FunctionAuthorizer, extra)
+			if err != nil {
+				return err
+			}
+			gcfg.Authorizer = a.Function()
+		}
+	}
+	if cfg.Authorizer != nil {
+		gcfg.Authorizer = cfg.Authorizer
+	}
+	for _, key := range cfg.BuiltinRoutes {
+		gcfg.Routes[key] = gcfg.WebSocket
+	}
+	for key, fn := range cfg.Routes {
+		gcfg.Routes[key] = fn
+	}
+	for key, path := range cfg.BootstrapRoutes {
+		b, err := NewBootstrap(BootstrapConfig{
+			Name: "route-" + strings.Trim(key, "$"), Path: path,
+			Env: []string{
+				"WS_MANAGEMENT_ENDPOINT=" + endpoint, "WS_TABLE_NAME=" + cfg.Table,
+				"AWS_ENDPOINT_URL_DYNAMODB=" + cfg.DynamoDBEndpoint,
+				"AWS_ACCESS_KEY_ID=" + localAccessKey, "AWS_SECRET_ACCESS_KEY=" + localSecretKey,
+				"AWS_EC2_METADATA_DISABLED=true",
+			},
+			MaxProcesses: cfg.MaxProcesses, Output: cfg.ProcessOutput, Logger: cfg.Logger,
+		})
+		if err != nil {
+			return fmt.Errorf("localgw: route %s: %w", key, err)
+		}
+		s.pools["route:"+key] = b
+		gcfg.Routes[key] = b.Function()
+	}
+	gcfg.Functions[FunctionPublisher] = publisherFn
+	for _, n := range cfg.PublisherNames {
+		gcfg.Functions[n] = publisherFn
+	}
+	gcfg.ResolveFunction = func(name string) Function {
+		if strings.HasSuffix(name, "publisher") {
+			return publisherFn
+		}
+		return nil
+	}
+	gw, err := New(gcfg)
+	if err != nil {
+		return err
+	}
+	s.gw = gw
+	return nil
+}
+
+// Addr is the address the server listens on (host:port).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the WebSocket endpoint: ws://host:port/stage.
+func (s *Server) URL() string { return "ws://" + s.Addr() + "/" + s.stage }
+
+// ManagementEndpoint is the management API's base URL (the SDK's
+// BaseEndpoint, WS_MANAGEMENT_ENDPOINT): http://host:port/stage.
+func (s *Server) ManagementEndpoint() string { return "http://" + s.Addr() + "/" + s.stage }
+
+// LambdaEndpoint is the Lambda Invoke API's base URL (the Lambda client's
+// BaseEndpoint): http://host:port.
+func (s *Server) LambdaEndpoint() string { return "http://" + s.Addr() }
+
+// Gateway returns the gateway.
+func (s *Server) Gateway() *Gateway { return s.gw }
+
+// Store returns the registry behind the gateway (also in bootstrap mode,
+// where it is a view of the same DynamoDB table).
+func (s *Server) Store() store.Store { return s.store }
+
+// Manager returns the in-process Manager, or nil when bootstraps run the functions.
+func (s *Server) Manager() *realtime.Manager { return s.manager }
+
+// Processes returns the stats of every bootstrap process started so far,
+// sorted by function and start time.
+func (s *Server) Processes() []ProcessStats {
+	var out []ProcessStats
+	for _, b := range s.pools {
+		out = append(out, b.Processes()...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Function != out[j].Function {
+			return out[i].Function < out[j].Function
+		}
+		return out[i].StartedAt.Before(out[j].StartedAt)
+	})
+	return out
+}
+
+// Close shuts down gracefully: every connection is closed with 1001 and
+// its $disconnect runs, then the HTTP server and the bootstrap processes stop.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.gw.Shutdown(ctx)
+	if herr := s.http.Shutdown(ctx); herr != nil && err == nil {
+		err = fmt.Errorf("localgw: http shutdown: %w", herr)
+	}
+	s.closePools()
+	return err
+}
+
+func (s *Server) closePools() {
+	for _, b := range s.pools {
+		_ = b.Close()
+	}
+}

@@ -1,0 +1,89 @@
+package localgw_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
+	"github.com/wsforge/terraform-aws-websocket/lambda/localgw/localgwtest"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
+)
+
+const testSecret = "0123456789abcdef0123456789abcdef-test"
+
+// startServer starts a gateway on a free loopback port and closes it at cleanup.
+func startServer(t *testing.T, cfg localgw.ServerConfig) *localgw.Server {
+	t.Helper()
+	srv, err := localgw.Start(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, srv.Close(ctx))
+	})
+	return srv
+}
+
+func target(srv *localgw.Server) localgwtest.Target {
+	return localgwtest.Target{
+		URL: srv.URL(), ManagementEndpoint: srv.ManagementEndpoint(), LambdaEndpoint: srv.LambdaEndpoint(),
+		Store: srv.Store(), JWTSecret: testSecret,
+	}
+}
+
+func TestScenarioEmbeddedStore(t *testing.T) {
+	srv := startServer(t, localgw.ServerConfig{JWTSecret: testSecret})
+	require.True(t, strings.HasPrefix(srv.URL(), "ws://127.0.0.1:"))
+	localgwtest.Scenario(t, target(srv))
+}
+
+func TestServerCustomRoutes(t *testing.T) {
+	ctx := testCtx(t)
+	hookCalls := make(chan string, 1)
+	srv := startServer(t, localgw.ServerConfig{
+		Hooks: realtime.Hooks{Routes: map[string]realtime.RouteFunc{
+			"sendmessage": func(_ context.Context, _ *realtime.Manager, req *realtime.Request) ([]byte, error) {
+				hookCalls <- string(req.Body)
+				return []byte(`{"type":"sent","by":"` + req.ConnectionID + `"}`), nil
+			},
+		}},
+		BuiltinRoutes:   []string{"sendmessage"},
+		BootstrapRoutes: map[string]string{"shout": echoBootstrap(t)},
+	})
+	c := localgwtest.MustDial(ctx, t, srv.URL(), "")
+	id := c.Whoami(ctx).ConnectionID
+	c.Send(ctx, map[string]string{"action": "sendmessage", "text": "hi"})
+	c.ExpectRaw(ctx, `{"type":"sent","by":"`+id+`"}`)
+	assert.Equal(t, `{"action":"sendmessage","text":"hi"}`, <-hookCalls)
+	c.Send(ctx, map[string]string{"action": "shout"})
+	c.ExpectRaw(ctx, `bootstrap shout: {"action":"shout"}`)
+	c.Send(ctx, map[string]string{"action": "subscribe", "channel": "a"})
+	c.ExpectType(ctx, "subscribed", "a")
+	procs := srv.Processes()
+	require.Len(t, procs, 1)
+	assert.Equal(t, "route-shout", procs[0].Function)
+}
+
+func TestStartValidates(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  localgw.ServerConfig
+	}{
+		{"bootstraps without dynamodb", localgw.ServerConfig{LambdaDir: t.TempDir()}},
+		{"secret and public key", localgw.ServerConfig{JWTSecret: testSecret, JWTPublicKey: "x"}},
+		{"short secret", localgw.ServerConfig{JWTSecret: "short"}},
+		{"bad public key", localgw.ServerConfig{JWTPublicKey: "not a key"}},
+		{"bad route key", localgw.ServerConfig{BuiltinRoutes: []string{"$connect"}}},
+		{"missing route bootstrap", localgw.ServerConfig{BootstrapRoutes: map[string]string{"x": "/nonexistent/bootstrap"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := localgw.Start(context.Background(), tc.cfg)
+			assert.Error(t, err)
+		})
+	}
+}

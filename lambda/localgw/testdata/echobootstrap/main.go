@@ -1,0 +1,86 @@
+// Command echobootstrap is a tiny provided.al2023 function for the runtime
+// API tests: it echoes, fails, sleeps or exits on command.
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+type event struct {
+	Mode           string `json:"mode"`
+	Value          string `json:"value"`
+	Body           string `json:"body"`
+	RequestContext *struct {
+		RouteKey string `json:"routeKey"`
+	} `json:"requestContext"`
+}
+
+// routeResponse answers an API Gateway WebSocket event as a route integration.
+type routeResponse struct {
+	StatusCode int    `json:"statusCode"`
+	Body       string `json:"body"`
+}
+
+type result struct {
+	Value       string `json:"value"`
+	PID         int    `json:"pid"`
+	FunctionArn string `json:"functionArn"`
+	RequestID   string `json:"requestId"`
+	HasDeadline bool   `json:"hasDeadline"`
+	Env         string `json:"env"`
+}
+
+type customError struct{ msg string }
+
+func (e *customError) Error() string { return e.msg }
+
+func handle(ctx context.Context, ev event) (any, error) {
+	if ev.RequestContext != nil {
+		return routeResponse{StatusCode: 200, Body: "bootstrap " + ev.RequestContext.RouteKey + ": " + ev.Body}, nil
+	}
+	return echo(ctx, ev)
+}
+
+func echo(ctx context.Context, ev event) (result, error) {
+	lc, _ := lambdacontext.FromContext(ctx)
+	_, hasDeadline := ctx.Deadline()
+	r := result{Value: ev.Value, PID: os.Getpid(), HasDeadline: hasDeadline, Env: os.Getenv("ECHO_ENV")}
+	if lc != nil {
+		r.FunctionArn, r.RequestID = lc.InvokedFunctionArn, lc.AwsRequestID
+	}
+	switch ev.Mode {
+	case "error":
+		return r, &customError{msg: "failed: " + ev.Value}
+	case "plain-error":
+		return r, errors.New("plain")
+	case "exit":
+		os.Exit(3)
+	case "sleep":
+		d, _ := time.ParseDuration(ev.Value)
+		time.Sleep(d)
+	case "panic":
+		panic("boom")
+	}
+	return r, nil
+}
+
+func main() {
+	if os.Getenv("ECHO_INIT_FAIL") != "" {
+		url := "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/init/error"
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"errorMessage":"no config","errorType":"ConfigError"}`))
+		req.Header.Set("Lambda-Runtime-Function-Error-Type", "ConfigError")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		os.Exit(1)
+	}
+	lambda.Start(handle)
+}
