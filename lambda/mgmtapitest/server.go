@@ -5,7 +5,8 @@
 // unmodified aws-sdk-go-v2 client classifies its answers exactly as on AWS.
 // It can add latency per call, throttle with a token bucket (429
 // LimitExceededException), fail a share of calls with 5xx and answer 410 for
-// dead connections.
+// dead connections. Besides AWS's paths it answers GET /_mgmtapitest/counts
+// with its Counts as JSON, so a benchmark can read them from another process.
 package mgmtapitest
 
 import (
@@ -40,9 +41,43 @@ type Options struct {
 	// AutoRegister treats unknown ids as live instead of gone, for benchmarks
 	// that do not want to register 100,000 ids one by one. Dead ids still answer 410.
 	AutoRegister bool
+	// DeadShare is the share (0 to 1) of unknown ids that AutoRegister treats
+	// as dead connections answering 410. The choice is a hash of the id, so the
+	// same id is always dead or always live.
+	DeadShare float64
 	// KeepMessages records every delivered payload for Messages. Off for benchmarks.
 	KeepMessages bool
+	// PayloadLimit is the largest body POST accepts before answering 413
+	// PayloadTooLargeException. Default sender.MaxPayload (128 KB).
+	PayloadLimit int
+	// Inject decides, before anything else, to answer a call with an error
+	// status: it gets the method, the connection id and the call number for
+	// that id (1 for the first call) and returns 0 for a normal answer or one
+	// of 403, 410, 413, 429, 500, 502, 503, 504, answered with AWS's error type.
+	Inject func(method, id string, call int) int
 }
+
+// errorTypes are the x-amzn-ErrorType values API Gateway sends per status.
+var errorTypes = map[int]string{
+	http.StatusForbidden:             sender.ErrorTypeForbidden,
+	http.StatusGone:                  sender.ErrorTypeGone,
+	http.StatusRequestEntityTooLarge: sender.ErrorTypePayloadTooLarge,
+	http.StatusTooManyRequests:       sender.ErrorTypeLimitExceeded,
+	http.StatusInternalServerError:   "InternalServerErrorException",
+	http.StatusBadGateway:            "BadGatewayException",
+	http.StatusServiceUnavailable:    "ServiceUnavailableException",
+	http.StatusGatewayTimeout:        "GatewayTimeoutException",
+}
+
+// Benchmark defaults: the latency of one management API call as seen from a
+// Lambda in the same region, and the account-level request rate.
+const (
+	DefaultLatency   = 20 * time.Millisecond
+	DefaultRateLimit = 10000
+)
+
+// CountsPath is the fake's own path (not AWS's) that serves Counts as JSON.
+const CountsPath = "/_mgmtapitest/counts"
 
 // Counts are what the server has answered so far.
 type Counts struct {
@@ -62,11 +97,12 @@ type Server struct {
 	srv     *httptest.Server
 	limiter *rate.Limiter
 
-	mu       sync.Mutex
-	live     map[string]time.Time // id -> connectedAt
-	dead     map[string]struct{}
-	messages map[string][][]byte
-	deleted  map[string]struct{}
+	mu        sync.Mutex
+	live      map[string]time.Time // id -> connectedAt
+	dead      map[string]struct{}
+	messages  map[string][][]byte
+	deleted   map[string]struct{}
+	callsByID map[string]int // per id, for Inject
 
 	posts, delivered, gone, throttled, tooLarge, serverErrors, deletes, gets atomic.Int64
 	inFlight, maxInFlight                                                    atomic.Int64
@@ -79,11 +115,15 @@ func New(opts Options) *Server {
 		opts.Stage = "test"
 	}
 	s := &Server{
-		opts:     opts,
-		live:     map[string]time.Time{},
-		dead:     map[string]struct{}{},
-		messages: map[string][][]byte{},
-		deleted:  map[string]struct{}{},
+		opts:      opts,
+		live:      map[string]time.Time{},
+		dead:      map[string]struct{}{},
+		messages:  map[string][][]byte{},
+		deleted:   map[string]struct{}{},
+		callsByID: map[string]int{},
+	}
+	if s.opts.PayloadLimit <= 0 {
+		s.opts.PayloadLimit = sender.MaxPayload
 	}
 	if opts.RateLimit > 0 {
 		burst := opts.Burst
@@ -163,15 +203,20 @@ func newRequestID() string {
 	return fmt.Sprintf("00000000-0000-4000-8000-%012d", reqSeq.Add(1))
 }
 
-// ConnectionID extracts and unescapes the id from /{stage}/@connections/{id}.
+// ConnectionID extracts and unescapes the id from /{stage}/@connections/{id},
+// given the escaped path (r.URL.EscapedPath()).
 // It reports false when the path is not a management API path of stage.
 func ConnectionID(stage, path string) (string, bool) {
 	prefix := "/" + stage + "/@connections/"
 	if !strings.HasPrefix(path, prefix) {
 		return "", false
 	}
-	id, err := url.PathUnescape(path[len(prefix):])
-	if err != nil || id == "" || strings.Contains(id, "/") {
+	escaped := path[len(prefix):]
+	if strings.Contains(escaped, "/") { // an escaped slash (%2F) is part of the id
+		return "", false
+	}
+	id, err := url.PathUnescape(escaped)
+	if err != nil || id == "" {
 		return "", false
 	}
 	return id, true
@@ -179,6 +224,15 @@ func ConnectionID(stage, path string) (string, bool) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == CountsPath {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Counts())
+		return
+	}
+	// API Gateway decides on throttling when a call arrives; the answer, like
+	// every answer, travels back after the round trip.
+	arrived := time.Now()
+	limited := s.limiter != nil && !s.limiter.AllowN(arrived, 1)
 	n := s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 	for {
@@ -188,11 +242,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.opts.Latency > 0 {
-		time.Sleep(s.opts.Latency)
+		time.Sleep(s.opts.Latency - time.Since(arrived))
+	}
+	if limited {
+		if r.Method == http.MethodPost {
+			s.posts.Add(1)
+		}
+		s.throttled.Add(1)
+		WriteError(w, http.StatusTooManyRequests, sender.ErrorTypeLimitExceeded, "Rate exceeded")
+		return
 	}
 	id, ok := ConnectionID(s.opts.Stage, r.URL.EscapedPath())
 	if !ok {
 		WriteError(w, http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
+		return
+	}
+	if s.inject(w, r.Method, id) {
 		return
 	}
 	switch r.Method {
@@ -209,12 +274,44 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) throttle(w http.ResponseWriter) bool {
-	if s.limiter != nil && !s.limiter.Allow() {
-		s.throttled.Add(1)
-		WriteError(w, http.StatusTooManyRequests, sender.ErrorTypeLimitExceeded, "Rate exceeded")
-		return true
+// inject answers the status Options.Inject picks, if any.
+func (s *Server) inject(w http.ResponseWriter, method, id string) bool {
+	if s.opts.Inject == nil {
+		return false
 	}
+	s.mu.Lock()
+	s.callsByID[id]++
+	call := s.callsByID[id]
+	s.mu.Unlock()
+	status := s.opts.Inject(method, id, call)
+	if status == 0 {
+		return false
+	}
+	if method == http.MethodPost {
+		s.posts.Add(1)
+	}
+	switch status {
+	case http.StatusGone:
+		s.gone.Add(1)
+	case http.StatusTooManyRequests:
+		s.throttled.Add(1)
+	case http.StatusRequestEntityTooLarge:
+		s.tooLarge.Add(1)
+	default:
+		if status >= 500 {
+			s.serverErrors.Add(1)
+		}
+	}
+	et, ok := errorTypes[status]
+	if !ok {
+		et = "InternalServerErrorException"
+	}
+	WriteError(w, status, et, http.StatusText(status))
+	return true
+}
+
+// throttle answers 500 to every FailEvery-th call. (429s are decided on arrival in ServeHTTP.)
+func (s *Server) throttle(w http.ResponseWriter) bool {
 	if s.opts.FailEvery > 0 && s.calls.Add(1)%int64(s.opts.FailEvery) == 0 {
 		s.serverErrors.Add(1)
 		WriteError(w, http.StatusInternalServerError, "InternalServerErrorException", "Internal server error")
@@ -232,9 +329,34 @@ func (s *Server) isLive(id string) (time.Time, bool) {
 	}
 	at, ok := s.live[id]
 	if !ok && s.opts.AutoRegister {
+		if s.deadByShare(id) {
+			return time.Time{}, false
+		}
 		return time.Now().UTC(), true
 	}
 	return at, ok
+}
+
+func (s *Server) deadByShare(id string) bool { return DeadByShare(id, s.opts.DeadShare) }
+
+// DeadByShare reports whether Options.DeadShare = share makes id a dead
+// connection: an FNV-1a hash of the id picks that share of all ids.
+func DeadByShare(id string, share float64) bool {
+	if share <= 0 {
+		return false
+	}
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return float64(h%1_000_000) < share*1_000_000
+}
+
+// IsDead reports whether id would answer 410 (a Kill, or DeadShare with AutoRegister).
+func (s *Server) IsDead(id string) bool {
+	_, ok := s.isLive(id)
+	return !ok
 }
 
 func (s *Server) post(w http.ResponseWriter, r *http.Request, id string) {
@@ -242,12 +364,12 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, id string) {
 	if s.throttle(w) {
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, sender.MaxPayload+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.opts.PayloadLimit)+1))
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, "BadRequestException", "could not read body")
 		return
 	}
-	if len(body) > sender.MaxPayload {
+	if len(body) > s.opts.PayloadLimit {
 		s.tooLarge.Add(1)
 		WriteError(w, http.StatusRequestEntityTooLarge, sender.ErrorTypePayloadTooLarge, "Request entity too large")
 		return

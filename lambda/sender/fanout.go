@@ -44,6 +44,10 @@ type Report struct {
 	Retries int
 	// Throttled counts 429 answers met along the way.
 	Throttled int
+	// Batches counts the batches handed to fan-out workers (package
+	// lambda/fanout) instead of being sent here; their recipients are not
+	// counted in this report.
+	Batches int
 	// Results has one entry per recipient, in completion order (without the
 	// delivered ones when Options.OmitDelivered is set).
 	Results       []Result
@@ -76,6 +80,7 @@ func (r *Report) add(res Result) {
 func (r *Report) Merge(other Report) {
 	r.Retries += other.Retries
 	r.Throttled += other.Throttled
+	r.Batches += other.Batches
 	r.Delivered += other.Delivered
 	r.Gone += other.Gone
 	r.TooLarge += other.TooLarge
@@ -86,8 +91,10 @@ func (r *Report) Merge(other Report) {
 
 // Options configure a Sender. The zero value is usable.
 type Options struct {
-	// Concurrency bounds the posts in flight. Default 64; API Gateway calls
-	// take tens of milliseconds, so 200 in flight are needed for 10,000/s.
+	// Concurrency bounds the posts in flight. Default 256: API Gateway calls
+	// take tens of milliseconds, so 200 in flight are needed for 10,000/s
+	// (64 cap a fan-out at 3,200/s at 20 ms; see docs/benchmarks.md). Once
+	// API Gateway throttles, the adaptive limiter sets the pace, not this.
 	Concurrency int
 	// MaxAttempts bounds the posts per recipient. Default 8.
 	MaxAttempts int
@@ -97,10 +104,11 @@ type Options struct {
 	// MaxRate caps the requests per second this sender makes (its share of the
 	// account's 10,000/s). 0 means no cap other than the adaptive limit.
 	MaxRate float64
-	// Adaptive turns on the AIMD rate limiter: the rate halves (at most once
-	// per 100 ms) when API Gateway throttles and grows back steadily after
-	// successes, so one fan-out does not starve other traffic. Default true via
-	// NewSender unless DisableAdaptive is set.
+	// DisableAdaptive turns off the AIMD rate limiter, which is on by default:
+	// the rate is cut by 10% (at most once per 100 ms) when API Gateway
+	// throttles and grows back after successes, so one fan-out neither wastes
+	// the account's budget on 429s nor starves other traffic. With it off,
+	// MaxRate (if set) is a fixed rate.
 	DisableAdaptive bool
 	// OmitDelivered leaves delivered recipients out of Report.Results (they
 	// are still counted), so a fan-out to 100,000 connections keeps only the
@@ -112,6 +120,9 @@ type Options struct {
 	// Sleep waits between attempts; nil means a timer honouring ctx. Tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
+
+// DefaultConcurrency is Options.Concurrency when unset.
+const DefaultConcurrency = 256
 
 // Sender delivers one payload to many connections with bounded concurrency,
 // retries on throttling and server errors with jittered backoff, and adapts
@@ -126,7 +137,7 @@ type Sender struct {
 // NewSender returns a fan-out sender over poster.
 func NewSender(poster Poster, opts Options) *Sender {
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 64
+		opts.Concurrency = DefaultConcurrency
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 8
@@ -171,8 +182,21 @@ func (s *Sender) Send(ctx context.Context, ids []string, data []byte) Report {
 // channel of 100,000 members is streamed from the store without holding every
 // page first. The error is the pages iterator's or ctx's.
 func (s *Sender) SendPages(ctx context.Context, data []byte, pages func(fn func(ids []string) error) error) (Report, error) {
+	return s.sendPages(ctx, data, pages, s.opts.OmitDelivered)
+}
+
+// SendPagesOmitDelivered is SendPages with Report.Results holding only the
+// recipients that were not delivered, whatever Options.OmitDelivered says:
+// for channel sends and broadcasts, where a result per delivered recipient
+// would grow with the audience, from a Sender shared with per-recipient sends
+// (so that both share the learnt rate).
+func (s *Sender) SendPagesOmitDelivered(ctx context.Context, data []byte, pages func(fn func(ids []string) error) error) (Report, error) {
+	return s.sendPages(ctx, data, pages, true)
+}
+
+func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(ids []string) error) error, omitDelivered bool) (Report, error) {
 	var (
-		rep                = Report{omitDelivered: s.opts.OmitDelivered}
+		rep                = Report{omitDelivered: omitDelivered}
 		mu                 sync.Mutex
 		wg                 sync.WaitGroup
 		seen               = map[string]struct{}{}
@@ -278,18 +302,24 @@ func (s *Sender) backoff(attempt int) time.Duration {
 //
 //   - It starts unlimited (only the sender's concurrency bounds the rate) or at
 //     the cap.
-//   - A 429 cuts the limit to Decrease times the smaller of the limit and the
-//     success rate measured over the last 200 ms, at most once per cooldown.
-//     Measuring matters: on the first 429 the limit is still "unlimited", and
-//     when the limit had grown past what the server accepts, cutting the
-//     limit alone would take several rounds to get below the ceiling.
-//   - Each success adds Increase requests per second to the limit, that is
-//     Increase×rate per second of successes, never above the cap and never
-//     more than half again above the measured success rate (so a sender held
-//     back by its concurrency does not inflate a limit it is not using).
+//   - The first 429 sets the limit to aimdDecrease (90%) of the success rate
+//     measured over the last half second: until then the concurrency alone
+//     set the pace, so that rate is what the server accepted.
+//   - Every later 429 cuts the limit by aimdDecrease, at most once per
+//     cooldown (100 ms), so persistent throttling takes it down by two
+//     thirds within a second. The cut is taken from the limit, not from a
+//     measurement: a stall (GC, a descheduled process) depresses the measured
+//     rate and the 429s of the burst that follows it would otherwise cut deep.
+//   - Each success adds aimdIncrease requests per second to the limit, that
+//     is 10% of the rate per second of successes, growing by 10% more per
+//     half second without a 429 up to aimdRecover (50%), or aimdRecover
+//     straight away while the limit is below the one it was cut from (fast
+//     recovery). The limit never exceeds the cap, and never grows to more
+//     than aimdHeadroom times the measured success rate, so a sender held
+//     back by its concurrency does not inflate a limit it is not using.
 //
-// No cut happens in the first cooldown after the sender goes busy: the 429s of
-// the opening burst only mean the meter has too little data yet; they are
+// No cut happens in the first cooldown after the sender goes busy: the 429s
+// of the opening burst only mean the meter has too little data yet; they are
 // retried like any other.
 type aimd struct {
 	mu       sync.Mutex
@@ -298,14 +328,16 @@ type aimd struct {
 	cap      float64 // hard cap, 0 = none
 	adaptive bool
 	current  float64 // 0 = unlimited so far
+	ceiling  float64 // the limit at the last cut (or the measured rate at the first)
 	lastCut  time.Time
 	meter    successMeter
 }
 
 const (
 	aimdCooldown = 100 * time.Millisecond
-	aimdDecrease = 0.85 // multiplicative cut on a 429
-	aimdIncrease = 0.10 // additive step per success (10% of the rate per second)
+	aimdDecrease = 0.90 // multiplicative cut on a 429
+	aimdIncrease = 0.10 // additive step per success: 10% of the rate per second
+	aimdRecover  = 0.50 // step per success while below the last ceiling
 	aimdHeadroom = 1.5  // the limit grows to at most this multiple of the measured rate
 	aimdMinRate  = 10.0
 )
@@ -354,7 +386,20 @@ func (a *aimd) success() {
 	if measured := a.meter.rate(now); measured > 0 && a.current > aimdHeadroom*measured+aimdMinRate {
 		return
 	}
-	a.setLocked(a.current + aimdIncrease)
+	a.setLocked(a.current + a.stepLocked(now))
+}
+
+// stepLocked is the increase per success: aimdRecover below the last
+// ceiling; above it aimdIncrease, rising by aimdIncrease per half second
+// without a 429 up to aimdRecover (probing: a ceiling that has moved up, or
+// was measured while the sender was still warming up, is found in seconds,
+// while a sender that meets 429s regularly stays near 10% per second).
+func (a *aimd) stepLocked(now time.Time) float64 {
+	if a.current < a.ceiling {
+		return aimdRecover
+	}
+	quiet := now.Sub(a.lastCut).Seconds()
+	return min(aimdRecover, aimdIncrease*(1+2*quiet))
 }
 
 func (a *aimd) throttled() {
@@ -369,11 +414,16 @@ func (a *aimd) throttled() {
 		return
 	}
 	a.lastCut = now
-	base := a.meter.rate(now)
-	if a.current > 0 && (base == 0 || a.current < base) {
-		base = a.current
+	if a.current == 0 {
+		// The first 429: until now only the concurrency bounded the rate, so
+		// the success rate measured is what the server accepts.
+		measured := a.meter.rate(now)
+		a.ceiling = measured
+		a.setLocked(measured * aimdDecrease)
+		return
 	}
-	a.setLocked(base * aimdDecrease)
+	a.ceiling = a.current
+	a.setLocked(a.current * aimdDecrease)
 }
 
 // successMeter counts successes in ring buckets over the last meterWindow.
@@ -385,7 +435,7 @@ type successMeter struct {
 }
 
 const (
-	meterBuckets = 10
+	meterBuckets = 25
 	meterWidth   = 20 * time.Millisecond
 	meterWindow  = meterBuckets * meterWidth
 )

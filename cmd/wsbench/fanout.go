@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wsforge/terraform-aws-websocket/bench"
+	"github.com/wsforge/terraform-aws-websocket/lambda/mgmtapitest"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+)
+
+// serverFlags are shared by fanout and serve.
+type serverFlags struct {
+	latency time.Duration
+	rate    float64
+	burst   int
+	dead    float64
+}
+
+func (s *serverFlags) register(fs *flag.FlagSet) {
+	fs.DurationVar(&s.latency, "latency", mgmtapitest.DefaultLatency, "latency of every management API call")
+	fs.Float64Var(&s.rate, "rate", mgmtapitest.DefaultRateLimit, "token-bucket rate limit (calls/s); 429 LimitExceededException beyond")
+	fs.IntVar(&s.burst, "burst", 100, "token-bucket size")
+	fs.Float64Var(&s.dead, "dead", 0.01, "share of recipients that are dead connections (410 GoneException)")
+}
+
+func (s *serverFlags) args() []string {
+	return []string{"-latency", s.latency.String(), "-rate", fmt.Sprint(s.rate), "-burst", strconv.Itoa(s.burst), "-dead", fmt.Sprint(s.dead)}
+}
+
+// runServe runs the stand-in until killed and prints its URL on the first line.
+func runServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	var sf serverFlags
+	sf.register(fs)
+	_ = fs.Parse(args)
+	srv := mgmtapitest.New(mgmtapitest.Options{
+		Latency: sf.latency, RateLimit: sf.rate, Burst: sf.burst, DeadShare: sf.dead, AutoRegister: true,
+	})
+	defer srv.Close()
+	fmt.Println(srv.URL())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	return nil
+}
+
+// clientFlags are shared by fanout and client.
+type clientFlags struct {
+	timebox     time.Duration
+	concurrency int
+	maxRate     float64
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet) {
+	fs.DurationVar(&c.timebox, "timebox", 20*time.Second, "stop a run after this long and extrapolate the rest (0 = never)")
+	fs.IntVar(&c.concurrency, "concurrency", bench.DefaultConcurrency, "ours: sender concurrency")
+	fs.Float64Var(&c.maxRate, "max-rate", 0, "ours: Options.MaxRate (0 = adaptive only)")
+}
+
+func (c *clientFlags) args() []string {
+	return []string{"-timebox", c.timebox.String(), "-concurrency", strconv.Itoa(c.concurrency), "-max-rate", fmt.Sprint(c.maxRate)}
+}
+
+// runClient measures one strategy and prints its bench.Result as JSON.
+func runClient(args []string) error {
+	fs := flag.NewFlagSet("client", flag.ExitOnError)
+	var cf clientFlags
+	cf.register(fs)
+	strategy := fs.String("strategy", "ours", "sequential, all-at-once or ours")
+	n := fs.Int("n", 1000, "recipients")
+	endpoint := fs.String("endpoint", "", "management API stage URL")
+	dead := fs.Float64("dead", 0, "the server's dead share, to count live recipients")
+	_ = fs.Parse(args)
+	st, err := bench.ParseStrategy(*strategy)
+	if err != nil {
+		return err
+	}
+	cfg := bench.Config{
+		Endpoint: *endpoint, N: *n,
+		Sender: sender.Options{Concurrency: cf.concurrency, MaxRate: cf.maxRate},
+		IsDead: func(id string) bool { return mgmtapitest.DeadByShare(id, *dead) },
+	}
+	if st == bench.Sequential {
+		cfg.TimeBox = cf.timebox
+	}
+	res, err := bench.Run(context.Background(), st, cfg)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// row is one measurement with what the server saw.
+type row struct {
+	bench.Result
+	Server mgmtapitest.Counts `json:"server"`
+}
+
+func runFanout(args []string) error {
+	fs := flag.NewFlagSet("fanout", flag.ExitOnError)
+	var (
+		sf serverFlags
+		cf clientFlags
+	)
+	sf.register(fs)
+	cf.register(fs)
+	ns := fs.String("n", "1000,10000,100000", "comma-separated audience sizes")
+	strategies := fs.String("strategies", "sequential,all-at-once,ours", "comma-separated strategies")
+	out := fs.String("out", "artifacts", "folder for fanout.json and benchmarks-rate.svg")
+	ceiling := fs.Bool("ceiling", false, "first measure ours against a stand-in without rate limit at the largest N: the machine's own ceiling")
+	_ = fs.Parse(args)
+	if sf.rate <= 0 {
+		return errors.New("-rate must be positive (use -ceiling for an unlimited run)")
+	}
+
+	var sizes []int
+	for _, f := range strings.Split(*ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-n: bad size %q", f)
+		}
+		sizes = append(sizes, n)
+	}
+	var sts []bench.Strategy
+	for _, f := range strings.Split(*strategies, ",") {
+		st, err := bench.ParseStrategy(strings.TrimSpace(f))
+		if err != nil {
+			return err
+		}
+		sts = append(sts, st)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	loadBefore := loadAvg()
+	var (
+		ceilingNote string
+		ceilingRate float64
+	)
+	if *ceiling {
+		unlimited := sf
+		unlimited.rate = 0
+		maxN := slices.Max(sizes)
+		fmt.Fprintf(os.Stderr, "wsbench: ceiling: ours N=%d without rate limit ...\n", maxN)
+		r, err := measure(exe, unlimited, cf, bench.Ours, maxN)
+		if err != nil {
+			return fmt.Errorf("ceiling: %w", err)
+		}
+		ceilingRate = r.Rate
+		ceilingNote = fmt.Sprintf("Machine ceiling (ours, N=%d, stand-in without rate limit, same latency): %.0f calls/s, %.1f%% delivered, %s.\n\n",
+			maxN, r.Rate, pct(r.Delivered, r.Live), r.Wall.Round(time.Millisecond))
+		fmt.Fprint(os.Stderr, "wsbench: ", ceilingNote)
+	}
+	var rows []row
+	for _, n := range sizes {
+		for _, st := range sts {
+			fmt.Fprintf(os.Stderr, "wsbench: %s N=%d ...\n", st, n)
+			r, err := measure(exe, sf, cf, st, n)
+			if err != nil {
+				return fmt.Errorf("%s N=%d: %w", st, n, err)
+			}
+			fmt.Fprintf(os.Stderr, "wsbench: %s N=%d: delivered %d/%d live, %.0f calls/s, %s\n", st, n, r.Delivered, r.Live, r.Rate, r.Wall.Round(time.Millisecond))
+			rows = append(rows, r)
+		}
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	js, _ := json.MarshalIndent(rows, "", "  ")
+	if err := os.WriteFile(filepath.Join(*out, "fanout.json"), js, 0o644); err != nil {
+		return err
+	}
+	svg := rateChart(rows, sf.rate, ceilingRate)
+	if err := os.WriteFile(filepath.Join(*out, "benchmarks-rate.svg"), []byte(svg), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("Machine load (1-minute load average, 2 cores) before/after the run: %s / %s.\n\n", loadBefore, loadAvg())
+	fmt.Print(ceilingNote + fanoutTable(rows, sf, cf))
+	fmt.Fprintf(os.Stderr, "wsbench: wrote %s and %s\n", filepath.Join(*out, "fanout.json"), filepath.Join(*out, "benchmarks-rate.svg"))
+	return nil
+}
+
+// measure starts a fresh server process, runs one client process against it
+// and reads the server's counts.
+func measure(exe string, sf serverFlags, cf clientFlags, st bench.Strategy, n int) (row, error) {
+	srv := exec.Command(exe, append([]string{"serve"}, sf.args()...)...)
+	srv.Stderr = os.Stderr
+	stdout, err := srv.StdoutPipe()
+	if err != nil {
+		return row{}, err
+	}
+	if err := srv.Start(); err != nil {
+		return row{}, err
+	}
+	defer func() {
+		_ = srv.Process.Signal(syscall.SIGTERM)
+		_ = srv.Wait()
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return row{}, fmt.Errorf("server did not print its URL: %w", err)
+	}
+	endpoint := strings.TrimSpace(line)
+
+	cargs := append([]string{"client", "-strategy", string(st), "-n", strconv.Itoa(n), "-endpoint", endpoint, "-dead", fmt.Sprint(sf.dead)}, cf.args()...)
+	cl := exec.Command(exe, cargs...)
+	cl.Stderr = os.Stderr
+	outb, err := cl.Output()
+	if err != nil {
+		return row{}, fmt.Errorf("client: %w", err)
+	}
+	var r row
+	if err := json.Unmarshal(outb, &r.Result); err != nil {
+		return row{}, fmt.Errorf("client output %q: %w", outb, err)
+	}
+	base := strings.TrimSuffix(endpoint, "/"+"test")
+	resp, err := http.Get(base + mgmtapitest.CountsPath)
+	if err != nil {
+		return row{}, fmt.Errorf("server counts: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(body, &r.Server); err != nil {
+		return row{}, fmt.Errorf("server counts %q: %w", body, err)
+	}
+	if r.Server.Delivered != int64(r.Delivered) {
+		return row{}, errors.New("client and server disagree on deliveries: " + strconv.Itoa(r.Delivered) + " vs " + strconv.FormatInt(r.Server.Delivered, 10))
+	}
+	return r, nil
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func fanoutTable(rows []row, sf serverFlags, cf clientFlags) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections. Ours: concurrency %d, max rate %s. GOMAXPROCS %d on %d cores.\n\n",
+		sf.latency, sf.rate, sf.burst, sf.dead*100, cf.concurrency, rateOrAdaptive(cf.maxRate), gomaxprocs(), numCPU())
+	b.WriteString("| N | strategy | delivered (of live) | lost | retried | 429s met | other errors | wall time | accepted calls/s | share of limit | peak RSS | peak Go heap+stacks |\n")
+	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, r := range rows {
+		wall := r.Wall.Round(time.Millisecond).String()
+		delivered := fmt.Sprintf("%d / %d (%.1f%%)", r.Delivered, r.Live, pct(r.Delivered, r.Live))
+		lost := strconv.Itoa(r.Lost)
+		if r.Extrapolated {
+			wall = fmt.Sprintf("%s est. (measured %s for the first %d)", r.WallEstimate.Round(time.Second), r.Wall.Round(time.Millisecond), r.Posted)
+			liveMeasured := r.Delivered + r.Lost
+			delivered = fmt.Sprintf("%d / %d of the first %d (%.1f%%)", r.Delivered, liveMeasured, r.Posted, pct(r.Delivered, liveMeasured))
+			lost = fmt.Sprintf("%d of the first %d", r.Lost, r.Posted)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d | %d | %d | %s | %.0f | %.1f%% | %s | %s |\n",
+			r.N, r.Strategy, delivered, lost, r.Retried, r.Throttled, r.OtherErrors, wall, r.Rate, 100*r.Rate/sf.rate, mib(r.PeakRSS), mib(r.PeakHeap))
+	}
+	b.WriteString("\nOurs against the baselines of the same run (time: baseline wall time / ours; delivered: ours' delivered share / baseline's):\n\n")
+	b.WriteString("| N | vs sequential: time | vs sequential: delivered | vs all-at-once: time | vs all-at-once: delivered |\n| ---: | ---: | ---: | ---: | ---: |\n")
+	byKey := map[string]row{}
+	var order []int
+	for _, r := range rows {
+		if _, ok := byKey[fmt.Sprint(r.N, bench.Ours)]; !ok && r.Strategy == bench.Ours {
+			order = append(order, r.N)
+		}
+		byKey[fmt.Sprint(r.N, r.Strategy)] = r
+	}
+	for _, n := range order {
+		ours := byKey[fmt.Sprint(n, bench.Ours)]
+		cell := func(st bench.Strategy) (string, string) {
+			base, ok := byKey[fmt.Sprint(n, st)]
+			if !ok {
+				return "-", "-"
+			}
+			t := fmt.Sprintf("%.1f×", base.WallEstimate.Seconds()/ours.Wall.Seconds())
+			if base.Extrapolated {
+				t += " (est.)"
+			}
+			bl := base.Delivered + base.Lost
+			d := "-"
+			if bl > 0 && base.Delivered > 0 {
+				d = fmt.Sprintf("%.2f×", pct(ours.Delivered, ours.Live)/pct(base.Delivered, bl))
+			} else if bl > 0 {
+				d = "∞ (baseline delivered none)"
+			}
+			return t, d
+		}
+		st, sd := cell(bench.Sequential)
+		at, ad := cell(bench.AllAtOnce)
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", n, st, sd, at, ad)
+	}
+	var errs []string
+	for _, r := range rows {
+		if r.FirstError != "" {
+			errs = append(errs, fmt.Sprintf("- %s N=%d: %d other errors, e.g. `%s`", r.Strategy, r.N, r.OtherErrors, r.FirstError))
+		}
+	}
+	if len(errs) > 0 {
+		b.WriteString("\nOther errors seen:\n\n" + strings.Join(errs, "\n") + "\n")
+	}
+	return b.String()
+}
+
+func pct(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(b)
+}
+
+func rateOrAdaptive(r float64) string {
+	if r <= 0 {
+		return "adaptive only"
+	}
+	return fmt.Sprintf("%.0f/s", r)
+}
+
+// loadAvg is the 1-minute load average, "?" when unknown.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}

@@ -1,0 +1,49 @@
+// Command wsbench runs the project's benchmarks and prints markdown tables
+// for docs/benchmarks.md:
+//
+//	wsbench fanout   fan-out strategies against the management API stand-in
+//	                 (table, artifacts/fanout.json, artifacts/benchmarks-rate.svg)
+//	wsbench lambda   zipped bootstrap sizes and start-up time of each function
+//	wsbench dynamo   DynamoDB requests per operation and channel/user lookups
+//	                 at scale, against DynamoDB Local (-endpoint or WS_DYNAMODB_ENDPOINT)
+//
+// fanout runs the stand-in server and each measurement in processes of their
+// own (wsbench serve, wsbench client), so that a measurement's memory is its
+// own and a strategy's leftovers (goroutines, sockets) cannot slow the next.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	args := os.Args[2:]
+	switch os.Args[1] {
+	case "fanout":
+		err = runFanout(args)
+	case "serve":
+		err = runServe(args)
+	case "client":
+		err = runClient(args)
+	case "lambda":
+		err = runLambda(args)
+	case "dynamo":
+		err = runDynamo(args)
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wsbench:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: wsbench fanout|lambda|dynamo [flags]   (wsbench <cmd> -h for flags)")
+	os.Exit(2)
+}

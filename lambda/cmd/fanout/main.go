@@ -1,0 +1,75 @@
+// Command fanout is the fan-out worker Lambda: it receives batches of
+// recipients from the SQS fan-out queue (events.SQSEvent) and delivers each
+// through the management API, reporting the batches to retry. Environment:
+// WS_TABLE_NAME (connections table: dead connections are removed from it and
+// the idempotency ledger lives in it), WS_MANAGEMENT_ENDPOINT (for batches
+// without an endpoint), WS_SEND_CONCURRENCY, WS_MAX_SEND_RATE, WS_LOG_LEVEL.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
+	"github.com/wsforge/terraform-aws-websocket/lambda/lambdaenv"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+func main() {
+	settings, err := lambdaenv.Parse(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fanout: configuration:", err)
+		os.Exit(1)
+	}
+	log := lambdaenv.Logger(settings.LogLevel)
+	ctx := context.Background()
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Error("fanout: load aws config", "error", err)
+		os.Exit(1)
+	}
+	db := dynamodb.NewFromConfig(awsCfg)
+	st, err := store.NewDynamoDB(db, store.DynamoOptions{Table: settings.TableName, TTL: settings.ConnectionTTL})
+	if err != nil {
+		log.Error("fanout: store", "error", err)
+		os.Exit(1)
+	}
+	ledger, err := fanout.NewDynamoLedger(db, settings.TableName, fanout.DefaultWindow)
+	if err != nil {
+		log.Error("fanout: ledger", "error", err)
+		os.Exit(1)
+	}
+	httpClient := sender.NewHTTPClient(settings.SendConcurrency)
+	w, err := fanout.NewWorker(fanout.WorkerConfig{
+		Endpoint: settings.ManagementEndpoint,
+		Ledger:   ledger,
+		Logger:   log,
+		NewSender: func(endpoint string) (*sender.Sender, error) {
+			api, err := sender.NewManagementAPI(awsCfg, endpoint, httpClient)
+			if err != nil {
+				return nil, err
+			}
+			return sender.NewSender(api, sender.Options{
+				Concurrency:   settings.SendConcurrency,
+				MaxRate:       settings.MaxSendRate,
+				OmitDelivered: true,
+				OnGone: func(ctx context.Context, id string) {
+					if _, err := st.RemoveConnection(context.WithoutCancel(ctx), id); err != nil {
+						log.ErrorContext(ctx, "remove gone connection", "connectionId", id, "error", err)
+					}
+				},
+			}), nil
+		},
+	})
+	if err != nil {
+		log.Error("fanout: worker", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(w.Handle)
+}

@@ -1,0 +1,225 @@
+package fanout
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+)
+
+// SQSAPI is the part of the SQS client the Enqueuer uses.
+type SQSAPI interface {
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+var _ SQSAPI = (*sqs.Client)(nil)
+
+// SQS limits: 10 entries and 256 KiB of bodies per SendMessageBatch, 256 KiB per message.
+const (
+	maxEntries      = 10
+	maxRequestBytes = 256 * 1024
+	// MaxBatchSize bounds WS_FANOUT_BATCH_SIZE so that a batch with a 128 KB
+	// payload (171 KB in base64) and ids of up to 64 bytes fits one SQS message.
+	MaxBatchSize = 1000
+	// sendAttempts bounds the tries of entries SQS reports as failed.
+	sendAttempts = 3
+)
+
+// Pages yields recipient ids a page at a time (a store's paged Query).
+type Pages = func(fn func(ids []string) error) error
+
+// Enqueuer splits recipients into batches and puts them on the fan-out queue.
+type Enqueuer struct {
+	client    SQSAPI
+	queueURL  string
+	threshold int
+	batchSize int
+	newID     func() string
+}
+
+// NewEnqueuer returns an Enqueuer for the queue in s (s.QueueURL must be set).
+func NewEnqueuer(client SQSAPI, s Settings) (*Enqueuer, error) {
+	if client == nil || s.QueueURL == "" {
+		return nil, errors.New("fanout: an SQS client and WS_FANOUT_QUEUE_URL are required")
+	}
+	if s.BatchSize <= 0 {
+		s.BatchSize = DefaultBatchSize
+	}
+	if s.BatchSize > MaxBatchSize {
+		return nil, fmt.Errorf("fanout: batch size %d above %d", s.BatchSize, MaxBatchSize)
+	}
+	return &Enqueuer{client: client, queueURL: s.QueueURL, threshold: s.Threshold, batchSize: s.BatchSize, newID: randomID}, nil
+}
+
+func randomID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Threshold is the audience size above which SendOrDistribute enqueues.
+func (e *Enqueuer) Threshold() int { return e.threshold }
+
+// Distribute enqueues every id that pages yields, in batches, for the
+// management API at endpoint. It returns the batches enqueued; on error some
+// batches may already be on the queue (they will be delivered).
+func (e *Enqueuer) Distribute(ctx context.Context, endpoint string, data []byte, pages Pages) (int, error) {
+	d := e.start(endpoint, data)
+	if err := pages(d.add(ctx)); err != nil {
+		return d.batches, err
+	}
+	return d.batches, d.flush(ctx, true)
+}
+
+// SendOrDistribute is the integration point for a channel send or a
+// broadcast (it implements realtime.Distributor): it reads up to Threshold
+// ids from pages; if the audience ends there it sends directly with s,
+// otherwise it enqueues the ids read so far and every later page in batches
+// and reports the batch count in Report.Batches (the workers deliver; the
+// rest of the Report stays empty). A payload over 128 KB is never enqueued:
+// s reports it as too large without a call. Direct sends keep only the
+// failures in Report.Results.
+func (e *Enqueuer) SendOrDistribute(ctx context.Context, s *sender.Sender, endpoint string, data []byte, pages Pages) (sender.Report, error) {
+	if len(data) > sender.MaxPayload {
+		return s.SendPagesOmitDelivered(ctx, data, pages)
+	}
+	var (
+		buffered []string
+		d        *distribution
+		add      func([]string) error
+	)
+	err := pages(func(ids []string) error {
+		if d != nil {
+			return add(ids)
+		}
+		buffered = append(buffered, ids...)
+		if len(buffered) <= e.threshold {
+			return nil
+		}
+		d = e.start(endpoint, data)
+		add = d.add(ctx)
+		first := buffered
+		buffered = nil
+		return add(first)
+	})
+	if d == nil {
+		if err != nil {
+			return sender.Report{}, err
+		}
+		return s.SendPagesOmitDelivered(ctx, data, func(fn func([]string) error) error { return fn(buffered) })
+	}
+	if err == nil {
+		err = d.flush(ctx, true)
+	}
+	return sender.Report{Batches: d.batches}, err
+}
+
+// distribution is one fan-out being enqueued.
+type distribution struct {
+	e        *Enqueuer
+	id       string
+	endpoint string
+	data     []byte
+	seen     map[string]struct{}
+	current  []string
+	pending  []types.SendMessageBatchRequestEntry
+	bytes    int
+	seq      int
+	batches  int
+}
+
+func (e *Enqueuer) start(endpoint string, data []byte) *distribution {
+	return &distribution{e: e, id: e.newID(), endpoint: endpoint, data: data, seen: map[string]struct{}{}}
+}
+
+func (d *distribution) add(ctx context.Context) func([]string) error {
+	return func(ids []string) error {
+		for _, id := range ids {
+			if _, dup := d.seen[id]; dup {
+				continue
+			}
+			d.seen[id] = struct{}{}
+			d.current = append(d.current, id)
+			if len(d.current) == d.e.batchSize {
+				if err := d.seal(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// seal turns the current ids into a message and sends a request when full.
+func (d *distribution) seal(ctx context.Context) error {
+	if len(d.current) == 0 {
+		return nil
+	}
+	b := Batch{ID: d.id + "-" + strconv.Itoa(d.seq), Endpoint: d.endpoint, ConnectionIDs: d.current, Data: d.data}
+	body, err := json.Marshal(b)
+	if err != nil {
+		return fmt.Errorf("encode batch %s: %w", b.ID, err)
+	}
+	if len(body) > maxRequestBytes {
+		return fmt.Errorf("batch %s: %d bytes exceed the SQS message limit; lower WS_FANOUT_BATCH_SIZE", b.ID, len(body))
+	}
+	if len(d.pending) == maxEntries || d.bytes+len(body) > maxRequestBytes {
+		if err := d.flush(ctx, false); err != nil {
+			return err
+		}
+	}
+	d.pending = append(d.pending, types.SendMessageBatchRequestEntry{Id: aws.String("b" + strconv.Itoa(d.seq)), MessageBody: aws.String(string(body))})
+	d.bytes += len(body)
+	d.seq++
+	d.current = d.current[:0:0]
+	return nil
+}
+
+// flush sends the pending entries (sealing the last partial batch first when final).
+func (d *distribution) flush(ctx context.Context, final bool) error {
+	if final {
+		if err := d.seal(ctx); err != nil {
+			return err
+		}
+	}
+	entries := d.pending
+	d.pending, d.bytes = nil, 0
+	for attempt := 1; len(entries) > 0; attempt++ {
+		out, err := d.e.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(d.e.queueURL), Entries: entries})
+		if err != nil {
+			return fmt.Errorf("enqueue fan-out %s: %w", d.id, err)
+		}
+		d.batches += len(out.Successful)
+		if len(out.Failed) == 0 {
+			return nil
+		}
+		if attempt == sendAttempts {
+			f := out.Failed[0]
+			return fmt.Errorf("enqueue fan-out %s: %d batches failed, first %s: %s", d.id, len(out.Failed), aws.ToString(f.Code), aws.ToString(f.Message))
+		}
+		failed := map[string]bool{}
+		for _, f := range out.Failed {
+			if f.SenderFault {
+				return fmt.Errorf("enqueue fan-out %s: batch entry %s: %s: %s", d.id, aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message))
+			}
+			failed[aws.ToString(f.Id)] = true
+		}
+		var retry []types.SendMessageBatchRequestEntry
+		for _, en := range entries {
+			if failed[aws.ToString(en.Id)] {
+				retry = append(retry, en)
+			}
+		}
+		entries = retry
+	}
+	return nil
+}

@@ -1,0 +1,362 @@
+package fanout_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
+	"github.com/wsforge/terraform-aws-websocket/lambda/mgmtapitest"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+)
+
+// fakeSQS records SendMessageBatch requests, enforcing SQS's limits, and can
+// fail entries.
+type fakeSQS struct {
+	mu       sync.Mutex
+	calls    int
+	messages []types.SendMessageBatchRequestEntry
+	failOnce map[int]bool // entry index within a call -> fail its first try
+}
+
+func (f *fakeSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if aws.ToString(in.QueueUrl) == "" {
+		return nil, errors.New("no queue url")
+	}
+	if len(in.Entries) == 0 || len(in.Entries) > 10 {
+		return nil, fmt.Errorf("AWS.SimpleQueueService.TooManyEntriesInBatchRequest: %d entries", len(in.Entries))
+	}
+	size := 0
+	for _, e := range in.Entries {
+		size += len(aws.ToString(e.MessageBody))
+	}
+	if size > 256*1024 {
+		return nil, fmt.Errorf("AWS.SimpleQueueService.BatchRequestTooLong: %d bytes", size)
+	}
+	out := &sqs.SendMessageBatchOutput{}
+	for i, e := range in.Entries {
+		if f.failOnce[i] {
+			delete(f.failOnce, i)
+			out.Failed = append(out.Failed, types.BatchResultErrorEntry{Id: e.Id, Code: aws.String("InternalError"), Message: aws.String("try again")})
+			continue
+		}
+		f.messages = append(f.messages, e)
+		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: aws.String(fmt.Sprintf("msg-%d", len(f.messages)))})
+	}
+	return out, nil
+}
+
+// event turns the enqueued messages into the SQS event the worker receives.
+func (f *fakeSQS) event() events.SQSEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ev events.SQSEvent
+	for i, m := range f.messages {
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("msg-%d", i+1), Body: aws.ToString(m.MessageBody), EventSource: "aws:sqs"})
+	}
+	return ev
+}
+
+func (f *fakeSQS) batches(t *testing.T) []fanout.Batch {
+	t.Helper()
+	var out []fanout.Batch
+	for _, r := range f.event().Records {
+		var b fanout.Batch
+		require.NoError(t, json.Unmarshal([]byte(r.Body), &b))
+		out = append(out, b)
+	}
+	return out
+}
+
+func recipients(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("c%05d=", i)
+	}
+	return out
+}
+
+// pagesOf yields ids in pages of size, like a store's paged Query.
+func pagesOf(ids []string, size int) fanout.Pages {
+	return func(fn func([]string) error) error {
+		for len(ids) > 0 {
+			n := min(size, len(ids))
+			if err := fn(ids[:n]); err != nil {
+				return err
+			}
+			ids = ids[n:]
+		}
+		return nil
+	}
+}
+
+func newEnqueuer(t *testing.T, q fanout.SQSAPI, threshold, batch int) *fanout.Enqueuer {
+	t.Helper()
+	e, err := fanout.NewEnqueuer(q, fanout.Settings{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/ws-fanout", Threshold: threshold, BatchSize: batch})
+	require.NoError(t, err)
+	return e
+}
+
+func TestDistributeSplitsIntoBatches(t *testing.T) {
+	tests := []struct {
+		name                   string
+		n, batchSize, dataSize int
+		wantBatches, wantCalls int
+	}{
+		{"one request holds up to 10 batches", 2345, 500, 200, 5, 1},
+		{"25 batches take 3 requests", 2500, 100, 200, 25, 3},
+		{"large payloads: one batch per request (256 KiB per request)", 1500, 500, sender.MaxPayload, 3, 3},
+		{"exact multiple", 1000, 500, 10, 2, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := &fakeSQS{}
+			ids := recipients(tt.n)
+			data := []byte(strings.Repeat("d", tt.dataSize))
+			got, err := newEnqueuer(t, q, 0, tt.batchSize).Distribute(context.Background(), "https://api/stage", data, pagesOf(append(ids, ids[:7]...), 333))
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantBatches, got)
+			assert.Equal(t, tt.wantCalls, q.calls)
+
+			var all []string
+			seen := map[string]bool{}
+			for _, b := range q.batches(t) {
+				assert.LessOrEqual(t, len(b.ConnectionIDs), tt.batchSize)
+				assert.Equal(t, data, b.Data)
+				assert.Equal(t, "https://api/stage", b.Endpoint)
+				assert.False(t, seen[b.ID], "batch ids are unique")
+				seen[b.ID] = true
+				all = append(all, b.ConnectionIDs...)
+			}
+			assert.Equal(t, ids, all, "every recipient exactly once, duplicates dropped, in order")
+		})
+	}
+}
+
+func TestDistributeRetriesFailedEntries(t *testing.T) {
+	q := &fakeSQS{failOnce: map[int]bool{1: true, 3: true}}
+	got, err := newEnqueuer(t, q, 0, 100).Distribute(context.Background(), "", []byte("x"), pagesOf(recipients(500), 1000))
+	require.NoError(t, err)
+	assert.Equal(t, 5, got)
+	assert.Equal(t, 2, q.calls, "the two failed entries are sent again")
+	assert.Len(t, q.batches(t), 5)
+}
+
+func TestDistributeStopsOnPageError(t *testing.T) {
+	boom := errors.New("query failed")
+	q := &fakeSQS{}
+	_, err := newEnqueuer(t, q, 0, 10).Distribute(context.Background(), "", []byte("x"), func(fn func([]string) error) error {
+		if err := fn(recipients(25)); err != nil {
+			return err
+		}
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+}
+
+func TestParseSettings(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	s, err := fanout.ParseSettings(env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, fanout.Settings{Threshold: 2000, BatchSize: 500}, s)
+
+	s, err = fanout.ParseSettings(env(map[string]string{"WS_FANOUT_QUEUE_URL": "https://q", "WS_FANOUT_THRESHOLD": "0", "WS_FANOUT_BATCH_SIZE": "250"}))
+	require.NoError(t, err)
+	assert.Equal(t, fanout.Settings{QueueURL: "https://q", Threshold: 0, BatchSize: 250}, s)
+
+	for _, bad := range []map[string]string{{"WS_FANOUT_THRESHOLD": "-1"}, {"WS_FANOUT_BATCH_SIZE": "0"}, {"WS_FANOUT_BATCH_SIZE": "5000"}, {"WS_FANOUT_THRESHOLD": "x"}} {
+		_, err := fanout.ParseSettings(env(bad))
+		assert.Error(t, err, "%v", bad)
+	}
+}
+
+// harness is the management API stand-in, a sender over the real SDK client
+// and a worker with a memory ledger.
+type harness struct {
+	srv    *mgmtapitest.Server
+	worker *fanout.Worker
+	ledger *fanout.MemoryLedger
+	gone   *sync.Map
+	s      *sender.Sender
+}
+
+func newHarness(t *testing.T, opts mgmtapitest.Options) *harness {
+	t.Helper()
+	opts.KeepMessages = true
+	h := &harness{srv: mgmtapitest.New(opts), ledger: fanout.NewMemoryLedger(time.Minute, nil), gone: &sync.Map{}}
+	t.Cleanup(h.srv.Close)
+	cfg := aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
+	newSender := func(endpoint string) (*sender.Sender, error) {
+		api, err := sender.NewManagementAPI(cfg, endpoint, nil)
+		if err != nil {
+			return nil, err
+		}
+		return sender.NewSender(api, sender.Options{
+			Concurrency: 8, MaxAttempts: 2, OmitDelivered: true,
+			Sleep:  func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+			OnGone: func(_ context.Context, id string) { h.gone.Store(id, true) },
+		}), nil
+	}
+	var err error
+	h.s, err = newSender(h.srv.URL())
+	require.NoError(t, err)
+	h.worker, err = fanout.NewWorker(fanout.WorkerConfig{NewSender: newSender, Endpoint: h.srv.URL(), Ledger: h.ledger})
+	require.NoError(t, err)
+	return h
+}
+
+func TestSendOrDistribute(t *testing.T) {
+	t.Run("small audience is sent directly", func(t *testing.T) {
+		h := newHarness(t, mgmtapitest.Options{AutoRegister: true})
+		q := &fakeSQS{}
+		rep, err := newEnqueuer(t, q, 100, 30).SendOrDistribute(context.Background(), h.s, h.srv.URL(), []byte("hi"), pagesOf(recipients(100), 40))
+		require.NoError(t, err)
+		assert.Equal(t, 0, rep.Batches)
+		assert.Equal(t, 100, rep.Delivered)
+		assert.Equal(t, 0, q.calls)
+	})
+	t.Run("large audience is enqueued, then the worker delivers every batch once", func(t *testing.T) {
+		h := newHarness(t, mgmtapitest.Options{AutoRegister: true})
+		h.srv.Kill("c00007=")
+		q := &fakeSQS{}
+		ids := recipients(101)
+		rep, err := newEnqueuer(t, q, 100, 30).SendOrDistribute(context.Background(), h.s, "", []byte("hi"), pagesOf(ids, 40))
+		require.NoError(t, err)
+		assert.Equal(t, 4, rep.Batches)
+		assert.Equal(t, 0, rep.Total(), "nothing is sent by the publisher")
+		assert.Equal(t, int64(0), h.srv.Counts().Posts)
+
+		resp, err := h.worker.Handle(context.Background(), q.event())
+		require.NoError(t, err)
+		assert.Empty(t, resp.BatchItemFailures)
+		for _, id := range ids {
+			want := [][]byte{[]byte("hi")}
+			if id == "c00007=" {
+				want = nil
+			}
+			assert.Equal(t, want, h.srv.Messages(id), id)
+		}
+		_, gone := h.gone.Load("c00007=")
+		assert.True(t, gone, "the dead connection is reported for removal")
+
+		// SQS delivers at least once: the same event again sends nothing.
+		resp, err = h.worker.Handle(context.Background(), q.event())
+		require.NoError(t, err)
+		assert.Empty(t, resp.BatchItemFailures)
+		assert.Equal(t, int64(101), h.srv.Counts().Posts, "a redelivered batch is not sent again")
+	})
+	t.Run("payload over 128 KB is refused locally, never enqueued", func(t *testing.T) {
+		h := newHarness(t, mgmtapitest.Options{AutoRegister: true})
+		q := &fakeSQS{}
+		rep, err := newEnqueuer(t, q, 1, 30).SendOrDistribute(context.Background(), h.s, "", make([]byte, sender.MaxPayload+1), pagesOf(recipients(10), 4))
+		require.NoError(t, err)
+		assert.Equal(t, 0, rep.Batches)
+		assert.Equal(t, 10, rep.TooLarge)
+		assert.Equal(t, 0, q.calls)
+	})
+}
+
+func TestWorkerRetriesFailedBatches(t *testing.T) {
+	var failing sync.Map
+	failing.Store("c00003=", true)
+	h := newHarness(t, mgmtapitest.Options{AutoRegister: true, Inject: func(_, id string, _ int) int {
+		if _, ok := failing.Load(id); ok {
+			return 503
+		}
+		return 0
+	}})
+	q := &fakeSQS{}
+	_, err := newEnqueuer(t, q, 0, 5).Distribute(context.Background(), "", []byte("m"), pagesOf(recipients(10), 10))
+	require.NoError(t, err)
+	ev := q.event()
+	require.Len(t, ev.Records, 2)
+	ev.Records = append(ev.Records, events.SQSMessage{MessageId: "poison", Body: "not json"})
+
+	resp, err := h.worker.Handle(context.Background(), ev)
+	require.NoError(t, err)
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	assert.Equal(t, []string{ev.Records[0].MessageId, "poison"}, failed, "the batch with a 503 recipient and the unreadable one")
+
+	// The failing connection recovers; SQS redelivers the failed batch, which
+	// is sent again (at-least-once), while the done batch stays done.
+	failing.Delete("c00003=")
+	resp, err = h.worker.Handle(context.Background(), events.SQSEvent{Records: ev.Records[:2]})
+	require.NoError(t, err)
+	assert.Empty(t, resp.BatchItemFailures)
+	assert.Len(t, h.srv.Messages("c00003="), 1)
+	assert.Len(t, h.srv.Messages("c00000="), 2, "recipients of a partly failed batch may get it twice")
+	assert.Len(t, h.srv.Messages("c00005="), 1, "the completed batch is not sent again")
+}
+
+func TestWorkerBusyBatchIsRetried(t *testing.T) {
+	h := newHarness(t, mgmtapitest.Options{AutoRegister: true})
+	q := &fakeSQS{}
+	_, err := newEnqueuer(t, q, 0, 5).Distribute(context.Background(), "", []byte("m"), pagesOf(recipients(5), 10))
+	require.NoError(t, err)
+	b := q.batches(t)[0]
+	claim, err := h.ledger.Claim(context.Background(), b.ID, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, fanout.Claimed, claim)
+
+	resp, err := h.worker.Handle(context.Background(), q.event())
+	require.NoError(t, err)
+	require.Len(t, resp.BatchItemFailures, 1, "a batch another worker holds is retried later")
+	assert.Equal(t, int64(0), h.srv.Counts().Posts)
+}
+
+func TestMemoryLedger(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := fanout.NewMemoryLedger(time.Hour, func() time.Time { return now })
+	runLedgerContract(t, l, func(d time.Duration) { now = now.Add(d) })
+}
+
+// runLedgerContract checks a Ledger; advance moves its clock.
+func runLedgerContract(t *testing.T, l fanout.Ledger, advance func(time.Duration)) {
+	t.Helper()
+	ctx := context.Background()
+	claim := func(id string) fanout.Claim {
+		t.Helper()
+		c, err := l.Claim(ctx, id, time.Minute)
+		require.NoError(t, err)
+		return c
+	}
+	assert.Equal(t, fanout.Claimed, claim("a"))
+	assert.Equal(t, fanout.Busy, claim("a"), "a live lease blocks others")
+	require.NoError(t, l.Complete(ctx, "a"))
+	assert.Equal(t, fanout.AlreadyDone, claim("a"), "a done batch is not sent again")
+
+	assert.Equal(t, fanout.Claimed, claim("b"))
+	require.NoError(t, l.Release(ctx, "b"))
+	assert.Equal(t, fanout.Claimed, claim("b"), "a released batch can be claimed again")
+
+	assert.Equal(t, fanout.Claimed, claim("c"))
+	advance(2 * time.Minute)
+	assert.Equal(t, fanout.Claimed, claim("c"), "an expired lease (dead worker) can be taken over")
+
+	require.NoError(t, l.Release(ctx, "a"), "release of a done batch is a no-op")
+	assert.Equal(t, fanout.AlreadyDone, claim("a"))
+	advance(2 * time.Hour)
+	assert.Equal(t, fanout.Claimed, claim("a"), "after the window a batch id is forgotten")
+}
+
+var _ realtime.Distributor = (*fanout.Enqueuer)(nil)

@@ -1,0 +1,57 @@
+package fanout_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+// TestDynamoLedger runs the ledger contract against DynamoDB Local when
+// WS_DYNAMODB_ENDPOINT is set (`make test-bench-smoke` starts it); with
+// WS_REQUIRE_DYNAMODB=1 a missing endpoint fails instead of skipping.
+func TestDynamoLedger(t *testing.T) {
+	endpoint := os.Getenv("WS_DYNAMODB_ENDPOINT")
+	if endpoint == "" {
+		if os.Getenv("WS_REQUIRE_DYNAMODB") == "1" {
+			t.Fatal("WS_REQUIRE_DYNAMODB=1 but WS_DYNAMODB_ENDPOINT is not set")
+		}
+		t.Skip("WS_DYNAMODB_ENDPOINT not set: runs in `make test-bench-smoke`")
+	}
+	ctx := context.Background()
+	client := dynamodb.New(dynamodb.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
+		DisableValidateResponseChecksum: true,
+	})
+	table := fmt.Sprintf("ws-ledger-%d", time.Now().UnixNano())
+	require.NoError(t, store.CreateTable(ctx, client, table))
+	t.Cleanup(func() {
+		_, err := client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+		assert.NoError(t, err)
+	})
+	now := time.Now()
+	l, err := fanout.NewDynamoLedger(client, table, time.Hour)
+	require.NoError(t, err)
+	l.WithClock(func() time.Time { return now })
+	runLedgerContract(t, l, func(d time.Duration) { now = now.Add(d) })
+
+	out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true), Key: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "batch#a"}, "sk": &types.AttributeValueMemberS{Value: "batch"},
+	}})
+	require.NoError(t, err)
+	ttl, ok := out.Item["ttl"].(*types.AttributeValueMemberN)
+	require.True(t, ok, "the ledger item carries the table's ttl attribute")
+	assert.Equal(t, fmt.Sprint(now.Add(time.Hour).Unix()), ttl.Value)
+}

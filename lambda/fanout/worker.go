@@ -1,0 +1,126 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+)
+
+// WorkerConfig builds a Worker.
+type WorkerConfig struct {
+	// NewSender returns the fan-out sender for a management API endpoint
+	// (required). The worker calls it once per endpoint and keeps the sender,
+	// so its learnt rate carries across batches. Its OnGone should remove the
+	// connection from the store.
+	NewSender func(endpoint string) (*sender.Sender, error)
+	// Endpoint is used for batches that carry none (WS_MANAGEMENT_ENDPOINT).
+	Endpoint string
+	// Ledger makes redeliveries idempotent (required).
+	Ledger Ledger
+	// Lease is how long a claim holds before another worker may take the
+	// batch over; set it to the function timeout. Default 5 minutes.
+	Lease time.Duration
+	// Logger logs one line per batch; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Worker is the fan-out worker Lambda's handler.
+type Worker struct {
+	cfg     WorkerConfig
+	mu      sync.Mutex
+	senders map[string]*sender.Sender
+}
+
+// NewWorker checks cfg and returns a Worker.
+func NewWorker(cfg WorkerConfig) (*Worker, error) {
+	if cfg.NewSender == nil || cfg.Ledger == nil {
+		return nil, errors.New("fanout: worker needs NewSender and a Ledger")
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 5 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Worker{cfg: cfg, senders: map[string]*sender.Sender{}}, nil
+}
+
+func (w *Worker) sender(endpoint string) (*sender.Sender, error) {
+	if endpoint == "" {
+		endpoint = w.cfg.Endpoint
+	}
+	if endpoint == "" {
+		return nil, errors.New("batch has no endpoint and WS_MANAGEMENT_ENDPOINT is not set")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s, ok := w.senders[endpoint]; ok {
+		return s, nil
+	}
+	s, err := w.cfg.NewSender(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("sender for %s: %w", endpoint, err)
+	}
+	w.senders[endpoint] = s
+	return s, nil
+}
+
+// Handle delivers each record's batch and reports the records to retry
+// (the event source mapping needs ReportBatchItemFailures). A batch is
+// retried when it could not be read, is held by another worker, or has
+// recipients that failed for a transient reason (throttled past the retries,
+// 5xx, network); gone, too large and forbidden recipients are final.
+func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, rec := range ev.Records {
+		if err := w.deliver(ctx, rec); err != nil {
+			w.cfg.Logger.ErrorContext(ctx, "fan-out batch", "messageId", rec.MessageId, "error", err)
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+// errBusy means another worker holds the batch.
+var errBusy = errors.New("batch is being delivered by another worker")
+
+func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage) error {
+	b, err := decodeBatch(rec.Body)
+	if err != nil {
+		return err
+	}
+	s, err := w.sender(b.Endpoint)
+	if err != nil {
+		return fmt.Errorf("batch %s: %w", b.ID, err)
+	}
+	claim, err := w.cfg.Ledger.Claim(ctx, b.ID, w.cfg.Lease)
+	if err != nil {
+		return err
+	}
+	switch claim {
+	case AlreadyDone:
+		w.cfg.Logger.InfoContext(ctx, "fan-out batch already delivered", "batchId", b.ID, "messageId", rec.MessageId)
+		return nil
+	case Busy:
+		return fmt.Errorf("batch %s: %w", b.ID, errBusy)
+	}
+	rep := s.Send(ctx, b.ConnectionIDs, b.Data)
+	w.cfg.Logger.InfoContext(ctx, "fan-out batch", "batchId", b.ID, "recipients", len(b.ConnectionIDs),
+		"delivered", rep.Delivered, "gone", rep.Gone, "failed", rep.Failed, "retries", rep.Retries)
+	if rep.Failed > 0 {
+		// At-least-once: give the claim back so SQS's redelivery sends the
+		// batch again (to all of its recipients).
+		if rerr := w.cfg.Ledger.Release(context.WithoutCancel(ctx), b.ID); rerr != nil {
+			return errors.Join(fmt.Errorf("batch %s: %d recipients failed", b.ID, rep.Failed), rerr)
+		}
+		return fmt.Errorf("batch %s: %d recipients failed", b.ID, rep.Failed)
+	}
+	return w.cfg.Ledger.Complete(context.WithoutCancel(ctx), b.ID)
+}

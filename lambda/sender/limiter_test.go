@@ -1,0 +1,194 @@
+package sender
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+)
+
+// clock is a manual clock for the limiter.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func newTestAIMD(maxRate float64) (*aimd, *clock) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return newAIMD(maxRate, true, c.now), c
+}
+
+// succeed feeds successes at perSecond for d.
+func succeed(a *aimd, c *clock, perSecond float64, d time.Duration) {
+	step := time.Duration(float64(time.Second) / perSecond)
+	for end := c.t.Add(d); c.t.Before(end); c.advance(step) {
+		a.success()
+	}
+}
+
+func TestAIMDFirstThrottleSetsRateFromMeasurement(t *testing.T) {
+	a, c := newTestAIMD(0)
+	require.Equal(t, 0.0, a.current, "starts unlimited")
+	require.Equal(t, rate.Inf, a.lim.Limit())
+
+	succeed(a, c, 1000, 50*time.Millisecond)
+	a.throttled()
+	assert.Equal(t, 0.0, a.current, "no cut in the first cooldown of a busy period")
+
+	succeed(a, c, 1000, 400*time.Millisecond)
+	a.throttled()
+	assert.InDelta(t, 900, a.current, 10, "cut to 90% of the measured 1,000/s")
+	assert.InDelta(t, 900, float64(a.lim.Limit()), 10, "the token bucket follows")
+}
+
+func TestAIMDCutsOncePerCooldown(t *testing.T) {
+	a, c := newTestAIMD(0)
+	succeed(a, c, 2000, 500*time.Millisecond)
+	a.throttled()
+	first := a.current
+	require.InDelta(t, 1800, first, 20)
+
+	c.advance(50 * time.Millisecond)
+	a.throttled()
+	assert.Equal(t, first, a.current, "a second 429 within the cooldown does not cut again")
+
+	c.advance(60 * time.Millisecond)
+	a.throttled()
+	assert.InDelta(t, first*aimdDecrease, a.current, 1e-9, "after the cooldown it cuts by 10% again")
+	assert.Equal(t, first, a.ceiling, "and remembers the limit it cut from")
+}
+
+func TestAIMDCutIgnoresAStall(t *testing.T) {
+	a, c := newTestAIMD(0)
+	succeed(a, c, 2000, 500*time.Millisecond)
+	a.throttled()
+	before := a.current
+	// A stall: no successes for most of the window, then the burst's 429.
+	c.advance(450 * time.Millisecond)
+	a.success()
+	c.advance(10 * time.Millisecond)
+	a.throttled()
+	assert.InDelta(t, before*aimdDecrease, a.current, 1, "a depressed measurement does not deepen the cut")
+}
+
+func TestAIMDPersistentThrottlingBringsItDownFast(t *testing.T) {
+	a, c := newTestAIMD(1000)
+	a.throttled()
+	require.Equal(t, 1000.0, a.current, "the 429 that opens a busy period does not cut")
+	for range 10 {
+		c.advance(100 * time.Millisecond)
+		a.throttled()
+	}
+	assert.InDelta(t, 1000*0.3487, a.current, 1, "ten cuts in a second: 0.9^10 of the limit")
+}
+
+func TestAIMDNeverExceedsCap(t *testing.T) {
+	a, c := newTestAIMD(500)
+	require.Equal(t, 500.0, a.current, "starts at the cap")
+	require.Equal(t, rate.Limit(500), a.lim.Limit())
+
+	succeed(a, c, 500, 5*time.Second)
+	assert.Equal(t, 500.0, a.current, "successes do not raise it past the cap")
+
+	succeed(a, c, 500, 200*time.Millisecond)
+	a.throttled()
+	assert.InDelta(t, 450, a.current, 5, "a 429 cuts below the cap")
+	succeed(a, c, a.current, 10*time.Second)
+	assert.Equal(t, 500.0, a.current, "it recovers to the cap and stops there")
+	assert.Equal(t, rate.Limit(500), a.lim.Limit())
+}
+
+func TestAIMDRecoversQuicklyToTheLastCeiling(t *testing.T) {
+	a, c := newTestAIMD(0)
+	succeed(a, c, 4000, 500*time.Millisecond)
+	a.throttled()
+	require.InDelta(t, 3600, a.current, 40)
+	// Throttled hard for half a second (other traffic took the budget).
+	for range 5 {
+		c.advance(100 * time.Millisecond)
+		a.throttled()
+	}
+	require.InDelta(t, 3600*0.59, a.current, 30)
+
+	// Successes at the current limit: fast recovery (50%/s) below the last
+	// ceiling, then slower.
+	for range 15 {
+		succeed(a, c, a.current, 100*time.Millisecond)
+	}
+	assert.Greater(t, a.current, 2800.0, "back near the last limit within 1.5 s")
+	assert.Less(t, a.current, 4500.0)
+}
+
+func TestAIMDDoesNotInflateAnUnusedLimit(t *testing.T) {
+	a, c := newTestAIMD(0)
+	succeed(a, c, 1000, 500*time.Millisecond)
+	a.throttled()
+	require.InDelta(t, 900, a.current, 10)
+	// Held back by concurrency at 300/s, far below the limit: once the meter
+	// has forgotten the faster past, it does not grow.
+	succeed(a, c, 300, time.Second)
+	held := a.current
+	succeed(a, c, 300, 20*time.Second)
+	assert.Equal(t, held, a.current)
+	// At 700/s the limit may grow to 1.5x that, no further.
+	succeed(a, c, 700, 20*time.Second)
+	assert.Greater(t, a.current, held)
+	assert.LessOrEqual(t, a.current, aimdHeadroom*700+aimdMinRate+aimdRecover+1)
+}
+
+func TestAIMDStaysAboveMinimum(t *testing.T) {
+	a, c := newTestAIMD(0)
+	c.advance(time.Second)
+	a.throttled() // opens a busy period with no successes
+	c.advance(200 * time.Millisecond)
+	a.throttled()
+	assert.Equal(t, aimdMinRate, a.current)
+	for range 10 {
+		c.advance(200 * time.Millisecond)
+		a.throttled()
+	}
+	assert.Equal(t, aimdMinRate, a.current)
+}
+
+func TestAIMDFixedCapWithoutAdaptation(t *testing.T) {
+	c := &clock{t: time.Now()}
+	a := newAIMD(200, false, c.now)
+	for range 100 {
+		a.success()
+		a.throttled()
+		c.advance(200 * time.Millisecond)
+	}
+	assert.Equal(t, 200.0, a.current, "DisableAdaptive keeps the cap as a fixed rate")
+}
+
+func TestNewSenderLimiter(t *testing.T) {
+	assert.Nil(t, NewSender(nil, Options{DisableAdaptive: true}).limiter, "no limiter when neither cap nor adaptation")
+	s := NewSender(nil, Options{MaxRate: 300})
+	require.NotNil(t, s.limiter)
+	assert.Equal(t, 300.0, s.Rate())
+	assert.Equal(t, 0.0, NewSender(nil, Options{}).Rate(), "adaptive starts unlimited")
+}
+
+func TestAIMDProbesFasterWhileNotThrottled(t *testing.T) {
+	a, c := newTestAIMD(0)
+	succeed(a, c, 1000, 500*time.Millisecond)
+	a.throttled()
+	require.InDelta(t, 900, a.current, 10)
+	for range 30 {
+		succeed(a, c, a.current, 100*time.Millisecond)
+	}
+	assert.Greater(t, a.current, 1500.0, "3 s without a 429 grows the limit faster than 10%/s (1,000 × 1.1³ ≈ 1,331)")
+
+}
+
+func TestAIMDStep(t *testing.T) {
+	a, c := newTestAIMD(0)
+	a.lastCut, a.ceiling, a.current = c.now(), 1000, 1000
+	assert.Equal(t, aimdIncrease, a.stepLocked(c.now()), "at the ceiling right after a cut: 10% per second")
+	assert.InDelta(t, 3*aimdIncrease, a.stepLocked(c.now().Add(time.Second)), 1e-9, "one quiet second later: 30%")
+	assert.Equal(t, aimdRecover, a.stepLocked(c.now().Add(5*time.Second)), "capped at 50%")
+	a.current = 800
+	assert.Equal(t, aimdRecover, a.stepLocked(c.now()), "below the ceiling: fast recovery")
+}
