@@ -343,7 +343,7 @@ variable "tracing_enabled" {
 variable "send_concurrency" {
   description = "Concurrent `@connections` posts of one fan-out (`WS_SEND_CONCURRENCY`)."
   type        = number
-  default     = 64
+  default     = 256
   nullable    = false
 
   validation {

@@ -16,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
 	"github.com/wsforge/terraform-aws-websocket/lambda/lifecycle"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
@@ -41,6 +43,9 @@ type Settings struct {
 	EventSource string
 	// LogLevel is WS_LOG_LEVEL (debug, info, warn, error; default info).
 	LogLevel slog.Level
+	// Fanout is WS_FANOUT_QUEUE_URL, WS_FANOUT_THRESHOLD and
+	// WS_FANOUT_BATCH_SIZE; an empty queue URL keeps every send in-process.
+	Fanout fanout.Settings
 }
 
 // Parse reads Settings with getenv (os.Getenv in mains, a map in tests).
@@ -48,7 +53,7 @@ func Parse(getenv func(string) string) (Settings, error) {
 	s := Settings{
 		TableName:          getenv("WS_TABLE_NAME"),
 		ManagementEndpoint: strings.TrimSuffix(getenv("WS_MANAGEMENT_ENDPOINT"), "/"),
-		SendConcurrency:    64,
+		SendConcurrency:    sender.DefaultConcurrency,
 		ConnectionTTL:      store.DefaultTTL,
 		EventBusName:       getenv("WS_EVENT_BUS_NAME"),
 		EventSource:        getenv("WS_EVENT_SOURCE"),
@@ -77,6 +82,11 @@ func Parse(getenv func(string) string) (Settings, error) {
 		}
 		s.ConnectionTTL = d
 	}
+	fs, err := fanout.ParseSettings(getenv)
+	if err != nil {
+		return s, err
+	}
+	s.Fanout = fs
 	if v := getenv("WS_LOG_LEVEL"); v != "" {
 		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			return s, fmt.Errorf("WS_LOG_LEVEL=%q: want debug, info, warn or error", v)
@@ -118,6 +128,13 @@ func NewManagerFromConfig(awsCfg aws.Config, s Settings, log *slog.Logger, hooks
 		TTL:                s.ConnectionTTL,
 		Hooks:              hooks,
 		Logger:             log,
+	}
+	if s.Fanout.QueueURL != "" {
+		enq, err := fanout.NewEnqueuer(sqs.NewFromConfig(awsCfg), s.Fanout)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Distributor = enq
 	}
 	if s.EventBusName != "" {
 		ev, err := lifecycle.NewEventBridge(eventbridge.NewFromConfig(awsCfg), s.EventBusName, s.EventSource)

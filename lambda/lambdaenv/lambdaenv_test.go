@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -14,14 +16,16 @@ func env(m map[string]string) func(string) string { return func(k string) string
 func TestParseDefaults(t *testing.T) {
 	s, err := Parse(env(map[string]string{"WS_TABLE_NAME": "t", "WS_MANAGEMENT_ENDPOINT": "https://x.example/prod/"}))
 	require.NoError(t, err)
-	assert.Equal(t, Settings{TableName: "t", ManagementEndpoint: "https://x.example/prod", SendConcurrency: 64,
-		ConnectionTTL: 2*time.Hour + 10*time.Minute, LogLevel: slog.LevelInfo}, s)
+	assert.Equal(t, Settings{TableName: "t", ManagementEndpoint: "https://x.example/prod", SendConcurrency: 256,
+		ConnectionTTL: 2*time.Hour + 10*time.Minute, LogLevel: slog.LevelInfo,
+		Fanout: fanout.Settings{Threshold: fanout.DefaultThreshold, BatchSize: fanout.DefaultBatchSize}}, s)
 }
 
 func TestParseValues(t *testing.T) {
 	s, err := Parse(env(map[string]string{
 		"WS_TABLE_NAME": "t", "WS_SEND_CONCURRENCY": "200", "WS_MAX_SEND_RATE": "2500.5",
 		"WS_CONNECTION_TTL": "3h", "WS_EVENT_BUS_NAME": "bus", "WS_EVENT_SOURCE": "chat", "WS_LOG_LEVEL": "debug",
+		"WS_FANOUT_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q", "WS_FANOUT_THRESHOLD": "0", "WS_FANOUT_BATCH_SIZE": "100",
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, 200, s.SendConcurrency)
@@ -30,6 +34,7 @@ func TestParseValues(t *testing.T) {
 	assert.Equal(t, "bus", s.EventBusName)
 	assert.Equal(t, "chat", s.EventSource)
 	assert.Equal(t, slog.LevelDebug, s.LogLevel)
+	assert.Equal(t, fanout.Settings{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q", Threshold: 0, BatchSize: 100}, s.Fanout)
 }
 
 func TestParseErrors(t *testing.T) {
@@ -39,6 +44,7 @@ func TestParseErrors(t *testing.T) {
 		"WS_MAX_SEND_RATE":          {"WS_TABLE_NAME": "t", "WS_MAX_SEND_RATE": "-1"},
 		"at least 2h":               {"WS_TABLE_NAME": "t", "WS_CONNECTION_TTL": "1h"},
 		"WS_LOG_LEVEL":              {"WS_TABLE_NAME": "t", "WS_LOG_LEVEL": "loud"},
+		"WS_FANOUT_BATCH_SIZE":      {"WS_TABLE_NAME": "t", "WS_FANOUT_BATCH_SIZE": "5000"},
 	}
 	for want, vars := range tests {
 		_, err := Parse(env(vars))

@@ -182,6 +182,10 @@ type Response struct {
 	Failed *int `json:"failed,omitempty"`
 	// Retries counts extra attempts after throttling or server errors.
 	Retries *int `json:"retries,omitempty"`
+	// Batches counts the batches handed to fan-out workers when the audience
+	// was above the distributed fan-out threshold; the workers deliver them,
+	// so the counts above cover only what this invocation sent itself.
+	Batches *int `json:"batches,omitempty"`
 	// Results has one entry per recipient for send and sendToUser; for
 	// sendToChannel and broadcast only recipients that were not delivered,
 	// so the response stays small for large audiences.
@@ -259,8 +263,12 @@ func publicError(r sender.Result) string {
 }
 
 func sendResponse(action string, rep sender.Report, onlyFailures bool) *Response {
+	var batches *int
+	if rep.Batches > 0 {
+		batches = ptr(rep.Batches)
+	}
 	return &Response{
-		OK: true, Action: action,
+		OK: true, Action: action, Batches: batches,
 		Delivered: ptr(rep.Delivered), Gone: ptr(rep.Gone),
 		Failed: ptr(rep.Failed + rep.TooLarge + rep.Forbidden), Retries: ptr(rep.Retries),
 		Results: results(rep, onlyFailures),

@@ -61,6 +61,10 @@ type Config struct {
 	Sender sender.Options
 	// TTL is how long a connection record lives (default store.DefaultTTL).
 	TTL time.Duration
+	// Distributor hands channel sends and broadcasts above its threshold to
+	// fan-out workers (package fanout over SQS); nil sends everything from
+	// this process.
+	Distributor Distributor
 	// Events receives lifecycle events; nil disables them.
 	Events EventPublisher
 	// Hooks are the user's callbacks.
@@ -109,6 +113,13 @@ func (m *Manager) Store() store.Store { return m.store }
 
 // senderFor returns the fan-out sender for endpoint hint ("" = configured).
 func (m *Manager) senderFor(hint string) (*sender.Sender, error) {
+	s, _, err := m.senderAndEndpoint(hint)
+	return s, err
+}
+
+// senderAndEndpoint is senderFor that also names the endpoint the sender
+// posts to ("" when Config.Poster was given).
+func (m *Manager) senderAndEndpoint(hint string) (*sender.Sender, string, error) {
 	key := ""
 	if m.cfg.Poster == nil {
 		key = m.cfg.ManagementEndpoint
@@ -119,20 +130,20 @@ func (m *Manager) senderFor(hint string) (*sender.Sender, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if s, ok := m.senders[key]; ok {
-		return s, nil
+		return s, key, nil
 	}
 	if key == "" && m.cfg.Poster == nil {
 		// Reuse the one endpoint learnt from events, if any.
-		for _, s := range m.senders {
-			return s, nil
+		for k, s := range m.senders {
+			return s, k, nil
 		}
-		return nil, ErrNoEndpoint
+		return nil, "", ErrNoEndpoint
 	}
 	poster := m.cfg.Poster
 	if poster == nil {
 		p, err := m.cfg.NewPoster(key)
 		if err != nil {
-			return nil, fmt.Errorf("management api for %s: %w", key, err)
+			return nil, "", fmt.Errorf("management api for %s: %w", key, err)
 		}
 		poster = p
 	}
@@ -146,7 +157,7 @@ func (m *Manager) senderFor(hint string) (*sender.Sender, error) {
 	}
 	s := sender.NewSender(poster, opts)
 	m.senders[key] = s
-	return s, nil
+	return s, key, nil
 }
 
 // removeGone drops a connection that answered 410, with all its memberships.
@@ -209,7 +220,9 @@ func (m *Manager) SendToUsers(ctx context.Context, userIDs []string, data []byte
 
 // SendToChannel sends data to every member of the channel except the ids in
 // exclude (the publisher of a client message). Members are streamed from the
-// store page by page.
+// store page by page; above the Distributor's threshold they are enqueued for
+// fan-out workers and the report counts Batches. Report.Results lists only the
+// recipients that were not delivered, so memory stays flat for large channels.
 func (m *Manager) SendToChannel(ctx context.Context, channel string, data []byte, exclude ...string) (sender.Report, error) {
 	if !protocol.ValidChannel(channel) {
 		return sender.Report{}, fmt.Errorf("send to channel %q: %w", channel, ErrInvalidChannel)
@@ -219,7 +232,7 @@ func (m *Manager) SendToChannel(ctx context.Context, channel string, data []byte
 	})
 }
 
-// Broadcast sends data to every live connection.
+// Broadcast sends data to every live connection, like SendToChannel.
 func (m *Manager) Broadcast(ctx context.Context, data []byte) (sender.Report, error) {
 	return m.sendPages(ctx, data, nil, func(fn store.PageFunc) error {
 		return m.store.AllConnections(ctx, fn)
@@ -227,7 +240,7 @@ func (m *Manager) Broadcast(ctx context.Context, data []byte) (sender.Report, er
 }
 
 func (m *Manager) sendPages(ctx context.Context, data []byte, exclude []string, iterate func(store.PageFunc) error) (sender.Report, error) {
-	s, err := m.senderFor(endpointHint(ctx))
+	s, endpoint, err := m.senderAndEndpoint(endpointHint(ctx))
 	if err != nil {
 		return sender.Report{}, err
 	}
@@ -235,7 +248,7 @@ func (m *Manager) sendPages(ctx context.Context, data []byte, exclude []string, 
 	for _, id := range exclude {
 		skip[id] = struct{}{}
 	}
-	return s.SendPages(ctx, data, func(fn func([]string) error) error {
+	pages := func(fn func([]string) error) error {
 		return iterate(func(ids []string) error {
 			if len(skip) == 0 {
 				return fn(ids)
@@ -248,7 +261,11 @@ func (m *Manager) sendPages(ctx context.Context, data []byte, exclude []string, 
 			}
 			return fn(kept)
 		})
-	})
+	}
+	if m.cfg.Distributor != nil {
+		return m.cfg.Distributor.SendOrDistribute(ctx, s, endpoint, data, pages)
+	}
+	return s.SendPagesOmitDelivered(ctx, data, pages)
 }
 
 // Join adds the connection to the channel and reports whether it is a new

@@ -100,7 +100,7 @@ func TestPlanDefaults(t *testing.T) {
 		env := environment(t, plan, addr)
 		assert.Equal(t, "wst-defaults", env["WS_TABLE_NAME"])
 		assert.Equal(t, "info", env["WS_LOG_LEVEL"])
-		assert.Equal(t, "64", env["WS_SEND_CONCURRENCY"])
+		assert.Equal(t, "256", env["WS_SEND_CONCURRENCY"])
 		assert.Equal(t, "2h10m", env["WS_CONNECTION_TTL"])
 		assert.Equal(t, "0", env["WS_MAX_SEND_RATE"])
 		assert.NotContains(t, env, "WS_EVENT_BUS_NAME", "events are off by default")
@@ -310,7 +310,7 @@ func TestPlanToggles(t *testing.T) {
 				env := environment(t, plan, `aws_lambda_function.this["fanout"]`)
 				assert.Equal(t, "wst-toggle", env["WS_TABLE_NAME"])
 				assert.Equal(t, "info", env["WS_LOG_LEVEL"])
-				assert.Equal(t, "64", env["WS_SEND_CONCURRENCY"])
+				assert.Equal(t, "256", env["WS_SEND_CONCURRENCY"])
 				assert.Equal(t, "0", env["WS_MAX_SEND_RATE"])
 				for _, name := range []string{"WS_FANOUT_QUEUE_URL", "WS_FANOUT_THRESHOLD", "WS_FANOUT_BATCH_SIZE", "WS_EVENT_BUS_NAME"} {
 					assert.NotContainsf(t, env, name, "the worker never enqueues or emits events (%s)", name)
