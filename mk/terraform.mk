@@ -50,11 +50,11 @@ tf-sec: $(TFSEC) ## tfsec on the module and each example: every finding fixed or
 		$(TFSEC) $$d --no-color --concise-output --no-module-downloads --exclude-path .tools --exclude-path test || exit 1; \
 	done
 
-tf-docs: $(TERRAFORM_DOCS) ## regenerate the inputs/outputs of docs/module.md
+tf-docs: $(TERRAFORM_DOCS) ## regenerate the inputs/outputs section of README.md
 	cd $(ROOT) && $(TERRAFORM_DOCS) -c .terraform-docs.yml .
 
-tf-docs-check: $(TERRAFORM_DOCS) ## fail when docs/module.md inputs/outputs are stale (fix: make tf-docs)
-	cd $(ROOT) && $(TERRAFORM_DOCS) -c .terraform-docs.yml --output-check . || { echo "docs/module.md is stale: run make tf-docs"; exit 1; }
+tf-docs-check: $(TERRAFORM_DOCS) ## fail when the README inputs/outputs are stale (fix: make tf-docs)
+	cd $(ROOT) && $(TERRAFORM_DOCS) -c .terraform-docs.yml --output-check . || { echo "README.md inputs/outputs are stale: run make tf-docs"; exit 1; }
 
 $(TF_PROVIDER_BIN): $(TF_PROVIDER_SRC)
 	@mkdir -p $(dir $@)
