@@ -46,11 +46,29 @@ func ParsePublicKeys(data []byte) ([]PublicKey, error) {
 	if len(trimmed) == 0 {
 		return nil, errors.New("parse public keys: empty input")
 	}
+	var (
+		keys []PublicKey
+		err  error
+	)
 	if trimmed[0] == '{' {
-		return parseJWKS(trimmed)
+		keys, err = parseJWKS(trimmed)
+	} else {
+		keys, err = parsePEM(trimmed)
 	}
-	return parsePEM(trimmed)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if rk, ok := k.Key.(*rsa.PublicKey); ok && rk.N.BitLen() < MinRSABits {
+			return nil, fmt.Errorf("parse public keys: RSA key %q has %d bits, at least %d are required", k.KeyID, rk.N.BitLen(), MinRSABits)
+		}
+	}
+	return keys, nil
 }
+
+// MinRSABits is the smallest RSA modulus accepted, refused at load time
+// rather than token by token.
+const MinRSABits = 2048
 
 func parsePEM(data []byte) ([]PublicKey, error) {
 	if !bytes.Contains(data, []byte("\n")) && bytes.Contains(data, []byte(`\n`)) {

@@ -160,3 +160,12 @@ func TestAlgorithmsFor(t *testing.T) {
 	assert.Equal(t, []string{"ES384"}, algorithmsFor(&k.ec384.PublicKey))
 	assert.Nil(t, algorithmsFor(k.rsa), "private keys are not verification keys")
 }
+
+func TestParsePublicKeysRefusesShortRSA(t *testing.T) {
+	k := testKeys(t)
+	weak := jwkJSON(t, "weak", &k.rsa.PublicKey)
+	weak["n"] = b64url(big.NewInt(0xFFFF1).Bytes()) // a 20-bit modulus
+	_, err := ParsePublicKeys(jwksDocument(t, weak))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "at least 2048 are required")
+}

@@ -38,8 +38,10 @@ type Ledger interface {
 }
 
 // DefaultWindow is how long a delivered batch is remembered: longer than
-// SQS's retries of one message can span (visibility timeout × maxReceiveCount).
-const DefaultWindow = time.Hour
+// SQS's retries of one message can span (visibility timeout × maxReceiveCount;
+// at the module's limits 6 × 900 s × 10 = 15 h). The ledger item costs one
+// write and expires by TTL.
+const DefaultWindow = 24 * time.Hour
 
 // MemoryLedger is a Ledger in memory, for one process (tests, local gateway).
 type MemoryLedger struct {

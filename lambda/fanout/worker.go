@@ -24,8 +24,10 @@ type WorkerConfig struct {
 	Endpoint string
 	// Ledger makes redeliveries idempotent (required).
 	Ledger Ledger
-	// Lease is how long a claim holds before another worker may take the
-	// batch over; set it to the function timeout. Default 5 minutes.
+	// Lease bounds how long a claim holds before another worker may take the
+	// batch over. Each invocation claims until its own deadline (plus a few
+	// seconds) when that is sooner, so a timed-out worker's batch is free by
+	// the time SQS redelivers it. Default 5 minutes.
 	Lease time.Duration
 	// Logger logs one line per batch; nil means slog.Default().
 	Logger *slog.Logger
@@ -88,6 +90,18 @@ func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 	return resp, nil
 }
 
+// lease is how long a claim holds: until this invocation's deadline (plus a
+// margin for the ledger write), so a batch whose worker timed out is free
+// again by the time SQS redelivers it; Lease when there is no deadline.
+func (w *Worker) lease(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		if left := time.Until(d) + 5*time.Second; left > 0 && left < w.cfg.Lease {
+			return left
+		}
+	}
+	return w.cfg.Lease
+}
+
 // errBusy means another worker holds the batch.
 var errBusy = errors.New("batch is being delivered by another worker")
 
@@ -100,7 +114,7 @@ func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage) error {
 	if err != nil {
 		return fmt.Errorf("batch %s: %w", b.ID, err)
 	}
-	claim, err := w.cfg.Ledger.Claim(ctx, b.ID, w.cfg.Lease)
+	claim, err := w.cfg.Ledger.Claim(ctx, b.ID, w.lease(ctx))
 	if err != nil {
 		return err
 	}
@@ -114,7 +128,10 @@ func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage) error {
 	rep := s.Send(ctx, b.ConnectionIDs, b.Data)
 	w.cfg.Logger.InfoContext(ctx, "fan-out batch", "batchId", b.ID, "recipients", len(b.ConnectionIDs),
 		"delivered", rep.Delivered, "gone", rep.Gone, "failed", rep.Failed, "retries", rep.Retries)
-	if rep.Failed > 0 {
+	if ctx.Err() != nil && rep.Failed == 0 {
+		rep.Failed = len(b.ConnectionIDs) - rep.Total()
+	}
+	if rep.Failed > 0 || ctx.Err() != nil {
 		// At-least-once: give the claim back so SQS's redelivery sends the
 		// batch again (to all of its recipients).
 		if rerr := w.cfg.Ledger.Release(context.WithoutCancel(ctx), b.ID); rerr != nil {

@@ -31,7 +31,7 @@ type Settings struct {
 	TableName string
 	// ManagementEndpoint is WS_MANAGEMENT_ENDPOINT; empty means derive it from events.
 	ManagementEndpoint string
-	// SendConcurrency is WS_SEND_CONCURRENCY, the posts in flight per fan-out (default 64).
+	// SendConcurrency is WS_SEND_CONCURRENCY, the posts in flight per fan-out (default 256).
 	SendConcurrency int
 	// MaxSendRate is WS_MAX_SEND_RATE, the requests per second one fan-out may use (0 = adaptive only).
 	MaxSendRate float64

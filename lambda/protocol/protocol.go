@@ -5,6 +5,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -191,7 +192,8 @@ func compact(data json.RawMessage) json.RawMessage {
 // ErrorReply encodes err as an error reply. A non-protocol error becomes
 // internal_error with a generic message, so internal details never reach a client.
 func ErrorReply(err error) []byte {
-	if pe, ok := err.(*Error); ok {
+	var pe *Error
+	if errors.As(err, &pe) {
 		return Reply{Type: "error", Code: pe.Code, Message: pe.Message}.Encode()
 	}
 	return Reply{Type: "error", Code: CodeInternal, Message: "internal error"}.Encode()

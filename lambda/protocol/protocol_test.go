@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -71,6 +72,8 @@ func TestReplies(t *testing.T) {
 	assert.JSONEq(t, `{"type":"whoami","connectionId":"abc=","userId":null}`, string(Whoami("abc=", "")))
 	assert.JSONEq(t, `{"type":"message","channel":"news","data":{"a":[1,2]}}`, string(Message("news", json.RawMessage(`{"a": [1, 2]}`))))
 	assert.JSONEq(t, `{"type":"error","code":"forbidden","message":"no"}`, string(ErrorReply(Errorf(CodeForbidden, "no"))))
+	assert.JSONEq(t, `{"type":"error","code":"forbidden","message":"no"}`, string(ErrorReply(fmt.Errorf("hook: %w", Errorf(CodeForbidden, "no")))),
+		"a wrapped protocol error keeps its code")
 	assert.JSONEq(t, `{"type":"error","code":"internal_error","message":"internal error"}`, string(ErrorReply(assert.AnError)),
 		"internal errors must not leak their text")
 }

@@ -92,7 +92,13 @@ func Parse(payload []byte) (Command, error) {
 		if len(bytes.TrimSpace(c.Data)) == 0 || bytes.Equal(bytes.TrimSpace(c.Data), []byte("null")) {
 			return bad("%s needs data", c.Action)
 		}
+		if len(c.Data) > sender.MaxPayload {
+			return bad("data of %d bytes exceeds API Gateway's %d-byte message limit", len(c.Data), sender.MaxPayload)
+		}
 		return nil
+	}
+	if len(c.Exclude) > 0 && c.Action != ActionSendToChannel && c.Action != ActionBroadcast {
+		return c, bad("exclude applies to sendToChannel and broadcast only")
 	}
 	needChannel := func() error {
 		if !protocol.ValidChannel(c.Channel) {
@@ -190,6 +196,9 @@ type Response struct {
 	// sendToChannel and broadcast only recipients that were not delivered,
 	// so the response stays small for large audiences.
 	Results []RecipientResult `json:"results,omitempty"`
+	// ResultsTruncated is true when sendToChannel or broadcast had more than
+	// MaxResults failures to list.
+	ResultsTruncated bool `json:"resultsTruncated,omitempty"`
 	// Users holds sendToUsers' results per user.
 	Users map[string][]RecipientResult `json:"users,omitempty"`
 	// Connection answers connection when Found.
@@ -229,11 +238,19 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (*Respons
 
 func ptr[T any](v T) *T { return &v }
 
+// MaxResults bounds the failures listed for sendToChannel and broadcast, so
+// a mostly dead audience cannot push the answer past Lambda's 6 MB limit;
+// the counts stay exact and ResultsTruncated says when the list is cut.
+const MaxResults = 1000
+
 func results(rep sender.Report, onlyFailures bool) []RecipientResult {
-	out := make([]RecipientResult, 0, len(rep.Results))
+	out := make([]RecipientResult, 0, min(len(rep.Results), MaxResults))
 	for _, r := range rep.Results {
 		if onlyFailures && r.Status == sender.StatusDelivered {
 			continue
+		}
+		if onlyFailures && len(out) == MaxResults {
+			break
 		}
 		rr := RecipientResult{ConnectionID: r.ConnectionID, Status: r.Status}
 		if r.Err != nil && r.Status != sender.StatusDelivered {
@@ -271,7 +288,8 @@ func sendResponse(action string, rep sender.Report, onlyFailures bool) *Response
 		OK: true, Action: action, Batches: batches,
 		Delivered: ptr(rep.Delivered), Gone: ptr(rep.Gone),
 		Failed: ptr(rep.Failed + rep.TooLarge + rep.Forbidden), Retries: ptr(rep.Retries),
-		Results: results(rep, onlyFailures),
+		Results:          results(rep, onlyFailures),
+		ResultsTruncated: onlyFailures && rep.Total()-rep.Delivered > MaxResults,
 	}
 }
 
@@ -312,7 +330,7 @@ func (h *Handler) Execute(ctx context.Context, c Command) (*Response, error) {
 		}
 		return sendResponse(c.Action, rep, true), nil
 	case ActionBroadcast:
-		rep, err := h.m.Broadcast(ctx, data)
+		rep, err := h.m.Broadcast(ctx, data, c.Exclude...)
 		if err != nil {
 			return nil, fmt.Errorf("broadcast: %w", err)
 		}

@@ -38,6 +38,7 @@ func TestParseErrors(t *testing.T) {
 		{"disconnect without id", `{"action":"disconnect"}`, "needs connectionId"},
 		{"join without channel", `{"action":"join","connectionId":"a"}`, "needs a channel"},
 		{"user lookup without id", `{"action":"user"}`, "needs userId"},
+		{"exclude on send", `{"action":"send","connectionId":"a","data":1,"exclude":["b"]}`, "exclude applies to sendToChannel and broadcast only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,7 +78,8 @@ func newFixture(t *testing.T) *fixture {
 	f.h = New(f.m)
 	ctx := context.Background()
 	for _, c := range []struct{ id, user string }{{"a", "u1"}, {"b", "u1"}, {"c", "u2"}, {"d", ""}} {
-		require.NoError(t, st.AddConnection(ctx, store.Connection{ID: c.id, UserID: c.user, ConnectedAt: f.now}))
+		// Connected a minute ago: past realtime.GoneGrace, so a 410 removes them.
+		require.NoError(t, st.AddConnection(ctx, store.Connection{ID: c.id, UserID: c.user, ConnectedAt: f.now.Add(-time.Minute)}))
 		f.api.Connect(c.id)
 	}
 	for _, id := range []string{"a", "c", "d"} {
@@ -126,9 +128,18 @@ func TestCommands(t *testing.T) {
 	out = f.run(t, `{"action":"broadcast","data":{"b":true}}`)
 	assert.EqualValues(t, 3, out["delivered"])
 
-	out = f.run(t, `{"action":"send","connectionId":"a","data":"`+strings.Repeat("x", sender.MaxPayload)+`"}`)
-	assert.EqualValues(t, 1, out["failed"])
-	assert.Equal(t, "too_large", out["results"].([]any)[0].(map[string]any)["status"])
+	out = f.run(t, `{"action":"broadcast","data":{"b":2},"exclude":["a"]}`)
+	assert.EqualValues(t, 2, out["delivered"], "broadcast honours exclude")
+
+	for _, cmd := range []string{
+		`{"action":"send","connectionId":"a","data":"` + strings.Repeat("x", sender.MaxPayload) + `"}`,
+		`{"action":"sendToChannel","channel":"news","data":"` + strings.Repeat("x", sender.MaxPayload) + `"}`,
+	} {
+		_, err := f.h.Handle(context.Background(), json.RawMessage(cmd))
+		var bc *BadCommandError
+		require.ErrorAs(t, err, &bc)
+		assert.Contains(t, bc.Reason, "exceeds API Gateway's 131072-byte message limit")
+	}
 
 	out = f.run(t, `{"action":"connection","connectionId":"a"}`)
 	assert.Equal(t, true, out["found"])

@@ -227,13 +227,6 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 		m.log.ErrorContext(ctx, "record connection", "connectionId", req.ConnectionID, "error", err)
 		return Response{StatusCode: http.StatusInternalServerError}, nil
 	}
-	for _, ch := range channels {
-		if _, err := m.Join(ctx, req.ConnectionID, ch); err != nil {
-			m.log.ErrorContext(ctx, "join channel from query", "connectionId", req.ConnectionID, "channel", ch, "error", err)
-			m.rollbackConnect(ctx, req.ConnectionID)
-			return Response{StatusCode: http.StatusInternalServerError}, nil
-		}
-	}
 	if m.cfg.Hooks.OnConnect != nil {
 		if err := m.runHook(ctx, "connected", func() error { return m.cfg.Hooks.OnConnect(ctx, m, req) }); err != nil {
 			m.rollbackConnect(ctx, req.ConnectionID)
@@ -241,6 +234,15 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 			if errors.As(err, &rej) && rej.Status >= 400 {
 				return Response{StatusCode: rej.Status}, nil
 			}
+			return Response{StatusCode: http.StatusInternalServerError}, nil
+		}
+	}
+	// Query-string joins come after the hook, so a connection the hook
+	// refuses never raises joined events.
+	for _, ch := range channels {
+		if _, err := m.Join(ctx, req.ConnectionID, ch); err != nil {
+			m.log.ErrorContext(ctx, "join channel from query", "connectionId", req.ConnectionID, "channel", ch, "error", err)
+			m.rollbackConnect(ctx, req.ConnectionID)
 			return Response{StatusCode: http.StatusInternalServerError}, nil
 		}
 	}
@@ -391,6 +393,13 @@ func (m *Manager) handleCustom(ctx context.Context, req *Request) (Response, err
 		fn = m.cfg.Hooks.OnRoute
 	}
 	if fn == nil {
+		if m.cfg.Events != nil {
+			// No Go hook, but lifecycle events are on: the frame goes to
+			// the bus as websocket.message (with its routeKey), where an
+			// EventBridge rule handles it. Nothing is sent back.
+			m.emit(ctx, EventMessage, map[string]any{"connectionId": req.ConnectionID, "userId": req.UserID, "routeKey": req.RouteKey, "body": string(req.Body)})
+			return Response{StatusCode: http.StatusOK}, nil
+		}
 		return reply(http.StatusOK, protocol.ErrorReply(protocol.Errorf(protocol.CodeUnknownAction, "no handler for route %q", req.RouteKey))), nil
 	}
 	return m.runRoute(ctx, req.RouteKey, fn, req), nil

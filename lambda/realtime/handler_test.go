@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -238,7 +239,8 @@ func TestGoneDuringChannelSendRemovesOnlyDeadConnections(t *testing.T) {
 	for _, id := range []string{"sender", "live1", "dead1", "live2", "dead2"} {
 		e.connect(id, "", "", "room,lobby")
 	}
-	e.api.Kill("dead1", "dead2") // closed without a $disconnect
+	e.api.Kill("dead1", "dead2")   // closed without a $disconnect
+	e.now = e.now.Add(time.Minute) // past GoneGrace
 
 	assert.JSONEq(t, `{"type":"published","channel":"room"}`,
 		e.send("sender", "", "", "$default", `{"action":"publish","channel":"room","data":"x"}`))
@@ -262,6 +264,44 @@ func TestGoneDuringChannelSendRemovesOnlyDeadConnections(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), st.TotalConnections)
 	assert.Equal(t, map[string]int64{"room": 3, "lobby": 3}, st.Channels)
+}
+
+// TestGoneDuringHandshakeKeepsConnection: API Gateway answers 410 to posts
+// made while a connection is still in $connect, so a 410 from a connection
+// younger than GoneGrace must not unregister it.
+func TestGoneDuringHandshakeKeepsConnection(t *testing.T) {
+	e := newEnv(t, Hooks{})
+	ctx := context.Background()
+	e.connect("old", "", "", "room")
+	e.now = e.now.Add(time.Minute)
+	ev := loadEvent(t, "apigw-websocket-request-connect.json")
+	ev.RequestContext.ConnectionID = "new"
+	ev.RequestContext.ConnectedAt = e.now.UnixMilli()
+	ev.QueryStringParameters = map[string]string{"channels": "room"}
+	resp, err := e.m.Handle(ctx, ev)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	// "new" is not live at the management API yet (its handshake is not done).
+	rep, err := e.m.SendToChannel(ctx, "room", []byte(`1`))
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Gone)
+	ok, err := e.m.Exists(ctx, "new")
+	require.NoError(t, err)
+	assert.True(t, ok, "a connection in its handshake survives a 410")
+
+	removed, err := RemoveGone(ctx, e.store, "new", e.now.Add(GoneGrace))
+	require.NoError(t, err)
+	assert.True(t, removed, "past the grace a 410 removes it")
+}
+
+func TestOversizeAudienceSendIsRefusedUpFront(t *testing.T) {
+	e := newEnv(t, Hooks{})
+	e.connect("a", "", "", "room")
+	_, err := e.m.SendToChannel(context.Background(), "room", make([]byte, sender.MaxPayload+1))
+	assert.ErrorIs(t, err, sender.ErrTooLarge)
+	_, err = e.m.Broadcast(context.Background(), make([]byte, sender.MaxPayload+1))
+	assert.ErrorIs(t, err, sender.ErrTooLarge)
+	assert.Zero(t, e.api.Counts().Posts)
 }
 
 func TestDisconnectRemovesEverything(t *testing.T) {
@@ -319,6 +359,7 @@ func TestServerSideSends(t *testing.T) {
 
 	require.NoError(t, e.m.SendToConnection(ctx, "r1", []byte(`1`)))
 	e.api.Kill("r1")
+	e.now = e.now.Add(time.Minute) // past GoneGrace
 	err = e.m.SendToConnection(ctx, "r1", []byte(`2`))
 	assert.ErrorIs(t, err, sender.ErrGone)
 	ok, err := e.m.Exists(ctx, "r1")
@@ -441,6 +482,36 @@ func TestCustomRouteWithoutHookAnswersUnknownAction(t *testing.T) {
 	e := newEnv(t, Hooks{})
 	e.connect("a", "", "", "")
 	assert.Equal(t, protocol.CodeUnknownAction, errorCode(t, e.send("a", "", "", "custom", `{"action":"custom"}`)))
+}
+
+type recordedEvents struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recordedEvents) Publish(_ context.Context, detailType string, detail map[string]any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, fmt.Sprintf("%s %v %v", detailType, detail["routeKey"], detail["body"]))
+	return nil
+}
+
+// TestCustomRouteWithoutHookGoesToEvents: a custom route on the built-in
+// function without a Go hook is delivered to the lifecycle event bus.
+func TestCustomRouteWithoutHookGoesToEvents(t *testing.T) {
+	e := newEnv(t, Hooks{})
+	ev := &recordedEvents{}
+	e.m.cfg.Events = ev
+	e.connect("a", "", "", "")
+	resp, err := e.m.Handle(context.Background(), func() events.APIGatewayWebsocketProxyRequest {
+		req := loadEvent(t, "apigw-websocket-request-message.json")
+		req.RequestContext.ConnectionID, req.RequestContext.RouteKey, req.Body = "a", "typing", `{"action":"typing"}`
+		return req
+	}())
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Empty(t, resp.Body)
+	assert.Contains(t, ev.events, `websocket.message typing {"action":"typing"}`)
 }
 
 func TestBadEvents(t *testing.T) {

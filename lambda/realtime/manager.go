@@ -164,11 +164,36 @@ func (m *Manager) senderAndEndpoint(hint string) (*sender.Sender, string, error)
 func (m *Manager) removeGone(ctx context.Context, id string) {
 	// Detach from the fan-out's cancellation: the cleanup must finish.
 	ctx = context.WithoutCancel(ctx)
-	if _, err := m.store.RemoveConnection(ctx, id); err != nil {
+	removed, err := RemoveGone(ctx, m.store, id, m.cfg.Now())
+	if err != nil {
 		m.log.ErrorContext(ctx, "remove gone connection", "connectionId", id, "error", err)
 		return
 	}
-	m.log.InfoContext(ctx, "removed gone connection", "connectionId", id)
+	m.log.InfoContext(ctx, "gone connection", "connectionId", id, "removed", removed)
+}
+
+// GoneGrace is how old a connection must be before a 410 GoneException
+// removes it. API Gateway answers 410 to posts made while a connection is
+// still in its $connect (up to 29 s), so a young connection that answers 410
+// may be about to go live; if it really is dead, its $disconnect or Cleanup
+// removes it.
+const GoneGrace = 30 * time.Second
+
+// RemoveGone removes a connection that answered 410 GoneException, with all
+// its memberships, unless it connected less than GoneGrace before now. It
+// reports whether it removed anything. The fan-out worker and the Manager
+// both call it from their OnGone.
+func RemoveGone(ctx context.Context, st store.Store, id string, now time.Time) (bool, error) {
+	c, err := st.GetConnection(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Expired or half removed: clear whatever is left.
+	case err != nil:
+		return false, fmt.Errorf("remove gone connection %s: %w", id, err)
+	case now.Sub(c.ConnectedAt) < GoneGrace:
+		return false, nil
+	}
+	return st.RemoveConnection(ctx, id)
 }
 
 // SendToConnection sends data, unchanged, to one connection. A gone connection
@@ -232,14 +257,20 @@ func (m *Manager) SendToChannel(ctx context.Context, channel string, data []byte
 	})
 }
 
-// Broadcast sends data to every live connection, like SendToChannel.
-func (m *Manager) Broadcast(ctx context.Context, data []byte) (sender.Report, error) {
-	return m.sendPages(ctx, data, nil, func(fn store.PageFunc) error {
+// Broadcast sends data to every live connection except the ids in exclude,
+// like SendToChannel.
+func (m *Manager) Broadcast(ctx context.Context, data []byte, exclude ...string) (sender.Report, error) {
+	return m.sendPages(ctx, data, exclude, func(fn store.PageFunc) error {
 		return m.store.AllConnections(ctx, fn)
 	})
 }
 
 func (m *Manager) sendPages(ctx context.Context, data []byte, exclude []string, iterate func(store.PageFunc) error) (sender.Report, error) {
+	if len(data) > sender.MaxPayload {
+		// Refused before reading the audience: one result per member of a
+		// large channel would only say the same thing.
+		return sender.Report{}, fmt.Errorf("send %d bytes: %w (API Gateway's limit is %d)", len(data), sender.ErrTooLarge, sender.MaxPayload)
+	}
 	s, endpoint, err := m.senderAndEndpoint(endpointHint(ctx))
 	if err != nil {
 		return sender.Report{}, err

@@ -210,7 +210,7 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 		mu.Unlock()
 	}
 	err := pages(func(ids []string) error {
-		for _, id := range ids {
+		for i, id := range ids {
 			if _, dup := seen[id]; dup {
 				continue
 			}
@@ -222,6 +222,16 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
+				// Every recipient of this page not dispatched yet is
+				// reported, so a caller never mistakes a cut-short
+				// fan-out for a complete one.
+				for _, rest := range ids[i:] {
+					if _, dup := seen[rest]; dup && rest != id {
+						continue
+					}
+					seen[rest] = struct{}{}
+					record(Result{ConnectionID: rest, Status: StatusFailed, Err: fmt.Errorf("post to connection %s: %w", rest, ctx.Err())})
+				}
 				return ctx.Err()
 			}
 			wg.Add(1)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
 	"github.com/wsforge/terraform-aws-websocket/lambda/lambdaenv"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
@@ -60,7 +62,7 @@ func main() {
 				MaxRate:       settings.MaxSendRate,
 				OmitDelivered: true,
 				OnGone: func(ctx context.Context, id string) {
-					if _, err := st.RemoveConnection(context.WithoutCancel(ctx), id); err != nil {
+					if _, err := realtime.RemoveGone(context.WithoutCancel(ctx), st, id, time.Now()); err != nil {
 						log.ErrorContext(ctx, "remove gone connection", "connectionId", id, "error", err)
 					}
 				},
