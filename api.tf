@@ -6,6 +6,8 @@ locals {
   # Custom routes handled by the user's functions. Keyed by route key (known at
   # plan time even when the function is created in the same apply).
   user_routes = { for key, r in var.routes : key => r if r.handler == "lambda" }
+  # Custom routes the built-in function answers (as lifecycle events).
+  builtin_custom_routes = { for key, r in var.routes : key => r if r.handler == "websocket" }
 
   # Route key => integration key ("websocket" or "route:<key>") and whether
   # the route answers the sender through a route response.
@@ -59,6 +61,15 @@ resource "aws_apigatewayv2_route" "this" {
   authorizer_id      = each.key == "$connect" && local.authorizer_enabled ? aws_apigatewayv2_authorizer.this[0].id : null
 
   route_response_selection_expression = each.value.two_way ? "$default" : null
+
+  lifecycle {
+    # The built-in function has no code for a custom route: it turns the frame
+    # into a websocket.message lifecycle event, which needs the event bus.
+    precondition {
+      condition     = local.events_enabled || !contains(keys(local.builtin_custom_routes), each.key)
+      error_message = "The custom route \"${each.key}\" has handler = \"websocket\" (the default), but lifecycle events are off (event_bus = null). The built-in function has no code for custom routes: it publishes each such frame as a websocket.message event (routeKey, body) on the event bus for an EventBridge rule to consume, and without events it can only answer unknown_action. Set event_bus (for example { create = true }), or send the route to your own function with handler = \"lambda\" and function_arn."
+    }
+  }
 }
 
 resource "aws_apigatewayv2_route_response" "this" {
@@ -95,6 +106,74 @@ resource "aws_cloudwatch_log_group" "access" {
   retention_in_days = var.log_retention_in_days
   kms_key_id        = var.cloudwatch_logs_kms_key_arn
   tags              = var.tags
+}
+
+################################################################################
+# API Gateway's account-level CloudWatch Logs role (opt in, account-wide)
+################################################################################
+
+# API Gateway writes access logs with one role per account and region, set in
+# its account settings; a stage with access logs fails to deploy while none is
+# set. Only with create_api_gateway_cloudwatch_role: this replaces the role of
+# every API of the account in this region.
+resource "aws_iam_role" "api_gateway_cloudwatch" {
+  count = var.create_api_gateway_cloudwatch_role ? 1 : 0
+
+  name        = "${var.name}-apigateway-logs"
+  description = "API Gateway account-level CloudWatch Logs role (account settings of ${local.region}), set by the WebSocket module ${var.name}"
+  # API Gateway's documented trust policy: it assumes the role for every API
+  # of the account, so there is no per-API condition to add.
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "ApiGatewayAssumeRole"
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "apigateway.amazonaws.com" }
+    }]
+  })
+  tags = var.tags
+}
+
+# The actions of AWS's AmazonAPIGatewayPushToCloudWatchLogs policy, named one
+# by one, on this account's log groups in this region only (the managed policy
+# allows them on "*"). Not narrower: the role serves every API of the account
+# in the region, and API Gateway names execution log groups itself.
+#tfsec:ignore:aws-iam-no-policy-wildcards "log-group:*" is every log group of this account and region: the account-level role writes the logs of every API there (access log groups of any name, execution log groups API Gateway creates).
+resource "aws_iam_role_policy" "api_gateway_cloudwatch" {
+  count = var.create_api_gateway_cloudwatch_role ? 1 : 0
+
+  name = "${var.name}-apigateway-logs"
+  role = aws_iam_role.api_gateway_cloudwatch[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid    = "ApiGatewayLogs"
+      Effect = "Allow"
+      Action = [
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:DescribeLogGroups",
+        "logs:DescribeLogStreams",
+        "logs:PutLogEvents",
+        "logs:GetLogEvents",
+        "logs:FilterLogEvents",
+      ]
+      Resource = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+    }]
+  })
+}
+
+# Account-wide, region-wide: the one CloudWatch Logs role of API Gateway in
+# this account and region. Destroying it may leave the setting in place or
+# reset it, depending on the provider version.
+resource "aws_api_gateway_account" "this" {
+  count = var.create_api_gateway_cloudwatch_role ? 1 : 0
+
+  cloudwatch_role_arn = aws_iam_role.api_gateway_cloudwatch[0].arn
+
+  # API Gateway checks the role's permissions when it is set.
+  depends_on = [aws_iam_role_policy.api_gateway_cloudwatch]
 }
 
 #tfsec:ignore:aws-api-gateway-enable-access-logging Access logs are on by default; var.access_logs_enabled turns them off for accounts without the API Gateway CloudWatch role.
@@ -136,6 +215,9 @@ resource "aws_apigatewayv2_stage" "this" {
   }
 
   tags = var.tags
+
+  # With access logs on, the account's CloudWatch Logs role must be set first.
+  depends_on = [aws_api_gateway_account.this]
 }
 
 # API Gateway may invoke the websocket function for any route of this stage.

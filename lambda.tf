@@ -7,15 +7,33 @@ locals {
   go_arch       = var.lambda_architecture == "arm64" ? "arm64" : "amd64"
   build_dir     = coalesce(var.build_dir, "${path.root}/.terraform/websocket-lambdas/${var.name}")
 
-  # Content hash of everything that goes into a bootstrap binary: the Lambda
-  # sources (tests excluded), the module's go.mod/go.sum and the packager.
-  # File contents only, never timestamps, so a fresh clone plans no change.
+  # Content hash of everything that goes into a bootstrap binary: the Go
+  # sources of the Lambda packages, the module's go.mod/go.sum and the
+  # packager. Not hashed: tests, testdata, and the packages the functions never
+  # import (lambda/localgw is the local gateway, lambda/mgmtapitest a test
+  # fake), so edits there redeploy nothing. File contents only, never
+  # timestamps, so a fresh clone plans no change.
   source_files = sort(concat(
-    [for f in fileset(path.module, "lambda/**/*.go") : f if !endswith(f, "_test.go")],
+    [
+      for f in fileset(path.module, "lambda/**/*.go") : f
+      if !endswith(f, "_test.go") && !startswith(f, "lambda/localgw/") && !startswith(f, "lambda/mgmtapitest/") && !strcontains(f, "/testdata/")
+    ],
     [for f in fileset(path.module, "tools/package/*.go") : f if !endswith(f, "_test.go")],
     ["go.mod", "go.sum"],
   ))
   source_hash = sha256(join("\n", [for f in local.source_files : "${f}:${filesha256("${path.module}/${f}")}"]))
+
+  # Absolute output folder of the build, and whether every zip is there. A
+  # changed folder (name or build_dir) or a missing zip (a clean CI workspace,
+  # a deleted .terraform) reruns the build. While a zip is missing the trigger
+  # is unknown at plan time (timestamp() is), which forces the replacement;
+  # at apply it resolves to "present", the value a later plan computes once
+  # the zips exist, so the plan after a build is empty.
+  build_output_dir = abspath(local.build_dir)
+  build_zips_present = alltrue([
+    for fn in local.function_names : fileexists("${local.build_output_dir}/${fn}.zip")
+  ])
+  build_zips_trigger = local.build_zips_present ? "present" : (timestamp() == "" ? "missing" : "present")
 
   # The zip does not exist at plan time when it is built here, so its
   # source_code_hash is derived from the source hash (known at plan, changes
@@ -31,6 +49,8 @@ locals {
 
 # Builds <build_dir>/<fn>.zip (only `bootstrap`, reproducible) with the Go
 # toolchain. Provisioners run at apply only: `plan` never compiles anything.
+# Reruns when the sources, architecture, function list or output folder
+# change, or when a zip is missing.
 resource "terraform_data" "build" {
   count = local.build_enabled ? 1 : 0
 
@@ -38,14 +58,18 @@ resource "terraform_data" "build" {
     source_hash = local.source_hash
     arch        = local.go_arch
     functions   = join(",", local.function_names)
+    output_dir  = local.build_output_dir
+    zips        = local.build_zips_trigger
   }
 
   provisioner "local-exec" {
     working_dir = path.module
-    command     = "${var.go_command} run ./tools/package -out '${abspath(local.build_dir)}' -arch ${local.go_arch} ${join(" ", local.function_names)}"
+    command     = "${var.go_command} run ./tools/package -out '${local.build_output_dir}' -arch ${local.go_arch} ${join(" ", local.function_names)}"
     environment = {
       CGO_ENABLED = "0"
       GOFLAGS     = "-buildvcs=false"
+      # The packager compiles with this binary too.
+      GO = var.go_command
     }
   }
 }

@@ -3,12 +3,12 @@
 ################################################################################
 
 variable "name" {
-  description = "Name prefix of every resource (API, table, functions, roles, log groups). Letters, digits, `-` and `_`, at most 40 characters."
+  description = "Name prefix of every resource (API, table, functions, roles, queues, rules, log groups). 3 to 40 letters, digits, `-` and `_`: the table is named `name` (DynamoDB needs at least 3 characters) and the longest derived names (`<name>-authorizer` for a function and its role, `<name>-cleanup` for the schedule rule, `<name>-fanout-dlq` for the queue) must fit AWS's 64-character limits."
   type        = string
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_-]{1,40}$", var.name))
-    error_message = "The name must be 1 to 40 characters of letters, digits, '-' or '_' (it prefixes Lambda, IAM role and DynamoDB names, which have length limits)."
+    condition     = can(regex("^[A-Za-z0-9_-]{3,40}$", var.name))
+    error_message = "The name must be 3 to 40 characters of letters, digits, '-' or '_': it is the DynamoDB table name (at least 3 characters) and prefixes Lambda function, IAM role, SQS queue and EventBridge rule names (such as <name>-authorizer), which AWS limits to 64 characters."
   }
 }
 
@@ -102,17 +102,31 @@ variable "detailed_metrics_enabled" {
 }
 
 variable "access_logs_enabled" {
-  description = "Whether the stage writes JSON access logs to its own CloudWatch log group. API Gateway requires the account-level CloudWatch Logs role (`aws_api_gateway_account`) to be set once per account and region; this module does not manage that account-wide setting."
+  description = "Whether the stage writes JSON access logs to its own CloudWatch log group. API Gateway refuses to enable them (\"CloudWatch Logs role ARN must be set in account settings to enable logging\") until its account-level CloudWatch Logs role is set, once per account and region: set it yourself, let this module set it with `create_api_gateway_cloudwatch_role = true`, or turn access logs off."
   type        = bool
   default     = true
+  nullable    = false
+}
+
+variable "create_api_gateway_cloudwatch_role" {
+  description = <<-EOT
+    WARNING: changes an account-wide, region-wide setting. When `true`, the module creates an IAM role that API Gateway assumes to write logs
+    (`<name>-apigateway-logs`, trusted by `apigateway.amazonaws.com`, allowed only the CloudWatch Logs actions API Gateway uses, on this account's log groups in this region)
+    and points API Gateway's account settings (`aws_api_gateway_account`) at it. That setting is shared by every REST, HTTP and WebSocket API of the account in the region:
+    turning this on replaces whatever role is set there today, and two configurations that both manage it overwrite each other. Use it only where nothing else manages
+    that setting (for example a fresh account); otherwise set the role once, outside this module. Default `false`: the module never touches account settings.
+  EOT
+  type        = bool
+  default     = false
   nullable    = false
 }
 
 variable "routes" {
   description = <<-EOT
     Custom routes, keyed by route key (the value of the frame's `action` field; `$request.body.action` selects the route).
-    `handler`: `websocket` (default, the built-in websocket Lambda) or `lambda` (integrate AWS_PROXY with your function; set `function_arn`,
-    and the module adds the `aws_lambda_permission` that lets this API invoke it for that route).
+    `handler`: `websocket` (default, the built-in websocket Lambda, which has no code for your route: it raises a `websocket.message` lifecycle event with
+    `routeKey` and `body` on the `event_bus` and replies with an empty body, so it needs `event_bus` set; consume the events with an EventBridge rule)
+    or `lambda` (integrate AWS_PROXY with your function; set `function_arn`, and the module adds the `aws_lambda_permission` that lets this API invoke it for that route).
     `two_way` (default `true`) adds a `$default` route response so the function's response body goes back to the sender.
     Frames whose action matches no route go to `$default` (the built-in actions: subscribe, unsubscribe, publish, ping, whoami).
   EOT
@@ -365,14 +379,22 @@ variable "max_send_rate" {
 }
 
 variable "connection_ttl" {
-  description = "Lifetime of connection records before DynamoDB TTL may delete them (`WS_CONNECTION_TTL`, a Go duration of at least 2h: API Gateway closes connections after 2 hours)."
+  description = "Lifetime of connection records before DynamoDB TTL may delete them (`WS_CONNECTION_TTL`): whole hours, minutes and seconds in Go duration syntax (`2h10m`, `3h`, `7500s`), at least `2h` because API Gateway keeps a connection open up to 2 hours and the functions refuse a shorter TTL at startup."
   type        = string
   default     = "2h10m"
   nullable    = false
 
   validation {
     condition     = can(regex("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.connection_ttl)) && var.connection_ttl != ""
-    error_message = "The connection_ttl must be a Go duration such as 2h10m (hours, minutes, seconds), at least 2h."
+    error_message = "The connection_ttl must be a Go duration of whole hours, minutes and seconds such as 2h10m (no spaces, no fractions, no other units)."
+  }
+
+  # Seconds = h*3600 + m*60 + s; the functions exit at startup below 2h.
+  validation {
+    condition = try(sum([
+      for i, part in regex("^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$", var.connection_ttl) : (part == null ? 0 : tonumber(part)) * [3600, 60, 1][i]
+    ]) >= 7200, false)
+    error_message = "The connection_ttl must be at least 2h (7200 seconds), such as the default 2h10m: API Gateway keeps a connection open up to 2 hours, so a shorter TTL would delete records of live connections, and the functions refuse it at startup (WS_CONNECTION_TTL)."
   }
 }
 
@@ -413,13 +435,13 @@ variable "lambda_artifacts" {
 }
 
 variable "build_dir" {
-  description = "Directory the build writes `<function>.zip` files to when `lambda_artifacts` is empty, relative to the root module. Default: `.terraform/websocket-lambdas/<name>` in the root module."
+  description = "Directory the build writes `<function>.zip` files to when `lambda_artifacts` is empty, relative to the root module. Default: `.terraform/websocket-lambdas/<name>` in the root module. The build reruns when this folder (absolute) changes or a zip is missing from it."
   type        = string
   default     = null
 }
 
 variable "go_command" {
-  description = "Go command the build runs when `lambda_artifacts` is empty."
+  description = "Go binary (name on `PATH` or path) the build runs when `lambda_artifacts` is empty; the packager compiles with the same binary (it gets it as `GO`)."
   type        = string
   default     = "go"
   nullable    = false

@@ -6,9 +6,12 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # 5.53 is the first release where source_code_hash on aws_lambda_function is a
-      # pure change trigger (it no longer has to equal the zip's hash), which the
-      # build-from-source path relies on: the zip does not exist at plan time.
+      # The build-from-source path needs source_code_hash on aws_lambda_function
+      # to be a pure change trigger (the zip does not exist at plan time, so the
+      # hash is derived from the sources). It has been one since v5.51.0
+      # (hashicorp/terraform-provider-aws#37669, which added code_sha256 for the
+      # deployed package's hash); 5.53 is the oldest release this module is
+      # declared for.
       version = ">= 5.53"
     }
   }

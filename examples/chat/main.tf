@@ -6,6 +6,10 @@ module "websocket" {
 
   name = var.name
 
+  # Off unless asked for (see variables.tf): access logs need API Gateway's
+  # account-level CloudWatch Logs role, which a fresh account does not have.
+  access_logs_enabled = var.access_logs_enabled
+
   # Chat traffic is bursty and small; keep a modest per-stage throttle so one
   # noisy client cannot use the account's shared API Gateway request budget.
   throttling_burst_limit = 200

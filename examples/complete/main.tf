@@ -127,7 +127,9 @@ module "websocket" {
   }
 
   routes = {
-    # Handled by the built-in function (answers through the route response).
+    # Handled by the built-in function: each frame becomes a websocket.message
+    # lifecycle event (routeKey, body) on the bus below, with an empty reply.
+    # A built-in route needs event_bus; consume it with an EventBridge rule.
     typing = {}
     # Handled by the user's function above.
     echo = {

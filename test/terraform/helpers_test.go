@@ -233,3 +233,27 @@ func writeFakeZips(t *testing.T, functions ...string) map[string]interface{} {
 	}
 	return out
 }
+
+// planShow plans opts (already initialised, with a plan file) and returns the
+// plan as a struct, without running init again.
+func planShow(t *testing.T, opts *terraform.Options) *terraform.PlanStruct {
+	t.Helper()
+	require.NotEmpty(t, opts.PlanFilePath, "planShow needs a plan file: use withPlanFile")
+	terraform.Plan(t, opts)
+	return terraform.ShowWithStruct(t, opts)
+}
+
+// withVars returns a copy of opts with vars merged over its variables and no
+// plan file, so a test can plan or apply variants of one configuration.
+func withVars(opts *terraform.Options, vars map[string]interface{}) *terraform.Options {
+	c := *opts
+	c.PlanFilePath = ""
+	c.Vars = map[string]interface{}{}
+	for k, v := range opts.Vars {
+		c.Vars[k] = v
+	}
+	for k, v := range vars {
+		c.Vars[k] = v
+	}
+	return &c
+}

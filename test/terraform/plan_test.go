@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -118,6 +119,13 @@ func TestPlanDefaults(t *testing.T) {
 	assert.Equal(t, "arm64", triggers["arch"])
 	assert.Equal(t, "websocket,publisher", triggers["functions"])
 	assert.Len(t, triggers["source_hash"], 64)
+	// The absolute output folder (it contains the name) is a trigger; the zips
+	// are missing before the first build, so their trigger is unknown at plan.
+	outputDir, _ := triggers["output_dir"].(string)
+	assert.True(t, filepath.IsAbs(outputDir), "output_dir %q is absolute", outputDir)
+	assert.True(t, strings.HasSuffix(outputDir, "/.terraform/websocket-lambdas/wst-defaults"), outputDir)
+	buildUnknown := plan.RawPlan.ResourceChanges[indexOfChange(t, plan, "terraform_data.build[0]")].Change.AfterUnknown.(map[string]interface{})
+	assert.Equal(t, map[string]interface{}{"zips": true}, buildUnknown["triggers_replace"], "missing zips: the zips trigger is unknown until the build ran")
 
 	rule := planned(t, plan, "aws_cloudwatch_event_rule.cleanup[0]")
 	assert.Equal(t, "rate(15 minutes)", rule["schedule_expression"])
@@ -208,11 +216,15 @@ func TestPlanToggles(t *testing.T) {
 			},
 		},
 		{
-			name: "custom routes: built-in and user function",
-			vars: map[string]interface{}{"routes": map[string]interface{}{
-				"typing": map[string]interface{}{},
-				"orders": map[string]interface{}{"handler": "lambda", "function_arn": userFunctionARN, "two_way": false},
-			}},
+			name: "custom routes: built-in (events on) and user function",
+			vars: map[string]interface{}{
+				"routes": map[string]interface{}{
+					"typing": map[string]interface{}{},
+					"orders": map[string]interface{}{"handler": "lambda", "function_arn": userFunctionARN, "two_way": false},
+				},
+				// A built-in custom route becomes websocket.message events.
+				"event_bus": map[string]interface{}{"create": true},
+			},
 			check: func(t *testing.T, plan *terraform.PlanStruct) {
 				assert.Equal(t, "$default", planned(t, plan, `aws_apigatewayv2_route.this["typing"]`)["route_response_selection_expression"])
 				assert.Contains(t, plan.ResourcePlannedValuesMap, `aws_apigatewayv2_route_response.this["typing"]`)

@@ -23,7 +23,9 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		vars map[string]interface{}
 		want string
 	}{
-		{"name with space", map[string]interface{}{"name": "my api"}, "The name must be 1 to 40 characters"},
+		{"name with space", map[string]interface{}{"name": "my api"}, "The name must be 3 to 40 characters"},
+		{"name of two characters (DynamoDB table names need 3)", map[string]interface{}{"name": "ab"}, "The name must be 3 to 40 characters"},
+		{"name of 41 characters (<name>-authorizer over 64)", map[string]interface{}{"name": strings.Repeat("n", 41)}, "The name must be 3 to 40 characters"},
 		{"unknown authorizer mode", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "oauth"}}, "The authorizer.mode must be one of: none, jwt, lambda."},
 		{"lambda mode without function", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "lambda"}}, `needs authorizer.function_arn`},
 		{"function_arn without lambda mode", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "none", "function_arn": arn}}, `only used with mode "lambda"`},
@@ -55,6 +57,15 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"event bus without name or create", map[string]interface{}{"event_bus": map[string]interface{}{}}, "needs create = true or the name"},
 		{"custom domain bad certificate", map[string]interface{}{"custom_domain": map[string]interface{}{"domain_name": "ws.example.com", "certificate_arn": "cert"}}, "must be an ACM certificate ARN"},
 		{"connection ttl not a duration", map[string]interface{}{"connection_ttl": "2 hours"}, "must be a Go duration"},
+		{"connection ttl of 30 minutes", map[string]interface{}{"connection_ttl": "30m"}, "The connection_ttl must be at least 2h (7200 seconds)"},
+		{"connection ttl of 1h59m59s", map[string]interface{}{"connection_ttl": "1h59m59s"}, "The connection_ttl must be at least 2h (7200 seconds)"},
+		{"connection ttl of 7199 seconds", map[string]interface{}{"connection_ttl": "7199s"}, "The connection_ttl must be at least 2h (7200 seconds)"},
+		{"connection ttl of 119 minutes", map[string]interface{}{"connection_ttl": "119m"}, "The connection_ttl must be at least 2h (7200 seconds)"},
+		{"connection ttl of 0h", map[string]interface{}{"connection_ttl": "0h"}, "The connection_ttl must be at least 2h (7200 seconds)"},
+		{"connection ttl with a fraction", map[string]interface{}{"connection_ttl": "2.5h"}, "must be a Go duration of whole hours, minutes and seconds"},
+		{"connection ttl empty", map[string]interface{}{"connection_ttl": ""}, "must be a Go duration of whole hours, minutes and seconds"},
+		{"built-in custom route without events", map[string]interface{}{"routes": map[string]interface{}{"typing": map[string]interface{}{}}}, `The custom route "typing" has handler = "websocket" (the default), but lifecycle events are off`},
+		{"explicit websocket route without events", map[string]interface{}{"routes": map[string]interface{}{"typing": map[string]interface{}{"handler": "websocket"}}}, "Set event_bus (for example { create = true }), or send the route to your own function"},
 		{"cleanup every half minute", map[string]interface{}{"cleanup_schedule_minutes": 0.5}, "whole number from 0 (disabled) to 1440"},
 	}
 	for _, tc := range cases {
@@ -114,3 +125,44 @@ func fanout(settings map[string]interface{}) map[string]interface{} {
 
 // oneLine joins Terraform's wrapped diagnostics into single spaces.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// TestConnectionTTLAcceptsTwoHoursAndMore: durations of at least 2h, written
+// with any of the hour, minute and second parts, plan and reach the
+// functions' WS_CONNECTION_TTL unchanged (the lower bound is inclusive).
+func TestConnectionTTLAcceptsTwoHoursAndMore(t *testing.T) {
+	t.Parallel()
+	dir := copyModule(t)
+	terraform.Init(t, options(t, "terraform", dir, nil))
+	for _, ttl := range []string{"2h", "120m", "7200s", "1h60m", "1h59m60s", "2h10m", "24h"} {
+		t.Run(ttl, func(t *testing.T) {
+			opts := withPlanFile(t, options(t, "terraform", dir, map[string]interface{}{"name": "wst-ttl", "connection_ttl": ttl}))
+			plan := planShow(t, opts)
+			assert.Equal(t, ttl, environment(t, plan, `aws_lambda_function.this["websocket"]`)["WS_CONNECTION_TTL"])
+		})
+	}
+}
+
+// TestBuiltinCustomRouteWithEventsPlans: the precondition only refuses a
+// built-in custom route while events are off; with an existing or a new bus
+// the route plans, on the websocket integration.
+func TestBuiltinCustomRouteWithEventsPlans(t *testing.T) {
+	t.Parallel()
+	dir := copyModule(t)
+	terraform.Init(t, options(t, "terraform", dir, nil))
+	for name, bus := range map[string]interface{}{
+		"new bus":      map[string]interface{}{"create": true},
+		"existing bus": map[string]interface{}{"name": existingEventBusARN},
+	} {
+		t.Run(name, func(t *testing.T) {
+			opts := withPlanFile(t, options(t, "terraform", dir, map[string]interface{}{
+				"name":      "wst-routes",
+				"routes":    map[string]interface{}{"typing": map[string]interface{}{}},
+				"event_bus": bus,
+			}))
+			plan := planShow(t, opts)
+			route := planned(t, plan, `aws_apigatewayv2_route.this["typing"]`)
+			assert.Equal(t, "typing", route["route_key"])
+			assert.NotEmpty(t, environment(t, plan, `aws_lambda_function.this["websocket"]`)["WS_EVENT_BUS_NAME"])
+		})
+	}
+}

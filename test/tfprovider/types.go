@@ -45,6 +45,7 @@ var (
 		"aws_sqs_queue":                      resource.AwsSqsQueueSchema,
 		"aws_sqs_queue_redrive_allow_policy": resource.AwsSqsQueueRedriveAllowPolicySchema,
 		"aws_lambda_event_source_mapping":    resource.AwsLambdaEventSourceMappingSchema,
+		"aws_api_gateway_account":            resource.AwsApiGatewayAccountSchema,
 	}
 	dataSourceSchemas = map[string]func() *tfjson.Schema{
 		"aws_partition":                      data.AwsPartitionSchema,

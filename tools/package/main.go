@@ -2,7 +2,8 @@
 // function it cross-compiles lambda/cmd/<fn> into a static `bootstrap`
 // (CGO_ENABLED=0, -trimpath, -tags lambda.norpc, -ldflags "-s -w -buildid=")
 // and zips that one file with a fixed timestamp and mode, so two builds of the
-// same sources give the same sha256.
+// same sources give the same sha256. It compiles with the go binary named by
+// the GO environment variable, or "go" from PATH when GO is unset.
 //
 //	go run ./tools/package -out dist -arch arm64 websocket authorizer publisher
 package main
@@ -57,12 +58,12 @@ func build(out, fn, goos, arch string) (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(binDir, "bootstrap")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-buildvcs=false",
+	cmd := exec.Command(goCommand(), "build", "-trimpath", "-tags", "lambda.norpc", "-buildvcs=false",
 		"-ldflags=-s -w -buildid=", "-o", bin, src)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+arch, "GOFLAGS=-buildvcs=false")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build %s: %w", fn, err)
+		return "", fmt.Errorf("build %s with %s: %w", fn, cmd.Path, err)
 	}
 	data, err := zipBootstrap(bin)
 	if err != nil {
@@ -78,6 +79,15 @@ func build(out, fn, goos, arch string) (string, error) {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// goCommand is the go binary to build with: $GO when set (the Terraform
+// module passes its go_command this way), else "go" from PATH.
+func goCommand() string {
+	if g := os.Getenv("GO"); g != "" {
+		return g
+	}
+	return "go"
 }
 
 func zipBootstrap(bin string) ([]byte, error) {

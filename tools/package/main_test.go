@@ -46,3 +46,22 @@ func TestUnknownFunction(t *testing.T) {
 	_, err = build(t.TempDir(), "nope", "linux", "arm64")
 	assert.ErrorContains(t, err, `function "nope"`)
 }
+
+// TestGoFromEnvironment: the GO variable names the go binary the packager
+// builds with (the Terraform module passes its go_command this way); a
+// binary that does not exist fails the build and is named in the error,
+// where the default "go" from PATH would have built it.
+func TestGoFromEnvironment(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	t.Chdir(root)
+	missing := filepath.Join(t.TempDir(), "no-such-go")
+	t.Setenv("GO", missing)
+	assert.Equal(t, missing, goCommand())
+	_, err = build(t.TempDir(), "websocket", "linux", "arm64")
+	require.Error(t, err, "the build must use $GO, not go from PATH")
+	assert.ErrorContains(t, err, missing)
+
+	t.Setenv("GO", "")
+	assert.Equal(t, "go", goCommand(), "unset or empty GO falls back to go from PATH")
+}

@@ -1,0 +1,75 @@
+package terraform_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// nameLimits are AWS's length limits of the name-like attributes the module
+// derives from var.name, by resource type and attribute.
+var nameLimits = map[string]struct{ min, max int }{
+	"aws_dynamodb_table.name":              {3, 255},
+	"aws_apigatewayv2_api.name":            {1, 128},
+	"aws_apigatewayv2_authorizer.name":     {1, 128},
+	"aws_lambda_function.function_name":    {1, 64},
+	"aws_lambda_permission.statement_id":   {1, 100},
+	"aws_lambda_permission.function_name":  {1, 140},
+	"aws_iam_role.name":                    {1, 64},
+	"aws_iam_role_policy.name":             {1, 128},
+	"aws_cloudwatch_log_group.name":        {1, 512},
+	"aws_sqs_queue.name":                   {1, 80},
+	"aws_cloudwatch_event_rule.name":       {1, 64},
+	"aws_cloudwatch_event_bus.name":        {1, 256},
+	"aws_cloudwatch_event_target.rule":     {1, 64},
+	"aws_lambda_event_source_mapping.name": {1, 64},
+}
+
+// TestLongestNameFitsEveryDerivedName plans the longest accepted name (40
+// characters) and the shortest (3) with every option that adds a named
+// resource on (JWT authorizer, custom route of a user function, events on a
+// new bus, cleanup schedule, distributed fan-out, API Gateway's CloudWatch
+// role), and checks every name-like attribute that contains the name against
+// AWS's limit for it; an attribute without a known limit fails the test, so a
+// new named resource must be added to nameLimits.
+func TestLongestNameFitsEveryDerivedName(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{strings.Repeat("n", 40), "n-3"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			plan := planModule(t, map[string]interface{}{
+				"name":                               name,
+				"authorizer":                         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": "pem"}},
+				"routes":                             map[string]interface{}{"orders": map[string]interface{}{"handler": "lambda", "function_arn": userFunctionARN}},
+				"event_bus":                          map[string]interface{}{"create": true},
+				"distributed_fanout":                 map[string]interface{}{"enabled": true},
+				"create_api_gateway_cloudwatch_role": true,
+			})
+			checked := map[string]bool{}
+			for addr, r := range plan.ResourcePlannedValuesMap {
+				for _, key := range []string{"name", "function_name", "statement_id", "rule"} {
+					v, ok := r.AttributeValues[key].(string)
+					if !ok || !strings.Contains(v, name) {
+						continue
+					}
+					limit, known := nameLimits[r.Type+"."+key]
+					require.Truef(t, known, "%s.%s = %q is derived from name but has no length limit in nameLimits", addr, key, v)
+					assert.GreaterOrEqualf(t, len(v), limit.min, "%s.%s = %q", addr, key, v)
+					assert.LessOrEqualf(t, len(v), limit.max, "%s.%s = %q (%d characters) exceeds AWS's limit of %d", addr, key, v, len(v), limit.max)
+					checked[r.Type+"."+key] = true
+				}
+			}
+			for _, want := range []string{
+				"aws_dynamodb_table.name", "aws_lambda_function.function_name", "aws_iam_role.name",
+				"aws_sqs_queue.name", "aws_cloudwatch_event_rule.name", "aws_cloudwatch_event_bus.name",
+				"aws_lambda_permission.statement_id", "aws_cloudwatch_log_group.name",
+			} {
+				assert.Truef(t, checked[want], "%s was checked (is the option that creates it still on?)", want)
+			}
+			assert.Equal(t, name+"-authorizer", planned(t, plan, `aws_lambda_function.this["authorizer"]`)["function_name"])
+			assert.Equal(t, name+"-fanout-dlq", planned(t, plan, "aws_sqs_queue.fanout_dlq[0]")["name"])
+		})
+	}
+}
