@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,7 @@ type wslocalProcess struct {
 	base   string
 	exited chan error
 	stdout *syncBuffer
+	stderr *syncBuffer
 }
 
 // startBinary builds wslocal once and starts it with args plus -addr
@@ -53,9 +55,9 @@ func startBinary(t *testing.T, args ...string) *wslocalProcess {
 	cmd := exec.Command(binPath, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
+	p := &wslocalProcess{cmd: cmd, exited: make(chan error, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	cmd.Stderr = io.MultiWriter(os.Stderr, p.stderr)
 	require.NoError(t, cmd.Start())
-	p := &wslocalProcess{cmd: cmd, exited: make(chan error, 1), stdout: &syncBuffer{}}
 	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -85,6 +87,12 @@ func startBinary(t *testing.T, args ...string) *wslocalProcess {
 	}
 	p.base = "http://" + strings.SplitN(strings.TrimPrefix(p.wsURL, "ws://"), "/", 2)[0]
 	return p
+}
+
+// signal sends sig to the process by its PID.
+func (p *wslocalProcess) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(sig))
 }
 
 // terminate sends SIGTERM to the process (by PID) and waits for it to exit.

@@ -33,6 +33,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal the default action is back: a second
+		// Ctrl-C or SIGTERM ends the process at once.
+		<-ctx.Done()
+		stop()
+		fmt.Fprintln(os.Stderr, "wslocal: graceful shutdown; press Ctrl-C again to exit now")
+	}()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -53,10 +60,12 @@ type options struct {
 	addr, stage, dynamoEndpoint, table string
 	jwtSecret, jwtPublicKey, lambdaDir string
 	routes, publisherNames             listFlag
+	identitySources                    listFlag
 	maxProcesses, maxMessageSize       int
+	frameSize                          int
 	idleTimeout, maxDuration, shutdown time.Duration
 	logLevel                           string
-	quietProcesses                     bool
+	quietProcesses, allowBinary        bool
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -69,11 +78,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.table, "table", localgw.DefaultTable, "DynamoDB table name (with -dynamodb-endpoint)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret (at least 32 bytes): turns on the built-in JWT authorizer on $connect")
 	fs.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "RS256/ES256 public key as PEM or JWKS JSON, or @FILE: turns on the built-in JWT authorizer")
+	fs.Var(&o.identitySources, "identity-source", "authorizer identity source `route.request.querystring.NAME` or route.request.header.NAME; a handshake missing one is refused with 401 before the authorizer runs; repeatable (default "+localgw.DefaultIdentitySource+")")
 	fs.Var(&o.routes, "route", "custom route `KEY=builtin` (the websocket handler) or KEY=bootstrap:/path/to/bootstrap (your Lambda binary); repeatable")
 	fs.StringVar(&o.lambdaDir, "lambda-dir", "", "run the compiled bootstraps in DIR/{websocket,authorizer,publisher}/bootstrap (go run ./tools/package -os linux -arch amd64 -out DIR ...); needs -dynamodb-endpoint")
 	fs.IntVar(&o.maxProcesses, "max-processes", 4, "bootstrap processes per function (concurrent invocations)")
 	fs.Var(&o.publisherNames, "publisher-name", "extra Lambda Invoke API name for the publisher (any name ending in \"publisher\" always works); repeatable")
 	fs.IntVar(&o.maxMessageSize, "max-message-size", localgw.DefaultMaxMessageSize, "largest client message in bytes; larger ones close the connection with 1009")
+	fs.IntVar(&o.frameSize, "frame-size", localgw.DefaultFrameSize, "largest client frame in bytes (larger ones close the connection with 1009) and the size of outgoing frames")
+	fs.BoolVar(&o.allowBinary, "allow-binary", false, "accept binary client messages, passed base64 encoded (an API with binaryMediaTypes); by default they close the connection with 1003")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", localgw.DefaultIdleTimeout, "close connections without messages after this long")
 	fs.DurationVar(&o.maxDuration, "max-duration", localgw.DefaultMaxDuration, "close connections after this long")
 	fs.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "how long SIGINT/SIGTERM waits for every $disconnect")
@@ -121,7 +133,8 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 		Addr: o.addr, Stage: o.stage, DynamoDBEndpoint: o.dynamoEndpoint, Table: o.table,
 		JWTSecret: o.jwtSecret, JWTPublicKey: o.jwtPublicKey, LambdaDir: o.lambdaDir,
 		MaxProcesses: o.maxProcesses, PublisherNames: o.publisherNames,
-		MaxMessageSize: o.maxMessageSize, IdleTimeout: o.idleTimeout, MaxDuration: o.maxDuration,
+		MaxMessageSize: o.maxMessageSize, FrameSize: o.frameSize, AllowBinary: o.allowBinary,
+		IdleTimeout: o.idleTimeout, MaxDuration: o.maxDuration, IdentitySources: o.identitySources,
 		Logger: log, Web: web.Handler(o.stage), BootstrapRoutes: map[string]string{},
 	}
 	if !o.quietProcesses {

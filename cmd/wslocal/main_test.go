@@ -67,6 +67,25 @@ func TestParseFlags(t *testing.T) {
 			check: func(t *testing.T, o *options) {
 				assert.Equal(t, listFlag{"a=builtin", "b=bootstrap:/x/bootstrap"}, o.routes)
 			}},
+		{name: "gateway fidelity flags", args: []string{"-identity-source", "route.request.querystring.token", "-identity-source", "route.request.header.X-Tenant", "-frame-size", "1024", "-allow-binary"},
+			check: func(t *testing.T, o *options) {
+				assert.Equal(t, listFlag{"route.request.querystring.token", "route.request.header.X-Tenant"}, o.identitySources)
+				assert.Equal(t, 1024, o.frameSize)
+				assert.True(t, o.allowBinary)
+				cfg, err := o.serverConfig(nil, io.Discard)
+				require.NoError(t, err)
+				assert.Equal(t, []string{"route.request.querystring.token", "route.request.header.X-Tenant"}, cfg.IdentitySources)
+				assert.Equal(t, 1024, cfg.FrameSize)
+				assert.True(t, cfg.AllowBinary)
+			}},
+		{name: "fidelity defaults", check: func(t *testing.T, o *options) {
+			assert.Empty(t, o.identitySources)
+			assert.Equal(t, 32*1024, o.frameSize)
+			assert.False(t, o.allowBinary)
+			cfg, err := o.serverConfig(nil, io.Discard)
+			require.NoError(t, err)
+			assert.Nil(t, cfg.IdentitySources, "nil: the server applies the module's default with an authorizer")
+		}},
 		{name: "bad environment value", env: map[string]string{"WSLOCAL_MAX_DURATION": "soon"}, wantErr: "WSLOCAL_MAX_DURATION"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "missing key file", args: []string{"-jwt-public-key", "@/nonexistent.pem"}, wantErr: "-jwt-public-key"},

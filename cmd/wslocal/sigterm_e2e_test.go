@@ -4,6 +4,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,4 +39,47 @@ func TestBinaryGracefulShutdown(t *testing.T) {
 	assert.Equal(t, websocket.StatusGoingAway, localgwtest.CloseCode(a.Closed(ctx)))
 	assert.Equal(t, websocket.StatusGoingAway, localgwtest.CloseCode(b.Closed(ctx)))
 	assert.Contains(t, p.stdout.String(), "wslocal: stopped")
+}
+
+// TestBinarySecondSignalForcesExit: during a graceful shutdown that is
+// stuck (a client that never answers the close handshake), a second SIGTERM
+// ends the process at once with the signal's default action.
+func TestBinarySecondSignalForcesExit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := startBinary(t, "-log-level", "info", "-shutdown-timeout", "10m")
+	// A client that never reads: the gateway waits for its close frame.
+	c, _, err := websocket.Dial(ctx, p.wsURL, nil)
+	require.NoError(t, err)
+	defer c.CloseNow()
+	localgwtest.WaitFor(ctx, t, "connection registered", func() bool {
+		return strings.Contains(p.stderr.String(), "msg=connected")
+	})
+
+	p.signal(t, syscall.SIGTERM)
+	localgwtest.WaitFor(ctx, t, "graceful shutdown announced", func() bool {
+		return strings.Contains(p.stderr.String(), "press Ctrl-C again to exit now")
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		exit := <-p.exited
+		p.exited <- exit
+		t.Fatalf("wslocal exited after the first signal: %v (%v); stderr:\n%s", exit, err, p.stderr.String())
+	}
+	var exitErr error
+	select {
+	case exitErr = <-p.exited:
+		p.exited <- exitErr
+	case <-ctx.Done():
+		t.Fatal("wslocal did not exit after a second SIGTERM")
+	}
+	var ee *exec.ExitError
+	require.True(t, errors.As(exitErr, &ee), "exit: %v", exitErr)
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	require.True(t, ok)
+	assert.True(t, ws.Signaled(), "killed by the second signal, not a graceful exit: %v", exitErr)
+	assert.Equal(t, syscall.SIGTERM, ws.Signal())
+	assert.NotContains(t, p.stdout.String(), "wslocal: stopped")
+	// coder/websocket closes an unreachable Conn in a finalizer, which would
+	// end the stuck close handshake: keep the client alive until here.
+	runtime.KeepAlive(c)
 }

@@ -71,13 +71,31 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 	}
 }
 
+// closeNow closes the connection from run's goroutine, the connection's
+// reader, so the close handshake is done before run tears the socket down.
+func (c *conn) closeNow(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	first := c.closeCode == 0
+	if first {
+		c.closeCode, c.closeMsg = code, reason
+	}
+	c.mu.Unlock()
+	if first {
+		_ = c.ws.Close(code, reason)
+	}
+}
+
+// closing reports whether the connection is closing or closed.
+func (c *conn) closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeCode != 0 || c.ctx.Err() != nil
+}
+
 // send delivers one message, split into FrameSize frames, as a text message
 // when it is valid UTF-8 and as a binary one otherwise.
 func (c *conn) send(ctx context.Context, data []byte) error {
-	c.mu.Lock()
-	closing := c.closeCode != 0
-	c.mu.Unlock()
-	if closing || c.ctx.Err() != nil {
+	if c.closing() {
 		return errClosed
 	}
 	typ := websocket.MessageText
@@ -130,6 +148,10 @@ read:
 			switch {
 			case errors.Is(err, websocket.ErrMessageTooBig):
 				code, reason = websocket.StatusMessageTooBig, "Message too big"
+			case errors.Is(err, errFrameTooBig):
+				// coder/websocket never saw the frame: send the close frame here.
+				code, reason = websocket.StatusMessageTooBig, "Message too big"
+				c.closeNow(code, reason)
 			case websocket.CloseStatus(err) != -1:
 				var ce websocket.CloseError
 				errors.As(err, &ce)
@@ -138,6 +160,12 @@ read:
 			break read
 		}
 		c.touch()
+		if typ == websocket.MessageBinary && !g.cfg.AllowBinary {
+			// An API without binaryMediaTypes rejects binary frames.
+			code, reason = websocket.StatusUnsupportedData, "Unsupported data"
+			c.closeNow(code, reason)
+			break read
+		}
 		queue <- inbound{typ: typ, data: data}
 	}
 	c.mu.Lock()
@@ -155,7 +183,7 @@ read:
 	g.mu.Lock()
 	delete(g.conns, c.id)
 	g.mu.Unlock()
-	g.disconnectEvent(context.Background(), c, int(code), reason)
+	g.disconnectEvent(c, int(code), reason)
 	g.log.Info("disconnected", "connectionId", c.id, "code", int(code), "reason", reason)
 }
 
@@ -192,7 +220,9 @@ func (c *conn) dispatch(m inbound) {
 	if m.typ == websocket.MessageBinary {
 		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(m.data), true
 	}
-	resp, err := g.invokeRoute(c.ctx, fn, ev)
+	ictx, cancel := g.invocationContext(c.ctx)
+	defer cancel()
+	resp, err := g.invokeRoute(ictx, fn, ev)
 	if err != nil {
 		g.log.Error("route failed", "connectionId", c.id, "routeKey", routeKey, "error", err)
 		// API Gateway's answer to a failed integration.

@@ -5,10 +5,11 @@
 // A [Gateway] is an http.Handler that serves:
 //
 //   - the WebSocket endpoint ws://host/{stage}: route selection on
-//     $request.body.action, a REQUEST authorizer on $connect, $connect,
-//     $disconnect and $default events with the fields API Gateway sends, route
-//     responses, the 128 KB message limit (close 1009), 32 KB outgoing frames,
-//     the idle timeout and the maximum connection duration;
+//     $request.body.action, a REQUEST authorizer with identity sources on
+//     $connect, $connect, $disconnect and $default events with the fields
+//     API Gateway sends, route responses, the 32 KB frame and 128 KB message
+//     limits (close 1009), binary frames refused (close 1003), 32 KB
+//     outgoing frames, the idle timeout and the maximum connection duration;
 //   - the management API POST/GET/DELETE /{stage}/@connections/{id}, in AWS's
 //     wire format (410 GoneException, 413 PayloadTooLargeException, ...);
 //   - the Lambda Invoke API POST /2015-03-31/functions/{name}/invocations for

@@ -23,12 +23,15 @@ import (
 const (
 	// DefaultMaxMessageSize is the largest message a client may send (128 KB).
 	DefaultMaxMessageSize = 128 * 1024
-	// DefaultFrameSize is the size of the frames messages are sent in (32 KB).
+	// DefaultFrameSize is the largest frame a client may send and the size of
+	// the frames messages are sent in (32 KB).
 	DefaultFrameSize = 32 * 1024
 	// DefaultIdleTimeout closes a connection without messages for 10 minutes.
 	DefaultIdleTimeout = 10 * time.Minute
 	// DefaultMaxDuration closes every connection after 2 hours.
 	DefaultMaxDuration = 2 * time.Hour
+	// DefaultFunctionTimeout bounds one invocation of a function (Lambda's maximum timeout).
+	DefaultFunctionTimeout = 15 * time.Minute
 	// DefaultStage is the stage of the WebSocket endpoint, ws://host/dev.
 	DefaultStage = "dev"
 	// DefaultAPIID is the apiId events carry.
@@ -63,6 +66,11 @@ type Config struct {
 	Routes map[string]Function
 	// Authorizer is the REQUEST authorizer of $connect; nil means none.
 	Authorizer Function
+	// IdentitySources are the authorizer's identity sources,
+	// route.request.querystring.NAME or route.request.header.NAME: a
+	// handshake where any of them is missing or empty is refused with 401
+	// before the authorizer runs, as API Gateway does. Empty means no check.
+	IdentitySources []string
 	// Functions are the functions the Lambda Invoke API serves, by name.
 	Functions map[string]Function
 	// ResolveFunction serves Invoke API names missing from Functions; nil
@@ -71,8 +79,19 @@ type Config struct {
 	// MaxMessageSize is the largest client message; a bigger one closes the
 	// connection with 1009. Default 128 KB.
 	MaxMessageSize int
-	// FrameSize is the size of the frames outgoing messages are split into. Default 32 KB.
+	// FrameSize is the largest frame a client may send (a bigger one closes
+	// the connection with 1009; messages up to MaxMessageSize may be
+	// fragmented) and the size of the frames outgoing messages are split
+	// into. Default 32 KB.
 	FrameSize int
+	// AllowBinary accepts binary messages from clients and passes them base64
+	// encoded, as an API with binaryMediaTypes does. By default a binary
+	// frame closes the connection with 1003, like an API without them.
+	AllowBinary bool
+	// FunctionTimeout bounds one invocation of a function. Invocations run to
+	// completion when their caller hangs up, as on Lambda. Default 15 minutes;
+	// a Bootstrap also enforces its own BootstrapConfig.Timeout.
+	FunctionTimeout time.Duration
 	// IdleTimeout closes connections without messages. Default 10 minutes.
 	IdleTimeout time.Duration
 	// MaxDuration closes connections after this long. Default 2 hours.
@@ -95,7 +114,7 @@ type Gateway struct {
 	mu       sync.Mutex
 	conns    map[string]*conn
 	closing  bool
-	sessions sync.WaitGroup // one per accepted connection, done after its $disconnect
+	sessions sync.WaitGroup // one per handshake or connection, done after its $disconnect
 }
 
 // New validates cfg, fills in defaults and returns a Gateway.
@@ -117,6 +136,11 @@ func New(cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("localgw: route %q has no function", key)
 		}
 	}
+	for _, src := range cfg.IdentitySources {
+		if _, _, err := parseIdentitySource(src); err != nil {
+			return nil, fmt.Errorf("localgw: %w", err)
+		}
+	}
 	if cfg.APIID == "" {
 		cfg.APIID = DefaultAPIID
 	}
@@ -131,6 +155,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.FrameSize <= 0 {
 		cfg.FrameSize = DefaultFrameSize
+	}
+	if cfg.FunctionTimeout <= 0 {
+		cfg.FunctionTimeout = DefaultFunctionTimeout
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
@@ -282,12 +309,21 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.mu.Lock()
-	closing := g.closing
-	g.mu.Unlock()
-	if closing {
+	if g.closing {
+		g.mu.Unlock()
 		writeHandshakeError(w, http.StatusServiceUnavailable)
 		return
 	}
+	// A handshake in progress is a session too: Shutdown waits for it (and
+	// its $disconnect when it completes during the shutdown).
+	g.sessions.Add(1)
+	g.mu.Unlock()
+	handedToRun := false
+	defer func() {
+		if !handedToRun {
+			g.sessions.Done()
+		}
+	}()
 	now := g.cfg.Now()
 	c := &conn{
 		gw:          g,
@@ -302,9 +338,17 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	query, multiQuery := queryParameters(r)
 	rc := g.requestContext(c, RouteConnect, "CONNECT", now)
 	log := g.log.With("connectionId", c.id)
-	ctx := r.Context()
+	// A client hanging up does not cancel the authorizer or $connect: like
+	// Lambda, an invocation runs to completion (bounded by its timeout).
+	ctx, cancel := g.invocationContext(r.Context())
+	defer cancel()
 
 	if g.cfg.Authorizer != nil {
+		if src := missingIdentitySource(r, g.cfg.IdentitySources); src != "" {
+			log.Info("handshake refused: identity source missing", "identitySource", src)
+			writeHandshakeError(w, http.StatusUnauthorized)
+			return
+		}
 		methodArn := g.methodArn(RouteConnect)
 		areq := auth.Request{
 			Type: "REQUEST", MethodArn: methodArn,
@@ -345,10 +389,10 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if p := responseHeader(resp, "Sec-WebSocket-Protocol"); p != "" {
 		opts.Subprotocols = []string{p}
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	ws, err := websocket.Accept(frameLimitWriter{ResponseWriter: w, max: int64(g.cfg.FrameSize)}, r, opts)
 	if err != nil {
 		log.Info("websocket handshake failed", "error", err)
-		g.disconnectEvent(context.WithoutCancel(ctx), c, int(websocket.StatusAbnormalClosure), "Handshake failed")
+		g.disconnectEvent(c, int(websocket.StatusAbnormalClosure), "Handshake failed")
 		return
 	}
 	ws.SetReadLimit(int64(g.cfg.MaxMessageSize))
@@ -360,13 +404,13 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		g.mu.Unlock()
 		c.cancel()
 		_ = ws.Close(websocket.StatusGoingAway, "Going away")
-		g.disconnectEvent(context.Background(), c, int(websocket.StatusGoingAway), "Going away")
+		g.disconnectEvent(c, int(websocket.StatusGoingAway), "Going away")
 		return
 	}
 	g.conns[c.id] = c
-	g.sessions.Add(1)
 	g.mu.Unlock()
 	log.Info("connected", "sourceIp", c.sourceIP)
+	handedToRun = true // run ends the session after $disconnect
 	c.run()
 }
 
@@ -405,12 +449,26 @@ func (g *Gateway) authorize(ctx context.Context, req auth.Request) (int, map[str
 	return status, authCtx
 }
 
+// invocationContext is the context of one invocation made for a caller
+// whose request has ctx: not cancelled when the caller hangs up (Lambda runs
+// an invocation to completion) but bounded by FunctionTimeout.
+func (g *Gateway) invocationContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), g.cfg.FunctionTimeout)
+}
+
 // disconnectEvent runs $disconnect; API Gateway treats it as best effort.
-func (g *Gateway) disconnectEvent(ctx context.Context, c *conn, code int, reason string) {
+// Its headers are the ones API Gateway's $disconnect events carry.
+func (g *Gateway) disconnectEvent(c *conn, code int, reason string) {
+	ctx, cancel := g.invocationContext(context.Background())
+	defer cancel()
 	rc := g.requestContext(c, RouteDisconnect, "DISCONNECT", g.cfg.Now())
 	rc.DisconnectStatusCode = int64(code)
 	rc.DisconnectReason = &reason
-	ev := events.APIGatewayWebsocketProxyRequest{RequestContext: rc}
+	ev := events.APIGatewayWebsocketProxyRequest{
+		RequestContext:    rc,
+		Headers:           map[string]string{"Host": c.domainName, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": ""},
+		MultiValueHeaders: map[string][]string{"Host": {c.domainName}, "x-api-key": {""}, "X-Forwarded-For": {""}, "x-restapi": {""}},
+	}
 	if _, err := g.invokeRoute(ctx, g.cfg.WebSocket, ev); err != nil {
 		g.log.Error("$disconnect failed", "connectionId", c.id, "error", err)
 	}
@@ -438,11 +496,33 @@ func remoteIP(r *http.Request) string {
 	return host
 }
 
-// requestHeaders returns the $connect headers: the client's, plus the ones
-// API Gateway's front end adds (Host, X-Forwarded-*, X-Amzn-Trace-Id).
+// hopByHop are the headers API Gateway does not pass to $connect.
+var hopByHop = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
+	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+}
+
+// awsHeaderNames are header names API Gateway spells differently from Go's
+// canonical form (Sec-Websocket-Key).
+var awsHeaderNames = map[string]string{
+	"Sec-Websocket-Key":        "Sec-WebSocket-Key",
+	"Sec-Websocket-Version":    "Sec-WebSocket-Version",
+	"Sec-Websocket-Extensions": "Sec-WebSocket-Extensions",
+	"Sec-Websocket-Protocol":   "Sec-WebSocket-Protocol",
+}
+
+// requestHeaders returns the $connect headers: the client's without the
+// hop-by-hop ones, plus the ones API Gateway's front end adds (Host,
+// X-Forwarded-*, X-Amzn-Trace-Id).
 func requestHeaders(r *http.Request, sourceIP string, now time.Time) (map[string]string, map[string][]string) {
 	multi := make(map[string][]string, len(r.Header)+5)
 	for k, vs := range r.Header {
+		if hopByHop[k] {
+			continue
+		}
+		if aws, ok := awsHeaderNames[k]; ok {
+			k = aws
+		}
 		multi[k] = append([]string(nil), vs...)
 	}
 	port := "80"
@@ -477,4 +557,43 @@ func queryParameters(r *http.Request) (map[string]string, map[string][]string) {
 		}
 	}
 	return single, multi
+}
+
+// Identity source prefixes API Gateway accepts for a WebSocket REQUEST authorizer
+// (stageVariables.* and context.* have no meaning locally).
+const (
+	identityQuery  = "route.request.querystring."
+	identityHeader = "route.request.header."
+)
+
+// parseIdentitySource splits an identity source into its prefix and name.
+func parseIdentitySource(src string) (prefix, name string, err error) {
+	for _, p := range []string{identityQuery, identityHeader} {
+		if n, ok := strings.CutPrefix(src, p); ok && n != "" {
+			return p, n, nil
+		}
+	}
+	return "", "", fmt.Errorf("identity source %q: want %sNAME or %sNAME", src, identityQuery, identityHeader)
+}
+
+// missingIdentitySource returns the first identity source that r lacks or
+// has empty, or "" when all are there.
+func missingIdentitySource(r *http.Request, sources []string) string {
+	if len(sources) == 0 {
+		return ""
+	}
+	query := r.URL.Query()
+	for _, src := range sources {
+		prefix, name, _ := parseIdentitySource(src) // validated by New
+		var values []string
+		if prefix == identityQuery {
+			values = query[name]
+		} else {
+			values = r.Header.Values(name)
+		}
+		if len(values) == 0 || values[len(values)-1] == "" {
+			return src
+		}
+	}
+	return ""
 }

@@ -118,7 +118,11 @@ func TestEventsCarryAPIGatewayFields(t *testing.T) {
 	assert.Equal(t, "localgwtest", rc.Identity.UserAgent)
 	assert.Equal(t, map[string]any{"userId": "u-1", "channels": "private-x", "principalId": "u-1"}, rc.Authorizer)
 	assert.Empty(t, rc.MessageID)
-	assert.Equal(t, "websocket", connect.Headers["Upgrade"])
+	assert.NotContains(t, connect.Headers, "Upgrade", "API Gateway does not pass hop-by-hop headers")
+	assert.NotContains(t, connect.Headers, "Connection")
+	assert.Equal(t, "13", connect.Headers["Sec-WebSocket-Version"])
+	assert.Equal(t, []string{"13"}, connect.MultiValueHeaders["Sec-WebSocket-Version"])
+	assert.NotEmpty(t, connect.Headers["Sec-WebSocket-Key"])
 	assert.Equal(t, "127.0.0.1", connect.Headers["X-Forwarded-For"])
 	assert.Contains(t, connect.Headers["X-Amzn-Trace-Id"], "Root=1-")
 	assert.Equal(t, []string{"lobby", "hall"}, connect.MultiValueQueryStringParameters["room"])
@@ -142,7 +146,9 @@ func TestEventsCarryAPIGatewayFields(t *testing.T) {
 	require.NotNil(t, disc.RequestContext.DisconnectReason)
 	assert.Equal(t, "done here", *disc.RequestContext.DisconnectReason)
 	assert.Equal(t, rc.Authorizer, disc.RequestContext.Authorizer)
-	assert.Nil(t, disc.Headers)
+	// The headers of aws-lambda-go's apigw-websocket-request-disconnect.json.
+	assert.Equal(t, map[string]string{"Host": rc.DomainName, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": ""}, disc.Headers)
+	assert.Equal(t, map[string][]string{"Host": {rc.DomainName}, "x-api-key": {""}, "X-Forwarded-For": {""}, "x-restapi": {""}}, disc.MultiValueHeaders)
 	assert.Empty(t, disc.RequestContext.MessageID)
 }
 
@@ -179,7 +185,7 @@ func TestEventJSONMatchesAWSFieldNames(t *testing.T) {
 	assert.ElementsMatch(t, common, keys(raw[0]["requestContext"].(map[string]any)))
 	assert.ElementsMatch(t, []string{"requestContext", "body", "isBase64Encoded"}, keys(raw[1]))
 	assert.ElementsMatch(t, append([]string{"messageId"}, common...), keys(raw[1]["requestContext"].(map[string]any)))
-	assert.ElementsMatch(t, []string{"requestContext", "isBase64Encoded"}, keys(raw[2]))
+	assert.ElementsMatch(t, []string{"headers", "multiValueHeaders", "requestContext", "isBase64Encoded"}, keys(raw[2]))
 	assert.ElementsMatch(t, append([]string{"disconnectStatusCode", "disconnectReason"}, common...), keys(raw[2]["requestContext"].(map[string]any)))
 }
 
@@ -298,7 +304,7 @@ func TestRouteResponseAndFailures(t *testing.T) {
 		}
 		return events.APIGatewayProxyResponse{StatusCode: 200, Body: "ok:" + ev.Body}, nil
 	}}
-	_, url := startGateway(t, localgw.Config{WebSocket: localgw.Handler(rec.handle)})
+	_, url := startGateway(t, localgw.Config{WebSocket: localgw.Handler(rec.handle), AllowBinary: true})
 	c := localgwtest.MustDial(ctx, t, url, "")
 	write := func(s string) { require.NoError(t, c.Conn.Write(ctx, websocket.MessageText, []byte(s))) }
 	write("silent")

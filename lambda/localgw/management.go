@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
+	"syscall"
 
 	"github.com/coder/websocket"
 
@@ -45,7 +46,10 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := c.send(r.Context(), body); err != nil {
-			if errors.Is(err, errClosed) || c.ctx.Err() != nil {
+			// A write that fails because the client went away (reset, broken
+			// pipe) can come before the reader notices: that is a gone
+			// connection too, not a server error.
+			if errors.Is(err, errClosed) || c.closing() || connectionGone(err) {
 				mgmtapitest.WriteError(w, http.StatusGone, sender.ErrorTypeGone, "")
 				return
 			}
@@ -135,7 +139,7 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	case "Event":
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+			ctx, cancel := g.invocationContext(context.Background())
 			defer cancel()
 			if _, err := fn(ctx, payload); err != nil {
 				g.log.Error("asynchronous invoke failed", "function", name, "error", err)
@@ -144,7 +148,10 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	out, err := fn(r.Context(), payload)
+	// The caller hanging up does not cancel the invocation, as on Lambda.
+	ctx, cancel := g.invocationContext(r.Context())
+	defer cancel()
+	out, err := fn(ctx, payload)
 	var ferr *FunctionError
 	switch {
 	case errors.As(err, &ferr):
@@ -184,4 +191,12 @@ func writeLambdaError(w http.ResponseWriter, status int, errorType, message stri
 	w.WriteHeader(status)
 	body, _ := json.Marshal(map[string]string{"Type": "User", "message": message})
 	_, _ = w.Write(body)
+}
+
+// connectionGone reports whether err means the client's side of the
+// connection is gone: reset, broken pipe, closed socket or end of stream.
+func connectionGone(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

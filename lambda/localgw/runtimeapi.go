@@ -132,21 +132,38 @@ func (b *Bootstrap) Processes() []ProcessStats {
 func (b *Bootstrap) Function() Function { return b.Invoke }
 
 // Invoke runs one invocation on an idle process, starting one when fewer
-// than MaxProcesses run, or waits for one to be free.
+// than MaxProcesses run, or waits for one to be free. When ctx ends first,
+// Invoke returns its error but the invocation runs to completion (or to the
+// function's Timeout) in the background, as on Lambda: the process is
+// neither killed nor handed another event meanwhile.
 func (b *Bootstrap) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	type result struct {
+		out []byte
+		err error
+	}
 	for {
 		p, err := b.acquire(ctx)
 		if err != nil {
 			return nil, err
 		}
-		out, err, healthy := p.invoke(ctx, payload, b.cfg.Timeout)
-		b.release(p, healthy)
-		if errors.Is(err, errStale) {
+		done := make(chan result, 1)
+		go func() {
+			out, err, healthy := p.invoke(payload, b.cfg.Timeout)
+			b.release(p, healthy)
+			done <- result{out, err}
+		}()
+		var r result
+		select {
+		case r = <-done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("invoke %s: %w", b.cfg.Name, ctx.Err())
+		}
+		if errors.Is(r.err, errStale) {
 			// A warm process died between invocations (after a panic, say):
 			// the event never reached it, so run it in a fresh one.
 			continue
 		}
-		return out, err
+		return r.out, r.err
 	}
 }
 
@@ -255,8 +272,18 @@ func (b *Bootstrap) start() (*process, error) {
 		return nil, fmt.Errorf("start %s: %w", b.cfg.Name, err)
 	}
 	b.mu.Lock()
-	b.all = append(b.all, p)
+	closed := b.closed
+	if !closed {
+		b.all = append(b.all, p)
+	}
 	b.mu.Unlock()
+	if closed {
+		// Close ran while the process started: it would never be stopped.
+		p.stop()
+		_ = cmd.Wait()
+		_ = p.srv.Close()
+		return nil, fmt.Errorf("start %s: function pool closed", b.cfg.Name)
+	}
 	b.log.Debug("bootstrap started", "function", b.cfg.Name, "pid", cmd.Process.Pid)
 	go func() {
 		err := cmd.Wait()
@@ -360,8 +387,8 @@ func (p *process) stop() {
 }
 
 // invoke hands one event to the process and waits for its answer. healthy
-// is false when the process died, timed out or was abandoned.
-func (p *process) invoke(ctx context.Context, payload []byte, timeout time.Duration) ([]byte, error, bool) {
+// is false when the process died or timed out.
+func (p *process) invoke(payload []byte, timeout time.Duration) ([]byte, error, bool) {
 	inv := &invocation{id: newUUID(), payload: payload, deadline: time.Now().Add(timeout), done: make(chan invokeResult, 1)}
 	p.mu.Lock()
 	p.pending[inv.id] = inv
@@ -386,8 +413,6 @@ func (p *process) invoke(ctx context.Context, payload []byte, timeout time.Durat
 		return nil, p.exitError(inv.id), false
 	case <-timer.C:
 		return nil, p.timeoutError(inv.id, timeout), false
-	case <-ctx.Done():
-		return nil, fmt.Errorf("invoke %s: %w", p.fn, ctx.Err()), false
 	}
 	select {
 	case r := <-inv.done:
@@ -399,8 +424,6 @@ func (p *process) invoke(ctx context.Context, payload []byte, timeout time.Durat
 		return nil, p.exitError(inv.id), false
 	case <-timer.C:
 		return nil, p.timeoutError(inv.id, timeout), false
-	case <-ctx.Done():
-		return nil, fmt.Errorf("invoke %s: %w", p.fn, ctx.Err()), false
 	}
 }
 
@@ -440,8 +463,15 @@ func (p *process) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRuntimeAccepted(w)
 	case strings.HasPrefix(path, "invocation/") && r.Method == http.MethodPost:
 		id, kind, _ := strings.Cut(strings.TrimPrefix(path, "invocation/"), "/")
+		if kind != "response" && kind != "error" {
+			http.NotFound(w, r)
+			return
+		}
+		// The first answer claims the invocation; a second one for the same
+		// id is refused like an unknown id instead of blocking on inv.done.
 		p.mu.Lock()
 		inv := p.pending[id]
+		delete(p.pending, id)
 		p.mu.Unlock()
 		if inv == nil {
 			writeRuntimeError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID")
@@ -452,6 +482,7 @@ func (p *process) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			body, err := io.ReadAll(io.LimitReader(r.Body, MaxInvokePayload+1))
 			if err != nil {
 				writeRuntimeError(w, http.StatusBadRequest, "InvalidRequest", "could not read the response")
+				inv.done <- invokeResult{ferr: &FunctionError{Type: "Runtime.InvalidResponse", Message: "could not read the response: " + err.Error()}}
 				return
 			}
 			if len(body) > MaxInvokePayload {
@@ -462,9 +493,6 @@ func (p *process) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			inv.done <- invokeResult{body: body}
 		case "error":
 			inv.done <- invokeResult{ferr: readRuntimeError(r, "Runtime.Unknown")}
-		default:
-			http.NotFound(w, r)
-			return
 		}
 		writeRuntimeAccepted(w)
 	default:

@@ -31,6 +31,10 @@ const (
 	FunctionPublisher  = "publisher"
 )
 
+// DefaultIdentitySource is the module's default authorizer identity source:
+// the token query string parameter.
+const DefaultIdentitySource = "route.request.querystring.token"
+
 // DefaultTable is the DynamoDB table the gateway uses when none is named.
 const DefaultTable = "wslocal"
 
@@ -63,6 +67,10 @@ type ServerConfig struct {
 	JWTSecret, JWTPublicKey string
 	// Authorizer is a user's own REQUEST authorizer; it wins over the JWT settings.
 	Authorizer Function
+	// IdentitySources are the authorizer's identity sources (see
+	// Config.IdentitySources); nil means the module's default,
+	// route.request.querystring.token. Unused without an authorizer.
+	IdentitySources []string
 
 	// BuiltinRoutes are custom route keys handled by the websocket function
 	// (the Manager's Hooks.Routes / Hooks.OnRoute).
@@ -87,10 +95,13 @@ type ServerConfig struct {
 	// addition to any name ending in "publisher".
 	PublisherNames []string
 
-	// MaxMessageSize, IdleTimeout and MaxDuration override API Gateway's limits (see Config).
+	// MaxMessageSize, FrameSize, IdleTimeout and MaxDuration override API Gateway's limits (see Config).
 	MaxMessageSize int
+	FrameSize      int
 	IdleTimeout    time.Duration
 	MaxDuration    time.Duration
+	// AllowBinary accepts binary client messages (see Config.AllowBinary).
+	AllowBinary bool
 
 	// Logger logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -179,7 +190,8 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 
 	gcfg := Config{
 		Stage: cfg.Stage, Routes: map[string]Function{}, Functions: map[string]Function{},
-		MaxMessageSize: cfg.MaxMessageSize, IdleTimeout: cfg.IdleTimeout, MaxDuration: cfg.MaxDuration,
+		MaxMessageSize: cfg.MaxMessageSize, FrameSize: cfg.FrameSize, AllowBinary: cfg.AllowBinary,
+		IdleTimeout: cfg.IdleTimeout, MaxDuration: cfg.MaxDuration,
 		Logger: cfg.Logger, NotFound: cfg.Web,
 	}
 	var publisherFn Function
@@ -267,6 +279,12 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 	}
 	if cfg.Authorizer != nil {
 		gcfg.Authorizer = cfg.Authorizer
+	}
+	if gcfg.Authorizer != nil {
+		gcfg.IdentitySources = cfg.IdentitySources
+		if gcfg.IdentitySources == nil {
+			gcfg.IdentitySources = []string{DefaultIdentitySource}
+		}
 	}
 	for _, key := range cfg.BuiltinRoutes {
 		gcfg.Routes[key] = gcfg.WebSocket
