@@ -30,6 +30,7 @@ type serverFlags struct {
 	rate    float64
 	burst   int
 	dead    float64
+	gogc    string
 }
 
 func (s *serverFlags) register(fs *flag.FlagSet) {
@@ -37,6 +38,9 @@ func (s *serverFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&s.rate, "rate", mgmtapitest.DefaultRateLimit, "token-bucket rate limit (calls/s); 429 LimitExceededException beyond")
 	fs.IntVar(&s.burst, "burst", 100, "token-bucket size")
 	fs.Float64Var(&s.dead, "dead", 0.01, "share of recipients that are dead connections (410 GoneException)")
+	// The stand-in plays API Gateway, whose CPU is not the sender's: a
+	// lighter GC leaves more of the shared cores to the strategy measured.
+	fs.StringVar(&s.gogc, "server-gogc", "400", "GOGC of the stand-in process")
 }
 
 func (s *serverFlags) args() []string {
@@ -65,12 +69,16 @@ type clientFlags struct {
 	timebox     time.Duration
 	concurrency int
 	maxRate     float64
+	gogc        string
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.timebox, "timebox", 20*time.Second, "stop a run after this long and extrapolate the rest (0 = never)")
 	fs.IntVar(&c.concurrency, "concurrency", bench.DefaultConcurrency, "ours: sender concurrency")
 	fs.Float64Var(&c.maxRate, "max-rate", 0, "ours: Options.MaxRate (0 = adaptive only)")
+	// The module runs the sending functions with GOGC=400 (and a GOMEMLIMIT
+	// below their memory size); every strategy's client gets the same.
+	fs.StringVar(&c.gogc, "client-gogc", "400", "GOGC of the client process (every strategy)")
 }
 
 func (c *clientFlags) args() []string {
@@ -202,6 +210,7 @@ func runFanout(args []string) error {
 func measure(exe string, sf serverFlags, cf clientFlags, st bench.Strategy, n int) (row, error) {
 	srv := exec.Command(exe, append([]string{"serve"}, sf.args()...)...)
 	srv.Stderr = os.Stderr
+	srv.Env = append(os.Environ(), "GOGC="+sf.gogc)
 	stdout, err := srv.StdoutPipe()
 	if err != nil {
 		return row{}, err
@@ -222,6 +231,7 @@ func measure(exe string, sf serverFlags, cf clientFlags, st bench.Strategy, n in
 	cargs := append([]string{"client", "-strategy", string(st), "-n", strconv.Itoa(n), "-endpoint", endpoint, "-dead", fmt.Sprint(sf.dead)}, cf.args()...)
 	cl := exec.Command(exe, cargs...)
 	cl.Stderr = os.Stderr
+	cl.Env = append(os.Environ(), "GOGC="+cf.gogc)
 	outb, err := cl.Output()
 	if err != nil {
 		return row{}, fmt.Errorf("client: %w", err)

@@ -102,6 +102,8 @@ func TestPlanDefaults(t *testing.T) {
 		assert.Equal(t, "wst-defaults", env["WS_TABLE_NAME"])
 		assert.Equal(t, "info", env["WS_LOG_LEVEL"])
 		assert.Equal(t, "256", env["WS_SEND_CONCURRENCY"])
+		assert.Equal(t, "400", env["GOGC"], "the sending functions run a lighter GC (docs/benchmarks.md)")
+		assert.Equal(t, map[string]string{"websocket": "204MiB", "publisher": "409MiB"}[fn], env["GOMEMLIMIT"], "80% of the function's memory")
 		assert.Equal(t, "2h10m", env["WS_CONNECTION_TTL"])
 		assert.Equal(t, "0", env["WS_MAX_SEND_RATE"])
 		assert.NotContains(t, env, "WS_EVENT_BUS_NAME", "events are off by default")
