@@ -82,15 +82,18 @@ locals {
   function_memory  = { for fn in local.function_names : fn => var.lambda_memory_size[fn] }
   function_timeout = { for fn in local.function_names : fn => var.lambda_timeout[fn] }
 
+  # What every sending function (websocket, publisher, fanout) reads.
+  sender_environment = {
+    WS_TABLE_NAME          = aws_dynamodb_table.this.name
+    WS_LOG_LEVEL           = var.log_level
+    WS_MANAGEMENT_ENDPOINT = local.management_endpoint
+    WS_SEND_CONCURRENCY    = tostring(var.send_concurrency)
+    WS_CONNECTION_TTL      = var.connection_ttl
+    WS_MAX_SEND_RATE       = tostring(var.max_send_rate)
+  }
+
   runtime_environment = merge(
-    {
-      WS_TABLE_NAME          = aws_dynamodb_table.this.name
-      WS_LOG_LEVEL           = var.log_level
-      WS_MANAGEMENT_ENDPOINT = local.management_endpoint
-      WS_SEND_CONCURRENCY    = tostring(var.send_concurrency)
-      WS_CONNECTION_TTL      = var.connection_ttl
-      WS_MAX_SEND_RATE       = tostring(var.max_send_rate)
-    },
+    local.sender_environment,
     local.events_enabled ? {
       WS_EVENT_BUS_NAME = local.event_bus_name
       WS_EVENT_SOURCE   = var.event_bus.source
@@ -106,14 +109,7 @@ locals {
   # The fan-out worker delivers batches: table (gone connections, idempotency
   # records) and management API, but no queue URL (it never enqueues) and no
   # lifecycle events.
-  fanout_environment = {
-    WS_TABLE_NAME          = aws_dynamodb_table.this.name
-    WS_LOG_LEVEL           = var.log_level
-    WS_MANAGEMENT_ENDPOINT = local.management_endpoint
-    WS_SEND_CONCURRENCY    = tostring(var.send_concurrency)
-    WS_CONNECTION_TTL      = var.connection_ttl
-    WS_MAX_SEND_RATE       = tostring(var.max_send_rate)
-  }
+  fanout_environment = local.sender_environment
 
   jwt = var.authorizer.jwt
   authorizer_environment = merge(
