@@ -213,17 +213,33 @@ func TestBootstrapAnswersAuthorizerEvents(t *testing.T) {
 			"Resource": ["arn:aws:execute-api:us-east-1:123456789012:abcdef123/production/$connect"]}]}
 	}`, string(deny.body))
 
-	logs := stdout.String()
-	for _, secret := range []string{testSecret, valid, expired} {
-		assert.NotContains(t, logs+stderr.String(), secret, "logs must not contain tokens or secrets")
-	}
+	// The answer can reach the Runtime API before the child's last log line
+	// has been copied from its stdout pipe: wait for the three decisions.
 	var decisions []string
+	var logs string
+	for {
+		logs = stdout.String()
+		decisions = decisions[:0]
+		for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+			var entry map[string]any
+			if json.Unmarshal([]byte(line), &entry) != nil {
+				continue // a line still being written
+			}
+			if d, ok := entry["decision"].(string); ok {
+				decisions = append(decisions, fmt.Sprintf("%s:%s", entry["connectionId"], d))
+			}
+		}
+		if len(decisions) >= 3 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
 		var entry map[string]any
 		require.NoError(t, json.Unmarshal([]byte(line), &entry), "JSON log line: %s", line)
-		if d, ok := entry["decision"].(string); ok {
-			decisions = append(decisions, fmt.Sprintf("%s:%s", entry["connectionId"], d))
-		}
+	}
+	for _, secret := range []string{testSecret, valid, expired} {
+		assert.NotContains(t, logs+stderr.String(), secret, "logs must not contain tokens or secrets")
 	}
 	assert.Equal(t, []string{"Sq3SXeq5IAMCJ8g=:allow", "Sq3SXeq5IAMCJ8g=:unauthorized", "Sq3SXeq5IAMCJ8g=:deny"}, decisions)
 }
