@@ -21,6 +21,7 @@ bench-fanout: ## fan-out: sequential vs all-at-once vs ours at N = 1,000/10,000/
 	@mkdir -p $(BENCH_OUT)/scaled $(BENCH_OUT)/c64
 	$(GO) build -o $(BENCH_OUT)/wsbench ./cmd/wsbench
 	$(BENCH_OUT)/wsbench fanout -ceiling -out $(BENCH_OUT) | tee $(BENCH_OUT)/fanout.md
+	@echo "bench-fanout: paste $(BENCH_OUT)/fanout.md into docs/benchmarks.md section 1, then: go run ./cmd/wsbench chart"
 	$(BENCH_OUT)/wsbench fanout -rate $(BENCH_SCALED_RATE) -out $(BENCH_OUT)/scaled | tee $(BENCH_OUT)/scaled/fanout.md
 	$(BENCH_OUT)/wsbench fanout -n 100000 -strategies ours -concurrency 64 -out $(BENCH_OUT)/c64 | tee $(BENCH_OUT)/c64/fanout.md
 

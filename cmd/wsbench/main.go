@@ -6,6 +6,8 @@
 //	wsbench lambda   zipped bootstrap sizes and start-up time of each function
 //	wsbench dynamo   DynamoDB requests per operation and channel/user lookups
 //	                 at scale, against DynamoDB Local (-endpoint or WS_DYNAMODB_ENDPOINT)
+//	wsbench chart    the rate chart of the first fan-out table in a markdown file
+//	                 (default docs/benchmarks.md -> docs/benchmarks-rate.svg)
 //
 // fanout runs the stand-in server and each measurement in processes of their
 // own (wsbench serve, wsbench client), so that a measurement's memory is its
@@ -34,6 +36,8 @@ func main() {
 		err = runLambda(args)
 	case "dynamo":
 		err = runDynamo(args)
+	case "chart":
+		err = runChart(args)
 	default:
 		usage()
 	}
@@ -44,6 +48,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: wsbench fanout|lambda|dynamo [flags]   (wsbench <cmd> -h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: wsbench fanout|lambda|dynamo|chart [flags]   (wsbench <cmd> -h for flags)")
 	os.Exit(2)
 }
