@@ -28,6 +28,7 @@ import (
 
 	"github.com/wsforge/terraform-aws-websocket/cmd/wslocal/web"
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 )
 
 func main() {
@@ -63,6 +64,7 @@ type options struct {
 	identitySources                    listFlag
 	maxProcesses, maxMessageSize       int
 	frameSize                          int
+	maxChannelsPerConnection           int
 	idleTimeout, maxDuration, shutdown time.Duration
 	logLevel                           string
 	quietProcesses, allowBinary        bool
@@ -85,6 +87,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.Var(&o.publisherNames, "publisher-name", "extra Lambda Invoke API name for the publisher (any name ending in \"publisher\" always works); repeatable")
 	fs.IntVar(&o.maxMessageSize, "max-message-size", localgw.DefaultMaxMessageSize, "largest client message in bytes; larger ones close the connection with 1009")
 	fs.IntVar(&o.frameSize, "frame-size", localgw.DefaultFrameSize, "largest client frame in bytes (larger ones close the connection with 1009) and the size of outgoing frames")
+	fs.IntVar(&o.maxChannelsPerConnection, "max-channels-per-connection", realtime.DefaultMaxChannelsPerConnection, "most channels one connection may join; a subscribe beyond answers too_many_channels, a ?channels= listing more is refused with 400")
 	fs.BoolVar(&o.allowBinary, "allow-binary", false, "accept binary client messages, passed base64 encoded (an API with binaryMediaTypes); by default they close the connection with 1003")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", localgw.DefaultIdleTimeout, "close connections without messages after this long")
 	fs.DurationVar(&o.maxDuration, "max-duration", localgw.DefaultMaxDuration, "close connections after this long")
@@ -118,6 +121,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	if envErr != nil {
 		return nil, envErr
 	}
+	if o.maxChannelsPerConnection < 1 {
+		return nil, fmt.Errorf("-max-channels-per-connection %d: want at least 1", o.maxChannelsPerConnection)
+	}
 	if strings.HasPrefix(o.jwtPublicKey, "@") {
 		b, err := os.ReadFile(o.jwtPublicKey[1:])
 		if err != nil {
@@ -137,6 +143,7 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 		IdleTimeout: o.idleTimeout, MaxDuration: o.maxDuration, IdentitySources: o.identitySources,
 		Logger: log, Web: web.Handler(o.stage), BootstrapRoutes: map[string]string{},
 	}
+	cfg.MaxChannelsPerConnection = o.maxChannelsPerConnection
 	if !o.quietProcesses {
 		cfg.ProcessOutput = stderr
 	}

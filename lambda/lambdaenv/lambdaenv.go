@@ -37,6 +37,9 @@ type Settings struct {
 	MaxSendRate float64
 	// ConnectionTTL is WS_CONNECTION_TTL, how long a connection record lives (default 2h10m).
 	ConnectionTTL time.Duration
+	// MaxChannelsPerConnection is WS_MAX_CHANNELS_PER_CONNECTION, the cap on
+	// the channels one connection may join (an integer >= 1, default 100).
+	MaxChannelsPerConnection int
 	// EventBusName is WS_EVENT_BUS_NAME; empty turns lifecycle events off.
 	EventBusName string
 	// EventSource is WS_EVENT_SOURCE, the events' source (default "websocket").
@@ -58,6 +61,7 @@ func Parse(getenv func(string) string) (Settings, error) {
 		EventBusName:       getenv("WS_EVENT_BUS_NAME"),
 		EventSource:        getenv("WS_EVENT_SOURCE"),
 	}
+	s.MaxChannelsPerConnection = realtime.DefaultMaxChannelsPerConnection
 	if s.TableName == "" {
 		return s, fmt.Errorf("WS_TABLE_NAME is required")
 	}
@@ -81,6 +85,13 @@ func Parse(getenv func(string) string) (Settings, error) {
 			return s, fmt.Errorf("WS_CONNECTION_TTL=%q: want a Go duration of at least 2h (API Gateway's connection limit)", v)
 		}
 		s.ConnectionTTL = d
+	}
+	if v := getenv("WS_MAX_CHANNELS_PER_CONNECTION"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return s, fmt.Errorf("WS_MAX_CHANNELS_PER_CONNECTION=%q: want an integer of at least 1 (channels one connection may join)", v)
+		}
+		s.MaxChannelsPerConnection = n
 	}
 	fs, err := fanout.ParseSettings(getenv)
 	if err != nil {
@@ -129,6 +140,7 @@ func NewManagerFromConfig(awsCfg aws.Config, s Settings, log *slog.Logger, hooks
 		Hooks:              hooks,
 		Logger:             log,
 	}
+	cfg.MaxChannelsPerConnection = s.MaxChannelsPerConnection
 	if s.Fanout.QueueURL != "" {
 		enq, err := fanout.NewEnqueuer(sqs.NewFromConfig(awsCfg), s.Fanout)
 		if err != nil {

@@ -17,20 +17,21 @@ func TestParseDefaults(t *testing.T) {
 	s, err := Parse(env(map[string]string{"WS_TABLE_NAME": "t", "WS_MANAGEMENT_ENDPOINT": "https://x.example/prod/"}))
 	require.NoError(t, err)
 	assert.Equal(t, Settings{TableName: "t", ManagementEndpoint: "https://x.example/prod", SendConcurrency: 256,
-		ConnectionTTL: 2*time.Hour + 10*time.Minute, LogLevel: slog.LevelInfo,
+		ConnectionTTL: 2*time.Hour + 10*time.Minute, MaxChannelsPerConnection: 100, LogLevel: slog.LevelInfo,
 		Fanout: fanout.Settings{Threshold: fanout.DefaultThreshold, BatchSize: fanout.DefaultBatchSize}}, s)
 }
 
 func TestParseValues(t *testing.T) {
 	s, err := Parse(env(map[string]string{
 		"WS_TABLE_NAME": "t", "WS_SEND_CONCURRENCY": "200", "WS_MAX_SEND_RATE": "2500.5",
-		"WS_CONNECTION_TTL": "3h", "WS_EVENT_BUS_NAME": "bus", "WS_EVENT_SOURCE": "chat", "WS_LOG_LEVEL": "debug",
+		"WS_CONNECTION_TTL": "3h", "WS_MAX_CHANNELS_PER_CONNECTION": "250", "WS_EVENT_BUS_NAME": "bus", "WS_EVENT_SOURCE": "chat", "WS_LOG_LEVEL": "debug",
 		"WS_FANOUT_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q", "WS_FANOUT_THRESHOLD": "0", "WS_FANOUT_BATCH_SIZE": "100",
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, 200, s.SendConcurrency)
 	assert.Equal(t, 2500.5, s.MaxSendRate)
 	assert.Equal(t, 3*time.Hour, s.ConnectionTTL)
+	assert.Equal(t, 250, s.MaxChannelsPerConnection)
 	assert.Equal(t, "bus", s.EventBusName)
 	assert.Equal(t, "chat", s.EventSource)
 	assert.Equal(t, slog.LevelDebug, s.LogLevel)
@@ -39,12 +40,15 @@ func TestParseValues(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	tests := map[string]map[string]string{
-		"WS_TABLE_NAME is required": {},
-		"WS_SEND_CONCURRENCY":       {"WS_TABLE_NAME": "t", "WS_SEND_CONCURRENCY": "0"},
-		"WS_MAX_SEND_RATE":          {"WS_TABLE_NAME": "t", "WS_MAX_SEND_RATE": "-1"},
-		"at least 2h":               {"WS_TABLE_NAME": "t", "WS_CONNECTION_TTL": "1h"},
-		"WS_LOG_LEVEL":              {"WS_TABLE_NAME": "t", "WS_LOG_LEVEL": "loud"},
-		"WS_FANOUT_BATCH_SIZE":      {"WS_TABLE_NAME": "t", "WS_FANOUT_BATCH_SIZE": "5000"},
+		"WS_TABLE_NAME is required":              {},
+		"WS_SEND_CONCURRENCY":                    {"WS_TABLE_NAME": "t", "WS_SEND_CONCURRENCY": "0"},
+		"WS_MAX_SEND_RATE":                       {"WS_TABLE_NAME": "t", "WS_MAX_SEND_RATE": "-1"},
+		"at least 2h":                            {"WS_TABLE_NAME": "t", "WS_CONNECTION_TTL": "1h"},
+		"WS_LOG_LEVEL":                           {"WS_TABLE_NAME": "t", "WS_LOG_LEVEL": "loud"},
+		"WS_MAX_CHANNELS_PER_CONNECTION=\"0\"":   {"WS_TABLE_NAME": "t", "WS_MAX_CHANNELS_PER_CONNECTION": "0"},
+		"WS_MAX_CHANNELS_PER_CONNECTION=\"-5\"":  {"WS_TABLE_NAME": "t", "WS_MAX_CHANNELS_PER_CONNECTION": "-5"},
+		"WS_MAX_CHANNELS_PER_CONNECTION=\"ten\"": {"WS_TABLE_NAME": "t", "WS_MAX_CHANNELS_PER_CONNECTION": "ten"},
+		"WS_FANOUT_BATCH_SIZE":                   {"WS_TABLE_NAME": "t", "WS_FANOUT_BATCH_SIZE": "5000"},
 	}
 	for want, vars := range tests {
 		_, err := Parse(env(vars))

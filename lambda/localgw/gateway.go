@@ -445,6 +445,7 @@ func (g *Gateway) authorize(ctx context.Context, req auth.Request) (int, map[str
 	for k, v := range resp.Context {
 		authCtx[k] = v
 	}
+	exactNumbers(out, authCtx)
 	authCtx["principalId"] = resp.PrincipalID
 	return status, authCtx
 }

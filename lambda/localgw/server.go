@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,6 +103,10 @@ type ServerConfig struct {
 	MaxDuration    time.Duration
 	// AllowBinary accepts binary client messages (see Config.AllowBinary).
 	AllowBinary bool
+	// MaxChannelsPerConnection caps the channels one connection may join
+	// (realtime.Config.MaxChannelsPerConnection; WS_MAX_CHANNELS_PER_CONNECTION
+	// for the bootstraps). Zero means realtime.DefaultMaxChannelsPerConnection.
+	MaxChannelsPerConnection int
 
 	// Logger logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -202,15 +207,16 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 			NewPoster: func(ep string) (sender.Poster, error) {
 				return sender.NewManagementAPI(awsCfg, ep, httpClient)
 			},
-			ManagementEndpoint: endpoint,
-			Hooks:              cfg.Hooks,
-			Logger:             cfg.Logger,
+			ManagementEndpoint:       endpoint,
+			MaxChannelsPerConnection: cfg.MaxChannelsPerConnection,
+			Hooks:                    cfg.Hooks,
+			Logger:                   cfg.Logger,
 		})
 		if err != nil {
 			return fmt.Errorf("localgw: %w", err)
 		}
 		s.manager = m
-		gcfg.WebSocket = Handler(m.Handle)
+		gcfg.WebSocket = Handler(m.HandleJSON)
 		publisherFn = Handler(publisher.New(m).Handle)
 		if cfg.JWTSecret != "" || cfg.JWTPublicKey != "" {
 			acfg := auth.Config{Secret: []byte(cfg.JWTSecret)}
@@ -242,6 +248,9 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 			"AWS_EC2_METADATA_DISABLED=true",
 			"AWS_CONFIG_FILE=/dev/null",
 			"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		}
+		if cfg.MaxChannelsPerConnection > 0 {
+			env = append(env, "WS_MAX_CHANNELS_PER_CONNECTION="+strconv.Itoa(cfg.MaxChannelsPerConnection))
 		}
 		pool := func(name string, extra ...string) (*Bootstrap, error) {
 			b, err := NewBootstrap(BootstrapConfig{

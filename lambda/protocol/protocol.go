@@ -28,7 +28,10 @@ const (
 	CodeForbidden     = "forbidden"
 	CodeNotSubscribed = "not_subscribed"
 	CodeTooLarge      = "too_large"
-	CodeInternal      = "internal_error"
+	// CodeTooManyChannels refuses a subscribe that would take the connection
+	// past its cap on channels (WS_MAX_CHANNELS_PER_CONNECTION, default 100).
+	CodeTooManyChannels = "too_many_channels"
+	CodeInternal        = "internal_error"
 )
 
 // MaxFrame is the largest frame API Gateway accepts from a client (128 KB).

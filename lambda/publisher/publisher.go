@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
@@ -73,21 +74,93 @@ func bad(format string, args ...any) error {
 	return &BadCommandError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// Parse decodes and validates a command. Unknown fields are refused so a
-// misspelled field is an error instead of a silent no-op.
+// MaxUsers bounds the userIds of one sendToUsers command.
+const MaxUsers = realtime.MaxUsersPerSend
+
+// Command field names, as they must be spelled (case-sensitive).
+const (
+	fieldAction        = "action"
+	fieldConnectionID  = "connectionId"
+	fieldConnectionIDs = "connectionIds"
+	fieldUserID        = "userId"
+	fieldUserIDs       = "userIds"
+	fieldChannel       = "channel"
+	fieldExclude       = "exclude"
+	fieldData          = "data"
+)
+
+// fieldsOf lists the fields each action takes besides action. A known field
+// that an action does not take is refused rather than ignored, so that
+// {"action":"broadcast","channel":"news"} cannot broadcast to everyone.
+var fieldsOf = map[string][]string{
+	ActionSend:          {fieldConnectionID, fieldConnectionIDs, fieldData},
+	ActionSendToUser:    {fieldUserID, fieldData},
+	ActionSendToUsers:   {fieldUserIDs, fieldData},
+	ActionSendToChannel: {fieldChannel, fieldData, fieldExclude},
+	ActionBroadcast:     {fieldData, fieldExclude},
+	ActionDisconnect:    {fieldConnectionID},
+	ActionJoin:          {fieldConnectionID, fieldChannel},
+	ActionLeave:         {fieldConnectionID, fieldChannel},
+	ActionConnection:    {fieldConnectionID},
+	ActionConnections:   {},
+	ActionChannel:       {fieldChannel},
+	ActionChannels:      {},
+	ActionUser:          {fieldUserID},
+	ActionStats:         {},
+	ActionCleanup:       {},
+}
+
+var knownFields = []string{fieldAction, fieldConnectionID, fieldConnectionIDs, fieldUserID, fieldUserIDs, fieldChannel, fieldExclude, fieldData}
+
+// Parse decodes and validates a command. Field names are case-sensitive;
+// unknown fields, and known fields the action does not take, are refused, so
+// a misspelled or misplaced field is an error instead of a silent no-op.
+// Connection ids must pass store.ValidConnectionID (1 to 128 printable ASCII
+// characters), so a malformed one never reaches the store.
 func Parse(payload []byte) (Command, error) {
 	var c Command
 	if len(payload) > MaxCommand {
 		return c, bad("command of %d bytes exceeds %d", len(payload), MaxCommand)
 	}
+	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return c, bad("command must be a JSON object with known fields: %v", err)
+	if err := dec.Decode(&fields); err != nil || fields == nil {
+		return c, bad("command must be a JSON object")
 	}
 	if dec.More() {
 		return c, bad("command must be a single JSON object")
 	}
+	for name := range fields {
+		if !slices.Contains(knownFields, name) {
+			return c, bad("unknown field %.64q (field names are case-sensitive; see docs/publisher.md)", name)
+		}
+	}
+	dec = json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, bad("command must be a JSON object with known fields: %v", err)
+	}
+	if _, ok := fields[fieldAction]; !ok || c.Action == "" {
+		return c, bad("missing action")
+	}
+	allowed, ok := fieldsOf[c.Action]
+	if !ok {
+		return c, bad("unknown action %.64q; see docs/publisher.md", c.Action)
+	}
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		switch {
+		case name == fieldAction || slices.Contains(allowed, name):
+		case name == fieldExclude:
+			return c, bad("exclude applies to sendToChannel and broadcast only")
+		default:
+			return c, bad("%s does not take field %s", c.Action, name)
+		}
+	}
+	return c, c.validate()
+}
+
+// validate checks the fields of a decoded command whose field names are valid for its action.
+func (c *Command) validate() error {
 	needData := func() error {
 		if len(bytes.TrimSpace(c.Data)) == 0 || bytes.Equal(bytes.TrimSpace(c.Data), []byte("null")) {
 			return bad("%s needs data", c.Action)
@@ -97,12 +170,17 @@ func Parse(payload []byte) (Command, error) {
 		}
 		return nil
 	}
-	if len(c.Exclude) > 0 && c.Action != ActionSendToChannel && c.Action != ActionBroadcast {
-		return c, bad("exclude applies to sendToChannel and broadcast only")
-	}
 	needChannel := func() error {
 		if !protocol.ValidChannel(c.Channel) {
 			return bad("%s needs a channel of 1 to 164 characters of [A-Za-z0-9_-=@,.;:]", c.Action)
+		}
+		return nil
+	}
+	validIDs := func(field string, ids []string) error {
+		for _, id := range ids {
+			if !store.ValidConnectionID(id) {
+				return bad("%s: %s holds an invalid connection id %.40q: want 1 to %d printable ASCII characters", c.Action, field, id, store.MaxConnectionIDLength)
+			}
 		}
 		return nil
 	}
@@ -110,58 +188,65 @@ func Parse(payload []byte) (Command, error) {
 		if c.ConnectionID == "" {
 			return bad("%s needs connectionId", c.Action)
 		}
-		return nil
+		return validIDs(fieldConnectionID, []string{c.ConnectionID})
+	}
+	if err := validIDs(fieldExclude, c.Exclude); err != nil {
+		return err
 	}
 	switch c.Action {
-	case "":
-		return c, bad("missing action")
 	case ActionSend:
+		if slices.Contains(c.ConnectionIDs, "") {
+			return bad("send: empty connection id")
+		}
+		if err := validIDs(fieldConnectionIDs, c.ConnectionIDs); err != nil {
+			return err
+		}
 		if c.ConnectionID != "" {
+			if err := needConn(); err != nil {
+				return err
+			}
 			c.ConnectionIDs = append([]string{c.ConnectionID}, c.ConnectionIDs...)
 			c.ConnectionID = ""
 		}
 		if len(c.ConnectionIDs) == 0 {
-			return c, bad("send needs connectionId or connectionIds")
+			return bad("send needs connectionId or connectionIds")
 		}
-		if slices.Contains(c.ConnectionIDs, "") {
-			return c, bad("send: empty connection id")
-		}
-		return c, needData()
+		return needData()
 	case ActionSendToUser:
 		if c.UserID == "" {
-			return c, bad("sendToUser needs userId")
+			return bad("sendToUser needs userId")
 		}
-		return c, needData()
+		return needData()
 	case ActionSendToUsers:
 		if len(c.UserIDs) == 0 || slices.Contains(c.UserIDs, "") {
-			return c, bad("sendToUsers needs userIds, none empty")
+			return bad("sendToUsers needs userIds, none empty")
 		}
-		return c, needData()
+		if len(c.UserIDs) > MaxUsers {
+			return bad("sendToUsers takes at most %d userIds, got %d", MaxUsers, len(c.UserIDs))
+		}
+		return needData()
 	case ActionSendToChannel:
 		if err := needChannel(); err != nil {
-			return c, err
+			return err
 		}
-		return c, needData()
+		return needData()
 	case ActionBroadcast:
-		return c, needData()
+		return needData()
 	case ActionDisconnect, ActionConnection:
-		return c, needConn()
+		return needConn()
 	case ActionJoin, ActionLeave:
 		if err := needConn(); err != nil {
-			return c, err
+			return err
 		}
-		return c, needChannel()
+		return needChannel()
 	case ActionChannel:
-		return c, needChannel()
+		return needChannel()
 	case ActionUser:
 		if c.UserID == "" {
-			return c, bad("user needs userId")
+			return bad("user needs userId")
 		}
-		return c, nil
-	case ActionConnections, ActionChannels, ActionStats, ActionCleanup:
-		return c, nil
 	}
-	return c, bad("unknown action %q; see docs/publisher.md", c.Action)
+	return nil
 }
 
 // RecipientResult is one recipient's outcome in a response.
@@ -348,6 +433,9 @@ func (h *Handler) Execute(ctx context.Context, c Command) (*Response, error) {
 		changed, err := op(ctx, c.ConnectionID, c.Channel)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, bad("connection %s does not exist", c.ConnectionID)
+		}
+		if errors.Is(err, store.ErrTooManyChannels) {
+			return nil, bad("connection %s already holds %d channels, the most one connection may join", c.ConnectionID, h.m.MaxChannelsPerConnection())
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Action, err)

@@ -40,6 +40,7 @@ func TestParseErrors(t *testing.T) {
 		{"user lookup without id", `{"action":"user"}`, "needs userId"},
 		{"exclude on send", `{"action":"send","connectionId":"a","data":1,"exclude":["b"]}`, "exclude applies to sendToChannel and broadcast only"},
 	}
+	tests = append(tests, strictCases()...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(tt.cmd))
@@ -184,6 +185,8 @@ func FuzzParse(f *testing.F) {
 		`{"action":"sendToChannel","channel":"news","data":"s","exclude":["a"]}`, `{"action":"broadcast","data":0}`,
 		`{"action":"stats"}`, `{"action":"cleanup"}`, `{"action":"join","connectionId":"a","channel":"c"}`,
 		`{}`, `null`, `[]`, `{"action":"send"}`, `{"action":"x","y":1}`, `{"action":"send","connectionIds":[""],"data":1}`,
+		`{"action":"broadcast","channel":"news","data":1}`, `{"action":"sendToChannel","Channel":"news","data":1}`,
+		`{"action":"connection","connectionId":"a b"}`, `{"action":"broadcast","data":1,"exclude":["a","b"]}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -195,6 +198,13 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		assert.NotEmpty(t, c.Action)
+		ids := append(append([]string{}, c.ConnectionIDs...), c.Exclude...)
+		if c.ConnectionID != "" {
+			ids = append(ids, c.ConnectionID)
+		}
+		for _, id := range ids {
+			assert.True(t, store.ValidConnectionID(id), "connection id %q reaches the store", id)
+		}
 		switch c.Action {
 		case ActionSend, ActionSendToUser, ActionSendToUsers, ActionSendToChannel, ActionBroadcast:
 			assert.True(t, json.Valid(c.Data))

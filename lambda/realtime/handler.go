@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -8,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -122,6 +125,21 @@ func (m *Manager) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 	}
 }
 
+// HandleJSON is Handle for an event still in JSON, the entry point of the
+// websocket Lambda (lambda.Start(m.HandleJSON)). Decoding the event here
+// keeps the authorizer context's numbers as written: a numeric userId above
+// 2^53 keeps every digit instead of being rounded to a float64.
+func (m *Manager) HandleJSON(ctx context.Context, payload json.RawMessage) (Response, error) {
+	var ev events.APIGatewayWebsocketProxyRequest
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(&ev); err != nil {
+		m.log.ErrorContext(ctx, "undecodable event", "error", err)
+		return Response{StatusCode: http.StatusBadRequest}, fmt.Errorf("decode websocket event: %w", err)
+	}
+	return m.Handle(ctx, ev)
+}
+
 func newRequest(ev events.APIGatewayWebsocketProxyRequest) (*Request, error) {
 	req := &Request{ConnectionID: ev.RequestContext.ConnectionID, RouteKey: ev.RequestContext.RouteKey, Event: ev}
 	req.UserID, req.Channels = AuthorizerContext(ev.RequestContext.Authorizer)
@@ -138,7 +156,9 @@ func newRequest(ev events.APIGatewayWebsocketProxyRequest) (*Request, error) {
 }
 
 // AuthorizerContext reads userId and channels from an API Gateway authorizer
-// context, accepting strings, numbers and booleans as API Gateway may pass them.
+// context, accepting strings, numbers and booleans as API Gateway may pass
+// them. A json.Number keeps its exact text; a float64 is written with the
+// fewest digits that read back as the same number (42, not 42.000000).
 func AuthorizerContext(auth any) (userID, channels string) {
 	ctxMap, ok := auth.(map[string]any)
 	if !ok {
@@ -154,7 +174,7 @@ func contextString(v any) string {
 	case string:
 		return x
 	case float64:
-		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%f", x), "0"), ".")
+		return strconv.FormatFloat(x, 'f', -1, 64)
 	case json.Number:
 		return x.String()
 	default:
@@ -204,8 +224,15 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 				m.log.InfoContext(ctx, "connect refused: private channel not allowed", "connectionId", req.ConnectionID, "channel", ch)
 				return Response{StatusCode: http.StatusForbidden}, nil
 			}
-			channels = append(channels, ch)
+			if !slices.Contains(channels, ch) {
+				channels = append(channels, ch)
+			}
 		}
+	}
+	if len(channels) > m.cfg.MaxChannelsPerConnection {
+		m.log.InfoContext(ctx, "connect refused: too many channels in query", "connectionId", req.ConnectionID,
+			"channels", len(channels), "max", m.cfg.MaxChannelsPerConnection)
+		return Response{StatusCode: http.StatusBadRequest}, nil
 	}
 	connectedAt := m.cfg.Now()
 	if rc.ConnectedAt > 0 {
@@ -241,8 +268,13 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 	// refuses never raises joined events.
 	for _, ch := range channels {
 		if _, err := m.Join(ctx, req.ConnectionID, ch); err != nil {
-			m.log.ErrorContext(ctx, "join channel from query", "connectionId", req.ConnectionID, "channel", ch, "error", err)
 			m.rollbackConnect(ctx, req.ConnectionID)
+			if errors.Is(err, store.ErrTooManyChannels) {
+				// The query fitted, but the connect hook joined channels too.
+				m.log.InfoContext(ctx, "connect refused: too many channels", "connectionId", req.ConnectionID, "channel", ch)
+				return Response{StatusCode: http.StatusBadRequest}, nil
+			}
+			m.log.ErrorContext(ctx, "join channel from query", "connectionId", req.ConnectionID, "channel", ch, "error", err)
 			return Response{StatusCode: http.StatusInternalServerError}, nil
 		}
 	}
@@ -344,6 +376,9 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, protocol.Errorf(protocol.CodeBadRequest, "connection is not registered")
 			}
+			if errors.Is(err, store.ErrTooManyChannels) {
+				return nil, protocol.Errorf(protocol.CodeTooManyChannels, "a connection may join at most %d channels; unsubscribe from one first", m.cfg.MaxChannelsPerConnection)
+			}
 			return nil, err
 		}
 		return protocol.Subscribed(f.Channel), nil
@@ -353,11 +388,11 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 		}
 		return protocol.Unsubscribed(f.Channel), nil
 	case protocol.ActionPublish:
-		chans, err := m.store.ConnectionChannels(ctx, req.ConnectionID)
+		member, err := m.store.IsMember(ctx, req.ConnectionID, f.Channel)
 		if err != nil {
 			return nil, err
 		}
-		if !contains(chans, f.Channel) {
+		if !member {
 			return nil, protocol.Errorf(protocol.CodeNotSubscribed, "subscribe to %s before publishing", f.Channel)
 		}
 		msg := protocol.Message(f.Channel, f.Data)
@@ -376,15 +411,6 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 		return protocol.Published(f.Channel), nil
 	}
 	return nil, protocol.Errorf(protocol.CodeUnknownAction, "unknown action %q", f.Action)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (m *Manager) handleCustom(ctx context.Context, req *Request) (Response, error) {

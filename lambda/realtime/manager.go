@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -28,6 +30,21 @@ var ErrNoEndpoint = errors.New("no management endpoint: set Config.ManagementEnd
 
 // ErrInvalidChannel means a channel name is outside [A-Za-z0-9_-=@,.;:]{1,164}.
 var ErrInvalidChannel = errors.New("invalid channel name")
+
+// DefaultMaxChannelsPerConnection is the cap on the channels one connection
+// may join when Config.MaxChannelsPerConnection is zero: a connection's
+// removal must fit in a $disconnect, and each of its channels costs one
+// membership item.
+const DefaultMaxChannelsPerConnection = 100
+
+// MaxUsersPerSend bounds the users of one SendToUsers call.
+const MaxUsersPerSend = 1000
+
+// userLookupConcurrency bounds the users SendToUsers looks up and sends to at once.
+const userLookupConcurrency = 16
+
+// ErrTooManyUsers means SendToUsers was given more than MaxUsersPerSend users.
+var ErrTooManyUsers = fmt.Errorf("more than %d users in one send", MaxUsersPerSend)
 
 // EventPublisher receives lifecycle events (connected, disconnected, message,
 // channel.joined, channel.left), for example to an EventBridge bus. Errors are
@@ -61,6 +78,13 @@ type Config struct {
 	Sender sender.Options
 	// TTL is how long a connection record lives (default store.DefaultTTL).
 	TTL time.Duration
+	// MaxChannelsPerConnection caps the channels one connection may join
+	// (WS_MAX_CHANNELS_PER_CONNECTION); zero means
+	// DefaultMaxChannelsPerConnection. Join beyond it fails with
+	// store.ErrTooManyChannels: a client's subscribe answers
+	// too_many_channels, a $connect whose ?channels= lists more is refused
+	// with 400.
+	MaxChannelsPerConnection int
 	// Distributor hands channel sends and broadcasts above its threshold to
 	// fan-out workers (package fanout over SQS); nil sends everything from
 	// this process.
@@ -97,6 +121,12 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.TTL <= 0 {
 		cfg.TTL = store.DefaultTTL
 	}
+	if cfg.MaxChannelsPerConnection < 0 {
+		return nil, fmt.Errorf("realtime: Config.MaxChannelsPerConnection %d: want at least 1 (0 for the default %d)", cfg.MaxChannelsPerConnection, DefaultMaxChannelsPerConnection)
+	}
+	if cfg.MaxChannelsPerConnection == 0 {
+		cfg.MaxChannelsPerConnection = DefaultMaxChannelsPerConnection
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -107,6 +137,9 @@ func New(cfg Config) (*Manager, error) {
 	m := &Manager{cfg: cfg, store: cfg.Store, log: cfg.Logger, senders: map[string]*sender.Sender{}}
 	return m, nil
 }
+
+// MaxChannelsPerConnection is the cap on one connection's channels.
+func (m *Manager) MaxChannelsPerConnection() int { return m.cfg.MaxChannelsPerConnection }
 
 // Store returns the registry the manager uses.
 func (m *Manager) Store() store.Store { return m.store }
@@ -227,20 +260,39 @@ func (m *Manager) SendToUser(ctx context.Context, userID string, data []byte) (s
 	return m.SendToConnections(ctx, ids, data)
 }
 
-// SendToUsers sends data to every live connection of each user and returns a report per user.
+// SendToUsers sends data to every live connection of each user and returns a
+// report per user. It takes at most MaxUsersPerSend distinct users
+// (ErrTooManyUsers otherwise) and works on up to 16 of them at once.
 func (m *Manager) SendToUsers(ctx context.Context, userIDs []string, data []byte) (map[string]sender.Report, error) {
-	out := make(map[string]sender.Report, len(userIDs))
+	users := make([]string, 0, len(userIDs))
+	seen := make(map[string]struct{}, len(userIDs))
 	for _, u := range userIDs {
-		if _, done := out[u]; done {
-			continue
+		if _, dup := seen[u]; !dup {
+			seen[u] = struct{}{}
+			users = append(users, u)
 		}
-		rep, err := m.SendToUser(ctx, u, data)
-		if err != nil {
-			return out, err
-		}
-		out[u] = rep
 	}
-	return out, nil
+	if len(users) > MaxUsersPerSend {
+		return nil, fmt.Errorf("send to %d users: %w", len(users), ErrTooManyUsers)
+	}
+	var mu sync.Mutex
+	out := make(map[string]sender.Report, len(users))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(userLookupConcurrency)
+	for _, u := range users {
+		g.Go(func() error {
+			rep, err := m.SendToUser(gctx, u, data)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			out[u] = rep
+			mu.Unlock()
+			return nil
+		})
+	}
+	err := g.Wait()
+	return out, err
 }
 
 // SendToChannel sends data to every member of the channel except the ids in
@@ -300,12 +352,14 @@ func (m *Manager) sendPages(ctx context.Context, data []byte, exclude []string, 
 }
 
 // Join adds the connection to the channel and reports whether it is a new
-// membership. It returns store.ErrNotFound for an unknown or removed connection.
+// membership. It returns store.ErrNotFound for an unknown or removed
+// connection and store.ErrTooManyChannels when the connection already holds
+// Config.MaxChannelsPerConnection channels.
 func (m *Manager) Join(ctx context.Context, id, channel string) (bool, error) {
 	if !protocol.ValidChannel(channel) {
 		return false, fmt.Errorf("join %s to %q: %w", id, channel, ErrInvalidChannel)
 	}
-	added, err := m.store.Join(ctx, id, channel)
+	added, err := m.store.JoinAtMost(ctx, id, channel, m.cfg.MaxChannelsPerConnection)
 	if err != nil {
 		return false, err
 	}

@@ -45,6 +45,9 @@ const (
 	attrUserAgent   = "userAgent"
 	attrChannel     = "ch"
 	attrCount       = "n"
+	// attrMemberships on a connection record counts its memberships, so a
+	// join can be capped in the same transaction that adds one.
+	attrMemberships = "nch"
 
 	prefixConn        = "c#"
 	prefixMember      = "ch#"
@@ -52,6 +55,7 @@ const (
 	prefixShard       = "s#"
 	prefixConnCount   = "cnt#c#"
 	prefixChanCount   = "cnt#ch#"
+	prefixRemoving    = "rm#"
 	skMeta            = "meta"
 	skConnCount       = "cnt"
 	maxTxItems        = 100 // DynamoDB's TransactWriteItems limit
@@ -380,8 +384,8 @@ func backoff(ctx context.Context, attempt int) error {
 // connection record (only if no live record has the id) and adds one to the
 // connection's counter shard. A stale record with the same id is removed first.
 func (d *DynamoDB) AddConnection(ctx context.Context, c Connection) error {
-	if c.ID == "" {
-		return errors.New("add connection: empty id")
+	if !ValidConnectionID(c.ID) {
+		return fmt.Errorf("add connection %.*q: %w", MaxConnectionIDLength, c.ID, ErrInvalidID)
 	}
 	now := d.opts.Now()
 	if c.ConnectedAt.IsZero() {
@@ -440,12 +444,21 @@ func (d *DynamoDB) getMeta(ctx context.Context, id string) (map[string]types.Att
 	return out.Item, nil
 }
 
-// RemoveConnection implements Store. It deletes the connection record and
-// decrements its counter in one transaction first, so no join can succeed
-// afterwards, then removes every membership found by a strongly consistent
-// Query, in transactions of up to 50 memberships, each delete conditioned on
-// the membership still existing and paired with its counter decrement.
+// RemoveConnection implements Store. It reads the connection's partition
+// (record and memberships) with one strongly consistent Query, then deletes
+// the record and decrements its counter in one transaction, so no join can
+// succeed afterwards. The delete is conditioned on the record's membership
+// count being the number of memberships read, so a join or leave in between
+// makes it read the partition again instead of leaving a membership behind.
+// When there are memberships, the same transaction writes a removal marker
+// (pk "rm#"+shard, sk the id) that Cleanup finds with a Query if the removal
+// is cut short. The memberships then go in transactions of up to 49, each
+// delete conditioned on the membership still existing and paired with its
+// counter decrement; the last one also deletes the marker.
 func (d *DynamoDB) RemoveConnection(ctx context.Context, id string) (bool, error) {
+	if !ValidConnectionID(id) {
+		return false, nil
+	}
 	meta, n, err := d.remove(ctx, id, 0, false)
 	if err != nil {
 		return meta || n > 0, fmt.Errorf("remove connection %s: %w", id, err)
@@ -453,40 +466,123 @@ func (d *DynamoDB) RemoveConnection(ctx context.Context, id string) (bool, error
 	return meta || n > 0, nil
 }
 
+// partition reads a connection's record and its membership items (live or
+// not) with one strongly consistent Query of its partition.
+func (d *DynamoDB) partition(ctx context.Context, id string) (meta map[string]types.AttributeValue, members []map[string]types.AttributeValue, err error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(d.opts.Table),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(prefixConn + id)},
+		ConsistentRead:            aws.Bool(true),
+	}
+	err = d.queryPages(ctx, in, func(items []map[string]types.AttributeValue) error {
+		for _, it := range items {
+			sk := getS(it, attrSK)
+			switch {
+			case sk == skMeta:
+				meta = it
+			case strings.HasPrefix(sk, prefixMember):
+				members = append(members, it)
+			}
+		}
+		return nil
+	})
+	return meta, members, err
+}
+
+// channelOf is the channel of a membership item.
+func channelOf(member map[string]types.AttributeValue) string {
+	return strings.TrimPrefix(getS(member, attrSK), prefixMember)
+}
+
 // remove deletes the connection record and its memberships. With onlyExpired
 // it deletes the record only if its ttl <= now, and leaves a live record and
 // its memberships alone. It reports whether it deleted the record and how many
-// memberships it removed.
+// memberships it removed. A record already gone (a concurrent removal, or one
+// cut short) has whatever memberships it left swept.
 func (d *DynamoDB) remove(ctx context.Context, id string, now int64, onlyExpired bool) (bool, int, error) {
-	del := &types.Delete{
-		TableName:                           aws.String(d.opts.Table),
-		Key:                                 metaKey(id),
-		ConditionExpression:                 aws.String("attribute_exists(pk)"),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
-	if onlyExpired {
-		del.ConditionExpression = aws.String("attribute_exists(pk) AND #ttl <= :now")
-		del.ExpressionAttributeNames = map[string]string{"#ttl": attrTTL}
-		del.ExpressionAttributeValues = map[string]types.AttributeValue{":now": avN(now)}
-	}
-	err := d.transact(ctx, []types.TransactWriteItem{
-		{Delete: del},
-		{Update: d.counterUpdate(connCountKey(d.shardOf(id)), "", -1)},
-	})
-	removedMeta := err == nil
-	if err != nil {
-		var tc *txCanceled
-		if !errors.As(err, &tc) || !tc.failed(0) {
-			return false, 0, fmt.Errorf("delete record: %w", err)
+	for round := 0; ; round++ {
+		meta, members, err := d.partition(ctx, id)
+		if err != nil {
+			return false, 0, fmt.Errorf("read connection: %w", err)
 		}
-		// The record is gone already (a concurrent removal, or an orphaned
-		// membership sweep) or, with onlyExpired, it is live again.
-		if onlyExpired && tc.item(0) != nil {
+		channels := make([]string, len(members))
+		for i, m := range members {
+			channels[i] = channelOf(m)
+		}
+		if meta == nil {
+			n, err := d.sweep(ctx, id, channels, len(channels) > 0, false)
+			return false, n, err
+		}
+		if onlyExpired && liveAt(meta, now) {
 			return false, 0, nil
 		}
+		if round >= maxSweepRounds {
+			return false, 0, fmt.Errorf("delete record: its memberships still change after %d reads", round)
+		}
+		// The count matches the memberships read unless the record predates
+		// the count or the partition changed between two pages of the Query:
+		// then the removal reads the memberships again after the delete.
+		count, counted := getN(meta, attrMemberships)
+		exact := !counted || count == int64(len(channels))
+		cond := "attribute_exists(pk)"
+		names := map[string]string{}
+		values := map[string]types.AttributeValue{}
+		if exact {
+			cond += " AND (attribute_not_exists(#nch) OR #nch = :n)"
+			names["#nch"] = attrMemberships
+			values[":n"] = avN(int64(len(channels)))
+		}
+		if onlyExpired {
+			cond += " AND #ttl <= :now"
+			names["#ttl"] = attrTTL
+			values[":now"] = avN(now)
+		}
+		del := &types.Delete{TableName: aws.String(d.opts.Table), Key: metaKey(id), ConditionExpression: aws.String(cond)}
+		if len(names) > 0 {
+			del.ExpressionAttributeNames, del.ExpressionAttributeValues = names, values
+		}
+		items := []types.TransactWriteItem{
+			{Delete: del},
+			{Update: d.counterUpdate(connCountKey(d.shardOf(id)), "", -1)},
+		}
+		marker := len(channels) > 0 || !exact
+		if marker {
+			items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(d.opts.Table), Item: d.markerItem(id, meta)}})
+		}
+		err = d.transact(ctx, items)
+		var tc *txCanceled
+		switch {
+		case err == nil:
+		case errors.As(err, &tc) && tc.failed(0):
+			continue // a join, a leave or another removal changed the record: read it again
+		default:
+			return false, 0, fmt.Errorf("delete record: %w", err)
+		}
+		n, err := d.sweep(ctx, id, channels, marker, !exact)
+		return true, n, err
 	}
-	n, err := d.sweep(ctx, id)
-	return removedMeta, n, err
+}
+
+// markerKey is the key of a connection's removal marker: one partition per
+// shard, so Cleanup lists removals cut short with one Query per shard.
+func (d *DynamoDB) markerKey(id string) map[string]types.AttributeValue {
+	return key(prefixRemoving+strconv.Itoa(d.shardOf(id)), id)
+}
+
+// markerItem is the removal marker of a connection whose record is meta. It
+// expires with the memberships it stands for.
+func (d *DynamoDB) markerItem(id string, meta map[string]types.AttributeValue) map[string]types.AttributeValue {
+	item := d.markerKey(id)
+	item[attrID] = avS(id)
+	if ttl, ok := getN(meta, attrTTL); ok {
+		item[attrTTL] = avN(ttl)
+	}
+	return item
+}
+
+func (d *DynamoDB) markerDelete(id string) *types.Delete {
+	return &types.Delete{TableName: aws.String(d.opts.Table), Key: d.markerKey(id)}
 }
 
 // memberships returns the channels a connection has membership items for,
@@ -517,25 +613,31 @@ func (d *DynamoDB) memberships(ctx context.Context, id string) ([]string, error)
 	}
 }
 
-// sweep removes every membership of a connection with its counter decrements.
-// A chunk cancelled because another writer removed one of its memberships
-// (a concurrent Leave or RemoveConnection) is re-read and retried, so every
-// membership is decremented exactly once.
-func (d *DynamoDB) sweep(ctx context.Context, id string) (int, error) {
+// sweep removes the given memberships of a removed connection, each with its
+// counter decrement, and with marker its removal marker once none is left. A
+// chunk cancelled because another writer removed one of its memberships (a
+// concurrent Leave or removal) makes it read the memberships again, so every
+// membership is decremented exactly once; verify reads them again even when
+// no chunk was cancelled.
+func (d *DynamoDB) sweep(ctx context.Context, id string, channels []string, marker, verify bool) (int, error) {
 	removed := 0
 	for round := 0; ; round++ {
-		channels, err := d.memberships(ctx, id)
-		if err != nil || len(channels) == 0 {
-			return removed, err
+		if len(channels) == 0 {
+			if marker {
+				if err := d.transact(ctx, []types.TransactWriteItem{{Delete: d.markerDelete(id)}}); err != nil {
+					return removed, fmt.Errorf("delete removal marker: %w", err)
+				}
+			}
+			return removed, nil
 		}
 		if round >= maxSweepRounds {
 			return removed, fmt.Errorf("remove memberships: still %d left after %d rounds", len(channels), round)
 		}
 		contended := false
-		const perTx = maxTxItems / 2 // a delete and a counter update per membership
+		const perTx = maxTxItems/2 - 1 // a delete and a counter update per membership, and room for the marker
 		for start := 0; start < len(channels); start += perTx {
 			chunk := channels[start:min(start+perTx, len(channels))]
-			items := make([]types.TransactWriteItem, 0, 2*len(chunk))
+			items := make([]types.TransactWriteItem, 0, 2*len(chunk)+1)
 			for _, ch := range chunk {
 				items = append(items,
 					types.TransactWriteItem{Delete: &types.Delete{
@@ -546,30 +648,55 @@ func (d *DynamoDB) sweep(ctx context.Context, id string) (int, error) {
 					types.TransactWriteItem{Update: d.counterUpdate(d.chanCountKey(ch, id), ch, -1)},
 				)
 			}
+			// The marker goes with the last memberships only when nothing
+			// can be left behind them.
+			withMarker := marker && !verify && !contended && start+perTx >= len(channels)
+			if withMarker {
+				items = append(items, types.TransactWriteItem{Delete: d.markerDelete(id)})
+			}
 			err := d.transact(ctx, items)
 			var tc *txCanceled
 			switch {
 			case err == nil:
 				removed += len(chunk)
+				if withMarker {
+					marker = false
+				}
 			case errors.As(err, &tc):
 				contended = true
 			default:
 				return removed, fmt.Errorf("remove memberships: %w", err)
 			}
 		}
-		if !contended {
+		if !contended && !verify {
 			return removed, nil
+		}
+		verify = false
+		var err error
+		if channels, err = d.memberships(ctx, id); err != nil {
+			return removed, err
 		}
 	}
 }
 
-// Join implements Store: a strongly consistent GetItem of the connection
-// record (for its ttl, which the membership inherits) and one transaction
-// that checks the record still exists with that ttl, puts the membership if
-// absent and adds one to the channel's counter. A removed or expired
-// connection fails the check, so a late join cannot resurrect it; a repeated
-// join fails the put and changes nothing.
+// Join implements Store: JoinAtMost without a cap.
 func (d *DynamoDB) Join(ctx context.Context, id, channel string) (bool, error) {
+	return d.JoinAtMost(ctx, id, channel, 0)
+}
+
+// JoinAtMost implements Store: a strongly consistent GetItem of the
+// connection record (for its ttl, which the membership inherits, and its
+// membership count) and one transaction that adds one to the record's
+// membership count if the record still exists with that ttl (and, with a
+// cap, holds fewer than max channels), puts the membership if absent and adds
+// one to the channel's counter. A removed or expired connection fails the
+// check, so a late join cannot resurrect it; a repeated join fails the put and
+// changes nothing; concurrent joins of one connection all update its record,
+// so DynamoDB serialises them and the cap holds exactly.
+func (d *DynamoDB) JoinAtMost(ctx context.Context, id, channel string, max int) (bool, error) {
+	if !ValidConnectionID(id) {
+		return false, fmt.Errorf("join %.*q to %s: %w", MaxConnectionIDLength, id, channel, ErrNotFound)
+	}
 	now := ttlCutoff(d.opts.Now())
 	meta, err := d.getMeta(ctx, id)
 	if err != nil {
@@ -578,19 +705,30 @@ func (d *DynamoDB) Join(ctx context.Context, id, channel string) (bool, error) {
 	if meta == nil || !liveAt(meta, now) {
 		return false, fmt.Errorf("join %s to %s: %w", id, channel, ErrNotFound)
 	}
+	if n, _ := getN(meta, attrMemberships); max > 0 && n >= int64(max) {
+		return d.joinAtCap(ctx, id, channel, n)
+	}
 	ttl, _ := getN(meta, attrTTL)
 	member := memberKey(id, channel)
 	member[attrChannel] = avS(channel)
 	member[attrTTL] = avN(ttl)
 	member[attrGSI1PK] = avS(prefixMember + channel)
 	member[attrGSI1SK] = avS(id)
+	cond := "attribute_exists(pk) AND #ttl = :ttl AND #ttl > :now"
+	values := map[string]types.AttributeValue{":ttl": avN(ttl), ":now": avN(now), ":one": avN(1)}
+	if max > 0 {
+		cond += " AND (attribute_not_exists(#nch) OR #nch < :max)"
+		values[":max"] = avN(int64(max))
+	}
 	err = d.transact(ctx, []types.TransactWriteItem{
-		{ConditionCheck: &types.ConditionCheck{
-			TableName:                 aws.String(d.opts.Table),
-			Key:                       metaKey(id),
-			ConditionExpression:       aws.String("attribute_exists(pk) AND #ttl = :ttl AND #ttl > :now"),
-			ExpressionAttributeNames:  map[string]string{"#ttl": attrTTL},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":ttl": avN(ttl), ":now": avN(now)},
+		{Update: &types.Update{
+			TableName:                           aws.String(d.opts.Table),
+			Key:                                 metaKey(id),
+			UpdateExpression:                    aws.String("ADD #nch :one"),
+			ConditionExpression:                 aws.String(cond),
+			ExpressionAttributeNames:            map[string]string{"#ttl": attrTTL, "#nch": attrMemberships},
+			ExpressionAttributeValues:           values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
 		{Put: &types.Put{
 			TableName:           aws.String(d.opts.Table),
@@ -603,33 +741,91 @@ func (d *DynamoDB) Join(ctx context.Context, id, channel string) (bool, error) {
 		return true, nil
 	}
 	var tc *txCanceled
-	switch {
-	case errors.As(err, &tc) && tc.failed(0):
-		return false, fmt.Errorf("join %s to %s: %w", id, channel, ErrNotFound)
-	case errors.As(err, &tc) && tc.failed(1):
-		return false, nil
-	default:
+	if !errors.As(err, &tc) {
 		return false, fmt.Errorf("join %s to %s: %w", id, channel, err)
 	}
+	if tc.failed(1) {
+		return false, nil // already a member
+	}
+	old := tc.item(0)
+	if oldTTL, _ := getN(old, attrTTL); max > 0 && old != nil && oldTTL == ttl && liveAt(old, now) {
+		// The record is the same and live: the cap failed the condition.
+		n, _ := getN(old, attrMemberships)
+		return d.joinAtCap(ctx, id, channel, n)
+	}
+	return false, fmt.Errorf("join %s to %s: %w", id, channel, ErrNotFound)
+}
+
+// joinAtCap answers a join of a connection that holds n >= max channels: no
+// change when it is already a member of the channel, ErrTooManyChannels otherwise.
+func (d *DynamoDB) joinAtCap(ctx context.Context, id, channel string, n int64) (bool, error) {
+	member, err := d.IsMember(ctx, id, channel)
+	if err != nil {
+		return false, fmt.Errorf("join %s to %s: %w", id, channel, err)
+	}
+	if member {
+		return false, nil
+	}
+	return false, fmt.Errorf("join %s to %s: %d channels: %w", id, channel, n, ErrTooManyChannels)
+}
+
+// IsMember implements Store: one strongly consistent GetItem of the
+// membership item, whatever the connection's other channels. A membership
+// carries its connection's expiry, so an expired connection is no member.
+func (d *DynamoDB) IsMember(ctx context.Context, id, channel string) (bool, error) {
+	if !ValidConnectionID(id) {
+		return false, nil
+	}
+	out, err := d.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                aws.String(d.opts.Table),
+		Key:                      memberKey(id, channel),
+		ConsistentRead:           aws.Bool(true),
+		ProjectionExpression:     aws.String("#ttl"),
+		ExpressionAttributeNames: map[string]string{"#ttl": attrTTL},
+	})
+	if err != nil {
+		return false, fmt.Errorf("is member %s of %s: %w", id, channel, err)
+	}
+	return out.Item != nil && liveAt(out.Item, ttlCutoff(d.opts.Now())), nil
 }
 
 // Leave implements Store: one transaction that deletes the membership if it
-// exists and subtracts one from the channel's counter.
+// exists, subtracts one from the channel's counter and one from the
+// connection record's membership count. When the record is gone (a removal
+// under way) the membership goes without the count.
 func (d *DynamoDB) Leave(ctx context.Context, id, channel string) (bool, error) {
-	err := d.transact(ctx, []types.TransactWriteItem{
+	if !ValidConnectionID(id) {
+		return false, nil
+	}
+	items := []types.TransactWriteItem{
 		{Delete: &types.Delete{
 			TableName:           aws.String(d.opts.Table),
 			Key:                 memberKey(id, channel),
 			ConditionExpression: aws.String("attribute_exists(pk)"),
 		}},
 		{Update: d.counterUpdate(d.chanCountKey(channel, id), channel, -1)},
-	})
-	if err == nil {
-		return true, nil
+		{Update: &types.Update{
+			TableName:                 aws.String(d.opts.Table),
+			Key:                       metaKey(id),
+			UpdateExpression:          aws.String("ADD #nch :minus"),
+			ConditionExpression:       aws.String("attribute_exists(pk)"),
+			ExpressionAttributeNames:  map[string]string{"#nch": attrMemberships},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":minus": avN(-1)},
+		}},
 	}
-	var tc *txCanceled
-	if errors.As(err, &tc) && tc.failed(0) {
-		return false, nil
+	for {
+		err := d.transact(ctx, items)
+		if err == nil {
+			return true, nil
+		}
+		var tc *txCanceled
+		switch {
+		case errors.As(err, &tc) && tc.failed(0):
+			return false, nil
+		case errors.As(err, &tc) && len(items) == 3 && tc.failed(2):
+			items = items[:2]
+		default:
+			return false, fmt.Errorf("leave %s from %s: %w", id, channel, err)
+		}
 	}
-	return false, fmt.Errorf("leave %s from %s: %w", id, channel, err)
 }

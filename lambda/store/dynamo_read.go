@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -98,37 +97,22 @@ func (d *DynamoDB) GetConnection(ctx context.Context, id string) (Connection, er
 }
 
 func (d *DynamoDB) connectionWithChannels(ctx context.Context, id string) (Connection, bool, error) {
-	if id == "" {
+	if !ValidConnectionID(id) {
 		return Connection{}, false, nil
 	}
 	now := ttlCutoff(d.opts.Now())
-	var (
-		meta     map[string]types.AttributeValue
-		channels = []string{}
-	)
-	in := &dynamodb.QueryInput{
-		TableName:                 aws.String(d.opts.Table),
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(prefixConn + id)},
-		ConsistentRead:            aws.Bool(true),
-	}
-	err := d.queryPages(ctx, in, func(items []map[string]types.AttributeValue) error {
-		for _, it := range items {
-			sk := getS(it, attrSK)
-			switch {
-			case sk == skMeta:
-				meta = it
-			case strings.HasPrefix(sk, prefixMember) && liveAt(it, now):
-				channels = append(channels, strings.TrimPrefix(sk, prefixMember))
-			}
-		}
-		return nil
-	})
+	meta, members, err := d.partition(ctx, id)
 	if err != nil {
 		return Connection{}, false, err
 	}
 	if meta == nil || !liveAt(meta, now) {
 		return Connection{}, false, nil
+	}
+	channels := []string{}
+	for _, m := range members {
+		if liveAt(m, now) {
+			channels = append(channels, channelOf(m))
+		}
 	}
 	c := connFromItem(meta)
 	slices.Sort(channels)
@@ -319,14 +303,22 @@ func (d *DynamoDB) Stats(ctx context.Context) (Stats, error) {
 	return st, nil
 }
 
-// Cleanup implements Store. It finds expired connection records through the
+// Cleanup implements Store. It first finishes removals that were cut short:
+// their markers are listed with one Query per shard (partitions that hold
+// only the removals in progress, so they are nearly always empty) and each
+// connection's left-over memberships are swept with their counter
+// decrements. Then it finds expired connection records through the
 // shard-index (one Query per shard, filter ttl <= now) and removes each with
 // its memberships and counter decrements, exactly as RemoveConnection does.
-// Then it looks for expired memberships whose record is already gone (left by
-// a removal that was interrupted) through the channel-index of every counted
-// channel, and sweeps them too. It returns how many connection records it removed.
+// Last it looks for expired memberships whose record is gone and that have
+// no marker (left by a removal interrupted before markers existed) through
+// the channel-index of every counted channel, and sweeps them too. It returns
+// how many connection records it removed.
 func (d *DynamoDB) Cleanup(ctx context.Context, now time.Time) (int, error) {
 	limit := ttlCutoff(now)
+	if err := d.finishRemovals(ctx); err != nil {
+		return 0, fmt.Errorf("cleanup: %w", err)
+	}
 	expired, err := d.expiredIDs(ctx, limit)
 	if err != nil {
 		return 0, fmt.Errorf("cleanup: %w", err)
@@ -347,17 +339,16 @@ func (d *DynamoDB) Cleanup(ctx context.Context, now time.Time) (int, error) {
 	return removed, nil
 }
 
-// expiredIDs lists connection records with ttl <= cutoff from every shard.
-func (d *DynamoDB) expiredIDs(ctx context.Context, cutoff int64) (map[string]struct{}, error) {
+// shardIDs runs the Query query(shard) on every shard, in parallel, and
+// collects the ids (attribute idAttr) of the items they return.
+func (d *DynamoDB) shardIDs(ctx context.Context, idAttr string, query func(shard int) *dynamodb.QueryInput) (map[string]struct{}, error) {
 	var mu sync.Mutex
 	ids := map[string]struct{}{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(d.opts.Parallelism)
 	for shard := range d.opts.Shards {
 		g.Go(func() error {
-			in := d.liveIndexQuery(ShardIndex, attrGSI3PK, prefixShard+strconv.Itoa(shard), cutoff, 0)
-			in.FilterExpression = aws.String("#ttl <= :now")
-			return d.streamIDs(gctx, in, attrGSI3SK, func(page []string) error {
+			return d.streamIDs(gctx, query(shard), idAttr, func(page []string) error {
 				mu.Lock()
 				defer mu.Unlock()
 				for _, id := range page {
@@ -368,6 +359,58 @@ func (d *DynamoDB) expiredIDs(ctx context.Context, cutoff int64) (map[string]str
 		})
 	}
 	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// finishRemovals completes every removal that left its marker: it sweeps the
+// connection's memberships and deletes the marker. A marker whose id was
+// recorded again since only goes itself: the memberships are the new record's.
+func (d *DynamoDB) finishRemovals(ctx context.Context) error {
+	ids, err := d.shardIDs(ctx, attrSK, func(shard int) *dynamodb.QueryInput {
+		return &dynamodb.QueryInput{
+			TableName:                 aws.String(d.opts.Table),
+			KeyConditionExpression:    aws.String("pk = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(prefixRemoving + strconv.Itoa(shard))},
+			ProjectionExpression:      aws.String("sk"),
+			ConsistentRead:            aws.Bool(true),
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("find removals cut short: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.opts.Parallelism)
+	for id := range ids {
+		g.Go(func() error {
+			meta, members, err := d.partition(gctx, id)
+			if err != nil {
+				return fmt.Errorf("finish removal of %s: %w", id, err)
+			}
+			var channels []string
+			if meta == nil {
+				for _, m := range members {
+					channels = append(channels, channelOf(m))
+				}
+			}
+			if _, err := d.sweep(gctx, id, channels, true, false); err != nil {
+				return fmt.Errorf("finish removal of %s: %w", id, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// expiredIDs lists connection records with ttl <= cutoff from every shard.
+func (d *DynamoDB) expiredIDs(ctx context.Context, cutoff int64) (map[string]struct{}, error) {
+	ids, err := d.shardIDs(ctx, attrGSI3SK, func(shard int) *dynamodb.QueryInput {
+		in := d.liveIndexQuery(ShardIndex, attrGSI3PK, prefixShard+strconv.Itoa(shard), cutoff, 0)
+		in.FilterExpression = aws.String("#ttl <= :now")
+		return in
+	})
+	if err != nil {
 		return nil, fmt.Errorf("find expired connections: %w", err)
 	}
 	return ids, nil

@@ -119,9 +119,9 @@ func dynamoFactory(t *testing.T, cfg storetest.Config) storetest.Instance {
 		counts := rc.Snapshot()
 		t.Logf("DynamoDB requests: %d %v", counts.Total(), counts.Requests)
 	})
-	s, err := store.NewDynamoDB(client, store.DynamoOptions{Table: table, TTL: cfg.TTL, Now: cfg.Now, PageSize: cfg.PageSize})
+	s, err := store.NewDynamoDB(cutShort{client}, store.DynamoOptions{Table: table, TTL: cfg.TTL, Now: cfg.Now, PageSize: cfg.PageSize})
 	require.NoError(t, err)
-	return storetest.Instance{Store: s, Residue: residue(client, table)}
+	return storetest.Instance{Store: s, Residue: residue(client, table), CutShort: cutShortAfter}
 }
 
 func TestDynamoDBContract(t *testing.T) {
@@ -169,6 +169,8 @@ func TestDynamoDBRequestCounts(t *testing.T) {
 		"Leave":                         {"TransactWriteItems": 1},
 		"Leave (not a member)":          {"TransactWriteItems": 1},
 		"GetConnection":                 {"Query": 1},
+		"IsMember":                      {"GetItem": 1},
+		"JoinAtMost (at the cap)":       {"GetItem": 2},
 		"RemoveConnection (3 channels)": {"TransactWriteItems": 2, "Query": 1},
 		"RemoveConnection (0 channels)": {"TransactWriteItems": 1, "Query": 1},
 	}
@@ -204,6 +206,19 @@ func TestDynamoDBRequestCounts(t *testing.T) {
 		step("Leave", func() error { _, err := s.Leave(ctx, "me", "d"); return err })
 		step("Leave (not a member)", func() error { _, err := s.Leave(ctx, "me", "d"); return err })
 		step("GetConnection", func() error { _, err := s.GetConnection(ctx, "me"); return err })
+		step("IsMember", func() error {
+			if ok, err := s.IsMember(ctx, "me", "a"); err != nil || !ok {
+				return fmt.Errorf("is member: %v %w", ok, err)
+			}
+			return nil
+		})
+		step("JoinAtMost (at the cap)", func() error {
+			_, err := s.JoinAtMost(ctx, "me", "z", 3)
+			if !errors.Is(err, store.ErrTooManyChannels) {
+				return fmt.Errorf("join past the cap: %w", err)
+			}
+			return nil
+		})
 		step("RemoveConnection (3 channels)", func() error { _, err := s.RemoveConnection(ctx, "me"); return err })
 		require.NoError(t, s.AddConnection(ctx, store.Connection{ID: "bare"}))
 		step("RemoveConnection (0 channels)", func() error { _, err := s.RemoveConnection(ctx, "bare"); return err })
@@ -303,30 +318,15 @@ func TestDynamoDBTransactionConflictsRetried(t *testing.T) {
 	}, storetest.ConcurrencyOptions{Connections: 60, RaceConnections: 30})
 }
 
-// failingQueries makes every Query fail while on is set: a removal then stops
-// after its first request, as one cut short by a Lambda timeout would.
-type failingQueries struct {
-	store.DynamoAPI
-	on atomic.Bool
-}
-
-func (f *failingQueries) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	if f.on.Load() {
-		return nil, errors.New("injected failure")
-	}
-	return f.DynamoAPI.Query(ctx, in, optFns...)
-}
-
-// TestDynamoDBInterruptedRemoval covers a removal that stopped after deleting
-// the connection record: the memberships it left behind can still be swept by
-// a repeated RemoveConnection (what a 410 from a later post triggers) or, once
-// their ttl passes, by Cleanup, and every counter ends exact.
-func TestDynamoDBInterruptedRemoval(t *testing.T) {
+// TestDynamoDBLegacyOrphans covers memberships left without a removal marker
+// (by a removal interrupted before markers existed, which deleted the record
+// and its counter first): a repeated RemoveConnection sweeps them, and so does
+// Cleanup once they expire, and every counter ends exact.
+func TestDynamoDBLegacyOrphans(t *testing.T) {
 	client, _ := localClient(t)
 	table := freshTable(t, client)
 	clock := storetest.NewClock(time.Now().Truncate(time.Second))
-	api := &failingQueries{DynamoAPI: client}
-	s, err := store.NewDynamoDB(api, store.DynamoOptions{Table: table, TTL: time.Hour, Now: clock.Now, Shards: 4})
+	s, err := store.NewDynamoDB(client, store.DynamoOptions{Table: table, TTL: time.Hour, Now: clock.Now, Shards: 1})
 	require.NoError(t, err)
 	ctx := t.Context()
 
@@ -337,17 +337,19 @@ func TestDynamoDBInterruptedRemoval(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
-	api.on.Store(true)
+	av := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 	for _, id := range []string{"a", "b"} {
-		_, err := s.RemoveConnection(ctx, id)
-		require.Error(t, err, "removal of %s interrupted", id)
+		_, err := client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Delete: &types.Delete{TableName: aws.String(table), Key: map[string]types.AttributeValue{"pk": av("c#" + id), "sk": av("meta")}}},
+			{Update: &types.Update{
+				TableName: aws.String(table), Key: map[string]types.AttributeValue{"pk": av("cnt#c#0"), "sk": av("cnt")},
+				UpdateExpression:          aws.String("ADD n :d"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":d": &types.AttributeValueMemberN{Value: "-1"}},
+			}},
+		}})
+		require.NoError(t, err)
 	}
-	api.on.Store(false)
 
-	_, err = s.GetConnection(ctx, "a")
-	require.ErrorIs(t, err, store.ErrNotFound)
-	_, err = s.Join(ctx, "a", "z")
-	require.ErrorIs(t, err, store.ErrNotFound, "no join after the record is gone")
 	st, err := s.Stats(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), st.TotalConnections)
@@ -371,6 +373,35 @@ func TestDynamoDBInterruptedRemoval(t *testing.T) {
 	left, err := residue(client, table)(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, left)
+}
+
+// cutShort cancels a context once the store has completed a given number of
+// TransactWriteItems requests under it, as a Lambda timeout would in the
+// middle of an operation (see storetest.Instance.CutShort).
+type cutShort struct {
+	store.DynamoAPI
+}
+
+type cutKey struct{}
+
+type cutBudget struct {
+	left   atomic.Int64
+	cancel context.CancelFunc
+}
+
+func cutShortAfter(ctx context.Context, writes int) context.Context {
+	ctx, cancel := context.WithCancel(ctx)
+	b := &cutBudget{cancel: cancel}
+	b.left.Store(int64(writes))
+	return context.WithValue(ctx, cutKey{}, b)
+}
+
+func (c cutShort) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	out, err := c.DynamoAPI.TransactWriteItems(ctx, in, optFns...)
+	if b, ok := ctx.Value(cutKey{}).(*cutBudget); ok && b.left.Add(-1) == 0 {
+		b.cancel()
+	}
+	return out, err
 }
 
 // TestDynamoDBStoredTTL checks the ttl attribute DynamoDB's TTL process acts

@@ -61,8 +61,8 @@ func (m *Memory) live(mc *memConn) bool {
 
 // AddConnection implements Store.
 func (m *Memory) AddConnection(_ context.Context, c Connection) error {
-	if c.ID == "" {
-		return fmt.Errorf("add connection: empty id")
+	if !ValidConnectionID(c.ID) {
+		return fmt.Errorf("add connection %.*q: %w", MaxConnectionIDLength, c.ID, ErrInvalidID)
 	}
 	if c.ConnectedAt.IsZero() {
 		c.ConnectedAt = m.opts.Now()
@@ -149,7 +149,12 @@ func sortedKeys(set map[string]struct{}) []string {
 }
 
 // Join implements Store.
-func (m *Memory) Join(_ context.Context, id, channel string) (bool, error) {
+func (m *Memory) Join(ctx context.Context, id, channel string) (bool, error) {
+	return m.JoinAtMost(ctx, id, channel, 0)
+}
+
+// JoinAtMost implements Store.
+func (m *Memory) JoinAtMost(_ context.Context, id, channel string, max int) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mc := m.conns[id]
@@ -159,9 +164,24 @@ func (m *Memory) Join(_ context.Context, id, channel string) (bool, error) {
 	if _, ok := mc.channels[channel]; ok {
 		return false, nil
 	}
+	if max > 0 && len(mc.channels) >= max {
+		return false, fmt.Errorf("join %s to %s: %d channels: %w", id, channel, len(mc.channels), ErrTooManyChannels)
+	}
 	mc.channels[channel] = struct{}{}
 	addTo(m.chans, channel, id)
 	return true, nil
+}
+
+// IsMember implements Store.
+func (m *Memory) IsMember(_ context.Context, id, channel string) (bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	mc := m.conns[id]
+	if !m.live(mc) {
+		return false, nil
+	}
+	_, ok := mc.channels[channel]
+	return ok, nil
 }
 
 // Leave implements Store.

@@ -25,7 +25,34 @@ var (
 	ErrNotFound = errors.New("connection not found")
 	// ErrExists means a connection with the same id is already recorded.
 	ErrExists = errors.New("connection already exists")
+	// ErrTooManyChannels means a join was refused because the connection
+	// already holds as many channels as the cap passed to JoinAtMost.
+	ErrTooManyChannels = errors.New("too many channels for one connection")
+	// ErrInvalidID means a connection id is not 1 to MaxConnectionIDLength
+	// printable ASCII characters (see ValidConnectionID).
+	ErrInvalidID = errors.New("invalid connection id")
 )
+
+// MaxConnectionIDLength bounds a connection id. API Gateway's ids are 16
+// characters ("L0SM9cOFvHcCIhw="); the bound leaves room for other gateways
+// while keeping every key far below DynamoDB's 1 KB sort-key limit.
+const MaxConnectionIDLength = 128
+
+// ValidConnectionID reports whether id can be a connection id: 1 to
+// MaxConnectionIDLength characters, each printable ASCII other than a space
+// (0x21 to 0x7E). Both stores refuse to record other ids, so lookups of them
+// find nothing without a request.
+func ValidConnectionID(id string) bool {
+	if id == "" || len(id) > MaxConnectionIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
 
 // Connection is what the registry knows about one WebSocket connection.
 type Connection struct {
@@ -67,11 +94,13 @@ type PageFunc func(ids []string) error
 // Store is the connection registry. Implementations are safe for concurrent use.
 type Store interface {
 	// AddConnection records a new connection. It returns ErrExists if the id is
-	// already recorded.
+	// already recorded and ErrInvalidID if it fails ValidConnectionID.
 	AddConnection(ctx context.Context, c Connection) error
 	// RemoveConnection removes the connection and every channel membership it
 	// holds. It reports whether anything was removed; removing an unknown
-	// connection is not an error.
+	// connection is not an error. A removal cut short (an error, a cancelled
+	// context) leaves the connection unknown to GetConnection and Join; calling
+	// RemoveConnection again, or Cleanup, removes what it left.
 	RemoveConnection(ctx context.Context, id string) (bool, error)
 	// GetConnection returns one connection with its channels, or ErrNotFound.
 	GetConnection(ctx context.Context, id string) (Connection, error)
@@ -80,6 +109,14 @@ type Store interface {
 	// when the connection does not exist, so a late join cannot resurrect a
 	// removed connection.
 	Join(ctx context.Context, id, channel string) (bool, error)
+	// JoinAtMost is Join with a cap on the connection's channels: when the
+	// connection is not yet a member and already holds max channels, it
+	// returns ErrTooManyChannels and changes nothing. Concurrent joins of one
+	// connection cannot go past the cap. max <= 0 means no cap (Join).
+	JoinAtMost(ctx context.Context, id, channel string, max int) (bool, error)
+	// IsMember reports whether the live connection holds a membership of the
+	// channel: one key lookup, whatever the connection's other channels.
+	IsMember(ctx context.Context, id, channel string) (bool, error)
 	// Leave removes the connection from the channel and reports whether it was a member.
 	Leave(ctx context.Context, id, channel string) (bool, error)
 	// ChannelMembers streams the ids of the channel's live members.
@@ -103,6 +140,8 @@ type Store interface {
 	// at once. The contract suite asserts Stats only when nothing is expired.
 	Stats(ctx context.Context) (Stats, error)
 	// Cleanup removes connections whose record expired before now, with their
-	// memberships, and returns how many connections it removed.
+	// memberships, and returns how many connections it removed. It also
+	// finishes removals that were cut short, whatever their expiry: after it,
+	// no membership of a removed connection is left.
 	Cleanup(ctx context.Context, now time.Time) (int, error)
 }

@@ -26,5 +26,7 @@ func main() {
 		log.Error("websocket: start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(m.Handle)
+	// HandleJSON decodes the event itself, so numeric authorizer context
+	// values (a userId above 2^53) keep their exact digits.
+	lambda.Start(m.HandleJSON)
 }

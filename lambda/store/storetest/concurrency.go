@@ -53,6 +53,62 @@ func RunConcurrency(t *testing.T, f Factory, opts ConcurrencyOptions) {
 	t.Run("JoinRacesDisconnect", func(t *testing.T) {
 		testJoinRacesDisconnect(newEnv(t, f, 0), opts)
 	})
+	t.Run("ConcurrentJoinsAtCap", func(t *testing.T) {
+		testConcurrentJoinsAtCap(newEnv(t, f, 0))
+	})
+}
+
+// testConcurrentJoinsAtCap starts many joins of one connection at once, more
+// than its cap allows: exactly the cap's worth land, the others are refused
+// with ErrTooManyChannels, and the counters agree.
+func testConcurrentJoinsAtCap(e *env) {
+	t := e.t
+	const (
+		limit = 10
+		tries = 40
+	)
+	e.add("greedy", "")
+	e.join("greedy", "first")
+	var (
+		mu      sync.Mutex
+		joined  []string
+		refused int
+	)
+	err := parallel(tries, func(i int) error {
+		ch := fmt.Sprintf("cap-%02d", i)
+		added, err := e.s.JoinAtMost(e.ctx, "greedy", ch, limit)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case errors.Is(err, store.ErrTooManyChannels):
+			refused++
+			return nil
+		case err != nil:
+			return err
+		case !added:
+			return fmt.Errorf("join %s: not new", ch)
+		}
+		joined = append(joined, ch)
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Len(t, joined, limit-1, "joins that landed (one channel was held before)")
+	assert.Equal(t, tries-limit+1, refused, "joins refused")
+	want := append([]string{"first"}, joined...)
+	slices.Sort(want)
+	got, err := e.s.ConnectionChannels(e.ctx, "greedy")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	counts := map[string]int64{}
+	for _, ch := range want {
+		counts[ch] = 1
+	}
+	e.requireStats(1, counts)
+	removed, err := e.s.RemoveConnection(e.ctx, "greedy")
+	require.NoError(t, err)
+	assert.True(t, removed)
+	e.requireStats(0, nil)
+	e.requireResidue(0)
 }
 
 // parallel runs fn(i) for i in [0,n) in n goroutines that start together and

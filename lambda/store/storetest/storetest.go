@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,6 +39,12 @@ type Instance struct {
 	// Scan). The concurrency tests require it to be empty once every
 	// connection is removed. Nil means the backend cannot be inspected.
 	Residue func(ctx context.Context) ([]string, error)
+	// CutShort, when set, returns a context derived from ctx that is
+	// cancelled as soon as the backend has completed writes write requests
+	// made under it: a Lambda timeout in the middle of an operation. Nil
+	// means operations cannot be cut short (Memory changes everything under
+	// one lock).
+	CutShort func(ctx context.Context, writes int) context.Context
 }
 
 // Factory builds a fresh, empty store for one test.
@@ -209,6 +216,10 @@ func Run(t *testing.T, f Factory) {
 		{"ExpiredIDCanReconnect", 0, testExpiredIDCanReconnect},
 		{"ExplicitExpiresAt", 0, testExplicitExpiresAt},
 		{"Cleanup", 0, testCleanup},
+		{"JoinAtMost", 0, testJoinAtMost},
+		{"IsMember", 0, testIsMember},
+		{"InvalidIDs", 0, testInvalidIDs},
+		{"InterruptedRemoval", 0, testInterruptedRemoval},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -573,6 +584,192 @@ func testCleanup(e *env) {
 	n, err = e.s.Cleanup(e.ctx, e.clock.Now())
 	require.NoError(t, err)
 	assert.Equal(t, 3, n)
+	e.requireStats(0, nil)
+	e.requireResidue(0)
+}
+
+func testJoinAtMost(e *env) {
+	t := e.t
+	e.add("c1", "")
+	e.add("c2", "")
+	for _, ch := range []string{"a", "b", "c"} {
+		added, err := e.s.JoinAtMost(e.ctx, "c1", ch, 3)
+		require.NoError(t, err, ch)
+		assert.True(t, added, ch)
+	}
+	_, err := e.s.JoinAtMost(e.ctx, "c1", "d", 3)
+	require.ErrorIs(t, err, store.ErrTooManyChannels, "a fourth channel")
+	added, err := e.s.JoinAtMost(e.ctx, "c1", "a", 3)
+	require.NoError(t, err, "re-joining a channel at the cap changes nothing")
+	assert.False(t, added)
+	e.join("c2", "d")
+	e.requireStats(2, map[string]int64{"a": 1, "b": 1, "c": 1, "d": 1})
+
+	left, err := e.s.Leave(e.ctx, "c1", "b")
+	require.NoError(t, err)
+	require.True(t, left)
+	added, err = e.s.JoinAtMost(e.ctx, "c1", "d", 3)
+	require.NoError(t, err, "a leave makes room")
+	assert.True(t, added)
+	_, err = e.s.JoinAtMost(e.ctx, "c1", "e", 3)
+	require.ErrorIs(t, err, store.ErrTooManyChannels)
+
+	// Join has no cap, and its memberships count towards one.
+	e.join("c1", "e")
+	_, err = e.s.JoinAtMost(e.ctx, "c1", "f", 4)
+	require.ErrorIs(t, err, store.ErrTooManyChannels)
+	added, err = e.s.JoinAtMost(e.ctx, "c1", "f", 0)
+	require.NoError(t, err, "0 means no cap")
+	assert.True(t, added)
+	chs, err := e.s.ConnectionChannels(e.ctx, "c1")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "c", "d", "e", "f"}, chs)
+
+	_, err = e.s.JoinAtMost(e.ctx, "ghost", "a", 3)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	e.requireStats(2, map[string]int64{"a": 1, "c": 1, "d": 2, "e": 1, "f": 1})
+
+	// The count goes with the connection: removed and added again, the id starts from zero.
+	_, err = e.s.RemoveConnection(e.ctx, "c1")
+	require.NoError(t, err)
+	e.add("c1", "")
+	for _, ch := range []string{"x", "y", "z"} {
+		_, err := e.s.JoinAtMost(e.ctx, "c1", ch, 3)
+		require.NoError(t, err, ch)
+	}
+	_, err = e.s.RemoveConnection(e.ctx, "c1")
+	require.NoError(t, err)
+	_, err = e.s.RemoveConnection(e.ctx, "c2")
+	require.NoError(t, err)
+	e.requireStats(0, nil)
+	e.requireResidue(0)
+}
+
+func testIsMember(e *env) {
+	t := e.t
+	isMember := func(id, ch string) bool {
+		t.Helper()
+		ok, err := e.s.IsMember(e.ctx, id, ch)
+		require.NoError(t, err)
+		return ok
+	}
+	e.add("c1", "")
+	e.add("c2", "")
+	e.join("c1", "news", "sport")
+	e.join("c2", "other")
+	assert.True(t, isMember("c1", "news"))
+	assert.True(t, isMember("c1", "sport"))
+	assert.False(t, isMember("c1", "other"))
+	assert.False(t, isMember("c2", "news"))
+	assert.False(t, isMember("ghost", "news"))
+	_, err := e.s.Leave(e.ctx, "c1", "news")
+	require.NoError(t, err)
+	assert.False(t, isMember("c1", "news"), "after leave")
+	_, err = e.s.RemoveConnection(e.ctx, "c2")
+	require.NoError(t, err)
+	assert.False(t, isMember("c2", "other"), "after removal")
+	e.clock.Advance(ttl)
+	assert.False(t, isMember("c1", "sport"), "after expiry")
+}
+
+func testInvalidIDs(e *env) {
+	t := e.t
+	longest := strings.Repeat("x", store.MaxConnectionIDLength)
+	e.add(longest, "")
+	e.join(longest, "news")
+	for _, id := range []string{"", strings.Repeat("x", store.MaxConnectionIDLength+1), strings.Repeat("y", 3000), "a b", "tab\t", "nul\x00", "é"} {
+		require.ErrorIs(t, e.s.AddConnection(e.ctx, store.Connection{ID: id}), store.ErrInvalidID, "add %.20q", id)
+		_, err := e.s.GetConnection(e.ctx, id)
+		require.ErrorIs(t, err, store.ErrNotFound, "get %.20q", id)
+		_, err = e.s.Join(e.ctx, id, "news")
+		require.ErrorIs(t, err, store.ErrNotFound, "join %.20q", id)
+		left, err := e.s.Leave(e.ctx, id, "news")
+		require.NoError(t, err, "leave %.20q", id)
+		assert.False(t, left)
+		member, err := e.s.IsMember(e.ctx, id, "news")
+		require.NoError(t, err, "is member %.20q", id)
+		assert.False(t, member)
+		chs, err := e.s.ConnectionChannels(e.ctx, id)
+		require.NoError(t, err, "channels %.20q", id)
+		assert.Empty(t, chs)
+		removed, err := e.s.RemoveConnection(e.ctx, id)
+		require.NoError(t, err, "remove %.20q", id)
+		assert.False(t, removed)
+	}
+	assert.True(t, store.ValidConnectionID("L0SM9cOFvHcCIhw="), "an API Gateway id")
+	assert.Equal(t, []string{longest}, e.members("news"))
+	e.requireStats(1, map[string]int64{"news": 1})
+}
+
+// testInterruptedRemoval is a $disconnect cut short by the Lambda timeout:
+// the connection is gone at once, and what the removal left is swept by the
+// next RemoveConnection or by Cleanup, long before anything expires.
+func testInterruptedRemoval(e *env) {
+	t := e.t
+	const n = 120 // three transactions' worth of memberships on DynamoDB
+	channels := ids("ch-", n)
+	e.add("other", "")
+	e.join("other", channels[0], channels[n-1])
+	for _, victim := range []string{"cleaned", "resumed"} {
+		e.add(victim, "u")
+		e.join(victim, channels...)
+	}
+	cutShort := func(id string) {
+		t.Helper()
+		ctx := e.ctx
+		if e.inst.CutShort != nil {
+			// The record and its first memberships go, then time runs out.
+			ctx = e.inst.CutShort(e.ctx, 2)
+		}
+		_, err := e.s.RemoveConnection(ctx, id)
+		if e.inst.CutShort != nil {
+			require.ErrorIs(t, err, context.Canceled, "removal of %s cut short", id)
+		}
+		_, err = e.s.GetConnection(e.ctx, id)
+		require.ErrorIs(t, err, store.ErrNotFound, "%s is gone at once", id)
+		_, err = e.s.Join(e.ctx, id, "late")
+		require.ErrorIs(t, err, store.ErrNotFound, "no join after the record is gone")
+	}
+	listed := func(id string) (in []string) {
+		t.Helper()
+		for _, ch := range channels {
+			if slices.Contains(e.members(ch), id) {
+				in = append(in, ch)
+			}
+		}
+		return in
+	}
+	cutShort("cleaned")
+	cutShort("resumed")
+	if e.inst.CutShort != nil {
+		require.NotEmpty(t, listed("cleaned"), "the removal really was cut short")
+	}
+
+	// A later removal of the same id (a 410 from a post) finishes it.
+	_, err := e.s.RemoveConnection(e.ctx, "resumed")
+	require.NoError(t, err)
+	assert.Empty(t, listed("resumed"), "resumed removal left memberships")
+
+	// Cleanup finishes the other one although nothing has expired.
+	removed, err := e.s.Cleanup(e.ctx, e.clock.Now())
+	require.NoError(t, err)
+	assert.Zero(t, removed, "no record expired")
+	assert.Empty(t, listed("cleaned"), "cleanup left memberships")
+	for _, id := range []string{"cleaned", "resumed"} {
+		chs, err := e.s.ConnectionChannels(e.ctx, id)
+		require.NoError(t, err)
+		assert.Empty(t, chs)
+		member, err := e.s.IsMember(e.ctx, id, channels[1])
+		require.NoError(t, err)
+		assert.False(t, member)
+	}
+	users, err := e.s.UserConnections(e.ctx, "u")
+	require.NoError(t, err)
+	assert.Empty(t, users)
+	e.requireStats(1, map[string]int64{channels[0]: 1, channels[n-1]: 1})
+
+	_, err = e.s.RemoveConnection(e.ctx, "other")
+	require.NoError(t, err)
 	e.requireStats(0, nil)
 	e.requireResidue(0)
 }
