@@ -238,6 +238,23 @@ func TestAllows(t *testing.T) {
 	}
 }
 
+// A "*" in the ARN is an ordinary character: the Deny's "*" must still match
+// any run of characters there, not only a literal "*" (review item 14).
+func TestAllowsDenyWithStarInTheARN(t *testing.T) {
+	for _, arn := range []string{
+		"arn:aws:execute-api:eu-west-1:123456789012:abc123/a*b/$connect",
+		"arn:aws:execute-api:eu-west-1:123456789012:abc123/*x/$connect",
+		"arn:aws:execute-api:eu-west-1:123456789012:abc123/x*/$connect",
+		"arn:aws:execute-api:eu-west-1:123456789012:abc123/?/$connect",
+	} {
+		policy := events.APIGatewayCustomAuthorizerPolicy{Version: "2012-10-17", Statement: []events.IAMPolicyStatement{
+			{Effect: "Allow", Action: []string{"execute-api:Invoke"}, Resource: []string{"*"}},
+			{Effect: "Deny", Action: []string{"execute-api:Invoke"}, Resource: []string{"arn:aws:execute-api:eu-west-1:123456789012:abc123/*/$connect"}},
+		}}
+		assert.False(t, Allows(policy, arn), "the Deny must win for %s", arn)
+	}
+}
+
 func TestWildcardMatch(t *testing.T) {
 	for _, tt := range []struct {
 		pattern, s string
@@ -254,6 +271,13 @@ func TestWildcardMatch(t *testing.T) {
 		{"a?c", "ac", false},
 		{"**", "xyz", true},
 		{"*a", "bbbab", false},
+		// Wildcards are special in the pattern only; in s they are plain characters.
+		{"a*c", "a*bc", true},
+		{"*/x", "*b/x", true},
+		{"a*", "a*", true},
+		{"a?c", "a*c", true},
+		{"a*b", "a*c", false},
+		{"x*y*z", "x*y*q*z", true},
 	} {
 		assert.Equal(t, tt.want, wildcardMatch(tt.pattern, tt.s), "%q ~ %q", tt.pattern, tt.s)
 	}
