@@ -3,7 +3,9 @@ package auth
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -33,7 +35,20 @@ const (
 	EnvUserClaim = "WS_JWT_USER_CLAIM"
 	// EnvChannelsClaim names the channels claim (default channels).
 	EnvChannelsClaim = "WS_JWT_CHANNELS_CLAIM"
+	// EnvLeeway is the clock skew tolerated on exp and nbf: a Go duration
+	// ("5s", "1m30s") or a whole number of seconds ("5"); DefaultLeeway when
+	// unset. A negative or unreadable value fails start-up.
+	EnvLeeway = "WS_JWT_LEEWAY"
+	// EnvIdentitySource is the one place the token is taken from,
+	// route.request.querystring.NAME or route.request.header.NAME
+	// (DefaultIdentitySource when unset); the module sets it to its
+	// authorizer's first identity source.
+	EnvIdentitySource = "WS_JWT_IDENTITY_SOURCE"
 )
+
+// DefaultLeeway is the clock skew [ConfigFromEnv] tolerates when EnvLeeway is
+// unset: enough for clocks kept by NTP, too little to matter for expiry.
+const DefaultLeeway = 5 * time.Second
 
 // ParameterGetter is the part of the SSM client ConfigFromEnv uses.
 type ParameterGetter interface {
@@ -101,11 +116,23 @@ func ConfigFromEnv(ctx context.Context, getenv func(string) string, params Param
 	if len(data) == 0 {
 		return Config{}, fmt.Errorf("load JWT config from %s: the key is empty", src.env)
 	}
+	leeway, err := ParseLeeway(getenv(EnvLeeway))
+	if err != nil {
+		return Config{}, fmt.Errorf("load JWT config: %s: %w", EnvLeeway, err)
+	}
+	source := strings.TrimSpace(getenv(EnvIdentitySource))
+	if source != "" {
+		if _, err := ParseIdentitySource(source); err != nil {
+			return Config{}, fmt.Errorf("load JWT config: %s: %w", EnvIdentitySource, err)
+		}
+	}
 	cfg := Config{
-		Issuer:        getenv(EnvIssuer),
-		Audience:      getenv(EnvAudience),
-		UserClaim:     strings.TrimSpace(getenv(EnvUserClaim)),
-		ChannelsClaim: strings.TrimSpace(getenv(EnvChannelsClaim)),
+		Issuer:         getenv(EnvIssuer),
+		Audience:       getenv(EnvAudience),
+		UserClaim:      strings.TrimSpace(getenv(EnvUserClaim)),
+		ChannelsClaim:  strings.TrimSpace(getenv(EnvChannelsClaim)),
+		IdentitySource: source,
+		Leeway:         leeway,
 	}
 	if src.public {
 		if cfg.PublicKeys, err = ParsePublicKeys(data); err != nil {
@@ -115,6 +142,28 @@ func ConfigFromEnv(ctx context.Context, getenv func(string) string, params Param
 		cfg.Secret = data
 	}
 	return cfg, nil
+}
+
+// ParseLeeway reads a clock-skew tolerance as [EnvLeeway] spells it: a Go
+// duration ("5s", "500ms", "1m") or a whole number of seconds ("5"). Empty
+// means DefaultLeeway; a negative or unreadable value is an error.
+func ParseLeeway(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return DefaultLeeway, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, nerr := strconv.ParseInt(s, 10, 32)
+		if nerr != nil {
+			return 0, fmt.Errorf("leeway %q: want a duration such as 5s or a whole number of seconds", s)
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("leeway %q is negative", s)
+	}
+	return d, nil
 }
 
 func inlineValue(_ context.Context, value string, _ ParameterGetter, _ SecretGetter) ([]byte, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -116,21 +117,52 @@ func TestConfigFromEnvSources(t *testing.T) {
 
 func TestConfigFromEnvClaimsAndValidation(t *testing.T) {
 	cfg, err := ConfigFromEnv(context.Background(), envMap(map[string]string{
-		EnvSecret:        testSecret,
-		EnvIssuer:        "https://issuer.example",
-		EnvAudience:      "wsforge",
-		EnvUserClaim:     " email ",
-		EnvChannelsClaim: "rooms",
+		EnvSecret:         testSecret,
+		EnvIssuer:         "https://issuer.example",
+		EnvAudience:       "wsforge",
+		EnvUserClaim:      " email ",
+		EnvChannelsClaim:  "rooms",
+		EnvLeeway:         "30",
+		EnvIdentitySource: "route.request.header.Authorization",
 	}), nil, nil)
 	require.NoError(t, err)
 	assert.Equal(t, Config{
 		Secret: []byte(testSecret), Issuer: "https://issuer.example", Audience: "wsforge",
-		UserClaim: "email", ChannelsClaim: "rooms",
+		UserClaim: "email", ChannelsClaim: "rooms", Leeway: 30 * time.Second,
+		IdentitySource: "route.request.header.Authorization",
 	}, cfg)
 
 	cfg, err = ConfigFromEnv(context.Background(), envMap(map[string]string{EnvSecret: testSecret}), nil, nil)
 	require.NoError(t, err)
-	assert.Equal(t, Config{Secret: []byte(testSecret)}, cfg, "defaults are left to NewVerifier")
+	assert.Equal(t, Config{Secret: []byte(testSecret), Leeway: DefaultLeeway}, cfg, "other defaults are left to NewVerifier")
+}
+
+func TestParseLeeway(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"": DefaultLeeway, " ": DefaultLeeway, "5s": 5 * time.Second, "0": 0, "0s": 0, "30": 30 * time.Second,
+		" 10 ": 10 * time.Second, "1m30s": 90 * time.Second, "500ms": 500 * time.Millisecond,
+	} {
+		got, err := ParseLeeway(in)
+		require.NoError(t, err, "%q", in)
+		assert.Equal(t, want, got, "%q", in)
+	}
+	for _, in := range []string{"-1", "-5s", "five", "5 s", "1.5", "5x", "99999999999"} {
+		_, err := ParseLeeway(in)
+		assert.Error(t, err, "%q", in)
+	}
+}
+
+func TestConfigFromEnvRefusesBadLeewayAndIdentitySource(t *testing.T) {
+	for name, env := range map[string]map[string]string{
+		"negative leeway":       {EnvSecret: testSecret, EnvLeeway: "-5s"},
+		"garbage leeway":        {EnvSecret: testSecret, EnvLeeway: "soon"},
+		"cookie identity":       {EnvSecret: testSecret, EnvIdentitySource: "route.request.cookie.token"},
+		"two identity sources":  {EnvSecret: testSecret, EnvIdentitySource: "route.request.querystring.token, route.request.header.Authorization"},
+		"stage variable source": {EnvSecret: testSecret, EnvIdentitySource: "stageVariables.token"},
+	} {
+		_, err := ConfigFromEnv(context.Background(), envMap(env), nil, nil)
+		assert.Error(t, err, name)
+	}
 }
 
 func TestConfigFromEnvEndToEnd(t *testing.T) {

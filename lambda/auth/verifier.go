@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -54,9 +53,14 @@ type Config struct {
 	UserClaim string
 	// ChannelsClaim names the claim that becomes channels; DefaultChannelsClaim when empty.
 	ChannelsClaim string
+	// IdentitySource is where [Verifier.VerifyRequest] takes the token from,
+	// in API Gateway's syntax (see [ParseIdentitySource]);
+	// DefaultIdentitySource when empty. No other place is looked at.
+	IdentitySource string
 	// Now is the clock for exp and nbf; time.Now when nil.
 	Now func() time.Time
-	// Leeway is the clock skew tolerated on exp and nbf.
+	// Leeway is the clock skew tolerated on exp and nbf; zero tolerates
+	// none ([ConfigFromEnv] defaults to DefaultLeeway).
 	Leeway time.Duration
 }
 
@@ -77,6 +81,7 @@ type Verifier struct {
 	secret        []byte
 	keys          []PublicKey
 	parser        *jwt.Parser
+	source        IdentitySource
 	userClaim     string
 	channelsClaim string
 }
@@ -86,6 +91,13 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	v := &Verifier{
 		userClaim:     cmp.Or(cfg.UserClaim, DefaultUserClaim),
 		channelsClaim: cmp.Or(cfg.ChannelsClaim, DefaultChannelsClaim),
+	}
+	if cfg.Leeway < 0 {
+		return nil, fmt.Errorf("new verifier: leeway %s is negative", cfg.Leeway)
+	}
+	var err error
+	if v.source, err = ParseIdentitySource(cmp.Or(cfg.IdentitySource, DefaultIdentitySource)); err != nil {
+		return nil, fmt.Errorf("new verifier: %w", err)
 	}
 	var methods []string
 	switch {
@@ -139,10 +151,11 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	return v, nil
 }
 
-// VerifyRequest finds the token in a request's headers and query string (see
-// [TokenFromRequest]) and verifies it. It returns ErrNoToken when there is none.
+// VerifyRequest takes the token from the configured identity source of a
+// request's headers and query string (see [IdentitySource.Token]) and
+// verifies it. It returns ErrNoToken when the source holds none.
 func (v *Verifier) VerifyRequest(ctx context.Context, headers, query map[string]string) (Identity, error) {
-	return v.Verify(ctx, TokenFromRequest(headers, query))
+	return v.Verify(ctx, v.source.Token(headers, query))
 }
 
 // Verify checks a compact JWT: signature with an allowed algorithm, exp
@@ -232,22 +245,6 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 		set.Keys = append(set.Keys, k)
 	}
 	return set, nil
-}
-
-func userFromClaim(claims jwt.MapClaims, name string) (string, error) {
-	switch v := claims[name].(type) {
-	case string:
-		if v == "" {
-			return "", fmt.Errorf("claim %q is empty", name)
-		}
-		return v, nil
-	case json.Number:
-		return v.String(), nil
-	case nil:
-		return "", fmt.Errorf("claim %q is missing", name)
-	default:
-		return "", fmt.Errorf("claim %q is a %T, want a string or a number", name, v)
-	}
 }
 
 // channelsFromClaim accepts a JSON array of strings or one comma-separated
