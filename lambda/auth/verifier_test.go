@@ -205,7 +205,7 @@ func TestNewVerifierRejectsBadConfig(t *testing.T) {
 		wantMsg string
 	}{
 		{name: "no key", cfg: Config{}, wantMsg: "no key configured"},
-		{name: "secret and public keys", cfg: Config{Secret: []byte(testSecret), PublicKeys: rsaKeys}, wantMsg: "both a secret and public keys"},
+		{name: "secret and public keys", cfg: Config{Secret: []byte(testSecret), PublicKeys: rsaKeys}, wantMsg: "more than one of a secret, public keys and a remote key set"},
 		{name: "short secret", cfg: Config{Secret: []byte("secret")}, wantMsg: "secret is 6 bytes; HS256 needs at least 32"},
 		{name: "Ed25519 key", cfg: Config{PublicKeys: []PublicKey{{KeyID: "ed", Key: edPub}}}, wantMsg: `public key 0 (kid "ed") is a ed25519.PublicKey`},
 		{name: "RSA key restricted to ES256", cfg: Config{PublicKeys: []PublicKey{{KeyID: "r", Algorithm: "ES256", Key: &k.rsa.PublicKey}}}, wantMsg: "cannot verify ES256"},
