@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/wsforge/terraform-aws-websocket/cmd/wslocal/web"
+	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 )
@@ -56,10 +57,23 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
+// leewayFlag is a clock-skew duration spelled as WS_JWT_LEEWAY is: a Go
+// duration or whole seconds, never negative.
+type leewayFlag time.Duration
+
+func (l *leewayFlag) String() string { return time.Duration(*l).String() }
+func (l *leewayFlag) Set(v string) error {
+	d, err := auth.ParseLeeway(v)
+	*l = leewayFlag(d)
+	return err
+}
+
 // options are the parsed flags.
 type options struct {
 	addr, stage, dynamoEndpoint, table string
 	jwtSecret, jwtPublicKey, lambdaDir string
+	jwtJWKSURL                         string
+	jwtLeeway                          leewayFlag
 	routes, publisherNames             listFlag
 	identitySources                    listFlag
 	maxProcesses, maxMessageSize       int
@@ -75,11 +89,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs := flag.NewFlagSet("wslocal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address; the WebSocket endpoint is ws://ADDR/STAGE")
-	fs.StringVar(&o.stage, "stage", localgw.DefaultStage, "stage name, the first path segment")
+	fs.StringVar(&o.stage, "stage", localgw.DefaultStage, "stage name, the first path segment: 1 to 128 of A-Z a-z 0-9 - _ (API Gateway's rule)")
 	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint (e.g. DynamoDB Local, http://127.0.0.1:8000) instead of the embedded store; the table is created if missing")
 	fs.StringVar(&o.table, "table", localgw.DefaultTable, "DynamoDB table name (with -dynamodb-endpoint)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret (at least 32 bytes): turns on the built-in JWT authorizer on $connect")
 	fs.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "RS256/ES256 public key as PEM or JWKS JSON, or @FILE: turns on the built-in JWT authorizer")
+	fs.StringVar(&o.jwtJWKSURL, "jwt-jwks-url", "", "identity provider's https jwks_uri (Cognito: ISSUER/.well-known/jwks.json): turns on the built-in JWT authorizer with rotating keys")
+	o.jwtLeeway = leewayFlag(auth.DefaultLeeway)
+	fs.Var(&o.jwtLeeway, "jwt-leeway", "clock skew the built-in JWT authorizer tolerates on exp and nbf: a duration (5s) or whole seconds")
 	fs.Var(&o.identitySources, "identity-source", "authorizer identity source `route.request.querystring.NAME` or route.request.header.NAME; a handshake missing one is refused with 401 before the authorizer runs; repeatable (default "+localgw.DefaultIdentitySource+")")
 	fs.Var(&o.routes, "route", "custom route `KEY=builtin` (the websocket handler) or KEY=bootstrap:/path/to/bootstrap (your Lambda binary); repeatable")
 	fs.StringVar(&o.lambdaDir, "lambda-dir", "", "run the compiled bootstraps in DIR/{websocket,authorizer,publisher}/bootstrap (go run ./tools/package -os linux -arch amd64 -out DIR ...); needs -dynamodb-endpoint")
@@ -138,6 +155,7 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 	cfg := localgw.ServerConfig{
 		Addr: o.addr, Stage: o.stage, DynamoDBEndpoint: o.dynamoEndpoint, Table: o.table,
 		JWTSecret: o.jwtSecret, JWTPublicKey: o.jwtPublicKey, LambdaDir: o.lambdaDir,
+		JWT:          localgw.JWTConfig{JWKSURL: o.jwtJWKSURL, Leeway: time.Duration(o.jwtLeeway)},
 		MaxProcesses: o.maxProcesses, PublisherNames: o.publisherNames,
 		MaxMessageSize: o.maxMessageSize, FrameSize: o.frameSize, AllowBinary: o.allowBinary,
 		IdleTimeout: o.idleTimeout, MaxDuration: o.maxDuration, IdentitySources: o.identitySources,
@@ -192,7 +210,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		handlers = "compiled bootstraps in " + o.lambdaDir
 	}
 	authz := "none"
-	if o.jwtSecret != "" || o.jwtPublicKey != "" {
+	if o.jwtSecret != "" || o.jwtPublicKey != "" || o.jwtJWKSURL != "" {
 		authz = "built-in JWT authorizer"
 	}
 	fmt.Fprintf(stdout, "wslocal listening on %s (stage %s)\n", srv.Addr(), o.stage)

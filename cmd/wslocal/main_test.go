@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw/localgwtest"
 )
 
@@ -89,6 +90,21 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad environment value", env: map[string]string{"WSLOCAL_MAX_DURATION": "soon"}, wantErr: "WSLOCAL_MAX_DURATION"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "missing key file", args: []string{"-jwt-public-key", "@/nonexistent.pem"}, wantErr: "-jwt-public-key"},
+		{name: "JWT defaults", check: func(t *testing.T, o *options) {
+			cfg, err := o.serverConfig(nil, io.Discard)
+			require.NoError(t, err)
+			assert.Equal(t, localgw.JWTConfig{Leeway: 5 * time.Second}, cfg.JWT)
+		}},
+		{name: "JWKS URL and leeway", args: []string{"-jwt-jwks-url", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab/.well-known/jwks.json", "-jwt-leeway", "30s"},
+			check: func(t *testing.T, o *options) {
+				cfg, err := o.serverConfig(nil, io.Discard)
+				require.NoError(t, err)
+				assert.Equal(t, localgw.JWTConfig{JWKSURL: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab/.well-known/jwks.json", Leeway: 30 * time.Second}, cfg.JWT)
+			}},
+		{name: "leeway in whole seconds from the environment", env: map[string]string{"WSLOCAL_JWT_LEEWAY": "0"},
+			check: func(t *testing.T, o *options) { assert.Equal(t, leewayFlag(0), o.jwtLeeway) }},
+		{name: "negative leeway", args: []string{"-jwt-leeway", "-1s"}, wantErr: "negative"},
+		{name: "garbage leeway", env: map[string]string{"WSLOCAL_JWT_LEEWAY": "soon"}, wantErr: "WSLOCAL_JWT_LEEWAY"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parseFlags(tc.args, env(tc.env), io.Discard)

@@ -3,7 +3,9 @@ package auth
 import (
 	"context"
 	"encoding/base64"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -100,7 +102,7 @@ func TestConfigFromEnvSources(t *testing.T) {
 				strings: map[string]string{secretARN: testSecret + "-sm", keyARN: pemKey},
 				binary:  map[string][]byte{"binary": binarySecret},
 			}
-			cfg, err := ConfigFromEnv(context.Background(), envMap(tt.env), params, secrets)
+			cfg, err := ConfigFromEnv(context.Background(), envMap(tt.env), EnvClients{SSM: params, SecretsManager: secrets})
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantSecret, cfg.Secret)
 			var kids []string
@@ -116,21 +118,52 @@ func TestConfigFromEnvSources(t *testing.T) {
 
 func TestConfigFromEnvClaimsAndValidation(t *testing.T) {
 	cfg, err := ConfigFromEnv(context.Background(), envMap(map[string]string{
-		EnvSecret:        testSecret,
-		EnvIssuer:        "https://issuer.example",
-		EnvAudience:      "wsforge",
-		EnvUserClaim:     " email ",
-		EnvChannelsClaim: "rooms",
-	}), nil, nil)
+		EnvSecret:         testSecret,
+		EnvIssuer:         "https://issuer.example",
+		EnvAudience:       "wsforge",
+		EnvUserClaim:      " email ",
+		EnvChannelsClaim:  "rooms",
+		EnvLeeway:         "30",
+		EnvIdentitySource: "route.request.header.Authorization",
+	}), EnvClients{})
 	require.NoError(t, err)
 	assert.Equal(t, Config{
 		Secret: []byte(testSecret), Issuer: "https://issuer.example", Audience: "wsforge",
-		UserClaim: "email", ChannelsClaim: "rooms",
+		UserClaim: "email", ChannelsClaim: "rooms", Leeway: 30 * time.Second,
+		IdentitySource: "route.request.header.Authorization",
 	}, cfg)
 
-	cfg, err = ConfigFromEnv(context.Background(), envMap(map[string]string{EnvSecret: testSecret}), nil, nil)
+	cfg, err = ConfigFromEnv(context.Background(), envMap(map[string]string{EnvSecret: testSecret}), EnvClients{})
 	require.NoError(t, err)
-	assert.Equal(t, Config{Secret: []byte(testSecret)}, cfg, "defaults are left to NewVerifier")
+	assert.Equal(t, Config{Secret: []byte(testSecret), Leeway: DefaultLeeway}, cfg, "other defaults are left to NewVerifier")
+}
+
+func TestParseLeeway(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"": DefaultLeeway, " ": DefaultLeeway, "5s": 5 * time.Second, "0": 0, "0s": 0, "30": 30 * time.Second,
+		" 10 ": 10 * time.Second, "1m30s": 90 * time.Second, "500ms": 500 * time.Millisecond,
+	} {
+		got, err := ParseLeeway(in)
+		require.NoError(t, err, "%q", in)
+		assert.Equal(t, want, got, "%q", in)
+	}
+	for _, in := range []string{"-1", "-5s", "five", "5 s", "1.5", "5x", "99999999999"} {
+		_, err := ParseLeeway(in)
+		assert.Error(t, err, "%q", in)
+	}
+}
+
+func TestConfigFromEnvRefusesBadLeewayAndIdentitySource(t *testing.T) {
+	for name, env := range map[string]map[string]string{
+		"negative leeway":       {EnvSecret: testSecret, EnvLeeway: "-5s"},
+		"garbage leeway":        {EnvSecret: testSecret, EnvLeeway: "soon"},
+		"cookie identity":       {EnvSecret: testSecret, EnvIdentitySource: "route.request.cookie.token"},
+		"two identity sources":  {EnvSecret: testSecret, EnvIdentitySource: "route.request.querystring.token, route.request.header.Authorization"},
+		"stage variable source": {EnvSecret: testSecret, EnvIdentitySource: "stageVariables.token"},
+	} {
+		_, err := ConfigFromEnv(context.Background(), envMap(env), EnvClients{})
+		assert.Error(t, err, name)
+	}
 }
 
 func TestConfigFromEnvEndToEnd(t *testing.T) {
@@ -143,7 +176,7 @@ func TestConfigFromEnvEndToEnd(t *testing.T) {
 		EnvIssuer:                "https://issuer.example",
 		EnvAudience:              "wsforge",
 		EnvUserClaim:             "uid",
-	}), params, nil)
+	}), EnvClients{SSM: params})
 	require.NoError(t, err)
 	v := mustVerifier(t, cfg)
 
@@ -163,7 +196,10 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		wantMsg  string
 		wantType any
 	}{
-		{name: "nothing set", env: map[string]string{EnvIssuer: "x"}, wantMsg: "no key configured; set one of WS_JWT_SECRET, WS_JWT_SECRET_SSM_PARAMETER, WS_JWT_SECRET_ARN, WS_JWT_PUBLIC_KEY, WS_JWT_PUBLIC_KEY_SSM_PARAMETER, WS_JWT_PUBLIC_KEY_SECRET_ARN"},
+		{name: "nothing set", env: map[string]string{EnvIssuer: "x"}, wantMsg: "no key configured; set one of WS_JWT_SECRET, WS_JWT_SECRET_SSM_PARAMETER, WS_JWT_SECRET_ARN, WS_JWT_PUBLIC_KEY, WS_JWT_PUBLIC_KEY_SSM_PARAMETER, WS_JWT_PUBLIC_KEY_SECRET_ARN, WS_JWT_JWKS_URL"},
+		{name: "JWKS URL and public key", env: map[string]string{EnvPublicKey: "x", EnvJWKSURL: "https://issuer.example/jwks.json"}, wantMsg: "WS_JWT_PUBLIC_KEY and WS_JWT_JWKS_URL are all set; set exactly one key source"},
+		{name: "JWKS URL over http", env: map[string]string{EnvJWKSURL: "http://issuer.example/jwks.json"}, wantMsg: "load JWT config from WS_JWT_JWKS_URL: JWKS URL http://issuer.example/jwks.json: only https is allowed"},
+		{name: "unknown token use", env: map[string]string{EnvSecret: testSecret, EnvTokenUse: "refresh"}, wantMsg: `WS_JWT_TOKEN_USE="refresh": want "id" or "access"`},
 		{name: "secret and public key", env: map[string]string{EnvSecret: testSecret, EnvPublicKeySecretARN: keyARN}, wantMsg: "WS_JWT_SECRET and WS_JWT_PUBLIC_KEY_SECRET_ARN are all set; set exactly one key source"},
 		{name: "two secret sources", env: map[string]string{EnvSecretSSMParameter: "/a", EnvSecretARN: secretARN}, wantMsg: "WS_JWT_SECRET_SSM_PARAMETER and WS_JWT_SECRET_ARN are all set"},
 		{name: "missing SSM parameter", env: map[string]string{EnvSecretSSMParameter: "/ws/missing"}, wantMsg: "load JWT config from WS_JWT_SECRET_SSM_PARAMETER: get SSM parameter /ws/missing: ", wantType: new(*ssmtypes.ParameterNotFound)},
@@ -183,7 +219,7 @@ func TestConfigFromEnvErrors(t *testing.T) {
 			if tt.noSM {
 				secrets = nil
 			}
-			cfg, err := ConfigFromEnv(context.Background(), envMap(tt.env), params, secrets)
+			cfg, err := ConfigFromEnv(context.Background(), envMap(tt.env), EnvClients{SSM: params, SecretsManager: secrets})
 			require.ErrorContains(t, err, tt.wantMsg)
 			assert.Equal(t, Config{}, cfg)
 			if tt.wantType != nil {
@@ -195,7 +231,35 @@ func TestConfigFromEnvErrors(t *testing.T) {
 
 func TestConfigFromEnvAsksSSMToDecrypt(t *testing.T) {
 	params := &fakeParameters{values: map[string]string{"/ws/jwt-secret": testSecret}}
-	cfg, err := ConfigFromEnv(context.Background(), envMap(map[string]string{EnvSecretSSMParameter: " /ws/jwt-secret "}), params, nil)
+	cfg, err := ConfigFromEnv(context.Background(), envMap(map[string]string{EnvSecretSSMParameter: " /ws/jwt-secret "}), EnvClients{SSM: params})
 	require.NoError(t, err)
 	assert.Equal(t, []byte(testSecret), cfg.Secret, "a ciphertext here means WithDecryption was not set")
+}
+
+func TestConfigFromEnvJWKSURL(t *testing.T) {
+	k := testKeys(t)
+	const issuer = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEfGhI"
+	srv := newJWKSServer(t, jwksDocument(t, jwkJSON(t, "k1", &k.rsa.PublicKey)))
+	cfg, err := ConfigFromEnv(context.Background(), envMap(map[string]string{
+		EnvJWKSURL:  " " + srv.URL() + " ",
+		EnvIssuer:   issuer,
+		EnvAudience: "client-1",
+		EnvTokenUse: "access",
+	}), EnvClients{HTTP: srv.Client(), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.NotNil(t, cfg.RemoteKeys)
+	assert.Equal(t, srv.URL(), cfg.RemoteKeys.URL())
+	assert.Equal(t, TokenUseAccess, cfg.TokenUse)
+	assert.EqualValues(t, 1, srv.fetches.Load(), "fetched at cold start")
+
+	v := mustVerifier(t, cfg)
+	id, err := v.Verify(context.Background(), signToken(t, jwt.SigningMethodRS256, k.rsa, jwt.MapClaims{
+		"sub": "u-1", "iss": issuer, "client_id": "client-1", "token_use": "access", "exp": testNow.Add(time.Hour).Unix(),
+	}, map[string]any{"kid": "k1"}))
+	require.NoError(t, err)
+	assert.Equal(t, "u-1", id.UserID)
+
+	srv.failing.Store(true)
+	_, err = ConfigFromEnv(context.Background(), envMap(map[string]string{EnvJWKSURL: srv.URL()}), EnvClients{HTTP: srv.Client()})
+	assert.ErrorContains(t, err, "load JWT config from WS_JWT_JWKS_URL: fetch JWKS "+srv.URL()+": status 503", "an unreachable key set fails the cold start")
 }

@@ -200,18 +200,21 @@ func anyMatch(patterns []string, s string, foldCase bool) bool {
 }
 
 // wildcardMatch matches s against an IAM pattern with "*" and "?", in linear
-// time with the usual single-backtrack algorithm.
+// time with the usual single-backtrack algorithm. Wildcards are special in
+// the pattern only: a "*" or "?" in s is an ordinary character, so the
+// pattern's "*" is tried before a literal comparison (a stage or route named
+// with a "*" must not let a Deny's "*" match only itself).
 func wildcardMatch(pattern, s string) bool {
 	p, i := 0, 0
 	star, mark := -1, 0
 	for i < len(s) {
 		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
-			p++
-			i++
 		case p < len(pattern) && pattern[p] == '*':
 			star, mark = p, i
 			p++
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
 		case star >= 0:
 			p = star + 1
 			mark++

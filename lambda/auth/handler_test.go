@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,9 +35,11 @@ func loadConnectEvent(t *testing.T) Request {
 	return req
 }
 
-func newTestAuthorizer(t *testing.T, logs *bytes.Buffer) *Authorizer {
+// newTestAuthorizer verifies HS256 tokens taken from identity source
+// (DefaultIdentitySource when "").
+func newTestAuthorizer(t *testing.T, logs *bytes.Buffer, source string) *Authorizer {
 	t.Helper()
-	a, err := NewAuthorizer(mustVerifier(t, Config{Secret: []byte(testSecret), Issuer: "https://issuer.example"}),
+	a, err := NewAuthorizer(mustVerifier(t, Config{Secret: []byte(testSecret), Issuer: "https://issuer.example", IdentitySource: source}),
 		slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	require.NoError(t, err)
 	return a
@@ -46,6 +49,9 @@ func TestHandle(t *testing.T) {
 	valid := signToken(t, jwt.SigningMethodHS256, []byte(testSecret), baseClaims(), nil)
 	expired := signToken(t, jwt.SigningMethodHS256, []byte(testSecret), claimsWith(func(c jwt.MapClaims) { c["exp"] = testNow.Add(-time.Hour).Unix() }), nil)
 	none := signToken(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, baseClaims(), nil)
+	withSub := func(sub any) string {
+		return signToken(t, jwt.SigningMethodHS256, []byte(testSecret), claimsWith(func(c jwt.MapClaims) { c["sub"] = sub }), nil)
+	}
 	numeric := signToken(t, jwt.SigningMethodHS256, []byte(testSecret), claimsWith(func(c jwt.MapClaims) {
 		c["sub"] = 42
 		c["channels"] = "private-a, private-b.*"
@@ -69,12 +75,20 @@ func TestHandle(t *testing.T) {
 		},
 	}
 
+	const (
+		authorizationSource = "route.request.header.Authorization"
+		subprotocolSource   = "route.request.header.Sec-WebSocket-Protocol"
+	)
 	tests := []struct {
-		name       string
+		name string
+		// source is the authorizer's identity source; "" is the default.
+		source     string
 		edit       func(r *Request)
 		want       events.APIGatewayCustomAuthorizerResponse
 		wantErr    error
 		wantStatus int
+		// wantReason is a substring of the logged reason of a refusal.
+		wantReason string
 	}{
 		{
 			name:       "token in the query string",
@@ -83,7 +97,8 @@ func TestHandle(t *testing.T) {
 			wantStatus: http.StatusOK,
 		},
 		{
-			name: "Bearer token only in multiValueHeaders",
+			name:   "Bearer token only in multiValueHeaders",
+			source: authorizationSource,
 			edit: func(r *Request) {
 				r.MultiValueHeaders["Authorization"] = []string{"Bearer " + valid}
 			},
@@ -91,7 +106,8 @@ func TestHandle(t *testing.T) {
 			wantStatus: http.StatusOK,
 		},
 		{
-			name: "token as a subprotocol",
+			name:   "token as a subprotocol",
+			source: subprotocolSource,
 			edit: func(r *Request) {
 				r.Headers["Sec-WebSocket-Protocol"] = "chat.v1, " + numeric
 			},
@@ -124,15 +140,96 @@ func TestHandle(t *testing.T) {
 		},
 		{
 			name:       "malformed token",
+			source:     authorizationSource,
 			edit:       func(r *Request) { r.Headers["Authorization"] = "Bearer garbage" },
 			want:       deny,
 			wantStatus: http.StatusForbidden,
+		},
+		// The token comes from the configured identity source and nowhere else.
+		{
+			name:   "header source ignores the query string",
+			source: authorizationSource,
+			edit: func(r *Request) {
+				r.QueryStringParameters["token"] = valid
+				r.Headers["Authorization"] = "Bearer " + expired
+			},
+			want:       deny,
+			wantStatus: http.StatusForbidden,
+			wantReason: "token is expired",
+		},
+		{
+			name:       "header source without the header",
+			source:     authorizationSource,
+			edit:       func(r *Request) { r.QueryStringParameters["token"] = valid },
+			wantErr:    ErrUnauthorized,
+			wantStatus: http.StatusUnauthorized,
+		},
+		{
+			name: "query source ignores the headers",
+			edit: func(r *Request) {
+				r.Headers["Authorization"] = "Bearer " + valid
+				r.Headers["Sec-WebSocket-Protocol"] = valid
+			},
+			wantErr:    ErrUnauthorized,
+			wantStatus: http.StatusUnauthorized,
+		},
+		{
+			name:       "custom header without Bearer",
+			source:     "route.request.header.X-Auth-Token",
+			edit:       func(r *Request) { r.Headers["x-auth-token"] = valid },
+			want:       allowWith("user-1", "private-team-1,private-chat.*"),
+			wantStatus: http.StatusOK,
+		},
+		{
+			name:   "custom query parameter",
+			source: "route.request.querystring.access_token",
+			edit: func(r *Request) {
+				r.QueryStringParameters["access_token"] = valid
+				r.QueryStringParameters["token"] = expired
+			},
+			want:       allowWith("user-1", "private-team-1,private-chat.*"),
+			wantStatus: http.StatusOK,
+		},
+		// The user claim is bounded and normalised (review item 17).
+		{
+			name:       "3,000-byte sub",
+			edit:       func(r *Request) { r.QueryStringParameters["token"] = withSub(strings.Repeat("a", 3000)) },
+			want:       deny,
+			wantStatus: http.StatusForbidden,
+			wantReason: `claim "sub" is 3000 bytes long; at most 255 are allowed`,
+		},
+		{
+			name:       "blank sub",
+			edit:       func(r *Request) { r.QueryStringParameters["token"] = withSub("  ") },
+			want:       deny,
+			wantStatus: http.StatusForbidden,
+			wantReason: `claim "sub" is empty or blank`,
+		},
+		{
+			name:       "NUL in sub",
+			edit:       func(r *Request) { r.QueryStringParameters["token"] = withSub("user\x001") },
+			want:       deny,
+			wantStatus: http.StatusForbidden,
+			wantReason: `claim "sub" holds control character U+0000`,
+		},
+		{
+			name:       "42.0 is the user 42",
+			edit:       func(r *Request) { r.QueryStringParameters["token"] = withSub(json.Number("42.0")) },
+			want:       allowWith("42", "private-team-1,private-chat.*"),
+			wantStatus: http.StatusOK,
+		},
+		{
+			name:       "non-integral numeric sub",
+			edit:       func(r *Request) { r.QueryStringParameters["token"] = withSub(json.Number("42.5")) },
+			want:       deny,
+			wantStatus: http.StatusForbidden,
+			wantReason: `claim "sub" is a number that is not an integer`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			a := newTestAuthorizer(t, &logs)
+			a := newTestAuthorizer(t, &logs, tt.source)
 			req := loadConnectEvent(t)
 			tt.edit(&req)
 
@@ -151,6 +248,9 @@ func TestHandle(t *testing.T) {
 			require.NoError(t, json.Unmarshal(logs.Bytes(), &line), "one JSON log line: %s", logs.String())
 			assert.Equal(t, "Sq3SXeq5IAMCJ8g=", line["connectionId"])
 			assert.Equal(t, "$connect", line["routeKey"])
+			if tt.wantReason != "" {
+				assert.Contains(t, line["reason"], tt.wantReason)
+			}
 			for _, secret := range []string{testSecret, valid, expired, none, numeric, "garbage"} {
 				assert.NotContains(t, logs.String(), secret, "logs must not contain tokens or secrets")
 			}
@@ -159,7 +259,7 @@ func TestHandle(t *testing.T) {
 }
 
 func TestHandleResponseWireFormat(t *testing.T) {
-	a := newTestAuthorizer(t, &bytes.Buffer{})
+	a := newTestAuthorizer(t, &bytes.Buffer{}, "")
 	req := loadConnectEvent(t)
 	req.QueryStringParameters["token"] = signToken(t, jwt.SigningMethodHS256, []byte(testSecret), baseClaims(), nil)
 
@@ -182,7 +282,7 @@ func TestHandleResponseWireFormat(t *testing.T) {
 }
 
 func TestHandleWithoutMethodArnIsAServerError(t *testing.T) {
-	a := newTestAuthorizer(t, &bytes.Buffer{})
+	a := newTestAuthorizer(t, &bytes.Buffer{}, "")
 	req := loadConnectEvent(t)
 	req.MethodArn = ""
 	req.QueryStringParameters["token"] = signToken(t, jwt.SigningMethodHS256, []byte(testSecret), baseClaims(), nil)
@@ -238,6 +338,23 @@ func TestAllows(t *testing.T) {
 	}
 }
 
+// A "*" in the ARN is an ordinary character: the Deny's "*" must still match
+// any run of characters there, not only a literal "*" (review item 14).
+func TestAllowsDenyWithStarInTheARN(t *testing.T) {
+	for _, arn := range []string{
+		"arn:aws:execute-api:eu-west-1:123456789012:abc123/a*b/$connect",
+		"arn:aws:execute-api:eu-west-1:123456789012:abc123/*x/$connect",
+		"arn:aws:execute-api:eu-west-1:123456789012:abc123/x*/$connect",
+		"arn:aws:execute-api:eu-west-1:123456789012:abc123/?/$connect",
+	} {
+		policy := events.APIGatewayCustomAuthorizerPolicy{Version: "2012-10-17", Statement: []events.IAMPolicyStatement{
+			{Effect: "Allow", Action: []string{"execute-api:Invoke"}, Resource: []string{"*"}},
+			{Effect: "Deny", Action: []string{"execute-api:Invoke"}, Resource: []string{"arn:aws:execute-api:eu-west-1:123456789012:abc123/*/$connect"}},
+		}}
+		assert.False(t, Allows(policy, arn), "the Deny must win for %s", arn)
+	}
+}
+
 func TestWildcardMatch(t *testing.T) {
 	for _, tt := range []struct {
 		pattern, s string
@@ -254,6 +371,13 @@ func TestWildcardMatch(t *testing.T) {
 		{"a?c", "ac", false},
 		{"**", "xyz", true},
 		{"*a", "bbbab", false},
+		// Wildcards are special in the pattern only; in s they are plain characters.
+		{"a*c", "a*bc", true},
+		{"*/x", "*b/x", true},
+		{"a*", "a*", true},
+		{"a?c", "a*c", true},
+		{"a*b", "a*c", false},
+		{"x*y*z", "x*y*q*z", true},
 	} {
 		assert.Equal(t, tt.want, wildcardMatch(tt.pattern, tt.s), "%q ~ %q", tt.pattern, tt.s)
 	}

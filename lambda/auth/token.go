@@ -3,50 +3,92 @@ package auth
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
+	"regexp"
 	"strings"
 )
 
 // Where a $connect request may carry its token.
 const (
-	// TokenQueryParameter is the query string parameter holding a token:
-	// wss://host/stage?token=JWT.
+	// TokenQueryParameter is the query string parameter of the default
+	// identity source: wss://host/stage?token=JWT.
 	TokenQueryParameter = "token"
 	// AuthorizationHeader carries "Bearer JWT" for clients that can set headers.
 	AuthorizationHeader = "Authorization"
 	// SubprotocolHeader carries the token for browsers, which can set no other
 	// header on a WebSocket handshake.
 	SubprotocolHeader = "Sec-WebSocket-Protocol"
+
+	// DefaultIdentitySource is the identity source the module configures by
+	// default, and the one a Config without IdentitySource uses.
+	DefaultIdentitySource = identityQueryPrefix + TokenQueryParameter
+
+	identityQueryPrefix  = "route.request.querystring."
+	identityHeaderPrefix = "route.request.header."
 )
 
-// TokenFromRequest returns the JWT of a $connect request, or "" when there is
-// none. It looks, in this order, at:
+// identityName is API Gateway's pattern for the NAME of an identity source.
+var identityName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// IdentitySource is the one place of a $connect request the token is taken
+// from, written as in API Gateway's identity sources:
+// route.request.querystring.NAME or route.request.header.NAME. Parse one with
+// [ParseIdentitySource]; the zero value is not valid.
+type IdentitySource struct {
+	header bool
+	name   string
+}
+
+// ParseIdentitySource parses route.request.querystring.NAME or
+// route.request.header.NAME, NAME matching [A-Za-z0-9._-]+ as API Gateway
+// requires.
+func ParseIdentitySource(s string) (IdentitySource, error) {
+	if name, ok := strings.CutPrefix(s, identityQueryPrefix); ok && identityName.MatchString(name) {
+		return IdentitySource{name: name}, nil
+	}
+	if name, ok := strings.CutPrefix(s, identityHeaderPrefix); ok && identityName.MatchString(name) {
+		return IdentitySource{header: true, name: name}, nil
+	}
+	return IdentitySource{}, fmt.Errorf("identity source %q: want %sNAME or %sNAME, NAME of letters, digits, '.', '_' or '-'", s, identityQueryPrefix, identityHeaderPrefix)
+}
+
+// String is the source in API Gateway's syntax.
+func (s IdentitySource) String() string {
+	if s.header {
+		return identityHeaderPrefix + s.name
+	}
+	return identityQueryPrefix + s.name
+}
+
+// Token returns the JWT at this source of a $connect request, or "" when
+// there is none. It looks nowhere else:
 //
-//  1. the "token" query string parameter;
-//  2. the Authorization header with the Bearer scheme (scheme case-insensitive;
-//     other schemes are ignored);
-//  3. the Sec-WebSocket-Protocol header. A browser offers the token as one of
-//     its subprotocols, next to the real one:
-//     new WebSocket(url, ["my-protocol", jwt]). The first offered value shaped
-//     like a compact JWT (three dot-separated base64url segments, the first
-//     decoding to a JSON object) is the token; the others are left for
-//     [ResponseSubprotocol].
-//
-// Header names match case-insensitively, as HTTP requires.
-func TokenFromRequest(headers, query map[string]string) string {
-	if t := query[TokenQueryParameter]; t != "" {
-		return t
+//   - a query string parameter is matched by its exact name;
+//   - a header is matched case-insensitively, as HTTP requires, and a
+//     "Bearer " prefix (any case) is stripped, so both "Authorization: Bearer
+//     JWT" and "X-Token: JWT" work;
+//   - the Sec-WebSocket-Protocol header holds the subprotocols a browser
+//     offers: new WebSocket(url, ["my-protocol", jwt]). The first offered
+//     value shaped like a compact JWT (three dot-separated base64url
+//     segments, the first decoding to a JSON object) is the token; the others
+//     are left for [ResponseSubprotocol].
+func (s IdentitySource) Token(headers, query map[string]string) string {
+	if !s.header {
+		return query[s.name]
 	}
-	if scheme, t, ok := strings.Cut(strings.TrimSpace(headerValue(headers, AuthorizationHeader)), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		if t = strings.TrimSpace(t); t != "" {
-			return t
+	if strings.EqualFold(s.name, SubprotocolHeader) {
+		for _, p := range offeredSubprotocols(headers) {
+			if looksLikeJWT(p) {
+				return p
+			}
 		}
+		return ""
 	}
-	for _, p := range offeredSubprotocols(headers) {
-		if looksLikeJWT(p) {
-			return p
-		}
+	v := strings.TrimSpace(headerValue(headers, s.name))
+	if scheme, rest, _ := strings.Cut(v, " "); strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(rest)
 	}
-	return ""
+	return v
 }
 
 // ResponseSubprotocol returns the value the $connect response must send back in

@@ -5,38 +5,63 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-func TestTokenFromRequest(t *testing.T) {
+func TestIdentitySourceToken(t *testing.T) {
 	tok := signToken(t, jwt.SigningMethodHS256, []byte(testSecret), baseClaims(), nil)
 	other := signToken(t, jwt.SigningMethodHS384, []byte(testSecret), baseClaims(), nil)
+	const (
+		query         = "route.request.querystring.token"
+		authorization = "route.request.header.Authorization"
+		subprotocol   = "route.request.header.Sec-WebSocket-Protocol"
+	)
 
 	tests := []struct {
 		name    string
+		source  string
 		headers map[string]string
 		query   map[string]string
 		want    string
 	}{
-		{name: "nothing", want: ""},
-		{name: "query parameter", query: map[string]string{"token": tok}, want: tok},
-		{name: "Authorization Bearer", headers: map[string]string{"Authorization": "Bearer " + tok}, want: tok},
-		{name: "lower-case header and scheme", headers: map[string]string{"authorization": "bearer   " + tok + " "}, want: tok},
-		{name: "Basic scheme is not a token", headers: map[string]string{"Authorization": "Basic dXNlcjpwYXNz"}, want: ""},
-		{name: "Bearer without a token", headers: map[string]string{"Authorization": "Bearer "}, want: ""},
-		{name: "bare Authorization value", headers: map[string]string{"Authorization": tok}, want: ""},
-		{name: "subprotocol after a named protocol", headers: map[string]string{"Sec-WebSocket-Protocol": "chat.v1, " + tok}, want: tok},
-		{name: "subprotocol alone, lower-case header", headers: map[string]string{"sec-websocket-protocol": tok}, want: tok},
-		{name: "dotted protocol names are not tokens", headers: map[string]string{"Sec-WebSocket-Protocol": "wamp.2.json, " + tok}, want: tok},
-		{name: "subprotocols without a token", headers: map[string]string{"Sec-WebSocket-Protocol": "wamp.2.json, graphql-ws"}, want: ""},
-		{name: "query wins over headers", query: map[string]string{"token": tok}, headers: map[string]string{"Authorization": "Bearer " + other, "Sec-WebSocket-Protocol": other}, want: tok},
-		{name: "Authorization wins over subprotocol", headers: map[string]string{"Authorization": "Bearer " + tok, "Sec-WebSocket-Protocol": other}, want: tok},
-		{name: "empty query parameter falls through", query: map[string]string{"token": ""}, headers: map[string]string{"Authorization": "Bearer " + tok}, want: tok},
-		{name: "other query parameters", query: map[string]string{"access_token": tok}, want: ""},
+		{name: "nothing", source: query, want: ""},
+		{name: "query parameter", source: query, query: map[string]string{"token": tok}, want: tok},
+		{name: "query parameter names are case-sensitive", source: query, query: map[string]string{"Token": tok}, want: ""},
+		{name: "query source ignores headers", source: query, headers: map[string]string{"Authorization": "Bearer " + tok, "Sec-WebSocket-Protocol": tok}, want: ""},
+		{name: "other query parameter", source: "route.request.querystring.access_token", query: map[string]string{"access_token": tok, "token": other}, want: tok},
+		{name: "Authorization Bearer", source: authorization, headers: map[string]string{"Authorization": "Bearer " + tok}, want: tok},
+		{name: "header source ignores the query", source: authorization, query: map[string]string{"token": tok}, want: ""},
+		{name: "lower-case header and scheme", source: authorization, headers: map[string]string{"authorization": "bearer   " + tok + " "}, want: tok},
+		{name: "upper-case scheme", source: authorization, headers: map[string]string{"Authorization": "BEARER " + tok}, want: tok},
+		{name: "bare header value", source: authorization, headers: map[string]string{"Authorization": tok}, want: tok},
+		{name: "Bearer without a token", source: authorization, headers: map[string]string{"Authorization": "Bearer "}, want: ""},
+		{name: "other scheme is passed on and fails verification", source: authorization, headers: map[string]string{"Authorization": "Basic dXNlcjpwYXNz"}, want: "Basic dXNlcjpwYXNz"},
+		{name: "custom header", source: "route.request.header.X-Token", headers: map[string]string{"x-token": tok}, want: tok},
+		{name: "subprotocol after a named protocol", source: subprotocol, headers: map[string]string{"Sec-WebSocket-Protocol": "chat.v1, " + tok}, want: tok},
+		{name: "subprotocol alone, lower-case header", source: subprotocol, headers: map[string]string{"sec-websocket-protocol": tok}, want: tok},
+		{name: "dotted protocol names are not tokens", source: subprotocol, headers: map[string]string{"Sec-WebSocket-Protocol": "wamp.2.json, " + tok}, want: tok},
+		{name: "subprotocols without a token", source: subprotocol, headers: map[string]string{"Sec-WebSocket-Protocol": "wamp.2.json, graphql-ws"}, want: ""},
+		{name: "subprotocol source ignores Authorization", source: subprotocol, headers: map[string]string{"Authorization": "Bearer " + tok}, want: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, TokenFromRequest(tt.headers, tt.query))
+			src, err := ParseIdentitySource(tt.source)
+			require.NoError(t, err)
+			assert.Equal(t, tt.source, src.String())
+			assert.Equal(t, tt.want, src.Token(tt.headers, tt.query))
 		})
+	}
+}
+
+func TestParseIdentitySourceRefusesWhatAPIGatewayRefuses(t *testing.T) {
+	for _, s := range []string{
+		"", "token", "route.request.querystring.", "route.request.header.",
+		"route.request.querystring.to ken", "route.request.header.X:Y",
+		"Route.Request.Header.Authorization", "stageVariables.token", "context.token",
+		"route.request.querystring.token,route.request.header.Authorization",
+	} {
+		_, err := ParseIdentitySource(s)
+		assert.Error(t, err, "%q", s)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,6 +23,13 @@ const (
 	// for HS256.
 	MinSecretLength = 32
 
+	// TokenUseID is Amazon Cognito's token_use of an ID token, whose "aud" is
+	// the app client id.
+	TokenUseID = "id"
+	// TokenUseAccess is Amazon Cognito's token_use of an access token, which
+	// has no "aud" but a "client_id".
+	TokenUseAccess = "access"
+
 	// maxTokenLength bounds the work spent on one request; real tokens are a
 	// few hundred bytes to a few KiB.
 	maxTokenLength = 16 << 10
@@ -38,25 +44,39 @@ var (
 	ErrInvalidToken = errors.New("invalid token")
 )
 
-// Config says how tokens are verified. Exactly one of Secret and PublicKeys
-// must be set.
+// Config says how tokens are verified. Exactly one of Secret, PublicKeys and
+// RemoteKeys must be set.
 type Config struct {
 	// Secret is the HMAC key for HS256, HS384 and HS512 tokens, at least
 	// MinSecretLength bytes.
 	Secret []byte
 	// PublicKeys verify RS*, PS* and ES* tokens; see [ParsePublicKeys].
 	PublicKeys []PublicKey
+	// RemoteKeys verify RS*, PS* and ES* tokens with a key set fetched from
+	// an identity provider's jwks_uri; see [NewRemoteJWKS].
+	RemoteKeys *RemoteJWKS
 	// Issuer, when set, must equal the token's "iss".
 	Issuer string
-	// Audience, when set, must be one of the token's "aud" values.
+	// Audience, when set, must be one of the token's "aud" values, or, when
+	// TokenUse is TokenUseAccess, equal its "client_id" (Amazon Cognito's
+	// access tokens carry the app client id there and have no "aud").
 	Audience string
+	// TokenUse, when set, must equal the token's "token_use" claim, which
+	// Amazon Cognito sets: TokenUseID for ID tokens, TokenUseAccess for access
+	// tokens.
+	TokenUse string
 	// UserClaim names the claim that becomes userId; DefaultUserClaim when empty.
 	UserClaim string
 	// ChannelsClaim names the claim that becomes channels; DefaultChannelsClaim when empty.
 	ChannelsClaim string
+	// IdentitySource is where [Verifier.VerifyRequest] takes the token from,
+	// in API Gateway's syntax (see [ParseIdentitySource]);
+	// DefaultIdentitySource when empty. No other place is looked at.
+	IdentitySource string
 	// Now is the clock for exp and nbf; time.Now when nil.
 	Now func() time.Time
-	// Leeway is the clock skew tolerated on exp and nbf.
+	// Leeway is the clock skew tolerated on exp and nbf; zero tolerates
+	// none ([ConfigFromEnv] defaults to DefaultLeeway).
 	Leeway time.Duration
 }
 
@@ -76,7 +96,11 @@ type Identity struct {
 type Verifier struct {
 	secret        []byte
 	keys          []PublicKey
+	remote        *RemoteJWKS
+	tokenUse      string
+	clientID      string // the client_id access tokens must carry; "" checks none
 	parser        *jwt.Parser
+	source        IdentitySource
 	userClaim     string
 	channelsClaim string
 }
@@ -87,10 +111,32 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		userClaim:     cmp.Or(cfg.UserClaim, DefaultUserClaim),
 		channelsClaim: cmp.Or(cfg.ChannelsClaim, DefaultChannelsClaim),
 	}
+	if cfg.Leeway < 0 {
+		return nil, fmt.Errorf("new verifier: leeway %s is negative", cfg.Leeway)
+	}
+	var err error
+	if v.source, err = ParseIdentitySource(cmp.Or(cfg.IdentitySource, DefaultIdentitySource)); err != nil {
+		return nil, fmt.Errorf("new verifier: %w", err)
+	}
+	switch cfg.TokenUse {
+	case "", TokenUseID, TokenUseAccess:
+		v.tokenUse = cfg.TokenUse
+	default:
+		return nil, fmt.Errorf("new verifier: token use %q: want %q, %q or none", cfg.TokenUse, TokenUseID, TokenUseAccess)
+	}
+	sources := 0
+	for _, set := range []bool{len(cfg.Secret) > 0, len(cfg.PublicKeys) > 0, cfg.RemoteKeys != nil} {
+		if set {
+			sources++
+		}
+	}
 	var methods []string
 	switch {
-	case len(cfg.Secret) > 0 && len(cfg.PublicKeys) > 0:
-		return nil, errors.New("new verifier: both a secret and public keys are configured; set exactly one")
+	case sources > 1:
+		return nil, errors.New("new verifier: more than one of a secret, public keys and a remote key set are configured; set exactly one")
+	case cfg.RemoteKeys != nil:
+		v.remote = cfg.RemoteKeys
+		methods = remoteAlgorithms
 	case len(cfg.Secret) > 0:
 		if len(cfg.Secret) < MinSecretLength {
 			return nil, fmt.Errorf("new verifier: secret is %d bytes; HS256 needs at least %d", len(cfg.Secret), MinSecretLength)
@@ -117,7 +163,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		}
 		v.keys = slices.Clone(cfg.PublicKeys)
 	default:
-		return nil, errors.New("new verifier: no key configured; set a secret or public keys")
+		return nil, errors.New("new verifier: no key configured; set a secret, public keys or a remote key set")
 	}
 
 	opts := []jwt.ParserOption{
@@ -132,17 +178,22 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
 	}
-	if cfg.Audience != "" {
+	switch {
+	case cfg.Audience == "":
+	case cfg.TokenUse == TokenUseAccess:
+		v.clientID = cfg.Audience
+	default:
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
 	v.parser = jwt.NewParser(opts...)
 	return v, nil
 }
 
-// VerifyRequest finds the token in a request's headers and query string (see
-// [TokenFromRequest]) and verifies it. It returns ErrNoToken when there is none.
+// VerifyRequest takes the token from the configured identity source of a
+// request's headers and query string (see [IdentitySource.Token]) and
+// verifies it. It returns ErrNoToken when the source holds none.
 func (v *Verifier) VerifyRequest(ctx context.Context, headers, query map[string]string) (Identity, error) {
-	return v.Verify(ctx, TokenFromRequest(headers, query))
+	return v.Verify(ctx, v.source.Token(headers, query))
 }
 
 // Verify checks a compact JWT: signature with an allowed algorithm, exp
@@ -158,8 +209,16 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if len(token) > maxTokenLength {
 		return Identity{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, maxTokenLength)
 	}
+	keyfunc := v.key
+	if v.remote != nil {
+		v.remote.refreshIfStale(ctx)
+		keyfunc = func(t *jwt.Token) (any, error) { return v.remoteKey(ctx, t) }
+	}
 	claims := jwt.MapClaims{}
-	if _, err := v.parser.ParseWithClaims(token, claims, v.key); err != nil {
+	if _, err := v.parser.ParseWithClaims(token, claims, keyfunc); err != nil {
+		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if err := v.checkCognitoClaims(claims); err != nil {
 		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	user, err := userFromClaim(claims, v.userClaim)
@@ -173,35 +232,79 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	return Identity{UserID: user, Channels: channels, Claims: claims}, nil
 }
 
-// key is the jwt.Keyfunc. It runs after the algorithm passed WithValidMethods
-// and checks again that the key type fits the algorithm, so a public key can
-// never be used as an HMAC secret.
+// key is the jwt.Keyfunc for a secret or static public keys. It runs after
+// the algorithm passed WithValidMethods and checks again that the key type
+// fits the algorithm, so a public key can never be used as an HMAC secret.
 func (v *Verifier) key(t *jwt.Token) (any, error) {
-	if _, ok := t.Header["crit"]; ok {
-		return nil, errors.New("critical header extensions are not supported")
+	kid, hasKid, err := tokenKeyID(t)
+	if err != nil {
+		return nil, err
 	}
-	alg := t.Method.Alg()
 	if v.secret != nil {
 		if _, ok := t.Method.(*jwt.SigningMethodHMAC); !ok {
-			return nil, fmt.Errorf("algorithm %s does not use a shared secret", alg)
+			return nil, fmt.Errorf("algorithm %s does not use a shared secret", t.Method.Alg())
 		}
 		return v.secret, nil
 	}
+	return selectPublicKey(v.keys, t.Method.Alg(), kid, hasKid)
+}
 
-	var kid string
-	rawKid, hasKid := t.Header["kid"]
-	if hasKid {
-		s, ok := rawKid.(string)
-		if !ok {
-			return nil, errors.New("kid header is not a string")
-		}
-		kid = s
+// remoteKey is the jwt.Keyfunc for a remote key set: a kid the set lacks
+// triggers one refetch (rate-limited by the RemoteJWKS) and one more look.
+func (v *Verifier) remoteKey(ctx context.Context, t *jwt.Token) (any, error) {
+	kid, hasKid, err := tokenKeyID(t)
+	if err != nil {
+		return nil, err
 	}
+	set := v.remote.current()
+	key, err := selectPublicKey(set.keys, t.Method.Alg(), kid, hasKid)
+	var unknown *unknownKeyError
+	if !errors.As(err, &unknown) || !v.remote.refreshForUnknownKey(ctx, set, kid) {
+		return key, err
+	}
+	return selectPublicKey(v.remote.current().keys, t.Method.Alg(), kid, hasKid)
+}
+
+// tokenKeyID refuses critical header extensions and returns the "kid"
+// header. Headers that point at keys elsewhere ("jku", "x5u", "jwk", "x5c")
+// are never followed: keys come from configuration only.
+func tokenKeyID(t *jwt.Token) (kid string, hasKid bool, err error) {
+	if _, ok := t.Header["crit"]; ok {
+		return "", false, errors.New("critical header extensions are not supported")
+	}
+	raw, hasKid := t.Header["kid"]
+	if !hasKid {
+		return "", false, nil
+	}
+	kid, ok := raw.(string)
+	if !ok {
+		return "", false, errors.New("kid header is not a string")
+	}
+	return kid, true, nil
+}
+
+// unknownKeyError means no configured key fits the token's algorithm and kid.
+type unknownKeyError struct {
+	alg, kid string
+	hasKid   bool
+}
+
+func (e *unknownKeyError) Error() string {
+	if e.hasKid {
+		return fmt.Sprintf("no %s key with kid %q", e.alg, e.kid)
+	}
+	return fmt.Sprintf("no %s key configured", e.alg)
+}
+
+// selectPublicKey picks the keys able to verify an alg token with the given
+// kid: a token naming a kid we know uses only that key; otherwise keys
+// without a kid (PEM) are tried, never keys published under another kid.
+func selectPublicKey(keys []PublicKey, alg, kid string, hasKid bool) (any, error) {
 	fits := func(k PublicKey) bool {
 		return slices.Contains(algorithmsFor(k.Key), alg) && (k.Algorithm == "" || k.Algorithm == alg)
 	}
 	var exact, anonymous []crypto.PublicKey
-	for _, k := range v.keys {
+	for _, k := range keys {
 		if !fits(k) {
 			continue
 		}
@@ -212,18 +315,13 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 			anonymous = append(anonymous, k.Key)
 		}
 	}
-	// A token naming a kid we know uses only that key; otherwise keys
-	// without a kid (PEM) are tried, never keys published under another kid.
 	candidates := exact
 	if len(candidates) == 0 {
 		candidates = anonymous
 	}
 	switch len(candidates) {
 	case 0:
-		if hasKid {
-			return nil, fmt.Errorf("no %s key with kid %q", alg, kid)
-		}
-		return nil, fmt.Errorf("no %s key configured", alg)
+		return nil, &unknownKeyError{alg: alg, kid: kid, hasKid: hasKid}
 	case 1:
 		return candidates[0], nil
 	}
@@ -234,20 +332,20 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 	return set, nil
 }
 
-func userFromClaim(claims jwt.MapClaims, name string) (string, error) {
-	switch v := claims[name].(type) {
-	case string:
-		if v == "" {
-			return "", fmt.Errorf("claim %q is empty", name)
+// checkCognitoClaims applies TokenUse and, for access tokens, the audience
+// as client_id.
+func (v *Verifier) checkCognitoClaims(claims jwt.MapClaims) error {
+	if v.tokenUse != "" {
+		if use, _ := claims["token_use"].(string); use != v.tokenUse {
+			return fmt.Errorf("token_use is %q, want %q", use, v.tokenUse)
 		}
-		return v, nil
-	case json.Number:
-		return v.String(), nil
-	case nil:
-		return "", fmt.Errorf("claim %q is missing", name)
-	default:
-		return "", fmt.Errorf("claim %q is a %T, want a string or a number", name, v)
 	}
+	if v.clientID != "" {
+		if id, _ := claims["client_id"].(string); id != v.clientID {
+			return errors.New("client_id is not the configured audience")
+		}
+	}
+	return nil
 }
 
 // channelsFromClaim accepts a JSON array of strings or one comma-separated

@@ -144,15 +144,21 @@ func tamper(t *testing.T, token string) string {
 }
 
 func TestVerifyRequestFindsTheToken(t *testing.T) {
-	v := mustVerifier(t, Config{Secret: []byte(testSecret)})
 	token := signToken(t, jwt.SigningMethodHS256, []byte(testSecret), baseClaims(), nil)
 
-	id, err := v.VerifyRequest(context.Background(), map[string]string{"authorization": "Bearer " + token}, nil)
+	v := mustVerifier(t, Config{Secret: []byte(testSecret)})
+	id, err := v.VerifyRequest(context.Background(), nil, map[string]string{"token": token})
 	require.NoError(t, err)
 	assert.Equal(t, "user-1", id.UserID)
+	_, err = v.VerifyRequest(context.Background(), map[string]string{"authorization": "Bearer " + token}, nil)
+	assert.ErrorIs(t, err, ErrNoToken, "the default identity source is the token query parameter only")
 
-	_, err = v.VerifyRequest(context.Background(), map[string]string{"Host": "example.com"}, map[string]string{"room": "x"})
-	assert.ErrorIs(t, err, ErrNoToken)
+	v = mustVerifier(t, Config{Secret: []byte(testSecret), IdentitySource: "route.request.header.Authorization"})
+	id, err = v.VerifyRequest(context.Background(), map[string]string{"authorization": "Bearer " + token}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "user-1", id.UserID)
+	_, err = v.VerifyRequest(context.Background(), map[string]string{"Host": "example.com"}, map[string]string{"token": token})
+	assert.ErrorIs(t, err, ErrNoToken, "a header source ignores ?token=")
 }
 
 func TestVerifyHonoursCancellation(t *testing.T) {
@@ -199,11 +205,13 @@ func TestNewVerifierRejectsBadConfig(t *testing.T) {
 		wantMsg string
 	}{
 		{name: "no key", cfg: Config{}, wantMsg: "no key configured"},
-		{name: "secret and public keys", cfg: Config{Secret: []byte(testSecret), PublicKeys: rsaKeys}, wantMsg: "both a secret and public keys"},
+		{name: "secret and public keys", cfg: Config{Secret: []byte(testSecret), PublicKeys: rsaKeys}, wantMsg: "more than one of a secret, public keys and a remote key set"},
 		{name: "short secret", cfg: Config{Secret: []byte("secret")}, wantMsg: "secret is 6 bytes; HS256 needs at least 32"},
 		{name: "Ed25519 key", cfg: Config{PublicKeys: []PublicKey{{KeyID: "ed", Key: edPub}}}, wantMsg: `public key 0 (kid "ed") is a ed25519.PublicKey`},
 		{name: "RSA key restricted to ES256", cfg: Config{PublicKeys: []PublicKey{{KeyID: "r", Algorithm: "ES256", Key: &k.rsa.PublicKey}}}, wantMsg: "cannot verify ES256"},
 		{name: "private key", cfg: Config{PublicKeys: []PublicKey{{Key: k.rsa}}}, wantMsg: "is a *rsa.PrivateKey"},
+		{name: "negative leeway", cfg: Config{Secret: []byte(testSecret), Leeway: -time.Second}, wantMsg: "leeway -1s is negative"},
+		{name: "bad identity source", cfg: Config{Secret: []byte(testSecret), IdentitySource: "route.request.cookie.token"}, wantMsg: `identity source "route.request.cookie.token"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

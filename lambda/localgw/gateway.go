@@ -125,8 +125,8 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Stage == "" {
 		cfg.Stage = DefaultStage
 	}
-	if strings.ContainsAny(cfg.Stage, "/?#@ ") {
-		return nil, fmt.Errorf("localgw: invalid stage %q", cfg.Stage)
+	if err := validateStage(cfg.Stage); err != nil {
+		return nil, err
 	}
 	for key := range cfg.Routes {
 		if key == "" || strings.HasPrefix(key, "$") {

@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
 	"github.com/wsforge/terraform-aws-websocket/lambda/publisher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
@@ -66,6 +65,9 @@ type ServerConfig struct {
 	// JWTSecret (HS256) or JWTPublicKey (PEM or JWKS) turn on the built-in
 	// JWT authorizer on $connect, as the module's authorizer does on AWS.
 	JWTSecret, JWTPublicKey string
+	// JWT holds the authorizer's JWKS URL and leeway; the token is taken from
+	// IdentitySources[0] (the default when nil).
+	JWT JWTConfig
 	// Authorizer is a user's own REQUEST authorizer; it wins over the JWT settings.
 	Authorizer Function
 	// IdentitySources are the authorizer's identity sources (see
@@ -218,24 +220,12 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 		s.manager = m
 		gcfg.WebSocket = Handler(m.HandleJSON)
 		publisherFn = Handler(publisher.New(m).Handle)
-		if cfg.JWTSecret != "" || cfg.JWTPublicKey != "" {
-			acfg := auth.Config{Secret: []byte(cfg.JWTSecret)}
-			if cfg.JWTPublicKey != "" {
-				keys, err := auth.ParsePublicKeys([]byte(cfg.JWTPublicKey))
-				if err != nil {
-					return fmt.Errorf("localgw: jwt public key: %w", err)
-				}
-				acfg = auth.Config{PublicKeys: keys}
-			}
-			v, err := auth.NewVerifier(acfg)
+		if cfg.jwtEnabled() {
+			a, err := newJWTAuthorizer(ctx, cfg)
 			if err != nil {
-				return fmt.Errorf("localgw: %w", err)
+				return err
 			}
-			a, err := auth.NewAuthorizer(v, cfg.Logger)
-			if err != nil {
-				return fmt.Errorf("localgw: %w", err)
-			}
-			gcfg.Authorizer = Handler(a.Handle)
+			gcfg.Authorizer = a
 		}
 	} else {
 		env := []string{
@@ -274,12 +264,8 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 			return err
 		}
 		publisherFn = pub.Function()
-		if cfg.JWTSecret != "" || cfg.JWTPublicKey != "" {
-			extra := "WS_JWT_SECRET=" + cfg.JWTSecret
-			if cfg.JWTPublicKey != "" {
-				extra = "WS_JWT_PUBLIC_KEY=" + cfg.JWTPublicKey
-			}
-			a, err := pool(FunctionAuthorizer, extra)
+		if cfg.jwtEnabled() {
+			a, err := pool(FunctionAuthorizer, cfg.jwtEnvList()...)
 			if err != nil {
 				return err
 			}

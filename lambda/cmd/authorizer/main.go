@@ -1,7 +1,9 @@
 // Command authorizer is the built-in JWT REQUEST authorizer Lambda of the
 // WebSocket API's $connect route. Configuration comes from the WS_JWT_*
 // environment variables (see package auth) and WS_LOG_LEVEL; a key kept in SSM
-// or Secrets Manager is fetched once, at cold start.
+// or Secrets Manager is fetched once, at cold start, and a key set at
+// WS_JWT_JWKS_URL at cold start and then again only when a token names an
+// unknown kid (at most once a minute) or the set is an hour old.
 //
 // Build it as a provided.al2023 bootstrap:
 //
@@ -38,7 +40,11 @@ func newAuthorizer(ctx context.Context, logger *slog.Logger) (*auth.Authorizer, 
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	cfg, err := auth.ConfigFromEnv(ctx, os.Getenv, ssm.NewFromConfig(awsCfg), secretsmanager.NewFromConfig(awsCfg))
+	cfg, err := auth.ConfigFromEnv(ctx, os.Getenv, auth.EnvClients{
+		SSM:            ssm.NewFromConfig(awsCfg),
+		SecretsManager: secretsmanager.NewFromConfig(awsCfg),
+		Logger:         logger,
+	})
 	if err != nil {
 		return nil, err
 	}

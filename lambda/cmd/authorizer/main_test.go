@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,17 +84,40 @@ func newRuntimeAPI(t *testing.T) (*runtimeAPI, *httptest.Server) {
 }
 
 // buildBootstrap compiles this command the way it ships: a static binary with
-// the lambda.norpc tag.
+// the lambda.norpc tag. It is built once per test binary.
 func buildBootstrap(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	require.NoError(t, err, "the go command must be on PATH to build the bootstrap")
-	out := filepath.Join(t.TempDir(), "bootstrap")
-	cmd := exec.Command(goBin, "build", "-tags", "lambda.norpc", "-o", out, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	output, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build: %s", output)
-	return out
+	path, err := builtBootstrap()
+	require.NoError(t, err)
+	return path
+}
+
+var (
+	buildDir       string
+	builtBootstrap = sync.OnceValues(func() (string, error) {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			return "", fmt.Errorf("the go command must be on PATH to build the bootstrap: %w", err)
+		}
+		if buildDir, err = os.MkdirTemp("", "authorizer-bootstrap-"); err != nil {
+			return "", err
+		}
+		out := filepath.Join(buildDir, "bootstrap")
+		cmd := exec.Command(goBin, "build", "-tags", "lambda.norpc", "-o", out, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if output, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build: %w: %s", err, output)
+		}
+		return out, nil
+	})
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
 }
 
 // lambdaEnv is the environment Lambda gives the function, with fake
@@ -143,6 +172,34 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// runInvocations starts bin with the Lambda environment plus env against the
+// runtime API and waits for n answers, by request id. stdout holds the
+// function's JSON logs; the runtime client writes its own plain lines (such
+// as the returned error) to stderr.
+func runInvocations(ctx context.Context, t *testing.T, bin string, rt *runtimeAPI, srv *httptest.Server, n int, env ...string) (got map[string]invocationResult, stdout, stderr *syncBuffer) {
+	t.Helper()
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	cmd := exec.Command(bin)
+	cmd.Env = lambdaEnv(t, strings.TrimPrefix(srv.URL, "http://"), env...)
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	got = map[string]invocationResult{}
+	for len(got) < n {
+		select {
+		case r := <-rt.results:
+			got[r.requestID] = r
+		case <-ctx.Done():
+			t.Fatalf("bootstrap answered %d of %d invocations; output:\n%s%s", len(got), n, stdout.String(), stderr.String())
+		}
+	}
+	return got, stdout, stderr
+}
+
 func TestBootstrapAnswersAuthorizerEvents(t *testing.T) {
 	bin := buildBootstrap(t)
 	rt, srv := newRuntimeAPI(t)
@@ -159,31 +216,10 @@ func TestBootstrapAnswersAuthorizerEvents(t *testing.T) {
 	rt.events <- [2]string{"req-missing", connectEvent(t, func(map[string]any) {})}
 	rt.events <- [2]string{"req-deny", connectEvent(t, withQueryToken(expired))}
 
-	// stdout holds our JSON logs; the runtime client writes its own plain
-	// lines (such as the returned error) to stderr.
-	var stdout, stderr syncBuffer
-	cmd := exec.Command(bin)
-	cmd.Env = lambdaEnv(t, strings.TrimPrefix(srv.URL, "http://"),
-		"WS_JWT_SECRET="+testSecret, "WS_JWT_ISSUER=https://issuer.example", "WS_LOG_LEVEL=debug")
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	got := map[string]invocationResult{}
-	for len(got) < 3 {
-		select {
-		case r := <-rt.results:
-			got[r.requestID] = r
-		case <-ctx.Done():
-			t.Fatalf("bootstrap answered %d of 3 invocations; output:\n%s%s", len(got), stdout.String(), stderr.String())
-		}
-	}
+	got, stdout, stderr := runInvocations(ctx, t, bin, rt, srv, 3,
+		"WS_JWT_SECRET="+testSecret, "WS_JWT_ISSUER=https://issuer.example", "WS_LOG_LEVEL=debug")
 
 	allow := got["req-allow"]
 	require.False(t, allow.isError, "allow: %s", allow.body)
@@ -244,21 +280,111 @@ func TestBootstrapAnswersAuthorizerEvents(t *testing.T) {
 	assert.Equal(t, []string{"Sq3SXeq5IAMCJ8g=:allow", "Sq3SXeq5IAMCJ8g=:unauthorized", "Sq3SXeq5IAMCJ8g=:deny"}, decisions)
 }
 
-func TestBootstrapRefusesToStartWithoutAKey(t *testing.T) {
+func TestBootstrapRefusesToStartWithABadConfig(t *testing.T) {
 	bin := buildBootstrap(t)
 	_, srv := newRuntimeAPI(t)
 
-	cmd := exec.Command(bin)
-	cmd.Env = lambdaEnv(t, strings.TrimPrefix(srv.URL, "http://"), "WS_JWT_SECRET=short")
-	out, err := cmd.Output()
-	var exitErr *exec.ExitError
-	require.ErrorAs(t, err, &exitErr, "the bootstrap must exit; output: %s", out)
-	assert.Equal(t, 1, exitErr.ExitCode())
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		wantMsg string
+	}{
+		{name: "short secret", env: []string{"WS_JWT_SECRET=short"}, wantMsg: "secret is 5 bytes; HS256 needs at least 32"},
+		{name: "negative leeway", env: []string{"WS_JWT_SECRET=" + testSecret, "WS_JWT_LEEWAY=-5s"}, wantMsg: `WS_JWT_LEEWAY: leeway "-5s" is negative`},
+		{name: "garbage leeway", env: []string{"WS_JWT_SECRET=" + testSecret, "WS_JWT_LEEWAY=soon"}, wantMsg: `leeway "soon": want a duration`},
+		{name: "bad identity source", env: []string{"WS_JWT_SECRET=" + testSecret, "WS_JWT_IDENTITY_SOURCE=route.request.cookie.token"}, wantMsg: "WS_JWT_IDENTITY_SOURCE"},
+		{name: "JWKS URL over http", env: []string{"WS_JWT_JWKS_URL=http://127.0.0.1:1/jwks.json"}, wantMsg: "only https is allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin)
+			cmd.Env = lambdaEnv(t, strings.TrimPrefix(srv.URL, "http://"), tc.env...)
+			out, err := cmd.Output()
+			var exitErr *exec.ExitError
+			require.ErrorAs(t, err, &exitErr, "the bootstrap must exit; output: %s", out)
+			assert.Equal(t, 1, exitErr.ExitCode())
 
-	var entry map[string]any
-	require.NoError(t, json.Unmarshal(bytes.TrimSpace(out), &entry), "one JSON log line: %s", out)
-	assert.Equal(t, "ERROR", entry["level"])
-	assert.Equal(t, "start authorizer", entry["msg"])
-	assert.Contains(t, entry["error"], "secret is 5 bytes; HS256 needs at least 32")
-	assert.NotContains(t, string(out), "WS_JWT_SECRET=short")
+			var entry map[string]any
+			require.NoError(t, json.Unmarshal(bytes.TrimSpace(out), &entry), "one JSON log line: %s", out)
+			assert.Equal(t, "ERROR", entry["level"])
+			assert.Equal(t, "start authorizer", entry["msg"])
+			assert.Contains(t, entry["error"], tc.wantMsg)
+			assert.NotContains(t, string(out), "WS_JWT_SECRET=short")
+		})
+	}
+}
+
+// The shipped bootstrap with a Cognito-style setup: keys from an https
+// jwks_uri (trusted through SSL_CERT_FILE, as the system roots are on
+// Lambda), the token from the Authorization header, access tokens checked
+// by client_id, and a clock-skew leeway.
+func TestBootstrapVerifiesTokensFromAJWKSURL(t *testing.T) {
+	bin := buildBootstrap(t)
+	rt, srv := newRuntimeAPI(t)
+
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	jwks, err := json.Marshal(map[string]any{"keys": []any{map[string]any{
+		"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
+		"n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()),
+		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(key.E)).Bytes()),
+	}}})
+	require.NoError(t, err)
+	var fetches atomic.Int32
+	idp := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks)
+	}))
+	t.Cleanup(idp.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: idp.Certificate().Raw}), 0o600))
+	issuer := idp.URL + "/eu-west-1_AbCdEfGhI"
+
+	sign := func(claims jwt.MapClaims) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+		tok.Header["kid"] = "k1"
+		s, err := tok.SignedString(key)
+		require.NoError(t, err)
+		return s
+	}
+	access := func(sub string, exp time.Time) string {
+		return sign(jwt.MapClaims{"sub": sub, "iss": issuer, "client_id": "client-1", "token_use": "access", "exp": exp.Unix()})
+	}
+	// Expired 10 s ago: inside the 30 s leeway.
+	justExpired := access("user-9", time.Now().Add(-10*time.Second))
+	longSub := access(strings.Repeat("a", 3000), time.Now().Add(time.Hour))
+	withHeader := func(value string) func(map[string]any) {
+		return func(ev map[string]any) { ev["headers"].(map[string]any)["Authorization"] = value }
+	}
+	rt.events <- [2]string{"req-allow", connectEvent(t, withHeader("Bearer "+justExpired))}
+	rt.events <- [2]string{"req-query-only", connectEvent(t, func(ev map[string]any) {
+		ev["queryStringParameters"].(map[string]any)["token"] = access("user-9", time.Now().Add(time.Hour))
+	})}
+	rt.events <- [2]string{"req-long-sub", connectEvent(t, withHeader("Bearer "+longSub))}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	got, _, _ := runInvocations(ctx, t, bin, rt, srv, 3,
+		"SSL_CERT_FILE="+caFile,
+		"WS_JWT_JWKS_URL="+idp.URL+"/eu-west-1_AbCdEfGhI/.well-known/jwks.json",
+		"WS_JWT_ISSUER="+issuer, "WS_JWT_AUDIENCE=client-1", "WS_JWT_TOKEN_USE=access",
+		"WS_JWT_IDENTITY_SOURCE=route.request.header.Authorization", "WS_JWT_LEEWAY=30")
+	effect := func(body []byte) string {
+		var resp struct {
+			PrincipalID    string `json:"principalId"`
+			PolicyDocument struct {
+				Statement []struct{ Effect string } `json:"Statement"`
+			} `json:"policyDocument"`
+		}
+		require.NoError(t, json.Unmarshal(body, &resp), "%s", body)
+		require.Len(t, resp.PolicyDocument.Statement, 1)
+		return resp.PrincipalID + ":" + resp.PolicyDocument.Statement[0].Effect
+	}
+	require.False(t, got["req-allow"].isError, "%s", got["req-allow"].body)
+	assert.Equal(t, "user-9:Allow", effect(got["req-allow"].body))
+	require.True(t, got["req-query-only"].isError, "the token in ?token= is not looked at: %s", got["req-query-only"].body)
+	assert.Contains(t, string(got["req-query-only"].body), `"errorMessage":"Unauthorized"`)
+	require.False(t, got["req-long-sub"].isError, "%s", got["req-long-sub"].body)
+	assert.Equal(t, "anonymous:Deny", effect(got["req-long-sub"].body))
+	assert.EqualValues(t, 1, fetches.Load(), "the key set is fetched once, at cold start")
 }
