@@ -32,8 +32,11 @@ func numericUserAuthorizer(_ context.Context, payload []byte) ([]byte, error) {
 // TestNumericUserIDsKeepEveryDigit: 9007199254740993 and 9007199254740992 are
 // the same float64; as user ids they must stay two users.
 func TestNumericUserIDsKeepEveryDigit(t *testing.T) {
+	testNumericUserIDs(t, startServer(t, localgw.ServerConfig{Authorizer: numericUserAuthorizer}))
+}
+
+func testNumericUserIDs(t *testing.T, srv *localgw.Server) {
 	ctx := testCtx(t)
-	srv := startServer(t, localgw.ServerConfig{Authorizer: numericUserAuthorizer})
 	ids := []string{"9007199254740993", "9007199254740992"}
 	for _, id := range ids {
 		c := localgwtest.MustDial(ctx, t, srv.URL(), id)
@@ -51,8 +54,11 @@ func TestNumericUserIDsKeepEveryDigit(t *testing.T) {
 // TestChannelsPerConnectionCap: the gateway's cap reaches the handler, for
 // subscribe (too_many_channels) and for ?channels= (400).
 func TestChannelsPerConnectionCap(t *testing.T) {
+	testChannelsCap(t, startServer(t, localgw.ServerConfig{MaxChannelsPerConnection: 2}))
+}
+
+func testChannelsCap(t *testing.T, srv *localgw.Server) {
 	ctx := testCtx(t)
-	srv := startServer(t, localgw.ServerConfig{MaxChannelsPerConnection: 2})
 	c := localgwtest.MustDial(ctx, t, srv.URL(), "")
 	c.Subscribe(ctx, "a")
 	c.Subscribe(ctx, "b")

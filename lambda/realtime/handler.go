@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -210,6 +209,7 @@ func (m *Manager) runHook(ctx context.Context, name string, fn func() error) (er
 func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, error) {
 	rc := req.Event.RequestContext
 	var channels []string
+	seen := map[string]struct{}{}
 	if q := queryParam(req.Event, "channels"); q != "" {
 		for _, ch := range strings.Split(q, ",") {
 			ch = strings.TrimSpace(ch)
@@ -224,15 +224,17 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 				m.log.InfoContext(ctx, "connect refused: private channel not allowed", "connectionId", req.ConnectionID, "channel", ch)
 				return Response{StatusCode: http.StatusForbidden}, nil
 			}
-			if !slices.Contains(channels, ch) {
-				channels = append(channels, ch)
+			if _, dup := seen[ch]; dup {
+				continue
 			}
+			if len(channels) == m.cfg.MaxChannelsPerConnection {
+				m.log.InfoContext(ctx, "connect refused: more channels in query than the cap", "connectionId", req.ConnectionID,
+					"max", m.cfg.MaxChannelsPerConnection)
+				return Response{StatusCode: http.StatusBadRequest}, nil
+			}
+			seen[ch] = struct{}{}
+			channels = append(channels, ch)
 		}
-	}
-	if len(channels) > m.cfg.MaxChannelsPerConnection {
-		m.log.InfoContext(ctx, "connect refused: too many channels in query", "connectionId", req.ConnectionID,
-			"channels", len(channels), "max", m.cfg.MaxChannelsPerConnection)
-		return Response{StatusCode: http.StatusBadRequest}, nil
 	}
 	connectedAt := m.cfg.Now()
 	if rc.ConnectedAt > 0 {
