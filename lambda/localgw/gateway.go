@@ -432,10 +432,12 @@ func (g *Gateway) authorize(ctx context.Context, req auth.Request) (int, map[str
 		g.log.Error("authorizer failed", "connectionId", req.RequestContext.ConnectionID, "error", err)
 		return http.StatusInternalServerError, nil
 	default:
-		if uerr := json.Unmarshal(out, &resp); uerr != nil {
+		var answer authorizerOutput
+		if uerr := json.Unmarshal(out, &answer); uerr != nil {
 			g.log.Error("authorizer answer undecodable", "connectionId", req.RequestContext.ConnectionID, "error", uerr)
 			return http.StatusInternalServerError, nil
 		}
+		resp = answer.response()
 	}
 	status := auth.HTTPStatus(resp, err, req.MethodArn)
 	if status != http.StatusOK {
