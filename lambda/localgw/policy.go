@@ -51,21 +51,9 @@ type statementList []policyStatement
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (l *statementList) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '{' {
-		var one policyStatement
-		if err := json.Unmarshal(b, &one); err != nil {
-			return err
-		}
-		*l = statementList{one}
-		return nil
-	}
-	var many []policyStatement
-	if err := json.Unmarshal(b, &many); err != nil {
-		return err
-	}
+	many, err := oneOrMany[policyStatement](b, '{')
 	*l = many
-	return nil
+	return err
 }
 
 // stringOrList is a policy element that is one string or an array of strings.
@@ -73,19 +61,24 @@ type stringOrList []string
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (l *stringOrList) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var one string
-		if err := json.Unmarshal(b, &one); err != nil {
-			return err
-		}
-		*l = stringOrList{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return fmt.Errorf("policy element: want a string or an array of strings: %w", err)
-	}
+	many, err := oneOrMany[string](b, '"')
 	*l = many
-	return nil
+	return err
+}
+
+// oneOrMany decodes b as one T (a JSON value starting with first) or an array of them.
+func oneOrMany[T any](b []byte, first byte) ([]T, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == first {
+		var one T
+		if err := json.Unmarshal(b, &one); err != nil {
+			return nil, err
+		}
+		return []T{one}, nil
+	}
+	var many []T
+	if err := json.Unmarshal(b, &many); err != nil {
+		return nil, fmt.Errorf("policy element: want one value or an array: %w", err)
+	}
+	return many, nil
 }
