@@ -16,6 +16,7 @@ test-unit: ## unit tests: memory store, fake management API, handler, publisher,
 test-fuzz: ## a short coverage-guided run of each fuzz target (FUZZTIME=10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./lambda/protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./lambda/publisher
+	$(GO) test -run '^$$' -fuzz '^FuzzFrameGuard$$' -fuzztime $(FUZZTIME) ./lambda/localgw
 
 package: ## build linux/arm64 bootstrap zips into dist/ (ARCH=amd64 for x86 Lambdas)
 	$(GO) run ./tools/package -out $(DIST) -arch $${ARCH:-arm64} $(LAMBDA_FUNCTIONS)

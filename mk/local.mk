@@ -10,8 +10,10 @@ WSLOCAL_ARGS      ?=
 .PHONY: dev test-e2e test-browser test-load host-lambdas wslocal-bin chromium
 TEST_TIERS += test-e2e test-browser test-load
 
-dev: ## run the local gateway on the embedded store: ws://127.0.0.1:8080/dev, demo page on http://127.0.0.1:8080/ (WSLOCAL_ARGS for flags)
-	$(GO) run ./cmd/wslocal $(WSLOCAL_ARGS)
+# The built binary, not `go run`: go run exits 1 when Ctrl-C interrupts it,
+# even after wslocal's graceful shutdown exited 0, and make then reports Error 1.
+dev: wslocal-bin ## run the local gateway on the embedded store: ws://127.0.0.1:8080/dev, demo page on http://127.0.0.1:8080/ (WSLOCAL_ARGS for flags)
+	exec $(WSLOCAL_BIN) $(WSLOCAL_ARGS)
 
 host-lambdas: ## build the module's bootstraps for this machine into dist/host (what -lambda-dir runs)
 	$(GO) run ./tools/package -out $(HOST_LAMBDA_DIR) -os $$($(GO) env GOOS) -arch $$($(GO) env GOARCH) $(LAMBDA_FUNCTIONS)

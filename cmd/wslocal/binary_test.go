@@ -99,12 +99,18 @@ func (p *wslocalProcess) signal(t *testing.T, sig syscall.Signal) {
 func (p *wslocalProcess) terminate(t *testing.T, ctx context.Context) error {
 	t.Helper()
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	return p.wait(t, ctx)
+}
+
+// wait waits for the process to exit and returns its exit error.
+func (p *wslocalProcess) wait(t *testing.T, ctx context.Context) error {
+	t.Helper()
 	select {
 	case err := <-p.exited:
 		p.exited <- err
 		return err
 	case <-ctx.Done():
-		t.Fatalf("wslocal did not exit after SIGTERM: %v", ctx.Err())
+		t.Fatalf("wslocal did not exit: %v", ctx.Err())
 		return nil
 	}
 }

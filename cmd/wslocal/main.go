@@ -76,6 +76,8 @@ type options struct {
 	jwtLeeway                          leewayFlag
 	routes, publisherNames             listFlag
 	identitySources                    listFlag
+	allowOrigins                       listFlag
+	maxQueuedBytes                     int
 	maxProcesses, maxMessageSize       int
 	frameSize                          int
 	maxChannelsPerConnection           int
@@ -106,6 +108,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.IntVar(&o.frameSize, "frame-size", localgw.DefaultFrameSize, "largest client frame in bytes (larger ones close the connection with 1009) and the size of outgoing frames")
 	fs.IntVar(&o.maxChannelsPerConnection, "max-channels-per-connection", realtime.DefaultMaxChannelsPerConnection, "most channels one connection may join; a subscribe beyond answers too_many_channels, a ?channels= listing more is refused with 400")
 	fs.BoolVar(&o.allowBinary, "allow-binary", false, "accept binary client messages, passed base64 encoded (an API with binaryMediaTypes); by default they close the connection with 1003")
+	fs.IntVar(&o.maxQueuedBytes, "max-queued-bytes", localgw.DefaultMaxQueuedBytes, "per connection: bytes of outgoing messages that may wait for a slow client (one that does not fit closes it with 1008 and the POST answers 410) and of client messages waiting for their route")
+	fs.Var(&o.allowOrigins, "allow-origin", "browser `ORIGIN` (scheme://host[:port], or *) allowed to call the management and Invoke APIs besides the gateway's own; other cross-origin requests answer 403; repeatable")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", localgw.DefaultIdleTimeout, "close connections without messages after this long")
 	fs.DurationVar(&o.maxDuration, "max-duration", localgw.DefaultMaxDuration, "close connections after this long")
 	fs.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "how long SIGINT/SIGTERM waits for every $disconnect")
@@ -158,6 +162,7 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 		JWT:          localgw.JWTConfig{JWKSURL: o.jwtJWKSURL, Leeway: time.Duration(o.jwtLeeway)},
 		MaxProcesses: o.maxProcesses, PublisherNames: o.publisherNames,
 		MaxMessageSize: o.maxMessageSize, FrameSize: o.frameSize, AllowBinary: o.allowBinary,
+		MaxQueuedBytes: o.maxQueuedBytes, AllowedOrigins: o.allowOrigins,
 		IdleTimeout: o.idleTimeout, MaxDuration: o.maxDuration, IdentitySources: o.identitySources,
 		Logger: log, Web: web.Handler(o.stage), BootstrapRoutes: map[string]string{},
 	}

@@ -87,6 +87,18 @@ func TestParseFlags(t *testing.T) {
 			require.NoError(t, err)
 			assert.Nil(t, cfg.IdentitySources, "nil: the server applies the module's default with an authorizer")
 		}},
+		{name: "slow clients and browser origins", args: []string{"-max-queued-bytes", "262144", "-allow-origin", "http://localhost:3000", "-allow-origin", "https://app.example"},
+			env: map[string]string{"WSLOCAL_ALLOW_ORIGIN": "http://ignored.example"},
+			check: func(t *testing.T, o *options) {
+				cfg, err := o.serverConfig(nil, io.Discard)
+				require.NoError(t, err)
+				assert.Equal(t, 262144, cfg.MaxQueuedBytes)
+				assert.Equal(t, []string{"http://localhost:3000", "https://app.example"}, cfg.AllowedOrigins)
+			}},
+		{name: "buffer and origin defaults", check: func(t *testing.T, o *options) {
+			assert.Equal(t, 1<<20, o.maxQueuedBytes)
+			assert.Empty(t, o.allowOrigins)
+		}},
 		{name: "bad environment value", env: map[string]string{"WSLOCAL_MAX_DURATION": "soon"}, wantErr: "WSLOCAL_MAX_DURATION"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "missing key file", args: []string{"-jwt-public-key", "@/nonexistent.pem"}, wantErr: "-jwt-public-key"},

@@ -5,7 +5,9 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -82,4 +84,69 @@ func TestBinarySecondSignalForcesExit(t *testing.T) {
 	// coder/websocket closes an unreachable Conn in a finalizer, which would
 	// end the stuck close handshake: keep the client alive until here.
 	runtime.KeepAlive(c)
+}
+
+// TestBinaryInterruptExitsZero: Ctrl-C (SIGINT) runs the same graceful
+// shutdown as SIGTERM and the process exits 0.
+func TestBinaryInterruptExitsZero(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := startBinary(t, "-log-level", "warn")
+	c := localgwtest.MustDial(ctx, t, p.wsURL, "")
+
+	p.signal(t, syscall.SIGINT)
+	require.NoError(t, p.wait(t, ctx), "exit status after SIGINT")
+	assert.Equal(t, websocket.StatusGoingAway, localgwtest.CloseCode(c.Closed(ctx)))
+	assert.Contains(t, p.stdout.String(), "wslocal: stopped")
+}
+
+// TestMakeDevInterrupt runs `make dev` and sends SIGINT to its process group,
+// as Ctrl-C in a terminal does: wslocal shuts down gracefully and make
+// reports no error (it ends by the SIGINT it got itself, as make does).
+func TestMakeDevInterrupt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.Command("make", "--no-print-directory", "dev", "WSLOCAL_ARGS=-addr 127.0.0.1:0 -log-level warn")
+	cmd.Dir = filepath.Join("..", "..")
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); name != "MAKEFLAGS" && name != "MFLAGS" && name != "MAKELEVEL" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	pgid := cmd.Process.Pid
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL) // the process group this test started
+			<-exited
+		}
+	})
+	localgwtest.WaitFor(ctx, t, "wslocal serving under make dev", func() bool {
+		return wsURLLine.MatchString(out.String())
+	})
+
+	require.NoError(t, syscall.Kill(-pgid, syscall.SIGINT))
+	var err error
+	select {
+	case err = <-exited:
+		exited <- err
+	case <-ctx.Done():
+		t.Fatalf("make dev did not end after SIGINT; output:\n%s", out.String())
+	}
+	assert.Contains(t, out.String(), "wslocal: stopped", "graceful shutdown")
+	assert.NotContains(t, out.String(), "Error", "make reports no error")
+	if err != nil {
+		var ee *exec.ExitError
+		require.True(t, errors.As(err, &ee), "exit: %v", err)
+		ws, ok := ee.Sys().(syscall.WaitStatus)
+		require.True(t, ok)
+		assert.True(t, ws.Signaled() && ws.Signal() == syscall.SIGINT, "make exits 0 or by the SIGINT it got, not with an error status: %v\n%s", err, out.String())
+	}
 }

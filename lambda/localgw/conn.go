@@ -7,15 +7,31 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
+	"golang.org/x/sync/semaphore"
 )
 
 // errClosed means the connection is closing or closed.
 var errClosed = errors.New("connection closed")
+
+// errSlowClient means a message did not fit in the connection's outgoing
+// buffer (Config.MaxQueuedBytes) or could not be written within sendTimeout:
+// the client does not read fast enough, and the gateway closes it.
+var errSlowClient = errors.New("client does not read fast enough")
+
+// sendTimeout bounds the write of one outgoing message.
+const sendTimeout = 30 * time.Second
+
+// Close code and reason for a client that does not keep up with its messages.
+const (
+	slowClientCode   = websocket.StatusPolicyViolation
+	slowClientReason = "Slow client: outgoing messages exceed the buffer"
+)
 
 // conn is one accepted WebSocket connection.
 type conn struct {
@@ -31,10 +47,16 @@ type conn struct {
 	ctx    context.Context // ends when the connection closes
 	cancel context.CancelFunc
 
+	// inboundBytes bounds the client messages read but not yet dispatched:
+	// when it is used up the reader stops reading and TCP pushes back.
+	inboundBytes *semaphore.Weighted
+	inbound      atomic.Int64 // bytes taken from inboundBytes
+
 	mu         sync.Mutex
 	lastActive time.Time
 	closeCode  websocket.StatusCode // set by the side of the gateway that closed it
 	closeMsg   string
+	queued     int // bytes of outgoing messages waiting for or in their write
 }
 
 type inbound struct {
@@ -92,37 +114,86 @@ func (c *conn) closing() bool {
 	return c.closeCode != 0 || c.ctx.Err() != nil
 }
 
-// send delivers one message, split into FrameSize frames, as a text message
-// when it is valid UTF-8 and as a binary one otherwise.
+// send delivers one message as a text message when it is valid UTF-8 and as
+// a binary one otherwise, in one frame when it fits in FrameSize. Messages
+// waiting for the connection (their writes run one at a time) may hold at
+// most MaxQueuedBytes together; one that does not fit, or a write that does
+// not end within sendTimeout, closes the connection with 1008 and returns
+// errSlowClient. A caller that goes away does not cut a write short: that
+// would leave half a frame on the wire.
 func (c *conn) send(ctx context.Context, data []byte) error {
 	if c.closing() {
 		return errClosed
 	}
+	if queued, ok := c.reserve(len(data)); !ok {
+		c.close(slowClientCode, slowClientReason)
+		return fmt.Errorf("send %d bytes to %s with %d bytes queued: %w", len(data), c.id, queued, errSlowClient)
+	}
+	defer c.release(len(data))
 	typ := websocket.MessageText
 	if !utf8.Valid(data) {
 		typ = websocket.MessageBinary
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
 	defer cancel()
 	stop := context.AfterFunc(c.ctx, cancel)
 	defer stop()
+	if err := c.write(ctx, typ, data); err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			c.close(slowClientCode, slowClientReason)
+			return fmt.Errorf("send %d bytes to %s: %w: %w", len(data), c.id, errSlowClient, err)
+		}
+		return fmt.Errorf("send to %s: %w", c.id, err)
+	}
+	c.touch()
+	return nil
+}
+
+// write writes one message: one frame when it fits in FrameSize, else
+// FrameSize frames (coder/websocket writes one frame per Write and ends the
+// message with an empty final continuation frame).
+func (c *conn) write(ctx context.Context, typ websocket.MessageType, data []byte) error {
+	if len(data) <= c.gw.cfg.FrameSize {
+		return c.ws.Write(ctx, typ, data)
+	}
 	wr, err := c.ws.Writer(ctx, typ)
 	if err != nil {
-		return fmt.Errorf("send to %s: %w", c.id, err)
+		return err
 	}
 	for len(data) > 0 {
 		n := min(len(data), c.gw.cfg.FrameSize)
 		if _, err := wr.Write(data[:n]); err != nil {
 			_ = wr.Close()
-			return fmt.Errorf("send to %s: %w", c.id, err)
+			return err
 		}
 		data = data[n:]
 	}
-	if err := wr.Close(); err != nil {
-		return fmt.Errorf("send to %s: %w", c.id, err)
+	return wr.Close()
+}
+
+// reserve admits n bytes to the outgoing buffer. A message always fits in an
+// empty buffer, so one larger than MaxQueuedBytes can still be sent.
+func (c *conn) reserve(n int) (queued int, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.queued > 0 && c.queued+n > c.gw.cfg.MaxQueuedBytes {
+		return c.queued, false
 	}
-	c.touch()
-	return nil
+	c.queued += n
+	return c.queued, true
+}
+
+func (c *conn) release(n int) {
+	c.mu.Lock()
+	c.queued -= n
+	c.mu.Unlock()
+}
+
+// queuedBytes is the size of the outgoing messages waiting for or in their write.
+func (c *conn) queuedBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queued
 }
 
 // run reads messages until the connection ends, hands them in order to a
@@ -130,12 +201,17 @@ func (c *conn) send(ctx context.Context, data []byte) error {
 func (c *conn) run() {
 	g := c.gw
 	defer g.sessions.Done()
+	// The dispatcher always makes progress (invocations are bounded by
+	// FunctionTimeout), so the reader waiting for inbound bytes cannot deadlock.
 	queue := make(chan inbound, 1024)
 	dispatched := make(chan struct{})
 	go func() {
 		defer close(dispatched)
 		for m := range queue {
 			c.dispatch(m)
+			w := inboundWeight(m.data, g.cfg.MaxQueuedBytes)
+			c.inbound.Add(-w)
+			c.inboundBytes.Release(w)
 		}
 	}()
 	go c.watchdog()
@@ -166,6 +242,17 @@ read:
 			c.closeNow(code, reason)
 			break read
 		}
+		if typ == websocket.MessageText && !utf8.Valid(data) {
+			// RFC 6455 section 8.1: a text message must be valid UTF-8.
+			code, reason = websocket.StatusInvalidFramePayloadData, "Invalid frame payload data"
+			c.closeNow(code, reason)
+			break read
+		}
+		w := inboundWeight(data, g.cfg.MaxQueuedBytes)
+		if err := c.inboundBytes.Acquire(c.ctx, w); err != nil {
+			break read
+		}
+		c.inbound.Add(w)
 		queue <- inbound{typ: typ, data: data}
 	}
 	c.mu.Lock()
@@ -185,6 +272,12 @@ read:
 	g.mu.Unlock()
 	g.disconnectEvent(c, int(code), reason)
 	g.log.Info("disconnected", "connectionId", c.id, "code", int(code), "reason", reason)
+}
+
+// inboundWeight is what a client message takes from the inbound budget: its
+// size, capped so that one message larger than the budget still goes through.
+func inboundWeight(data []byte, budget int) int64 {
+	return int64(max(1, min(len(data), budget)))
 }
 
 // watchdog closes the connection after IdleTimeout without messages or after MaxDuration.

@@ -8,10 +8,13 @@
 //     $request.body.action, a REQUEST authorizer with identity sources on
 //     $connect, $connect, $disconnect and $default events with the fields
 //     API Gateway sends, route responses, the 32 KB frame and 128 KB message
-//     limits (close 1009), binary frames refused (close 1003), 32 KB
-//     outgoing frames, the idle timeout and the maximum connection duration;
+//     limits (close 1009), binary frames refused (close 1003), invalid UTF-8
+//     refused (close 1007), outgoing messages in one frame up to 32 KB,
+//     slow clients closed (1008) with a bounded buffer, the idle timeout and
+//     the maximum connection duration;
 //   - the management API POST/GET/DELETE /{stage}/@connections/{id}, in AWS's
-//     wire format (410 GoneException, 413 PayloadTooLargeException, ...);
+//     wire format (410 GoneException, 413 PayloadTooLargeException, 403
+//     ForbiddenException for another stage or a refused browser origin, ...);
 //   - the Lambda Invoke API POST /2015-03-31/functions/{name}/invocations for
 //     functions such as the publisher.
 //

@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
@@ -339,5 +341,30 @@ func TestShutdownWaitsForAHandshakeInProgress(t *testing.T) {
 	assert.Equal(t, int64(1001), rec.byRoute("$disconnect")[0].RequestContext.DisconnectStatusCode)
 	if c, ok := <-dialed; ok {
 		assert.Equal(t, websocket.StatusGoingAway, localgwtest.CloseCode(c.Closed(ctx)))
+	}
+}
+
+// TestMessageEndingInAnEmptyContinuationIsDispatched sends each message the
+// way coder/websocket's Writer()+Close() does: a text frame with FIN=0, then
+// an empty final continuation frame. For these body sizes the continuation's
+// header straddles the 4 KB reads of the gateway's buffered reader, which once
+// held it back until the client sent more: no reply came.
+func TestMessageEndingInAnEmptyContinuationIsDispatched(t *testing.T) {
+	ctx := testCtx(t)
+	echo := &recorder{respond: func(ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		return events.APIGatewayProxyResponse{StatusCode: 200, Body: ev.Body}, nil
+	}}
+	_, url := startGateway(t, localgw.Config{WebSocket: localgw.Handler(echo.handle)})
+	for _, size := range []int{4083, 4084, 4085, 4086, 4087, 8179, 8180, 8181, 8182, 8183} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			c := localgwtest.MustDial(ctx, t, url, "")
+			defer c.Conn.CloseNow()
+			sent := writeFrames(ctx, t, c.Conn, size)
+			// The client sends nothing more: a stalled gateway never answers.
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			got := c.Expect(wctx, "echo of the whole message", func(localgwtest.Frame) bool { return true })
+			assert.True(t, bytes.Equal(sent, got.Raw), "the message arrives whole")
+		})
 	}
 }

@@ -60,6 +60,10 @@ type frameGuard struct {
 	tooBig    bool     // errFrameTooBig is due on the next Read
 }
 
+// Read delivers what is buffered before it reads the network again: a
+// complete header held back in flush (the last frame of a message may be an
+// empty continuation, whose header is all there is) must not wait for bytes
+// the client has no reason to send.
 func (g *frameGuard) Read(p []byte) (int, error) {
 	if g.tooBig {
 		g.tooBig = false
@@ -69,26 +73,33 @@ func (g *frameGuard) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	for {
-		if len(g.in) == 0 {
-			if g.srcErr != nil {
-				return 0, g.srcErr
+		if len(g.in) > 0 || len(g.flush) > 0 {
+			out, tooBig := g.filter(p)
+			if tooBig {
+				if out == 0 {
+					return 0, errFrameTooBig
+				}
+				g.tooBig = true
+				return out, nil
 			}
-			n, err := g.src.Read(g.rbuf[:])
-			g.in, g.srcErr = g.rbuf[:n], err
+			if out > 0 {
+				return out, nil
+			}
+			// Everything was part of a skipped frame or of a header still
+			// incomplete: read on.
 			continue
 		}
-		out, tooBig := g.filter(p)
-		if tooBig {
-			if out == 0 {
-				return 0, errFrameTooBig
+		if g.srcErr != nil {
+			if g.hn > 0 {
+				// The stream ended inside a header: deliver its bytes as an
+				// unguarded reader would; no payload follows them.
+				g.flush, g.hn = g.hdr[:g.hn], 0
+				continue
 			}
-			g.tooBig = true
-			return out, nil
+			return 0, g.srcErr
 		}
-		if out > 0 {
-			return out, nil
-		}
-		// Everything was part of a skipped frame: read on.
+		n, err := g.src.Read(g.rbuf[:])
+		g.in, g.srcErr = g.rbuf[:n], err
 	}
 }
 

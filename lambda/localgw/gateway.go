@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
 	"github.com/wsforge/terraform-aws-websocket/lambda/mgmtapitest"
@@ -30,6 +31,9 @@ const (
 	DefaultIdleTimeout = 10 * time.Minute
 	// DefaultMaxDuration closes every connection after 2 hours.
 	DefaultMaxDuration = 2 * time.Hour
+	// DefaultMaxQueuedBytes bounds, per connection, the outgoing messages
+	// waiting to be written and the client messages waiting for their route (1 MiB).
+	DefaultMaxQueuedBytes = 1 << 20
 	// DefaultFunctionTimeout bounds one invocation of a function (Lambda's maximum timeout).
 	DefaultFunctionTimeout = 15 * time.Minute
 	// DefaultStage is the stage of the WebSocket endpoint, ws://host/dev.
@@ -84,6 +88,19 @@ type Config struct {
 	// fragmented) and the size of the frames outgoing messages are split
 	// into. Default 32 KB.
 	FrameSize int
+	// MaxQueuedBytes bounds each connection's outgoing messages waiting to be
+	// written (POSTs and route responses): a message that does not fit means
+	// the client does not read fast enough, so the gateway closes it with 1008
+	// and the POST answers 410 GoneException, as for any gone connection. It
+	// also bounds the client messages read but not yet dispatched (the gateway
+	// then stops reading). Default 1 MiB.
+	MaxQueuedBytes int
+	// AllowedOrigins are the browser origins (scheme://host[:port], or "*"
+	// for any) besides the gateway's own that may call the management and
+	// Invoke APIs. A request with another Origin header is refused with 403,
+	// so a web page the developer visits cannot broadcast or disconnect.
+	// Requests without an Origin header (SDKs, curl) are not affected.
+	AllowedOrigins []string
 	// AllowBinary accepts binary messages from clients and passes them base64
 	// encoded, as an API with binaryMediaTypes does. By default a binary
 	// frame closes the connection with 1003, like an API without them.
@@ -156,6 +173,18 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.FrameSize <= 0 {
 		cfg.FrameSize = DefaultFrameSize
 	}
+	if cfg.MaxQueuedBytes <= 0 {
+		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	origins := make([]string, 0, len(cfg.AllowedOrigins))
+	for _, o := range cfg.AllowedOrigins {
+		n, err := normalizeOrigin(o)
+		if err != nil {
+			return nil, fmt.Errorf("localgw: allowed origin: %w", err)
+		}
+		origins = append(origins, n)
+	}
+	cfg.AllowedOrigins = origins
 	if cfg.FunctionTimeout <= 0 {
 		cfg.FunctionTimeout = DefaultFunctionTimeout
 	}
@@ -196,9 +225,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == stagePath || path == stagePath+"/":
 		g.serveWebSocket(w, r)
 	case strings.HasPrefix(path, stagePath+"/@connections/"):
+		if g.crossOrigin(w, r, writeManagementForbidden) {
+			return
+		}
 		g.serveManagement(w, r)
 	case strings.HasPrefix(path, invokePrefix):
+		if g.crossOrigin(w, r, writeInvokeForbidden) {
+			return
+		}
 		g.serveInvoke(w, r)
+	case isUpgrade(r) || strings.Contains(path, "/@connections"):
+		// A handshake or management call for another stage: what
+		// execute-api answers for a stage or path it does not have.
+		writeManagementForbidden(w)
 	case g.cfg.NotFound != nil:
 		g.cfg.NotFound.ServeHTTP(w, r)
 	default:
@@ -303,8 +342,13 @@ func writeHandshakeError(w http.ResponseWriter, status int) {
 	_, _ = w.Write(body)
 }
 
+// isUpgrade reports whether r asks for a WebSocket handshake.
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
 func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+	if !isUpgrade(r) {
 		writeHandshakeError(w, http.StatusUpgradeRequired)
 		return
 	}
@@ -333,6 +377,8 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		sourceIP:    remoteIP(r),
 		userAgent:   r.UserAgent(),
 		domainName:  r.Host,
+
+		inboundBytes: semaphore.NewWeighted(int64(g.cfg.MaxQueuedBytes)),
 	}
 	headers, multiHeaders := requestHeaders(r, c.sourceIP, now)
 	query, multiQuery := queryParameters(r)
@@ -432,10 +478,12 @@ func (g *Gateway) authorize(ctx context.Context, req auth.Request) (int, map[str
 		g.log.Error("authorizer failed", "connectionId", req.RequestContext.ConnectionID, "error", err)
 		return http.StatusInternalServerError, nil
 	default:
-		if uerr := json.Unmarshal(out, &resp); uerr != nil {
+		var answer authorizerOutput
+		if uerr := json.Unmarshal(out, &answer); uerr != nil {
 			g.log.Error("authorizer answer undecodable", "connectionId", req.RequestContext.ConnectionID, "error", uerr)
 			return http.StatusInternalServerError, nil
 		}
+		resp = answer.response()
 	}
 	status := auth.HTTPStatus(resp, err, req.MethodArn)
 	if status != http.StatusOK {

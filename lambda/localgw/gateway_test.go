@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -483,3 +484,69 @@ func TestManagementAPIWireFormat(t *testing.T) {
 type echoError struct{}
 
 func (*echoError) Error() string { return "x" }
+
+// authorizerOutputExample is the Lambda authorizer output of AWS's
+// documentation ("Output from an API Gateway Lambda authorizer"), with
+// Action and Resource as plain strings; %s are the effect and the resource.
+const authorizerOutputExample = `{
+  "principalId": "yyyyyyyy",
+  "policyDocument": {
+    "Version": "2012-10-17",
+    "Statement": [
+      {
+        "Action": "execute-api:Invoke",
+        "Effect": "%s",
+        "Resource": "%s"
+      }
+    ]
+  },
+  "context": {
+    "stringKey": "value",
+    "numberKey": "1",
+    "booleanKey": "true"
+  },
+  "usageIdentifierKey": "{api-key}"
+}`
+
+func TestAuthorizerPolicyInAWSDocumentedForm(t *testing.T) {
+	ctx := testCtx(t)
+	const methodArn = "arn:aws:execute-api:us-east-1:000000000000:wslocal/dev/$connect"
+	for _, tc := range []struct {
+		name   string
+		answer string
+		status int
+	}{
+		{"documented example, Allow", fmt.Sprintf(authorizerOutputExample, "Allow", methodArn), http.StatusSwitchingProtocols},
+		{"documented example, Deny", fmt.Sprintf(authorizerOutputExample, "Deny", methodArn), http.StatusForbidden},
+		{"documented example, a wildcard resource", fmt.Sprintf(authorizerOutputExample, "Allow", "arn:aws:execute-api:*:*:wslocal/dev/*"), http.StatusSwitchingProtocols},
+		{"documented example, another stage", fmt.Sprintf(authorizerOutputExample, "Allow", "arn:aws:execute-api:*:*:wslocal/prod/*"), http.StatusForbidden},
+		{"Statement as one object", `{"principalId":"yyyyyyyy","policyDocument":{"Version":"2012-10-17","Statement":
+			{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"` + methodArn + `"}}}`, http.StatusSwitchingProtocols},
+		{"arrays, as before", `{"principalId":"yyyyyyyy","policyDocument":{"Version":"2012-10-17","Statement":[
+			{"Action":["execute-api:Invoke"],"Effect":"Allow","Resource":["` + methodArn + `"]}]}}`, http.StatusSwitchingProtocols},
+		{"Action neither a string nor an array", `{"principalId":"yyyyyyyy","policyDocument":{"Version":"2012-10-17","Statement":[
+			{"Action":5,"Effect":"Allow","Resource":"` + methodArn + `"}]}}`, http.StatusInternalServerError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			authz := func(context.Context, []byte) ([]byte, error) { return []byte(tc.answer), nil }
+			_, url := startGateway(t, localgw.Config{WebSocket: localgw.Handler(rec.handle), Authorizer: authz})
+			c, resp, err := websocket.Dial(ctx, url+"?token=abc", nil)
+			require.NotNil(t, resp)
+			assert.Equal(t, tc.status, resp.StatusCode)
+			if tc.status != http.StatusSwitchingProtocols {
+				require.Error(t, err)
+				assert.Empty(t, rec.byRoute("$connect"))
+				return
+			}
+			require.NoError(t, err)
+			defer c.CloseNow()
+			connect := rec.byRoute("$connect")
+			require.Len(t, connect, 1)
+			assert.Equal(t, "yyyyyyyy", connect[0].RequestContext.Authorizer.(map[string]any)["principalId"])
+			if strings.Contains(tc.answer, "stringKey") {
+				assert.Equal(t, "value", connect[0].RequestContext.Authorizer.(map[string]any)["stringKey"])
+			}
+		})
+	}
+}

@@ -199,3 +199,155 @@ func TestBootstrapStartAfterCloseLeavesNoProcess(t *testing.T) {
 	require.Error(t, err)
 	assert.Empty(t, b.Processes(), "a process started after Close is stopped, not tracked")
 }
+
+// splitReader serves data in chunks whose sizes come from sizes, then err.
+// With errWithData the last chunk comes with err, as io.Reader allows.
+type splitReader struct {
+	data        []byte
+	sizes       []byte
+	i           int
+	err         error
+	errWithData bool
+	before      func() // called before every Read
+}
+
+func (r *splitReader) Read(p []byte) (int, error) {
+	if r.before != nil {
+		r.before()
+	}
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	n := len(r.data)
+	if len(r.sizes) > 0 {
+		n = int(r.sizes[r.i%len(r.sizes)]) + 1
+		r.i++
+	}
+	n = copy(p, r.data[:min(n, len(r.data))])
+	r.data = r.data[n:]
+	if len(r.data) == 0 && r.errWithData {
+		return n, r.err
+	}
+	return n, nil
+}
+
+// guardModel is what a frameGuard must deliver for a whole stream, computed
+// without streaming: every frame except data frames over max, whose
+// positions in the output are where errFrameTooBig is due; a frame or header
+// cut short by the end of the stream is delivered as far as it goes.
+func guardModel(stream []byte, max int64) (delivered []byte, tooBigAt []int) {
+	for len(stream) > 0 {
+		if len(stream) < 2 {
+			return append(delivered, stream...), tooBigAt
+		}
+		hl, length := 2, int64(stream[1]&0x7f)
+		switch length {
+		case 126:
+			hl += 2
+		case 127:
+			hl += 8
+		}
+		if stream[1]&0x80 != 0 {
+			hl += 4
+		}
+		if len(stream) < hl {
+			return append(delivered, stream...), tooBigAt
+		}
+		switch length {
+		case 126:
+			length = int64(binary.BigEndian.Uint16(stream[2:4]))
+		case 127:
+			length = int64(binary.BigEndian.Uint64(stream[2:10]) &^ (1 << 63))
+		}
+		end := hl + int(min(length, int64(len(stream)-hl)))
+		if opcode := stream[0] & 0x0f; opcode <= 2 && length > max {
+			tooBigAt = append(tooBigAt, len(delivered))
+		} else {
+			delivered = append(delivered, stream[:end]...)
+		}
+		stream = stream[end:]
+	}
+	return delivered, tooBigAt
+}
+
+// readGuarded reads g to its end, with read sizes taken from sizes (1 to
+// 256 bytes, 4 KB for 255; 4 KB each without sizes, as bufio.Reader reads
+// for coder/websocket), and returns the bytes, where errFrameTooBig came and
+// the final error.
+func readGuarded(t *testing.T, g *frameGuard, sizes []byte, limit int) (out []byte, tooBigAt []int, final error) {
+	buf := make([]byte, 4096)
+	for i := 0; ; i++ {
+		if i > limit {
+			t.Fatalf("no end after %d reads", i)
+		}
+		n := len(buf)
+		if len(sizes) > 0 && sizes[i%len(sizes)] != 255 {
+			n = int(sizes[i%len(sizes)]) + 1
+		}
+		got, err := g.Read(buf[:n])
+		out = append(out, buf[:got]...)
+		switch {
+		case errors.Is(err, errFrameTooBig):
+			require.Zero(t, got, "errFrameTooBig comes alone")
+			tooBigAt = append(tooBigAt, len(out))
+		case err != nil:
+			return out, tooBigAt, err
+		case got == 0:
+			t.Fatalf("Read returned 0, nil")
+		}
+	}
+}
+
+// FuzzFrameGuard feeds arbitrary byte streams to a frameGuard in arbitrary
+// splits (srcSizes: what each network read returns; readSizes: what each
+// caller's Read asks for) and compares what it delivers with an unguarded
+// reader (no frame over the limit) and with guardModel (a limit that some
+// frames exceed). The guard must never read the network while it holds bytes
+// it could deliver: that stalls a complete message.
+func FuzzFrameGuard(f *testing.F) {
+	writerClose := func(n int) []byte { // coder/websocket's Writer()+Close()
+		first := frame(1, n)
+		first[0] &^= 0x80 // FIN=0
+		return append(first, frame(0, 0)...)
+	}
+	// The network returns everything at once and the caller reads 16 bytes:
+	// the empty continuation's header straddles two reads.
+	f.Add(writerClose(7), []byte{}, []byte{15}, uint16(32768), false)
+	f.Add(writerClose(130), []byte{}, []byte{255, 127}, uint16(32768), true)
+	f.Add(bytes.Join([][]byte{frame(1, 100), frame(9, 4), frame(2, 3)}, nil), []byte{0, 3, 9}, []byte{6}, uint16(100), false)
+	f.Add(bytes.Join([][]byte{frame(1, 10), frame(1, 101), frame(2, 200), frame(8, 2)}, nil), []byte{4, 1, 200}, []byte{}, uint16(100), true)
+	f.Add(bytes.Join([][]byte{frame(1, 300), frame(8, 2), frame(2, 70001)[:40]}, nil), []byte{7}, []byte{2, 30}, uint16(65535), false) // 64-bit length, cut short
+	f.Add(append(frame(1, 5), 0x81, 0xfe, 0x01), []byte{2}, []byte{}, uint16(1000), false)                                             // cut inside a header
+	f.Fuzz(func(t *testing.T, stream, srcSizes, readSizes []byte, max uint16, errWithData bool) {
+		finalErr := io.ErrUnexpectedEOF
+		if errWithData {
+			finalErr = io.EOF
+		}
+		limit := 4*len(stream) + 16
+		for _, tc := range []struct {
+			name string
+			max  int64
+		}{{"unlimited", 1<<63 - 1}, {"limited", int64(max)}} {
+			g := &frameGuard{max: tc.max}
+			g.src = &splitReader{data: stream, sizes: srcSizes, err: finalErr, errWithData: errWithData, before: func() {
+				if len(g.flush) > 0 || len(g.in) > 0 {
+					t.Fatalf("%s: the guard reads the network holding %d header and %d stream bytes it could deliver", tc.name, len(g.flush), len(g.in))
+				}
+			}}
+			out, tooBigAt, final := readGuarded(t, g, readSizes, limit)
+			assert.Equal(t, finalErr, final, tc.name)
+			if tc.name == "unlimited" {
+				unguarded, err := io.ReadAll(&splitReader{data: stream, sizes: srcSizes, err: finalErr, errWithData: errWithData})
+				if finalErr != io.EOF {
+					assert.Equal(t, finalErr, err)
+				}
+				assert.Empty(t, tooBigAt, tc.name)
+				assert.True(t, bytes.Equal(unguarded, out), "%s: the guard delivers what an unguarded reader does", tc.name)
+				continue
+			}
+			wantOut, wantTooBig := guardModel(stream, tc.max)
+			assert.True(t, bytes.Equal(wantOut, out), "%s: delivered bytes", tc.name)
+			assert.Equal(t, wantTooBig, tooBigAt, tc.name)
+		}
+	})
+}

@@ -46,10 +46,14 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := c.send(r.Context(), body); err != nil {
+			if errors.Is(err, errSlowClient) {
+				g.log.Info("client too slow: closed", "connectionId", id, "error", err)
+			}
 			// A write that fails because the client went away (reset, broken
 			// pipe) can come before the reader notices: that is a gone
-			// connection too, not a server error.
-			if errors.Is(err, errClosed) || c.closing() || connectionGone(err) {
+			// connection too, not a server error. So is a client the gateway
+			// dropped because it did not keep up.
+			if errors.Is(err, errClosed) || errors.Is(err, errSlowClient) || c.closing() || connectionGone(err) {
 				mgmtapitest.WriteError(w, http.StatusGone, sender.ErrorTypeGone, "")
 				return
 			}

@@ -38,6 +38,14 @@ const DefaultIdentitySource = "route.request.querystring.token"
 // DefaultTable is the DynamoDB table the gateway uses when none is named.
 const DefaultTable = "wslocal"
 
+// HTTP server timeouts: idle keep-alive connections are closed, so they
+// cannot pile up until the process runs out of file descriptors, and a
+// client gets this long to send a request's headers.
+const (
+	DefaultHTTPIdleTimeout = 60 * time.Second
+	readHeaderTimeout      = 10 * time.Second
+)
+
 // Static credentials the gateway signs DynamoDB Local and management API requests with.
 const (
 	localAccessKey = "wslocal"
@@ -109,6 +117,15 @@ type ServerConfig struct {
 	// (realtime.Config.MaxChannelsPerConnection; WS_MAX_CHANNELS_PER_CONNECTION
 	// for the bootstraps). Zero means realtime.DefaultMaxChannelsPerConnection.
 	MaxChannelsPerConnection int
+	// MaxQueuedBytes bounds each connection's buffers (see Config.MaxQueuedBytes).
+	MaxQueuedBytes int
+	// AllowedOrigins may call the management and Invoke APIs from a browser
+	// (see Config.AllowedOrigins).
+	AllowedOrigins []string
+	// HTTPIdleTimeout closes a keep-alive HTTP connection that sends no new
+	// request for this long (WebSocket connections have their own
+	// IdleTimeout). Default DefaultHTTPIdleTimeout.
+	HTTPIdleTimeout time.Duration
 
 	// Logger logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -159,7 +176,10 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		s.closePools()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.gw, ReadHeaderTimeout: 30 * time.Second}
+	if cfg.HTTPIdleTimeout <= 0 {
+		cfg.HTTPIdleTimeout = DefaultHTTPIdleTimeout
+	}
+	s.http = &http.Server{Handler: s.gw, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: cfg.HTTPIdleTimeout}
 	go func() { s.served <- s.http.Serve(ln) }()
 	return s, nil
 }
@@ -198,6 +218,7 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 	gcfg := Config{
 		Stage: cfg.Stage, Routes: map[string]Function{}, Functions: map[string]Function{},
 		MaxMessageSize: cfg.MaxMessageSize, FrameSize: cfg.FrameSize, AllowBinary: cfg.AllowBinary,
+		MaxQueuedBytes: cfg.MaxQueuedBytes, AllowedOrigins: cfg.AllowedOrigins,
 		IdleTimeout: cfg.IdleTimeout, MaxDuration: cfg.MaxDuration,
 		Logger: cfg.Logger, NotFound: cfg.Web,
 	}
