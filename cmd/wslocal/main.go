@@ -71,6 +71,7 @@ type options struct {
 	pusherOn, pusherClientEvents         bool
 	pusherAppID, pusherKey, pusherSecret string
 	pusherClientEventRate, pusherUsers   int
+	webNodeModules                       string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -103,6 +104,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.BoolVar(&o.pusherClientEvents, "pusher-client-events", true, "allow Pusher client events (client-*, Echo's whisper); false answers them with 4301")
 	fs.IntVar(&o.pusherClientEventRate, "pusher-client-event-rate", pusher.DefaultClientEventRate, "Pusher client events per connection per second; more answer 4301")
 	fs.IntVar(&o.pusherUsers, "pusher-max-presence-users", pusher.DefaultMaxPresenceUsers, "users per Pusher presence channel")
+	fs.StringVar(&o.webNodeModules, "web-node-modules", "test/pusher/node_modules", "node_modules folder with pusher-js and laravel-echo for the presence chat page (/pusher.html)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: wslocal [flags]\n\nEvery flag can be set as WSLOCAL_<FLAG> in the environment (dashes as underscores).\n\nFlags:")
 		fs.PrintDefaults()
@@ -158,6 +160,7 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 			ClientEventRate: o.pusherClientEventRate, DisableClientEvents: !o.pusherClientEvents,
 			MaxPresenceUsers: o.pusherUsers,
 		}
+		cfg.Web = web.WithPusher(cfg.Web, cfg.Pusher.App, o.webNodeModules)
 	}
 	for _, r := range o.routes {
 		key, target, ok := strings.Cut(r, "=")
@@ -214,6 +217,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "  Lambda Invoke  %s/2015-03-31/functions/publisher/invocations\n", srv.LambdaEndpoint())
 	if o.pusherOn {
 		fmt.Fprintf(stdout, "  Pusher         %s (app id %s), HTTP API %s/...\n", srv.PusherURL(o.pusherKey), o.pusherAppID, srv.PusherAPI(o.pusherAppID))
+		fmt.Fprintf(stdout, "  Presence chat  http://%s/pusher.html\n", srv.Addr())
 	}
 	fmt.Fprintf(stdout, "  store: %s; handlers: %s; authorizer: %s\n", storeName, handlers, authz)
 

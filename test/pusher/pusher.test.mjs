@@ -4,7 +4,7 @@
 // -lambda-dir for the compiled bootstraps) on a free port and stops it by PID.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { startWslocal, stopWslocal } from '../browser/wslocal.mjs';
 import Pusher from 'pusher-js';
 import Echo from 'laravel-echo';
 import PusherServer from 'pusher';
@@ -20,31 +20,13 @@ let server;
 const clients = new Set();
 
 function startGateway() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['-addr', '127.0.0.1:0', '-log-level', 'warn', ...extraArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('wslocal printed no Pusher URL within 120s:\n' + out)), 120000);
-    child.on('exit', (code) => reject(new Error('wslocal exited early with ' + code + ':\n' + out)));
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = out.match(/Pusher\s+ws:\/\/127\.0\.0\.1:(\d+)\/app\/app-key/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
-      }
-    });
-  });
+  return startWslocal(bin, extraArgs, (out) => {
+    const m = out.match(/Pusher\s+ws:\/\/127\.0\.0\.1:(\d+)\/app\/app-key/);
+    return m ? { port: Number(m[1]) } : null;
+  }, 120000);
 }
 
-function stopGateway(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    const kill = setTimeout(() => process.kill(child.pid, 'SIGKILL'), 30000);
-    child.removeAllListeners('exit');
-    child.on('exit', (code) => { clearTimeout(kill); resolve(code); });
-    process.kill(child.pid, 'SIGTERM');
-  });
-}
+const stopGateway = (child) => stopWslocal(child, 30000);
 
 before(async () => {
   ({ child: gw, port } = await startGateway());
