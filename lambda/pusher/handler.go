@@ -226,6 +226,15 @@ func (h *Handler) connect(ctx context.Context, ev events.APIGatewayWebsocketProx
 			return realtime.Response{StatusCode: http.StatusInternalServerError}, nil
 		}
 		w.SocketID = sid
+		// A user the JWT authorizer accepted counts as signed in: sends to
+		// the user and terminate_connections reach the connection.
+		if uid, _ := realtime.AuthorizerContext(ev.RequestContext.Authorizer); uid != "" && ValidChannel(PrefixServerToUser+uid) {
+			if _, err := h.m.Store().Join(ctx, id, StoreChannel(PrefixServerToUser+uid)); err != nil {
+				h.log.ErrorContext(ctx, "join authorizer user channel", "connectionId", id, "error", err)
+				_, _ = h.m.Store().RemoveConnection(context.WithoutCancel(ctx), id)
+				return realtime.Response{StatusCode: http.StatusInternalServerError}, nil
+			}
+		}
 	}
 	if err := h.cfg.Welcomer.Welcome(ctx, w); err != nil {
 		h.log.ErrorContext(ctx, "schedule welcome", "connectionId", id, "error", err)

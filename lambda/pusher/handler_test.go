@@ -266,3 +266,38 @@ func TestHTTPAPI(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.JSONEq(t, `{"occupied":true}`, resp.Body)
 }
+
+func TestGoLibraryAndAuthorizerUser(t *testing.T) {
+	e := newEnv(t, nil)
+	// A connection the JWT authorizer accepted as jwt-1 counts as signed in.
+	ev := e.event("$connect", "j", "", map[string]string{pusher.QueryAppKey: app.Key, "protocol": "7"})
+	ev.RequestContext.Authorizer = map[string]any{"userId": "jwt-1"}
+	resp, err := e.h.Handle(t.Context(), ev)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	e.api.Connect("j")
+	require.NoError(t, e.h.RunWelcome(t.Context(), e.welcomes["j"]))
+
+	require.NoError(t, e.h.SendToUser(t.Context(), "jwt-1", "note", `{"n":1}`))
+	f := e.frames("j")
+	assert.Equal(t, map[string]any{"event": "note", "channel": "#server-to-user-jwt-1", "data": `{"n":1}`}, f[len(f)-1])
+
+	sid := e.connect("p")
+	cd := `{"user_id":"u9"}`
+	e.send("p", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-g", "auth": app.ChannelAuth(sid, "presence-g", cd), "channel_data": cd}})
+	members, err := e.h.Members(t.Context(), "presence-g")
+	require.NoError(t, err)
+	require.Len(t, members, 1)
+	assert.Equal(t, "u9", members[0].UserID)
+	require.NoError(t, e.h.Trigger(t.Context(), []string{"presence-g"}, "ev", "x", ""))
+	f = e.frames("p")
+	assert.Equal(t, map[string]any{"event": "ev", "channel": "presence-g", "data": "x"}, f[len(f)-1])
+
+	n, err := e.h.TerminateUser(t.Context(), "jwt-1")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.True(t, e.api.Deleted("j"))
+	f = e.frames("j")
+	assert.Equal(t, "pusher:error", f[len(f)-1]["event"])
+	assert.EqualValues(t, 4009, data(t, f[len(f)-1])["code"])
+}

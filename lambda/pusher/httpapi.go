@@ -147,7 +147,7 @@ func (h *Handler) apiEvents(ctx context.Context, body []byte) APIResponse {
 	if msg := h.validate(&e); msg != "" {
 		return apiError(http.StatusBadRequest, msg)
 	}
-	info, err := h.trigger(ctx, e)
+	info, err := h.trigger(ctx, e, e.dataString())
 	if err != nil {
 		h.log.ErrorContext(ctx, "trigger", "event", e.Name, "error", err)
 		return apiError(http.StatusInternalServerError, "Internal error")
@@ -179,7 +179,7 @@ func (h *Handler) apiBatch(ctx context.Context, body []byte) APIResponse {
 	withInfo := false
 	infos := make([]map[string]any, len(b.Batch))
 	for i, e := range b.Batch {
-		info, err := h.trigger(ctx, e)
+		info, err := h.trigger(ctx, e, e.dataString())
 		if err != nil {
 			h.log.ErrorContext(ctx, "trigger batch", "event", e.Name, "error", err)
 			return apiError(http.StatusInternalServerError, "Internal error")
@@ -196,8 +196,22 @@ func (h *Handler) apiBatch(ctx context.Context, body []byte) APIResponse {
 	return apiJSON(http.StatusOK, map[string]any{"batch": infos})
 }
 
+// Trigger sends an event to channels (as the HTTP API's events endpoint
+// does), with data as the string subscribers receive, except to the
+// connection of excludeSocketID when it is not empty (Laravel's toOthers()).
+// Sends to #server-to-user-{id} reach every connection signed in as the user.
+func (h *Handler) Trigger(ctx context.Context, channels []string, event, data, excludeSocketID string) error {
+	_, err := h.trigger(ctx, apiEvent{Name: event, Channels: channels, SocketID: excludeSocketID}, data)
+	return err
+}
+
+// SendToUser sends an event to every connection signed in as the user.
+func (h *Handler) SendToUser(ctx context.Context, userID, event, data string) error {
+	return h.Trigger(ctx, []string{PrefixServerToUser + userID}, event, data, "")
+}
+
 // trigger sends one event to its channels, except to socket_id's connection.
-func (h *Handler) trigger(ctx context.Context, e apiEvent) (map[string]map[string]any, error) {
+func (h *Handler) trigger(ctx context.Context, e apiEvent, data string) (map[string]map[string]any, error) {
 	var exclude []string
 	if e.SocketID != "" {
 		if id, err := h.ConnectionOf(ctx, e.SocketID); err == nil {
@@ -206,9 +220,11 @@ func (h *Handler) trigger(ctx context.Context, e apiEvent) (map[string]map[strin
 			return nil, err
 		}
 	}
-	data := e.dataString()
 	info := map[string]map[string]any{}
 	for _, ch := range e.Channels {
+		if !ValidChannel(ch) {
+			return nil, fmt.Errorf("trigger %s on %q: invalid channel name", e.Name, ch)
+		}
 		frame := ChannelEvent(ch, e.Name, data)
 		h.remember(ctx, ch, frame)
 		rep, err := h.m.SendToStoredChannel(ctx, StoreChannel(ch), frame, exclude...)
@@ -322,7 +338,7 @@ func (h *Handler) apiUsers(ctx context.Context, ch string) APIResponse {
 	if !IsPresence(ch) || !ValidChannel(ch) {
 		return apiError(http.StatusBadRequest, "Users are only available for presence channels")
 	}
-	users, err := h.cfg.Presence.PresenceUsers(ctx, ch)
+	users, err := h.Members(ctx, ch)
 	if err != nil {
 		h.log.ErrorContext(ctx, "presence users", "channel", ch, "error", err)
 		return apiError(http.StatusInternalServerError, "Internal error")
@@ -335,20 +351,41 @@ func (h *Handler) apiUsers(ctx context.Context, ch string) APIResponse {
 	return apiJSON(http.StatusOK, map[string]any{"users": list})
 }
 
-// apiTerminate closes every connection signed in as the user: each gets
-// pusher:error 4009 first, as Pusher does, and leaves its presence channels.
+// Members returns the users of a presence channel with their user_info.
+func (h *Handler) Members(ctx context.Context, ch string) ([]Member, error) {
+	users, err := h.cfg.Presence.PresenceUsers(ctx, ch)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Member, len(users))
+	for i, u := range users {
+		out[i] = Member{UserID: u.UserID, UserInfo: u.UserInfo}
+	}
+	return out, nil
+}
+
 func (h *Handler) apiTerminate(ctx context.Context, userID string) APIResponse {
 	if userID == "" || !ValidChannel(PrefixServerToUser+userID) {
 		return apiError(http.StatusBadRequest, "Invalid user id")
 	}
+	if _, err := h.TerminateUser(ctx, userID); err != nil {
+		h.log.ErrorContext(ctx, "terminate user connections", "userId", userID, "error", err)
+		return apiError(http.StatusInternalServerError, "Internal error")
+	}
+	return apiJSON(http.StatusOK, map[string]any{})
+}
+
+// TerminateUser closes every connection signed in as the user (or accepted
+// for it by the JWT authorizer) and returns how many: each gets
+// pusher:error 4009 first, as Pusher does, and leaves its presence channels.
+func (h *Handler) TerminateUser(ctx context.Context, userID string) (int, error) {
 	var ids []string
 	err := h.m.Store().ChannelMembers(ctx, StoreChannel(PrefixServerToUser+userID), func(page []string) error {
 		ids = append(ids, page...)
 		return nil
 	})
 	if err != nil {
-		h.log.ErrorContext(ctx, "terminate: connections of user", "userId", userID, "error", err)
-		return apiError(http.StatusInternalServerError, "Internal error")
+		return 0, fmt.Errorf("terminate user %s: %w", userID, err)
 	}
 	if len(ids) > 0 {
 		if _, err := h.m.SendToConnections(ctx, ids, ErrorFrame(CodeUnauthorized, "You got disconnected by the app.")); err != nil {
@@ -362,5 +399,5 @@ func (h *Handler) apiTerminate(ctx context.Context, userID string) APIResponse {
 		}
 	}
 	h.log.InfoContext(ctx, "terminated user connections", "userId", userID, "connections", len(ids))
-	return apiJSON(http.StatusOK, map[string]any{})
+	return len(ids), nil
 }

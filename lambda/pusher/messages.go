@@ -122,13 +122,9 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 				h.log.ErrorContext(ctx, "send member_added", "channel", ch, "error", err)
 			}
 		}
-		users, err := h.cfg.Presence.PresenceUsers(ctx, ch)
+		members, err := h.Members(ctx, ch)
 		if err != nil {
 			return h.internal(ctx, id, ch, err)
-		}
-		members := make([]Member, len(users))
-		for i, u := range users {
-			members[i] = Member{UserID: u.UserID, UserInfo: u.UserInfo}
 		}
 		reply = PresenceSucceeded(ch, members)
 	}
