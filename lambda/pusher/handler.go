@@ -204,7 +204,16 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 }
 
 func (h *Handler) connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (realtime.Response, error) {
-	resp, err := h.m.Handle(ctx, ev)
+	// Protocol v1's ?channels= joins would put a Pusher connection in v1
+	// channels (v1 frames); Pusher clients subscribe with frames instead.
+	recordEv := ev
+	if _, ok := ev.QueryStringParameters["channels"]; ok {
+		recordEv.QueryStringParameters = without(ev.QueryStringParameters, "channels")
+	}
+	if _, ok := ev.MultiValueQueryStringParameters["channels"]; ok {
+		recordEv.MultiValueQueryStringParameters = without(ev.MultiValueQueryStringParameters, "channels")
+	}
+	resp, err := h.m.Handle(ctx, recordEv)
 	if err != nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp, err
 	}
@@ -242,6 +251,16 @@ func (h *Handler) connect(ctx context.Context, ev events.APIGatewayWebsocketProx
 		return realtime.Response{StatusCode: http.StatusInternalServerError}, nil
 	}
 	return resp, nil
+}
+
+func without[V any](m map[string]V, key string) map[string]V {
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		if k != key {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 const maxSocketIDAttempts = 8
@@ -372,3 +391,6 @@ func (h *Handler) leavePresence(ctx context.Context, id, ch string) {
 		}
 	}
 }
+
+// Manager returns the runtime the handler shares with protocol v1.
+func (h *Handler) Manager() *realtime.Manager { return h.m }

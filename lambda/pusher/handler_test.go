@@ -270,13 +270,17 @@ func TestHTTPAPI(t *testing.T) {
 func TestGoLibraryAndAuthorizerUser(t *testing.T) {
 	e := newEnv(t, nil)
 	// A connection the JWT authorizer accepted as jwt-1 counts as signed in.
-	ev := e.event("$connect", "j", "", map[string]string{pusher.QueryAppKey: app.Key, "protocol": "7"})
+	ev := e.event("$connect", "j", "", map[string]string{pusher.QueryAppKey: app.Key, "protocol": "7", "channels": "news"})
 	ev.RequestContext.Authorizer = map[string]any{"userId": "jwt-1"}
 	resp, err := e.h.Handle(t.Context(), ev)
 	require.NoError(t, err)
 	require.Equal(t, 200, resp.StatusCode)
 	e.api.Connect("j")
 	require.NoError(t, e.h.RunWelcome(t.Context(), e.welcomes["j"]))
+
+	chans, err := e.h.Manager().Store().ConnectionChannels(t.Context(), "j")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"pusher/#server-to-user-jwt-1"}, chans, "protocol v1's ?channels= is ignored")
 
 	require.NoError(t, e.h.SendToUser(t.Context(), "jwt-1", "note", `{"n":1}`))
 	f := e.frames("j")
