@@ -120,6 +120,17 @@ test('connection_established first, socket_id ^\\d+\\.\\d+$, latency from the ha
   console.log(`connection_established latency over ${samples.length} connections: p50 ${pick(0.5)} ms, p99 ${pick(0.99)} ms, max ${pick(1)} ms`);
 });
 
+test('an unknown app key is refused with 4001 and pusher-js gives up', async () => {
+  const p = new Pusher('not-the-key', { wsHost: '127.0.0.1', wsPort: port, forceTLS: false, enabledTransports: ['ws'], cluster: '', disableStats: true });
+  clients.add(p);
+  const errors = [];
+  p.connection.bind('error', (e) => errors.push(e));
+  const code = (e) => (e.data && e.data.code) || (e.error && e.error.data && e.error.data.code);
+  await waitFor(() => errors.some((e) => code(e) === 4001), 'pusher:error 4001');
+  await waitFor(() => p.connection.state === 'disconnected' || p.connection.state === 'failed', 'the client gives up');
+  close(p);
+});
+
 test('public channel: the server SDK triggers, pusher-js receives', async () => {
   const p = client();
   await connected(p);
