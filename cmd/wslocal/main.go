@@ -29,6 +29,7 @@ import (
 	"github.com/wsforge/terraform-aws-websocket/cmd/wslocal/web"
 	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
+	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 )
 
@@ -84,6 +85,11 @@ type options struct {
 	idleTimeout, maxDuration, shutdown time.Duration
 	logLevel                           string
 	quietProcesses, allowBinary        bool
+
+	pusherOn, pusherClientEvents         bool
+	pusherAppID, pusherKey, pusherSecret string
+	pusherClientEventRate, pusherUsers   int
+	webNodeModules                       string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -115,6 +121,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "how long SIGINT/SIGTERM waits for every $disconnect")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.quietProcesses, "quiet-processes", false, "discard the bootstraps' output")
+	fs.BoolVar(&o.pusherOn, "pusher", true, "serve the Pusher protocol at ws://ADDR/app/KEY and the Pusher HTTP API at http://ADDR/apps/APP_ID/ (docs/pusher.md)")
+	fs.StringVar(&o.pusherAppID, "pusher-app-id", pusher.DefaultAppID, "Pusher app id")
+	fs.StringVar(&o.pusherKey, "pusher-key", pusher.DefaultAppKey, "Pusher app key")
+	fs.StringVar(&o.pusherSecret, "pusher-secret", pusher.DefaultAppSecret, "Pusher app secret")
+	fs.BoolVar(&o.pusherClientEvents, "pusher-client-events", true, "allow Pusher client events (client-*, Echo's whisper); false answers them with 4301")
+	fs.IntVar(&o.pusherClientEventRate, "pusher-client-event-rate", pusher.DefaultClientEventRate, "Pusher client events per connection per second; more answer 4301")
+	fs.IntVar(&o.pusherUsers, "pusher-max-presence-users", pusher.DefaultMaxPresenceUsers, "users per Pusher presence channel")
+	fs.StringVar(&o.webNodeModules, "web-node-modules", "test/pusher/node_modules", "node_modules folder with pusher-js and laravel-echo for the presence chat page (/pusher.html)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: wslocal [flags]\n\nEvery flag can be set as WSLOCAL_<FLAG> in the environment (dashes as underscores).\n\nFlags:")
 		fs.PrintDefaults()
@@ -170,6 +184,14 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 	if !o.quietProcesses {
 		cfg.ProcessOutput = stderr
 	}
+	if o.pusherOn {
+		cfg.Pusher = &pusher.Config{
+			App:             pusher.App{ID: o.pusherAppID, Key: o.pusherKey, Secret: o.pusherSecret},
+			ClientEventRate: o.pusherClientEventRate, DisableClientEvents: !o.pusherClientEvents,
+			MaxPresenceUsers: o.pusherUsers,
+		}
+		cfg.Web = web.WithPusher(cfg.Web, cfg.Pusher.App, o.webNodeModules)
+	}
 	for _, r := range o.routes {
 		key, target, ok := strings.Cut(r, "=")
 		switch {
@@ -223,6 +245,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "  Demo page      http://%s/\n", srv.Addr())
 	fmt.Fprintf(stdout, "  @connections   %s/@connections/{connectionId}\n", srv.ManagementEndpoint())
 	fmt.Fprintf(stdout, "  Lambda Invoke  %s/2015-03-31/functions/publisher/invocations\n", srv.LambdaEndpoint())
+	if o.pusherOn {
+		fmt.Fprintf(stdout, "  Pusher         %s (app id %s), HTTP API %s/...\n", srv.PusherURL(o.pusherKey), o.pusherAppID, srv.PusherAPI(o.pusherAppID))
+		fmt.Fprintf(stdout, "  Presence chat  http://%s/pusher.html\n", srv.Addr())
+	}
 	fmt.Fprintf(stdout, "  store: %s; handlers: %s; authorizer: %s\n", storeName, handlers, authz)
 
 	<-ctx.Done()

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/publisher"
+	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -131,6 +132,11 @@ type ServerConfig struct {
 	Logger *slog.Logger
 	// Web serves the paths the gateway does not own (the demo page).
 	Web http.Handler
+
+	// Pusher, when set, serves the Pusher protocol at /app/{key} and the
+	// Pusher HTTP API at /apps/{app_id}/... next to protocol v1, with this
+	// app and these limits (the runtime fields are filled in by the server).
+	Pusher *pusher.Config
 }
 
 // Server is a running local gateway: listener, HTTP server, gateway, store and
@@ -144,6 +150,10 @@ type Server struct {
 	manager *realtime.Manager
 	pools   map[string]*Bootstrap
 	served  chan error
+
+	log      *slog.Logger
+	pusherGW *Gateway // nil without ServerConfig.Pusher
+	pusherFn Function
 }
 
 // Start listens on cfg.Addr, wires the stack and serves until Close.
@@ -170,7 +180,10 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localgw: listen on %s: %w", cfg.Addr, err)
 	}
-	s := &Server{ln: ln, stage: cfg.Stage, pools: map[string]*Bootstrap{}, served: make(chan error, 1)}
+	if cfg.Pusher != nil && cfg.Stage == PusherStage {
+		return nil, fmt.Errorf("localgw: stage %q is the Pusher API's", PusherStage)
+	}
+	s := &Server{ln: ln, stage: cfg.Stage, pools: map[string]*Bootstrap{}, served: make(chan error, 1), log: cfg.Logger}
 	if err := s.wire(ctx, cfg); err != nil {
 		_ = ln.Close()
 		s.closePools()
@@ -179,7 +192,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if cfg.HTTPIdleTimeout <= 0 {
 		cfg.HTTPIdleTimeout = DefaultHTTPIdleTimeout
 	}
-	s.http = &http.Server{Handler: s.gw, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: cfg.HTTPIdleTimeout}
+	s.http = &http.Server{Handler: s.handler(), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: cfg.HTTPIdleTimeout}
 	go func() { s.served <- s.http.Serve(ln) }()
 	return s, nil
 }
@@ -249,20 +262,7 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 			gcfg.Authorizer = a
 		}
 	} else {
-		env := []string{
-			"WS_TABLE_NAME=" + cfg.Table,
-			"WS_MANAGEMENT_ENDPOINT=" + endpoint,
-			"WS_LOG_LEVEL=info",
-			"AWS_ENDPOINT_URL_DYNAMODB=" + cfg.DynamoDBEndpoint,
-			"AWS_ACCESS_KEY_ID=" + localAccessKey,
-			"AWS_SECRET_ACCESS_KEY=" + localSecretKey,
-			"AWS_EC2_METADATA_DISABLED=true",
-			"AWS_CONFIG_FILE=/dev/null",
-			"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-		}
-		if cfg.MaxChannelsPerConnection > 0 {
-			env = append(env, "WS_MAX_CHANNELS_PER_CONNECTION="+strconv.Itoa(cfg.MaxChannelsPerConnection))
-		}
+		env := s.bootstrapEnv(cfg, endpoint)
 		pool := func(name string, extra ...string) (*Bootstrap, error) {
 			b, err := NewBootstrap(BootstrapConfig{
 				Name: name, Path: filepath.Join(cfg.LambdaDir, name, "bootstrap"),
@@ -325,6 +325,11 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 		s.pools["route:"+key] = b
 		gcfg.Routes[key] = b.Function()
 	}
+	if cfg.Pusher != nil {
+		if err := s.wirePusher(ctx, cfg, &gcfg); err != nil {
+			return err
+		}
+	}
 	gcfg.Functions[FunctionPublisher] = publisherFn
 	for _, n := range cfg.PublisherNames {
 		gcfg.Functions[n] = publisherFn
@@ -341,6 +346,26 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 	}
 	s.gw = gw
 	return nil
+}
+
+// bootstrapEnv is the environment of the module's bootstraps, talking to
+// DynamoDB Local and to the stage at endpoint.
+func (s *Server) bootstrapEnv(cfg ServerConfig, endpoint string) []string {
+	env := []string{
+		"WS_TABLE_NAME=" + cfg.Table,
+		"WS_MANAGEMENT_ENDPOINT=" + endpoint,
+		"WS_LOG_LEVEL=info",
+		"AWS_ENDPOINT_URL_DYNAMODB=" + cfg.DynamoDBEndpoint,
+		"AWS_ACCESS_KEY_ID=" + localAccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + localSecretKey,
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+	}
+	if cfg.MaxChannelsPerConnection > 0 {
+		env = append(env, "WS_MAX_CHANNELS_PER_CONNECTION="+strconv.Itoa(cfg.MaxChannelsPerConnection))
+	}
+	return env
 }
 
 // Addr is the address the server listens on (host:port).
@@ -387,6 +412,11 @@ func (s *Server) Processes() []ProcessStats {
 // its $disconnect runs, then the HTTP server and the bootstrap processes stop.
 func (s *Server) Close(ctx context.Context) error {
 	err := s.gw.Shutdown(ctx)
+	if s.pusherGW != nil {
+		if perr := s.pusherGW.Shutdown(ctx); perr != nil && err == nil {
+			err = perr
+		}
+	}
 	if herr := s.http.Shutdown(ctx); herr != nil && err == nil {
 		err = fmt.Errorf("localgw: http shutdown: %w", herr)
 	}

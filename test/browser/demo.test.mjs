@@ -2,10 +2,10 @@
 // free loopback port, opens the page in two tabs of headless Chromium, makes
 // them exchange a message on a channel, saves screenshots under
 // ARTIFACTS_DIR, and stops wslocal by its PID.
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { startWslocal, stopWslocal } from './wslocal.mjs';
 
 const bin = process.env.WSLOCAL_BIN;
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -14,32 +14,14 @@ if (!bin) throw new Error('WSLOCAL_BIN must name the wslocal binary');
 mkdirSync(artifacts, { recursive: true });
 
 function startGateway() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['-addr', '127.0.0.1:0', '-log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('wslocal printed no URL within 60s:\n' + out)), 60000);
-    child.on('exit', (code) => reject(new Error('wslocal exited early with ' + code + ':\n' + out)));
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = out.match(/Demo page\s+(http:\/\/\S+)/);
-      const ws = out.match(/WebSocket\s+(ws:\/\/\S+)/);
-      if (m && ws) {
-        clearTimeout(timer);
-        resolve({ child, page: m[1], ws: ws[1] });
-      }
-    });
+  return startWslocal(bin, [], (out) => {
+    const m = out.match(/Demo page\s+(http:\/\/\S+)/);
+    const ws = out.match(/WebSocket\s+(ws:\/\/\S+)/);
+    return m && ws ? { page: m[1], ws: ws[1] } : null;
   });
 }
 
-function stopGateway(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    const kill = setTimeout(() => process.kill(child.pid, 'SIGKILL'), 15000);
-    child.removeAllListeners('exit');
-    child.on('exit', (code) => { clearTimeout(kill); resolve(code); });
-    process.kill(child.pid, 'SIGTERM');
-  });
-}
+const stopGateway = stopWslocal;
 
 function check(cond, message) {
   if (!cond) throw new Error('check failed: ' + message);

@@ -11,7 +11,7 @@ import (
 	"net/http"
 )
 
-//go:embed index.html app.js app.css
+//go:embed index.html app.js app.css pusher.html pusher.js
 var files embed.FS
 
 // Files returns the page's files (index.html, app.js, app.css).

@@ -1,6 +1,8 @@
 // Command websocket is the Lambda behind every route of the WebSocket API:
 // $connect, $disconnect, $default (client protocol v1) and custom routes the
 // module sends to it. Configuration comes from WS_* environment variables.
+// With WS_PUSHER_APP_KEY set it speaks the Pusher protocol and HTTP API
+// instead (docs/pusher.md).
 package main
 
 import (
@@ -21,6 +23,20 @@ func main() {
 		os.Exit(1)
 	}
 	log := lambdaenv.Logger(settings.LogLevel)
+	ps, pusherMode, err := lambdaenv.ParsePusher(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "websocket: configuration:", err)
+		os.Exit(1)
+	}
+	if pusherMode {
+		h, err := lambdaenv.NewPusherHandler(context.Background(), settings, ps, log)
+		if err != nil {
+			log.Error("websocket: start pusher mode", "error", err)
+			os.Exit(1)
+		}
+		lambda.Start(h.Invoke)
+		return
+	}
 	m, err := lambdaenv.NewManager(context.Background(), settings, log, realtime.Hooks{})
 	if err != nil {
 		log.Error("websocket: start", "error", err)

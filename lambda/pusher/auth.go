@@ -1,0 +1,156 @@
+package pusher
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// App is one Pusher application: the id the HTTP API names in its paths,
+// the public key clients connect with and the secret both sides sign with.
+type App struct {
+	// ID is the app id (soketi's default "app-id").
+	ID string
+	// Key is the public key in ws://HOST/app/{key} (default "app-key").
+	Key string
+	// Secret signs channel and user authentications and HTTP API requests (default "app-secret").
+	Secret string
+}
+
+// Default app credentials: soketi's well-known local defaults.
+const (
+	DefaultAppID     = "app-id"
+	DefaultAppKey    = "app-key"
+	DefaultAppSecret = "app-secret"
+)
+
+// sign returns hex(HMAC-SHA256(secret, msg)).
+func sign(secret, msg string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(msg))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// equal compares two signatures in constant time.
+func equal(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }
+
+// ChannelSignature is the signature of a channel authorisation:
+// hex(HMAC-SHA256(secret, socket_id:channel)) for private channels and
+// hex(HMAC-SHA256(secret, socket_id:channel:channel_data)) for presence channels.
+func ChannelSignature(secret, socketID, channel, channelData string) string {
+	msg := socketID + ":" + channel
+	if channelData != "" {
+		msg += ":" + channelData
+	}
+	return sign(secret, msg)
+}
+
+// UserSignature is the signature of pusher:signin: hex(HMAC-SHA256(secret, socket_id::user::user_data)).
+func UserSignature(secret, socketID, userData string) string {
+	return sign(secret, socketID+"::user::"+userData)
+}
+
+// ChannelAuth is the auth string a client presents: "key:signature".
+func (a App) ChannelAuth(socketID, channel, channelData string) string {
+	return a.Key + ":" + ChannelSignature(a.Secret, socketID, channel, channelData)
+}
+
+// UserAuth is the auth string of pusher:signin: "key:signature".
+func (a App) UserAuth(socketID, userData string) string {
+	return a.Key + ":" + UserSignature(a.Secret, socketID, userData)
+}
+
+// verifyAuth checks "key:signature" against want in constant time.
+func (a App) verifyAuth(auth, wantSignature string) bool {
+	key, sig, ok := strings.Cut(auth, ":")
+	if !ok {
+		return false
+	}
+	keyOK := equal(key, a.Key)
+	sigOK := equal(sig, wantSignature)
+	return keyOK && sigOK
+}
+
+// VerifyChannelAuth reports whether auth authorises socketID on channel (with
+// channelData for presence channels).
+func (a App) VerifyChannelAuth(auth, socketID, channel, channelData string) bool {
+	return a.verifyAuth(auth, ChannelSignature(a.Secret, socketID, channel, channelData))
+}
+
+// VerifyUserAuth reports whether auth signs userData for socketID.
+func (a App) VerifyUserAuth(auth, socketID, userData string) bool {
+	return a.verifyAuth(auth, UserSignature(a.Secret, socketID, userData))
+}
+
+// MaxRequestAge is how far auth_timestamp may be from the server's clock.
+const MaxRequestAge = 600 * time.Second
+
+// ErrBadSignature is returned by VerifyRequest for a missing, stale or wrong signature.
+var ErrBadSignature = errors.New("bad signature")
+
+// RequestSignature is auth_signature of an HTTP API request:
+// hex(HMAC-SHA256(secret, METHOD\nPATH\nsorted query)), where the query is
+// every parameter but auth_signature, keys lower-cased, sorted by key, as
+// key=value joined with "&", values not escaped.
+func RequestSignature(secret, method, path string, query url.Values) string {
+	return sign(secret, stringToSign(method, path, query))
+}
+
+func stringToSign(method, path string, query url.Values) string {
+	keys := make([]string, 0, len(query))
+	lower := map[string]string{}
+	for k, vs := range query {
+		lk := strings.ToLower(k)
+		if lk == "auth_signature" || len(vs) == 0 {
+			continue
+		}
+		keys = append(keys, lk)
+		lower[lk] = vs[len(vs)-1]
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + lower[k]
+	}
+	return strings.ToUpper(method) + "\n" + path + "\n" + strings.Join(parts, "&")
+}
+
+// BodyMD5 is the body_md5 parameter of a request with a body.
+func BodyMD5(body []byte) string {
+	sum := md5.Sum(body)
+	return hex.EncodeToString(sum[:])
+}
+
+// VerifyRequest checks an HTTP API request's auth_key, auth_timestamp (within
+// MaxRequestAge of now), auth_version 1.0, body_md5 (when there is a body)
+// and auth_signature. Its error says what is wrong, safe to send back.
+func (a App) VerifyRequest(method, path string, query url.Values, body []byte, now time.Time) error {
+	if !equal(query.Get("auth_key"), a.Key) {
+		return fmt.Errorf("%w: unknown auth_key", ErrBadSignature)
+	}
+	if v := query.Get("auth_version"); v != "1.0" {
+		return fmt.Errorf("%w: auth_version must be 1.0", ErrBadSignature)
+	}
+	ts, err := strconv.ParseInt(query.Get("auth_timestamp"), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: auth_timestamp missing or not a number", ErrBadSignature)
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > MaxRequestAge || d < -MaxRequestAge {
+		return fmt.Errorf("%w: timestamp expired: auth_timestamp must be within %d seconds of the server time", ErrBadSignature, int(MaxRequestAge.Seconds()))
+	}
+	if len(body) > 0 && !equal(query.Get("body_md5"), BodyMD5(body)) {
+		return fmt.Errorf("%w: body_md5 does not match the body", ErrBadSignature)
+	}
+	if want := stringToSign(method, path, query); !equal(query.Get("auth_signature"), sign(a.Secret, want)) {
+		return fmt.Errorf("%w: invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key)", ErrBadSignature, want)
+	}
+	return nil
+}

@@ -1,0 +1,239 @@
+package pusher
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Protocol is the Pusher Channels protocol version this package speaks.
+const Protocol = 7
+
+// ActivityTimeout is the activity_timeout announced in
+// pusher:connection_established, in seconds: a client pings after this long
+// without traffic. API Gateway's idle timeout (10 minutes) is well above it.
+const ActivityTimeout = 120
+
+// Events of the protocol.
+const (
+	EventConnectionEstablished = "pusher:connection_established"
+	EventError                 = "pusher:error"
+	EventPing                  = "pusher:ping"
+	EventPong                  = "pusher:pong"
+	EventSubscribe             = "pusher:subscribe"
+	EventUnsubscribe           = "pusher:unsubscribe"
+	EventSignin                = "pusher:signin"
+	EventSigninSuccess         = "pusher:signin_success"
+	EventSubscriptionError     = "pusher:subscription_error"
+	EventCacheMiss             = "pusher:cache_miss"
+	EventSubscriptionSucceeded = "pusher_internal:subscription_succeeded"
+	EventMemberAdded           = "pusher_internal:member_added"
+	EventMemberRemoved         = "pusher_internal:member_removed"
+)
+
+// Close and error codes (Pusher's ranges: 4000-4099 the client does not
+// reconnect, 4100-4199 it reconnects after a backoff, 4200-4299 it
+// reconnects at once).
+const (
+	CodeSSLOnly          = 4000
+	CodeAppNotFound      = 4001
+	CodeAppDisabled      = 4003
+	CodeOverQuota        = 4004
+	CodeProtocolTooOld   = 4007
+	CodeUnauthorized     = 4009
+	CodeOverCapacity     = 4100
+	CodeGenericReconnect = 4200
+	CodePongNotReceived  = 4201
+	CodeClosedInactivity = 4202
+	CodeClientEvent      = 4301
+	CodeInvalidMessage   = 4300 // soketi's code for frames that are not a Pusher message
+)
+
+// Prefixes that select a channel's kind.
+const (
+	PrefixPrivate          = "private-"
+	PrefixPrivateEncrypted = "private-encrypted-"
+	PrefixPresence         = "presence-"
+	PrefixCache            = "cache-"
+	PrefixPrivateCache     = "private-cache-"
+	PrefixPresenceCache    = "presence-cache-"
+	PrefixServerToUser     = "#server-to-user-"
+	PrefixClientEvent      = "client-"
+)
+
+// MaxChannelName is the longest channel name Pusher accepts.
+const MaxChannelName = 164
+
+var channelName = regexp.MustCompile(`^[A-Za-z0-9_\-=@,.;]+$`)
+
+// ValidChannel reports whether name is a legal Pusher channel name: up to 164
+// characters of [A-Za-z0-9_-=@,.;], or #server-to-user-{id}.
+func ValidChannel(name string) bool {
+	if len(name) == 0 || len(name) > MaxChannelName {
+		return false
+	}
+	if id, ok := strings.CutPrefix(name, PrefixServerToUser); ok {
+		return channelName.MatchString(id)
+	}
+	return channelName.MatchString(name)
+}
+
+// IsPrivate reports whether the channel needs an auth signature without channel data.
+func IsPrivate(ch string) bool { return strings.HasPrefix(ch, PrefixPrivate) }
+
+// IsPresence reports whether the channel is a presence channel.
+func IsPresence(ch string) bool { return strings.HasPrefix(ch, PrefixPresence) }
+
+// IsCache reports whether the channel keeps its last event (cache-,
+// private-cache-, presence-cache-).
+func IsCache(ch string) bool {
+	return strings.HasPrefix(ch, PrefixCache) || strings.HasPrefix(ch, PrefixPrivateCache) || strings.HasPrefix(ch, PrefixPresenceCache)
+}
+
+// Frame is a protocol message in either direction. Data is kept raw: clients
+// send objects, the server sends JSON-encoded strings.
+type Frame struct {
+	// Event is the event name.
+	Event string `json:"event"`
+	// Channel is set for channel events.
+	Channel string `json:"channel,omitempty"`
+	// Data is the payload, verbatim.
+	Data json.RawMessage `json:"data,omitempty"`
+	// UserID is set on client events relayed on presence channels.
+	UserID string `json:"user_id,omitempty"`
+}
+
+// ParseFrame decodes a client message.
+func ParseFrame(b []byte) (Frame, error) {
+	var f Frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("parse pusher frame: %w", err)
+	}
+	if f.Event == "" {
+		return f, fmt.Errorf("parse pusher frame: no event")
+	}
+	return f, nil
+}
+
+// DataObject decodes a client frame's data into v, whether it came as an
+// object or as a JSON-encoded string.
+func (f Frame) DataObject(v any) error {
+	raw := f.Data
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		raw = json.RawMessage(s)
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// Encode marshals a frame.
+func (f Frame) Encode() []byte {
+	b, _ := json.Marshal(f)
+	return b
+}
+
+// stringData encodes v as JSON and then as a JSON string: the server always
+// sends data as a string.
+func stringData(v any) json.RawMessage {
+	inner, _ := json.Marshal(v)
+	return quote(string(inner))
+}
+
+func quote(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// ConnectionEstablished is the first frame of every connection.
+func ConnectionEstablished(socketID string) []byte {
+	return Frame{Event: EventConnectionEstablished, Data: stringData(map[string]any{"socket_id": socketID, "activity_timeout": ActivityTimeout})}.Encode()
+}
+
+// ErrorFrame is pusher:error with a code and message.
+func ErrorFrame(code int, message string) []byte {
+	return Frame{Event: EventError, Data: stringData(map[string]any{"code": code, "message": message})}.Encode()
+}
+
+// Pong answers pusher:ping.
+func Pong() []byte { return Frame{Event: EventPong, Data: quote("{}")}.Encode() }
+
+// SubscriptionSucceeded answers a public or private subscribe.
+func SubscriptionSucceeded(ch string) []byte {
+	return Frame{Event: EventSubscriptionSucceeded, Channel: ch, Data: quote("{}")}.Encode()
+}
+
+// Member is one user of a presence channel.
+type Member struct {
+	// UserID is channel_data.user_id.
+	UserID string `json:"user_id"`
+	// UserInfo is channel_data.user_info, verbatim (may be absent).
+	UserInfo json.RawMessage `json:"user_info,omitempty"`
+}
+
+// PresenceSucceeded answers a presence subscribe with the member list.
+func PresenceSucceeded(ch string, members []Member) []byte {
+	ids := make([]string, 0, len(members))
+	hash := make(map[string]json.RawMessage, len(members))
+	for _, m := range members {
+		ids = append(ids, m.UserID)
+		info := m.UserInfo
+		if len(info) == 0 {
+			info = json.RawMessage("null")
+		}
+		hash[m.UserID] = info
+	}
+	data := map[string]any{"presence": map[string]any{"ids": ids, "hash": hash, "count": len(ids)}}
+	return Frame{Event: EventSubscriptionSucceeded, Channel: ch, Data: stringData(data)}.Encode()
+}
+
+// MemberAdded tells a presence channel's subscribers that a user joined.
+func MemberAdded(ch string, m Member) []byte {
+	return Frame{Event: EventMemberAdded, Channel: ch, Data: stringData(m)}.Encode()
+}
+
+// MemberRemoved tells a presence channel's subscribers that a user left.
+func MemberRemoved(ch, userID string) []byte {
+	return Frame{Event: EventMemberRemoved, Channel: ch, Data: stringData(map[string]string{"user_id": userID})}.Encode()
+}
+
+// SubscriptionError answers a refused subscribe; status is 401 or 403.
+func SubscriptionError(ch string, status int, message string) []byte {
+	typ := "AuthError"
+	if status == 403 {
+		typ = "LimitReached"
+	}
+	return Frame{Event: EventSubscriptionError, Channel: ch, Data: stringData(map[string]any{"type": typ, "error": message, "status": status})}.Encode()
+}
+
+// CacheMiss tells a subscriber of a cache channel that nothing is cached.
+func CacheMiss(ch string) []byte { return Frame{Event: EventCacheMiss, Channel: ch}.Encode() }
+
+// SigninSuccess answers pusher:signin.
+func SigninSuccess(userData string) []byte {
+	return Frame{Event: EventSigninSuccess, Data: stringData(map[string]string{"user_data": userData})}.Encode()
+}
+
+// ChannelEvent is an event sent to a channel's subscribers; data is sent as
+// a string, as the HTTP API received it.
+func ChannelEvent(ch, event, data string) []byte {
+	return Frame{Event: event, Channel: ch, Data: quote(data)}.Encode()
+}
+
+// SocketID derives a socket id ("digits.digits", what the server SDKs
+// accept) from a connection id. It does not depend on the connection id's
+// format; attempt > 0 gives another id for the rare collision, which the
+// alias claim detects.
+func SocketID(connectionID string, attempt int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d", connectionID, attempt)))
+	a := binary.BigEndian.Uint64(sum[0:8]) % 1_000_000_000_000
+	b := binary.BigEndian.Uint64(sum[8:16]) % 1_000_000_000_000
+	return fmt.Sprintf("%d.%d", a, b)
+}
+
+var socketIDPattern = regexp.MustCompile(`^\d+\.\d+$`)
+
+// ValidSocketID reports whether s matches ^\d+\.\d+$.
+func ValidSocketID(s string) bool { return socketIDPattern.MatchString(s) }

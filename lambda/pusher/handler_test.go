@@ -1,0 +1,325 @@
+package pusher_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/mgmtapitest"
+	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+var app = pusher.App{ID: pusher.DefaultAppID, Key: pusher.DefaultAppKey, Secret: pusher.DefaultAppSecret}
+
+type env struct {
+	t        *testing.T
+	h        *pusher.Handler
+	api      *mgmtapitest.Server
+	mu       sync.Mutex
+	welcomes map[string]pusher.Welcome
+}
+
+func newEnv(t *testing.T, mutate func(*pusher.Config)) *env {
+	t.Helper()
+	e := &env{t: t, welcomes: map[string]pusher.Welcome{}}
+	e.api = mgmtapitest.New(mgmtapitest.Options{Stage: "prod", KeepMessages: true})
+	t.Cleanup(e.api.Close)
+	poster, err := sender.NewManagementAPI(aws.Config{Region: "eu-west-1", Credentials: aws.AnonymousCredentials{}}, e.api.URL(), nil)
+	require.NoError(t, err)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	m, err := realtime.New(realtime.Config{
+		Store: store.NewMemory(store.MemoryOptions{}), Poster: poster, Logger: log,
+		Sender: sender.Options{Concurrency: 4, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+	})
+	require.NoError(t, err)
+	pv := store.NewMemoryPresence(nil)
+	cfg := pusher.Config{
+		App: app, Manager: m, Presence: pv, Values: pv, Logger: log,
+		Welcomer: pusher.WelcomerFunc(func(_ context.Context, w pusher.Welcome) error {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.welcomes[w.ConnectionID] = w
+			return nil
+		}),
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	e.h, err = pusher.NewHandler(cfg)
+	require.NoError(t, err)
+	return e
+}
+
+func (e *env) event(route, id, body string, query map[string]string) events.APIGatewayWebsocketProxyRequest {
+	return events.APIGatewayWebsocketProxyRequest{
+		Body: body, QueryStringParameters: query,
+		RequestContext: events.APIGatewayWebsocketProxyRequestContext{RouteKey: route, ConnectionID: id, ConnectedAt: time.Now().UnixMilli()},
+	}
+}
+
+// connect runs $connect and the welcome step, and returns the socket id.
+func (e *env) connect(id string) string {
+	e.t.Helper()
+	resp, err := e.h.Handle(e.t.Context(), e.event("$connect", id, "", map[string]string{pusher.QueryAppKey: app.Key, "protocol": "7"}))
+	require.NoError(e.t, err)
+	require.Equal(e.t, 200, resp.StatusCode)
+	e.api.Connect(id)
+	e.mu.Lock()
+	w := e.welcomes[id]
+	e.mu.Unlock()
+	require.NoError(e.t, e.h.RunWelcome(e.t.Context(), w))
+	return w.SocketID
+}
+
+func (e *env) send(id string, frame any) map[string]any {
+	e.t.Helper()
+	b, _ := json.Marshal(frame)
+	resp, err := e.h.Handle(e.t.Context(), e.event("$default", id, string(b), nil))
+	require.NoError(e.t, err)
+	if resp.Body == "" {
+		return nil
+	}
+	var out map[string]any
+	require.NoError(e.t, json.Unmarshal([]byte(resp.Body), &out))
+	return out
+}
+
+func data(t *testing.T, f map[string]any) map[string]any {
+	t.Helper()
+	s, ok := f["data"].(string)
+	require.True(t, ok, "server data is a JSON-encoded string: %v", f)
+	var out map[string]any
+	require.NoError(t, json.Unmarshal([]byte(s), &out))
+	return out
+}
+
+func (e *env) frames(id string) []map[string]any {
+	var out []map[string]any
+	for _, m := range e.api.Messages(id) {
+		var f map[string]any
+		require.NoError(e.t, json.Unmarshal(m, &f))
+		out = append(out, f)
+	}
+	return out
+}
+
+func TestWelcomeRetriesUntilConnectReturned(t *testing.T) {
+	e := newEnv(t, nil)
+	resp, err := e.h.Handle(t.Context(), e.event("$connect", "c1", "", map[string]string{pusher.QueryAppKey: app.Key, "protocol": "7"}))
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	w := e.welcomes["c1"]
+	require.True(t, pusher.ValidSocketID(w.SocketID))
+	done := make(chan error, 1)
+	go func() { done <- e.h.RunWelcome(context.Background(), w) }()
+	// Until the gateway has the connection, posts answer 410 and the step retries.
+	require.Eventually(t, func() bool { return e.api.Counts().Gone >= 2 }, 10*time.Second, time.Millisecond)
+	e.api.Connect("c1")
+	require.NoError(t, <-done)
+	f := e.frames("c1")
+	require.Len(t, f, 1)
+	assert.Equal(t, "pusher:connection_established", f[0]["event"])
+	assert.Equal(t, w.SocketID, data(t, f[0])["socket_id"])
+	assert.EqualValues(t, 120, data(t, f[0])["activity_timeout"])
+}
+
+func TestConnectRefusals(t *testing.T) {
+	for name, q := range map[string]map[string]string{
+		"unknown key": {pusher.QueryAppKey: "nope", "protocol": "7"},
+		"protocol 6":  {pusher.QueryAppKey: app.Key, "protocol": "6"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			_, err := e.h.Handle(t.Context(), e.event("$connect", "c1", "", q))
+			require.NoError(t, err)
+			e.api.Connect("c1")
+			require.NoError(t, e.h.RunWelcome(t.Context(), e.welcomes["c1"]))
+			f := e.frames("c1")
+			require.Len(t, f, 1)
+			assert.Equal(t, "pusher:error", f[0]["event"])
+			want := map[string]float64{"unknown key": 4001, "protocol 6": 4007}[name]
+			assert.EqualValues(t, want, data(t, f[0])["code"])
+			assert.True(t, e.api.Deleted("c1"), "the connection is closed")
+		})
+	}
+}
+
+func TestSubscribeAndPresence(t *testing.T) {
+	e := newEnv(t, nil)
+	sa, sb, sc := e.connect("a"), e.connect("b"), e.connect("c")
+	assert.Equal(t, map[string]any{"event": "pusher:pong", "data": "{}"}, e.send("a", map[string]any{"event": "pusher:ping", "data": map[string]any{}}))
+
+	ok := e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "private-x", "auth": app.ChannelAuth(sa, "private-x", "")}})
+	assert.Equal(t, "pusher_internal:subscription_succeeded", ok["event"])
+	bad := e.send("b", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "private-x", "auth": app.ChannelAuth(sa, "private-x", "")}})
+	assert.Equal(t, "pusher:subscription_error", bad["event"])
+	assert.EqualValues(t, 401, data(t, bad)["status"])
+	assert.Equal(t, "AuthError", data(t, bad)["type"])
+
+	join := func(id, sid, user string) map[string]any {
+		cd := `{"user_id":"` + user + `","user_info":{"n":"` + user + `"}}`
+		return e.send(id, map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-r", "auth": app.ChannelAuth(sid, "presence-r", cd), "channel_data": cd}})
+	}
+	r := join("a", sa, "u1")
+	assert.EqualValues(t, 1, data(t, r)["presence"].(map[string]any)["count"])
+	count := func(id, event string) int {
+		n := 0
+		for _, f := range e.frames(id) {
+			if f["event"] == event {
+				n++
+			}
+		}
+		return n
+	}
+	r = join("b", sb, "u1") // a second connection of u1
+	assert.EqualValues(t, 1, data(t, r)["presence"].(map[string]any)["count"])
+	assert.Equal(t, 0, count("a", "pusher_internal:member_added"), "u1's second connection is not announced")
+	r = join("c", sc, "u2")
+	assert.EqualValues(t, 2, data(t, r)["presence"].(map[string]any)["count"])
+	assert.Equal(t, 1, count("a", "pusher_internal:member_added"), "u2 is announced to a")
+
+	// Client events: relayed with user_id to the others, not echoed.
+	assert.Nil(t, e.send("c", map[string]any{"event": "client-typing", "channel": "presence-r", "data": map[string]any{"t": 1}}))
+	relayed := e.frames("a")[len(e.frames("a"))-1]
+	assert.Equal(t, "client-typing", relayed["event"])
+	assert.Equal(t, "u2", relayed["user_id"])
+	assert.Equal(t, 0, count("c", "client-typing"))
+
+	// Leaving: u1 is removed only with its last connection.
+	_, err := e.h.Handle(t.Context(), e.event("$disconnect", "a", "", nil))
+	require.NoError(t, err)
+	assert.Equal(t, 0, count("c", "pusher_internal:member_removed"))
+	_, err = e.h.Handle(t.Context(), e.event("$disconnect", "b", "", nil))
+	require.NoError(t, err)
+	assert.Equal(t, 1, count("c", "pusher_internal:member_removed"))
+}
+
+func TestClientEventLimits(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	e := newEnv(t, func(c *pusher.Config) { c.Now = func() time.Time { return now } })
+	sid := e.connect("a")
+	e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "private-x", "auth": app.ChannelAuth(sid, "private-x", "")}})
+	for i := range 10 {
+		assert.Nil(t, e.send("a", map[string]any{"event": "client-x", "channel": "private-x", "data": map[string]any{"i": i}}), "event %d", i)
+	}
+	over := e.send("a", map[string]any{"event": "client-x", "channel": "private-x", "data": map[string]any{}})
+	assert.EqualValues(t, 4301, data(t, over)["code"])
+	now = now.Add(time.Second)
+	assert.Nil(t, e.send("a", map[string]any{"event": "client-x", "channel": "private-x", "data": map[string]any{}}), "a new second, a new budget")
+	public := e.send("a", map[string]any{"event": "client-x", "channel": "public", "data": map[string]any{}})
+	assert.EqualValues(t, 4301, data(t, public)["code"])
+
+	off := newEnv(t, func(c *pusher.Config) { c.DisableClientEvents = true })
+	off.connect("a")
+	r := off.send("a", map[string]any{"event": "client-x", "channel": "private-x", "data": map[string]any{}})
+	assert.EqualValues(t, 4301, data(t, r)["code"])
+}
+
+func apiRequest(method, path string, body string, secret string, at time.Time) events.APIGatewayV2HTTPRequest {
+	q := url.Values{"auth_key": {app.Key}, "auth_timestamp": {strconv.FormatInt(at.Unix(), 10)}, "auth_version": {"1.0"}}
+	if body != "" {
+		q.Set("body_md5", pusher.BodyMD5([]byte(body)))
+	}
+	q.Set("auth_signature", pusher.RequestSignature(secret, method, path, q))
+	req := events.APIGatewayV2HTTPRequest{RawPath: path, RawQueryString: q.Encode(), Body: body}
+	req.RequestContext.HTTP.Method = method
+	return req
+}
+
+func TestHTTPAPI(t *testing.T) {
+	e := newEnv(t, nil)
+	sa := e.connect("a")
+	e.connect("b")
+	e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "news"}})
+	e.send("b", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "news"}})
+	body := `{"name":"flash","channel":"news","data":"{\"x\":1}","socket_id":"` + sa + `"}`
+	resp := e.h.ServeAPI(t.Context(), apiRequest("POST", "/apps/app-id/events", body, app.Secret, time.Now()))
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.JSONEq(t, `{}`, resp.Body)
+	last := e.frames("b")[len(e.frames("b"))-1]
+	assert.Equal(t, map[string]any{"event": "flash", "channel": "news", "data": `{"x":1}`}, last)
+	for _, f := range e.frames("a") {
+		assert.NotEqual(t, "flash", f["event"], "socket_id is excluded")
+	}
+
+	resp = e.h.ServeAPI(t.Context(), apiRequest("POST", "/apps/app-id/events", body, "wrong", time.Now()))
+	assert.Equal(t, 401, resp.StatusCode)
+	resp = e.h.ServeAPI(t.Context(), apiRequest("POST", "/apps/app-id/events", body, app.Secret, time.Now().Add(-11*time.Minute)))
+	assert.Equal(t, 401, resp.StatusCode)
+	resp = e.h.ServeAPI(t.Context(), apiRequest("POST", "/apps/other/events", body, app.Secret, time.Now()))
+	assert.Equal(t, 404, resp.StatusCode)
+	resp = e.h.ServeAPI(t.Context(), apiRequest("GET", "/apps/app-id/channels/news", "", app.Secret, time.Now()))
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.JSONEq(t, `{"occupied":true}`, resp.Body)
+}
+
+func TestGoLibraryAndAuthorizerUser(t *testing.T) {
+	e := newEnv(t, nil)
+	// A connection the JWT authorizer accepted as jwt-1 counts as signed in.
+	ev := e.event("$connect", "j", "", map[string]string{pusher.QueryAppKey: app.Key, "protocol": "7", "channels": "news"})
+	ev.RequestContext.Authorizer = map[string]any{"userId": "jwt-1"}
+	resp, err := e.h.Handle(t.Context(), ev)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	e.api.Connect("j")
+	require.NoError(t, e.h.RunWelcome(t.Context(), e.welcomes["j"]))
+
+	chans, err := e.h.Manager().Store().ConnectionChannels(t.Context(), "j")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"pusher/#server-to-user-jwt-1"}, chans, "protocol v1's ?channels= is ignored")
+
+	require.NoError(t, e.h.SendToUser(t.Context(), "jwt-1", "note", `{"n":1}`))
+	f := e.frames("j")
+	assert.Equal(t, map[string]any{"event": "note", "channel": "#server-to-user-jwt-1", "data": `{"n":1}`}, f[len(f)-1])
+
+	sid := e.connect("p")
+	cd := `{"user_id":"u9"}`
+	e.send("p", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-g", "auth": app.ChannelAuth(sid, "presence-g", cd), "channel_data": cd}})
+	members, err := e.h.Members(t.Context(), "presence-g")
+	require.NoError(t, err)
+	require.Len(t, members, 1)
+	assert.Equal(t, "u9", members[0].UserID)
+	require.NoError(t, e.h.Trigger(t.Context(), []string{"presence-g"}, "ev", "x", ""))
+	f = e.frames("p")
+	assert.Equal(t, map[string]any{"event": "ev", "channel": "presence-g", "data": "x"}, f[len(f)-1])
+
+	n, err := e.h.TerminateUser(t.Context(), "jwt-1")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.True(t, e.api.Deleted("j"))
+	f = e.frames("j")
+	assert.Equal(t, "pusher:error", f[len(f)-1]["event"])
+	assert.EqualValues(t, 4009, data(t, f[len(f)-1])["code"])
+}
+
+// The per-connection channel cap of protocol v1 holds for Pusher clients too:
+// a subscribe past it is a 403 subscription_error and the connection stays.
+func TestSubscribeBeyondChannelCap(t *testing.T) {
+	e := newEnv(t, nil)
+	e.connect("a")
+	max := e.h.Manager().MaxChannelsPerConnection()
+	require.Positive(t, max)
+	for i := range max {
+		r := e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "c" + strconv.Itoa(i)}})
+		require.Equal(t, "pusher_internal:subscription_succeeded", r["event"], "channel %d", i)
+	}
+	over := e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "one-too-many"}})
+	assert.Equal(t, "pusher:subscription_error", over["event"])
+	assert.EqualValues(t, 403, data(t, over)["status"])
+	again := e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "c0"}})
+	assert.Equal(t, "pusher_internal:subscription_succeeded", again["event"], "a channel already held is fine at the cap")
+}

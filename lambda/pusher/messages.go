@@ -1,0 +1,264 @@
+package pusher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+// message handles one client frame and returns the route response (nil for none).
+func (h *Handler) message(ctx context.Context, id string, body []byte) []byte {
+	f, err := ParseFrame(body)
+	if err != nil {
+		return ErrorFrame(CodeInvalidMessage, "Invalid message format: a JSON object with an event is expected")
+	}
+	switch {
+	case f.Event == EventPing:
+		return Pong()
+	case f.Event == EventSubscribe:
+		return h.subscribe(ctx, id, f)
+	case f.Event == EventUnsubscribe:
+		return h.unsubscribe(ctx, id, f)
+	case f.Event == EventSignin:
+		return h.signin(ctx, id, f)
+	case strings.HasPrefix(f.Event, PrefixClientEvent):
+		return h.clientEvent(ctx, id, f)
+	}
+	return nil // unknown events are ignored, as Pusher does
+}
+
+// subscribeData is pusher:subscribe's data.
+type subscribeData struct {
+	Channel     string `json:"channel"`
+	Auth        string `json:"auth"`
+	ChannelData string `json:"channel_data"`
+}
+
+// channelData is a presence subscription's channel_data.
+type channelData struct {
+	UserID   json.RawMessage `json:"user_id"`
+	UserInfo json.RawMessage `json:"user_info"`
+}
+
+// userID accepts a string or a number, as the server SDKs send either.
+func (c channelData) userID() string {
+	var s string
+	if json.Unmarshal(c.UserID, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(c.UserID, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
+	var d subscribeData
+	if err := f.DataObject(&d); err != nil || !ValidChannel(d.Channel) {
+		return SubscriptionError(d.Channel, http.StatusBadRequest, "Invalid channel name")
+	}
+	ch := d.Channel
+	var member *store.PresenceMember
+	switch {
+	case strings.HasPrefix(ch, PrefixServerToUser):
+		// Only the connection signed in as this user is in it (see signin).
+		chans, err := h.m.Store().ConnectionChannels(ctx, id)
+		if err != nil {
+			return h.internal(ctx, id, ch, err)
+		}
+		if !slices.Contains(chans, StoreChannel(ch)) {
+			return SubscriptionError(ch, http.StatusUnauthorized, "Sign in as this user before subscribing to "+ch)
+		}
+		return SubscriptionSucceeded(ch)
+	case IsPresence(ch):
+		sid, err := h.SocketIDOf(ctx, id)
+		if err != nil {
+			return h.internal(ctx, id, ch, err)
+		}
+		if !h.cfg.App.VerifyChannelAuth(d.Auth, sid, ch, d.ChannelData) {
+			return SubscriptionError(ch, http.StatusUnauthorized, "Invalid signature: the auth of "+ch+" does not match")
+		}
+		var cd channelData
+		if err := json.Unmarshal([]byte(d.ChannelData), &cd); err != nil || cd.userID() == "" {
+			return SubscriptionError(ch, http.StatusBadRequest, "channel_data must be a JSON object with a user_id")
+		}
+		if len(cd.UserInfo) > h.cfg.MaxUserInfoBytes {
+			return SubscriptionError(ch, http.StatusForbidden, fmt.Sprintf("user_info exceeds %d bytes", h.cfg.MaxUserInfoBytes))
+		}
+		member = &store.PresenceMember{ConnectionID: id, UserID: cd.userID(), UserInfo: cd.UserInfo, ExpiresAt: h.cfg.Now().Add(store.DefaultTTL)}
+	case IsPrivate(ch):
+		sid, err := h.SocketIDOf(ctx, id)
+		if err != nil {
+			return h.internal(ctx, id, ch, err)
+		}
+		if !h.cfg.App.VerifyChannelAuth(d.Auth, sid, ch, "") {
+			return SubscriptionError(ch, http.StatusUnauthorized, "Invalid signature: the auth of "+ch+" does not match")
+		}
+	}
+	if _, err := h.m.Store().JoinAtMost(ctx, id, StoreChannel(ch), h.m.MaxChannelsPerConnection()); err != nil {
+		if errors.Is(err, store.ErrTooManyChannels) {
+			return SubscriptionError(ch, http.StatusForbidden, fmt.Sprintf("Too many channels: a connection may subscribe to at most %d", h.m.MaxChannelsPerConnection()))
+		}
+		return h.internal(ctx, id, ch, err)
+	}
+	reply := SubscriptionSucceeded(ch)
+	if member != nil {
+		first, err := h.cfg.Presence.JoinPresence(ctx, ch, *member, h.cfg.MaxPresenceUsers)
+		if errors.Is(err, store.ErrPresenceFull) {
+			_, _ = h.m.Store().Leave(ctx, id, StoreChannel(ch))
+			return SubscriptionError(ch, http.StatusForbidden, fmt.Sprintf("The presence channel has reached its limit of %d members", h.cfg.MaxPresenceUsers))
+		}
+		if err != nil {
+			return h.internal(ctx, id, ch, err)
+		}
+		if first {
+			added := MemberAdded(ch, Member{UserID: member.UserID, UserInfo: member.UserInfo})
+			if _, err := h.m.SendToStoredChannel(ctx, StoreChannel(ch), added, id); err != nil {
+				h.log.ErrorContext(ctx, "send member_added", "channel", ch, "error", err)
+			}
+		}
+		members, err := h.Members(ctx, ch)
+		if err != nil {
+			return h.internal(ctx, id, ch, err)
+		}
+		reply = PresenceSucceeded(ch, members)
+	}
+	if !IsCache(ch) {
+		return reply
+	}
+	// A cache channel answers twice: both go as posts, in order.
+	next := CacheMiss(ch)
+	if cached, err := h.cfg.Values.GetValue(ctx, cacheKey(ch)); err == nil {
+		next = cached
+	}
+	for _, frame := range [][]byte{reply, next} {
+		if err := h.m.SendToConnection(ctx, id, frame); err != nil {
+			h.log.ErrorContext(ctx, "send cache channel reply", "connectionId", id, "channel", ch, "error", err)
+		}
+	}
+	return nil
+}
+
+func cacheKey(ch string) string { return "pusher-cache#" + ch }
+
+// remember keeps a cache channel's last event.
+func (h *Handler) remember(ctx context.Context, ch string, frame []byte) {
+	if !IsCache(ch) {
+		return
+	}
+	if _, err := h.cfg.Values.PutValue(ctx, cacheKey(ch), frame, h.cfg.Now().Add(h.cfg.CacheTTL), false); err != nil {
+		h.log.ErrorContext(ctx, "cache channel event", "channel", ch, "error", err)
+	}
+}
+
+// internal answers a subscription that failed inside the server, without details.
+func (h *Handler) internal(ctx context.Context, id, ch string, err error) []byte {
+	h.log.ErrorContext(ctx, "subscribe failed", "connectionId", id, "channel", ch, "error", err)
+	return SubscriptionError(ch, http.StatusInternalServerError, "Internal error")
+}
+
+func (h *Handler) unsubscribe(ctx context.Context, id string, f Frame) []byte {
+	var d subscribeData
+	if err := f.DataObject(&d); err != nil || !ValidChannel(d.Channel) {
+		return nil
+	}
+	if IsPresence(d.Channel) {
+		h.leavePresence(ctx, id, d.Channel)
+	}
+	if strings.HasPrefix(d.Channel, PrefixServerToUser) {
+		return nil // the signed-in user's channel stays until the connection ends
+	}
+	if _, err := h.m.Store().Leave(ctx, id, StoreChannel(d.Channel)); err != nil {
+		h.log.ErrorContext(ctx, "unsubscribe", "connectionId", id, "channel", d.Channel, "error", err)
+	}
+	return nil
+}
+
+// signin authenticates the connection as a user: it joins the user's
+// #server-to-user-{id} channel, which carries sends to the user and names
+// the connections terminate_connections closes.
+func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
+	var d struct {
+		Auth     string `json:"auth"`
+		UserData string `json:"user_data"`
+	}
+	if err := f.DataObject(&d); err != nil {
+		return ErrorFrame(CodeUnauthorized, "pusher:signin needs auth and user_data")
+	}
+	sid, err := h.SocketIDOf(ctx, id)
+	if err != nil {
+		h.log.ErrorContext(ctx, "signin", "connectionId", id, "error", err)
+		return ErrorFrame(CodeGenericReconnect, "Internal error")
+	}
+	if !h.cfg.App.VerifyUserAuth(d.Auth, sid, d.UserData) {
+		return ErrorFrame(CodeUnauthorized, "Invalid signature: the signin auth does not match")
+	}
+	var user struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(d.UserData), &user); err != nil {
+		return ErrorFrame(CodeUnauthorized, "user_data must be a JSON object with an id")
+	}
+	userID := channelData{UserID: user.ID}.userID()
+	if userID == "" || !ValidChannel(PrefixServerToUser+userID) {
+		return ErrorFrame(CodeUnauthorized, "user_data.id must be a non-empty string of [A-Za-z0-9_-=@,.;]")
+	}
+	if _, err := h.m.Store().Join(ctx, id, StoreChannel(PrefixServerToUser+userID)); err != nil {
+		h.log.ErrorContext(ctx, "signin join", "connectionId", id, "error", err)
+		return ErrorFrame(CodeGenericReconnect, "Internal error")
+	}
+	return SigninSuccess(d.UserData)
+}
+
+// clientEvent relays client-* on a private or presence channel the sender
+// is subscribed to, to every other subscriber.
+func (h *Handler) clientEvent(ctx context.Context, id string, f Frame) []byte {
+	if h.cfg.DisableClientEvents {
+		return ErrorFrame(CodeClientEvent, "Client events are disabled for this app")
+	}
+	ch := f.Channel
+	if !IsPrivate(ch) && !IsPresence(ch) {
+		return ErrorFrame(CodeClientEvent, "Client events are only supported on private and presence channels")
+	}
+	window := h.cfg.Now().Unix()
+	n, err := h.cfg.Values.Increment(ctx, fmt.Sprintf("pusher-rate#%s#%d", id, window), time.Unix(window+2, 0))
+	if err != nil {
+		h.log.ErrorContext(ctx, "client event rate", "connectionId", id, "error", err)
+		return ErrorFrame(CodeGenericReconnect, "Internal error")
+	}
+	if n > int64(h.cfg.ClientEventRate) {
+		return ErrorFrame(CodeClientEvent, fmt.Sprintf("Client event rejected: more than %d per second", h.cfg.ClientEventRate))
+	}
+	chans, err := h.m.Store().ConnectionChannels(ctx, id)
+	if err != nil {
+		h.log.ErrorContext(ctx, "client event channels", "connectionId", id, "error", err)
+		return ErrorFrame(CodeGenericReconnect, "Internal error")
+	}
+	if !slices.Contains(chans, StoreChannel(ch)) {
+		return ErrorFrame(CodeClientEvent, "Client event rejected: subscribe to "+ch+" first")
+	}
+	out := Frame{Event: f.Event, Channel: ch, Data: f.Data}
+	if IsPresence(ch) {
+		m, err := h.cfg.Presence.PresenceMember(ctx, ch, id)
+		if err == nil {
+			out.UserID = m.UserID
+		}
+	}
+	if len(f.Data) > h.cfg.MaxEventBytes {
+		return ErrorFrame(CodeClientEvent, fmt.Sprintf("Client event rejected: data exceeds %d bytes", h.cfg.MaxEventBytes))
+	}
+	frame := out.Encode()
+	h.remember(ctx, ch, frame)
+	if _, err := h.m.SendToStoredChannel(ctx, StoreChannel(ch), frame, id); err != nil {
+		h.log.ErrorContext(ctx, "relay client event", "connectionId", id, "channel", ch, "error", err)
+	}
+	return nil
+}

@@ -1,0 +1,305 @@
+// pusher-js 8.6.0, laravel-echo 2.5.0 and the `pusher` 5.3.4 server SDK,
+// unchanged, against wslocal's Pusher mode. The test starts the wslocal
+// binary (WSLOCAL_BIN, extra flags in WSLOCAL_ARGS, e.g. DynamoDB Local and
+// -lambda-dir for the compiled bootstraps) on a free port and stops it by PID.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWslocal, stopWslocal } from '../browser/wslocal.mjs';
+import Pusher from 'pusher-js';
+import Echo from 'laravel-echo';
+import PusherServer from 'pusher';
+
+const bin = process.env.WSLOCAL_BIN;
+if (!bin) throw new Error('WSLOCAL_BIN must name the wslocal binary');
+const extraArgs = (process.env.WSLOCAL_ARGS || '').split(/\s+/).filter(Boolean);
+const APP = { appId: 'app-id', key: 'app-key', secret: 'app-secret' };
+
+let gw;
+let port;
+let server;
+const clients = new Set();
+
+function startGateway() {
+  return startWslocal(bin, extraArgs, (out) => {
+    const m = out.match(/Pusher\s+ws:\/\/127\.0\.0\.1:(\d+)\/app\/app-key/);
+    return m ? { port: Number(m[1]) } : null;
+  }, 120000);
+}
+
+const stopGateway = (child) => stopWslocal(child, 30000);
+
+before(async () => {
+  ({ child: gw, port } = await startGateway());
+  server = new PusherServer({ ...APP, host: '127.0.0.1', port: String(port), useTLS: false });
+});
+
+after(async () => {
+  for (const c of clients) c.disconnect();
+  if (gw) await stopGateway(gw);
+});
+
+// waitFor polls cond until it holds (no fixed sleeps; the test runner's timeout bounds it).
+async function waitFor(cond, what) {
+  for (let i = 0; ; i++) {
+    const v = await cond();
+    if (v) return v;
+    if (i > 3000) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function authorizer(secret = APP.secret, presence) {
+  const signer = secret === APP.secret ? server : new PusherServer({ ...APP, secret, host: '127.0.0.1', port: String(port), useTLS: false });
+  return {
+    customHandler: (params, callback) => {
+      const data = params.channelName.startsWith('presence-') ? presence : undefined;
+      callback(null, signer.authorizeChannel(params.socketId, params.channelName, data));
+    },
+  };
+}
+
+function client({ presence, user, secret } = {}) {
+  const p = new Pusher(APP.key, {
+    wsHost: '127.0.0.1', wsPort: port, forceTLS: false, enabledTransports: ['ws'], cluster: '', disableStats: true,
+    channelAuthorization: authorizer(secret, presence),
+    userAuthentication: {
+      customHandler: (params, callback) => callback(null, server.authenticateUser(params.socketId, user)),
+    },
+  });
+  clients.add(p);
+  return p;
+}
+
+function connected(p) {
+  return new Promise((resolve, reject) => {
+    if (p.connection.state === 'connected') return resolve(p.connection.socket_id);
+    p.connection.bind('connected', () => resolve(p.connection.socket_id));
+    p.connection.bind('failed', () => reject(new Error('connection failed')));
+  });
+}
+
+function subscribed(p, name) {
+  return new Promise((resolve, reject) => {
+    const ch = p.subscribe(name);
+    ch.bind('pusher:subscription_succeeded', (data) => resolve({ ch, data }));
+    ch.bind('pusher:subscription_error', (err) => reject(Object.assign(new Error('subscription_error'), { err })));
+  });
+}
+
+function close(...ps) {
+  for (const p of ps) {
+    p.disconnect();
+    clients.delete(p);
+  }
+}
+
+// A sentinel event sent after the events under test: when it arrives, every
+// earlier frame to that connection has arrived too.
+async function sentinel(p, channel) {
+  let got = false;
+  const ch = p.channel(channel);
+  const handler = () => { got = true; };
+  ch.bind('sentinel', handler);
+  await server.trigger(channel, 'sentinel', {});
+  await waitFor(() => got, 'sentinel on ' + channel);
+  ch.unbind('sentinel', handler);
+}
+
+test('connection_established first, socket_id ^\\d+\\.\\d+$, latency from the handshake', async () => {
+  const samples = [];
+  for (let i = 0; i < 20; i++) {
+    const start = performance.now();
+    const p = client();
+    const sid = await connected(p);
+    samples.push(performance.now() - start);
+    assert.match(sid, /^\d+\.\d+$/);
+    close(p);
+  }
+  samples.sort((a, b) => a - b);
+  const pick = (q) => samples[Math.min(samples.length - 1, Math.ceil(q * samples.length) - 1)].toFixed(1);
+  console.log(`connection_established latency over ${samples.length} connections: p50 ${pick(0.5)} ms, p99 ${pick(0.99)} ms, max ${pick(1)} ms`);
+});
+
+test('an unknown app key is refused with 4001 and pusher-js gives up', async () => {
+  const p = new Pusher('not-the-key', { wsHost: '127.0.0.1', wsPort: port, forceTLS: false, enabledTransports: ['ws'], cluster: '', disableStats: true });
+  clients.add(p);
+  const errors = [];
+  p.connection.bind('error', (e) => errors.push(e));
+  const code = (e) => (e.data && e.data.code) || (e.error && e.error.data && e.error.data.code);
+  await waitFor(() => errors.some((e) => code(e) === 4001), 'pusher:error 4001');
+  await waitFor(() => p.connection.state === 'disconnected' || p.connection.state === 'failed', 'the client gives up');
+  close(p);
+});
+
+test('public channel: the server SDK triggers, pusher-js receives', async () => {
+  const p = client();
+  await connected(p);
+  const { ch } = await subscribed(p, 'orders');
+  const got = new Promise((resolve) => ch.bind('order.created', resolve));
+  await server.trigger('orders', 'order.created', { id: 7 });
+  assert.deepEqual(await got, { id: 7 });
+  close(p);
+});
+
+test('private channel authorised by authorizeChannel; a wrong signature gets subscription_error 401', async () => {
+  const p = client();
+  await connected(p);
+  const { ch } = await subscribed(p, 'private-orders');
+  const got = new Promise((resolve) => ch.bind('paid', resolve));
+  await server.trigger('private-orders', 'paid', { amount: 3 });
+  assert.deepEqual(await got, { amount: 3 });
+
+  const bad = client({ secret: 'not-the-secret' });
+  await connected(bad);
+  const err = await subscribed(bad, 'private-orders').then(() => null, (e) => e.err);
+  assert.ok(err, 'subscription must fail');
+  assert.equal(err.type, 'AuthError');
+  assert.equal(err.status, 401);
+  assert.equal(bad.connection.state, 'connected', 'the connection stays open');
+  close(p, bad);
+});
+
+test('presence: two connections of one user make one member_added; the last leave one member_removed', async () => {
+  const observer = client({ presence: { user_id: 'u2', user_info: { name: 'Bea' } } });
+  await connected(observer);
+  const { ch: obs } = await subscribed(observer, 'presence-room');
+  const added = [];
+  const removed = [];
+  obs.bind('pusher:member_added', (m) => added.push(m));
+  obs.bind('pusher:member_removed', (m) => removed.push(m));
+
+  const a1 = client({ presence: { user_id: 'u1', user_info: { name: 'Ann' } } });
+  const a2 = client({ presence: { user_id: 'u1', user_info: { name: 'Ann' } } });
+  await Promise.all([connected(a1), connected(a2)]);
+  const [{ ch: c1 }, { ch: c2 }] = await Promise.all([subscribed(a1, 'presence-room'), subscribed(a2, 'presence-room')]);
+  await sentinel(observer, 'presence-room');
+  assert.equal(added.length, 1, 'one member_added for two connections of u1');
+  assert.equal(added[0].id, 'u1');
+  assert.deepEqual(added[0].info, { name: 'Ann' });
+  assert.equal(obs.members.count, 2);
+  assert.equal(c2.members.count, 2);
+  assert.deepEqual(c1.members.me.info, { name: 'Ann' });
+
+  const users = await (await server.get({ path: '/channels/presence-room/users' })).json();
+  assert.deepEqual(users.users.map((u) => u.id).sort(), ['u1', 'u2']);
+  const info = await (await server.get({ path: '/channels/presence-room', params: { info: 'user_count,subscription_count' } })).json();
+  assert.deepEqual(info, { occupied: true, user_count: 2, subscription_count: 3 });
+  const list = await (await server.get({ path: '/channels', params: { filter_by_prefix: 'presence-', info: 'user_count' } })).json();
+  assert.deepEqual(list.channels['presence-room'], { user_count: 2 });
+
+  close(a1);
+  await waitFor(async () => (await (await server.get({ path: '/channels/presence-room', params: { info: 'subscription_count' } })).json()).subscription_count === 2, 'a1 gone');
+  await sentinel(observer, 'presence-room');
+  assert.equal(removed.length, 0, 'u1 still has a connection');
+  close(a2);
+  await waitFor(() => removed.length === 1, 'member_removed');
+  await sentinel(observer, 'presence-room');
+  assert.equal(removed.length, 1);
+  assert.equal(removed[0].id, 'u1');
+  assert.equal(obs.members.count, 1);
+  close(observer);
+});
+
+function echo(presence) {
+  const e = new Echo({
+    broadcaster: 'pusher', Pusher, key: APP.key, wsHost: '127.0.0.1', wsPort: port, forceTLS: false,
+    enabledTransports: ['ws'], cluster: '', disableStats: true, channelAuthorization: authorizer(APP.secret, presence),
+  });
+  clients.add(e.connector.pusher);
+  return e;
+}
+
+test('laravel-echo: whispers reach the others, never the sender; toOthers() excludes the socket', async () => {
+  const a = echo({ user_id: 'a', user_info: { name: 'A' } });
+  const b = echo({ user_id: 'b', user_info: { name: 'B' } });
+  await Promise.all([connected(a.connector.pusher), connected(b.connector.pusher)]);
+  const heardA = [];
+  const heardB = [];
+  const events = [];
+  const ready = (e, heard) => new Promise((resolve) => {
+    e.join('chat').here(resolve).listenForWhisper('typing', (w) => heard.push(w)).listen('.message', (m) => events.push([e, m]));
+  });
+  await Promise.all([ready(a, heardA), ready(b, heardB)]);
+  a.join('chat').whisper('typing', { who: 'a' });
+  await waitFor(() => heardB.length === 1, 'whisper at b');
+  await sentinel(a.connector.pusher, 'presence-chat');
+  assert.deepEqual(heardB, [{ who: 'a' }]);
+  assert.equal(heardA.length, 0, 'a whisper is not echoed');
+
+  // Laravel's toOthers(): the X-Socket-ID becomes socket_id on the trigger.
+  await server.trigger('presence-chat', 'message', { text: 'hi' }, { socket_id: a.socketId() });
+  await waitFor(() => events.length === 1, 'message at b');
+  await sentinel(a.connector.pusher, 'presence-chat');
+  assert.equal(events.length, 1);
+  assert.equal(events[0][0], b, 'only b got the message');
+  a.disconnect();
+  b.disconnect();
+});
+
+test('client events beyond 10 per second answer pusher:error 4301', async () => {
+  const p = client();
+  await connected(p);
+  const { ch } = await subscribed(p, 'private-burst');
+  const errors = [];
+  p.connection.bind('error', (e) => errors.push(e));
+  for (let i = 0; i < 40; i++) ch.trigger('client-burst', { i });
+  await waitFor(() => errors.some((e) => e.data && e.data.code === 4301), '4301');
+  assert.equal(p.connection.state, 'connected');
+  close(p);
+});
+
+test('signin, send to the user, terminate: the client is closed and reconnects with a new socket', async () => {
+  const p = client({ user: { id: 'user-42', name: 'Zed' } });
+  const first = await connected(p);
+  const received = [];
+  p.user.bind('note', (d) => received.push(d));
+  p.signin();
+  await p.user.signinDonePromise;
+  assert.equal(p.user.user_data.id, 'user-42');
+  await waitFor(() => p.user.serverToUserChannel && p.user.serverToUserChannel.subscribed, 'server-to-user subscription');
+  await server.sendToUser('user-42', 'note', { hello: 1 });
+  await waitFor(() => received.length === 1, 'event sent to the user');
+  assert.deepEqual(received[0], { hello: 1 });
+
+  const errors = [];
+  p.connection.bind('error', (e) => errors.push(e));
+  await server.terminateUserConnections('user-42');
+  await waitFor(() => errors.some((e) => e.data && e.data.code === 4009), 'pusher:error 4009');
+  await waitFor(() => p.connection.state === 'connected' && p.connection.socket_id !== first, 'reconnect with a new socket id');
+  close(p);
+});
+
+test('cache channels: the last event on subscribe, or pusher:cache_miss', async () => {
+  await server.trigger('cache-news', 'headline', { title: 'cached' });
+  const p = client();
+  await connected(p);
+  const ch = p.subscribe('cache-news');
+  const got = await new Promise((resolve) => ch.bind('headline', resolve));
+  assert.deepEqual(got, { title: 'cached' });
+  const empty = p.subscribe('cache-empty');
+  await new Promise((resolve) => empty.bind('pusher:cache_miss', resolve));
+  close(p);
+});
+
+test('the HTTP API: batch_events, channels, bad signature 401, unknown app 404', async () => {
+  const p = client();
+  await connected(p);
+  const { ch } = await subscribed(p, 'batch-a');
+  const got = [];
+  ch.bind('one', (d) => got.push(d));
+  ch.bind('two', (d) => got.push(d));
+  const res = await server.triggerBatch([
+    { channel: 'batch-a', name: 'one', data: { n: 1 } },
+    { channel: 'batch-a', name: 'two', data: { n: 2 } },
+  ]);
+  assert.equal(res.status, 200);
+  await waitFor(() => got.length === 2, 'batch');
+  const channels = await (await server.get({ path: '/channels' })).json();
+  assert.ok('batch-a' in channels.channels);
+
+  const wrong = new PusherServer({ ...APP, secret: 'wrong', host: '127.0.0.1', port: String(port), useTLS: false });
+  await assert.rejects(wrong.trigger('batch-a', 'x', {}), (e) => e.status === 401);
+  const other = new PusherServer({ ...APP, appId: 'nope', host: '127.0.0.1', port: String(port), useTLS: false });
+  await assert.rejects(other.trigger('batch-a', 'x', {}), (e) => e.status === 404);
+  close(p);
+});
