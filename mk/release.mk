@@ -7,6 +7,7 @@
 #   make verify-release TAG=... SUMS=... rebuild a tag's release and compare it with its SHA256SUMS
 # Workflows are linted with actionlint (pinned, built into .tools/bin), part of `make test`.
 RELEASE_ARCHS ?= arm64,x86_64
+comma := ,
 ACTIONLINT    := $(TOOLS)/bin/actionlint
 
 .PHONY: release-dist release-reproducible release-tree verify-release source-hash actionlint
@@ -21,7 +22,7 @@ release-reproducible: release-dist ## release-dist twice (fresh source copy, emp
 	git ls-files -z | tar --null -T - -cf - | tar -x -C "$$work/src"; \
 	echo "second build in $$work/src with an empty GOCACHE"; \
 	(cd "$$work/src" && GOCACHE="$$work/gocache" $(GO) run ./tools/package -release "$$work/dist" -release-archs $(RELEASE_ARCHS)); \
-	if diff -r $(DIST)/assets "$$work/dist/assets" && diff -r $(DIST)/arm64 "$$work/dist/arm64" && diff -r $(DIST)/x86_64 "$$work/dist/x86_64"; then \
+	if diff -r $(DIST)/assets "$$work/dist/assets" $(foreach a,$(subst $(comma), ,$(RELEASE_ARCHS)),&& diff -r $(DIST)/$(a) "$$work/dist/$(a)"); then \
 		echo "release-reproducible: two builds are byte-identical:"; cat $(DIST)/assets/SHA256SUMS; \
 	else \
 		echo "release-reproducible: the two builds differ"; diff $(DIST)/assets/SHA256SUMS "$$work/dist/assets/SHA256SUMS" || true; exit 1; \
