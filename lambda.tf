@@ -1,18 +1,25 @@
 ################################################################################
-# Lambda packages: built from this module's Go sources at apply time, or given
+# Lambda packages: given, bundled with a release, or built from source
 ################################################################################
 
 locals {
-  build_enabled = length(var.lambda_artifacts) == 0
-  go_arch       = var.lambda_architecture == "arm64" ? "arm64" : "amd64"
-  build_dir     = coalesce(var.build_dir, "${path.root}/.terraform/websocket-lambdas/${var.name}")
+  # Where the zips come from, in this order: lambda_artifacts when given; the
+  # zips bundled in a release tree (dist/) when its manifest was built from
+  # exactly these sources; otherwise a build from lambda/ with Go at apply.
+  artifacts_given = length(var.lambda_artifacts) > 0
+  build_enabled   = !local.artifacts_given && !local.bundle_usable
+  artifact_source = local.artifacts_given ? "lambda_artifacts" : (local.bundle_usable ? "bundled" : "build")
+  go_arch         = var.lambda_architecture == "arm64" ? "arm64" : "amd64"
+  build_dir       = coalesce(var.build_dir, "${path.root}/.terraform/websocket-lambdas/${var.name}")
 
   # Content hash of everything that goes into a bootstrap binary: the Go
   # sources of the Lambda packages, the module's go.mod/go.sum and the
   # packager. Not hashed: tests, testdata, and the packages the functions never
   # import (lambda/localgw is the local gateway, lambda/mgmtapitest a test
   # fake), so edits there redeploy nothing. File contents only, never
-  # timestamps, so a fresh clone plans no change.
+  # timestamps, so a fresh clone plans no change. The release manifest holds
+  # the same hash, computed by tools/package (SourceHash): sha256 over the
+  # lines "<path>:<sha256 of the file>", sorted by path, joined by "\n".
   source_files = sort(concat(
     [
       for f in fileset(path.module, "lambda/**/*.go") : f
@@ -22,6 +29,38 @@ locals {
     ["go.mod", "go.sum"],
   ))
   source_hash = sha256(join("\n", [for f in local.source_files : "${f}:${filesha256("${path.module}/${f}")}"]))
+
+  # A release tree (the vX.Y.Z-bundled tag) carries dist/manifest.json and
+  # dist/<arch>/<fn>.zip. They are used only when the manifest was built from
+  # these very sources and every zip this configuration needs is there with
+  # the sha256 the manifest gives; anything else (no manifest, edited sources,
+  # a missing or different zip) falls back to the build.
+  bundle_manifest = try(jsondecode(file("${path.module}/dist/manifest.json")), null)
+  bundle_dir      = "${path.module}/dist/${var.lambda_architecture}"
+  bundle_matches  = try(local.bundle_manifest.source_hash == local.source_hash, false)
+  bundle_usable = var.use_bundled_artifacts && local.bundle_matches && alltrue([
+    for fn in local.function_names : try(filesha256("${local.bundle_dir}/${fn}.zip") == local.bundle_manifest.zips[var.lambda_architecture][fn], false)
+  ])
+
+  # Whether go_command can run, known at plan: a path is checked directly (a
+  # relative one from the module folder, where the build runs); a bare name
+  # is looked up in the PATH of this Terraform process, which only Linux
+  # exposes (/proc/self/environ; only PATH is read from it). Elsewhere a bare
+  # name counts as present and a missing Go stops the build at apply instead.
+  go_command_is_path = strcontains(var.go_command, "/")
+  go_search_path     = local.go_command_is_path ? null : try(regex("(?:^|\\x00)PATH=([^\\x00]*)", file("/proc/self/environ"))[0], null)
+  go_available = (
+    local.go_command_is_path ? try(fileexists(startswith(var.go_command, "/") ? var.go_command : "${path.module}/${var.go_command}"), false) :
+    local.go_search_path == null ? true :
+    anytrue([for d in split(":", local.go_search_path) : try(fileexists("${d == "" ? "." : d}/${var.go_command}"), false)])
+  )
+  go_missing_reason = local.go_command_is_path ? "go_command \"${var.go_command}\" does not exist" : "\"${var.go_command}\" (go_command) is not on PATH"
+  bundle_state = (
+    local.bundle_manifest == null ? "this copy of the module has no bundled zips (dist/manifest.json): it is a source tree, such as a vX.Y.Z tag or a branch" :
+    !local.bundle_matches ? "dist/manifest.json was built from other sources (source hash ${try(local.bundle_manifest.source_hash, "unreadable")}, these sources hash to ${local.source_hash})" :
+    !var.use_bundled_artifacts ? "use_bundled_artifacts is false" :
+    "dist/${var.lambda_architecture}/ lacks a zip of ${join(", ", local.function_names)} with the sha256 of dist/manifest.json"
+  )
 
   # Absolute output folder of the build, and whether every zip is there. A
   # changed folder (name or build_dir) or a missing zip (a clean CI workspace,
@@ -37,12 +76,20 @@ locals {
 
   # The zip does not exist at plan time when it is built here, so its
   # source_code_hash is derived from the source hash (known at plan, changes
-  # exactly when a rebuild would change the binary). Prebuilt zips exist at plan
-  # time and are hashed for real.
+  # exactly when a rebuild would change the binary). Prebuilt and bundled zips
+  # exist at plan time and are hashed for real.
   packages = {
     for fn in local.function_names : fn => {
-      filename         = local.build_enabled ? "${local.build_dir}/${fn}.zip" : lookup(var.lambda_artifacts, fn, null)
-      source_code_hash = local.build_enabled ? base64sha256("${local.source_hash}:${local.go_arch}:${fn}") : try(filebase64sha256(var.lambda_artifacts[fn]), null)
+      filename = (
+        local.artifacts_given ? lookup(var.lambda_artifacts, fn, null) :
+        local.bundle_usable ? "${local.bundle_dir}/${fn}.zip" :
+        "${local.build_dir}/${fn}.zip"
+      )
+      source_code_hash = (
+        local.artifacts_given ? try(filebase64sha256(var.lambda_artifacts[fn]), null) :
+        local.bundle_usable ? filebase64sha256("${local.bundle_dir}/${fn}.zip") :
+        base64sha256("${local.source_hash}:${local.go_arch}:${fn}")
+      )
     }
   }
 }
@@ -62,9 +109,16 @@ resource "terraform_data" "build" {
     zips        = local.build_zips_trigger
   }
 
+  lifecycle {
+    precondition {
+      condition     = local.go_available
+      error_message = "Cannot build the Lambda functions: ${local.go_missing_reason}, and ${local.bundle_state}. Do one of: (1) deploy a bundled release, which needs no Go: pin the module source to a vX.Y.Z-bundled tag (\"github.com/wsforge/terraform-aws-websocket?ref=vX.Y.Z-bundled\"), whose dist/ holds zips built from exactly its sources; (2) set lambda_artifacts to the zips of a release (<function>-${var.lambda_architecture}.zip, checked against its SHA256SUMS); (3) install Go (the version in the module's go.mod) on PATH, or set go_command to its path, and the module builds from lambda/ at apply. See docs/module.md#artifacts."
+    }
+  }
+
   provisioner "local-exec" {
     working_dir = path.module
-    command     = "${var.go_command} run ./tools/package -out '${local.build_output_dir}' -arch ${local.go_arch} ${join(" ", local.function_names)}"
+    command     = "command -v \"$GO\" >/dev/null 2>&1 || { echo 'go_command \"${var.go_command}\" not found: install Go, set go_command, or deploy a vX.Y.Z-bundled release (docs/module.md#artifacts)' >&2; exit 127; }; ${var.go_command} run ./tools/package -out '${local.build_output_dir}' -arch ${local.go_arch} ${join(" ", local.function_names)}"
     environment = {
       CGO_ENABLED = "0"
       GOFLAGS     = "-buildvcs=false"
@@ -198,10 +252,10 @@ resource "aws_lambda_function" "this" {
   lifecycle {
     precondition {
       condition     = local.packages[each.key].filename != null
-      error_message = "The lambda_artifacts map has no \"${each.key}\" zip. Give websocket, publisher, authorizer (with authorizer mode jwt) and fanout (with distributed_fanout enabled), or leave lambda_artifacts empty to build from source."
+      error_message = "The lambda_artifacts map has no \"${each.key}\" zip. Give websocket, publisher, authorizer (with authorizer mode jwt) and fanout (with distributed_fanout enabled), or leave lambda_artifacts empty to use the bundled zips or build from source."
     }
     precondition {
-      condition     = local.build_enabled || local.packages[each.key].source_code_hash != null
+      condition     = !local.artifacts_given || local.packages[each.key].source_code_hash != null
       error_message = "The lambda_artifacts zip of ${each.key} (${coalesce(local.packages[each.key].filename, "unset")}) cannot be read; build it first (make package) or fix the path."
     }
     precondition {

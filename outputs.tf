@@ -120,6 +120,11 @@ output "authorizer_id" {
   value       = try(aws_apigatewayv2_authorizer.this[0].id, null)
 }
 
+output "lambda_artifact_source" {
+  description = "Where the functions' zips come from: `lambda_artifacts` (given), `bundled` (the release tree's `dist/<arch>/<function>.zip`, built from exactly these sources) or `build` (compiled from `lambda/` with Go at apply)."
+  value       = local.artifact_source
+}
+
 output "cleanup_rule_arn" {
   description = "ARN of the EventBridge rule that runs the publisher's cleanup (null when disabled)."
   value       = try(aws_cloudwatch_event_rule.cleanup[0].arn, null)

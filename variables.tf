@@ -417,7 +417,7 @@ variable "cleanup_schedule_minutes" {
 variable "lambda_artifacts" {
   description = <<-EOT
     Prebuilt deployment packages, keyed by function name (`websocket`, `publisher`, `authorizer` when `authorizer.mode` is `jwt`, and `fanout` when `distributed_fanout.enabled`), each a path to a zip that holds only `bootstrap`
-    (for example from `make package` or a release). When empty (the default) the module builds the packages from its own `lambda/` sources with the Go toolchain at apply time.
+    (for example from `make package` or a release's `<function>-<arch>.zip` assets). They override everything else. When empty (the default) the module uses the zips bundled in its `dist/` folder (a `vX.Y.Z-bundled` release tag) when they were built from exactly its sources, and otherwise builds the packages from its own `lambda/` sources with the Go toolchain at apply time.
   EOT
   type        = map(string)
   default     = {}
@@ -441,9 +441,16 @@ variable "build_dir" {
 }
 
 variable "go_command" {
-  description = "Go binary (name on `PATH` or path) the build runs when `lambda_artifacts` is empty; the packager compiles with the same binary (it gets it as `GO`)."
+  description = "Go binary (name on `PATH` or path) the build runs when `lambda_artifacts` is empty and no bundled zips match the sources; the packager compiles with the same binary (it gets it as `GO`). Plan fails, saying what to do instead, when the build is needed and this binary is missing (a name is looked up on `PATH` at plan on Linux, elsewhere at apply)."
   type        = string
   default     = "go"
+  nullable    = false
+}
+
+variable "use_bundled_artifacts" {
+  description = "Whether to deploy the zips bundled in the module's `dist/` folder (release tags `vX.Y.Z-bundled`) when `dist/manifest.json` was built from exactly the module's sources. `false` builds from source even then (with Go); `lambda_artifacts` overrides both."
+  type        = bool
+  default     = true
   nullable    = false
 }
 

@@ -6,6 +6,21 @@
 // the GO environment variable, or "go" from PATH when GO is unset.
 //
 //	go run ./tools/package -out dist -arch arm64 websocket authorizer publisher
+//
+// With -release DIR it builds a release instead: every function of
+// lambda/cmd for each architecture of -release-archs into
+// DIR/<arch>/<function>.zip, DIR/manifest.json (the source hash they were
+// built from, the Go version and each zip's sha256), and the release assets in
+// DIR/assets (<function>-<arch>.zip, SHA256SUMS, manifest.json). With
+// -source-hash it prints the source hash of the module in the working
+// directory: the value the Terraform module compares with the manifest. With
+// -check-release DIR it checks that DIR's manifest was built from the sources
+// in the working directory and that every zip has the sha256 it records, and
+// lists DIR's release files.
+//
+//	go run ./tools/package -release dist
+//	go run ./tools/package -source-hash
+//	go run ./tools/package -check-release dist
 package main
 
 import (
@@ -19,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -29,7 +45,38 @@ func main() {
 	out := flag.String("out", "dist", "output folder: <out>/<fn>.zip and <out>/<fn>/bootstrap")
 	arch := flag.String("arch", "arm64", "GOARCH of the binaries: arm64 (default, Graviton) or amd64")
 	goos := flag.String("os", "linux", "GOOS of the binaries (linux for Lambda; the host's to run them locally)")
+	releaseDir := flag.String("release", "", "build a release into this folder: <dir>/<arch>/<fn>.zip for every function, manifest.json, assets/")
+	releaseArchs := flag.String("release-archs", "arm64,x86_64", "comma-separated Lambda architectures of -release")
+	printHash := flag.Bool("source-hash", false, "print the source hash of the module in the working directory and exit")
+	checkDir := flag.String("check-release", "", "check that this release folder was built from the sources in the working directory and list its files")
 	flag.Parse()
+	if *checkDir != "" {
+		files, err := checkRelease(*checkDir)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "package: check release %s: %v\n", *checkDir, err)
+			os.Exit(1)
+		}
+		fmt.Println(strings.Join(files, "\n"))
+		return
+	}
+	if *printHash {
+		hash, err := SourceHash(".")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "package:", err)
+			os.Exit(1)
+		}
+		fmt.Println(hash)
+		return
+	}
+	if *releaseDir != "" {
+		m, err := release(*releaseDir, strings.Split(*releaseArchs, ","))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "package: release:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("release of source %s built with %s in %s\n", m.SourceHash, m.GoVersion, *releaseDir)
+		return
+	}
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: package [-out dist] [-arch arm64|amd64] function...")
 		os.Exit(2)

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Reproduces a release from a tag's source and compares it with the release's
+# SHA256SUMS: extracts the tag (vX.Y.Z or vX.Y.Z-bundled) from git, rebuilds
+# every zip with that tag's own packager (go run ./tools/package -release),
+# and fails unless each asset's sha256 matches SUMS line for line. For a
+# bundled tag it also checks that the zips and manifest in its dist/ are the
+# ones its source builds to. The build needs the Go version the release was
+# built with (manifest.json's go_version): `GOTOOLCHAIN=go1.26.8 make ...`.
+#
+#   scripts/verify-release.sh v1.2.0 path/to/SHA256SUMS
+#   make verify-release TAG=v1.2.0 SUMS=path/to/SHA256SUMS
+#
+# RELEASE_ARCHS (default arm64,x86_64) are the architectures to rebuild; SUMS
+# must list exactly their assets.
+set -euo pipefail
+
+die() { echo "verify-release: $*" >&2; exit 1; }
+
+tag="${1:?usage: $0 TAG SHA256SUMS}"
+sums="${2:?usage: $0 TAG SHA256SUMS}"
+[[ -f "$sums" ]] || die "no checksum file $sums"
+sums="$(cd "$(dirname "$sums")" && pwd)/$(basename "$sums")"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+go="${GO:-go}"
+archs="${RELEASE_ARCHS:-arm64,x86_64}"
+
+cd "$root"
+commit="$(git rev-parse --verify --quiet "refs/tags/$tag^{commit}")" || die "no tag $tag (git fetch --tags?)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/src"
+git archive --format=tar "$commit" | tar -x -C "$work/src"
+
+echo "verify-release: rebuilding $tag ($commit) with $("$go" env GOVERSION) for $archs" >&2
+(cd "$work/src" && "$go" run ./tools/package -release "$work/dist" -release-archs "$archs") >&2
+rebuilt="$work/dist/assets/SHA256SUMS"
+
+status=0
+# Every published line must be rebuilt with the same sha256, and nothing more.
+while read -r want name; do
+  [[ -n "$name" ]] || continue
+  got="$(awk -v n="$name" '$2 == n {print $1}' "$rebuilt")"
+  if [[ -z "$got" ]]; then
+    echo "MISSING  $name: not built from $tag" ; status=1
+  elif [[ "$got" != "$want" ]]; then
+    echo "MISMATCH $name: published $want, rebuilt $got"; status=1
+  else
+    echo "OK       $name $got"
+  fi
+done <"$sums"
+while read -r got name; do
+  grep -q "  $name\$" "$sums" || { echo "EXTRA    $name: rebuilt but not in $(basename "$sums")"; status=1; }
+done <"$rebuilt"
+
+# A bundled tag carries the zips themselves: they must be the rebuilt ones.
+if [[ -f "$work/src/dist/manifest.json" ]]; then
+  if cmp -s "$work/src/dist/manifest.json" "$work/dist/manifest.json"; then
+    echo "OK       dist/manifest.json of $tag"
+  else
+    echo "MISMATCH dist/manifest.json of $tag differs from the rebuilt one:"; diff "$work/src/dist/manifest.json" "$work/dist/manifest.json" || true
+    status=1
+  fi
+  IFS=, read -r -a arch_list <<<"$archs"
+  for arch in "${arch_list[@]}"; do
+    for zip in "$work/dist/$arch"/*.zip; do
+      rel="dist/$arch/$(basename "$zip")"
+      if cmp -s "$zip" "$work/src/$rel"; then
+        echo "OK       $rel of $tag"
+      else
+        echo "MISMATCH $rel of $tag differs from the rebuilt zip"; status=1
+      fi
+    done
+  done
+fi
+
+if [[ $status -ne 0 ]]; then
+  release_go=""
+  for m in "$work/src/dist/manifest.json" "$(dirname "$sums")/manifest.json"; do
+    [[ -z "$release_go" && -f "$m" ]] && release_go="$(sed -n 's/.*"go_version": "\(.*\)".*/\1/p' "$m")"
+  done
+  echo "verify-release: $tag does NOT reproduce${release_go:+ (the release was built with $release_go; this build used $("$go" env GOVERSION))}" >&2
+  exit 1
+fi
+echo "verify-release: $tag reproduces $(basename "$sums") exactly" >&2
