@@ -32,6 +32,12 @@ func TestAPIGatewayCloudWatchRoleIsOptIn(t *testing.T) {
 		assert.NotEmpty(t, planned(t, plan, "aws_apigatewayv2_stage.this")["access_log_settings"], "access logs stay on by default")
 		desc := plan.RawPlan.Config.RootModule.Variables["create_api_gateway_cloudwatch_role"].Description
 		assert.Contains(t, desc, "WARNING: changes an account-wide, region-wide setting")
+		// What a destroy does, next to the variable, and where the role belongs.
+		assert.Contains(t, desc, "DESTROY: destroying this module (or turning this off) deletes the role")
+		assert.Contains(t, desc, "with hashicorp/aws v5")
+		assert.Contains(t, desc, "with v6 the setting is reset to none for every API of the region")
+		assert.Contains(t, desc, "Recommended: manage this role and `aws_api_gateway_account` once per account and region")
+		assert.Contains(t, desc, "long-lived stack of its own (account baseline), not in per-API stacks")
 		assert.Equal(t, false, plan.RawPlan.Config.RootModule.Variables["create_api_gateway_cloudwatch_role"].Default)
 	})
 
@@ -56,7 +62,7 @@ func TestAPIGatewayCloudWatchRoleIsOptIn(t *testing.T) {
 
 		roleARN := attr(t, resources, "aws_iam_role.api_gateway_cloudwatch[0]", "arn")
 		assert.Equal(t, roleARN, attr(t, resources, "aws_api_gateway_account.this[0]", "cloudwatch_role_arn"))
-		assert.Equal(t, "wst-logs-role-apigateway-logs", attr(t, resources, "aws_iam_role.api_gateway_cloudwatch[0]", "name"))
+		assert.Equal(t, "wst-logs-role-apigateway-logs-us-east-1", attr(t, resources, "aws_iam_role.api_gateway_cloudwatch[0]", "name"))
 
 		var trust struct {
 			Statement []struct {
