@@ -84,17 +84,17 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"identity source with a colon", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{"route.request.querystring.a:b"}}}, "must be a non-empty list of route.request.querystring.NAME or route.request.header.NAME"},
 		{"no identity source", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{}}}, "must be a non-empty list of route.request.querystring.NAME or route.request.header.NAME"},
 		// An inline key lives in the 4 KB environment.
-		{"inline public key over 3 KB", jwt(map[string]interface{}{"public_key": strings.Repeat("k", 3073)}), "this key is longer than the 3072 characters the module allows there. Store the PEM or JWKS in an SSM SecureString parameter"},
-		{"environment over 4 KB", jwt(map[string]interface{}{"public_key": strings.Repeat("k", 3000), "issuer": "https://" + strings.Repeat("i", 1100)}), "The environment of the authorizer function is larger than Lambda's 4 KB (4096 bytes) limit"},
+		{"inline public key over 3 KB", jwtAuthorizer(map[string]interface{}{"public_key": strings.Repeat("k", 3073)}), "this key is longer than the 3072 characters the module allows there. Store the PEM or JWKS in an SSM SecureString parameter"},
+		{"environment over 4 KB", jwtAuthorizer(map[string]interface{}{"public_key": strings.Repeat("k", 3000), "issuer": "https://" + strings.Repeat("i", 1100)}), "The environment of the authorizer function is larger than Lambda's 4 KB (4096 bytes) limit"},
 		{"environment over 4 KB with an inline secret", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt"}, "authorizer_jwt_secret": strings.Repeat("s", 4100)}, "store it in an SSM SecureString parameter"},
 		// JWKS URL, leeway, token_use.
-		{"jwks url over http", jwt(map[string]interface{}{"jwks_url": "http://issuer.example/.well-known/jwks.json"}), "The authorizer.jwt.jwks_url must be an https:// URL"},
-		{"jwks url with credentials", jwt(map[string]interface{}{"jwks_url": "https://user:pw@issuer.example/jwks.json"}), "The authorizer.jwt.jwks_url must be an https:// URL without credentials"},
-		{"jwks url and a public key", jwt(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "public_key": "pem"}), "set only one of secret_ssm_parameter, secret_arn, public_key, public_key_ssm_parameter, public_key_secret_arn, jwks_url"},
-		{"negative leeway", jwt(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": -1}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
-		{"leeway over 5 minutes", jwt(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": 301}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
-		{"fractional leeway", jwt(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": 1.5}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
-		{"token_use refresh", jwt(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "token_use": "refresh"}), `The authorizer.jwt.token_use must be "id" (Amazon Cognito ID tokens) or "access"`},
+		{"jwks url over http", jwtAuthorizer(map[string]interface{}{"jwks_url": "http://issuer.example/.well-known/jwks.json"}), "The authorizer.jwt.jwks_url must be an https:// URL"},
+		{"jwks url with credentials", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://user:pw@issuer.example/jwks.json"}), "The authorizer.jwt.jwks_url must be an https:// URL without credentials"},
+		{"jwks url and a public key", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "public_key": "pem"}), "set only one of secret_ssm_parameter, secret_arn, public_key, public_key_ssm_parameter, public_key_secret_arn, jwks_url"},
+		{"negative leeway", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": -1}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
+		{"leeway over 5 minutes", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": 301}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
+		{"fractional leeway", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": 1.5}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
+		{"token_use refresh", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "token_use": "refresh"}), `The authorizer.jwt.token_use must be "id" (Amazon Cognito ID tokens) or "access"`},
 		// Channels per connection.
 		{"no channel per connection", map[string]interface{}{"max_channels_per_connection": 0}, "The max_channels_per_connection must be a whole number >= 1"},
 		{"fractional channels per connection", map[string]interface{}{"max_channels_per_connection": 2.5}, "The max_channels_per_connection must be a whole number >= 1"},
@@ -154,8 +154,8 @@ func fanout(settings map[string]interface{}) map[string]interface{} {
 	return map[string]interface{}{"distributed_fanout": v}
 }
 
-// jwt returns vars for authorizer mode jwt with the given jwt settings.
-func jwt(settings map[string]interface{}) map[string]interface{} {
+// jwtAuthorizer returns vars for authorizer mode jwt with the given jwt settings.
+func jwtAuthorizer(settings map[string]interface{}) map[string]interface{} {
 	return map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": settings}}
 }
 
