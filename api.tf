@@ -119,7 +119,7 @@ resource "aws_cloudwatch_log_group" "access" {
 resource "aws_iam_role" "api_gateway_cloudwatch" {
   count = var.create_api_gateway_cloudwatch_role ? 1 : 0
 
-  name        = "${var.name}-apigateway-logs"
+  name        = local.role_names["apigateway-logs"]
   description = "API Gateway account-level CloudWatch Logs role (account settings of ${local.region}), set by the WebSocket module ${var.name}"
   # API Gateway's documented trust policy: it assumes the role for every API
   # of the account, so there is no per-API condition to add.

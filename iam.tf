@@ -5,9 +5,31 @@
 ################################################################################
 
 locals {
+  # IAM role names are global to the account, while everything else the
+  # module names is regional: the region in the name lets the same `name` be
+  # deployed in two regions of one account. `<name>-<role>-<region>` when it
+  # fits IAM's 64 characters; otherwise the start of `<name>-<role>`, 8 hex
+  # characters of its SHA-1 (so two long names that share a prefix still
+  # differ) and the region, 64 characters in all.
+  role_base_names = merge(
+    { for fn in local.function_names : fn => "${var.name}-${fn}" },
+    { "apigateway-logs" = "${var.name}-apigateway-logs" },
+  )
+  role_names = {
+    for k, base in local.role_base_names : k => (
+      length("${base}-${local.region}") <= 64 ? "${base}-${local.region}" :
+      "${substr(base, 0, 64 - 10 - length(local.region))}-${substr(sha1(base), 0, 8)}-${local.region}"
+    )
+  }
+
   table_resources = [aws_dynamodb_table.this.arn, "${aws_dynamodb_table.this.arn}/index/*"]
 
-  # The store needs no Scan: lists are Queries on the GSIs, counters are updates.
+  # Exactly what the functions call (the methods of the DynamoAPI interfaces
+  # in lambda/store and lambda/fanout; TestIAMPoliciesAreLeastPrivilege
+  # compares the two): GetItem, Query, BatchGetItem and TransactWriteItems
+  # (whose Put, Update, Delete and ConditionCheck items need the item-level
+  # actions too), PutItem, UpdateItem and DeleteItem (the fan-out ledger).
+  # No Scan: lists are Queries on the GSIs, counters are updates.
   dynamodb_actions = [
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -15,7 +37,6 @@ locals {
     "dynamodb:DeleteItem",
     "dynamodb:Query",
     "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
     "dynamodb:TransactWriteItems",
     "dynamodb:ConditionCheckItem",
   ]
@@ -152,8 +173,8 @@ locals {
 resource "aws_iam_role" "function" {
   for_each = toset(local.function_names)
 
-  name        = "${var.name}-${each.key}"
-  description = "Runs the ${var.name}-${each.key} Lambda function"
+  name        = local.role_names[each.key]
+  description = "Runs the ${var.name}-${each.key} Lambda function in ${local.region}"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{

@@ -172,6 +172,10 @@ locals {
       WS_LOG_LEVEL          = var.log_level
       WS_JWT_USER_CLAIM     = local.jwt.user_claim
       WS_JWT_CHANNELS_CLAIM = local.jwt.channels_claim
+      WS_JWT_LEEWAY         = "${local.jwt.leeway_seconds}s"
+      # API Gateway checks that every identity source is present; the token is
+      # verified from the first one (query string or header).
+      WS_JWT_IDENTITY_SOURCE = var.authorizer.identity_sources[0]
     },
     { for k, v in {
       WS_JWT_SECRET_SSM_PARAMETER     = local.jwt.secret_ssm_parameter
@@ -179,8 +183,10 @@ locals {
       WS_JWT_PUBLIC_KEY               = local.jwt.public_key
       WS_JWT_PUBLIC_KEY_SSM_PARAMETER = local.jwt.public_key_ssm_parameter
       WS_JWT_PUBLIC_KEY_SECRET_ARN    = local.jwt.public_key_secret_arn
+      WS_JWT_JWKS_URL                 = local.jwt.jwks_url
       WS_JWT_ISSUER                   = local.jwt.issuer
       WS_JWT_AUDIENCE                 = local.jwt.audience
+      WS_JWT_TOKEN_USE                = local.jwt.token_use
     } : k => v if v != null },
     var.authorizer_jwt_secret == null ? {} : { WS_JWT_SECRET = var.authorizer_jwt_secret },
   )
@@ -194,7 +200,11 @@ locals {
   } }
 
   function_environment = {
-    websocket  = merge(local.runtime_environment, local.go_gc_environment["websocket"])
+    websocket = merge(
+      local.runtime_environment,
+      local.go_gc_environment["websocket"],
+      { WS_MAX_CHANNELS_PER_CONNECTION = tostring(var.max_channels_per_connection) },
+    )
     publisher  = merge(local.runtime_environment, local.go_gc_environment["publisher"])
     authorizer = local.authorizer_environment
     fanout     = merge(local.fanout_environment, try(local.go_gc_environment["fanout"], {}))
@@ -203,8 +213,14 @@ locals {
   # Key sources of the JWT authorizer: exactly one must be set in mode jwt.
   jwt_key_source_count = length([for v in [
     local.jwt.secret_ssm_parameter, local.jwt.secret_arn, local.jwt.public_key,
-    local.jwt.public_key_ssm_parameter, local.jwt.public_key_secret_arn,
+    local.jwt.public_key_ssm_parameter, local.jwt.public_key_secret_arn, local.jwt.jwks_url,
   ] : v if v != null]) + (var.authorizer_jwt_secret == null ? 0 : 1)
+
+  # Lambda refuses a function whose environment variables (names and values)
+  # add up to more than 4 KB.
+  environment_bytes = {
+    for fn in local.function_names : fn => sum(concat([0], [for k, v in local.function_environment[fn] : length(k) + length(v)]))
+  }
 }
 
 resource "aws_cloudwatch_log_group" "function" {
@@ -260,7 +276,11 @@ resource "aws_lambda_function" "this" {
     }
     precondition {
       condition     = !local.jwt_enabled || local.jwt_key_source_count == 1
-      error_message = "The authorizer mode jwt needs exactly one key source: one of authorizer.jwt.secret_ssm_parameter, secret_arn, public_key, public_key_ssm_parameter, public_key_secret_arn, or the authorizer_jwt_secret variable."
+      error_message = "The authorizer mode jwt needs exactly one key source: one of authorizer.jwt.secret_ssm_parameter, secret_arn, public_key, public_key_ssm_parameter, public_key_secret_arn, jwks_url, or the authorizer_jwt_secret variable."
+    }
+    precondition {
+      condition     = local.environment_bytes[each.key] <= 4096
+      error_message = "The environment of the ${each.key} function is larger than Lambda's 4 KB (4096 bytes) limit for all environment variables together (names and values).${each.key == "authorizer" ? " An inline key (authorizer.jwt.public_key or authorizer_jwt_secret) is the usual cause: store it in an SSM SecureString parameter (authorizer.jwt.public_key_ssm_parameter / secret_ssm_parameter) or in Secrets Manager (public_key_secret_arn / secret_arn), or use the issuer's JWKS endpoint (authorizer.jwt.jwks_url)." : ""}"
     }
   }
 }

@@ -22,10 +22,12 @@ locals {
   # fan-out worker only with distributed fan-out.
   function_names = concat(["websocket", "publisher"], local.jwt_enabled ? ["authorizer"] : [], local.fanout_enabled ? ["fanout"] : [])
 
-  # Endpoints. With a custom domain, clients and the management API go through
-  # the domain and its API mapping path; otherwise through the stage URL.
+  # Endpoints. With a custom domain, clients connect through the domain and its
+  # API mapping path. The functions always post to the execute-api endpoint of
+  # the stage: it works from the first apply, whereas the domain needs its DNS
+  # record (created outside the module) and may be fronted by something that
+  # does not serve @connections (a CDN, another API's mapping).
   mapping_path        = try(var.custom_domain.api_mapping_key, null) == null ? "" : "/${var.custom_domain.api_mapping_key}"
-  default_https_base  = "${replace(aws_apigatewayv2_api.this.api_endpoint, "wss://", "https://")}/${var.stage_name}"
-  management_endpoint = var.custom_domain == null ? local.default_https_base : "https://${var.custom_domain.domain_name}${local.mapping_path}"
+  management_endpoint = "${replace(aws_apigatewayv2_api.this.api_endpoint, "wss://", "https://")}/${var.stage_name}"
   websocket_url       = var.custom_domain == null ? "${aws_apigatewayv2_api.this.api_endpoint}/${var.stage_name}" : "wss://${var.custom_domain.domain_name}${local.mapping_path}"
 }

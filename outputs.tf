@@ -8,7 +8,7 @@ output "websocket_url" {
 }
 
 output "management_endpoint" {
-  description = "Base URL of the `@connections` management API (`https://.../<stage>`); POST to `<this>/@connections/<connectionId>` to send. This is the functions' `WS_MANAGEMENT_ENDPOINT`."
+  description = "Base URL of the `@connections` management API: always the stage's execute-api endpoint (`https://<api_id>.execute-api.<region>.amazonaws.com/<stage>`), also with a custom domain; POST to `<this>/@connections/<connectionId>` to send. This is the functions' `WS_MANAGEMENT_ENDPOINT`."
   value       = local.management_endpoint
 }
 

@@ -3,7 +3,7 @@
 ################################################################################
 
 variable "name" {
-  description = "Name prefix of every resource (API, table, functions, roles, queues, rules, log groups). 3 to 40 letters, digits, `-` and `_`: the table is named `name` (DynamoDB needs at least 3 characters) and the longest derived names (`<name>-authorizer` for a function and its role, `<name>-cleanup` for the schedule rule, `<name>-fanout-dlq` for the queue) must fit AWS's 64-character limits."
+  description = "Name prefix of every resource (API, table, functions, roles, queues, rules, log groups). 3 to 40 letters, digits, `-` and `_`: the table is named `name` (DynamoDB needs at least 3 characters) and the longest derived names (`<name>-authorizer` for a function, `<name>-cleanup` for the schedule rule, `<name>-fanout-dlq` for the queue) must fit AWS's 64-character limits. IAM role names, global to the account, add the region (`<name>-<function>-<region>`) so the same name works in two regions, and are cut to 64 characters with a hash when longer."
   type        = string
 
   validation {
@@ -71,26 +71,26 @@ variable "stage_name" {
 }
 
 variable "throttling_burst_limit" {
-  description = "Default route throttling burst limit of the stage (requests). API Gateway's account limit still applies."
+  description = "Default route throttling burst limit of the stage (requests), a whole number >= 1 (`0` would refuse every request, `$connect` included, with 429). API Gateway's account limit still applies."
   type        = number
   default     = 500
   nullable    = false
 
   validation {
-    condition     = var.throttling_burst_limit >= 0 && floor(var.throttling_burst_limit) == var.throttling_burst_limit
-    error_message = "The throttling_burst_limit must be a whole number >= 0."
+    condition     = var.throttling_burst_limit >= 1 && floor(var.throttling_burst_limit) == var.throttling_burst_limit
+    error_message = "The throttling_burst_limit must be a whole number >= 1: 0 lets no request through (every $connect and frame answers 429 Too Many Requests). To stop traffic, remove the stage or the routes instead."
   }
 }
 
 variable "throttling_rate_limit" {
-  description = "Default route throttling rate limit of the stage (requests per second)."
+  description = "Default route throttling rate limit of the stage (requests per second), >= 1 (`0` would refuse every request, `$connect` included, with 429)."
   type        = number
   default     = 1000
   nullable    = false
 
   validation {
-    condition     = var.throttling_rate_limit >= 0
-    error_message = "The throttling_rate_limit must be >= 0 requests per second."
+    condition     = var.throttling_rate_limit >= 1
+    error_message = "The throttling_rate_limit must be >= 1 request per second: 0 lets no request through (every $connect and frame answers 429 Too Many Requests). To stop traffic, remove the stage or the routes instead."
   }
 }
 
@@ -111,10 +111,14 @@ variable "access_logs_enabled" {
 variable "create_api_gateway_cloudwatch_role" {
   description = <<-EOT
     WARNING: changes an account-wide, region-wide setting. When `true`, the module creates an IAM role that API Gateway assumes to write logs
-    (`<name>-apigateway-logs`, trusted by `apigateway.amazonaws.com`, allowed only the CloudWatch Logs actions API Gateway uses, on this account's log groups in this region)
+    (`<name>-apigateway-logs-<region>`, trusted by `apigateway.amazonaws.com`, allowed only the CloudWatch Logs actions API Gateway uses, on this account's log groups in this region)
     and points API Gateway's account settings (`aws_api_gateway_account`) at it. That setting is shared by every REST, HTTP and WebSocket API of the account in the region:
     turning this on replaces whatever role is set there today, and two configurations that both manage it overwrite each other. Use it only where nothing else manages
     that setting (for example a fresh account); otherwise set the role once, outside this module. Default `false`: the module never touches account settings.
+    DESTROY: destroying this module (or turning this off) deletes the role, and then, with hashicorp/aws v5 (unless the provider's `reset_on_delete` applies), the account
+    setting keeps pointing at the deleted role, so every API of the region stops writing CloudWatch logs; with v6 the setting is reset to none for every API of the region.
+    Either way every other API in the region loses its logging role. Recommended: manage this role and `aws_api_gateway_account` once per account and region in a
+    long-lived stack of its own (account baseline), not in per-API stacks that come and go, and leave this `false`.
   EOT
   type        = bool
   default     = false
@@ -174,12 +178,17 @@ variable "authorizer" {
   description = <<-EOT
     Authorizer of the `$connect` route (a REQUEST authorizer runs on `$connect` only).
     `mode`: `none` (anyone may connect), `jwt` (the module's built-in JWT authorizer Lambda) or `lambda` (your own authorizer; set `function_arn`).
-    `identity_sources`: where the token is read from (default the `token` query string parameter); a connection missing one is rejected with 401 before any Lambda runs.
+    `identity_sources`: where the token is read from (default the `token` query string parameter), each `route.request.querystring.NAME` or `route.request.header.NAME`;
+    a connection missing one is rejected with 401 before any Lambda runs. The built-in authorizer verifies the token of the first one (`WS_JWT_IDENTITY_SOURCE`).
     `jwt`: the key comes from exactly one source: `secret_ssm_parameter` (SSM SecureString name or ARN, HS256 secret), `secret_arn` (Secrets Manager, HS256),
-    `public_key` (PEM or JWKS JSON, RS256/ES256), `public_key_ssm_parameter`, `public_key_secret_arn`, or the sensitive variable `authorizer_jwt_secret`.
+    `public_key` (PEM or JWKS JSON, RS256/ES256, inline in the function's environment, so at most 4 KB with the other variables: put larger keys in SSM or Secrets Manager),
+    `public_key_ssm_parameter`, `public_key_secret_arn`, `jwks_url` (an `https://` JWKS endpoint such as Amazon Cognito's, Auth0's, Okta's or Entra ID's `jwks_uri`;
+    fetched at cold start and again on an unknown `kid`, so rotated keys are picked up; `WS_JWT_JWKS_URL`), or the sensitive variable `authorizer_jwt_secret`.
     `kms_key_arn` is the customer managed key that encrypts that parameter or secret, if any (the function gets `kms:Decrypt` on it).
     `issuer` and `audience` are checked when set; `user_claim` (default `sub`) becomes the `userId` context key and `channels_claim` (default `channels`)
     becomes the `channels` context key (comma-separated glob patterns of the private-* channels the user may join).
+    `leeway_seconds` (default 5, 0 to 300) is the clock skew allowed on `exp`, `nbf` and `iat` (`WS_JWT_LEEWAY`). `token_use` (`id` or `access`, for Amazon Cognito user pools)
+    requires the token's `token_use` claim to be that value (`WS_JWT_TOKEN_USE`); unset, the claim is not checked.
     A `lambda` authorizer must return the same context keys: `userId` (string) and `channels` (comma-separated string).
   EOT
   type = object({
@@ -197,6 +206,9 @@ variable "authorizer" {
       audience                 = optional(string)
       user_claim               = optional(string, "sub")
       channels_claim           = optional(string, "channels")
+      jwks_url                 = optional(string)
+      leeway_seconds           = optional(number, 5)
+      token_use                = optional(string)
     }), {})
   })
   default  = {}
@@ -219,14 +231,39 @@ variable "authorizer" {
 
   validation {
     condition = length([
-      for v in [var.authorizer.jwt.secret_ssm_parameter, var.authorizer.jwt.secret_arn, var.authorizer.jwt.public_key, var.authorizer.jwt.public_key_ssm_parameter, var.authorizer.jwt.public_key_secret_arn] : v if v != null
+      for v in [var.authorizer.jwt.secret_ssm_parameter, var.authorizer.jwt.secret_arn, var.authorizer.jwt.public_key, var.authorizer.jwt.public_key_ssm_parameter, var.authorizer.jwt.public_key_secret_arn, var.authorizer.jwt.jwks_url] : v if v != null
     ]) <= 1
-    error_message = "The authorizer.jwt key must come from exactly one source: set only one of secret_ssm_parameter, secret_arn, public_key, public_key_ssm_parameter, public_key_secret_arn (or the authorizer_jwt_secret variable)."
+    error_message = "The authorizer.jwt key must come from exactly one source: set only one of secret_ssm_parameter, secret_arn, public_key, public_key_ssm_parameter, public_key_secret_arn, jwks_url (or the authorizer_jwt_secret variable)."
+  }
+
+  # The key travels in the function's environment, which Lambda limits to
+  # 4 KB for all variables together (the lambda function's precondition
+  # checks the total).
+  validation {
+    condition     = var.authorizer.jwt.public_key == null || length(coalesce(var.authorizer.jwt.public_key, " ")) <= 3072
+    error_message = "The authorizer.jwt.public_key is inline in the authorizer function's environment, which Lambda limits to 4 KB for all its variables together; this key is longer than the 3072 characters the module allows there. Store the PEM or JWKS in an SSM SecureString parameter (authorizer.jwt.public_key_ssm_parameter) or in Secrets Manager (authorizer.jwt.public_key_secret_arn), or give the issuer's JWKS endpoint (authorizer.jwt.jwks_url)."
   }
 
   validation {
-    condition     = length(var.authorizer.identity_sources) > 0 && alltrue([for s in var.authorizer.identity_sources : can(regex("^(route\\.request\\.(header|querystring)\\.[^\\s]+|stageVariables\\.[^\\s]+|context\\.[^\\s]+)$", s))])
-    error_message = "The authorizer.identity_sources must be a non-empty list of route.request.header.NAME, route.request.querystring.NAME, stageVariables.NAME or context.NAME expressions."
+    condition     = var.authorizer.jwt.jwks_url == null || can(regex("^https://[^\\s/?#@]+(/[^\\s]*)?$", coalesce(var.authorizer.jwt.jwks_url, "-")))
+    error_message = "The authorizer.jwt.jwks_url must be an https:// URL without credentials or spaces, such as https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123/.well-known/jwks.json (plain http is refused: the keys decide who may connect)."
+  }
+
+  validation {
+    condition     = var.authorizer.jwt.leeway_seconds != null && try(var.authorizer.jwt.leeway_seconds >= 0 && var.authorizer.jwt.leeway_seconds <= 300 && floor(var.authorizer.jwt.leeway_seconds) == var.authorizer.jwt.leeway_seconds, false)
+    error_message = "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300 (default 5): the clock skew allowed when checking exp, nbf and iat. More than a few minutes would accept tokens long expired."
+  }
+
+  validation {
+    condition     = var.authorizer.jwt.token_use == null || contains(["id", "access"], coalesce(var.authorizer.jwt.token_use, "-"))
+    error_message = "The authorizer.jwt.token_use must be \"id\" (Amazon Cognito ID tokens) or \"access\" (Cognito access tokens), or unset to skip the token_use check."
+  }
+
+  # API Gateway's own pattern for a WebSocket REQUEST authorizer's identity
+  # sources (CreateAuthorizer refuses anything else).
+  validation {
+    condition     = length(var.authorizer.identity_sources) > 0 && alltrue([for s in var.authorizer.identity_sources : can(regex("^route\\.request\\.(querystring|header)\\.[a-zA-Z0-9._-]+$", s))])
+    error_message = "The authorizer.identity_sources must be a non-empty list of route.request.querystring.NAME or route.request.header.NAME, NAME made of letters, digits, '.', '_' or '-' (API Gateway's pattern route.request.(querystring|header).[a-zA-Z0-9._-]+), for example [\"route.request.querystring.token\"] or [\"route.request.header.Authorization\"]."
   }
 
   validation {
@@ -242,6 +279,22 @@ variable "authorizer_jwt_secret" {
   type        = string
   default     = null
   sensitive   = true
+}
+
+################################################################################
+# Channels
+################################################################################
+
+variable "max_channels_per_connection" {
+  description = "Most channels one connection may be a member of (`WS_MAX_CHANNELS_PER_CONNECTION` of the websocket function): a `subscribe` beyond it answers the error code `too_many_channels`, and a `?channels=` list longer than it refuses the handshake with 400. Bounds the work of `$disconnect` and of a sender's membership checks."
+  type        = number
+  default     = 100
+  nullable    = false
+
+  validation {
+    condition     = var.max_channels_per_connection >= 1 && floor(var.max_channels_per_connection) == var.max_channels_per_connection
+    error_message = "The max_channels_per_connection must be a whole number >= 1 (default 100): every connection needs room for at least one channel, and each membership costs $disconnect one more delete, so keep it to what a client really joins."
+  }
 }
 
 ################################################################################
@@ -459,7 +512,7 @@ variable "use_bundled_artifacts" {
 ################################################################################
 
 variable "custom_domain" {
-  description = "Custom domain of the API: `domain_name`, `certificate_arn` (ACM, same region) and optional `api_mapping_key` (path under the domain). The wss URL and the management endpoint then use the domain. You create the DNS record yourself from the `custom_domain_target` output."
+  description = "Custom domain of the API: `domain_name`, `certificate_arn` (ACM, same region) and optional `api_mapping_key` (path under the domain). The wss URL (`websocket_url`) then uses the domain; the functions keep posting to the stage's execute-api endpoint (`management_endpoint`), which works before the domain's DNS exists. You create the DNS record yourself from the `custom_domain_target` output."
   type = object({
     domain_name     = string
     certificate_arn = string
@@ -499,6 +552,16 @@ variable "event_bus" {
   validation {
     condition     = var.event_bus == null || try(var.event_bus.name, null) == null || can(regex("^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256}$", var.event_bus.name))
     error_message = "The event_bus.name must be an event bus name (letters, digits, . _ - /) or an event bus ARN."
+  }
+
+  # What CreateEventBus accepts for a custom bus: 1 to 256 letters, digits,
+  # '.', '-' or '_'; '/' is reserved for partner event buses (aws.partner/...),
+  # "default" is the account's own bus, and a name is not an ARN.
+  validation {
+    condition = !try(var.event_bus.create, false) || try(var.event_bus.name, null) == null || (
+      can(regex("^[A-Za-z0-9._-]{1,256}$", try(var.event_bus.name, ""))) && try(var.event_bus.name, "") != "default"
+    )
+    error_message = "With event_bus.create = true, event_bus.name is the name of the new bus, which EventBridge's CreateEventBus accepts only as 1 to 256 letters, digits, '.', '-' or '_': no '/' (reserved for partner event buses), not \"default\" (the account's default bus) and not an ARN. Pick another name, leave name unset for <name>-websocket, or set create = false to use an existing bus (name or ARN)."
   }
 }
 

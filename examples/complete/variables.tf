@@ -40,10 +40,15 @@ variable "certificate_arn" {
   default     = null
 }
 
+# Off by default, as in the other examples, so `terraform apply` works in a
+# fresh account: API Gateway refuses stage access logs until its
+# account-level CloudWatch Logs role is set, an account-wide change an example
+# should not make on its own. Pass -var access_logs_enabled=true where the
+# role is set (the module's own default is true).
 variable "access_logs_enabled" {
-  description = "Stage access logs; the account needs API Gateway's CloudWatch Logs role (set once per account and region)."
+  description = "Stage access logs; needs API Gateway's account-level CloudWatch Logs role, set once per account and region (off here so the example applies in a fresh account)."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "fanout_threshold" {

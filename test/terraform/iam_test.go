@@ -2,6 +2,12 @@ package terraform_test
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -122,6 +128,7 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 					}
 					if st.Sid == "ConnectionTable" {
 						assert.NotContains(t, st.Action, "dynamodb:Scan")
+						assert.ElementsMatch(t, dynamoActionsCalled(t), []string(st.Action), "the table actions are exactly the DynamoDB calls the functions make")
 					}
 					if st.Sid == "ReadKeyParameter" {
 						assert.Len(t, st.Resource, 1)
@@ -287,5 +294,69 @@ func policyOf(t *testing.T, resources []*tfjson.StateResource, address string) m
 	for _, st := range doc.Statement {
 		out[st.Sid] = st
 	}
+	return out
+}
+
+// dynamoActionsCalled returns the IAM actions of the DynamoDB calls the
+// deployed functions can make: the methods of every `DynamoAPI` interface in
+// the Lambda sources (the store and the fan-out ledger declare the subset of
+// *dynamodb.Client they use), plus the item-level actions a
+// TransactWriteItems request needs for its Put, Update, Delete and
+// ConditionCheck items. A call added to an interface must be granted, and a
+// grant nothing calls must go.
+func dynamoActionsCalled(t *testing.T) []string {
+	t.Helper()
+	root := filepath.Join(repoRoot, "lambda")
+	actions := map[string]bool{}
+	interfaces := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			// The local gateway and test fakes are not deployed.
+			if d.Name() == "localgw" || d.Name() == "mgmtapitest" || d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			spec, ok := n.(*ast.TypeSpec)
+			if !ok || spec.Name.Name != "DynamoAPI" {
+				return true
+			}
+			iface, ok := spec.Type.(*ast.InterfaceType)
+			if !ok {
+				return true
+			}
+			interfaces++
+			for _, m := range iface.Methods.List {
+				for _, name := range m.Names {
+					actions["dynamodb:"+name.Name] = true
+				}
+			}
+			return false
+		})
+		return nil
+	})
+	require.NoError(t, err, "parse the Lambda sources")
+	require.NotZero(t, interfaces, "no DynamoAPI interface found under lambda/")
+	if actions["dynamodb:TransactWriteItems"] {
+		for _, item := range []string{"PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"} {
+			actions["dynamodb:"+item] = true
+		}
+	}
+	out := make([]string, 0, len(actions))
+	for a := range actions {
+		out = append(out, a)
+	}
+	sort.Strings(out)
 	return out
 }

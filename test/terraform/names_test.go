@@ -1,6 +1,8 @@
 package terraform_test
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -70,6 +72,45 @@ func TestLongestNameFitsEveryDerivedName(t *testing.T) {
 			}
 			assert.Equal(t, name+"-authorizer", planned(t, plan, `aws_lambda_function.this["authorizer"]`)["function_name"])
 			assert.Equal(t, name+"-fanout-dlq", planned(t, plan, "aws_sqs_queue.fanout_dlq[0]")["name"])
+		})
+	}
+}
+
+// TestRoleNamesIncludeTheRegion: IAM role names are global to the account,
+// so they carry the region (the same name in two regions of one account must
+// not collide); a name that would pass IAM's 64 characters (the API Gateway
+// logs role of a 40-character name) is shortened to 64 with a hash of the
+// full base name and still ends with the region.
+func TestRoleNamesIncludeTheRegion(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"wst-roles", strings.Repeat("r", 40)} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			plan := planModule(t, map[string]interface{}{
+				"name":                               name,
+				"authorizer":                         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": "pem"}},
+				"distributed_fanout":                 map[string]interface{}{"enabled": true},
+				"create_api_gateway_cloudwatch_role": true,
+			})
+			seen := map[string]string{}
+			for _, fn := range []string{"websocket", "publisher", "authorizer", "fanout"} {
+				role := planned(t, plan, `aws_iam_role.function["`+fn+`"]`)["name"].(string)
+				assert.Equal(t, name+"-"+fn+"-us-east-1", role, "<name>-<function>-<region>")
+				seen[role] = fn
+			}
+			logs := planned(t, plan, "aws_iam_role.api_gateway_cloudwatch[0]")["name"].(string)
+			assert.LessOrEqual(t, len(logs), 64, logs)
+			assert.True(t, strings.HasSuffix(logs, "-us-east-1"), "%s ends with the region", logs)
+			base := name + "-apigateway-logs"
+			if len(base+"-us-east-1") <= 64 {
+				assert.Equal(t, base+"-us-east-1", logs)
+			} else {
+				sum := sha1.Sum([]byte(base))
+				assert.Equal(t, base[:64-10-len("us-east-1")]+"-"+hex.EncodeToString(sum[:])[:8]+"-us-east-1", logs, "shortened with a hash of the full name")
+				assert.Len(t, logs, 64)
+			}
+			seen[logs] = "apigateway-logs"
+			assert.Len(t, seen, 5, "every role name is distinct")
 		})
 	}
 }

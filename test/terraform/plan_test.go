@@ -22,6 +22,7 @@ const (
 	certificateARN        = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
 	existingEventBusARN   = "arn:aws:events:us-east-1:123456789012:event-bus/shared"
 	defaultIdentitySource = "route.request.querystring.token"
+	cognitoJWKSURL        = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123/.well-known/jwks.json"
 )
 
 // TestPlanDefaults: the default configuration plans every promised resource
@@ -107,6 +108,11 @@ func TestPlanDefaults(t *testing.T) {
 		assert.Equal(t, "2h10m", env["WS_CONNECTION_TTL"])
 		assert.Equal(t, "0", env["WS_MAX_SEND_RATE"])
 		assert.NotContains(t, env, "WS_EVENT_BUS_NAME", "events are off by default")
+		if fn == "websocket" {
+			assert.Equal(t, "100", env["WS_MAX_CHANNELS_PER_CONNECTION"], "100 channels per connection by default")
+		} else {
+			assert.NotContains(t, env, "WS_MAX_CHANNELS_PER_CONNECTION", "only the websocket function joins channels")
+		}
 		assert.EqualValues(t, 30, planned(t, plan, `aws_cloudwatch_log_group.function["`+fn+`"]`)["retention_in_days"])
 		assert.Equal(t, "/aws/lambda/wst-defaults-"+fn, planned(t, plan, `aws_cloudwatch_log_group.function["`+fn+`"]`)["name"])
 		assert.Contains(t, plan.ResourcePlannedValuesMap, `aws_iam_role.function["`+fn+`"]`)
@@ -183,9 +189,77 @@ func TestPlanToggles(t *testing.T) {
 				assert.Equal(t, "ws", env["WS_JWT_AUDIENCE"])
 				assert.Equal(t, "uid", env["WS_JWT_USER_CLAIM"])
 				assert.Equal(t, "channels", env["WS_JWT_CHANNELS_CLAIM"])
+				assert.Equal(t, "5s", env["WS_JWT_LEEWAY"], "5 seconds of clock skew by default")
+				assert.Equal(t, defaultIdentitySource, env["WS_JWT_IDENTITY_SOURCE"], "the token comes from the first identity source")
+				assert.NotContains(t, env, "WS_JWT_TOKEN_USE", "token_use is not checked unless set")
+				assert.NotContains(t, env, "WS_JWT_JWKS_URL")
 				assert.NotContains(t, env, "WS_JWT_SECRET")
 				assert.Equal(t, "websocket,publisher,authorizer", planned(t, plan, "terraform_data.build[0]")["triggers_replace"].(map[string]interface{})["functions"])
 				assert.Contains(t, plan.ResourcePlannedValuesMap, "aws_lambda_permission.authorizer[0]")
+			},
+		},
+		{
+			name: "authorizer jwt with a JWKS URL (Amazon Cognito access tokens), leeway and a header identity source",
+			vars: map[string]interface{}{"authorizer": map[string]interface{}{
+				"mode":             "jwt",
+				"identity_sources": []string{"route.request.header.Authorization", "route.request.querystring.client"},
+				"jwt": map[string]interface{}{
+					"jwks_url":       cognitoJWKSURL,
+					"issuer":         "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+					"leeway_seconds": 30,
+					"token_use":      "access",
+				},
+			}},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				env := environment(t, plan, `aws_lambda_function.this["authorizer"]`)
+				assert.Equal(t, cognitoJWKSURL, env["WS_JWT_JWKS_URL"])
+				assert.Equal(t, "30s", env["WS_JWT_LEEWAY"])
+				assert.Equal(t, "access", env["WS_JWT_TOKEN_USE"])
+				assert.Equal(t, "route.request.header.Authorization", env["WS_JWT_IDENTITY_SOURCE"], "the first identity source")
+				for _, name := range []string{"WS_JWT_PUBLIC_KEY", "WS_JWT_SECRET", "WS_JWT_SECRET_ARN", "WS_JWT_SECRET_SSM_PARAMETER", "WS_JWT_PUBLIC_KEY_SSM_PARAMETER", "WS_JWT_PUBLIC_KEY_SECRET_ARN"} {
+					assert.NotContainsf(t, env, name, "the JWKS URL is the only key source (%s)", name)
+				}
+				authz := planned(t, plan, "aws_apigatewayv2_authorizer.this[0]")
+				assert.Equal(t, []interface{}{"route.request.header.Authorization", "route.request.querystring.client"}, authz["identity_sources"])
+			},
+		},
+		{
+			name: "authorizer jwt with leeway 0, ID tokens and the largest inline key",
+			vars: map[string]interface{}{"authorizer": map[string]interface{}{
+				"mode": "jwt",
+				"jwt":  map[string]interface{}{"public_key": strings.Repeat("k", 3072), "leeway_seconds": 0, "token_use": "id"},
+			}},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				env := environment(t, plan, `aws_lambda_function.this["authorizer"]`)
+				assert.Equal(t, "0s", env["WS_JWT_LEEWAY"])
+				assert.Equal(t, "id", env["WS_JWT_TOKEN_USE"])
+				assert.Len(t, env["WS_JWT_PUBLIC_KEY"], 3072, "a 3 KB key still fits the 4 KB environment")
+			},
+		},
+		{
+			name: "limits at their lower bounds: throttling 1, one channel per connection; a new bus with every allowed character",
+			vars: map[string]interface{}{
+				"throttling_burst_limit":      1,
+				"throttling_rate_limit":       1,
+				"max_channels_per_connection": 1,
+				"event_bus":                   map[string]interface{}{"create": true, "name": "My.bus_1-x"},
+			},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				settings := block(t, planned(t, plan, "aws_apigatewayv2_stage.this"), "default_route_settings")
+				assert.EqualValues(t, 1, settings["throttling_burst_limit"])
+				assert.EqualValues(t, 1, settings["throttling_rate_limit"])
+				assert.Equal(t, "1", environment(t, plan, `aws_lambda_function.this["websocket"]`)["WS_MAX_CHANNELS_PER_CONNECTION"])
+				assert.Equal(t, "My.bus_1-x", planned(t, plan, "aws_cloudwatch_event_bus.this[0]")["name"])
+			},
+		},
+		{
+			name: "existing partner event bus by name keeps its slash",
+			vars: map[string]interface{}{"event_bus": map[string]interface{}{"name": "aws.partner/example.com/123/ws"}, "max_channels_per_connection": 250},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				assert.Empty(t, resourcesOfType(plan, "aws_cloudwatch_event_bus"))
+				env := environment(t, plan, `aws_lambda_function.this["websocket"]`)
+				assert.Equal(t, "aws.partner/example.com/123/ws", env["WS_EVENT_BUS_NAME"])
+				assert.Equal(t, "250", env["WS_MAX_CHANNELS_PER_CONNECTION"])
 			},
 		},
 		{
@@ -242,7 +316,7 @@ func TestPlanToggles(t *testing.T) {
 			},
 		},
 		{
-			name: "custom domain moves both endpoints",
+			name: "custom domain moves the wss URL only",
 			vars: map[string]interface{}{"custom_domain": map[string]interface{}{"domain_name": "ws.example.com", "certificate_arn": certificateARN, "api_mapping_key": "v1"}},
 			check: func(t *testing.T, plan *terraform.PlanStruct) {
 				domain := planned(t, plan, "aws_apigatewayv2_domain_name.this[0]")
@@ -250,8 +324,10 @@ func TestPlanToggles(t *testing.T) {
 				assert.Equal(t, certificateARN, block(t, domain, "domain_name_configuration")["certificate_arn"])
 				assert.Equal(t, "v1", planned(t, plan, "aws_apigatewayv2_api_mapping.this[0]")["api_mapping_key"])
 				assert.Equal(t, "wss://ws.example.com/v1", outputValue(t, plan, "websocket_url"))
-				assert.Equal(t, "https://ws.example.com/v1", outputValue(t, plan, "management_endpoint"))
-				assert.Equal(t, "https://ws.example.com/v1", environment(t, plan, `aws_lambda_function.this["publisher"]`)["WS_MANAGEMENT_ENDPOINT"])
+				// The functions keep the execute-api endpoint (known after
+				// apply; TestManagementEndpointIgnoresCustomDomain applies it).
+				assert.Nil(t, outputValue(t, plan, "management_endpoint"), "not the custom domain: derived from the API's endpoint, unknown at plan")
+				assert.NotContains(t, environment(t, plan, `aws_lambda_function.this["publisher"]`), "WS_MANAGEMENT_ENDPOINT", "not the custom domain: unknown until the API exists")
 			},
 		},
 		{

@@ -67,6 +67,37 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"built-in custom route without events", map[string]interface{}{"routes": map[string]interface{}{"typing": map[string]interface{}{}}}, `The custom route "typing" has handler = "websocket" (the default), but lifecycle events are off`},
 		{"explicit websocket route without events", map[string]interface{}{"routes": map[string]interface{}{"typing": map[string]interface{}{"handler": "websocket"}}}, "Set event_bus (for example { create = true }), or send the route to your own function"},
 		{"cleanup every half minute", map[string]interface{}{"cleanup_schedule_minutes": 0.5}, "whole number from 0 (disabled) to 1440"},
+		// Throttling of 0 lets nothing through (every $connect answers 429).
+		{"throttling burst 0", map[string]interface{}{"throttling_burst_limit": 0}, "The throttling_burst_limit must be a whole number >= 1: 0 lets no request through"},
+		{"throttling rate 0", map[string]interface{}{"throttling_rate_limit": 0}, "The throttling_rate_limit must be >= 1 request per second: 0 lets no request through"},
+		{"throttling rate 0.5", map[string]interface{}{"throttling_rate_limit": 0.5}, "The throttling_rate_limit must be >= 1 request per second"},
+		// Names CreateEventBus refuses for a new bus.
+		{"new event bus with a slash", map[string]interface{}{"event_bus": map[string]interface{}{"create": true, "name": "aws.partner/mine"}}, "With event_bus.create = true, event_bus.name is the name of the new bus"},
+		{"new event bus named default", map[string]interface{}{"event_bus": map[string]interface{}{"create": true, "name": "default"}}, `not "default" (the account's default bus)`},
+		{"new event bus named by ARN", map[string]interface{}{"event_bus": map[string]interface{}{"create": true, "name": existingEventBusARN}}, "no '/' (reserved for partner event buses), not \"default\" (the account's default bus) and not an ARN"},
+		{"new event bus name of 257 characters", map[string]interface{}{"event_bus": map[string]interface{}{"create": true, "name": strings.Repeat("b", 257)}}, "accepts only as 1 to 256 letters, digits"},
+		// Identity sources API Gateway refuses.
+		{"identity source from a stage variable", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{"stageVariables.token"}}}, "API Gateway's pattern route.request.(querystring|header).[a-zA-Z0-9._-]+"},
+		{"identity source from the context", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{"context.token"}}}, "must be a non-empty list of route.request.querystring.NAME or route.request.header.NAME"},
+		{"identity source with a space", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{"route.request.header.X Token"}}}, "must be a non-empty list of route.request.querystring.NAME or route.request.header.NAME"},
+		{"identity source from a cookie", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{"route.request.cookie.token"}}}, "must be a non-empty list of route.request.querystring.NAME or route.request.header.NAME"},
+		{"identity source with a colon", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{"route.request.querystring.a:b"}}}, "must be a non-empty list of route.request.querystring.NAME or route.request.header.NAME"},
+		{"no identity source", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{}}}, "must be a non-empty list of route.request.querystring.NAME or route.request.header.NAME"},
+		// An inline key lives in the 4 KB environment.
+		{"inline public key over 3 KB", jwtAuthorizer(map[string]interface{}{"public_key": strings.Repeat("k", 3073)}), "this key is longer than the 3072 characters the module allows there. Store the PEM or JWKS in an SSM SecureString parameter"},
+		{"environment over 4 KB", jwtAuthorizer(map[string]interface{}{"public_key": strings.Repeat("k", 3000), "issuer": "https://" + strings.Repeat("i", 1100)}), "The environment of the authorizer function is larger than Lambda's 4 KB (4096 bytes) limit"},
+		{"environment over 4 KB with an inline secret", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt"}, "authorizer_jwt_secret": strings.Repeat("s", 4100)}, "store it in an SSM SecureString parameter"},
+		// JWKS URL, leeway, token_use.
+		{"jwks url over http", jwtAuthorizer(map[string]interface{}{"jwks_url": "http://issuer.example/.well-known/jwks.json"}), "The authorizer.jwt.jwks_url must be an https:// URL"},
+		{"jwks url with credentials", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://user:pw@issuer.example/jwks.json"}), "The authorizer.jwt.jwks_url must be an https:// URL without credentials"},
+		{"jwks url and a public key", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "public_key": "pem"}), "set only one of secret_ssm_parameter, secret_arn, public_key, public_key_ssm_parameter, public_key_secret_arn, jwks_url"},
+		{"negative leeway", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": -1}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
+		{"leeway over 5 minutes", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": 301}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
+		{"fractional leeway", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": 1.5}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
+		{"token_use refresh", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "token_use": "refresh"}), `The authorizer.jwt.token_use must be "id" (Amazon Cognito ID tokens) or "access"`},
+		// Channels per connection.
+		{"no channel per connection", map[string]interface{}{"max_channels_per_connection": 0}, "The max_channels_per_connection must be a whole number >= 1"},
+		{"fractional channels per connection", map[string]interface{}{"max_channels_per_connection": 2.5}, "The max_channels_per_connection must be a whole number >= 1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,6 +152,11 @@ func fanout(settings map[string]interface{}) map[string]interface{} {
 		v[k] = s
 	}
 	return map[string]interface{}{"distributed_fanout": v}
+}
+
+// jwtAuthorizer returns vars for authorizer mode jwt with the given jwt settings.
+func jwtAuthorizer(settings map[string]interface{}) map[string]interface{} {
+	return map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": settings}}
 }
 
 // oneLine joins Terraform's wrapped diagnostics into single spaces.

@@ -112,6 +112,10 @@ func (s *server) PlanResourceChange(_ context.Context, req *tfprotov5.PlanResour
 			return &tfprotov5.PlanResourceChangeResponse{Diagnostics: errorDiag("plan "+req.TypeName, err)}, nil
 		}
 	}
+	replace, err := requiresReplace(req.TypeName, prior, proposed)
+	if err != nil {
+		return &tfprotov5.PlanResourceChangeResponse{Diagnostics: errorDiag("plan "+req.TypeName, err)}, nil
+	}
 	dv, err := tfprotov5.NewDynamicValue(typ, planned)
 	if err != nil {
 		return &tfprotov5.PlanResourceChangeResponse{Diagnostics: errorDiag("encode planned state", err)}, nil
@@ -119,8 +123,42 @@ func (s *server) PlanResourceChange(_ context.Context, req *tfprotov5.PlanResour
 	return &tfprotov5.PlanResourceChangeResponse{
 		PlannedState:                &dv,
 		PlannedPrivate:              req.PriorPrivate,
+		RequiresReplace:             replace,
 		UnsafeToUseLegacyTypeSystem: true,
 	}, nil
+}
+
+// forceNew lists, per resource type, top-level arguments whose change makes
+// the real provider replace the object (ForceNew), for the types whose
+// replacement the tests follow. The schema carries no such flag, so without
+// this list every change would plan as an in-place update.
+var forceNew = map[string][]string{
+	// triggers is how a configuration asks for a new deployment.
+	"aws_apigatewayv2_deployment": {"api_id", "triggers"},
+	"aws_apigatewayv2_route":      {"api_id"},
+}
+
+// requiresReplace returns the paths of the forceNew arguments that differ
+// between the prior state and the proposed one (none on create or destroy).
+func requiresReplace(typeName string, prior, proposed tftypes.Value) ([]*tftypes.AttributePath, error) {
+	names := forceNew[typeName]
+	if len(names) == 0 || prior.IsNull() || proposed.IsNull() || !proposed.IsKnown() {
+		return nil, nil
+	}
+	var before, after map[string]tftypes.Value
+	if err := prior.As(&before); err != nil {
+		return nil, fmt.Errorf("read prior state: %w", err)
+	}
+	if err := proposed.As(&after); err != nil {
+		return nil, fmt.Errorf("read proposed state: %w", err)
+	}
+	var out []*tftypes.AttributePath
+	for _, name := range names {
+		if !before[name].Equal(after[name]) {
+			out = append(out, tftypes.NewAttributePath().WithAttributeName(name))
+		}
+	}
+	return out, nil
 }
 
 // ApplyResourceChange replaces every unknown in the planned state with a
