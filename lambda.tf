@@ -205,7 +205,12 @@ locals {
       local.go_gc_environment["websocket"],
       { WS_MAX_CHANNELS_PER_CONNECTION = tostring(var.max_channels_per_connection) },
     )
-    publisher  = merge(local.runtime_environment, local.go_gc_environment["publisher"])
+    # The publisher's join command honours the same cap.
+    publisher = merge(
+      local.runtime_environment,
+      local.go_gc_environment["publisher"],
+      { WS_MAX_CHANNELS_PER_CONNECTION = tostring(var.max_channels_per_connection) },
+    )
     authorizer = local.authorizer_environment
     fanout     = merge(local.fanout_environment, try(local.go_gc_environment["fanout"], {}))
   }

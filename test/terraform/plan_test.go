@@ -108,11 +108,8 @@ func TestPlanDefaults(t *testing.T) {
 		assert.Equal(t, "2h10m", env["WS_CONNECTION_TTL"])
 		assert.Equal(t, "0", env["WS_MAX_SEND_RATE"])
 		assert.NotContains(t, env, "WS_EVENT_BUS_NAME", "events are off by default")
-		if fn == "websocket" {
-			assert.Equal(t, "100", env["WS_MAX_CHANNELS_PER_CONNECTION"], "100 channels per connection by default")
-		} else {
-			assert.NotContains(t, env, "WS_MAX_CHANNELS_PER_CONNECTION", "only the websocket function joins channels")
-		}
+		// Both join channels: the websocket function on subscribe, the publisher on its join command.
+		assert.Equal(t, "100", env["WS_MAX_CHANNELS_PER_CONNECTION"], "100 channels per connection by default")
 		assert.EqualValues(t, 30, planned(t, plan, `aws_cloudwatch_log_group.function["`+fn+`"]`)["retention_in_days"])
 		assert.Equal(t, "/aws/lambda/wst-defaults-"+fn, planned(t, plan, `aws_cloudwatch_log_group.function["`+fn+`"]`)["name"])
 		assert.Contains(t, plan.ResourcePlannedValuesMap, `aws_iam_role.function["`+fn+`"]`)
