@@ -20,6 +20,7 @@ import (
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
 	"github.com/wsforge/terraform-aws-websocket/lambda/lifecycle"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -46,6 +47,12 @@ type Settings struct {
 	// Fanout is WS_FANOUT_QUEUE_URL, WS_FANOUT_THRESHOLD and
 	// WS_FANOUT_BATCH_SIZE; an empty queue URL keeps every send in-process.
 	Fanout fanout.Settings
+	// MetricsNamespace is WS_METRICS_NAMESPACE, the CloudWatch namespace of
+	// the EMF metrics (default metrics.DefaultNamespace).
+	MetricsNamespace string
+	// Metrics is the recorder NewManager wires in (not from the
+	// environment: a main sets it, see NewEMF); nil records nothing.
+	Metrics metrics.Recorder
 }
 
 // Parse reads Settings with getenv (os.Getenv in mains, a map in tests).
@@ -57,6 +64,7 @@ func Parse(getenv func(string) string) (Settings, error) {
 		ConnectionTTL:      store.DefaultTTL,
 		EventBusName:       getenv("WS_EVENT_BUS_NAME"),
 		EventSource:        getenv("WS_EVENT_SOURCE"),
+		MetricsNamespace:   metrics.NamespaceFromEnv(getenv),
 	}
 	if s.TableName == "" {
 		return s, fmt.Errorf("WS_TABLE_NAME is required")
@@ -100,6 +108,13 @@ func Logger(level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
 }
 
+// NewEMF returns the EMF recorder a Lambda main flushes after each
+// invocation (metrics.Wrap): namespace WS_METRICS_NAMESPACE, dimension
+// Function=function, lines on stdout beside the JSON logs.
+func NewEMF(s Settings, function string) *metrics.EMF {
+	return metrics.NewEMF(os.Stdout, s.MetricsNamespace, function)
+}
+
 // NewManager builds a Manager on DynamoDB, the management API and, when
 // configured, EventBridge, from the AWS default configuration.
 func NewManager(ctx context.Context, s Settings, log *slog.Logger, hooks realtime.Hooks) (*realtime.Manager, error) {
@@ -128,6 +143,7 @@ func NewManagerFromConfig(awsCfg aws.Config, s Settings, log *slog.Logger, hooks
 		TTL:                s.ConnectionTTL,
 		Hooks:              hooks,
 		Logger:             log,
+		Metrics:            s.Metrics,
 	}
 	if s.Fanout.QueueURL != "" {
 		enq, err := fanout.NewEnqueuer(sqs.NewFromConfig(awsCfg), s.Fanout)

@@ -82,6 +82,14 @@ const (
 	AuthorizerDenied = "AuthorizerDenied"
 )
 
+// Values of the Function dimension: the module's functions.
+const (
+	FunctionWebSocket  = "websocket"
+	FunctionPublisher  = "publisher"
+	FunctionFanout     = "fanout"
+	FunctionAuthorizer = "authorizer"
+)
+
 // Reasons of AuthorizerDenied: a closed set.
 const (
 	// ReasonNoToken: the request carried no token (401).

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/lambdaenv"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 )
 
@@ -21,10 +22,12 @@ func main() {
 		os.Exit(1)
 	}
 	log := lambdaenv.Logger(settings.LogLevel)
+	rec := lambdaenv.NewEMF(settings, metrics.FunctionWebSocket)
+	settings.Metrics = rec
 	m, err := lambdaenv.NewManager(context.Background(), settings, log, realtime.Hooks{})
 	if err != nil {
 		log.Error("websocket: start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(m.Handle)
+	lambda.Start(metrics.Wrap(rec, m.Handle))
 }
