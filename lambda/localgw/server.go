@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics/prom"
 	"github.com/wsforge/terraform-aws-websocket/lambda/publisher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
@@ -120,6 +121,7 @@ type Server struct {
 	manager *realtime.Manager
 	pools   map[string]*Bootstrap
 	served  chan error
+	metrics *prom.Prometheus
 }
 
 // Start listens on cfg.Addr, wires the stack and serves until Close.
@@ -146,13 +148,13 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localgw: listen on %s: %w", cfg.Addr, err)
 	}
-	s := &Server{ln: ln, stage: cfg.Stage, pools: map[string]*Bootstrap{}, served: make(chan error, 1)}
+	s := &Server{ln: ln, stage: cfg.Stage, pools: map[string]*Bootstrap{}, served: make(chan error, 1), metrics: prom.NewPrometheus()}
 	if err := s.wire(ctx, cfg); err != nil {
 		_ = ln.Close()
 		s.closePools()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.gw, ReadHeaderTimeout: 30 * time.Second}
+	s.http = &http.Server{Handler: s.withMetrics(s.gw), ReadHeaderTimeout: 30 * time.Second}
 	go func() { s.served <- s.http.Serve(ln) }()
 	return s, nil
 }
@@ -205,6 +207,7 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 			ManagementEndpoint: endpoint,
 			Hooks:              cfg.Hooks,
 			Logger:             cfg.Logger,
+			Metrics:            s.metrics,
 		})
 		if err != nil {
 			return fmt.Errorf("localgw: %w", err)
@@ -229,6 +232,7 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 			if err != nil {
 				return fmt.Errorf("localgw: %w", err)
 			}
+			a.SetMetrics(s.metrics)
 			gcfg.Authorizer = Handler(a.Handle)
 		}
 	} else {
