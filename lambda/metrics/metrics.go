@@ -144,7 +144,8 @@ func def(name, unit string, kind Kind, help string) Definition {
 
 // Catalog is every metric, in the order docs/operations.md lists them.
 // metrics.json beside this file is generated from it (the module's plan
-// tests read that file); TestCatalogFile fails when they disagree.
+// tests read that file); TestCatalogFile fails when they disagree, and
+// `go test ./lambda/metrics -update` rewrites it.
 var Catalog = []Definition{
 	def(ConnectionsOpened, UnitCount, Counter, "$connect events accepted"),
 	def(ConnectionsClosed, UnitCount, Counter, "$disconnect events"),
