@@ -18,12 +18,15 @@ import (
 // metricCatalog is lambda/metrics/metrics.json, generated from the Go
 // constants the functions emit (TestCatalogFile keeps it in step).
 type metricCatalog struct {
-	DenyReasons []string `json:"denyReasons"`
-	Metrics     []struct {
-		Name      string `json:"name"`
-		Unit      string `json:"unit"`
-		HasReason bool   `json:"hasReason"`
-	} `json:"metrics"`
+	DenyReasons []string        `json:"denyReasons"`
+	Metrics     []catalogMetric `json:"metrics"`
+}
+
+// catalogMetric is one metric the functions emit.
+type catalogMetric struct {
+	Name      string `json:"name"`
+	Unit      string `json:"unit"`
+	HasReason bool   `json:"hasReason"`
 }
 
 func loadMetricCatalog(t *testing.T) metricCatalog {
@@ -102,13 +105,7 @@ func checkDashboard(t *testing.T, body, namespace string, functions, resources [
 			}
 			refs = append(refs, ns+" "+name)
 			if ns == namespace {
-				i := slices.IndexFunc(catalog.Metrics, func(c struct {
-					Name      string `json:"name"`
-					Unit      string `json:"unit"`
-					HasReason bool   `json:"hasReason"`
-				}) bool {
-					return c.Name == name
-				})
+				i := slices.IndexFunc(catalog.Metrics, func(c catalogMetric) bool { return c.Name == name })
 				require.GreaterOrEqual(t, i, 0, "widget %q: %s is not a metric the functions emit", p.Title, name)
 				want := []string{"Function"}
 				if catalog.Metrics[i].HasReason {
