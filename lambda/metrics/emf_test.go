@@ -258,3 +258,13 @@ func TestPrometheusNames(t *testing.T) {
 	assert.Equal(t, "websocket_fanout_rate_per_second", metrics.PrometheusName(metrics.FanoutRate, metrics.UnitCountPerSec, metrics.Observation))
 	assert.Equal(t, "websocket_recipients", metrics.PrometheusName(metrics.Recipients, metrics.UnitCount, metrics.Observation))
 }
+
+// TestOperationsDocListsEveryMetric keeps docs/operations.md's metric table
+// (name and unit) in step with the catalog.
+func TestOperationsDocListsEveryMetric(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	require.NoError(t, err)
+	for _, d := range metrics.Catalog {
+		assert.Contains(t, string(doc), fmt.Sprintf("| `%s` | %s |", d.Name, d.Unit), "docs/operations.md lists %s with its unit", d.Name)
+	}
+}
