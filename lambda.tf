@@ -253,7 +253,7 @@ resource "aws_lambda_function" "this" {
   source_code_hash = local.packages[each.key].source_code_hash
 
   environment {
-    variables = local.function_environment[each.key]
+    variables = merge(local.function_environment[each.key], local.metrics_environment)
   }
 
   tracing_config {

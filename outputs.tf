@@ -177,3 +177,34 @@ output "fanout_function_arn" {
   description = "ARN of the fan-out worker function; null when distributed fan-out is off."
   value       = try(aws_lambda_function.this["fanout"].arn, null)
 }
+
+################################################################################
+# Monitoring
+################################################################################
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of the functions' metrics (Embedded Metric Format, dimension `Function`)."
+  value       = local.metrics_namespace
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard; null when `dashboard_enabled` is false."
+  value       = try(aws_cloudwatch_dashboard.this[0].dashboard_name, null)
+}
+
+output "dashboard_url" {
+  description = "Console URL of the CloudWatch dashboard; null when `dashboard_enabled` is false."
+  value       = try("https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards:name=${aws_cloudwatch_dashboard.this[0].dashboard_name}", null)
+}
+
+output "alarm_arns" {
+  description = "ARNs of the CloudWatch alarms the module created, by alarm (`dlq_not_empty`, `function_errors_<function>`, `api_execution_errors`, `dynamodb_throttles`, `throttled_share`, `deliveries_lost`); alarms turned off are absent."
+  value = merge(
+    { for a in aws_cloudwatch_metric_alarm.dlq_not_empty : "dlq_not_empty" => a.arn },
+    { for fn, a in aws_cloudwatch_metric_alarm.function_errors : "function_errors_${fn}" => a.arn },
+    { for a in aws_cloudwatch_metric_alarm.api_execution_errors : "api_execution_errors" => a.arn },
+    { for a in aws_cloudwatch_metric_alarm.dynamodb_throttles : "dynamodb_throttles" => a.arn },
+    { for a in aws_cloudwatch_metric_alarm.throttled_share : "throttled_share" => a.arn },
+    { for a in aws_cloudwatch_metric_alarm.deliveries_lost : "deliveries_lost" => a.arn },
+  )
+}

@@ -286,7 +286,7 @@ variable "authorizer_jwt_secret" {
 ################################################################################
 
 variable "max_channels_per_connection" {
-  description = "Most channels one connection may be a member of (`WS_MAX_CHANNELS_PER_CONNECTION` of the websocket function): a `subscribe` beyond it answers the error code `too_many_channels`, and a `?channels=` list longer than it refuses the handshake with 400. Bounds the work of `$disconnect` and of a sender's membership checks."
+  description = "Most channels one connection may be a member of (`WS_MAX_CHANNELS_PER_CONNECTION` of the websocket and publisher functions; the publisher's `join` command refuses to go past it too): a `subscribe` beyond it answers the error code `too_many_channels`, and a `?channels=` list longer than it refuses the handshake with 400. Bounds the work of `$disconnect` and of a sender's membership checks."
   type        = number
   default     = 100
   nullable    = false
@@ -628,5 +628,100 @@ variable "distributed_fanout" {
   validation {
     condition     = var.distributed_fanout.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", var.distributed_fanout.kms_key_arn))
     error_message = "The distributed_fanout.kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or null (SQS managed encryption)."
+  }
+}
+
+################################################################################
+# Monitoring
+################################################################################
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the metrics the functions write in Embedded Metric Format (env `WS_METRICS_NAMESPACE`). Null means `WebSocket/<name>`, one namespace per deployment."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.metrics_namespace == null || can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metrics_namespace)) && !startswith(coalesce(var.metrics_namespace, "-"), "AWS/")
+    error_message = "The metrics_namespace must be 1 to 255 characters of letters, digits and . _ / # : - and must not start with AWS/ (reserved for AWS services), or null."
+  }
+}
+
+variable "dashboard_enabled" {
+  description = "Create a CloudWatch dashboard named after `name` with the API Gateway, Lambda, DynamoDB and fan-out queue metrics and the functions' own metrics (docs/operations.md, \"What to watch\")."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "alarms" {
+  description = <<-EOT
+    CloudWatch alarms. `enabled = false` turns them all off; each alarm has its own `enabled` and thresholds:
+    `dlq_not_empty` (fan-out dead-letter queue holds a message; only with distributed fan-out),
+    `function_errors` (Lambda `Errors` of each function >= `threshold`),
+    `api_execution_errors` (API Gateway `ExecutionError` >= `threshold`),
+    `dynamodb_throttles` (read + write throttle events of the table >= `threshold`),
+    `throttled_share` (share of posts to connections answered 429 > `threshold_percent`),
+    `deliveries_lost` (in-process deliveries that failed after every retry > `threshold`).
+    `period` is in seconds (a multiple of 60), `evaluation_periods` how many periods in a row breach before the alarm fires.
+  EOT
+  type = object({
+    enabled = optional(bool, true)
+    dlq_not_empty = optional(object({
+      enabled = optional(bool, true)
+    }), {})
+    function_errors = optional(object({
+      enabled            = optional(bool, true)
+      threshold          = optional(number, 1)
+      period             = optional(number, 300)
+      evaluation_periods = optional(number, 1)
+    }), {})
+    api_execution_errors = optional(object({
+      enabled            = optional(bool, true)
+      threshold          = optional(number, 5)
+      period             = optional(number, 300)
+      evaluation_periods = optional(number, 1)
+    }), {})
+    dynamodb_throttles = optional(object({
+      enabled            = optional(bool, true)
+      threshold          = optional(number, 1)
+      period             = optional(number, 300)
+      evaluation_periods = optional(number, 1)
+    }), {})
+    throttled_share = optional(object({
+      enabled            = optional(bool, true)
+      threshold_percent  = optional(number, 10)
+      period             = optional(number, 60)
+      evaluation_periods = optional(number, 5)
+    }), {})
+    deliveries_lost = optional(object({
+      enabled            = optional(bool, true)
+      threshold          = optional(number, 0)
+      period             = optional(number, 300)
+      evaluation_periods = optional(number, 1)
+    }), {})
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition = alltrue([for a in [var.alarms.function_errors, var.alarms.api_execution_errors, var.alarms.dynamodb_throttles, var.alarms.throttled_share, var.alarms.deliveries_lost] :
+    a.period >= 60 && a.period % 60 == 0 && a.evaluation_periods >= 1 && floor(a.evaluation_periods) == a.evaluation_periods])
+    error_message = "Each alarm's period must be a multiple of 60 seconds and its evaluation_periods a whole number of at least 1."
+  }
+
+  validation {
+    condition     = var.alarms.throttled_share.threshold_percent >= 0 && var.alarms.throttled_share.threshold_percent <= 100
+    error_message = "The alarms.throttled_share.threshold_percent must be a percentage from 0 to 100."
+  }
+}
+
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic ARN the alarms notify on ALARM and OK; null means alarms without actions (visible in the console only)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+(\\.fifo)?$", var.alarm_sns_topic_arn))
+    error_message = "The alarm_sns_topic_arn must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) or null."
   }
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 )
 
 // Context keys the authorizer sets; API Gateway passes them to every route of
@@ -59,6 +61,7 @@ type Request struct {
 type Authorizer struct {
 	verifier *Verifier
 	logger   *slog.Logger
+	metrics  metrics.Recorder
 }
 
 // NewAuthorizer returns an Authorizer that verifies tokens with v and logs
@@ -70,7 +73,7 @@ func NewAuthorizer(v *Verifier, logger *slog.Logger) (*Authorizer, error) {
 	if logger == nil {
 		return nil, errors.New("new authorizer: nil logger")
 	}
-	return &Authorizer{verifier: v, logger: logger}, nil
+	return &Authorizer{verifier: v, logger: logger, metrics: metrics.Nop{}}, nil
 }
 
 // Handle answers one authorizer request: an Allow policy on the method ARN
@@ -92,16 +95,20 @@ func (a *Authorizer) Handle(ctx context.Context, req Request) (events.APIGateway
 	switch {
 	case errors.Is(err, ErrNoToken):
 		log.InfoContext(ctx, "authorize", "decision", "unauthorized", "status", http.StatusUnauthorized, "reason", err.Error())
+		a.metrics.AddReason(metrics.AuthorizerDenied, metrics.ReasonNoToken, 1)
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
 	case errors.Is(err, ErrInvalidToken):
 		log.InfoContext(ctx, "authorize", "decision", "deny", "status", http.StatusForbidden, "reason", err.Error())
+		a.metrics.AddReason(metrics.AuthorizerDenied, metrics.ReasonInvalidToken, 1)
 		return policyResponse(deniedPrincipal, "Deny", req.MethodArn, nil), nil
 	case err != nil:
 		err = fmt.Errorf("authorize connection %s: %w", rc.ConnectionID, err)
 		log.ErrorContext(ctx, "authorize", "error", err)
+		a.metrics.AddReason(metrics.AuthorizerDenied, metrics.ReasonError, 1)
 		return events.APIGatewayCustomAuthorizerResponse{}, err
 	}
 	log.InfoContext(ctx, "authorize", "decision", "allow", "userId", id.UserID)
+	a.metrics.Add(metrics.AuthorizerAllowed, 1)
 	return policyResponse(id.UserID, "Allow", req.MethodArn, id.Context()), nil
 }
 

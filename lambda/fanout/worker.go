@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 )
 
@@ -31,6 +32,10 @@ type WorkerConfig struct {
 	Lease time.Duration
 	// Logger logs one line per batch; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics counts BatchesCompleted and BatchesFailed; nil records
+	// nothing. (The delivery counters come from the senders' own
+	// sender.Options.Metrics.)
+	Metrics metrics.Recorder
 }
 
 // Worker is the fan-out worker Lambda's handler.
@@ -51,6 +56,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Metrics = metrics.Or(cfg.Metrics)
 	return &Worker{cfg: cfg, senders: map[string]*sender.Sender{}}, nil
 }
 
@@ -85,7 +91,10 @@ func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 		if err := w.deliver(ctx, rec); err != nil {
 			w.cfg.Logger.ErrorContext(ctx, "fan-out batch", "messageId", rec.MessageId, "error", err)
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+			w.cfg.Metrics.Add(metrics.BatchesFailed, 1)
+			continue
 		}
+		w.cfg.Metrics.Add(metrics.BatchesCompleted, 1)
 	}
 	return resp, nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
 	"github.com/wsforge/terraform-aws-websocket/lambda/lifecycle"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -49,6 +50,12 @@ type Settings struct {
 	// Fanout is WS_FANOUT_QUEUE_URL, WS_FANOUT_THRESHOLD and
 	// WS_FANOUT_BATCH_SIZE; an empty queue URL keeps every send in-process.
 	Fanout fanout.Settings
+	// MetricsNamespace is WS_METRICS_NAMESPACE, the CloudWatch namespace of
+	// the EMF metrics (default metrics.DefaultNamespace).
+	MetricsNamespace string
+	// Metrics is the recorder NewManager wires in (not from the
+	// environment: a main sets it, see NewEMF); nil records nothing.
+	Metrics metrics.Recorder
 }
 
 // Parse reads Settings with getenv (os.Getenv in mains, a map in tests).
@@ -60,6 +67,7 @@ func Parse(getenv func(string) string) (Settings, error) {
 		ConnectionTTL:      store.DefaultTTL,
 		EventBusName:       getenv("WS_EVENT_BUS_NAME"),
 		EventSource:        getenv("WS_EVENT_SOURCE"),
+		MetricsNamespace:   metrics.NamespaceFromEnv(getenv),
 	}
 	s.MaxChannelsPerConnection = realtime.DefaultMaxChannelsPerConnection
 	if s.TableName == "" {
@@ -111,6 +119,13 @@ func Logger(level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
 }
 
+// NewEMF returns the EMF recorder a Lambda main flushes after each
+// invocation (metrics.Wrap): namespace WS_METRICS_NAMESPACE, dimension
+// Function=function, lines on stdout beside the JSON logs.
+func NewEMF(s Settings, function string) *metrics.EMF {
+	return metrics.NewEMF(os.Stdout, s.MetricsNamespace, function)
+}
+
 // NewManager builds a Manager on DynamoDB, the management API and, when
 // configured, EventBridge, from the AWS default configuration.
 func NewManager(ctx context.Context, s Settings, log *slog.Logger, hooks realtime.Hooks) (*realtime.Manager, error) {
@@ -139,6 +154,7 @@ func NewManagerFromConfig(awsCfg aws.Config, s Settings, log *slog.Logger, hooks
 		TTL:                s.ConnectionTTL,
 		Hooks:              hooks,
 		Logger:             log,
+		Metrics:            s.Metrics,
 	}
 	cfg.MaxChannelsPerConnection = s.MaxChannelsPerConnection
 	if s.Fanout.QueueURL != "" {

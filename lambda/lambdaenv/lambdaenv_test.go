@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -18,7 +19,8 @@ func TestParseDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Settings{TableName: "t", ManagementEndpoint: "https://x.example/prod", SendConcurrency: 256,
 		ConnectionTTL: 2*time.Hour + 10*time.Minute, MaxChannelsPerConnection: 100, LogLevel: slog.LevelInfo,
-		Fanout: fanout.Settings{Threshold: fanout.DefaultThreshold, BatchSize: fanout.DefaultBatchSize}}, s)
+		Fanout:           fanout.Settings{Threshold: fanout.DefaultThreshold, BatchSize: fanout.DefaultBatchSize},
+		MetricsNamespace: metrics.DefaultNamespace}, s)
 }
 
 func TestParseValues(t *testing.T) {
@@ -26,6 +28,7 @@ func TestParseValues(t *testing.T) {
 		"WS_TABLE_NAME": "t", "WS_SEND_CONCURRENCY": "200", "WS_MAX_SEND_RATE": "2500.5",
 		"WS_CONNECTION_TTL": "3h", "WS_MAX_CHANNELS_PER_CONNECTION": "250", "WS_EVENT_BUS_NAME": "bus", "WS_EVENT_SOURCE": "chat", "WS_LOG_LEVEL": "debug",
 		"WS_FANOUT_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q", "WS_FANOUT_THRESHOLD": "0", "WS_FANOUT_BATCH_SIZE": "100",
+		"WS_METRICS_NAMESPACE": "WebSocket/chat-prod",
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, 200, s.SendConcurrency)
@@ -36,6 +39,7 @@ func TestParseValues(t *testing.T) {
 	assert.Equal(t, "chat", s.EventSource)
 	assert.Equal(t, slog.LevelDebug, s.LogLevel)
 	assert.Equal(t, fanout.Settings{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q", Threshold: 0, BatchSize: 100}, s.Fanout)
+	assert.Equal(t, "WebSocket/chat-prod", s.MetricsNamespace)
 }
 
 func TestParseErrors(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 )
 
 // JWTConfig are the built-in JWT authorizer's settings beyond the key
@@ -73,7 +74,7 @@ func (cfg ServerConfig) jwtEnvList() []string {
 
 // newJWTAuthorizer is the in-process built-in authorizer, configured from the
 // same environment the compiled bootstrap receives.
-func newJWTAuthorizer(ctx context.Context, cfg ServerConfig) (Function, error) {
+func newJWTAuthorizer(ctx context.Context, cfg ServerConfig, rec metrics.Recorder) (Function, error) {
 	env := cfg.jwtEnv()
 	acfg, err := auth.ConfigFromEnv(ctx, func(name string) string { return env[name] },
 		auth.EnvClients{HTTP: cfg.JWT.HTTPClient, Logger: cfg.Logger})
@@ -88,5 +89,6 @@ func newJWTAuthorizer(ctx context.Context, cfg ServerConfig) (Function, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localgw: %w", err)
 	}
+	a.SetMetrics(rec)
 	return Handler(a.Handle), nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics/prom"
 	"github.com/wsforge/terraform-aws-websocket/lambda/publisher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
@@ -154,6 +155,7 @@ type Server struct {
 	log      *slog.Logger
 	pusherGW *Gateway // nil without ServerConfig.Pusher
 	pusherFn Function
+	metrics  *prom.Prometheus
 }
 
 // Start listens on cfg.Addr, wires the stack and serves until Close.
@@ -183,7 +185,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if cfg.Pusher != nil && cfg.Stage == PusherStage {
 		return nil, fmt.Errorf("localgw: stage %q is the Pusher API's", PusherStage)
 	}
-	s := &Server{ln: ln, stage: cfg.Stage, pools: map[string]*Bootstrap{}, served: make(chan error, 1), log: cfg.Logger}
+	s := &Server{ln: ln, stage: cfg.Stage, pools: map[string]*Bootstrap{}, served: make(chan error, 1), log: cfg.Logger, metrics: prom.NewPrometheus()}
 	if err := s.wire(ctx, cfg); err != nil {
 		_ = ln.Close()
 		s.closePools()
@@ -192,7 +194,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if cfg.HTTPIdleTimeout <= 0 {
 		cfg.HTTPIdleTimeout = DefaultHTTPIdleTimeout
 	}
-	s.http = &http.Server{Handler: s.handler(), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: cfg.HTTPIdleTimeout}
+	s.http = &http.Server{Handler: s.withMetrics(s.handler()), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: cfg.HTTPIdleTimeout}
 	go func() { s.served <- s.http.Serve(ln) }()
 	return s, nil
 }
@@ -247,6 +249,7 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 			MaxChannelsPerConnection: cfg.MaxChannelsPerConnection,
 			Hooks:                    cfg.Hooks,
 			Logger:                   cfg.Logger,
+			Metrics:                  s.metrics,
 		})
 		if err != nil {
 			return fmt.Errorf("localgw: %w", err)
@@ -255,7 +258,7 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 		gcfg.WebSocket = Handler(m.HandleJSON)
 		publisherFn = Handler(publisher.New(m).Handle)
 		if cfg.jwtEnabled() {
-			a, err := newJWTAuthorizer(ctx, cfg)
+			a, err := newJWTAuthorizer(ctx, cfg, s.metrics)
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
@@ -114,12 +115,19 @@ func (m *Manager) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 	ctx = withEndpointHint(ctx, hint)
 	switch ev.RequestContext.RouteKey {
 	case RouteConnect:
-		return m.handleConnect(ctx, req)
+		resp, err = m.handleConnect(ctx, req)
+		if err == nil && resp.StatusCode == http.StatusOK {
+			m.cfg.Metrics.Add(metrics.ConnectionsOpened, 1)
+		}
+		return resp, err
 	case RouteDisconnect:
+		m.cfg.Metrics.Add(metrics.ConnectionsClosed, 1)
 		return m.handleDisconnect(ctx, req)
 	case RouteDefault:
+		m.cfg.Metrics.Add(metrics.MessagesReceived, 1)
 		return m.handleDefault(ctx, req)
 	default:
+		m.cfg.Metrics.Add(metrics.MessagesReceived, 1)
 		return m.handleCustom(ctx, req)
 	}
 }

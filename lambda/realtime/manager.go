@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -97,6 +98,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Metrics receives connection, message and delivery counters (see
+	// package metrics); it is also the senders' recorder unless
+	// Sender.Metrics is set. nil records nothing.
+	Metrics metrics.Recorder
 }
 
 // Manager is safe for concurrent use. Build it once per process (at Lambda
@@ -134,6 +139,10 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.ManagementEndpoint = strings.TrimSuffix(cfg.ManagementEndpoint, "/")
+	cfg.Metrics = metrics.Or(cfg.Metrics)
+	if cfg.Sender.Metrics == nil {
+		cfg.Sender.Metrics = cfg.Metrics
+	}
 	m := &Manager{cfg: cfg, store: cfg.Store, log: cfg.Logger, senders: map[string]*sender.Sender{}}
 	return m, nil
 }
@@ -248,7 +257,9 @@ func (m *Manager) SendToConnections(ctx context.Context, ids []string, data []by
 	if err != nil {
 		return sender.Report{}, err
 	}
-	return s.Send(ctx, ids, data), nil
+	rep := s.Send(ctx, ids, data)
+	m.cfg.Metrics.Add(metrics.DeliveriesLost, float64(rep.Failed))
+	return rep, nil
 }
 
 // SendToUser sends data to every live connection of the user.
@@ -345,10 +356,16 @@ func (m *Manager) sendPages(ctx context.Context, data []byte, exclude []string, 
 			return fn(kept)
 		})
 	}
+	var rep sender.Report
 	if m.cfg.Distributor != nil {
-		return m.cfg.Distributor.SendOrDistribute(ctx, s, endpoint, data, pages)
+		rep, err = m.cfg.Distributor.SendOrDistribute(ctx, s, endpoint, data, pages)
+		m.cfg.Metrics.Add(metrics.BatchesEnqueued, float64(rep.Batches))
+	} else {
+		rep, err = s.SendPagesOmitDelivered(ctx, data, pages)
 	}
-	return s.SendPagesOmitDelivered(ctx, data, pages)
+	// Sent from this process, a failed recipient is not retried by anyone.
+	m.cfg.Metrics.Add(metrics.DeliveriesLost, float64(rep.Failed))
+	return rep, err
 }
 
 // Join adds the connection to the channel and reports whether it is a new

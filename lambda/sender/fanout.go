@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 )
 
 // Status is the outcome of one recipient of a fan-out.
@@ -119,6 +121,9 @@ type Options struct {
 	OnGone func(ctx context.Context, id string)
 	// Sleep waits between attempts; nil means a timer honouring ctx. Tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Metrics receives the delivery counters of every send (see package
+	// metrics); nil records nothing.
+	Metrics metrics.Recorder
 }
 
 // DefaultConcurrency is Options.Concurrency when unset.
@@ -151,6 +156,7 @@ func NewSender(poster Poster, opts Options) *Sender {
 	if opts.Sleep == nil {
 		opts.Sleep = sleepCtx
 	}
+	opts.Metrics = metrics.Or(opts.Metrics)
 	s := &Sender{poster: poster, opts: opts}
 	if !opts.DisableAdaptive || opts.MaxRate > 0 {
 		s.limiter = newAIMD(opts.MaxRate, !opts.DisableAdaptive, nil)
@@ -203,8 +209,11 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 		sem                = make(chan struct{}, s.opts.Concurrency)
 		tooLarge           = len(data) > MaxPayload
 		retries, throttled atomic.Int64
+		attempts           atomic.Int64
+		start              = time.Now()
 	)
 	record := func(res Result) {
+		attempts.Add(int64(res.Attempts))
 		mu.Lock()
 		rep.add(res)
 		mu.Unlock()
@@ -248,7 +257,31 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 	wg.Wait()
 	rep.Retries = int(retries.Load())
 	rep.Throttled = int(throttled.Load())
+	s.record(rep, int(attempts.Load()), time.Since(start))
 	return rep, err
+}
+
+// record reports one send's outcome to the metrics recorder. Duration and
+// rate are recorded for sends to two or more recipients only: a single post
+// says nothing about fan-out speed and would drown the fan-outs' samples.
+func (s *Sender) record(rep Report, attempts int, took time.Duration) {
+	m := s.opts.Metrics
+	total := rep.Total()
+	if total == 0 {
+		return
+	}
+	m.Add(metrics.DeliveriesAttempted, float64(attempts))
+	m.Add(metrics.DeliveriesSucceeded, float64(rep.Delivered))
+	m.Add(metrics.DeliveriesGone, float64(rep.Gone))
+	m.Add(metrics.DeliveriesRefused, float64(rep.TooLarge+rep.Forbidden))
+	m.Add(metrics.DeliveriesFailed, float64(rep.Failed))
+	m.Add(metrics.Throttled, float64(rep.Throttled))
+	m.Add(metrics.Retries, float64(rep.Retries))
+	m.Observe(metrics.Recipients, float64(total))
+	if total >= 2 && took > 0 {
+		m.Observe(metrics.FanoutDuration, float64(took.Microseconds())/1000)
+		m.Observe(metrics.FanoutRate, float64(total)/took.Seconds())
+	}
 }
 
 // deliver posts to one connection until it succeeds, fails for good or runs

@@ -64,6 +64,12 @@ try {
   await a.locator('#log li.message', { hasText: '{"reply":"hi A, this is B"}' }).waitFor();
   check(await a.locator('#log li.message', { hasText: 'hello from tab A' }).count() === 0, 'a publisher does not receive its own message');
 
+  // The counters strip polls GET /metrics: two tabs open, two messages delivered.
+  await a.getByTestId('counters').waitFor();
+  await a.getByTestId('counter-open').filter({ hasText: /^2$/ }).waitFor();
+  await a.getByTestId('counter-delivered').filter({ hasText: /^2$/ }).waitFor();
+  check(Number(await a.getByTestId('counter-received').textContent()) >= 6, 'whoami, subscribe and publish frames of both tabs are counted');
+
   // ?url= overrides the endpoint (examples/chat points the page at a deployed wss URL).
   const override = await context.newPage();
   await override.goto(gw.page + '?url=' + encodeURIComponent('wss://example.execute-api.us-east-1.amazonaws.com/prod'));

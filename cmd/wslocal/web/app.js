@@ -183,3 +183,41 @@
 
   init();
 })();
+
+// Live counters strip: polls the local gateway's GET /metrics (Prometheus
+// text, docs/operations.md) every 2 s. A deployed API has no /metrics, so
+// the strip stays hidden there.
+(function () {
+  'use strict';
+
+  const strip = document.getElementById('counters');
+  if (!strip || !location.protocol.startsWith('http')) return;
+
+  // parse sums the samples of each metric name, labels folded together.
+  function parse(text) {
+    const sums = {};
+    for (const line of text.split('\n')) {
+      if (!line || line[0] === '#') continue;
+      const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/);
+      if (m) sums[m[1]] = (sums[m[1]] || 0) + Number(m[3]);
+    }
+    return sums;
+  }
+
+  async function poll() {
+    try {
+      const res = await fetch('metrics', { cache: 'no-store' });
+      if (!res.ok) return;
+      const sums = parse(await res.text());
+      if (!('websocket_connections_opened_total' in sums)) return;
+      sums.open = sums.websocket_connections_opened_total - (sums.websocket_connections_closed_total || 0);
+      for (const el of strip.querySelectorAll('[data-metric]')) {
+        el.textContent = String(sums[el.dataset.metric] || 0);
+      }
+      strip.hidden = false;
+    } catch (_) { /* gateway stopped: keep the last values */ }
+  }
+
+  poll();
+  setInterval(poll, 2000);
+})();

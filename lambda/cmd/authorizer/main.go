@@ -1,6 +1,6 @@
 // Command authorizer is the built-in JWT REQUEST authorizer Lambda of the
 // WebSocket API's $connect route. Configuration comes from the WS_JWT_*
-// environment variables (see package auth) and WS_LOG_LEVEL; a key kept in SSM
+// environment variables (see package auth), WS_LOG_LEVEL and WS_METRICS_NAMESPACE; a key kept in SSM
 // or Secrets Manager is fetched once, at cold start, and a key set at
 // WS_JWT_JWKS_URL at cold start and then again only when a token names an
 // unknown kid (at most once a minute) or the set is an hour old.
@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 )
 
 func main() {
@@ -32,7 +33,9 @@ func main() {
 		logger.Error("start authorizer", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(a.Handle)
+	rec := metrics.NewEMF(os.Stdout, metrics.NamespaceFromEnv(os.Getenv), metrics.FunctionAuthorizer)
+	a.SetMetrics(rec)
+	lambda.Start(metrics.Wrap(rec, a.Handle))
 }
 
 func newAuthorizer(ctx context.Context, logger *slog.Logger) (*auth.Authorizer, error) {

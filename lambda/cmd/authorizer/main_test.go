@@ -251,11 +251,12 @@ func TestBootstrapAnswersAuthorizerEvents(t *testing.T) {
 
 	// The answer can reach the Runtime API before the child's last log line
 	// has been copied from its stdout pipe: wait for the three decisions.
-	var decisions []string
+	// Each invocation also flushes one EMF line (metrics.Wrap).
+	var decisions, emf []string
 	var logs string
 	for {
 		logs = stdout.String()
-		decisions = decisions[:0]
+		decisions, emf = decisions[:0], emf[:0]
 		for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
 			var entry map[string]any
 			if json.Unmarshal([]byte(line), &entry) != nil {
@@ -264,8 +265,15 @@ func TestBootstrapAnswersAuthorizerEvents(t *testing.T) {
 			if d, ok := entry["decision"].(string); ok {
 				decisions = append(decisions, fmt.Sprintf("%s:%s", entry["connectionId"], d))
 			}
+			if _, ok := entry["_aws"]; ok {
+				metric := "AuthorizerAllowed"
+				if r, ok := entry["Reason"].(string); ok {
+					metric = "AuthorizerDenied:" + r
+				}
+				emf = append(emf, fmt.Sprintf("%s %s %v", entry["Function"], metric, entry[strings.Split(metric, ":")[0]]))
+			}
 		}
-		if len(decisions) >= 3 || ctx.Err() != nil {
+		if (len(decisions) >= 3 && len(emf) >= 3) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -278,6 +286,7 @@ func TestBootstrapAnswersAuthorizerEvents(t *testing.T) {
 		assert.NotContains(t, logs+stderr.String(), secret, "logs must not contain tokens or secrets")
 	}
 	assert.Equal(t, []string{"Sq3SXeq5IAMCJ8g=:allow", "Sq3SXeq5IAMCJ8g=:unauthorized", "Sq3SXeq5IAMCJ8g=:deny"}, decisions)
+	assert.Equal(t, []string{"authorizer AuthorizerAllowed 1", "authorizer AuthorizerDenied:no_token 1", "authorizer AuthorizerDenied:invalid_token 1"}, emf)
 }
 
 func TestBootstrapRefusesToStartWithABadConfig(t *testing.T) {

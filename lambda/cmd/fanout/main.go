@@ -3,7 +3,8 @@
 // through the management API, reporting the batches to retry. Environment:
 // WS_TABLE_NAME (connections table: dead connections are removed from it and
 // the idempotency ledger lives in it), WS_MANAGEMENT_ENDPOINT (for batches
-// without an endpoint), WS_SEND_CONCURRENCY, WS_MAX_SEND_RATE, WS_LOG_LEVEL.
+// without an endpoint), WS_SEND_CONCURRENCY, WS_MAX_SEND_RATE, WS_LOG_LEVEL,
+// WS_METRICS_NAMESPACE (CloudWatch EMF metrics on stdout).
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
 	"github.com/wsforge/terraform-aws-websocket/lambda/lambdaenv"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -30,6 +32,7 @@ func main() {
 		os.Exit(1)
 	}
 	log := lambdaenv.Logger(settings.LogLevel)
+	rec := lambdaenv.NewEMF(settings, metrics.FunctionFanout)
 	ctx := context.Background()
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
@@ -52,6 +55,7 @@ func main() {
 		Endpoint: settings.ManagementEndpoint,
 		Ledger:   ledger,
 		Logger:   log,
+		Metrics:  rec,
 		NewSender: func(endpoint string) (*sender.Sender, error) {
 			api, err := sender.NewManagementAPI(awsCfg, endpoint, httpClient)
 			if err != nil {
@@ -61,6 +65,7 @@ func main() {
 				Concurrency:   settings.SendConcurrency,
 				MaxRate:       settings.MaxSendRate,
 				OmitDelivered: true,
+				Metrics:       rec,
 				OnGone: func(ctx context.Context, id string) {
 					if _, err := realtime.RemoveGone(context.WithoutCancel(ctx), st, id, time.Now()); err != nil {
 						log.ErrorContext(ctx, "remove gone connection", "connectionId", id, "error", err)
@@ -73,5 +78,5 @@ func main() {
 		log.Error("fanout: worker", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(w.Handle)
+	lambda.Start(metrics.Wrap(rec, w.Handle))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/lambdaenv"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/publisher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 )
@@ -22,10 +23,12 @@ func main() {
 		os.Exit(1)
 	}
 	log := lambdaenv.Logger(settings.LogLevel)
+	rec := lambdaenv.NewEMF(settings, metrics.FunctionPublisher)
+	settings.Metrics = rec
 	m, err := lambdaenv.NewManager(context.Background(), settings, log, realtime.Hooks{})
 	if err != nil {
 		log.Error("publisher: start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(publisher.New(m).Handle)
+	lambda.Start(metrics.Wrap(rec, publisher.New(m).Handle))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/lambdaenv"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 )
 
@@ -23,6 +24,8 @@ func main() {
 		os.Exit(1)
 	}
 	log := lambdaenv.Logger(settings.LogLevel)
+	rec := lambdaenv.NewEMF(settings, metrics.FunctionWebSocket)
+	settings.Metrics = rec
 	ps, pusherMode, err := lambdaenv.ParsePusher(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "websocket: configuration:", err)
@@ -34,7 +37,7 @@ func main() {
 			log.Error("websocket: start pusher mode", "error", err)
 			os.Exit(1)
 		}
-		lambda.Start(h.Invoke)
+		lambda.Start(metrics.Wrap(rec, h.Invoke))
 		return
 	}
 	m, err := lambdaenv.NewManager(context.Background(), settings, log, realtime.Hooks{})
@@ -44,5 +47,5 @@ func main() {
 	}
 	// HandleJSON decodes the event itself, so numeric authorizer context
 	// values (a userId above 2^53) keep their exact digits.
-	lambda.Start(m.HandleJSON)
+	lambda.Start(metrics.Wrap(rec, m.HandleJSON))
 }

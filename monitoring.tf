@@ -1,0 +1,319 @@
+################################################################################
+# Monitoring: CloudWatch dashboard and alarms (docs/operations.md, "What to watch")
+################################################################################
+
+locals {
+  # The functions write CloudWatch Embedded Metric Format lines to their logs
+  # (package lambda/metrics); CloudWatch files them under this namespace with
+  # the dimension Function (and Reason for AuthorizerDenied).
+  metrics_namespace = coalesce(var.metrics_namespace, "WebSocket/${var.name}")
+  metrics_environment = {
+    WS_METRICS_NAMESPACE = local.metrics_namespace
+  }
+
+  # Functions that post to connections, and those whose in-process failures
+  # are lost (the fan-out worker's go back to SQS).
+  sending_functions  = [for fn in ["websocket", "publisher", "fanout"] : fn if contains(local.function_names, fn)]
+  in_process_senders = ["websocket", "publisher"]
+  deny_reasons       = ["no_token", "invalid_token", "error"]
+
+  api_dimensions = ["ApiId", aws_apigatewayv2_api.this.id, "Stage", var.stage_name]
+  fn_name        = { for fn in local.function_names : fn => aws_lambda_function.this[fn].function_name }
+  emf            = local.metrics_namespace
+
+  # One JSON object per widget's properties, in display order (two per row).
+  # Strings keep the conditional widgets' types apart.
+  dashboard_properties = concat(
+    [
+      jsonencode({
+        title   = "API Gateway: connections and messages", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        metrics = [for m in ["ConnectCount", "MessageCount"] : concat(["AWS/ApiGateway", m], local.api_dimensions)]
+      }),
+      jsonencode({
+        title   = "API Gateway: errors", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        metrics = [for m in ["IntegrationError", "ClientError", "ExecutionError"] : concat(["AWS/ApiGateway", m], local.api_dimensions)]
+      }),
+      jsonencode({
+        title   = "API Gateway: integration latency (ms)", view = "timeSeries", period = 60, region = local.region
+        metrics = [for s in ["p50", "p99"] : concat(["AWS/ApiGateway", "IntegrationLatency"], local.api_dimensions, [{ stat = s, label = s }])]
+      }),
+      jsonencode({
+        title   = "Lambda: invocations", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        metrics = [for fn in local.function_names : ["AWS/Lambda", "Invocations", "FunctionName", local.fn_name[fn], { label = fn }]]
+      }),
+      jsonencode({
+        title = "Lambda: errors and throttles", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        metrics = concat([for fn in local.function_names : [
+          ["AWS/Lambda", "Errors", "FunctionName", local.fn_name[fn], { label = "${fn} errors" }],
+          ["AWS/Lambda", "Throttles", "FunctionName", local.fn_name[fn], { label = "${fn} throttles" }],
+        ]]...)
+      }),
+      jsonencode({
+        title = "Lambda: duration p99 (ms) and concurrency", view = "timeSeries", period = 60, region = local.region
+        metrics = concat([for fn in local.function_names : [
+          ["AWS/Lambda", "Duration", "FunctionName", local.fn_name[fn], { stat = "p99", label = "${fn} p99" }],
+          ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", local.fn_name[fn], { stat = "Maximum", label = "${fn} concurrency", yAxis = "right" }],
+        ]]...)
+      }),
+      jsonencode({
+        title   = "Connections and messages (websocket function)", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        metrics = [for m in ["ConnectionsOpened", "ConnectionsClosed", "MessagesReceived"] : [local.emf, m, "Function", "websocket"]]
+      }),
+      jsonencode({
+        title = "Deliveries by outcome", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        metrics = concat([for fn in local.sending_functions : [
+          for m in concat(["DeliveriesSucceeded", "DeliveriesGone", "DeliveriesRefused", "DeliveriesFailed"], contains(local.in_process_senders, fn) ? ["DeliveriesLost"] : []) :
+          [local.emf, m, "Function", fn, { label = "${fn} ${m}" }]
+        ]]...)
+      }),
+      jsonencode({
+        title = "Throttling: 429s met, retries, share of posts throttled (%)", view = "timeSeries", period = 60, region = local.region
+        metrics = concat(
+          concat([for fn in local.sending_functions : [
+            [local.emf, "Throttled", "Function", fn, { stat = "Sum", id = "t_${fn}", label = "${fn} Throttled" }],
+            [local.emf, "Retries", "Function", fn, { stat = "Sum", label = "${fn} Retries" }],
+            [local.emf, "DeliveriesAttempted", "Function", fn, { stat = "Sum", id = "a_${fn}", visible = false }],
+          ]]...),
+          [[{ expression = local.throttled_share_expression, label = "throttled share (%)", id = "share", yAxis = "right" }]],
+        )
+      }),
+      jsonencode({
+        title = "Fan-out duration (ms)", view = "timeSeries", period = 60, region = local.region
+        metrics = concat([for fn in local.sending_functions : [
+          for s in ["p50", "p99"] : [local.emf, "FanoutDuration", "Function", fn, { stat = s, label = "${fn} ${s}" }]
+        ]]...)
+      }),
+      jsonencode({
+        title = "Fan-out rate (recipients/s)", view = "timeSeries", period = 60, region = local.region
+        metrics = concat([for fn in local.sending_functions : [
+          for s in ["Average", "Minimum"] : [local.emf, "FanoutRate", "Function", fn, { stat = s, label = "${fn} ${s}" }]
+        ]]...)
+      }),
+      jsonencode({
+        title = "Recipients per send", view = "timeSeries", period = 60, region = local.region
+        metrics = concat([for fn in local.sending_functions : [
+          for s in ["Average", "Maximum"] : [local.emf, "Recipients", "Function", fn, { stat = s, label = "${fn} ${s}" }]
+        ]]...)
+      }),
+      jsonencode({
+        title   = "DynamoDB: throttled requests", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        metrics = [for m in ["ReadThrottleEvents", "WriteThrottleEvents"] : ["AWS/DynamoDB", m, "TableName", aws_dynamodb_table.this.name]]
+      }),
+      jsonencode({
+        title   = "DynamoDB: consumed capacity units", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        metrics = [for m in ["ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits"] : ["AWS/DynamoDB", m, "TableName", aws_dynamodb_table.this.name]]
+      }),
+    ],
+    local.jwt_enabled ? [
+      jsonencode({
+        title = "Authorizer decisions", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        metrics = concat(
+          [[local.emf, "AuthorizerAllowed", "Function", "authorizer", { label = "allowed" }]],
+          [for r in local.deny_reasons : [local.emf, "AuthorizerDenied", "Function", "authorizer", "Reason", r, { label = "denied: ${r}" }]],
+        )
+      }),
+    ] : [],
+    local.fanout_enabled ? [
+      jsonencode({
+        title = "Distributed fan-out batches", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        metrics = concat(
+          [for fn in local.in_process_senders : [local.emf, "BatchesEnqueued", "Function", fn, { label = "${fn} enqueued" }]],
+          [for m in ["BatchesCompleted", "BatchesFailed"] : [local.emf, m, "Function", "fanout"]],
+        )
+      }),
+      jsonencode({
+        title = "Fan-out queue depth and dead-letter age", view = "timeSeries", stat = "Maximum", period = 60, region = local.region
+        metrics = [
+          ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.fanout[0].name, { label = "queue depth" }],
+          ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.fanout_dlq[0].name, { label = "dead letters" }],
+          ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", aws_sqs_queue.fanout_dlq[0].name, { label = "oldest dead letter (s)", yAxis = "right" }],
+        ]
+      }),
+    ] : [],
+  )
+
+  dashboard_body = "{\"widgets\":[${join(",", [
+    for i, p in local.dashboard_properties : jsonencode({
+      type = "metric", x = (i % 2) * 12, y = floor(i / 2) * 6, width = 12, height = 6, properties = jsondecode(p)
+    })
+  ])}]}"
+
+  # Share of posts answered 429, over every sending function (metric math
+  # over the EMF metrics; the ids are those of the metric queries).
+  throttled_share_expression = "100 * (${join(" + ", [for fn in local.sending_functions : "FILL(t_${fn}, 0)"])}) / (${join(" + ", [for fn in local.sending_functions : "FILL(a_${fn}, 0)"])})"
+  deliveries_lost_expression = join(" + ", [for fn in local.in_process_senders : "FILL(l_${fn}, 0)"])
+
+  alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  count = var.dashboard_enabled ? 1 : 0
+
+  dashboard_name = var.name
+  dashboard_body = local.dashboard_body
+}
+
+resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
+  count = local.fanout_enabled && var.alarms.enabled && var.alarms.dlq_not_empty.enabled ? 1 : 0
+
+  alarm_name          = "${var.name}-fanout-dlq-not-empty"
+  alarm_description   = "Fan-out batches failed max_receive_count deliveries and wait in the dead-letter queue: their recipients did not get the message (docs/operations.md)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.fanout_dlq[0].name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_errors" {
+  for_each = var.alarms.enabled && var.alarms.function_errors.enabled ? toset(local.function_names) : toset([])
+
+  alarm_name          = "${var.name}-${each.key}-errors"
+  alarm_description   = "The ${each.key} function failed invocations (crash, timeout, out of memory); see its log group."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.this[each.key].function_name }
+  statistic           = "Sum"
+  period              = var.alarms.function_errors.period
+  evaluation_periods  = var.alarms.function_errors.evaluation_periods
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.alarms.function_errors.threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "api_execution_errors" {
+  count = var.alarms.enabled && var.alarms.api_execution_errors.enabled ? 1 : 0
+
+  alarm_name          = "${var.name}-api-execution-errors"
+  alarm_description   = "API Gateway failed to run routes (ExecutionError): integration failures, authorizer errors, timeouts."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "ExecutionError"
+  dimensions          = { ApiId = aws_apigatewayv2_api.this.id, Stage = var.stage_name }
+  statistic           = "Sum"
+  period              = var.alarms.api_execution_errors.period
+  evaluation_periods  = var.alarms.api_execution_errors.evaluation_periods
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.alarms.api_execution_errors.threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "dynamodb_throttles" {
+  count = var.alarms.enabled && var.alarms.dynamodb_throttles.enabled ? 1 : 0
+
+  alarm_name          = "${var.name}-dynamodb-throttles"
+  alarm_description   = "DynamoDB throttled reads or writes of the connections table: raise capacity or switch to on-demand."
+  evaluation_periods  = var.alarms.dynamodb_throttles.evaluation_periods
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.alarms.dynamodb_throttles.threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "throttles"
+    expression  = "FILL(r, 0) + FILL(w, 0)"
+    label       = "Throttled requests"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = { r = "ReadThrottleEvents", w = "WriteThrottleEvents" }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = "AWS/DynamoDB"
+        metric_name = metric_query.value
+        dimensions  = { TableName = aws_dynamodb_table.this.name }
+        stat        = "Sum"
+        period      = var.alarms.dynamodb_throttles.period
+      }
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "throttled_share" {
+  count = var.alarms.enabled && var.alarms.throttled_share.enabled ? 1 : 0
+
+  alarm_name          = "${var.name}-throttled-share"
+  alarm_description   = "More than ${var.alarms.throttled_share.threshold_percent}% of posts to connections met 429: the account's 10,000 requests/s are exhausted; lower max_send_rate or ask for a higher quota."
+  evaluation_periods  = var.alarms.throttled_share.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarms.throttled_share.threshold_percent
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "share"
+    expression  = local.throttled_share_expression
+    label       = "Throttled share (%)"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = merge(
+      { for fn in local.sending_functions : "t_${fn}" => { name = "Throttled", function = fn } },
+      { for fn in local.sending_functions : "a_${fn}" => { name = "DeliveriesAttempted", function = fn } },
+    )
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = local.metrics_namespace
+        metric_name = metric_query.value.name
+        dimensions  = { Function = metric_query.value.function }
+        stat        = "Sum"
+        period      = var.alarms.throttled_share.period
+      }
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "deliveries_lost" {
+  count = var.alarms.enabled && var.alarms.deliveries_lost.enabled ? 1 : 0
+
+  alarm_name          = "${var.name}-deliveries-lost"
+  alarm_description   = "Messages sent in-process by the websocket or publisher function failed after every retry (DeliveriesLost): nothing will retry them."
+  evaluation_periods  = var.alarms.deliveries_lost.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarms.deliveries_lost.threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "lost"
+    expression  = local.deliveries_lost_expression
+    label       = "Deliveries lost"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = toset(local.in_process_senders)
+    content {
+      id = "l_${metric_query.key}"
+      metric {
+        namespace   = local.metrics_namespace
+        metric_name = "DeliveriesLost"
+        dimensions  = { Function = metric_query.key }
+        stat        = "Sum"
+        period      = var.alarms.deliveries_lost.period
+      }
+    }
+  }
+}

@@ -1,0 +1,318 @@
+package terraform_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gruntwork-io/terratest/modules/terraform"
+	tfjson "github.com/hashicorp/terraform-json"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// metricCatalog is lambda/metrics/metrics.json, generated from the Go
+// constants the functions emit (TestCatalogFile keeps it in step).
+type metricCatalog struct {
+	DenyReasons []string        `json:"denyReasons"`
+	Metrics     []catalogMetric `json:"metrics"`
+}
+
+// catalogMetric is one metric the functions emit.
+type catalogMetric struct {
+	Name      string `json:"name"`
+	Unit      string `json:"unit"`
+	HasReason bool   `json:"hasReason"`
+}
+
+func loadMetricCatalog(t *testing.T) metricCatalog {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "lambda", "metrics", "metrics.json"))
+	require.NoError(t, err)
+	var c metricCatalog
+	require.NoError(t, json.Unmarshal(b, &c))
+	require.NotEmpty(t, c.Metrics)
+	return c
+}
+
+// awsMetrics are the AWS metrics the dashboard may use, by namespace, with
+// the dimension names each needs (from the AWS documentation of API Gateway
+// WebSocket APIs, Lambda, DynamoDB and SQS metrics).
+var awsMetrics = map[string]struct {
+	dimensions []string
+	names      []string
+}{
+	"AWS/ApiGateway": {[]string{"ApiId", "Stage"}, []string{"ConnectCount", "MessageCount", "IntegrationError", "ClientError", "ExecutionError", "IntegrationLatency"}},
+	"AWS/Lambda":     {[]string{"FunctionName"}, []string{"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"}},
+	"AWS/DynamoDB":   {[]string{"TableName"}, []string{"ReadThrottleEvents", "WriteThrottleEvents", "ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits"}},
+	"AWS/SQS":        {[]string{"QueueName"}, []string{"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}},
+}
+
+// checkDashboard parses a dashboard body and checks every metric it names:
+// AWS metrics from awsMetrics with their dimensions and this deployment's
+// resources, the functions' metrics from the catalog with only Function
+// (and Reason for AuthorizerDenied) as dimensions. It returns the
+// references, as "namespace name", and the widget titles.
+func checkDashboard(t *testing.T, body, namespace string, functions, resources []string, catalog metricCatalog) (refs, titles []string) {
+	t.Helper()
+	var dash struct {
+		Widgets []struct {
+			Type                string `json:"type"`
+			X, Y, Width, Height *int
+			Properties          struct {
+				Title   string  `json:"title"`
+				Region  string  `json:"region"`
+				Metrics [][]any `json:"metrics"`
+			} `json:"properties"`
+		} `json:"widgets"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &dash), "dashboard body is JSON: %s", body)
+	require.NotEmpty(t, dash.Widgets)
+	for _, w := range dash.Widgets {
+		p := w.Properties
+		titles = append(titles, p.Title)
+		assert.Equal(t, "metric", w.Type)
+		require.True(t, w.X != nil && w.Y != nil && w.Width != nil && w.Height != nil, "widget %q is placed", p.Title)
+		assert.LessOrEqual(t, *w.X+*w.Width, 24, "widget %q fits the 24-column grid", p.Title)
+		assert.NotEmpty(t, p.Region, "widget %q has a region", p.Title)
+		require.NotEmpty(t, p.Metrics, "widget %q has metrics", p.Title)
+		ids := map[string]bool{}
+		var expressions []string
+		for _, m := range p.Metrics {
+			if opts, ok := m[len(m)-1].(map[string]any); ok {
+				if id, ok := opts["id"].(string); ok {
+					ids[id] = true
+				}
+				if expr, ok := opts["expression"].(string); ok {
+					require.Len(t, m, 1, "an expression line holds only its options")
+					expressions = append(expressions, expr)
+					continue
+				}
+				m = m[:len(m)-1]
+			}
+			require.GreaterOrEqual(t, len(m), 4, "widget %q: metric %v has a dimension", p.Title, m)
+			require.Equal(t, 0, len(m)%2, "widget %q: metric %v is namespace, name and dimension pairs", p.Title, m)
+			ns, name := m[0].(string), m[1].(string)
+			dims := map[string]string{}
+			var dimNames []string
+			for i := 2; i < len(m); i += 2 {
+				dims[m[i].(string)] = m[i+1].(string)
+				dimNames = append(dimNames, m[i].(string))
+			}
+			refs = append(refs, ns+" "+name)
+			if ns == namespace {
+				i := slices.IndexFunc(catalog.Metrics, func(c catalogMetric) bool { return c.Name == name })
+				require.GreaterOrEqual(t, i, 0, "widget %q: %s is not a metric the functions emit", p.Title, name)
+				want := []string{"Function"}
+				if catalog.Metrics[i].HasReason {
+					want = append(want, "Reason")
+					assert.Contains(t, catalog.DenyReasons, dims["Reason"])
+				}
+				assert.Equal(t, want, dimNames, "widget %q: dimensions of %s", p.Title, name)
+				assert.Contains(t, functions, dims["Function"], "widget %q: %s of a deployed function", p.Title, name)
+				continue
+			}
+			known, ok := awsMetrics[ns]
+			require.Truef(t, ok, "widget %q: unknown namespace %s", p.Title, ns)
+			assert.Contains(t, known.names, name, "widget %q: %s is not a %s metric", p.Title, name, ns)
+			assert.Equal(t, known.dimensions, dimNames, "widget %q: dimensions of %s %s", p.Title, ns, name)
+			for _, d := range dimNames {
+				if d != "Stage" {
+					assert.Contains(t, resources, dims[d], "widget %q: %s=%s is this deployment's", p.Title, d, dims[d])
+				}
+			}
+		}
+		for _, expr := range expressions {
+			for _, id := range strings.FieldsFunc(expr, func(r rune) bool { return !(r == '_' || r >= 'a' && r <= 'z') }) {
+				if id != "" && id[0] >= 'a' && id[0] <= 'z' && strings.Contains(id, "_") {
+					assert.True(t, ids[id], "widget %q: expression %q refers to %s, which no metric defines", p.Title, expr, id)
+				}
+			}
+		}
+	}
+	return refs, titles
+}
+
+// TestMonitoringDashboard applies the module with every function (JWT
+// authorizer, distributed fan-out) and checks the dashboard body in state
+// (its API id is unknown until apply) with Terraform and OpenTofu: valid
+// JSON, only metrics that exist, every metric the functions emit shown,
+// and WS_METRICS_NAMESPACE set on every function.
+func TestMonitoringDashboard(t *testing.T) {
+	t.Parallel()
+	catalog := loadMetricCatalog(t)
+	for _, tool := range []string{"terraform", "tofu"} {
+		t.Run(tool, func(t *testing.T) {
+			t.Parallel()
+			name := "wst-mon-" + tool
+			opts := options(t, tool, copyModule(t), map[string]interface{}{
+				"name":               name,
+				"metrics_namespace":  "WebSocket/mon-" + tool,
+				"distributed_fanout": map[string]interface{}{"enabled": true},
+				"authorizer":         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": "/ws/jwt"}},
+				"lambda_artifacts":   writeFakeZips(t, "websocket", "publisher", "authorizer", "fanout"),
+			})
+			terraform.InitAndApply(t, opts)
+			var st tfjson.State
+			require.NoError(t, json.Unmarshal([]byte(terraform.Show(t, opts)), &st))
+			resources := stateResources(st.Values.RootModule)
+			functions := []string{"websocket", "publisher", "authorizer", "fanout"}
+			var names []string
+			for _, fn := range functions {
+				names = append(names, attr(t, resources, fmt.Sprintf("aws_lambda_function.this[%q]", fn), "function_name"))
+				env := stateEnvironment(t, resources, fmt.Sprintf("aws_lambda_function.this[%q]", fn))
+				assert.Equal(t, "WebSocket/mon-"+tool, env["WS_METRICS_NAMESPACE"], "%s writes its metrics to the deployment's namespace", fn)
+			}
+			names = append(names,
+				attr(t, resources, "aws_apigatewayv2_api.this", "id"),
+				attr(t, resources, "aws_dynamodb_table.this", "name"),
+				attr(t, resources, "aws_sqs_queue.fanout[0]", "name"),
+				attr(t, resources, "aws_sqs_queue.fanout_dlq[0]", "name"))
+
+			body := attr(t, resources, "aws_cloudwatch_dashboard.this[0]", "dashboard_body")
+			refs, titles := checkDashboard(t, body, "WebSocket/mon-"+tool, functions, names, catalog)
+			for _, m := range catalog.Metrics {
+				assert.Contains(t, refs, "WebSocket/mon-"+tool+" "+m.Name, "the dashboard shows %s", m.Name)
+			}
+			for ns, known := range awsMetrics {
+				for _, m := range known.names {
+					assert.Contains(t, refs, ns+" "+m, "the dashboard shows %s %s", ns, m)
+				}
+			}
+			assert.Contains(t, titles, "Fan-out queue depth and dead-letter age")
+			assert.Contains(t, titles, "Authorizer decisions")
+			assert.Equal(t, name, terraform.Output(t, opts, "dashboard_name"))
+			assert.Contains(t, terraform.Output(t, opts, "dashboard_url"), "#dashboards:name="+name)
+		})
+	}
+}
+
+// TestMonitoringAlarms plans the module with Terraform and OpenTofu and
+// checks which alarms and dashboards exist for each set of inputs, and that
+// the SNS topic becomes every alarm's action.
+func TestMonitoringAlarms(t *testing.T) {
+	t.Parallel()
+	defaults := []string{
+		"aws_cloudwatch_metric_alarm.api_execution_errors[0]",
+		"aws_cloudwatch_metric_alarm.deliveries_lost[0]",
+		"aws_cloudwatch_metric_alarm.dynamodb_throttles[0]",
+		`aws_cloudwatch_metric_alarm.function_errors["publisher"]`,
+		`aws_cloudwatch_metric_alarm.function_errors["websocket"]`,
+		"aws_cloudwatch_metric_alarm.throttled_share[0]",
+	}
+	const topic = "arn:aws:sns:us-east-1:123456789012:ws-alarms"
+	tests := []struct {
+		name      string
+		vars      map[string]interface{}
+		alarms    []string
+		dashboard bool
+		check     func(t *testing.T, plan *terraform.PlanStruct)
+	}{
+		{name: "defaults", alarms: defaults, dashboard: true, check: func(t *testing.T, plan *terraform.PlanStruct) {
+			for _, a := range defaults {
+				assert.Empty(t, planned(t, plan, a)["alarm_actions"], "%s: no actions without a topic", a)
+			}
+			share := planned(t, plan, "aws_cloudwatch_metric_alarm.throttled_share[0]")
+			assert.EqualValues(t, 10, share["threshold"])
+			assert.EqualValues(t, 5, share["evaluation_periods"])
+			assert.Equal(t, "WebSocket/wst-alarms", outputValue(t, plan, "metrics_namespace"))
+		}},
+		{
+			name:      "distributed fan-out adds the DLQ alarm and the worker's errors",
+			vars:      map[string]interface{}{"distributed_fanout": map[string]interface{}{"enabled": true}},
+			alarms:    append([]string{"aws_cloudwatch_metric_alarm.dlq_not_empty[0]", `aws_cloudwatch_metric_alarm.function_errors["fanout"]`}, defaults...),
+			dashboard: true,
+		},
+		{
+			name:   "all alarms off, no dashboard",
+			vars:   map[string]interface{}{"alarms": map[string]interface{}{"enabled": false}, "dashboard_enabled": false},
+			alarms: nil,
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				assert.Nil(t, outputValue(t, plan, "dashboard_url"))
+				assert.Empty(t, outputValue(t, plan, "alarm_arns"))
+			},
+		},
+		{
+			name: "single alarms off, thresholds and topic set",
+			vars: map[string]interface{}{
+				"alarm_sns_topic_arn": topic,
+				"metrics_namespace":   "Chat/prod",
+				"alarms": map[string]interface{}{
+					"function_errors": map[string]interface{}{"enabled": false},
+					"deliveries_lost": map[string]interface{}{"enabled": false},
+					"throttled_share": map[string]interface{}{"threshold_percent": 25, "evaluation_periods": 2},
+				},
+			},
+			alarms: []string{
+				"aws_cloudwatch_metric_alarm.api_execution_errors[0]",
+				"aws_cloudwatch_metric_alarm.dynamodb_throttles[0]",
+				"aws_cloudwatch_metric_alarm.throttled_share[0]",
+			},
+			dashboard: true,
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				for _, a := range []string{"aws_cloudwatch_metric_alarm.api_execution_errors[0]", "aws_cloudwatch_metric_alarm.throttled_share[0]"} {
+					assert.Equal(t, []interface{}{topic}, planned(t, plan, a)["alarm_actions"], a)
+					assert.Equal(t, []interface{}{topic}, planned(t, plan, a)["ok_actions"], a)
+				}
+				share := planned(t, plan, "aws_cloudwatch_metric_alarm.throttled_share[0]")
+				assert.EqualValues(t, 25, share["threshold"])
+				assert.EqualValues(t, 2, share["evaluation_periods"])
+				var namespaces []string
+				for _, q := range share["metric_query"].([]interface{}) {
+					for _, m := range q.(map[string]interface{})["metric"].([]interface{}) {
+						namespaces = append(namespaces, m.(map[string]interface{})["namespace"].(string))
+					}
+				}
+				assert.Len(t, namespaces, 4, "Throttled and DeliveriesAttempted of websocket and publisher")
+				for _, ns := range namespaces {
+					assert.Equal(t, "Chat/prod", ns)
+				}
+			},
+		},
+	}
+	for _, tool := range []string{"terraform", "tofu"} {
+		for _, tt := range tests {
+			t.Run(tool+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				vars := map[string]interface{}{"name": "wst-alarms"}
+				for k, v := range tt.vars {
+					vars[k] = v
+				}
+				plan := terraform.InitAndPlanAndShowWithStruct(t, withPlanFile(t, options(t, tool, copyModule(t), vars)))
+				got := resourcesOfType(plan, "aws_cloudwatch_metric_alarm")
+				assert.ElementsMatch(t, tt.alarms, got)
+				if tt.dashboard {
+					assert.Equal(t, []string{"aws_cloudwatch_dashboard.this[0]"}, resourcesOfType(plan, "aws_cloudwatch_dashboard"))
+				} else {
+					assert.Empty(t, resourcesOfType(plan, "aws_cloudwatch_dashboard"))
+				}
+				if tt.check != nil {
+					tt.check(t, plan)
+				}
+			})
+		}
+	}
+}
+
+// TestMonitoringInputsAreValidated: the module refuses a reserved namespace,
+// a topic that is not an SNS ARN and an alarm period that is not whole minutes.
+func TestMonitoringInputsAreValidated(t *testing.T) {
+	t.Parallel()
+	dir := copyModule(t)
+	for name, vars := range map[string]map[string]interface{}{
+		"AWS namespace": {"metrics_namespace": "AWS/Lambda"},
+		"topic":         {"alarm_sns_topic_arn": "arn:aws:sqs:us-east-1:123456789012:q"},
+		"period":        {"alarms": map[string]interface{}{"function_errors": map[string]interface{}{"period": 90}}},
+		"share":         {"alarms": map[string]interface{}{"throttled_share": map[string]interface{}{"threshold_percent": 150}}},
+	} {
+		vars["name"] = "wst-bad"
+		opts := withPlanFile(t, options(t, "terraform", dir, vars))
+		_, err := terraform.InitAndPlanE(t, opts)
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), "Invalid value for variable", name)
+	}
+}
