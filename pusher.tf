@@ -22,9 +22,11 @@ locals {
   # function depends on) can name the function for the welcome self-invoke.
   pusher_function_arn = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.pusher_function_name}"
 
-  pusher_ws_endpoint    = try(aws_apigatewayv2_api.pusher[0].api_endpoint, "")
-  pusher_ws_domain      = trimprefix(local.pusher_ws_endpoint, "wss://")
-  pusher_http_domain    = trimprefix(try(aws_apigatewayv2_api.pusher_http[0].api_endpoint, ""), "https://")
+  pusher_ws_endpoint = try(aws_apigatewayv2_api.pusher[0].api_endpoint, "")
+  # The host part of "wss://ID.execute-api.REGION.amazonaws.com" (and of the
+  # HTTP API's https:// endpoint): the CloudFront origins.
+  pusher_ws_domain      = try(split("/", local.pusher_ws_endpoint)[2], "")
+  pusher_http_domain    = try(split("/", aws_apigatewayv2_api.pusher_http[0].api_endpoint)[2], "")
   pusher_management_url = "${replace(local.pusher_ws_endpoint, "wss://", "https://")}/${var.stage_name}"
 
   pusher_secret_parameter_arn = var.pusher.secret_ssm_parameter == null ? null : (
