@@ -14,6 +14,7 @@ locals {
   role_base_names = merge(
     { for fn in local.function_names : fn => "${var.name}-${fn}" },
     { "apigateway-logs" = "${var.name}-apigateway-logs" },
+    { pusher = "${var.name}-pusher" },
   )
   role_names = {
     for k, base in local.role_base_names : k => (

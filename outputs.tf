@@ -208,3 +208,81 @@ output "alarm_arns" {
     { for a in aws_cloudwatch_metric_alarm.deliveries_lost : "deliveries_lost" => a.arn },
   )
 }
+
+################################################################################
+# Pusher
+################################################################################
+
+output "pusher_host" {
+  description = "Host of the Pusher mode (`PUSHER_HOST`, Echo's `wsHost`): `pusher.alias` or the CloudFront name; null when Pusher mode is off."
+  value       = local.pusher_enabled ? coalesce(var.pusher.alias, try(aws_cloudfront_distribution.pusher[0].domain_name, null)) : null
+}
+
+output "pusher_port" {
+  description = "Port of the Pusher host (`PUSHER_PORT`): 443; null when Pusher mode is off."
+  value       = local.pusher_enabled ? 443 : null
+}
+
+output "pusher_scheme" {
+  description = "Scheme of the Pusher host (`PUSHER_SCHEME`): https; null when Pusher mode is off."
+  value       = local.pusher_enabled ? "https" : null
+}
+
+output "pusher_app_id" {
+  description = "Pusher app id (`PUSHER_APP_ID`); null when Pusher mode is off."
+  value       = local.pusher_enabled ? var.pusher.app_id : null
+}
+
+output "pusher_key" {
+  description = "Pusher app key (`PUSHER_APP_KEY`); null when Pusher mode is off."
+  value       = local.pusher_enabled ? var.pusher.key : null
+}
+
+output "pusher_env" {
+  description = "The `.env` lines of a Laravel app (`PUSHER_*`, `VITE_PUSHER_*`). The secret is not in it: a comment says where to read it (SSM parameter or Secrets Manager secret). Null when Pusher mode is off."
+  value = !local.pusher_enabled ? null : join("\n", [
+    "BROADCAST_CONNECTION=pusher",
+    "PUSHER_APP_ID=${var.pusher.app_id}",
+    "PUSHER_APP_KEY=${var.pusher.key}",
+    var.pusher.secret_ssm_parameter != null ?
+    "# PUSHER_APP_SECRET: aws ssm get-parameter --with-decryption --name ${var.pusher.secret_ssm_parameter} --query Parameter.Value --output text" :
+    "# PUSHER_APP_SECRET: aws secretsmanager get-secret-value --secret-id ${coalesce(var.pusher.secret_arn, "-")} --query SecretString --output text",
+    "PUSHER_APP_SECRET=",
+    "PUSHER_HOST=${coalesce(var.pusher.alias, try(aws_cloudfront_distribution.pusher[0].domain_name, "-"))}",
+    "PUSHER_PORT=443",
+    "PUSHER_SCHEME=https",
+    "PUSHER_APP_CLUSTER=mt1",
+    "",
+    "VITE_PUSHER_APP_KEY=\"$${PUSHER_APP_KEY}\"",
+    "VITE_PUSHER_HOST=\"$${PUSHER_HOST}\"",
+    "VITE_PUSHER_PORT=\"$${PUSHER_PORT}\"",
+    "VITE_PUSHER_SCHEME=\"$${PUSHER_SCHEME}\"",
+    "VITE_PUSHER_APP_CLUSTER=\"$${PUSHER_APP_CLUSTER}\"",
+    "",
+  ])
+}
+
+output "pusher_cloudfront_domain_name" {
+  description = "The distribution's `*.cloudfront.net` name (the target of a DNS record for `pusher.alias`); null when Pusher mode is off."
+  value       = try(aws_cloudfront_distribution.pusher[0].domain_name, null)
+}
+
+output "pusher_cloudfront_distribution_id" {
+  description = "Id of the Pusher CloudFront distribution; null when Pusher mode is off."
+  value       = try(aws_cloudfront_distribution.pusher[0].id, null)
+}
+
+output "pusher_websocket_url" {
+  description = "The Pusher WebSocket API's own stage URL (execute-api). Clients use `pusher_host` instead: a stage refuses the `/app/{key}` path pusher-js adds. Null when Pusher mode is off."
+  value       = local.pusher_enabled ? "${local.pusher_ws_endpoint}/${var.stage_name}" : null
+}
+
+output "pusher_management_endpoint" {
+  description = "The `@connections` endpoint of the Pusher stage (`WS_MANAGEMENT_ENDPOINT` of the Pusher function); null when Pusher mode is off."
+  value       = local.pusher_enabled ? local.pusher_management_url : null
+}
+
+output "pusher_function_name" {
+  description = "Name of the Pusher function (WebSocket routes, welcome step and HTTP API); null when Pusher mode is off."
+  value       = try(aws_lambda_function.pusher[0].function_name, null)
+}

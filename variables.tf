@@ -725,3 +725,90 @@ variable "alarm_sns_topic_arn" {
     error_message = "The alarm_sns_topic_arn must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) or null."
   }
 }
+
+################################################################################
+# Pusher
+################################################################################
+
+variable "pusher" {
+  description = <<-EOT
+    Pusher mode (docs/pusher.md): a second WebSocket API speaking the Pusher Channels protocol 7, the Pusher HTTP API, and a CloudFront host serving both, so Laravel Echo / pusher-js and the Pusher server SDKs work unchanged. Off by default.
+    - `enabled`: create it.
+    - `app_id`, `key`: the app's id and key (letters, digits, `-`, `_`); clients connect to `/app/{key}`, the SDKs call `/apps/{app_id}/...`.
+    - `secret_ssm_parameter` (name or ARN of an SSM SecureString) or `secret_arn` (a Secrets Manager secret): exactly one, the app secret by reference; the function reads it at cold start, so it is never in the module's state or environment. `secret_kms_key_arn`: the customer managed key that encrypts it, if not the AWS managed one.
+    - `client_events` (default `true`) and `client_event_rate` (per connection per second, default `10`): Pusher client events (Echo's `whisper`).
+    - `presence_max_members` (default `100`): users per presence channel. `activity_timeout` (seconds, `1` to `540`, default `120`): how long a client stays silent before it pings. `max_channels_per_connection` (default `100`).
+    - `memory_size` (MB, default `512`) and `timeout` (seconds, `1` to `29`, default `20`) of the Pusher function.
+    - `alias` with `acm_certificate_arn` (a certificate in `us-east-1` covering the alias): a host name of yours for the distribution (point a DNS CNAME/alias at `pusher_cloudfront_domain_name`); without them the host is the `*.cloudfront.net` name. `price_class`: `PriceClass_100` (default), `PriceClass_200` or `PriceClass_All`.
+  EOT
+  type = object({
+    enabled                     = optional(bool, false)
+    app_id                      = optional(string)
+    key                         = optional(string)
+    secret_ssm_parameter        = optional(string)
+    secret_arn                  = optional(string)
+    secret_kms_key_arn          = optional(string)
+    client_events               = optional(bool, true)
+    client_event_rate           = optional(number, 10)
+    presence_max_members        = optional(number, 100)
+    activity_timeout            = optional(number, 120)
+    max_channels_per_connection = optional(number, 100)
+    memory_size                 = optional(number, 512)
+    timeout                     = optional(number, 20)
+    alias                       = optional(string)
+    acm_certificate_arn         = optional(string)
+    price_class                 = optional(string, "PriceClass_100")
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = !var.pusher.enabled || (can(regex("^[A-Za-z0-9_-]{1,64}$", var.pusher.app_id)) && can(regex("^[A-Za-z0-9_-]{1,64}$", var.pusher.key)))
+    error_message = "With pusher.enabled, set pusher.app_id and pusher.key to 1 to 64 letters, digits, \"-\" or \"_\" (they appear in the URL paths /apps/{app_id} and /app/{key}), for example app_id = \"my-app\" and key = a random hex string."
+  }
+
+  validation {
+    condition     = !var.pusher.enabled || length(compact([var.pusher.secret_ssm_parameter, var.pusher.secret_arn])) == 1
+    error_message = "With pusher.enabled, set exactly one of pusher.secret_ssm_parameter (the name of an SSM SecureString holding the app secret, e.g. \"/myapp/pusher-secret\") or pusher.secret_arn (a Secrets Manager secret ARN). The secret itself is never passed to the module."
+  }
+
+  validation {
+    condition     = var.pusher.secret_arn == null || can(regex("^arn:[a-z-]+:secretsmanager:", var.pusher.secret_arn))
+    error_message = "The pusher.secret_arn must be a Secrets Manager ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME); for an SSM parameter use pusher.secret_ssm_parameter."
+  }
+
+  validation {
+    condition     = var.pusher.secret_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:", var.pusher.secret_kms_key_arn))
+    error_message = "The pusher.secret_kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), or null for the AWS managed key."
+  }
+
+  validation {
+    condition     = alltrue([for v in [var.pusher.client_event_rate, var.pusher.presence_max_members, var.pusher.max_channels_per_connection] : v >= 1 && floor(v) == v])
+    error_message = "The pusher.client_event_rate, pusher.presence_max_members and pusher.max_channels_per_connection must be whole numbers of at least 1."
+  }
+
+  validation {
+    condition     = var.pusher.activity_timeout >= 1 && var.pusher.activity_timeout <= 540 && floor(var.pusher.activity_timeout) == var.pusher.activity_timeout
+    error_message = "The pusher.activity_timeout must be a whole number of seconds from 1 to 540: clients ping after that much silence and wait 30 s for the pong, which must arrive before API Gateway's 10-minute idle timeout."
+  }
+
+  validation {
+    condition     = var.pusher.memory_size >= 128 && var.pusher.memory_size <= 10240 && var.pusher.timeout >= 1 && var.pusher.timeout <= 29
+    error_message = "The pusher.memory_size must be from 128 to 10240 MB and pusher.timeout from 1 to 29 seconds (API Gateway's integration timeout)."
+  }
+
+  validation {
+    condition     = (var.pusher.alias == null) == (var.pusher.acm_certificate_arn == null)
+    error_message = "Set pusher.alias and pusher.acm_certificate_arn together (a custom host name needs a certificate for it), or neither to use the distribution's *.cloudfront.net name."
+  }
+
+  validation {
+    condition     = var.pusher.acm_certificate_arn == null || can(regex("^arn:[a-z-]+:acm:us-east-1:", var.pusher.acm_certificate_arn))
+    error_message = "The pusher.acm_certificate_arn must be an ACM certificate in us-east-1 (CloudFront only uses certificates from that region), whatever region the module runs in: request or import it there."
+  }
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.pusher.price_class)
+    error_message = "The pusher.price_class must be PriceClass_100 (North America and Europe), PriceClass_200 (adds most of Asia, Middle East, Africa) or PriceClass_All."
+  }
+}

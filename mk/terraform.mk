@@ -42,7 +42,7 @@ tf-fmt: $(TERRAFORM) ## terraform fmt -check on the module and examples
 tf-lint: $(TFLINT) ## tflint with the bundled terraform ruleset, every rule on (.tflint.hcl)
 	cd $(ROOT) && $(TFLINT) --config=$(ROOT)/.tflint.hcl --recursive --format=compact
 
-TF_CONFIGURATIONS := . examples/minimal examples/complete examples/chat
+TF_CONFIGURATIONS := . examples/minimal examples/complete examples/chat examples/laravel
 
 tf-sec: $(TFSEC) ## tfsec on the module and each example: every finding fixed or suppressed inline with a reason
 	@cd $(ROOT) && for d in $(TF_CONFIGURATIONS); do \

@@ -243,3 +243,40 @@ func secretValue(ctx context.Context, arn string, _ ParameterGetter, secrets Sec
 		return nil, fmt.Errorf("get secret %s: neither SecretString nor SecretBinary is set", arn)
 	}
 }
+
+// SecretFromEnv reads a secret that configuration gives in one of three
+// ways: the value itself in inlineEnv, the name or ARN of an SSM parameter
+// (a SecureString, read with decryption) in ssmEnv, or the ARN of a Secrets
+// Manager secret in arnEnv. At most one may be set; found is false when none
+// is. Fetched values are used byte for byte, like the JWT keys of
+// [ConfigFromEnv].
+func SecretFromEnv(ctx context.Context, getenv func(string) string, clients EnvClients, inlineEnv, ssmEnv, arnEnv string) (secret []byte, found bool, err error) {
+	sources := []keySource{
+		{env: inlineEnv, fetch: inlineValue},
+		{env: ssmEnv, fetch: parameterValue},
+		{env: arnEnv, fetch: secretValue},
+	}
+	var set []string
+	var src keySource
+	for _, s := range sources {
+		if getenv(s.env) != "" {
+			set = append(set, s.env)
+			src = s
+		}
+	}
+	switch len(set) {
+	case 0:
+		return nil, false, nil
+	case 1:
+	default:
+		return nil, true, fmt.Errorf("load secret: %s are all set; set exactly one", strings.Join(set, " and "))
+	}
+	data, err := src.fetch(ctx, getenv(src.env), clients.SSM, clients.SecretsManager)
+	if err != nil {
+		return nil, true, fmt.Errorf("load secret from %s: %w", src.env, err)
+	}
+	if len(data) == 0 {
+		return nil, true, fmt.Errorf("load secret from %s: the value is empty", src.env)
+	}
+	return data, true, nil
+}

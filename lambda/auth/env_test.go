@@ -263,3 +263,36 @@ func TestConfigFromEnvJWKSURL(t *testing.T) {
 	_, err = ConfigFromEnv(context.Background(), envMap(map[string]string{EnvJWKSURL: srv.URL()}), EnvClients{HTTP: srv.Client()})
 	assert.ErrorContains(t, err, "load JWT config from WS_JWT_JWKS_URL: fetch JWKS "+srv.URL()+": status 503", "an unreachable key set fails the cold start")
 }
+
+func TestSecretFromEnv(t *testing.T) {
+	params := &fakeParameters{values: map[string]string{"/app/pusher-secret": "from-ssm"}}
+	secrets := &fakeSecrets{strings: map[string]string{"arn:aws:secretsmanager:eu-west-1:123456789012:secret:pusher": "from-secrets-manager"}}
+	clients := EnvClients{SSM: params, SecretsManager: secrets}
+	const inline, ssmName, arn = "APP_SECRET", "APP_SECRET_SSM_PARAMETER", "APP_SECRET_ARN"
+	read := func(env map[string]string) ([]byte, bool, error) {
+		return SecretFromEnv(context.Background(), func(k string) string { return env[k] }, clients, inline, ssmName, arn)
+	}
+
+	got, found, err := read(map[string]string{ssmName: "/app/pusher-secret"})
+	require.NoError(t, err)
+	assert.True(t, found)
+	assert.Equal(t, "from-ssm", string(got), "SSM SecureStrings are read with decryption")
+
+	got, _, err = read(map[string]string{arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pusher"})
+	require.NoError(t, err)
+	assert.Equal(t, "from-secrets-manager", string(got))
+
+	got, _, err = read(map[string]string{inline: "plain"})
+	require.NoError(t, err)
+	assert.Equal(t, "plain", string(got))
+
+	_, found, err = read(nil)
+	require.NoError(t, err)
+	assert.False(t, found, "nothing set is not an error here: the caller decides")
+
+	_, _, err = read(map[string]string{inline: "plain", ssmName: "/app/pusher-secret"})
+	assert.ErrorContains(t, err, "APP_SECRET and APP_SECRET_SSM_PARAMETER are all set")
+
+	_, _, err = read(map[string]string{ssmName: "/app/missing"})
+	assert.ErrorContains(t, err, "load secret from APP_SECRET_SSM_PARAMETER: get SSM parameter /app/missing")
+}

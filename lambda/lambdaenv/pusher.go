@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
 	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -32,9 +33,58 @@ type PusherSettings struct {
 	DisableClientEvents bool
 	// CacheTTL is WS_PUSHER_CACHE_TTL, a Go duration (default 30m).
 	CacheTTL time.Duration
+	// ActivityTimeout is WS_PUSHER_ACTIVITY_TIMEOUT, the activity_timeout in
+	// seconds announced to clients (default 120, at most 540).
+	ActivityTimeout int
 	// WelcomeFunction is WS_PUSHER_WELCOME_FUNCTION, the function the welcome
 	// step is invoked on (default AWS_LAMBDA_FUNCTION_NAME: itself).
 	WelcomeFunction string
+}
+
+// MaxPusherActivityTimeout is the largest WS_PUSHER_ACTIVITY_TIMEOUT: a
+// client pings after that much silence and waits up to 30 s for the pong,
+// which must come before API Gateway's 10-minute idle timeout.
+const MaxPusherActivityTimeout = 540
+
+// Environment variables that give the Pusher app secret by reference, read
+// by [WithPusherSecret]. The module sets one of them, never the value.
+const (
+	// EnvPusherSecretSSMParameter names an SSM parameter (SecureString) holding the app secret.
+	EnvPusherSecretSSMParameter = "WS_PUSHER_APP_SECRET_SSM_PARAMETER"
+	// EnvPusherSecretARN is the ARN of a Secrets Manager secret holding the app secret.
+	EnvPusherSecretARN = "WS_PUSHER_APP_SECRET_ARN"
+)
+
+// PusherSecretReferenced reports whether the app secret is given by reference
+// (SSM or Secrets Manager), so the caller knows to build AWS clients.
+func PusherSecretReferenced(getenv func(string) string) bool {
+	return getenv(EnvPusherSecretSSMParameter) != "" || getenv(EnvPusherSecretARN) != ""
+}
+
+// WithPusherSecret returns getenv unchanged unless the function is in Pusher
+// mode (WS_PUSHER_APP_KEY set) and its secret is given by reference. Then it
+// fetches the secret once (at cold start) and returns a getenv that answers
+// WS_PUSHER_APP_SECRET with it, for [ParsePusher]. Setting more than one of
+// WS_PUSHER_APP_SECRET, WS_PUSHER_APP_SECRET_SSM_PARAMETER and
+// WS_PUSHER_APP_SECRET_ARN is an error.
+func WithPusherSecret(ctx context.Context, getenv func(string) string, clients auth.EnvClients) (func(string) string, error) {
+	if getenv("WS_PUSHER_APP_KEY") == "" {
+		return getenv, nil
+	}
+	secret, found, err := auth.SecretFromEnv(ctx, getenv, clients, "WS_PUSHER_APP_SECRET", EnvPusherSecretSSMParameter, EnvPusherSecretARN)
+	if err != nil {
+		return nil, fmt.Errorf("pusher app secret: %w", err)
+	}
+	if !found {
+		return getenv, nil
+	}
+	value := string(secret)
+	return func(k string) string {
+		if k == "WS_PUSHER_APP_SECRET" {
+			return value
+		}
+		return getenv(k)
+	}, nil
 }
 
 // ParsePusher reads PusherSettings. enabled is false when WS_PUSHER_APP_KEY
@@ -54,6 +104,7 @@ func ParsePusher(getenv func(string) string) (ps PusherSettings, enabled bool, e
 		{"WS_PUSHER_MAX_PRESENCE_USERS", &ps.MaxPresenceUsers},
 		{"WS_PUSHER_MAX_USER_INFO_BYTES", &ps.MaxUserInfoBytes},
 		{"WS_PUSHER_CLIENT_EVENT_RATE", &ps.ClientEventRate},
+		{"WS_PUSHER_ACTIVITY_TIMEOUT", &ps.ActivityTimeout},
 	}
 	for _, v := range ints {
 		if s := getenv(v.name); s != "" {
@@ -63,6 +114,9 @@ func ParsePusher(getenv func(string) string) (ps PusherSettings, enabled bool, e
 			}
 			*v.dst = n
 		}
+	}
+	if ps.ActivityTimeout > MaxPusherActivityTimeout {
+		return ps, true, fmt.Errorf("WS_PUSHER_ACTIVITY_TIMEOUT=%d: want at most %d seconds (API Gateway closes idle connections after 600 s)", ps.ActivityTimeout, MaxPusherActivityTimeout)
 	}
 	switch s := getenv("WS_PUSHER_CLIENT_EVENTS"); s {
 	case "", "true":
@@ -94,6 +148,7 @@ func (ps PusherSettings) HandlerConfig() pusher.Config {
 	return pusher.Config{
 		App: ps.App, MaxPresenceUsers: ps.MaxPresenceUsers, MaxUserInfoBytes: ps.MaxUserInfoBytes,
 		ClientEventRate: ps.ClientEventRate, DisableClientEvents: ps.DisableClientEvents, CacheTTL: ps.CacheTTL,
+		ActivityTimeout: ps.ActivityTimeout,
 	}
 }
 

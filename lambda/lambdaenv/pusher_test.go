@@ -1,11 +1,17 @@
 package lambdaenv
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
 )
 
 func TestParsePusher(t *testing.T) {
@@ -49,4 +55,56 @@ func TestParsePusher(t *testing.T) {
 		_, _, err := ParsePusher(env(kv))
 		assert.Error(t, err, name)
 	}
+}
+
+func TestParsePusherActivityTimeout(t *testing.T) {
+	base := map[string]string{"WS_PUSHER_APP_ID": "app-id", "WS_PUSHER_APP_KEY": "app-key", "WS_PUSHER_APP_SECRET": "app-secret", "AWS_LAMBDA_FUNCTION_NAME": "ws"}
+	base["WS_PUSHER_ACTIVITY_TIMEOUT"] = "60"
+	ps, _, err := ParsePusher(env(base))
+	require.NoError(t, err)
+	assert.Equal(t, 60, ps.HandlerConfig().ActivityTimeout)
+	for _, bad := range []string{"0", "541", "2m"} {
+		base["WS_PUSHER_ACTIVITY_TIMEOUT"] = bad
+		_, _, err := ParsePusher(env(base))
+		assert.ErrorContains(t, err, "WS_PUSHER_ACTIVITY_TIMEOUT", bad)
+	}
+}
+
+// parameterStore answers GetParameter with decryption only, as the
+// function's role and SSM do for a SecureString it may read.
+type parameterStore map[string]string
+
+func (p parameterStore) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	v, ok := p[aws.ToString(in.Name)]
+	if !ok || !aws.ToBool(in.WithDecryption) {
+		return nil, &ssmtypes.ParameterNotFound{Message: aws.String("Parameter " + aws.ToString(in.Name) + " not found.")}
+	}
+	return &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{Name: in.Name, Type: ssmtypes.ParameterTypeSecureString, Value: aws.String(v)}}, nil
+}
+
+func TestWithPusherSecretReadsSSMAtColdStart(t *testing.T) {
+	vars := map[string]string{"WS_PUSHER_APP_ID": "app-id", "WS_PUSHER_APP_KEY": "app-key", "AWS_LAMBDA_FUNCTION_NAME": "ws",
+		EnvPusherSecretSSMParameter: "/ws/pusher-secret"}
+	require.True(t, PusherSecretReferenced(env(vars)))
+	getenv, err := WithPusherSecret(t.Context(), env(vars), auth.EnvClients{SSM: parameterStore{"/ws/pusher-secret": "s3cret"}})
+	require.NoError(t, err)
+	ps, on, err := ParsePusher(getenv)
+	require.NoError(t, err)
+	assert.True(t, on)
+	assert.Equal(t, "s3cret", ps.App.Secret)
+	assert.Equal(t, "app-key", getenv("WS_PUSHER_APP_KEY"), "other variables pass through")
+
+	vars["WS_PUSHER_APP_SECRET"] = "plain"
+	_, err = WithPusherSecret(t.Context(), env(vars), auth.EnvClients{SSM: parameterStore{}})
+	assert.ErrorContains(t, err, "set exactly one")
+
+	delete(vars, "WS_PUSHER_APP_SECRET")
+	vars[EnvPusherSecretSSMParameter] = "/ws/missing"
+	_, err = WithPusherSecret(t.Context(), env(vars), auth.EnvClients{SSM: parameterStore{}})
+	assert.ErrorContains(t, err, "get SSM parameter /ws/missing")
+
+	// Protocol v1 (no app key) never fetches anything.
+	delete(vars, "WS_PUSHER_APP_KEY")
+	_, err = WithPusherSecret(t.Context(), env(vars), auth.EnvClients{})
+	require.NoError(t, err)
 }

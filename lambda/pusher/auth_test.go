@@ -81,7 +81,7 @@ func TestVerifyRequest(t *testing.T) {
 }
 
 func TestFrames(t *testing.T) {
-	assert.JSONEq(t, `{"event":"pusher:connection_established","data":"{\"activity_timeout\":120,\"socket_id\":\"123.456\"}"}`, string(ConnectionEstablished("123.456")))
+	assert.JSONEq(t, `{"event":"pusher:connection_established","data":"{\"activity_timeout\":120,\"socket_id\":\"123.456\"}"}`, string(ConnectionEstablished("123.456", ActivityTimeout)))
 	assert.JSONEq(t, `{"event":"pusher:pong","data":"{}"}`, string(Pong()))
 	var f Frame
 	require.NoError(t, json.Unmarshal(PresenceSucceeded("presence-room", []Member{{UserID: "u1", UserInfo: json.RawMessage(`{"name":"A"}`)}}), &f))

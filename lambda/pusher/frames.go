@@ -12,7 +12,7 @@ import (
 // Protocol is the Pusher Channels protocol version this package speaks.
 const Protocol = 7
 
-// ActivityTimeout is the activity_timeout announced in
+// ActivityTimeout is the default activity_timeout announced in
 // pusher:connection_established, in seconds: a client pings after this long
 // without traffic. API Gateway's idle timeout (10 minutes) is well above it.
 const ActivityTimeout = 120
@@ -147,9 +147,10 @@ func quote(s string) json.RawMessage {
 	return b
 }
 
-// ConnectionEstablished is the first frame of every connection.
-func ConnectionEstablished(socketID string) []byte {
-	return Frame{Event: EventConnectionEstablished, Data: stringData(map[string]any{"socket_id": socketID, "activity_timeout": ActivityTimeout})}.Encode()
+// ConnectionEstablished is the first frame of every connection; activityTimeout
+// is in seconds (ActivityTimeout unless configured).
+func ConnectionEstablished(socketID string, activityTimeout int) []byte {
+	return Frame{Event: EventConnectionEstablished, Data: stringData(map[string]any{"socket_id": socketID, "activity_timeout": activityTimeout})}.Encode()
 }
 
 // ErrorFrame is pusher:error with a code and message.

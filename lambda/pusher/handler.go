@@ -102,6 +102,9 @@ type Config struct {
 	DisableClientEvents bool
 	// CacheTTL is how long a cache channel keeps its last event (default 30 minutes).
 	CacheTTL time.Duration
+	// ActivityTimeout is the activity_timeout in seconds announced in
+	// connection_established (default ActivityTimeout, 120).
+	ActivityTimeout int
 	// MaxEventBytes caps an HTTP API event's data (default 10 KB, Pusher's limit).
 	MaxEventBytes int
 	// WelcomeTimeout bounds the welcome step's retries (default 10 s).
@@ -143,6 +146,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	if cfg.MaxEventBytes <= 0 {
 		cfg.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if cfg.ActivityTimeout <= 0 {
+		cfg.ActivityTimeout = ActivityTimeout
 	}
 	if cfg.WelcomeTimeout <= 0 {
 		cfg.WelcomeTimeout = DefaultWelcomeTimeout
@@ -323,7 +329,7 @@ func (h *Handler) RunWelcome(ctx context.Context, w Welcome) error {
 	ctx = realtime.WithEndpoint(ctx, w.Endpoint)
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.WelcomeTimeout)
 	defer cancel()
-	frame := ConnectionEstablished(w.SocketID)
+	frame := ConnectionEstablished(w.SocketID, h.cfg.ActivityTimeout)
 	if w.Code != 0 {
 		frame = ErrorFrame(w.Code, w.Message)
 	}

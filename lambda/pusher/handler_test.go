@@ -137,6 +137,14 @@ func TestWelcomeRetriesUntilConnectReturned(t *testing.T) {
 	assert.EqualValues(t, 120, data(t, f[0])["activity_timeout"])
 }
 
+func TestWelcomeAnnouncesConfiguredActivityTimeout(t *testing.T) {
+	e := newEnv(t, func(c *pusher.Config) { c.ActivityTimeout = 30 })
+	e.connect("c1")
+	f := e.frames("c1")
+	require.Len(t, f, 1)
+	assert.EqualValues(t, 30, data(t, f[0])["activity_timeout"])
+}
+
 func TestConnectRefusals(t *testing.T) {
 	for name, q := range map[string]map[string]string{
 		"unknown key": {pusher.QueryAppKey: "nope", "protocol": "7"},

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gruntwork-io/terratest/modules/random"
@@ -139,6 +141,87 @@ func TestCompleteExampleOnAWS(t *testing.T) {
 			return "", errors.New("connection still registered")
 		}
 		return "removed", nil
+	})
+}
+
+// TestLaravelExampleOnAWS is the Pusher case of the real-AWS tier: it applies
+// examples/laravel (Pusher mode behind CloudFront, the secret generated into
+// SSM), reads the secret from SSM, and runs test/pusher/aws-e2e.mjs with
+// pusher-js and the `pusher` server SDK against the CloudFront host: two
+// connections on a private channel authorised by the SDK, a trigger through
+// the HTTP API (/apps/*), toOthers, a whisper, presence members from the
+// client and the HTTP API. Then it destroys everything (deferred).
+//
+// Opt in as for TestCompleteExampleOnAWS; it needs Node and `npm ci` in
+// test/pusher (make pusher-web). A new distribution takes several minutes:
+//
+//	cd test/terraform && WS_AWS_E2E=1 AWS_REGION=eu-west-1 TERRAFORM_BINARY=$(command -v terraform) \
+//	  go test -tags aws -run TestLaravelExampleOnAWS -timeout 60m ./...
+func TestLaravelExampleOnAWS(t *testing.T) {
+	if os.Getenv("WS_AWS_E2E") != "1" {
+		t.Skip("real-AWS tier: set WS_AWS_E2E=1 (and AWS credentials) to run it")
+	}
+	t.Parallel()
+
+	region := os.Getenv("AWS_REGION")
+	if region == "" {
+		region = "us-east-1"
+	}
+	bin := os.Getenv("TERRAFORM_BINARY")
+	if bin == "" {
+		bin = "terraform"
+	}
+	name := "wse2e-" + strings.ToLower(random.UniqueId())
+	opts := terraform.WithDefaultRetryableErrors(t, &terraform.Options{
+		TerraformBinary: bin,
+		TerraformDir:    filepath.Join(copyModule(t), "examples", "laravel"),
+		NoColor:         true,
+		Vars: map[string]interface{}{
+			"name":                name,
+			"region":              region,
+			"access_logs_enabled": os.Getenv("WS_AWS_E2E_ACCESS_LOGS") == "1",
+		},
+	})
+	defer terraform.Destroy(t, opts)
+	terraform.InitAndApply(t, opts)
+
+	host := terraform.Output(t, opts, "pusher_host")
+	require.True(t, strings.HasSuffix(host, ".cloudfront.net"), host)
+	env := terraform.Output(t, opts, "pusher_env")
+	assert.Contains(t, env, "PUSHER_HOST="+host)
+	assert.Contains(t, env, "PUSHER_PORT=443")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	require.NoError(t, err)
+	param, err := ssm.NewFromConfig(awsCfg).GetParameter(ctx, &ssm.GetParameterInput{
+		Name: aws.String("/" + name + "/pusher-app-secret"), WithDecryption: aws.Bool(true),
+	})
+	require.NoError(t, err)
+	secret := aws.ToString(param.Parameter.Value)
+	require.NotEmpty(t, secret)
+	assert.NotContains(t, env, secret, "the .env block never carries the secret")
+
+	pusherDir, err := filepath.Abs(filepath.Join(repoRoot, "test", "pusher"))
+	require.NoError(t, err)
+	require.DirExists(t, filepath.Join(pusherDir, "node_modules", "pusher-js"), "run `make pusher-web` (npm ci in test/pusher) first")
+	// A fresh distribution answers before it has reached every edge, and the
+	// first handshakes race cold starts: retry the whole scenario.
+	retry.DoWithRetry(t, "pusher-js and the pusher SDK through CloudFront", 20, 30*time.Second, func() (string, error) {
+		cmd := exec.CommandContext(ctx, "node", "--test", "aws-e2e.mjs")
+		cmd.Dir = pusherDir
+		cmd.Env = append(os.Environ(),
+			"PUSHER_HOST="+host, "PUSHER_PORT=443", "PUSHER_SCHEME=https",
+			"PUSHER_APP_ID="+terraform.Output(t, opts, "pusher_app_id"),
+			"PUSHER_APP_KEY="+terraform.Output(t, opts, "pusher_key"),
+			"PUSHER_APP_SECRET="+secret,
+		)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("aws-e2e.mjs: %w\n%s", err, out)
+		}
+		return string(out), nil
 	})
 }
 

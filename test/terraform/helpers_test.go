@@ -58,7 +58,7 @@ func copyModule(t *testing.T) string {
 			if strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" {
 				return false
 			}
-			return top == "lambda" || top == "tools" || top == "examples" || top == "cmd"
+			return top == "lambda" || top == "tools" || top == "examples" || top == "cmd" || top == "functions"
 		}
 		if !strings.Contains(rel, string(filepath.Separator)) {
 			return strings.HasSuffix(rel, ".tf") || rel == "go.mod" || rel == "go.sum"

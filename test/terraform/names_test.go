@@ -27,13 +27,16 @@ var nameLimits = map[string]struct{ min, max int }{
 	"aws_cloudwatch_event_bus.name":        {1, 256},
 	"aws_cloudwatch_event_target.rule":     {1, 64},
 	"aws_lambda_event_source_mapping.name": {1, 64},
+	// Pusher mode.
+	"aws_cloudfront_function.name":              {1, 64},
+	"aws_cloudfront_origin_request_policy.name": {1, 128},
 }
 
 // TestLongestNameFitsEveryDerivedName plans the longest accepted name (40
 // characters) and the shortest (3) with every option that adds a named
 // resource on (JWT authorizer, custom route of a user function, events on a
 // new bus, cleanup schedule, distributed fan-out, API Gateway's CloudWatch
-// role), and checks every name-like attribute that contains the name against
+// role, Pusher mode), and checks every name-like attribute that contains the name against
 // AWS's limit for it; an attribute without a known limit fails the test, so a
 // new named resource must be added to nameLimits.
 func TestLongestNameFitsEveryDerivedName(t *testing.T) {
@@ -48,6 +51,7 @@ func TestLongestNameFitsEveryDerivedName(t *testing.T) {
 				"event_bus":                          map[string]interface{}{"create": true},
 				"distributed_fanout":                 map[string]interface{}{"enabled": true},
 				"create_api_gateway_cloudwatch_role": true,
+				"pusher":                             pusherVars(nil)["pusher"],
 			})
 			checked := map[string]bool{}
 			for addr, r := range plan.ResourcePlannedValuesMap {
@@ -67,6 +71,7 @@ func TestLongestNameFitsEveryDerivedName(t *testing.T) {
 				"aws_dynamodb_table.name", "aws_lambda_function.function_name", "aws_iam_role.name",
 				"aws_sqs_queue.name", "aws_cloudwatch_event_rule.name", "aws_cloudwatch_event_bus.name",
 				"aws_lambda_permission.statement_id", "aws_cloudwatch_log_group.name",
+				"aws_cloudfront_function.name", "aws_cloudfront_origin_request_policy.name",
 			} {
 				assert.Truef(t, checked[want], "%s was checked (is the option that creates it still on?)", want)
 			}

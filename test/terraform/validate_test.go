@@ -13,7 +13,7 @@ import (
 )
 
 // configurations are the root module and every example.
-var configurations = []string{".", "examples/minimal", "examples/complete", "examples/chat"}
+var configurations = []string{".", "examples/minimal", "examples/complete", "examples/chat", "examples/laravel"}
 
 // TestInitValidatePlanEveryConfiguration runs init, validate and plan for the
 // root module and every example with both Terraform and OpenTofu against the
@@ -42,6 +42,9 @@ func TestInitValidatePlanEveryConfiguration(t *testing.T) {
 				for _, addr := range []string{"aws_apigatewayv2_api.this", "aws_apigatewayv2_stage.this", "aws_dynamodb_table.this", `aws_lambda_function.this["websocket"]`, `aws_lambda_function.this["publisher"]`} {
 					assert.Containsf(t, plan.ResourceChangesMap, prefix+addr, "%s plans %s", cfg, prefix+addr)
 				}
+				// examples/laravel is the one in Pusher mode.
+				_, pusher := plan.ResourceChangesMap[prefix+"aws_cloudfront_distribution.pusher[0]"]
+				assert.Equalf(t, cfg == "examples/laravel", pusher, "%s plans the Pusher distribution: %v", cfg, pusher)
 				// examples/complete turns distributed fan-out on; the others leave it off.
 				for _, addr := range []string{"aws_sqs_queue.fanout[0]", "aws_sqs_queue.fanout_dlq[0]", "aws_lambda_event_source_mapping.fanout[0]", `aws_lambda_function.this["fanout"]`} {
 					_, ok := plan.ResourceChangesMap[prefix+addr]

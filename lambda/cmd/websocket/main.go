@@ -11,7 +11,11 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
 	"github.com/wsforge/terraform-aws-websocket/lambda/lambdaenv"
 	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
@@ -26,7 +30,12 @@ func main() {
 	log := lambdaenv.Logger(settings.LogLevel)
 	rec := lambdaenv.NewEMF(settings, metrics.FunctionWebSocket)
 	settings.Metrics = rec
-	ps, pusherMode, err := lambdaenv.ParsePusher(os.Getenv)
+	getenv, err := pusherSecretEnv(context.Background())
+	if err != nil {
+		log.Error("websocket: load pusher app secret", "error", err)
+		os.Exit(1)
+	}
+	ps, pusherMode, err := lambdaenv.ParsePusher(getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "websocket: configuration:", err)
 		os.Exit(1)
@@ -48,4 +57,18 @@ func main() {
 	// HandleJSON decodes the event itself, so numeric authorizer context
 	// values (a userId above 2^53) keep their exact digits.
 	lambda.Start(metrics.Wrap(rec, m.HandleJSON))
+}
+
+// pusherSecretEnv returns os.Getenv, or, when the Pusher app secret is given
+// by reference (WS_PUSHER_APP_SECRET_SSM_PARAMETER or _ARN), a getenv that
+// answers WS_PUSHER_APP_SECRET with the value fetched once, at cold start.
+func pusherSecretEnv(ctx context.Context) (func(string) string, error) {
+	if !lambdaenv.PusherSecretReferenced(os.Getenv) {
+		return lambdaenv.WithPusherSecret(ctx, os.Getenv, auth.EnvClients{})
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	return lambdaenv.WithPusherSecret(ctx, os.Getenv, auth.EnvClients{SSM: ssm.NewFromConfig(awsCfg), SecretsManager: secretsmanager.NewFromConfig(awsCfg)})
 }
