@@ -376,7 +376,10 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 			return nil, protocol.Errorf(protocol.CodeForbidden, "not allowed to join %s", f.Channel)
 		}
 		presence := strings.HasPrefix(f.Channel, protocol.PresencePrefix)
-		if presence && (req.UserID == "" || m.cfg.Presence == nil) {
+		if presence && m.cfg.Presence == nil {
+			return nil, protocol.Errorf(protocol.CodeForbidden, "presence channels are not enabled on this server")
+		}
+		if presence && req.UserID == "" {
 			return nil, protocol.Errorf(protocol.CodeForbidden, "presence channels need an authenticated user")
 		}
 		if _, err := m.Join(ctx, req.ConnectionID, f.Channel); err != nil {

@@ -265,3 +265,12 @@ func TestHistoryRules(t *testing.T) {
 	_, err = New(Config{Store: store.NewMemory(store.MemoryOptions{}), NewPoster: func(string) (sender.Poster, error) { return nil, nil }, HistoryRules: rs})
 	assert.ErrorIs(t, err, ErrNoHistory)
 }
+
+func TestPresenceNeedsAPresenceStore(t *testing.T) {
+	e := newEnv(t, Hooks{})
+	e.connect("a", "alice", "", "")
+	assert.Equal(t, "forbidden", errorCode(t, e.send("a", "alice", "", "$default", `{"action":"subscribe","channel":"presence-room"}`)))
+	ids, err := e.m.ConnectionsOfChannel(context.Background(), "presence-room")
+	require.NoError(t, err)
+	assert.Empty(t, ids, "a refused presence subscribe joins nothing")
+}
