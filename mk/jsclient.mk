@@ -7,7 +7,7 @@
 # documented 60 s on both stores (docs/benchmarks.md).
 JS_CLIENT_DIR           := $(ROOT)/clients/js
 JS_CLIENT_DYNAMODB_PORT ?= 8748
-JS_CLIENT_TESTS         := test/client.test.mjs test/scenario.test.mjs
+JS_CLIENT_TESTS         := test/unit.test.mjs test/client.test.mjs test/scenario.test.mjs
 
 .PHONY: test-js-client scenario-js-client js-client-deps
 TEST_TIERS += test-js-client

@@ -71,7 +71,37 @@ export class Subscription extends Emitter {
     if (frame.type === 'member_joined') { this.members.add(frame.userId); this.emit('member_joined', frame.userId); return; }
     if (frame.type === 'member_left') { this.members.delete(frame.userId); this.emit('member_left', frame.userId); return; }
     if (this._pending) { this._pending.push(frame); return; }
+    const pos = this.position;
+    if (typeof frame.offset === 'number' && pos && pos.epoch === frame.epoch && frame.offset > pos.offset + 1) {
+      this._fillGap(pos, frame);
+      return;
+    }
     this._deliver(frame);
+  }
+
+  // _fillGap reads the messages a live delivery skipped (a send that failed
+  // while the connection stayed open) from the history, holding later
+  // messages back until they are delivered in order.
+  _fillGap(pos, frame) {
+    const owner = {};
+    this._pending = [frame];
+    this._pendingOwner = owner;
+    const done = (reply) => {
+      if (this._pendingOwner !== owner) return; // the connection closed: the resubscribe recovers
+      const pending = this._pending;
+      this._pending = null;
+      this._pendingOwner = null;
+      const pubs = reply && reply.epoch === pos.epoch ? reply.publications || [] : [];
+      const covered = pubs.length === frame.offset - pos.offset - 1;
+      for (const p of pubs) this._deliver({ type: 'message', channel: this.channel, data: p.data, offset: p.offset, epoch: pos.epoch });
+      if (!covered) {
+        this.unrecovered++;
+        this.emit('unrecovered', { offset: frame.offset, epoch: frame.epoch });
+      }
+      pending.sort((a, b) => (a.offset ?? 0) - (b.offset ?? 0));
+      for (const f of pending) this._deliver(f);
+    };
+    this.client.history(this.channel, { since: pos, limit: Math.min(1000, frame.offset - pos.offset - 1) }).then(done, () => done(null));
   }
 
   _deliver(frame) {
@@ -86,6 +116,7 @@ export class Subscription extends Emitter {
   _subscribed(reply) {
     const pending = this._pending || [];
     this._pending = null;
+    this._pendingOwner = null;
     if (Array.isArray(reply.members)) this.members = new Set(reply.members.map((m) => m.userId));
     if (typeof reply.offset === 'number') {
       if (reply.recovered === true) {
@@ -245,7 +276,7 @@ export class Client extends Emitter {
       this._fail(r, new ConnectionClosedError());
       return false;
     });
-    for (const sub of this._subs.values()) sub._pending = null;
+    for (const sub of this._subs.values()) { sub._pending = null; sub._pendingOwner = null; }
     this.emit('disconnected', { code: ev.code, reason: ev.reason });
     this._scheduleReconnect();
   }
@@ -273,6 +304,7 @@ export class Client extends Emitter {
     const frame = { action: 'subscribe', channel: sub.channel };
     if (sub.position) frame.since = sub.position;
     sub._pending = [];
+    sub._pendingOwner = 'subscribe';
     this._request(frame, true).then((reply) => {
       if (!sub._active) return;
       sub._subscribed(reply);
