@@ -5,7 +5,7 @@
 //
 // Knobs: SCENARIO_SUBSCRIBERS (50), SCENARIO_RATE (messages/s, 50),
 // SCENARIO_SECONDS (60; make test runs 15), SCENARIO_MAX_DURATION (5s),
-// WSLOCAL_ARGS (e.g. -dynamodb-endpoint). The report is printed as JSON
+// SCENARIO_TIMEOUT_SECONDS (SECONDS*20+300), WSLOCAL_ARGS (e.g. -dynamodb-endpoint). The report is printed as JSON
 // and written to SCENARIO_REPORT when set.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +17,9 @@ const RATE = Number(process.env.SCENARIO_RATE || 50);
 const SECONDS = Number(process.env.SCENARIO_SECONDS || 60);
 const MAX_DURATION = process.env.SCENARIO_MAX_DURATION || '5s';
 const CHANNEL = 'chat-scenario';
+// A guard, not a measurement: on a loaded machine with DynamoDB Local the
+// publisher falls well behind its pace (docs/benchmarks.md).
+const TIMEOUT_SECONDS = Number(process.env.SCENARIO_TIMEOUT_SECONDS || SECONDS * 20 + 300);
 
 let gw;
 const clients = [];
@@ -25,7 +28,7 @@ after(async () => {
   if (gw) await gw.stop();
 });
 
-test(`${SUBSCRIBERS} subscribers, ${RATE} msg/s for ${SECONDS} s, connections closed every ${MAX_DURATION}`, { timeout: (SECONDS + 300) * 1000 }, async () => {
+test(`${SUBSCRIBERS} subscribers, ${RATE} msg/s for ${SECONDS} s, connections closed every ${MAX_DURATION}`, { timeout: TIMEOUT_SECONDS * 1000 }, async () => {
   // Room for every message of the run, so no recovery can outrun the history.
   gw = await start(['-history', `${CHANNEL}:${RATE * SECONDS + 100}:1h`, '-max-duration', MAX_DURATION, '-max-processes', '8']);
   const subs = [];
