@@ -316,7 +316,11 @@ func header(ev events.APIGatewayWebsocketProxyRequest, name string) string {
 }
 
 func (m *Manager) handleDisconnect(ctx context.Context, req *Request) (Response, error) {
-	m.leaveAllPresence(ctx, req.ConnectionID)
+	if req.UserID != "" {
+		// Only connections with a user can be in presence channels, so an
+		// anonymous disconnect costs no lookup of its channels.
+		m.leaveAllPresence(ctx, req.ConnectionID)
+	}
 	if _, err := m.store.RemoveConnection(ctx, req.ConnectionID); err != nil {
 		m.log.ErrorContext(ctx, "remove connection", "connectionId", req.ConnectionID, "error", err)
 		return Response{StatusCode: http.StatusInternalServerError}, nil

@@ -223,7 +223,11 @@ func TestPresenceInProtocolV1(t *testing.T) {
 
 	assert.JSONEq(t, `{"type":"unsubscribed","channel":"presence-room"}`, e.send("a1", "alice", "", "$default", `{"action":"unsubscribe","channel":"presence-room"}`))
 	assert.Empty(t, e.messages("b"), "alice still has a connection there")
-	e.disconnect("a2")
+	ev := loadEvent(t, "apigw-websocket-request-disconnect.json")
+	ev.RequestContext.ConnectionID = "a2"
+	ev.RequestContext.Authorizer = authorizer("alice", "") // API Gateway passes the context on every route
+	_, err := e.m.Handle(context.Background(), ev)
+	require.NoError(t, err)
 	assert.Equal(t, []string{`{"type":"member_left","channel":"presence-room","userId":"alice"}`}, e.messages("b"), "the last connection out announces member_left once")
 	users, err := e.m.cfg.Presence.PresenceUsers(context.Background(), "presence-room")
 	require.NoError(t, err)
