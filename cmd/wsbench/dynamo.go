@@ -150,6 +150,50 @@ func runDynamo(args []string) error {
 		return err
 	}
 
+	// A history channel of 10 members: a send appends to the stream (one
+	// transaction; a process that has not seen the stream reads its meta
+	// once), and a resubscribe with since reads the meta and the gap.
+	hist, err := store.NewDynamoHistory(client, store.DynamoOptions{Table: table})
+	if err != nil {
+		return err
+	}
+	lim := realtime.HistoryRules{{Pattern: "hist-*", Size: 100, TTL: time.Hour}}
+	mh, err := realtime.New(realtime.Config{Store: db, Poster: poster, History: hist, HistoryRules: lim, Sender: sender.Options{Concurrency: 256, OmitDelivered: true}})
+	if err != nil {
+		return err
+	}
+	for i := range 10 {
+		if _, err := db.Join(ctx, fmt.Sprintf("dev-%02d", i), "hist-1"); err != nil {
+			return err
+		}
+	}
+	histSend := func() error {
+		rep, err := mh.SendToChannel(ctx, "hist-1", []byte(`{"n":1}`))
+		if err == nil && rep.Delivered != 10 {
+			err = fmt.Errorf("delivered %d of 10", rep.Delivered)
+		}
+		return err
+	}
+	if err := measure("send to history channel of 10 (first)", "creates the stream", histSend); err != nil {
+		return err
+	}
+	for range 5 {
+		if err := measure("send to history channel of 10", "", histSend); err != nil {
+			return err
+		}
+	}
+	// Keep one steady-state row: the last of the five sends.
+	rows = append(rows[:len(rows)-5], rows[len(rows)-1])
+	if err := measure("read history (5 missed)", "what a resubscribe with since costs", func() error {
+		_, pubs, err := hist.ReadHistory(ctx, "hist-1", 1, 100, store.HistoryLimits{Size: 100, TTL: time.Hour})
+		if err == nil && len(pubs) != 5 {
+			err = fmt.Errorf("read %d of 5", len(pubs))
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+
 	// A channel of *small members made through the store, and broadcast.
 	fillStart := time.Now()
 	g, gctx := errgroup.WithContext(ctx)

@@ -76,6 +76,7 @@ type options struct {
 	jwtJWKSURL                         string
 	jwtLeeway                          leewayFlag
 	routes, publisherNames             listFlag
+	history                            listFlag
 	identitySources                    listFlag
 	allowOrigins                       listFlag
 	maxQueuedBytes                     int
@@ -113,6 +114,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.IntVar(&o.maxMessageSize, "max-message-size", localgw.DefaultMaxMessageSize, "largest client message in bytes; larger ones close the connection with 1009")
 	fs.IntVar(&o.frameSize, "frame-size", localgw.DefaultFrameSize, "largest client frame in bytes (larger ones close the connection with 1009) and the size of outgoing frames")
 	fs.IntVar(&o.maxChannelsPerConnection, "max-channels-per-connection", realtime.DefaultMaxChannelsPerConnection, "most channels one connection may join; a subscribe beyond answers too_many_channels, a ?channels= listing more is refused with 400")
+	fs.Var(&o.history, "history", "keep history on protocol v1 channels matching `PATTERN:SIZE:TTL` (chat-*:100:1h): offsets, epochs and recovery on resubscribe (docs/protocol.md); repeatable, the first match wins")
 	fs.BoolVar(&o.allowBinary, "allow-binary", false, "accept binary client messages, passed base64 encoded (an API with binaryMediaTypes); by default they close the connection with 1003")
 	fs.IntVar(&o.maxQueuedBytes, "max-queued-bytes", localgw.DefaultMaxQueuedBytes, "per connection: bytes of outgoing messages that may wait for a slow client (one that does not fit closes it with 1008 and the POST answers 410) and of client messages waiting for their route")
 	fs.Var(&o.allowOrigins, "allow-origin", "browser `ORIGIN` (scheme://host[:port], or *) allowed to call the management and Invoke APIs besides the gateway's own; other cross-origin requests answer 403; repeatable")
@@ -181,6 +183,13 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 		Logger: log, Web: web.Handler(o.stage), BootstrapRoutes: map[string]string{},
 	}
 	cfg.MaxChannelsPerConnection = o.maxChannelsPerConnection
+	for _, h := range o.history {
+		r, err := realtime.ParseHistoryRule(h)
+		if err != nil {
+			return cfg, fmt.Errorf("-history: %w", err)
+		}
+		cfg.History = append(cfg.History, r)
+	}
 	if !o.quietProcesses {
 		cfg.ProcessOutput = stderr
 	}

@@ -47,6 +47,10 @@ type Settings struct {
 	EventSource string
 	// LogLevel is WS_LOG_LEVEL (debug, info, warn, error; default info).
 	LogLevel slog.Level
+	// History is WS_HISTORY, a JSON list of {"pattern","size","ttl"} that
+	// opts channels into history and recovery (docs/protocol.md); empty
+	// means no channel keeps history.
+	History realtime.HistoryRules
 	// Fanout is WS_FANOUT_QUEUE_URL, WS_FANOUT_THRESHOLD and
 	// WS_FANOUT_BATCH_SIZE; an empty queue URL keeps every send in-process.
 	Fanout fanout.Settings
@@ -101,6 +105,11 @@ func Parse(getenv func(string) string) (Settings, error) {
 		}
 		s.MaxChannelsPerConnection = n
 	}
+	rules, err := realtime.ParseHistoryRules(getenv("WS_HISTORY"))
+	if err != nil {
+		return s, err
+	}
+	s.History = rules
 	fs, err := fanout.ParseSettings(getenv)
 	if err != nil {
 		return s, err
@@ -139,7 +148,13 @@ func NewManager(ctx context.Context, s Settings, log *slog.Logger, hooks realtim
 // NewManagerFromConfig is NewManager with an explicit AWS configuration (the
 // local gateway points it at DynamoDB Local and itself).
 func NewManagerFromConfig(awsCfg aws.Config, s Settings, log *slog.Logger, hooks realtime.Hooks) (*realtime.Manager, error) {
-	db, err := store.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), store.DynamoOptions{Table: s.TableName, TTL: s.ConnectionTTL})
+	client := dynamodb.NewFromConfig(awsCfg)
+	opts := store.DynamoOptions{Table: s.TableName, TTL: s.ConnectionTTL}
+	db, err := store.NewDynamoDB(client, opts)
+	if err != nil {
+		return nil, err
+	}
+	presence, err := store.NewDynamoPresence(client, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +170,14 @@ func NewManagerFromConfig(awsCfg aws.Config, s Settings, log *slog.Logger, hooks
 		Hooks:              hooks,
 		Logger:             log,
 		Metrics:            s.Metrics,
+		Presence:           presence,
+	}
+	if len(s.History) > 0 {
+		h, err := store.NewDynamoHistory(client, opts)
+		if err != nil {
+			return nil, err
+		}
+		cfg.History, cfg.HistoryRules = h, s.History
 	}
 	cfg.MaxChannelsPerConnection = s.MaxChannelsPerConnection
 	if s.Fanout.QueueURL != "" {

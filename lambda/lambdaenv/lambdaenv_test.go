@@ -10,6 +10,7 @@ import (
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
 	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -29,6 +30,7 @@ func TestParseValues(t *testing.T) {
 		"WS_CONNECTION_TTL": "3h", "WS_MAX_CHANNELS_PER_CONNECTION": "250", "WS_EVENT_BUS_NAME": "bus", "WS_EVENT_SOURCE": "chat", "WS_LOG_LEVEL": "debug",
 		"WS_FANOUT_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q", "WS_FANOUT_THRESHOLD": "0", "WS_FANOUT_BATCH_SIZE": "100",
 		"WS_METRICS_NAMESPACE": "WebSocket/chat-prod",
+		"WS_HISTORY":           `[{"pattern":"chat-*","size":100,"ttl":"1h"}]`,
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, 200, s.SendConcurrency)
@@ -40,6 +42,7 @@ func TestParseValues(t *testing.T) {
 	assert.Equal(t, slog.LevelDebug, s.LogLevel)
 	assert.Equal(t, fanout.Settings{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q", Threshold: 0, BatchSize: 100}, s.Fanout)
 	assert.Equal(t, "WebSocket/chat-prod", s.MetricsNamespace)
+	assert.Equal(t, realtime.HistoryRules{{Pattern: "chat-*", Size: 100, TTL: time.Hour}}, s.History)
 }
 
 func TestParseErrors(t *testing.T) {
@@ -53,6 +56,8 @@ func TestParseErrors(t *testing.T) {
 		"WS_MAX_CHANNELS_PER_CONNECTION=\"-5\"":  {"WS_TABLE_NAME": "t", "WS_MAX_CHANNELS_PER_CONNECTION": "-5"},
 		"WS_MAX_CHANNELS_PER_CONNECTION=\"ten\"": {"WS_TABLE_NAME": "t", "WS_MAX_CHANNELS_PER_CONNECTION": "ten"},
 		"WS_FANOUT_BATCH_SIZE":                   {"WS_TABLE_NAME": "t", "WS_FANOUT_BATCH_SIZE": "5000"},
+		"WS_HISTORY":                             {"WS_TABLE_NAME": "t", "WS_HISTORY": `{"pattern":"chat-*"}`},
+		"size 0":                                 {"WS_TABLE_NAME": "t", "WS_HISTORY": `[{"pattern":"chat-*","size":0,"ttl":"1h"}]`},
 	}
 	for want, vars := range tests {
 		_, err := Parse(env(vars))

@@ -2,6 +2,7 @@ package localgw
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -121,6 +122,9 @@ type ServerConfig struct {
 	MaxChannelsPerConnection int
 	// MaxQueuedBytes bounds each connection's buffers (see Config.MaxQueuedBytes).
 	MaxQueuedBytes int
+	// History opts protocol v1 channels into history and recovery
+	// (realtime.Config.HistoryRules; WS_HISTORY for the bootstraps).
+	History realtime.HistoryRules
 	// AllowedOrigins may call the management and Invoke APIs from a browser
 	// (see Config.AllowedOrigins).
 	AllowedOrigins []string
@@ -149,8 +153,12 @@ type Server struct {
 	stage   string
 	store   store.Store
 	manager *realtime.Manager
-	pools   map[string]*Bootstrap
-	served  chan error
+	// history and presence back protocol v1's history and presence-*
+	// channels in process.
+	history  store.History
+	presence store.Presence
+	pools    map[string]*Bootstrap
+	served   chan error
 
 	log      *slog.Logger
 	pusherGW *Gateway // nil without ServerConfig.Pusher
@@ -224,10 +232,18 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 			return fmt.Errorf("localgw: %w", err)
 		}
 		s.store = db
-	} else if cfg.Store != nil {
-		s.store = cfg.Store
+		if s.history, err = store.NewDynamoHistory(client, store.DynamoOptions{Table: cfg.Table}); err != nil {
+			return fmt.Errorf("localgw: %w", err)
+		}
+		if s.presence, err = store.NewDynamoPresence(client, store.DynamoOptions{Table: cfg.Table}); err != nil {
+			return fmt.Errorf("localgw: %w", err)
+		}
 	} else {
-		s.store = store.NewMemory(store.MemoryOptions{})
+		s.store = cfg.Store
+		if s.store == nil {
+			s.store = store.NewMemory(store.MemoryOptions{})
+		}
+		s.history, s.presence = store.NewMemoryHistory(nil), store.NewMemoryPresence(nil)
 	}
 
 	gcfg := Config{
@@ -247,6 +263,9 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 			},
 			ManagementEndpoint:       endpoint,
 			MaxChannelsPerConnection: cfg.MaxChannelsPerConnection,
+			History:                  s.history,
+			HistoryRules:             cfg.History,
+			Presence:                 s.presence,
 			Hooks:                    cfg.Hooks,
 			Logger:                   cfg.Logger,
 			Metrics:                  s.metrics,
@@ -367,6 +386,10 @@ func (s *Server) bootstrapEnv(cfg ServerConfig, endpoint string) []string {
 	}
 	if cfg.MaxChannelsPerConnection > 0 {
 		env = append(env, "WS_MAX_CHANNELS_PER_CONNECTION="+strconv.Itoa(cfg.MaxChannelsPerConnection))
+	}
+	if len(cfg.History) > 0 {
+		b, _ := json.Marshal(cfg.History)
+		env = append(env, "WS_HISTORY="+string(b))
 	}
 	return env
 }

@@ -19,6 +19,8 @@ const (
 	ActionPublish     = "publish"
 	ActionPing        = "ping"
 	ActionWhoami      = "whoami"
+	// ActionHistory reads a history channel's stream (see history.go).
+	ActionHistory = "history"
 )
 
 // Error codes of an error reply.
@@ -55,6 +57,10 @@ type Frame struct {
 	Channel string `json:"channel,omitempty"`
 	// Data is publish's payload, any JSON value, kept verbatim.
 	Data json.RawMessage `json:"data,omitempty"`
+	// Since is the stream position of subscribe (recovery) and history.
+	Since *Since `json:"since,omitempty"`
+	// Limit bounds the publications of a history reply (0: as many as fit).
+	Limit int `json:"limit,omitempty"`
 }
 
 // Error is a protocol error: it becomes an error reply, and the connection stays open.
@@ -94,7 +100,7 @@ func Parse(body []byte) (Frame, error) {
 	switch f.Action {
 	case ActionPing, ActionWhoami:
 		return f, nil
-	case ActionSubscribe, ActionUnsubscribe, ActionPublish:
+	case ActionSubscribe, ActionUnsubscribe, ActionPublish, ActionHistory:
 	default:
 		return f, Errorf(CodeUnknownAction, "unknown action %q", truncate(f.Action, 64))
 	}
@@ -114,6 +120,9 @@ func Parse(body []byte) (Frame, error) {
 			return f, Errorf(CodeBadRequest, "missing field: data")
 		}
 		f.Data = data
+	}
+	if err := parseHistoryFields(raw, &f); err != nil {
+		return f, err
 	}
 	return f, nil
 }

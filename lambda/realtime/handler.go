@@ -324,6 +324,11 @@ func header(ev events.APIGatewayWebsocketProxyRequest, name string) string {
 }
 
 func (m *Manager) handleDisconnect(ctx context.Context, req *Request) (Response, error) {
+	if req.UserID != "" {
+		// Only connections with a user can be in presence channels, so an
+		// anonymous disconnect costs no lookup of its channels.
+		m.leaveAllPresence(ctx, req.ConnectionID)
+	}
 	if _, err := m.store.RemoveConnection(ctx, req.ConnectionID); err != nil {
 		m.log.ErrorContext(ctx, "remove connection", "connectionId", req.ConnectionID, "error", err)
 		return Response{StatusCode: http.StatusInternalServerError}, nil
@@ -382,6 +387,13 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 		if !protocol.AllowsChannel(req.Channels, f.Channel) {
 			return nil, protocol.Errorf(protocol.CodeForbidden, "not allowed to join %s", f.Channel)
 		}
+		presence := strings.HasPrefix(f.Channel, protocol.PresencePrefix)
+		if presence && m.cfg.Presence == nil {
+			return nil, protocol.Errorf(protocol.CodeForbidden, "presence channels are not enabled on this server")
+		}
+		if presence && req.UserID == "" {
+			return nil, protocol.Errorf(protocol.CodeForbidden, "presence channels need an authenticated user")
+		}
 		if _, err := m.Join(ctx, req.ConnectionID, f.Channel); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, protocol.Errorf(protocol.CodeBadRequest, "connection is not registered")
@@ -391,10 +403,22 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 			}
 			return nil, err
 		}
-		return protocol.Subscribed(f.Channel), nil
+		return m.subscribed(ctx, req, f, presence)
+	case protocol.ActionHistory:
+		if !protocol.AllowsChannel(req.Channels, f.Channel) {
+			return nil, protocol.Errorf(protocol.CodeForbidden, "not allowed to read %s", f.Channel)
+		}
+		lim, ok := m.cfg.HistoryRules.Limits(f.Channel)
+		if !ok {
+			return nil, protocol.Errorf(protocol.CodeBadRequest, "channel %s keeps no history", f.Channel)
+		}
+		return m.streamReply(ctx, protocol.StreamReply{Type: replyHistory, Channel: f.Channel}, f.Since, f.Limit, lim)
 	case protocol.ActionUnsubscribe:
 		if _, err := m.Leave(ctx, req.ConnectionID, f.Channel); err != nil {
 			return nil, err
+		}
+		if strings.HasPrefix(f.Channel, protocol.PresencePrefix) {
+			m.leavePresence(ctx, req.ConnectionID, f.Channel)
 		}
 		return protocol.Unsubscribed(f.Channel), nil
 	case protocol.ActionPublish:
@@ -404,6 +428,9 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 		}
 		if !member {
 			return nil, protocol.Errorf(protocol.CodeNotSubscribed, "subscribe to %s before publishing", f.Channel)
+		}
+		if lim, ok := m.cfg.HistoryRules.Limits(f.Channel); ok {
+			return m.publishHistoryFrame(ctx, req, f, lim)
 		}
 		msg := protocol.Message(f.Channel, f.Data)
 		if len(msg) > protocol.MaxFrame {

@@ -90,6 +90,13 @@ type Config struct {
 	// fan-out workers (package fanout over SQS); nil sends everything from
 	// this process.
 	Distributor Distributor
+	// History keeps the streams of history channels; required with HistoryRules.
+	History store.History
+	// HistoryRules opt channels into history (WS_HISTORY); see docs/protocol.md.
+	HistoryRules HistoryRules
+	// Presence keeps the users of protocol v1 presence-* channels; nil
+	// refuses subscribes to them.
+	Presence store.Presence
 	// Events receives lifecycle events; nil disables them.
 	Events EventPublisher
 	// Hooks are the user's callbacks.
@@ -134,6 +141,14 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	for _, r := range cfg.HistoryRules {
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("realtime: %w", err)
+		}
+	}
+	if len(cfg.HistoryRules) > 0 && cfg.History == nil {
+		return nil, ErrNoHistory
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -307,13 +322,19 @@ func (m *Manager) SendToUsers(ctx context.Context, userIDs []string, data []byte
 }
 
 // SendToChannel sends data to every member of the channel except the ids in
-// exclude (the publisher of a client message). Members are streamed from the
+// exclude (the publisher of a client message). On a history channel
+// (Config.HistoryRules) data is stored as the stream's next message and
+// delivered in the v1 envelope {"type":"message","channel","data","offset","epoch"}. Members are streamed from the
 // store page by page; above the Distributor's threshold they are enqueued for
 // fan-out workers and the report counts Batches. Report.Results lists only the
 // recipients that were not delivered, so memory stays flat for large channels.
 func (m *Manager) SendToChannel(ctx context.Context, channel string, data []byte, exclude ...string) (sender.Report, error) {
 	if !protocol.ValidChannel(channel) {
 		return sender.Report{}, fmt.Errorf("send to channel %q: %w", channel, ErrInvalidChannel)
+	}
+	if lim, ok := m.cfg.HistoryRules.Limits(channel); ok {
+		_, rep, err := m.publishToHistory(ctx, channel, protocol.Payload(data), lim, exclude)
+		return rep, err
 	}
 	return m.sendPages(ctx, data, exclude, func(fn store.PageFunc) error {
 		return m.store.ChannelMembers(ctx, channel, fn)

@@ -1,0 +1,119 @@
+// Types of @wsforge/realtime-client (index.js). See README.md.
+
+/** A stream position on a history channel. */
+export interface StreamPosition {
+  /** Offset of the last message (0 before the first). */
+  offset: number;
+  /** The stream's epoch; a new epoch means a new stream. */
+  epoch: string;
+}
+
+/** Anything with the browser WebSocket API (the `ws` package in Node 20). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: any) => void) | null;
+  onmessage: ((ev: { data: any }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: any) => void) | null;
+}
+
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+export interface ClientOptions {
+  /** The JWT, or a function returning it (called before every connect, so it can refresh). */
+  token?: string | (() => string | Promise<string>);
+  /** Query parameter that carries the token (default "token", the module's default identity source). */
+  tokenParam?: string;
+  /** WebSocket subprotocols to offer. */
+  protocols?: string | string[];
+  /** WebSocket constructor; default globalThis.WebSocket (browsers, Node 22+). */
+  WebSocket?: WebSocketConstructor;
+  /** First reconnect delay ceiling in ms (default 500); doubles per failed attempt. */
+  minReconnectDelay?: number;
+  /** Largest reconnect delay ceiling in ms (default 30000). */
+  maxReconnectDelay?: number;
+  /** Keep-alive ping period in ms (default 240000, well inside API Gateway's 10-minute idle timeout); 0 disables. */
+  pingInterval?: number;
+  /** How long a request waits for its reply, including while disconnected (default 10000 ms). */
+  requestTimeout?: number;
+}
+
+/** A message frame as delivered ({type:"message", channel, data, offset?, epoch?}). */
+export interface MessageFrame {
+  type: 'message';
+  channel: string;
+  data: unknown;
+  offset?: number;
+  epoch?: string;
+}
+
+/** A history or subscribed reply on a history channel. */
+export interface StreamReply extends StreamPosition {
+  type: 'history' | 'subscribed';
+  channel: string;
+  recovered?: boolean;
+  publications?: { offset: number; data: unknown }[];
+  members?: { userId: string }[];
+}
+
+/** The published reply; offset and epoch on history channels. */
+export interface PublishedReply {
+  type: 'published';
+  channel: string;
+  offset?: number;
+  epoch?: string;
+}
+
+/** An error reply, as a rejection. */
+export class ProtocolError extends Error {
+  /** The protocol error code (forbidden, not_subscribed, too_large, ...). */
+  readonly code: string;
+}
+
+/** The request's connection closed before its reply. */
+export class ConnectionClosedError extends Error {}
+
+/** A subscription; it survives reconnects and resubscribes with recovery. */
+export class Subscription {
+  readonly channel: string;
+  /** Position of the last delivered message; null on channels without history. */
+  readonly position: StreamPosition | null;
+  /** A presence channel's users. */
+  readonly members: Set<string>;
+  /** Resubscribes that recovered every missed message. */
+  readonly recoveries: number;
+  /** Resubscribes answered recovered:false (messages may be missing: reload state). */
+  readonly unrecovered: number;
+  /** Messages that arrived twice and were dropped by offset. */
+  readonly duplicates: number;
+  on(event: 'message', fn: (data: unknown, frame: MessageFrame) => void): () => void;
+  on(event: 'member_joined' | 'member_left', fn: (userId: string) => void): () => void;
+  on(event: 'unrecovered', fn: (position: StreamPosition | null) => void): () => void;
+  off(event: string, fn: (...args: any[]) => void): void;
+  unsubscribe(): Promise<void>;
+}
+
+export class Client {
+  constructor(url: string, options?: ClientOptions);
+  /** True while the socket is open. */
+  readonly connected: boolean;
+  /** Connections opened so far. */
+  readonly connections: number;
+  /** Connects (and reconnects until close()); resolves once open. */
+  connect(): Promise<void>;
+  /** Closes for good. */
+  close(): void;
+  subscribe(channel: string): Promise<Subscription>;
+  publish(channel: string, data: unknown): Promise<PublishedReply>;
+  whoami(): Promise<{ connectionId: string; userId: string | null }>;
+  history(channel: string, options?: { since?: StreamPosition; limit?: number }): Promise<StreamReply>;
+  ping(): Promise<{ type: 'pong' }>;
+  on(event: 'connected', fn: () => void): () => void;
+  on(event: 'disconnected', fn: (ev: { code: number; reason: string }) => void): () => void;
+  on(event: 'error', fn: (err: Error) => void): () => void;
+  /** Frames that belong to no subscription or request (e.g. server API sends to the connection). */
+  on(event: 'message', fn: (frame: unknown) => void): () => void;
+  off(event: string, fn: (...args: any[]) => void): void;
+}

@@ -1,0 +1,164 @@
+package protocol
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// MaxHistoryLimit bounds the limit of a history frame.
+const MaxHistoryLimit = 1000
+
+// Since is a client's stream position on a history channel: the offset of
+// the last message it received and the stream's epoch.
+type Since struct {
+	// Offset is the last offset the client received.
+	Offset uint64 `json:"offset"`
+	// Epoch is the stream epoch the offset belongs to.
+	Epoch string `json:"epoch"`
+}
+
+// parseHistoryFields reads since (subscribe, history) and limit (history).
+func parseHistoryFields(raw map[string]json.RawMessage, f *Frame) error {
+	if f.Action != ActionSubscribe && f.Action != ActionHistory {
+		return nil
+	}
+	if v, ok := raw["since"]; ok && string(v) != "null" {
+		var s struct {
+			Offset *json.Number `json:"offset"`
+			Epoch  *string      `json:"epoch"`
+		}
+		if err := json.Unmarshal(v, &s); err != nil || s.Offset == nil || s.Epoch == nil {
+			return Errorf(CodeBadRequest, "field since must be {\"offset\": <integer>, \"epoch\": <string>}")
+		}
+		off, err := strconv.ParseUint(s.Offset.String(), 10, 64)
+		if err != nil {
+			return Errorf(CodeBadRequest, "since.offset must be a non-negative integer")
+		}
+		f.Since = &Since{Offset: off, Epoch: *s.Epoch}
+	}
+	if v, ok := raw["limit"]; ok && f.Action == ActionHistory {
+		if err := json.Unmarshal(v, &f.Limit); err != nil || f.Limit < 0 || f.Limit > MaxHistoryLimit {
+			return Errorf(CodeBadRequest, "field limit must be an integer from 0 to %d", MaxHistoryLimit)
+		}
+	}
+	return nil
+}
+
+// Publication is one message of a history channel in a subscribed or
+// history reply.
+type Publication struct {
+	// Offset numbers the message in its channel's stream.
+	Offset uint64 `json:"offset"`
+	// Data is the message payload.
+	Data json.RawMessage `json:"data"`
+}
+
+// Payload returns data as a JSON value for an envelope: a JSON document
+// compacted, anything else (a server API send of plain text) as a JSON string.
+func Payload(data []byte) json.RawMessage {
+	if json.Valid(data) {
+		return compact(data)
+	}
+	b, _ := json.Marshal(string(data))
+	return b
+}
+
+// HistoryMessage is the v1 envelope every delivery on a history channel
+// arrives in: {"type":"message","channel":..,"data":..,"offset":..,"epoch":..}.
+// data must be a JSON value (see Payload).
+func HistoryMessage(ch string, data json.RawMessage, offset uint64, epoch string) []byte {
+	b, _ := json.Marshal(struct {
+		Type    string          `json:"type"`
+		Channel string          `json:"channel"`
+		Data    json.RawMessage `json:"data"`
+		Offset  uint64          `json:"offset"`
+		Epoch   string          `json:"epoch"`
+	}{"message", ch, data, offset, epoch})
+	return b
+}
+
+// HistoryMessageOverhead is how many bytes HistoryMessage adds around the
+// channel name and data at most (the largest offset and a 64-byte epoch).
+const HistoryMessageOverhead = 64 + 20 + 64
+
+// Member is one user of a presence channel.
+type Member struct {
+	// UserID is the authorizer's userId.
+	UserID string `json:"userId"`
+}
+
+// StreamReply is a subscribed reply with the extras of history and
+// presence channels, or a history reply. Fields left nil are omitted.
+type StreamReply struct {
+	// Type is "subscribed" or "history".
+	Type string
+	// Channel is the channel.
+	Channel string
+	// Recovered, on a subscribe with since, tells whether Publications hold
+	// every message after it.
+	Recovered *bool
+	// Stream is the stream's current position (history channels only).
+	Stream *Since
+	// Publications are messages after since, oldest first; a non-nil empty
+	// slice is sent as [].
+	Publications []Publication
+	// Members lists a presence channel's users.
+	Members []Member
+}
+
+// Encode marshals the reply: {"type","channel","recovered","epoch","offset","publications","members"}.
+func (r StreamReply) Encode() []byte {
+	out := struct {
+		Type         string         `json:"type"`
+		Channel      string         `json:"channel"`
+		Recovered    *bool          `json:"recovered,omitempty"`
+		Epoch        *string        `json:"epoch,omitempty"`
+		Offset       *uint64        `json:"offset,omitempty"`
+		Publications *[]Publication `json:"publications,omitempty"`
+		Members      *[]Member      `json:"members,omitempty"`
+	}{Type: r.Type, Channel: r.Channel, Recovered: r.Recovered}
+	if r.Stream != nil {
+		out.Epoch, out.Offset = &r.Stream.Epoch, &r.Stream.Offset
+	}
+	if r.Publications != nil {
+		out.Publications = &r.Publications
+	}
+	if r.Members != nil {
+		out.Members = &r.Members
+	}
+	b, _ := json.Marshal(out)
+	return b
+}
+
+// MemberEvent tells a presence channel's members that a user joined
+// ("member_joined", its first connection in) or left ("member_left", its
+// last connection out).
+func MemberEvent(typ, ch, userID string) []byte {
+	b, _ := json.Marshal(struct {
+		Type    string `json:"type"`
+		Channel string `json:"channel"`
+		UserID  string `json:"userId"`
+	}{typ, ch, userID})
+	return b
+}
+
+// Presence event types.
+const (
+	MemberJoined = "member_joined"
+	MemberLeft   = "member_left"
+)
+
+// PresencePrefix marks presence channels: joining one needs a user.
+const PresencePrefix = "presence-"
+
+// PublishedAt answers a publish on a history channel with the message's
+// position: {"type":"published","channel":..,"offset":..,"epoch":..}.
+func PublishedAt(ch string, offset uint64, epoch string) []byte {
+	b, _ := json.Marshal(struct {
+		Type    string `json:"type"`
+		Channel string `json:"channel"`
+		Offset  uint64 `json:"offset"`
+		Epoch   string `json:"epoch"`
+	}{"published", ch, offset, epoch})
+	return b
+}

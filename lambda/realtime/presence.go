@@ -1,0 +1,113 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+// subscribed answers a subscribe the store accepted: on a presence channel
+// it records the user (announcing member_joined to the others on the user's
+// first connection) and lists the members; on a history channel it carries
+// the stream's position and, with since, the recovered messages. History is
+// read after the join, so nothing published in between is missed (the
+// client drops duplicates by offset).
+func (m *Manager) subscribed(ctx context.Context, req *Request, f protocol.Frame, presence bool) ([]byte, error) {
+	r := protocol.StreamReply{Type: replySubscribed, Channel: f.Channel}
+	if presence {
+		members, err := m.joinPresence(ctx, req, f.Channel)
+		if err != nil {
+			// Without its presence record the membership would be invisible to
+			// the others: take it back.
+			if _, lerr := m.store.Leave(context.WithoutCancel(ctx), req.ConnectionID, f.Channel); lerr != nil {
+				m.log.ErrorContext(ctx, "roll back presence join", "connectionId", req.ConnectionID, "channel", f.Channel, "error", lerr)
+			}
+			return nil, err
+		}
+		r.Members = members
+	}
+	lim, history := m.cfg.HistoryRules.Limits(f.Channel)
+	if !history {
+		if f.Since != nil {
+			r.Recovered = new(bool)
+		}
+		if r.Recovered == nil && r.Members == nil {
+			return protocol.Subscribed(f.Channel), nil
+		}
+		return r.Encode(), nil
+	}
+	return m.streamReply(ctx, r, f.Since, 0, lim)
+}
+
+func (m *Manager) joinPresence(ctx context.Context, req *Request, channel string) ([]protocol.Member, error) {
+	exp := m.cfg.Now().Add(m.cfg.TTL)
+	if c, err := m.store.GetConnection(ctx, req.ConnectionID); err == nil {
+		exp = c.ExpiresAt
+	}
+	first, err := m.cfg.Presence.JoinPresence(ctx, channel, store.PresenceMember{ConnectionID: req.ConnectionID, UserID: req.UserID, ExpiresAt: exp}, 0)
+	if err != nil {
+		return nil, err
+	}
+	if first {
+		if _, err := m.sendPages(ctx, protocol.MemberEvent(protocol.MemberJoined, channel, req.UserID), []string{req.ConnectionID}, func(fn store.PageFunc) error {
+			return m.store.ChannelMembers(ctx, channel, fn)
+		}); err != nil {
+			m.log.WarnContext(ctx, "announce member_joined", "connectionId", req.ConnectionID, "channel", channel, "error", err)
+		}
+	}
+	users, err := m.cfg.Presence.PresenceUsers(ctx, channel)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.Member, 0, len(users))
+	for _, u := range users {
+		out = append(out, protocol.Member{UserID: u.UserID})
+	}
+	return out, nil
+}
+
+// leavePresence removes the connection from a presence channel and, when it
+// was its user's last connection there, tells the others member_left.
+func (m *Manager) leavePresence(ctx context.Context, id, channel string) {
+	if m.cfg.Presence == nil {
+		return
+	}
+	pm, last, err := m.cfg.Presence.LeavePresence(ctx, channel, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		m.log.ErrorContext(ctx, "leave presence", "connectionId", id, "channel", channel, "error", err)
+		return
+	}
+	if !last {
+		return
+	}
+	if _, err := m.sendPages(ctx, protocol.MemberEvent(protocol.MemberLeft, channel, pm.UserID), []string{id}, func(fn store.PageFunc) error {
+		return m.store.ChannelMembers(ctx, channel, fn)
+	}); err != nil {
+		m.log.WarnContext(ctx, "announce member_left", "connectionId", id, "channel", channel, "error", err)
+	}
+}
+
+// leaveAllPresence runs leavePresence for each presence channel of a
+// disconnecting connection (one lookup of its channels, only when presence
+// is configured).
+func (m *Manager) leaveAllPresence(ctx context.Context, id string) {
+	if m.cfg.Presence == nil {
+		return
+	}
+	channels, err := m.store.ConnectionChannels(ctx, id)
+	if err != nil {
+		m.log.ErrorContext(ctx, "presence channels of disconnecting connection", "connectionId", id, "error", err)
+		return
+	}
+	for _, ch := range channels {
+		if strings.HasPrefix(ch, protocol.PresencePrefix) {
+			m.leavePresence(ctx, id, ch)
+		}
+	}
+}
