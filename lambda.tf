@@ -158,6 +158,10 @@ locals {
       WS_FANOUT_THRESHOLD  = tostring(var.distributed_fanout.threshold)
       WS_FANOUT_BATCH_SIZE = tostring(var.distributed_fanout.batch_size)
     } : {},
+    # Channel history: both functions publish to channels.
+    length(var.history) > 0 ? {
+      WS_HISTORY = jsonencode([for r in var.history : { pattern = r.pattern, size = r.size, ttl = r.ttl }])
+    } : {},
   )
 
   # The fan-out worker delivers batches: table (gone connections, idempotency

@@ -113,6 +113,15 @@ locals {
         )
       }),
     ] : [],
+    length(var.history) > 0 ? [
+      jsonencode({
+        title = "History recoveries (resubscribes with since)", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        metrics = [
+          [local.emf, "HistoryRecovered", "Function", "websocket", { label = "recovered" }],
+          [local.emf, "HistoryNotRecovered", "Function", "websocket", { label = "not recovered (messages lost)" }],
+        ]
+      }),
+    ] : [],
     local.fanout_enabled ? [
       jsonencode({
         title = "Distributed fan-out batches", view = "timeSeries", stat = "Sum", period = 60, region = local.region

@@ -297,6 +297,34 @@ variable "max_channels_per_connection" {
   }
 }
 
+variable "history" {
+  description = <<-EOT
+    Channel history and recovery (docs/protocol.md, "History and recovery"), opt-in per channel pattern: every publish to a protocol v1 channel matching `pattern` (a glob as in Go's `path.Match`; the first matching rule wins) is numbered with the next offset of the channel's stream and kept, and a client that resubscribes with `since` gets what it missed in the reply. `size`: the latest messages kept (1 to 10000, default 100); `ttl`: how long each message is kept, whole hours, minutes and seconds in Go duration syntax (`1h`, `90s`, `2h30m`; at least `1s`, default `1h`). Sets `WS_HISTORY` on the websocket and publisher functions. Example: `[{ pattern = "chat-*", size = 100, ttl = "1h" }]`.
+  EOT
+  type = list(object({
+    pattern = string
+    size    = optional(number, 100)
+    ttl     = optional(string, "1h")
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = alltrue([for r in var.history : length(r.pattern) >= 1 && length(r.pattern) <= 164])
+    error_message = "Each history[].pattern must be a glob of 1 to 164 characters matching channel names, such as \"chat-*\"."
+  }
+
+  validation {
+    condition     = alltrue([for r in var.history : r.size >= 1 && r.size <= 10000 && floor(r.size) == r.size])
+    error_message = "Each history[].size must be a whole number of messages from 1 to 10000."
+  }
+
+  validation {
+    condition     = alltrue([for r in var.history : can(regex("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", r.ttl)) && r.ttl != "" && can(regex("[1-9]", r.ttl))])
+    error_message = "Each history[].ttl must be a Go duration of whole hours, minutes and seconds of at least 1s, such as \"1h\", \"90s\" or \"2h30m\"."
+  }
+}
+
 ################################################################################
 # DynamoDB
 ################################################################################

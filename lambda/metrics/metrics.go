@@ -80,6 +80,13 @@ const (
 	AuthorizerAllowed = "AuthorizerAllowed"
 	// AuthorizerDenied counts $connect requests the JWT authorizer refused, by Reason.
 	AuthorizerDenied = "AuthorizerDenied"
+	// HistoryRecovered counts subscribes with `since` answered recovered:true
+	// (the missed messages were in the reply).
+	HistoryRecovered = "HistoryRecovered"
+	// HistoryNotRecovered counts subscribes with `since` answered
+	// recovered:false (gap beyond the history, another epoch, or a reply over
+	// 128 KB): the client lost messages.
+	HistoryNotRecovered = "HistoryNotRecovered"
 )
 
 // Values of the Function dimension: the module's functions.
@@ -170,6 +177,8 @@ var Catalog = []Definition{
 		d.HasReason = true
 		return d
 	}(),
+	def(HistoryRecovered, UnitCount, Counter, "resubscribes that recovered every missed message"),
+	def(HistoryNotRecovered, UnitCount, Counter, "resubscribes answered recovered:false"),
 }
 
 // Lookup returns the definition of name.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -185,11 +186,13 @@ func (m *Manager) streamReply(ctx context.Context, r protocol.StreamReply, since
 		r.Publications = fitPublications(channel, pubs, -1)
 		if b := r.Encode(); len(b) <= maxRecoveryReply {
 			r.Recovered = ptrTrue()
+			m.cfg.Metrics.Add(metrics.HistoryRecovered, 1)
 			return r.Encode(), nil
 		}
 		r.Publications = nil
 	}
 	r.Recovered = new(bool)
+	m.cfg.Metrics.Add(metrics.HistoryNotRecovered, 1)
 	return r.Encode(), nil
 }
 

@@ -13,18 +13,26 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics/metricstest"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
 
 // newHistoryEnv is newEnv with history on chat-* (size) and presence.
 func newHistoryEnv(t *testing.T, size int) *env {
+	e, _ := newHistoryEnvWithMetrics(t, size)
+	return e
+}
+
+func newHistoryEnvWithMetrics(t *testing.T, size int) (*env, *metricstest.Recorder) {
 	t.Helper()
 	e := newEnv(t, Hooks{})
 	poster, err := sender.NewManagementAPI(testAWSConfig(), e.api.URL(), nil)
 	require.NoError(t, err)
+	rec := metricstest.New()
 	e.m, err = New(Config{
-		Store: e.store, Poster: poster,
+		Store: e.store, Poster: poster, Metrics: rec,
 		History:      store.NewMemoryHistory(func() time.Time { return e.now }),
 		HistoryRules: HistoryRules{{Pattern: "chat-*", Size: size, TTL: time.Hour}},
 		Presence:     store.NewMemoryPresence(func() time.Time { return e.now }),
@@ -33,7 +41,7 @@ func newHistoryEnv(t *testing.T, size int) *env {
 		Now:          func() time.Time { return e.now },
 	})
 	require.NoError(t, err)
-	return e
+	return e, rec
 }
 
 type streamFrame struct {
@@ -112,7 +120,7 @@ func TestHistoryChannelEnvelopeAndOffsets(t *testing.T) {
 }
 
 func TestSubscribeRecovers(t *testing.T) {
-	e := newHistoryEnv(t, 4)
+	e, rec := newHistoryEnvWithMetrics(t, 4)
 	e.connect("pub", "", "", "chat-1")
 	e.connect("c", "", "", "")
 	epoch := decodeFrame(t, e.send("pub", "", "", "$default", `{"action":"subscribe","channel":"chat-1"}`)).Epoch
@@ -134,6 +142,8 @@ func TestSubscribeRecovers(t *testing.T) {
 	body := e.send("c", "", "", "$default", fmt.Sprintf(`{"action":"subscribe","channel":"chat-1","since":{"offset":5,"epoch":%q}}`, epoch))
 	assert.JSONEq(t, fmt.Sprintf(`{"type":"subscribed","channel":"chat-1","recovered":true,"epoch":%q,"offset":5,"publications":[]}`, epoch), body,
 		"nothing missed is still a recovery")
+	assert.Equal(t, 2.0, rec.Count(metrics.HistoryRecovered))
+	assert.Equal(t, 0.0, rec.Count(metrics.HistoryNotRecovered))
 
 	tests := map[string]string{
 		"epoch differs":            `{"offset":2,"epoch":"another"}`,
@@ -150,6 +160,7 @@ func TestSubscribeRecovers(t *testing.T) {
 			assert.Empty(t, got.Publications)
 		})
 	}
+	assert.Equal(t, float64(len(tests)), rec.Count(metrics.HistoryNotRecovered))
 
 	// since on a channel without history cannot recover.
 	assert.JSONEq(t, `{"type":"subscribed","channel":"news","recovered":false}`,

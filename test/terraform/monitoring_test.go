@@ -154,6 +154,7 @@ func TestMonitoringDashboard(t *testing.T) {
 				"metrics_namespace":  "WebSocket/mon-" + tool,
 				"distributed_fanout": map[string]interface{}{"enabled": true},
 				"authorizer":         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": "/ws/jwt"}},
+				"history":            []interface{}{map[string]interface{}{"pattern": "chat-*"}},
 				"lambda_artifacts":   writeFakeZips(t, "websocket", "publisher", "authorizer", "fanout"),
 			})
 			terraform.InitAndApply(t, opts)
@@ -185,6 +186,7 @@ func TestMonitoringDashboard(t *testing.T) {
 			}
 			assert.Contains(t, titles, "Fan-out queue depth and dead-letter age")
 			assert.Contains(t, titles, "Authorizer decisions")
+			assert.Contains(t, titles, "History recoveries (resubscribes with since)")
 			assert.Equal(t, name, terraform.Output(t, opts, "dashboard_name"))
 			assert.Contains(t, terraform.Output(t, opts, "dashboard_url"), "#dashboards:name="+name)
 		})

@@ -110,6 +110,7 @@ func TestPlanDefaults(t *testing.T) {
 		assert.NotContains(t, env, "WS_EVENT_BUS_NAME", "events are off by default")
 		// Both join channels: the websocket function on subscribe, the publisher on its join command.
 		assert.Equal(t, "100", env["WS_MAX_CHANNELS_PER_CONNECTION"], "100 channels per connection by default")
+		assert.NotContains(t, env, "WS_HISTORY", "channel history is opt-in")
 		assert.EqualValues(t, 30, planned(t, plan, `aws_cloudwatch_log_group.function["`+fn+`"]`)["retention_in_days"])
 		assert.Equal(t, "/aws/lambda/wst-defaults-"+fn, planned(t, plan, `aws_cloudwatch_log_group.function["`+fn+`"]`)["name"])
 		assert.Contains(t, plan.ResourcePlannedValuesMap, `aws_iam_role.function["`+fn+`"]`)
@@ -247,6 +248,19 @@ func TestPlanToggles(t *testing.T) {
 				assert.EqualValues(t, 1, settings["throttling_rate_limit"])
 				assert.Equal(t, "1", environment(t, plan, `aws_lambda_function.this["websocket"]`)["WS_MAX_CHANNELS_PER_CONNECTION"])
 				assert.Equal(t, "My.bus_1-x", planned(t, plan, "aws_cloudwatch_event_bus.this[0]")["name"])
+			},
+		},
+		{
+			name: "channel history sets WS_HISTORY on both publishing functions",
+			vars: map[string]interface{}{"history": []interface{}{
+				map[string]interface{}{"pattern": "chat-*", "size": 50, "ttl": "90s"},
+				map[string]interface{}{"pattern": "news"},
+			}},
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				want := `[{"pattern":"chat-*","size":50,"ttl":"90s"},{"pattern":"news","size":100,"ttl":"1h"}]`
+				for _, fn := range []string{"websocket", "publisher"} {
+					assert.Equal(t, want, environment(t, plan, `aws_lambda_function.this["`+fn+`"]`)["WS_HISTORY"], fn)
+				}
 			},
 		},
 		{
