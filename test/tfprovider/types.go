@@ -45,6 +45,7 @@ var (
 		"aws_sqs_queue":                      resource.AwsSqsQueueSchema,
 		"aws_sqs_queue_redrive_allow_policy": resource.AwsSqsQueueRedriveAllowPolicySchema,
 		"aws_lambda_event_source_mapping":    resource.AwsLambdaEventSourceMappingSchema,
+		"aws_lambda_invocation":              resource.AwsLambdaInvocationSchema,
 		"aws_api_gateway_account":            resource.AwsApiGatewayAccountSchema,
 		"aws_cloudwatch_dashboard":           resource.AwsCloudwatchDashboardSchema,
 		"aws_cloudwatch_metric_alarm":        resource.AwsCloudwatchMetricAlarmSchema,
