@@ -45,6 +45,9 @@ resource "aws_apigatewayv2_integration" "this" {
   integration_type   = "AWS_PROXY"
   integration_method = "POST"
   integration_uri    = each.value
+
+  # Removed ones are gone before the redeploy (terraform_data.route_set).
+  depends_on = [terraform_data.route_set]
 }
 
 resource "aws_apigatewayv2_route" "this" {
@@ -62,6 +65,10 @@ resource "aws_apigatewayv2_route" "this" {
 
   route_response_selection_expression = each.value.two_way ? "$default" : null
 
+  # A removed route is destroyed before the route set marker is replaced, so
+  # before the redeploy (terraform_data.route_set).
+  depends_on = [terraform_data.route_set]
+
   lifecycle {
     # The built-in function has no code for a custom route: it turns the frame
     # into a websocket.message lifecycle event, which needs the event bus.
@@ -78,25 +85,96 @@ resource "aws_apigatewayv2_route_response" "this" {
   api_id             = aws_apigatewayv2_api.this.id
   route_id           = aws_apigatewayv2_route.this[each.key].id
   route_response_key = "$default"
+
+  depends_on = [terraform_data.route_set]
 }
 
+################################################################################
+# Deployments: the first one here, every later one by the deployer function
+################################################################################
+
+# A deployment is a snapshot of the routes; a removed route must be gone
+# before the snapshot that leaves it out is made. Terraform orders destroys
+# only against what depends on the destroyed resource, and a
+# create_before_destroy resource forces that onto everything it depends on
+# (routes included), so a deployment resource that depends on the routes is
+# always made before a removed route is destroyed. Instead:
+#
+# - this marker is replaced whenever the set of routes, route responses,
+#   integrations or the authorizer changes. Those depend on it, so Terraform
+#   destroys a removed one before it destroys the old marker, and creates the
+#   new marker after that;
+# - the redeploy (aws_lambda_invocation.redeploy) depends on the marker and on
+#   every route, so it runs after the removed ones are gone and after the new
+#   ones exist, in the same apply. Its destroy is a no-op (lifecycle_scope
+#   CREATE_ONLY), so it needs no create_before_destroy.
+#
+# Nothing create_before_destroy may depend on the routes or the marker:
+# Terraform would force create_before_destroy onto them and undo the order.
+# TestRemovedRouteIsUndeployedInOneApply proves it.
+resource "terraform_data" "route_set" {
+  triggers_replace = {
+    routes          = sort(keys(local.all_routes))
+    route_responses = sort([for key, r in local.all_routes : key if r.two_way])
+    integrations    = sort(concat(["websocket"], [for key in keys(local.user_routes) : "route:${key}"]))
+    authorizer      = local.authorizer_enabled
+  }
+}
+
+locals {
+  # Everything a deployment snapshots; the deployer runs again when it changes.
+  deployment_hash = sha1(jsonencode([
+    aws_apigatewayv2_route.this,
+    aws_apigatewayv2_route_response.this,
+    aws_apigatewayv2_integration.this,
+    aws_apigatewayv2_authorizer.this,
+    var.routes,
+  ]))
+}
+
+# The stage's first deployment. Later ones are the deployer's, so its
+# triggers and description are ignored: a stack made before the deployer
+# existed keeps this deployment (and its stage) on upgrade.
 resource "aws_apigatewayv2_deployment" "this" {
   api_id      = aws_apigatewayv2_api.this.id
-  description = "Routes, integrations and authorizer of ${var.name}"
+  description = "First deployment of ${var.name}"
 
-  # A new deployment whenever anything the stage serves changes.
-  triggers = {
-    redeployment = sha1(jsonencode([
-      aws_apigatewayv2_route.this,
-      aws_apigatewayv2_route_response.this,
-      aws_apigatewayv2_integration.this,
-      aws_apigatewayv2_authorizer.this,
-    ]))
-  }
+  # API Gateway refuses to deploy an API without routes.
+  depends_on = [
+    aws_apigatewayv2_route.this,
+    aws_apigatewayv2_route_response.this,
+    aws_apigatewayv2_integration.this,
+    aws_apigatewayv2_authorizer.this,
+  ]
 
   lifecycle {
-    create_before_destroy = true
+    ignore_changes = [triggers, description]
   }
+}
+
+# Makes a new deployment and moves the stage onto it (CreateDeployment with
+# stageName) whenever the routes, route responses, integrations or authorizer
+# change, after the removed ones are gone (terraform_data.route_set). A failed
+# deployment fails the apply.
+resource "aws_lambda_invocation" "redeploy" {
+  function_name = aws_lambda_function.this["deployer"].function_name
+  input = jsonencode({
+    description = "Routes, integrations and authorizer of ${var.name} (${local.deployment_hash})"
+    hash        = local.deployment_hash
+  })
+  triggers = {
+    deployment = local.deployment_hash
+  }
+
+  depends_on = [
+    terraform_data.route_set,
+    aws_apigatewayv2_route.this,
+    aws_apigatewayv2_route_response.this,
+    aws_apigatewayv2_integration.this,
+    aws_apigatewayv2_authorizer.this,
+    aws_apigatewayv2_stage.this,
+    aws_iam_role_policy.function,
+  ]
 }
 
 resource "aws_cloudwatch_log_group" "access" {
@@ -218,6 +296,11 @@ resource "aws_apigatewayv2_stage" "this" {
 
   # With access logs on, the account's CloudWatch Logs role must be set first.
   depends_on = [aws_api_gateway_account.this]
+
+  lifecycle {
+    # The deployer moves the stage to each new deployment.
+    ignore_changes = [deployment_id]
+  }
 }
 
 # API Gateway may invoke the websocket function for any route of this stage.
@@ -259,6 +342,8 @@ resource "aws_apigatewayv2_authorizer" "this" {
   authorizer_type  = "REQUEST"
   authorizer_uri   = local.authorizer_uri
   identity_sources = var.authorizer.identity_sources
+
+  depends_on = [terraform_data.route_set]
 }
 
 resource "aws_lambda_permission" "authorizer" {

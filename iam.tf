@@ -163,11 +163,31 @@ locals {
     }],
   )
 
+  # The deployer makes a deployment of this API and moves this stage onto it
+  # (CreateDeployment with stageName: POST on the deployments, PATCH on the
+  # stage), and nothing else: API Gateway Management V2's resource ARNs.
+  api_management_arn = "arn:${local.partition}:apigateway:${local.region}::/apis/${aws_apigatewayv2_api.this.id}"
+  deployer_statements = [
+    {
+      Sid      = "CreateDeployment"
+      Effect   = "Allow"
+      Action   = ["apigateway:POST"]
+      Resource = ["${local.api_management_arn}/deployments"]
+    },
+    {
+      Sid      = "MoveStage"
+      Effect   = "Allow"
+      Action   = ["apigateway:PATCH"]
+      Resource = ["${local.api_management_arn}/stages/${var.stage_name}"]
+    },
+  ]
+
   function_statements = {
     websocket  = local.runtime_statements
     publisher  = local.runtime_statements
     authorizer = local.authorizer_statements
     fanout     = local.fanout_worker_statements
+    deployer   = local.deployer_statements
   }
 }
 

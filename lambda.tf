@@ -217,6 +217,12 @@ locals {
     )
     authorizer = local.authorizer_environment
     fanout     = merge(local.fanout_environment, try(local.go_gc_environment["fanout"], {}))
+    # The API and stage it redeploys (api.tf, terraform_data.route_set).
+    deployer = {
+      WS_API_ID     = aws_apigatewayv2_api.this.id
+      WS_STAGE_NAME = var.stage_name
+      WS_LOG_LEVEL  = var.log_level
+    }
   }
 
   # Key sources of the JWT authorizer: exactly one must be set in mode jwt.
@@ -277,7 +283,7 @@ resource "aws_lambda_function" "this" {
   lifecycle {
     precondition {
       condition     = local.packages[each.key].filename != null
-      error_message = "The lambda_artifacts map has no \"${each.key}\" zip. Give websocket, publisher, authorizer (with authorizer mode jwt) and fanout (with distributed_fanout enabled), or leave lambda_artifacts empty to use the bundled zips or build from source."
+      error_message = "The lambda_artifacts map has no \"${each.key}\" zip. Give websocket, publisher, deployer, authorizer (with authorizer mode jwt) and fanout (with distributed_fanout enabled), or leave lambda_artifacts empty to use the bundled zips or build from source."
     }
     precondition {
       condition     = !local.artifacts_given || local.packages[each.key].source_code_hash != null

@@ -19,8 +19,9 @@ locals {
   fanout_enabled     = var.distributed_fanout.enabled
 
   # Functions this configuration deploys; the authorizer only in mode jwt, the
-  # fan-out worker only with distributed fan-out.
-  function_names = concat(["websocket", "publisher"], local.jwt_enabled ? ["authorizer"] : [], local.fanout_enabled ? ["fanout"] : [])
+  # fan-out worker only with distributed fan-out. The deployer redeploys the
+  # stage after route changes (api.tf).
+  function_names = concat(["websocket", "publisher", "deployer"], local.jwt_enabled ? ["authorizer"] : [], local.fanout_enabled ? ["fanout"] : [])
 
   # Endpoints. With a custom domain, clients connect through the domain and its
   # API mapping path. The functions always post to the execute-api endpoint of

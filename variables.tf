@@ -385,12 +385,13 @@ variable "lambda_architecture" {
 }
 
 variable "lambda_memory_size" {
-  description = "Memory (MB) of each function, from 128 to 10240 (`fanout` is the distributed fan-out worker, deployed only when `distributed_fanout.enabled`)."
+  description = "Memory (MB) of each function, from 128 to 10240 (`fanout` is the distributed fan-out worker, deployed only when `distributed_fanout.enabled`; `deployer` redeploys the stage after route changes)."
   type = object({
     websocket  = optional(number, 256)
     authorizer = optional(number, 128)
     publisher  = optional(number, 512)
     fanout     = optional(number, 512)
+    deployer   = optional(number, 128)
   })
   default  = {}
   nullable = false
@@ -402,12 +403,13 @@ variable "lambda_memory_size" {
 }
 
 variable "lambda_timeout" {
-  description = "Timeout (seconds) of each function. API Gateway waits at most 29 s for the websocket and authorizer functions; the publisher fans out to whole channels and may run up to 900 s. The fan-out worker (`fanout`) delivers one queue message (one batch of recipients) per invocation by default; its queue's visibility timeout is six times this value."
+  description = "Timeout (seconds) of each function. API Gateway waits at most 29 s for the websocket and authorizer functions; the publisher fans out to whole channels and may run up to 900 s. The fan-out worker (`fanout`) delivers one queue message (one batch of recipients) per invocation by default; its queue's visibility timeout is six times this value. The `deployer` makes one API Gateway deployment per apply that changes the routes (default 30 s)."
   type = object({
     websocket  = optional(number, 10)
     authorizer = optional(number, 5)
     publisher  = optional(number, 60)
     fanout     = optional(number, 60)
+    deployer   = optional(number, 30)
   })
   default  = {}
   nullable = false
@@ -425,6 +427,11 @@ variable "lambda_timeout" {
   validation {
     condition     = var.lambda_timeout.fanout >= 1 && var.lambda_timeout.fanout <= 900
     error_message = "The lambda_timeout.fanout must be from 1 to 900 seconds."
+  }
+
+  validation {
+    condition     = var.lambda_timeout.deployer >= 1 && var.lambda_timeout.deployer <= 900
+    error_message = "The lambda_timeout.deployer must be from 1 to 900 seconds."
   }
 }
 
@@ -497,7 +504,7 @@ variable "cleanup_schedule_minutes" {
 
 variable "lambda_artifacts" {
   description = <<-EOT
-    Prebuilt deployment packages, keyed by function name (`websocket`, `publisher`, `authorizer` when `authorizer.mode` is `jwt`, and `fanout` when `distributed_fanout.enabled`), each a path to a zip that holds only `bootstrap`
+    Prebuilt deployment packages, keyed by function name (`websocket`, `publisher`, `deployer`, `authorizer` when `authorizer.mode` is `jwt`, and `fanout` when `distributed_fanout.enabled`), each a path to a zip that holds only `bootstrap`
     (for example from `make package` or a release's `<function>-<arch>.zip` assets). They override everything else. When empty (the default) the module uses the zips bundled in its `dist/` folder (a `vX.Y.Z-bundled` release tag) when they were built from exactly its sources, and otherwise builds the packages from its own `lambda/` sources with the Go toolchain at apply time.
   EOT
   type        = map(string)
@@ -505,13 +512,13 @@ variable "lambda_artifacts" {
   nullable    = false
 
   validation {
-    condition     = alltrue([for k in keys(var.lambda_artifacts) : contains(["websocket", "authorizer", "publisher", "fanout"], k)])
-    error_message = "The lambda_artifacts keys must be websocket, publisher, authorizer or fanout."
+    condition     = alltrue([for k in keys(var.lambda_artifacts) : contains(["websocket", "authorizer", "publisher", "fanout", "deployer"], k)])
+    error_message = "The lambda_artifacts keys must be websocket, publisher, deployer, authorizer or fanout."
   }
 
   validation {
-    condition     = length(var.lambda_artifacts) == 0 || (contains(keys(var.lambda_artifacts), "websocket") && contains(keys(var.lambda_artifacts), "publisher"))
-    error_message = "The lambda_artifacts must give at least websocket and publisher (and authorizer with authorizer mode jwt, fanout with distributed_fanout enabled), or be empty to build from source."
+    condition     = length(var.lambda_artifacts) == 0 || alltrue([for fn in ["websocket", "publisher", "deployer"] : contains(keys(var.lambda_artifacts), fn)])
+    error_message = "The lambda_artifacts must give at least websocket, publisher and deployer (and authorizer with authorizer mode jwt, fanout with distributed_fanout enabled), or be empty to build from source."
   }
 }
 

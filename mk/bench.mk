@@ -6,7 +6,7 @@
 BENCH_OUT ?= $(ROOT)/artifacts
 # A port of its own, so this tier never meets test-dynamodb's DynamoDB Local.
 BENCH_DYNAMODB_PORT ?= 8743
-BENCH_FUNCTIONS := websocket,authorizer,publisher,fanout
+BENCH_FUNCTIONS := websocket,authorizer,publisher,fanout,deployer
 
 .PHONY: bench bench-fanout bench-lambda bench-dynamo test-bench-smoke
 TEST_TIERS += test-bench-smoke

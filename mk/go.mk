@@ -1,6 +1,6 @@
 # Go unit tests, vet, fuzzing, packaging.
 GO ?= go
-LAMBDA_FUNCTIONS ?= websocket authorizer publisher fanout
+LAMBDA_FUNCTIONS ?= websocket authorizer publisher fanout deployer
 FUZZTIME ?= 10s
 
 .PHONY: vet test-unit test-fuzz package

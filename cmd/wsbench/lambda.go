@@ -32,7 +32,7 @@ var lambdaEnv = map[string][]string{
 // GET /2018-06-01/runtime/invocation/next.
 func runLambda(args []string) error {
 	fs := flag.NewFlagSet("lambda", flag.ExitOnError)
-	fns := fs.String("functions", "websocket,authorizer,publisher,fanout", "comma-separated functions under lambda/cmd")
+	fns := fs.String("functions", "websocket,authorizer,publisher,fanout,deployer", "comma-separated functions under lambda/cmd")
 	runs := fs.Int("runs", 20, "start-ups measured per function")
 	hostArch := fs.String("host-arch", "amd64", "GOARCH of the binaries started on this machine")
 	maxZip := fs.Float64("max-zip-mb", 0, "fail when a zip exceeds this many MB (0 = report only)")

@@ -99,7 +99,7 @@ func TestAPIGatewayCloudWatchRoleIsOptIn(t *testing.T) {
 				policies++
 			}
 		}
-		assert.Equal(t, 3, policies, "two functions and API Gateway's role")
+		assert.Equal(t, 4, policies, "three functions (websocket, publisher, deployer) and API Gateway's role")
 	})
 }
 

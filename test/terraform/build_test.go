@@ -15,8 +15,8 @@ import (
 )
 
 // functionsBuilt are the functions of the build tests' configuration
-// (distributed fan-out on, so the worker is built too).
-var functionsBuilt = []string{"websocket", "publisher", "fanout"}
+// (distributed fan-out on, so the worker is built too; the deployer always).
+var functionsBuilt = []string{"websocket", "publisher", "deployer", "fanout"}
 
 // TestBuildRunsAtApplyOnlyAndTracksSourceContents: plan compiles nothing;
 // apply runs the real packager (go run ./tools/package) through go_command,
@@ -45,7 +45,7 @@ func TestBuildRunsAtApplyOnlyAndTracksSourceContents(t *testing.T) {
 	terraform.Apply(t, opts)
 	requireZips(t, buildDir)
 	calls := goCalls(t, goLog)
-	assert.Contains(t, calls, "run ./tools/package -out "+buildDir+" -arch arm64 websocket publisher fanout", "the module runs the packager with go_command")
+	assert.Contains(t, calls, "run ./tools/package -out "+buildDir+" -arch arm64 websocket publisher deployer fanout", "the module runs the packager with go_command")
 	builds := 0
 	for _, c := range calls {
 		if strings.HasPrefix(c, "build -trimpath") {

@@ -220,13 +220,14 @@ func parsePolicy(t *testing.T, doc string) policyDocument {
 	return p
 }
 
-// writeFakeZips writes a stand-in deployment package per function and
-// returns the lambda_artifacts map (the schema-replay apply never reads them).
+// writeFakeZips writes a stand-in deployment package per function, and one
+// for the deployer, which every configuration has, and returns the
+// lambda_artifacts map (the schema-replay apply never reads them).
 func writeFakeZips(t *testing.T, functions ...string) map[string]interface{} {
 	t.Helper()
 	dir := t.TempDir()
 	out := map[string]interface{}{}
-	for _, fn := range functions {
+	for _, fn := range append([]string{"deployer"}, functions...) {
 		p := filepath.Join(dir, fn+".zip")
 		require.NoError(t, os.WriteFile(p, []byte("stand-in package for "+fn), 0o644))
 		out[fn] = p

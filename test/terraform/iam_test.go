@@ -95,6 +95,9 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 			own := ownARNs(resources)
 			require.NotEmpty(t, own)
 			apiExecutionARN := attr(t, resources, "aws_apigatewayv2_api.this", "execution_arn")
+			// API Gateway's management ARN of this API (API Gateway
+			// Management V2's resource types): the deployer's only resources.
+			apiManagementARN := "arn:aws:apigateway:us-east-1::/apis/" + attr(t, resources, "aws_apigatewayv2_api.this", "id")
 
 			policies := 0
 			for _, r := range resources {
@@ -116,6 +119,9 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 							assert.ElementsMatch(t, []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, st.Action)
 							continue
 						}
+						if st.Sid == "CreateDeployment" || st.Sid == "MoveStage" {
+							continue // checked exactly below
+						}
 						assert.Truef(t, ownsResource(res, own, tc.inputs),
 							"%s statement %s names %s, which is neither this module's resource nor an input", r.Address, st.Sid, res)
 					}
@@ -135,6 +141,18 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 						assert.Equal(t, "arn:aws:ssm:us-east-1:123456789012:parameter/ws/jwks", st.Resource[0])
 					}
 				}
+				if strings.Contains(r.Address, `"deployer"`) {
+					// CreateDeployment with stageName on this API and stage only.
+					deployer := withoutXRay(policyOf(t, resources, r.Address))
+					assert.Len(t, deployer, 3, "the deployer writes its logs, deploys and moves the stage: %v", deployer)
+					assert.Equal(t, policyStatement{Sid: "CreateDeployment", Effect: "Allow", Action: stringOrSet{"apigateway:POST"}, Resource: stringOrSet{apiManagementARN + "/deployments"}}, deployer["CreateDeployment"])
+					assert.Equal(t, policyStatement{Sid: "MoveStage", Effect: "Allow", Action: stringOrSet{"apigateway:PATCH"}, Resource: stringOrSet{apiManagementARN + "/stages/live"}}, deployer["MoveStage"])
+					assert.Contains(t, deployer, "WriteOwnLogs")
+				} else {
+					for _, st := range doc.Statement {
+						assert.False(t, strings.HasPrefix(st.Action[0], "apigateway:"), "%s: only the deployer manages the API", r.Address)
+					}
+				}
 				checkFanoutStatements(t, r.Address, doc, tc.vars, resources)
 				if strings.Contains(r.Address, `"authorizer"`) {
 					for _, st := range doc.Statement {
@@ -143,7 +161,7 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 					}
 				}
 			}
-			assert.Equal(t, len(tc.functions), policies, "one policy per function")
+			assert.Equal(t, len(tc.functions)+1, policies, "one policy per function, and the deployer's")
 
 			roles := 0
 			for _, r := range resources {
@@ -153,7 +171,7 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 					assert.Len(t, trust.Statement, 1)
 				}
 			}
-			assert.Equal(t, len(tc.functions), roles, "one role per function")
+			assert.Equal(t, len(tc.functions)+1, roles, "one role per function, and the deployer's")
 
 			invoke := parsePolicy(t, terraform.Output(t, opts, "publisher_invoke_policy_json"))
 			require.Len(t, invoke.Statement, 1)
@@ -284,6 +302,12 @@ func checkFanoutStatements(t *testing.T, address string, doc policyDocument, var
 	default:
 		assert.False(t, sends || consumes || hasKey, "%s has no fan-out permissions", address)
 	}
+}
+
+// withoutXRay drops the X-Ray statement (present with tracing on).
+func withoutXRay(sids map[string]policyStatement) map[string]policyStatement {
+	delete(sids, "WriteTraces")
+	return sids
 }
 
 // policyOf returns the statements of the policy at address, by Sid.

@@ -161,7 +161,7 @@ func TestMonitoringDashboard(t *testing.T) {
 			var st tfjson.State
 			require.NoError(t, json.Unmarshal([]byte(terraform.Show(t, opts)), &st))
 			resources := stateResources(st.Values.RootModule)
-			functions := []string{"websocket", "publisher", "authorizer", "fanout"}
+			functions := []string{"websocket", "publisher", "authorizer", "fanout", "deployer"}
 			var names []string
 			for _, fn := range functions {
 				names = append(names, attr(t, resources, fmt.Sprintf("aws_lambda_function.this[%q]", fn), "function_name"))
@@ -204,6 +204,8 @@ func TestMonitoringAlarms(t *testing.T) {
 		"aws_cloudwatch_metric_alarm.dynamodb_throttles[0]",
 		`aws_cloudwatch_metric_alarm.function_errors["publisher"]`,
 		`aws_cloudwatch_metric_alarm.function_errors["websocket"]`,
+		// The deployer's too (a failed redeploy also fails the apply).
+		`aws_cloudwatch_metric_alarm.function_errors["deployer"]`,
 		"aws_cloudwatch_metric_alarm.throttled_share[0]",
 	}
 	const topic = "arn:aws:sns:us-east-1:123456789012:ws-alarms"

@@ -27,6 +27,7 @@ var nameLimits = map[string]struct{ min, max int }{
 	"aws_cloudwatch_event_bus.name":        {1, 256},
 	"aws_cloudwatch_event_target.rule":     {1, 64},
 	"aws_lambda_event_source_mapping.name": {1, 64},
+	"aws_lambda_invocation.function_name":  {1, 64},
 	// Pusher mode.
 	"aws_cloudfront_function.name":              {1, 64},
 	"aws_cloudfront_origin_request_policy.name": {1, 128},
@@ -98,7 +99,7 @@ func TestRoleNamesIncludeTheRegion(t *testing.T) {
 				"create_api_gateway_cloudwatch_role": true,
 			})
 			seen := map[string]string{}
-			for _, fn := range []string{"websocket", "publisher", "authorizer", "fanout"} {
+			for _, fn := range []string{"websocket", "publisher", "authorizer", "fanout", "deployer"} {
 				role := planned(t, plan, `aws_iam_role.function["`+fn+`"]`)["name"].(string)
 				assert.Equal(t, name+"-"+fn+"-us-east-1", role, "<name>-<function>-<region>")
 				seen[role] = fn
@@ -115,7 +116,7 @@ func TestRoleNamesIncludeTheRegion(t *testing.T) {
 				assert.Len(t, logs, 64)
 			}
 			seen[logs] = "apigateway-logs"
-			assert.Len(t, seen, 5, "every role name is distinct")
+			assert.Len(t, seen, 6, "every role name is distinct")
 		})
 	}
 }

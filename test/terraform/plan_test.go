@@ -50,9 +50,12 @@ func TestPlanDefaults(t *testing.T) {
 	assert.Equal(t, "AWS_PROXY", integration["integration_type"])
 	assert.Len(t, resourcesOfType(plan, "aws_apigatewayv2_integration"), 1)
 
+	// The first deployment; the deployer makes the later ones after every
+	// route change (TestRemovedRouteIsUndeployedInOneApply).
 	deployment := plan.ResourceChangesMap["aws_apigatewayv2_deployment.this"]
 	require.NotNil(t, deployment)
-	assert.Contains(t, plan.RawPlan.Config.RootModule.Resources[indexOfConfig(t, plan, "aws_apigatewayv2_deployment.this")].Expressions, "triggers")
+	assert.NotContains(t, plan.RawPlan.Config.RootModule.Resources[indexOfConfig(t, plan, "aws_apigatewayv2_deployment.this")].Expressions, "triggers")
+	assert.Contains(t, plan.RawPlan.Config.RootModule.Resources[indexOfConfig(t, plan, "aws_lambda_invocation.redeploy")].Expressions, "triggers")
 
 	stage := planned(t, plan, "aws_apigatewayv2_stage.this")
 	assert.Equal(t, "live", stage["name"])
@@ -88,7 +91,7 @@ func TestPlanDefaults(t *testing.T) {
 		"shard-index":   {"gsi3pk", "gsi3sk"},
 	}, gsis)
 
-	assert.ElementsMatch(t, []string{`aws_lambda_function.this["websocket"]`, `aws_lambda_function.this["publisher"]`}, resourcesOfType(plan, "aws_lambda_function"), "no authorizer function without jwt")
+	assert.ElementsMatch(t, []string{`aws_lambda_function.this["websocket"]`, `aws_lambda_function.this["publisher"]`, `aws_lambda_function.this["deployer"]`}, resourcesOfType(plan, "aws_lambda_function"), "no authorizer function without jwt")
 	for _, fn := range []string{"websocket", "publisher"} {
 		addr := `aws_lambda_function.this["` + fn + `"]`
 		f := planned(t, plan, addr)
@@ -117,13 +120,25 @@ func TestPlanDefaults(t *testing.T) {
 		assert.Contains(t, plan.ResourcePlannedValuesMap, `aws_iam_role_policy.function["`+fn+`"]`)
 	}
 	assert.NotEqual(t, planned(t, plan, `aws_lambda_function.this["websocket"]`)["source_code_hash"], planned(t, plan, `aws_lambda_function.this["publisher"]`)["source_code_hash"])
+	// The deployer: small, 30 s, its own log group and role; it knows only
+	// the stage it redeploys (the API id is unknown until apply here).
+	deployer := planned(t, plan, `aws_lambda_function.this["deployer"]`)
+	assert.Equal(t, "wst-defaults-deployer", deployer["function_name"])
+	assert.EqualValues(t, 128, deployer["memory_size"])
+	assert.EqualValues(t, 30, deployer["timeout"])
+	assert.Equal(t, "provided.al2023", deployer["runtime"])
+	assert.Equal(t, "live", environment(t, plan, `aws_lambda_function.this["deployer"]`)["WS_STAGE_NAME"])
+	assert.EqualValues(t, 30, planned(t, plan, `aws_cloudwatch_log_group.function["deployer"]`)["retention_in_days"])
+	assert.Contains(t, plan.ResourcePlannedValuesMap, `aws_iam_role_policy.function["deployer"]`)
+	assert.Contains(t, plan.ResourcePlannedValuesMap, "aws_lambda_invocation.redeploy")
+	assert.Contains(t, plan.ResourcePlannedValuesMap, "terraform_data.route_set")
 	// The management endpoint is derived from the API's endpoint: unknown until apply here.
 	assert.Contains(t, plan.RawPlan.ResourceChanges[indexOfChange(t, plan, `aws_lambda_function.this["websocket"]`)].Change.AfterUnknown.(map[string]interface{}), "environment")
 
 	build := planned(t, plan, "terraform_data.build[0]")
 	triggers := build["triggers_replace"].(map[string]interface{})
 	assert.Equal(t, "arm64", triggers["arch"])
-	assert.Equal(t, "websocket,publisher", triggers["functions"])
+	assert.Equal(t, "websocket,publisher,deployer", triggers["functions"])
 	assert.Len(t, triggers["source_hash"], 64)
 	// The absolute output folder (it contains the name) is a trigger; the zips
 	// are missing before the first build, so their trigger is unknown at plan.
@@ -192,7 +207,7 @@ func TestPlanToggles(t *testing.T) {
 				assert.NotContains(t, env, "WS_JWT_TOKEN_USE", "token_use is not checked unless set")
 				assert.NotContains(t, env, "WS_JWT_JWKS_URL")
 				assert.NotContains(t, env, "WS_JWT_SECRET")
-				assert.Equal(t, "websocket,publisher,authorizer", planned(t, plan, "terraform_data.build[0]")["triggers_replace"].(map[string]interface{})["functions"])
+				assert.Equal(t, "websocket,publisher,deployer,authorizer", planned(t, plan, "terraform_data.build[0]")["triggers_replace"].(map[string]interface{})["functions"])
 				assert.Contains(t, plan.ResourcePlannedValuesMap, "aws_lambda_permission.authorizer[0]")
 			},
 		},
@@ -368,7 +383,7 @@ func TestPlanToggles(t *testing.T) {
 			name: "prebuilt artifacts replace the build",
 			vars: map[string]interface{}{"lambda_artifacts": nil}, // filled in below
 			check: func(t *testing.T, plan *terraform.PlanStruct) {
-				assert.Empty(t, resourcesOfType(plan, "terraform_data"), "no build resource with prebuilt zips")
+				assert.Equal(t, []string{"terraform_data.route_set"}, resourcesOfType(plan, "terraform_data"), "no build resource with prebuilt zips")
 				for _, fn := range []string{"websocket", "publisher"} {
 					f := planned(t, plan, `aws_lambda_function.this["`+fn+`"]`)
 					body, err := os.ReadFile(f["filename"].(string))
@@ -425,7 +440,7 @@ func TestPlanToggles(t *testing.T) {
 					assert.Contains(t, plan.ResourcePlannedValuesMap, kind+`.function["fanout"]`, "the worker has its own "+kind)
 				}
 				assert.Equal(t, "/aws/lambda/wst-toggle-fanout", planned(t, plan, `aws_cloudwatch_log_group.function["fanout"]`)["name"])
-				assert.Equal(t, "websocket,publisher,fanout", planned(t, plan, "terraform_data.build[0]")["triggers_replace"].(map[string]interface{})["functions"])
+				assert.Equal(t, "websocket,publisher,deployer,fanout", planned(t, plan, "terraform_data.build[0]")["triggers_replace"].(map[string]interface{})["functions"])
 				assert.Equal(t, "wst-toggle-fanout", outputValue(t, plan, "fanout_function_name"))
 			},
 		},
@@ -441,7 +456,7 @@ func TestPlanToggles(t *testing.T) {
 				"lambda_artifacts":   nil, // filled in below, with a fanout zip
 			},
 			check: func(t *testing.T, plan *terraform.PlanStruct) {
-				assert.Empty(t, resourcesOfType(plan, "terraform_data"), "no build resource with prebuilt zips")
+				assert.Equal(t, []string{"terraform_data.route_set"}, resourcesOfType(plan, "terraform_data"), "no build resource with prebuilt zips")
 				for _, addr := range []string{"aws_sqs_queue.fanout[0]", "aws_sqs_queue.fanout_dlq[0]"} {
 					q := planned(t, plan, addr)
 					assert.Equal(t, keyARN, q["kms_master_key_id"], addr)
@@ -494,7 +509,7 @@ func TestPlanToggles(t *testing.T) {
 					assert.EqualValues(t, 5, g.(map[string]interface{})["read_capacity"])
 				}
 				assert.Empty(t, resourcesOfType(plan, "aws_cloudwatch_event_rule"))
-				assert.ElementsMatch(t, []string{`aws_cloudwatch_log_group.function["websocket"]`, `aws_cloudwatch_log_group.function["publisher"]`}, resourcesOfType(plan, "aws_cloudwatch_log_group"), "no access log group")
+				assert.ElementsMatch(t, []string{`aws_cloudwatch_log_group.function["websocket"]`, `aws_cloudwatch_log_group.function["publisher"]`, `aws_cloudwatch_log_group.function["deployer"]`}, resourcesOfType(plan, "aws_cloudwatch_log_group"), "no access log group")
 				stage := planned(t, plan, "aws_apigatewayv2_stage.this")
 				assert.Empty(t, stage["access_log_settings"])
 				assert.Equal(t, true, block(t, stage, "default_route_settings")["detailed_metrics_enabled"])

@@ -23,9 +23,9 @@ const (
 )
 
 // releaseFunctions are the functions every release bundles (lambda/cmd/*).
-var releaseFunctions = []string{"authorizer", "fanout", "publisher", "websocket"}
+var releaseFunctions = []string{"authorizer", "deployer", "fanout", "publisher", "websocket"}
 
-// releaseVars deploys all four functions, so every bundled zip is used.
+// releaseVars deploys all five functions, so every bundled zip is used.
 var releaseVars = map[string]interface{}{
 	"name":                     "wst-release",
 	"cleanup_schedule_minutes": 0,

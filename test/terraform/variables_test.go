@@ -47,8 +47,9 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"history ttl zero", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-*", "ttl": "0s"}}}, "history[].ttl must be a Go duration"},
 		{"history empty pattern", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": ""}}}, "history[].pattern must be a glob"},
 		{"websocket timeout over 29s", map[string]interface{}{"lambda_timeout": map[string]interface{}{"websocket": 60}}, "API Gateway's integration timeout"},
-		{"artifacts without publisher", map[string]interface{}{"lambda_artifacts": map[string]interface{}{"websocket": "w.zip"}}, "must give at least websocket and publisher"},
-		{"artifacts with unknown function", map[string]interface{}{"lambda_artifacts": map[string]interface{}{"chat": "c.zip"}}, "keys must be websocket, publisher, authorizer or fanout"},
+		{"artifacts without publisher", map[string]interface{}{"lambda_artifacts": map[string]interface{}{"websocket": "w.zip"}}, "must give at least websocket, publisher and deployer"},
+		{"artifacts without deployer", map[string]interface{}{"lambda_artifacts": map[string]interface{}{"websocket": "w.zip", "publisher": "p.zip"}}, "must give at least websocket, publisher and deployer"},
+		{"artifacts with unknown function", map[string]interface{}{"lambda_artifacts": map[string]interface{}{"chat": "c.zip"}}, "keys must be websocket, publisher, deployer, authorizer or fanout"},
 		{"fanout negative threshold", fanout(map[string]interface{}{"threshold": -1}), "threshold must be a whole number of recipients >= 0"},
 		{"fanout batch above SQS size", fanout(map[string]interface{}{"batch_size": 1001}), "batch_size must be a whole number from 1 to 1000"},
 		{"fanout empty batch", fanout(map[string]interface{}{"batch_size": 0}), "batch_size must be a whole number from 1 to 1000"},
@@ -58,6 +59,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"fanout retention under a minute", fanout(map[string]interface{}{"message_retention_seconds": 30}), "message_retention_seconds must be a whole number of seconds from 60 to 1209600"},
 		{"fanout key alias", fanout(map[string]interface{}{"kms_key_arn": "alias/aws/sqs"}), "distributed_fanout.kms_key_arn must be a KMS key ARN"},
 		{"fanout timeout over 900s", map[string]interface{}{"lambda_timeout": map[string]interface{}{"fanout": 901}}, "lambda_timeout.fanout must be from 1 to 900 seconds"},
+		{"deployer timeout over 900s", map[string]interface{}{"lambda_timeout": map[string]interface{}{"deployer": 901}}, "lambda_timeout.deployer must be from 1 to 900 seconds"},
 		{"event bus without name or create", map[string]interface{}{"event_bus": map[string]interface{}{}}, "needs create = true or the name"},
 		{"custom domain bad certificate", map[string]interface{}{"custom_domain": map[string]interface{}{"domain_name": "ws.example.com", "certificate_arn": "cert"}}, "must be an ACM certificate ARN"},
 		{"connection ttl not a duration", map[string]interface{}{"connection_ttl": "2 hours"}, "must be a Go duration"},
@@ -119,7 +121,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 	t.Run("artifact path that does not exist", func(t *testing.T) {
 		opts := options(t, "terraform", dir, map[string]interface{}{
 			"name":             "wst-validation",
-			"lambda_artifacts": map[string]interface{}{"websocket": "/nonexistent/websocket.zip", "publisher": "/nonexistent/publisher.zip"},
+			"lambda_artifacts": map[string]interface{}{"websocket": "/nonexistent/websocket.zip", "publisher": "/nonexistent/publisher.zip", "deployer": "/nonexistent/deployer.zip"},
 		})
 		out, err := terraform.PlanE(t, opts)
 		require.Error(t, err)

@@ -136,6 +136,8 @@ var forceNew = map[string][]string{
 	// triggers is how a configuration asks for a new deployment.
 	"aws_apigatewayv2_deployment": {"api_id", "triggers"},
 	"aws_apigatewayv2_route":      {"api_id"},
+	// A new invocation (the module's redeploy) whenever its triggers change.
+	"aws_lambda_invocation": {"function_name", "qualifier", "triggers"},
 }
 
 // requiresReplace returns the paths of the forceNew arguments that differ

@@ -51,6 +51,7 @@ var (
 		"aws_cloudfront_origin_request_policy": resource.AwsCloudfrontOriginRequestPolicySchema,
 		"aws_cloudwatch_dashboard":             resource.AwsCloudwatchDashboardSchema,
 		"aws_cloudwatch_metric_alarm":          resource.AwsCloudwatchMetricAlarmSchema,
+		"aws_lambda_invocation":                resource.AwsLambdaInvocationSchema,
 	}
 	dataSourceSchemas = map[string]func() *tfjson.Schema{
 		"aws_partition":                      data.AwsPartitionSchema,
