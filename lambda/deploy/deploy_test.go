@@ -48,9 +48,6 @@ func (f *fakeAPIGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	require.NoError(f.t, err)
 	f.verifySignature(r, body)
-	if f.onRequest != nil {
-		f.onRequest()
-	}
 	f.mu.Lock()
 	f.bodies = append(f.bodies, string(body))
 	f.paths = append(f.paths, r.Method+" "+r.URL.EscapedPath())
@@ -59,6 +56,11 @@ func (f *fakeAPIGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.answers = f.answers[1:]
 	}
 	f.mu.Unlock()
+	// After the request is recorded: a hook that cancels the caller's
+	// context lets the test read what was recorded without a race.
+	if f.onRequest != nil {
+		f.onRequest()
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if a.errorType != "" {
 		w.Header().Set("X-Amzn-Errortype", a.errorType+":http://internal.amazon.com/coral/com.amazonaws.apigatewayv2/")
