@@ -11,12 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
 	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
 
 var pusherApp = pusher.App{ID: pusher.DefaultAppID, Key: pusher.DefaultAppKey, Secret: pusher.DefaultAppSecret}
@@ -133,4 +137,58 @@ func TestPusherModeMetricsCarryFunctionPusher(t *testing.T) {
 	require.Eventually(t, func() bool { return emf()["pusher"] }, 30*time.Second, 20*time.Millisecond,
 		"an EMF line with Function=pusher and DeliveriesSucceeded; output:\n%s", strings.Join(out.lines(), "\n"))
 	assert.False(t, emf()["websocket"], "only the Pusher stage's function delivered: nothing is filed under websocket")
+}
+
+// TestGonePresenceMemberIsRemoved: a presence member whose connection is gone
+// without a $disconnect (API Gateway's $disconnect is best effort) answers
+// 410 to the next post; the Pusher-mode function then removes it and leaves
+// its presence channels, so the other member gets member_removed and the
+// channel's user count drops, at once rather than when its items expire.
+func TestGonePresenceMemberIsRemoved(t *testing.T) {
+	srv, _, table := pusherBootstrapServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const channel = "presence-room"
+
+	// b is a live member. The gone member is as the registry holds it: a
+	// connection a minute old (past realtime.GoneGrace) in the channel, which
+	// the gateway no longer has, so a post to it answers 410 GoneException.
+	client := dynamodb.NewFromConfig(aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}, func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(dynamoEndpoint(t))
+		o.DisableValidateResponseChecksum = true
+	})
+	presence, err := store.NewDynamoPresence(client, store.DynamoOptions{Table: table})
+	require.NoError(t, err)
+	b := dialPusher(ctx, t, srv)
+	b.joinPresence(ctx, channel, "live-user")
+	st := srv.Store()
+	const gone = "GoneConnId0001="
+	require.NoError(t, st.AddConnection(ctx, store.Connection{ID: gone, ConnectedAt: time.Now().Add(-time.Minute)}))
+	_, err = st.Join(ctx, gone, pusher.StoreChannel(channel))
+	require.NoError(t, err)
+	_, err = presence.JoinPresence(ctx, channel, store.PresenceMember{ConnectionID: gone, UserID: "gone-user", ExpiresAt: time.Now().Add(store.DefaultTTL)}, 0)
+	require.NoError(t, err)
+	n, err := presence.PresenceUserCount(ctx, channel)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+
+	// A whisper from b is posted to the gone member: 410.
+	b.send(ctx, map[string]any{"event": "client-typing", "channel": channel, "data": map[string]any{}})
+	f := b.next(ctx, "pusher_internal:member_removed")
+	assert.Equal(t, channel, f["channel"])
+	var d map[string]any
+	require.NoError(t, json.Unmarshal([]byte(f["data"].(string)), &d))
+	assert.Equal(t, map[string]any{"user_id": "gone-user"}, d)
+
+	n, err = presence.PresenceUserCount(ctx, channel)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "user_count no longer counts the gone member")
+	_, err = st.GetConnection(ctx, gone)
+	assert.ErrorIs(t, err, store.ErrNotFound, "the gone connection is removed")
+	chans, err := st.ConnectionChannels(ctx, gone)
+	require.NoError(t, err)
+	assert.Empty(t, chans)
 }
