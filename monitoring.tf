@@ -11,15 +11,22 @@ locals {
     WS_METRICS_NAMESPACE = local.metrics_namespace
   }
 
+  # Every function of the deployment, by its Function dimension value: the
+  # Pusher-mode function (pusher.tf) runs the websocket binary, which then
+  # writes Function=pusher.
+  monitored_functions = concat(local.function_names, local.pusher_enabled ? ["pusher"] : [])
   # Functions that post to connections, and those whose in-process failures
   # are lost (the fan-out worker's go back to SQS).
-  sending_functions  = [for fn in ["websocket", "publisher", "fanout"] : fn if contains(local.function_names, fn)]
-  in_process_senders = ["websocket", "publisher"]
+  sending_functions  = [for fn in ["websocket", "publisher", "fanout", "pusher"] : fn if contains(local.monitored_functions, fn)]
+  in_process_senders = [for fn in ["websocket", "publisher", "pusher"] : fn if contains(local.monitored_functions, fn)]
   deny_reasons       = ["no_token", "invalid_token", "error"]
 
   api_dimensions = ["ApiId", aws_apigatewayv2_api.this.id, "Stage", var.stage_name]
-  fn_name        = { for fn in local.function_names : fn => aws_lambda_function.this[fn].function_name }
-  emf            = local.metrics_namespace
+  fn_name = merge(
+    { for fn in local.function_names : fn => aws_lambda_function.this[fn].function_name },
+    local.pusher_enabled ? { pusher = aws_lambda_function.pusher[0].function_name } : {},
+  )
+  emf = local.metrics_namespace
 
   # One JSON object per widget's properties, in display order (two per row).
   # Strings keep the conditional widgets' types apart.
@@ -39,25 +46,30 @@ locals {
       }),
       jsonencode({
         title   = "Lambda: invocations", view = "timeSeries", stat = "Sum", period = 60, region = local.region
-        metrics = [for fn in local.function_names : ["AWS/Lambda", "Invocations", "FunctionName", local.fn_name[fn], { label = fn }]]
+        metrics = [for fn in local.monitored_functions : ["AWS/Lambda", "Invocations", "FunctionName", local.fn_name[fn], { label = fn }]]
       }),
       jsonencode({
         title = "Lambda: errors and throttles", view = "timeSeries", stat = "Sum", period = 60, region = local.region
-        metrics = concat([for fn in local.function_names : [
+        metrics = concat([for fn in local.monitored_functions : [
           ["AWS/Lambda", "Errors", "FunctionName", local.fn_name[fn], { label = "${fn} errors" }],
           ["AWS/Lambda", "Throttles", "FunctionName", local.fn_name[fn], { label = "${fn} throttles" }],
         ]]...)
       }),
       jsonencode({
         title = "Lambda: duration p99 (ms) and concurrency", view = "timeSeries", period = 60, region = local.region
-        metrics = concat([for fn in local.function_names : [
+        metrics = concat([for fn in local.monitored_functions : [
           ["AWS/Lambda", "Duration", "FunctionName", local.fn_name[fn], { stat = "p99", label = "${fn} p99" }],
           ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", local.fn_name[fn], { stat = "Maximum", label = "${fn} concurrency", yAxis = "right" }],
         ]]...)
       }),
       jsonencode({
-        title   = "Connections and messages (websocket function)", view = "timeSeries", stat = "Sum", period = 60, region = local.region
-        metrics = [for m in ["ConnectionsOpened", "ConnectionsClosed", "MessagesReceived"] : [local.emf, m, "Function", "websocket"]]
+        title = "Connections and messages", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        # The Pusher-mode function counts connections only (its frames are
+        # not counted as MessagesReceived).
+        metrics = concat(
+          [for m in ["ConnectionsOpened", "ConnectionsClosed", "MessagesReceived"] : [local.emf, m, "Function", "websocket", { label = "websocket ${m}" }]],
+          local.pusher_enabled ? [for m in ["ConnectionsOpened", "ConnectionsClosed"] : [local.emf, m, "Function", "pusher", { label = "pusher ${m}" }]] : [],
+        )
       }),
       jsonencode({
         title = "Deliveries by outcome", view = "timeSeries", stat = "Sum", period = 60, region = local.region
@@ -182,13 +194,13 @@ resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "function_errors" {
-  for_each = var.alarms.enabled && var.alarms.function_errors.enabled ? toset(local.function_names) : toset([])
+  for_each = var.alarms.enabled && var.alarms.function_errors.enabled ? toset(local.monitored_functions) : toset([])
 
   alarm_name          = "${var.name}-${each.key}-errors"
   alarm_description   = "The ${each.key} function failed invocations (crash, timeout, out of memory); see its log group."
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.this[each.key].function_name }
+  dimensions          = { FunctionName = local.fn_name[each.key] }
   statistic           = "Sum"
   period              = var.alarms.function_errors.period
   evaluation_periods  = var.alarms.function_errors.evaluation_periods
@@ -296,7 +308,7 @@ resource "aws_cloudwatch_metric_alarm" "deliveries_lost" {
   count = var.alarms.enabled && var.alarms.deliveries_lost.enabled ? 1 : 0
 
   alarm_name          = "${var.name}-deliveries-lost"
-  alarm_description   = "Messages sent in-process by the websocket or publisher function failed after every retry (DeliveriesLost): nothing will retry them."
+  alarm_description   = "Messages sent in-process by the ${join(", ", local.in_process_senders)} function(s) failed after every retry (DeliveriesLost): nothing will retry them."
   evaluation_periods  = var.alarms.deliveries_lost.evaluation_periods
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.alarms.deliveries_lost.threshold

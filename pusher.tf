@@ -45,8 +45,11 @@ locals {
 
   # Sends stay in process: the fan-out worker's role may only post to the
   # protocol v1 API, so no WS_FANOUT_* here.
+  # Its metrics go to the deployment's namespace; the binary tags them
+  # Function=pusher when it runs in Pusher mode (docs/operations.md).
   pusher_environment = merge(
     local.sender_environment,
+    local.metrics_environment,
     local.go_gc_environment["websocket"],
     {
       GOMEMLIMIT                     = "${floor(var.pusher.memory_size * 0.8)}MiB"

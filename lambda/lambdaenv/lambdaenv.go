@@ -135,6 +135,16 @@ func NewEMF(s Settings, function string) *metrics.EMF {
 	return metrics.NewEMF(os.Stdout, s.MetricsNamespace, function)
 }
 
+// MetricsFunction is the Function dimension of the websocket binary's
+// metrics: "pusher" in Pusher mode (the module's Pusher-mode function),
+// "websocket" otherwise, so the two functions' metrics stay apart.
+func MetricsFunction(pusherMode bool) string {
+	if pusherMode {
+		return metrics.FunctionPusher
+	}
+	return metrics.FunctionWebSocket
+}
+
 // NewManager builds a Manager on DynamoDB, the management API and, when
 // configured, EventBridge, from the AWS default configuration.
 func NewManager(ctx context.Context, s Settings, log *slog.Logger, hooks realtime.Hooks) (*realtime.Manager, error) {

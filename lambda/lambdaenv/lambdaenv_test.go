@@ -64,3 +64,15 @@ func TestParseErrors(t *testing.T) {
 		assert.ErrorContains(t, err, want)
 	}
 }
+
+// TestMetricsFunction: the websocket binary files its metrics under
+// Function=pusher in Pusher mode, so the Pusher-mode function's never mix
+// with protocol v1's.
+func TestMetricsFunction(t *testing.T) {
+	_, pusherMode, err := ParsePusher(func(k string) string {
+		return map[string]string{"WS_PUSHER_APP_ID": "app-id", "WS_PUSHER_APP_KEY": "app-key", "WS_PUSHER_APP_SECRET": "s", "AWS_LAMBDA_FUNCTION_NAME": "ws-pusher"}[k]
+	})
+	require.NoError(t, err)
+	assert.Equal(t, metrics.FunctionPusher, MetricsFunction(pusherMode))
+	assert.Equal(t, metrics.FunctionWebSocket, MetricsFunction(false))
+}

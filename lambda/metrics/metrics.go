@@ -6,10 +6,11 @@
 // GET /metrics, and [Nop] drops them.
 //
 // Cardinality is bounded by construction: metric names are the fixed list in
-// [Catalog]; the only dimensions are Function (one of the module's four
-// functions) and, for AuthorizerDenied alone, Reason (one of [DenyReasons]).
-// No channel, connection, user or endpoint ever becomes a dimension, so a
-// deployment has at most len(Catalog) x 4 + len(DenyReasons) series whatever
+// [Catalog]; the only dimensions are Function (one of the module's five
+// functions that emit metrics: websocket, publisher, fanout, authorizer and
+// the Pusher-mode pusher) and, for AuthorizerDenied alone, Reason (one of
+// [DenyReasons]). No channel, connection, user or endpoint ever becomes a
+// dimension, so a deployment has at most len(Catalog) x 5 + len(DenyReasons) series whatever
 // its traffic. Recorders drop names and reasons outside those lists.
 package metrics
 
@@ -95,6 +96,9 @@ const (
 	FunctionPublisher  = "publisher"
 	FunctionFanout     = "fanout"
 	FunctionAuthorizer = "authorizer"
+	// FunctionPusher is the websocket binary in Pusher mode (WS_PUSHER_APP_KEY
+	// set): the module's Pusher-mode function.
+	FunctionPusher = "pusher"
 )
 
 // Reasons of AuthorizerDenied: a closed set.

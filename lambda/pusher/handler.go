@@ -159,7 +159,11 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{cfg: cfg, m: cfg.Manager, log: cfg.Logger}, nil
+	h := &Handler{cfg: cfg, m: cfg.Manager, log: cfg.Logger}
+	// A connection removed without $disconnect (410 on a send, Cleanup)
+	// leaves its presence channels too.
+	cfg.Manager.OnRemoved(h.removed)
+	return h, nil
 }
 
 // Invoke is the Lambda entry point: a welcome step ({"pusherWelcome":...}),
@@ -375,10 +379,16 @@ func (h *Handler) cleanup(ctx context.Context, id string) {
 		h.log.ErrorContext(ctx, "channels of leaving connection", "connectionId", id, "error", err)
 		return
 	}
-	for _, sc := range chans {
-		ch, ok := strings.CutPrefix(sc, storePrefix)
-		if ok && IsPresence(ch) {
-			h.leavePresence(ctx, id, ch)
+	h.removed(ctx, store.Removed{ID: id, Channels: chans})
+}
+
+// removed leaves the presence channels among a connection's channels,
+// announcing member_removed for users whose last connection it was: on
+// $disconnect (cleanup) and for connections the Manager removed without one.
+func (h *Handler) removed(ctx context.Context, r store.Removed) {
+	for _, sc := range r.Channels {
+		if ch, ok := strings.CutPrefix(sc, storePrefix); ok && IsPresence(ch) {
+			h.leavePresence(ctx, r.ID, ch)
 		}
 	}
 }

@@ -31,6 +31,14 @@ type env struct {
 	api      *mgmtapitest.Server
 	mu       sync.Mutex
 	welcomes map[string]pusher.Welcome
+	ahead    time.Duration // how far the Manager's and store's clock runs ahead of time.Now
+	presence store.Presence
+}
+
+func (e *env) now() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return time.Now().Add(e.ahead)
 }
 
 func newEnv(t *testing.T, mutate func(*pusher.Config)) *env {
@@ -42,11 +50,12 @@ func newEnv(t *testing.T, mutate func(*pusher.Config)) *env {
 	require.NoError(t, err)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	m, err := realtime.New(realtime.Config{
-		Store: store.NewMemory(store.MemoryOptions{}), Poster: poster, Logger: log,
+		Store: store.NewMemory(store.MemoryOptions{Now: e.now}), Poster: poster, Logger: log, Now: e.now,
 		Sender: sender.Options{Concurrency: 4, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 	})
 	require.NoError(t, err)
 	pv := store.NewMemoryPresence(nil)
+	e.presence = pv
 	cfg := pusher.Config{
 		App: app, Manager: m, Presence: pv, Values: pv, Logger: log,
 		Welcomer: pusher.WelcomerFunc(func(_ context.Context, w pusher.Welcome) error {
@@ -74,7 +83,15 @@ func (e *env) event(route, id, body string, query map[string]string) events.APIG
 // connect runs $connect and the welcome step, and returns the socket id.
 func (e *env) connect(id string) string {
 	e.t.Helper()
-	resp, err := e.h.Handle(e.t.Context(), e.event("$connect", id, "", map[string]string{pusher.QueryAppKey: app.Key, "protocol": "7"}))
+	return e.connectAt(id, e.now())
+}
+
+// connectAt is connect for a connection API Gateway accepted at connectedAt.
+func (e *env) connectAt(id string, connectedAt time.Time) string {
+	e.t.Helper()
+	ev := e.event("$connect", id, "", map[string]string{pusher.QueryAppKey: app.Key, "protocol": "7"})
+	ev.RequestContext.ConnectedAt = connectedAt.UnixMilli()
+	resp, err := e.h.Handle(e.t.Context(), ev)
 	require.NoError(e.t, err)
 	require.Equal(e.t, 200, resp.StatusCode)
 	e.api.Connect(id)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -120,6 +121,38 @@ type Manager struct {
 
 	mu      sync.Mutex
 	senders map[string]*sender.Sender // by endpoint; "" is the configured Poster
+	removed []store.RemovedFunc       // OnRemoved callbacks
+}
+
+// OnRemoved registers fn to run for each connection this Manager removes
+// without a $disconnect: one that answered 410 GoneException to a post,
+// one Cleanup removed, one closed by Disconnect. fn gets the channels whose
+// memberships went with it, so a protocol can leave the presence channels
+// among them (the Pusher handler registers itself here). Protocol v1
+// presence-* channels are left by the Manager itself.
+func (m *Manager) OnRemoved(fn store.RemovedFunc) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.removed = append(m.removed, fn)
+}
+
+// connectionRemoved runs after a removal that had no $disconnect: it leaves
+// the connection's protocol v1 presence channels (member_left once per user)
+// and calls the OnRemoved callbacks. Its cost is one presence leave per
+// channel of the connection; nothing is scanned.
+func (m *Manager) connectionRemoved(ctx context.Context, r store.Removed) {
+	ctx = context.WithoutCancel(ctx)
+	for _, ch := range r.Channels {
+		if strings.HasPrefix(ch, protocol.PresencePrefix) {
+			m.leavePresence(ctx, r.ID, ch)
+		}
+	}
+	m.mu.Lock()
+	hooks := slices.Clone(m.removed)
+	m.mu.Unlock()
+	for _, fn := range hooks {
+		fn(ctx, r)
+	}
 }
 
 // New validates cfg and returns a Manager.
@@ -221,7 +254,7 @@ func (m *Manager) senderAndEndpoint(hint string) (*sender.Sender, string, error)
 func (m *Manager) removeGone(ctx context.Context, id string) {
 	// Detach from the fan-out's cancellation: the cleanup must finish.
 	ctx = context.WithoutCancel(ctx)
-	removed, err := RemoveGone(ctx, m.store, id, m.cfg.Now())
+	removed, err := RemoveGoneFunc(ctx, m.store, id, m.cfg.Now(), m.connectionRemoved)
 	if err != nil {
 		m.log.ErrorContext(ctx, "remove gone connection", "connectionId", id, "error", err)
 		return
@@ -241,6 +274,13 @@ const GoneGrace = 30 * time.Second
 // reports whether it removed anything. The fan-out worker and the Manager
 // both call it from their OnGone.
 func RemoveGone(ctx context.Context, st store.Store, id string, now time.Time) (bool, error) {
+	return RemoveGoneFunc(ctx, st, id, now, nil)
+}
+
+// RemoveGoneFunc is RemoveGone that hands the removed connection and its
+// channels to fn (see store.Store.RemoveConnectionFunc), so the caller can
+// leave its presence channels.
+func RemoveGoneFunc(ctx context.Context, st store.Store, id string, now time.Time, fn store.RemovedFunc) (bool, error) {
 	c, err := st.GetConnection(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -250,7 +290,7 @@ func RemoveGone(ctx context.Context, st store.Store, id string, now time.Time) (
 	case now.Sub(c.ConnectedAt) < GoneGrace:
 		return false, nil
 	}
-	return st.RemoveConnection(ctx, id)
+	return st.RemoveConnectionFunc(ctx, id, fn)
 }
 
 // SendToConnection sends data, unchanged, to one connection. A gone connection
@@ -484,8 +524,11 @@ func (m *Manager) AllConnections(ctx context.Context) ([]string, error) {
 func (m *Manager) Stats(ctx context.Context) (store.Stats, error) { return m.store.Stats(ctx) }
 
 // Cleanup removes stale connections (past their TTL) with their memberships
-// and returns how many it removed.
-func (m *Manager) Cleanup(ctx context.Context) (int, error) { return m.store.Cleanup(ctx, m.cfg.Now()) }
+// and returns how many it removed. Each removed connection leaves its
+// presence channels (see OnRemoved).
+func (m *Manager) Cleanup(ctx context.Context) (int, error) {
+	return m.store.CleanupFunc(ctx, m.cfg.Now(), m.connectionRemoved)
+}
 
 // Disconnect closes the connection through the management API and removes it
 // from the registry. A connection that is already gone is not an error.
@@ -497,7 +540,8 @@ func (m *Manager) Disconnect(ctx context.Context, id string) error {
 	if err := s.Poster().Delete(ctx, id); err != nil && !errors.Is(err, sender.ErrGone) {
 		return err
 	}
-	if _, err := m.store.RemoveConnection(ctx, id); err != nil {
+	// Its $disconnect will find nothing to leave: leave presence here.
+	if _, err := m.store.RemoveConnectionFunc(ctx, id, m.connectionRemoved); err != nil {
 		return fmt.Errorf("disconnect %s: %w", id, err)
 	}
 	return nil

@@ -426,7 +426,7 @@ func (d *DynamoDB) AddConnection(ctx context.Context, c Connection) error {
 			return fmt.Errorf("add connection %s: stale record keeps reappearing: %w", c.ID, ErrExists)
 		}
 		// A stale (expired) record holds the id: remove it with its memberships and counters, then put again.
-		if _, _, err := d.remove(ctx, c.ID, ttlCutoff(now), true); err != nil {
+		if _, _, _, err := d.remove(ctx, c.ID, ttlCutoff(now), true); err != nil {
 			return fmt.Errorf("add connection %s: remove stale record: %w", c.ID, err)
 		}
 	}
@@ -456,10 +456,21 @@ func (d *DynamoDB) getMeta(ctx context.Context, id string) (map[string]types.Att
 // delete conditioned on the membership still existing and paired with its
 // counter decrement; the last one also deletes the marker.
 func (d *DynamoDB) RemoveConnection(ctx context.Context, id string) (bool, error) {
+	return d.RemoveConnectionFunc(ctx, id, nil)
+}
+
+// RemoveConnectionFunc implements Store: fn gets the channels read from the
+// connection's partition by the removal's own Query.
+func (d *DynamoDB) RemoveConnectionFunc(ctx context.Context, id string, fn RemovedFunc) (bool, error) {
 	if !ValidConnectionID(id) {
 		return false, nil
 	}
-	meta, n, err := d.remove(ctx, id, 0, false)
+	meta, n, channels, err := d.remove(ctx, id, 0, false)
+	// Once the record is gone the connection is, even if its sweep was cut
+	// short (Cleanup finishes it and reports what was left).
+	if (meta || n > 0) && fn != nil {
+		fn(ctx, Removed{ID: id, Channels: channels})
+	}
 	if err != nil {
 		return meta || n > 0, fmt.Errorf("remove connection %s: %w", id, err)
 	}
@@ -497,14 +508,15 @@ func channelOf(member map[string]types.AttributeValue) string {
 
 // remove deletes the connection record and its memberships. With onlyExpired
 // it deletes the record only if its ttl <= now, and leaves a live record and
-// its memberships alone. It reports whether it deleted the record and how many
-// memberships it removed. A record already gone (a concurrent removal, or one
-// cut short) has whatever memberships it left swept.
-func (d *DynamoDB) remove(ctx context.Context, id string, now int64, onlyExpired bool) (bool, int, error) {
+// its memberships alone. It reports whether it deleted the record, how many
+// memberships it removed and the channels of the memberships it found. A
+// record already gone (a concurrent removal, or one cut short) has whatever
+// memberships it left swept.
+func (d *DynamoDB) remove(ctx context.Context, id string, now int64, onlyExpired bool) (bool, int, []string, error) {
 	for round := 0; ; round++ {
 		meta, members, err := d.partition(ctx, id)
 		if err != nil {
-			return false, 0, fmt.Errorf("read connection: %w", err)
+			return false, 0, nil, fmt.Errorf("read connection: %w", err)
 		}
 		channels := make([]string, len(members))
 		for i, m := range members {
@@ -512,13 +524,13 @@ func (d *DynamoDB) remove(ctx context.Context, id string, now int64, onlyExpired
 		}
 		if meta == nil {
 			n, err := d.sweep(ctx, id, channels, len(channels) > 0, false)
-			return false, n, err
+			return false, n, channels, err
 		}
 		if onlyExpired && liveAt(meta, now) {
-			return false, 0, nil
+			return false, 0, nil, nil
 		}
 		if round >= maxSweepRounds {
-			return false, 0, fmt.Errorf("delete record: its memberships still change after %d reads", round)
+			return false, 0, nil, fmt.Errorf("delete record: its memberships still change after %d reads", round)
 		}
 		// The count matches the memberships read unless the record predates
 		// the count or the partition changed between two pages of the Query:
@@ -557,10 +569,10 @@ func (d *DynamoDB) remove(ctx context.Context, id string, now int64, onlyExpired
 		case errors.As(err, &tc) && tc.failed(0):
 			continue // a join, a leave or another removal changed the record: read it again
 		default:
-			return false, 0, fmt.Errorf("delete record: %w", err)
+			return false, 0, nil, fmt.Errorf("delete record: %w", err)
 		}
 		n, err := d.sweep(ctx, id, channels, marker, !exact)
-		return true, n, err
+		return true, n, channels, err
 	}
 }
 

@@ -315,15 +315,21 @@ func (d *DynamoDB) Stats(ctx context.Context) (Stats, error) {
 // the channel-index of every counted channel, and sweeps them too. It returns
 // how many connection records it removed.
 func (d *DynamoDB) Cleanup(ctx context.Context, now time.Time) (int, error) {
+	return d.CleanupFunc(ctx, now, nil)
+}
+
+// CleanupFunc implements Store: Cleanup that hands each removed connection,
+// with the channels its removal found in its partition, to fn.
+func (d *DynamoDB) CleanupFunc(ctx context.Context, now time.Time, fn RemovedFunc) (int, error) {
 	limit := ttlCutoff(now)
-	if err := d.finishRemovals(ctx); err != nil {
+	if err := d.finishRemovals(ctx, fn); err != nil {
 		return 0, fmt.Errorf("cleanup: %w", err)
 	}
 	expired, err := d.expiredIDs(ctx, limit)
 	if err != nil {
 		return 0, fmt.Errorf("cleanup: %w", err)
 	}
-	removed, err := d.removeExpired(ctx, expired, limit)
+	removed, err := d.removeExpired(ctx, expired, limit, fn)
 	if err != nil {
 		return removed, fmt.Errorf("cleanup: %w", err)
 	}
@@ -331,7 +337,7 @@ func (d *DynamoDB) Cleanup(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return removed, fmt.Errorf("cleanup: %w", err)
 	}
-	more, err := d.removeExpired(ctx, orphans, limit)
+	more, err := d.removeExpired(ctx, orphans, limit, fn)
 	removed += more
 	if err != nil {
 		return removed, fmt.Errorf("cleanup: %w", err)
@@ -367,7 +373,7 @@ func (d *DynamoDB) shardIDs(ctx context.Context, idAttr string, query func(shard
 // finishRemovals completes every removal that left its marker: it sweeps the
 // connection's memberships and deletes the marker. A marker whose id was
 // recorded again since only goes itself: the memberships are the new record's.
-func (d *DynamoDB) finishRemovals(ctx context.Context) error {
+func (d *DynamoDB) finishRemovals(ctx context.Context, fn RemovedFunc) error {
 	ids, err := d.shardIDs(ctx, attrSK, func(shard int) *dynamodb.QueryInput {
 		return &dynamodb.QueryInput{
 			TableName:                 aws.String(d.opts.Table),
@@ -396,6 +402,9 @@ func (d *DynamoDB) finishRemovals(ctx context.Context) error {
 			}
 			if _, err := d.sweep(gctx, id, channels, true, false); err != nil {
 				return fmt.Errorf("finish removal of %s: %w", id, err)
+			}
+			if meta == nil && fn != nil {
+				fn(gctx, Removed{ID: id, Channels: channels})
 			}
 			return nil
 		})
@@ -451,7 +460,7 @@ func (d *DynamoDB) expiredMembers(ctx context.Context, cutoff int64, skip map[st
 
 // removeExpired removes the given connections if their record expired at
 // cutoff (or is gone), in parallel, and counts the records removed.
-func (d *DynamoDB) removeExpired(ctx context.Context, ids map[string]struct{}, cutoff int64) (int, error) {
+func (d *DynamoDB) removeExpired(ctx context.Context, ids map[string]struct{}, cutoff int64, fn RemovedFunc) (int, error) {
 	var (
 		mu sync.Mutex
 		n  int
@@ -460,7 +469,10 @@ func (d *DynamoDB) removeExpired(ctx context.Context, ids map[string]struct{}, c
 	g.SetLimit(d.opts.Parallelism)
 	for id := range ids {
 		g.Go(func() error {
-			meta, _, err := d.remove(gctx, id, cutoff, true)
+			meta, swept, channels, err := d.remove(gctx, id, cutoff, true)
+			if (meta || swept > 0) && fn != nil {
+				fn(gctx, Removed{ID: id, Channels: channels})
+			}
 			if err != nil {
 				return fmt.Errorf("remove %s: %w", id, err)
 			}

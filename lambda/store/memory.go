@@ -104,11 +104,12 @@ func removeFrom(idx map[string]map[string]struct{}, key, id string) {
 	}
 }
 
-func (m *Memory) removeLocked(id string) bool {
+func (m *Memory) removeLocked(id string) (Removed, bool) {
 	mc, ok := m.conns[id]
 	if !ok {
-		return false
+		return Removed{}, false
 	}
+	r := Removed{ID: id, Channels: sortedKeys(mc.channels)}
 	for ch := range mc.channels {
 		removeFrom(m.chans, ch, id)
 	}
@@ -116,14 +117,23 @@ func (m *Memory) removeLocked(id string) bool {
 		removeFrom(m.users, mc.c.UserID, id)
 	}
 	delete(m.conns, id)
-	return true
+	return r, true
 }
 
 // RemoveConnection implements Store.
-func (m *Memory) RemoveConnection(_ context.Context, id string) (bool, error) {
+func (m *Memory) RemoveConnection(ctx context.Context, id string) (bool, error) {
+	return m.RemoveConnectionFunc(ctx, id, nil)
+}
+
+// RemoveConnectionFunc implements Store.
+func (m *Memory) RemoveConnectionFunc(ctx context.Context, id string, fn RemovedFunc) (bool, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.removeLocked(id), nil
+	r, ok := m.removeLocked(id)
+	m.mu.Unlock()
+	if ok && fn != nil {
+		fn(ctx, r)
+	}
+	return ok, nil
 }
 
 // GetConnection implements Store.
@@ -299,15 +309,25 @@ func (m *Memory) Stats(_ context.Context) (Stats, error) {
 }
 
 // Cleanup implements Store.
-func (m *Memory) Cleanup(_ context.Context, now time.Time) (int, error) {
+func (m *Memory) Cleanup(ctx context.Context, now time.Time) (int, error) {
+	return m.CleanupFunc(ctx, now, nil)
+}
+
+// CleanupFunc implements Store.
+func (m *Memory) CleanupFunc(ctx context.Context, now time.Time, fn RemovedFunc) (int, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
+	var removed []Removed
 	for id, mc := range m.conns {
 		if !now.Before(mc.c.ExpiresAt) {
-			m.removeLocked(id)
-			n++
+			r, _ := m.removeLocked(id)
+			removed = append(removed, r)
 		}
 	}
-	return n, nil
+	m.mu.Unlock()
+	if fn != nil {
+		for _, r := range removed {
+			fn(ctx, r)
+		}
+	}
+	return len(removed), nil
 }

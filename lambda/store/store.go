@@ -144,4 +144,28 @@ type Store interface {
 	// finishes removals that were cut short, whatever their expiry: after it,
 	// no membership of a removed connection is left.
 	Cleanup(ctx context.Context, now time.Time) (int, error)
+	// RemoveConnectionFunc is RemoveConnection that then calls fn (when not
+	// nil) with the channels whose memberships it removed, so the caller can
+	// clear what it keeps beside the store, such as presence. It costs no
+	// read beyond RemoveConnection's.
+	RemoveConnectionFunc(ctx context.Context, id string, fn RemovedFunc) (bool, error)
+	// CleanupFunc is Cleanup that calls fn (when not nil) for each connection
+	// it removed or finished removing, with the channels whose memberships it
+	// removed.
+	CleanupFunc(ctx context.Context, now time.Time, fn RemovedFunc) (int, error)
 }
+
+// Removed is a connection a removal took out of the registry, with the
+// channels whose memberships went with it.
+type Removed struct {
+	// ID is the connection id.
+	ID string
+	// Channels are the channels it was a member of (those this removal
+	// deleted; a removal finished later reports the rest).
+	Channels []string
+}
+
+// RemovedFunc receives a removed connection after its record and
+// memberships are gone. It is called outside any store lock and may call the
+// store; CleanupFunc may call it from several goroutines at once.
+type RemovedFunc func(ctx context.Context, r Removed)

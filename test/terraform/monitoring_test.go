@@ -193,6 +193,102 @@ func TestMonitoringDashboard(t *testing.T) {
 	}
 }
 
+// TestMonitoringPusherFunction applies Pusher mode with Terraform and
+// OpenTofu and checks that the Pusher-mode function is monitored like the
+// others: WS_METRICS_NAMESPACE in its environment, its Lambda metrics and
+// its EMF metrics (Function=pusher, the value the websocket binary writes in
+// Pusher mode) on the dashboard, its own errors alarm, and its deliveries in
+// the throttled-share and deliveries-lost alarms.
+func TestMonitoringPusherFunction(t *testing.T) {
+	t.Parallel()
+	catalog := loadMetricCatalog(t)
+	for _, tool := range []string{"terraform", "tofu"} {
+		t.Run(tool, func(t *testing.T) {
+			t.Parallel()
+			namespace := "WebSocket/pusher-mon-" + tool
+			vars := pusherVars(nil)
+			vars["name"] = "wst-pmon-" + tool
+			vars["metrics_namespace"] = namespace
+			vars["lambda_artifacts"] = writeFakeZips(t, "websocket", "publisher")
+			opts := options(t, tool, copyModule(t), vars)
+			terraform.InitAndApply(t, opts)
+			var st tfjson.State
+			require.NoError(t, json.Unmarshal([]byte(terraform.Show(t, opts)), &st))
+			resources := stateResources(st.Values.RootModule)
+
+			env := stateEnvironment(t, resources, "aws_lambda_function.pusher[0]")
+			assert.Equal(t, namespace, env["WS_METRICS_NAMESPACE"], "the Pusher-mode function writes its metrics to the deployment's namespace")
+			pusherName := attr(t, resources, "aws_lambda_function.pusher[0]", "function_name")
+
+			functions := []string{"websocket", "publisher", "deployer", "pusher"}
+			names := []string{pusherName, attr(t, resources, "aws_apigatewayv2_api.this", "id"), attr(t, resources, "aws_dynamodb_table.this", "name")}
+			for _, fn := range functions[:3] {
+				names = append(names, attr(t, resources, fmt.Sprintf("aws_lambda_function.this[%q]", fn), "function_name"))
+			}
+			body := attr(t, resources, "aws_cloudwatch_dashboard.this[0]", "dashboard_body")
+			checkDashboard(t, body, namespace, functions, names, catalog)
+			var dash struct {
+				Widgets []struct {
+					Properties struct {
+						Title   string  `json:"title"`
+						Metrics [][]any `json:"metrics"`
+					} `json:"properties"`
+				} `json:"widgets"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(body), &dash))
+			pusherMetrics := map[string]bool{}
+			lambdaMetrics := map[string]bool{}
+			for _, w := range dash.Widgets {
+				for _, m := range w.Properties.Metrics {
+					if len(m) >= 4 && m[0] == namespace && m[2] == "Function" && m[3] == "pusher" {
+						pusherMetrics[m[1].(string)] = true
+					}
+					if len(m) >= 4 && m[0] == "AWS/Lambda" && m[3] == pusherName {
+						lambdaMetrics[m[1].(string)] = true
+					}
+				}
+			}
+			for _, m := range []string{"ConnectionsOpened", "ConnectionsClosed", "DeliveriesSucceeded", "DeliveriesGone", "DeliveriesLost", "Throttled", "DeliveriesAttempted", "FanoutDuration", "Recipients"} {
+				assert.True(t, pusherMetrics[m], "the dashboard shows %s of Function=pusher", m)
+			}
+			for _, m := range []string{"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"} {
+				assert.True(t, lambdaMetrics[m], "the dashboard shows AWS/Lambda %s of %s", m, pusherName)
+			}
+
+			var errorsAlarm, share, lost map[string]interface{}
+			for _, r := range resources {
+				switch r.Address {
+				case `aws_cloudwatch_metric_alarm.function_errors["pusher"]`:
+					errorsAlarm = r.AttributeValues
+				case "aws_cloudwatch_metric_alarm.throttled_share[0]":
+					share = r.AttributeValues
+				case "aws_cloudwatch_metric_alarm.deliveries_lost[0]":
+					lost = r.AttributeValues
+				}
+			}
+			require.NotNil(t, errorsAlarm, "the Pusher-mode function has its errors alarm")
+			assert.Equal(t, map[string]interface{}{"FunctionName": pusherName}, errorsAlarm["dimensions"])
+			require.NotNil(t, share)
+			require.NotNil(t, lost)
+			queried := func(alarm map[string]interface{}) map[string]bool {
+				out := map[string]bool{}
+				for _, q := range alarm["metric_query"].([]interface{}) {
+					for _, m := range q.(map[string]interface{})["metric"].([]interface{}) {
+						mm := m.(map[string]interface{})
+						if mm["namespace"] == namespace {
+							out[mm["metric_name"].(string)+" "+mm["dimensions"].(map[string]interface{})["Function"].(string)] = true
+						}
+					}
+				}
+				return out
+			}
+			assert.True(t, queried(share)["Throttled pusher"], "the throttled share counts the Pusher-mode function's 429s")
+			assert.True(t, queried(share)["DeliveriesAttempted pusher"])
+			assert.True(t, queried(lost)["DeliveriesLost pusher"], "the Pusher-mode function sends in process: its lost deliveries alarm")
+		})
+	}
+}
+
 // TestMonitoringAlarms plans the module with Terraform and OpenTofu and
 // checks which alarms and dashboards exist for each set of inputs, and that
 // the SNS topic becomes every alarm's action.

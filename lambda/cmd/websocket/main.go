@@ -28,8 +28,6 @@ func main() {
 		os.Exit(1)
 	}
 	log := lambdaenv.Logger(settings.LogLevel)
-	rec := lambdaenv.NewEMF(settings, metrics.FunctionWebSocket)
-	settings.Metrics = rec
 	getenv, err := pusherSecretEnv(context.Background())
 	if err != nil {
 		log.Error("websocket: load pusher app secret", "error", err)
@@ -40,6 +38,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "websocket: configuration:", err)
 		os.Exit(1)
 	}
+	rec := lambdaenv.NewEMF(settings, lambdaenv.MetricsFunction(pusherMode))
+	settings.Metrics = rec
 	if pusherMode {
 		h, err := lambdaenv.NewPusherHandler(context.Background(), settings, ps, log)
 		if err != nil {

@@ -220,6 +220,7 @@ func Run(t *testing.T, f Factory) {
 		{"IsMember", 0, testIsMember},
 		{"InvalidIDs", 0, testInvalidIDs},
 		{"InterruptedRemoval", 0, testInterruptedRemoval},
+		{"RemovalReportsChannels", 0, testRemovalReportsChannels},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -772,4 +773,103 @@ func testInterruptedRemoval(e *env) {
 	require.NoError(t, err)
 	e.requireStats(0, nil)
 	e.requireResidue(0)
+}
+
+// removals records what RemoveConnectionFunc and CleanupFunc report.
+type removals struct {
+	mu  sync.Mutex
+	got map[string][]string
+	n   int
+}
+
+func (r *removals) fn(_ context.Context, rm store.Removed) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.got == nil {
+		r.got = map[string][]string{}
+	}
+	r.got[rm.ID] = append(r.got[rm.ID], rm.Channels...)
+	slices.Sort(r.got[rm.ID])
+	r.n++
+}
+
+func (r *removals) take() (map[string][]string, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got, n := r.got, r.n
+	r.got, r.n = nil, 0
+	return got, n
+}
+
+// testRemovalReportsChannels: RemoveConnectionFunc and CleanupFunc hand each
+// removed connection, once, with the channels it was a member of, to the
+// callback (what presence needs to leave them), and nothing for what they
+// did not remove.
+func testRemovalReportsChannels(e *env) {
+	t := e.t
+	var r removals
+	e.add("c1", "u1")
+	e.join("c1", "a", "presence-x", "b")
+	e.add("c2", "")
+	removed, err := e.s.RemoveConnectionFunc(e.ctx, "c1", r.fn)
+	require.NoError(t, err)
+	assert.True(t, removed)
+	removed, err = e.s.RemoveConnectionFunc(e.ctx, "c2", r.fn)
+	require.NoError(t, err)
+	assert.True(t, removed)
+	for _, id := range []string{"c1", "unknown"} {
+		removed, err = e.s.RemoveConnectionFunc(e.ctx, id, r.fn)
+		require.NoError(t, err)
+		assert.False(t, removed, id)
+	}
+	got, n := r.take()
+	assert.Equal(t, 2, n, "one call per removed connection")
+	assert.Equal(t, []string{"a", "b", "presence-x"}, got["c1"])
+	assert.Contains(t, got, "c2")
+	assert.Empty(t, got["c2"])
+	assert.Empty(t, e.members("presence-x"))
+
+	// Cleanup reports the expired connections it removes, not the live ones.
+	for _, id := range ids("e", 3) {
+		e.add(id, "old")
+		e.join(id, "presence-y", "chat-"+id)
+	}
+	e.clock.Advance(10 * time.Minute)
+	e.add("live", "")
+	e.join("live", "presence-y")
+	e.clock.Advance(ttl - 10*time.Minute)
+	cleaned, err := e.s.CleanupFunc(e.ctx, e.clock.Now(), r.fn)
+	require.NoError(t, err)
+	assert.Equal(t, 3, cleaned)
+	got, n = r.take()
+	assert.Equal(t, 3, n)
+	for _, id := range ids("e", 3) {
+		assert.Equal(t, []string{"chat-" + id, "presence-y"}, got[id], id)
+	}
+	assert.NotContains(t, got, "live")
+	assert.Equal(t, []string{"live"}, e.members("presence-y"))
+	cleaned, err = e.s.CleanupFunc(e.ctx, e.clock.Now(), r.fn)
+	require.NoError(t, err)
+	assert.Zero(t, cleaned)
+	_, n = r.take()
+	assert.Zero(t, n, "a second cleanup reports nothing")
+
+	if e.inst.CutShort == nil {
+		return
+	}
+	// A removal cut short reports the channels it read; Cleanup, finishing
+	// it, reports the memberships that were left, so none is missed.
+	channels := ids("ch-", 120)
+	e.add("cut", "u")
+	e.join("cut", channels...)
+	_, err = e.s.RemoveConnectionFunc(e.inst.CutShort(e.ctx, 2), "cut", r.fn)
+	require.ErrorIs(t, err, context.Canceled)
+	got, _ = r.take()
+	assert.Len(t, got["cut"], len(channels), "the channels read before the cut")
+	_, err = e.s.CleanupFunc(e.ctx, e.clock.Now(), r.fn)
+	require.NoError(t, err)
+	got, n = r.take()
+	assert.Equal(t, 1, n)
+	assert.NotEmpty(t, got["cut"], "cleanup reports the memberships the cut left")
+	assert.Subset(t, channels, got["cut"])
 }

@@ -1,0 +1,194 @@
+//go:build e2e
+
+package localgw_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
+	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+var pusherApp = pusher.App{ID: pusher.DefaultAppID, Key: pusher.DefaultAppKey, Secret: pusher.DefaultAppSecret}
+
+// lockedBuffer collects the bootstraps' output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(b.buf.String(), "\n")
+}
+
+// pusherBootstrapServer runs protocol v1 and Pusher mode on DynamoDB Local
+// with the compiled websocket bootstrap (its Lambda main) for both, and
+// returns the processes' output.
+func pusherBootstrapServer(t *testing.T) (*localgw.Server, *lockedBuffer, string) {
+	t.Helper()
+	out := &lockedBuffer{}
+	table := uniqueTable(t)
+	srv := startServer(t, localgw.ServerConfig{
+		DynamoDBEndpoint: dynamoEndpoint(t), Table: table, LambdaDir: lambdaDir(t), JWTSecret: testSecret,
+		ProcessOutput: out, Pusher: &pusher.Config{App: pusherApp},
+	})
+	return srv, out, table
+}
+
+// pusherClient is a Pusher protocol 7 client on a real WebSocket.
+type pusherClient struct {
+	t        *testing.T
+	c        *websocket.Conn
+	socketID string
+}
+
+func dialPusher(ctx context.Context, t *testing.T, srv *localgw.Server) *pusherClient {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, srv.PusherURL(pusherApp.Key)+"?protocol=7&client=go&version=1", nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.CloseNow() })
+	p := &pusherClient{t: t, c: c}
+	f := p.next(ctx, "pusher:connection_established")
+	var d struct {
+		SocketID string `json:"socket_id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(f["data"].(string)), &d))
+	p.socketID = d.SocketID
+	return p
+}
+
+func (p *pusherClient) send(ctx context.Context, frame any) {
+	p.t.Helper()
+	b, err := json.Marshal(frame)
+	require.NoError(p.t, err)
+	require.NoError(p.t, p.c.Write(ctx, websocket.MessageText, b))
+}
+
+// next reads frames until one with the event arrives.
+func (p *pusherClient) next(ctx context.Context, event string) map[string]any {
+	p.t.Helper()
+	for {
+		_, b, err := p.c.Read(ctx)
+		require.NoError(p.t, err, "waiting for %s", event)
+		var f map[string]any
+		require.NoError(p.t, json.Unmarshal(b, &f))
+		if f["event"] == event {
+			return f
+		}
+	}
+}
+
+func (p *pusherClient) joinPresence(ctx context.Context, channel, userID string) {
+	p.t.Helper()
+	cd := `{"user_id":"` + userID + `"}`
+	p.send(ctx, map[string]any{"event": "pusher:subscribe", "data": map[string]any{
+		"channel": channel, "auth": pusherApp.ChannelAuth(p.socketID, channel, cd), "channel_data": cd,
+	}})
+	p.next(ctx, "pusher_internal:subscription_succeeded")
+}
+
+// TestPusherModeMetricsCarryFunctionPusher runs the websocket bootstrap in
+// Pusher mode (WS_PUSHER_APP_KEY set, as pusher.tf configures the Pusher-mode
+// function) and checks its EMF lines: the welcome's delivery is recorded
+// under Function=pusher, not websocket.
+func TestPusherModeMetricsCarryFunctionPusher(t *testing.T) {
+	srv, out, _ := pusherBootstrapServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dialPusher(ctx, t, srv)
+
+	emf := func() (functions map[string]bool) {
+		functions = map[string]bool{}
+		for _, line := range out.lines() {
+			var doc map[string]any
+			if json.Unmarshal([]byte(line), &doc) != nil || doc["_aws"] == nil {
+				continue
+			}
+			if _, delivered := doc["DeliveriesSucceeded"]; delivered {
+				functions[doc["Function"].(string)] = true
+			}
+		}
+		return functions
+	}
+	// The welcome is posted by an asynchronous invocation, whose metrics are
+	// flushed when it returns: wait for the line.
+	require.Eventually(t, func() bool { return emf()["pusher"] }, 30*time.Second, 20*time.Millisecond,
+		"an EMF line with Function=pusher and DeliveriesSucceeded; output:\n%s", strings.Join(out.lines(), "\n"))
+	assert.False(t, emf()["websocket"], "only the Pusher stage's function delivered: nothing is filed under websocket")
+}
+
+// TestGonePresenceMemberIsRemoved: a presence member whose connection is gone
+// without a $disconnect (API Gateway's $disconnect is best effort) answers
+// 410 to the next post; the Pusher-mode function then removes it and leaves
+// its presence channels, so the other member gets member_removed and the
+// channel's user count drops, at once rather than when its items expire.
+func TestGonePresenceMemberIsRemoved(t *testing.T) {
+	srv, _, table := pusherBootstrapServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const channel = "presence-room"
+
+	// b is a live member. The gone member is as the registry holds it: a
+	// connection a minute old (past realtime.GoneGrace) in the channel, which
+	// the gateway no longer has, so a post to it answers 410 GoneException.
+	client := dynamodb.NewFromConfig(aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}, func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(dynamoEndpoint(t))
+		o.DisableValidateResponseChecksum = true
+	})
+	presence, err := store.NewDynamoPresence(client, store.DynamoOptions{Table: table})
+	require.NoError(t, err)
+	b := dialPusher(ctx, t, srv)
+	b.joinPresence(ctx, channel, "live-user")
+	st := srv.Store()
+	const gone = "GoneConnId0001="
+	require.NoError(t, st.AddConnection(ctx, store.Connection{ID: gone, ConnectedAt: time.Now().Add(-time.Minute)}))
+	_, err = st.Join(ctx, gone, pusher.StoreChannel(channel))
+	require.NoError(t, err)
+	_, err = presence.JoinPresence(ctx, channel, store.PresenceMember{ConnectionID: gone, UserID: "gone-user", ExpiresAt: time.Now().Add(store.DefaultTTL)}, 0)
+	require.NoError(t, err)
+	n, err := presence.PresenceUserCount(ctx, channel)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+
+	// A whisper from b is posted to the gone member: 410.
+	b.send(ctx, map[string]any{"event": "client-typing", "channel": channel, "data": map[string]any{}})
+	f := b.next(ctx, "pusher_internal:member_removed")
+	assert.Equal(t, channel, f["channel"])
+	var d map[string]any
+	require.NoError(t, json.Unmarshal([]byte(f["data"].(string)), &d))
+	assert.Equal(t, map[string]any{"user_id": "gone-user"}, d)
+
+	n, err = presence.PresenceUserCount(ctx, channel)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "user_count no longer counts the gone member")
+	_, err = st.GetConnection(ctx, gone)
+	assert.ErrorIs(t, err, store.ErrNotFound, "the gone connection is removed")
+	chans, err := st.ConnectionChannels(ctx, gone)
+	require.NoError(t, err)
+	assert.Empty(t, chans)
+}

@@ -1,0 +1,83 @@
+package pusher_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
+)
+
+func (e *env) joinPresence(id, socketID, ch, user string) {
+	e.t.Helper()
+	cd := `{"user_id":"` + user + `"}`
+	r := e.send(id, map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": ch, "auth": app.ChannelAuth(socketID, ch, cd), "channel_data": cd}})
+	require.Equal(e.t, "pusher_internal:subscription_succeeded", r["event"], "%s joins %s", id, ch)
+}
+
+// removedUsers lists the users of the member_removed frames id received on ch.
+func (e *env) removedUsers(id, ch string) []string {
+	out := []string{}
+	for _, f := range e.frames(id) {
+		if f["event"] == "pusher_internal:member_removed" && f["channel"] == ch {
+			out = append(out, data(e.t, f)["user_id"].(string))
+		}
+	}
+	return out
+}
+
+func (e *env) userCount(ch string) int {
+	e.t.Helper()
+	n, err := e.presence.PresenceUserCount(context.Background(), ch)
+	require.NoError(e.t, err)
+	return n
+}
+
+// TestGoneMemberLeavesPresence: a presence member whose connection died
+// without $disconnect answers 410 to the next post (here a whisper); its
+// removal leaves the channel: member_removed to the others, once per user
+// (u1's two connections go in one relay), and the user count drops.
+func TestGoneMemberLeavesPresence(t *testing.T) {
+	e := newEnv(t, nil)
+	old := e.now().Add(-time.Minute) // past realtime.GoneGrace
+	sa1, sa2 := e.connectAt("a1", old), e.connectAt("a2", old)
+	sb, sc := e.connect("b"), e.connect("c")
+	e.joinPresence("a1", sa1, "presence-r", "u1")
+	e.joinPresence("a2", sa2, "presence-r", "u1")
+	e.joinPresence("b", sb, "presence-r", "u2")
+	e.joinPresence("c", sc, "presence-r", "u3")
+	require.Equal(t, 3, e.userCount("presence-r"))
+
+	e.api.Kill("a1", "a2") // gone; API Gateway's $disconnect never came
+	assert.Nil(t, e.send("c", map[string]any{"event": "client-typing", "channel": "presence-r", "data": map[string]any{}}))
+	assert.Equal(t, []string{"u1"}, e.removedUsers("b", "presence-r"), "member_removed once for u1's two gone connections")
+	assert.Equal(t, []string{"u1"}, e.removedUsers("c", "presence-r"))
+	assert.Equal(t, 2, e.userCount("presence-r"), "user_count no longer counts u1")
+	for _, id := range []string{"a1", "a2"} {
+		_, err := e.presence.PresenceMember(context.Background(), "presence-r", id)
+		assert.ErrorIs(t, err, store.ErrNotFound, "%s left the channel", id)
+	}
+}
+
+// TestCleanupLeavesPusherPresence: Cleanup, removing an expired connection,
+// leaves its presence channels with member_removed to the others.
+func TestCleanupLeavesPusherPresence(t *testing.T) {
+	e := newEnv(t, nil)
+	sd := e.connectAt("d", e.now().Add(-2*time.Hour)) // expires in 10 minutes
+	sb := e.connect("b")
+	e.joinPresence("d", sd, "presence-r", "u4")
+	e.joinPresence("b", sb, "presence-r", "u2")
+	require.Equal(t, 2, e.userCount("presence-r"))
+
+	e.mu.Lock()
+	e.ahead = 15 * time.Minute
+	e.mu.Unlock()
+	n, err := e.h.Manager().Cleanup(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, []string{"u4"}, e.removedUsers("b", "presence-r"))
+	assert.Equal(t, 1, e.userCount("presence-r"))
+}

@@ -1,0 +1,103 @@
+package realtime
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// memberLeft counts the member_left frames id received about user.
+func (e *env) memberLeft(id, user string) int {
+	n := 0
+	for _, m := range e.messages(id) {
+		if strings.Contains(m, `"type":"member_left"`) && strings.Contains(m, `"userId":"`+user+`"`) {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *env) presenceUsers(channel string) []string {
+	e.t.Helper()
+	users, err := e.m.cfg.Presence.PresenceUsers(context.Background(), channel)
+	require.NoError(e.t, err)
+	out := []string{}
+	for _, u := range users {
+		out = append(out, u.UserID)
+	}
+	return out
+}
+
+// TestGoneConnectionsLeavePresence: connections whose sockets died without a
+// $disconnect answer 410 to the next post; their removal leaves their
+// presence channels, announcing member_left once per user (alice's two
+// connections go in one fan-out) and dropping them from the members.
+func TestGoneConnectionsLeavePresence(t *testing.T) {
+	e := newHistoryEnv(t, 100)
+	for _, c := range [][2]string{{"a1", "alice"}, {"a2", "alice"}, {"b", "bob"}, {"c", "carol"}} {
+		e.connect(c[0], c[1], "", "")
+		e.send(c[0], c[1], "", "$default", `{"action":"subscribe","channel":"presence-room"}`)
+	}
+	require.Equal(t, []string{"alice", "bob", "carol"}, e.presenceUsers("presence-room"))
+	e.api.Kill("a1", "a2") // gone, and API Gateway's $disconnect never came
+	e.now = e.now.Add(GoneGrace)
+
+	e.send("b", "bob", "", "$default", `{"action":"publish","channel":"presence-room","data":"hi"}`)
+	assert.Equal(t, 1, e.memberLeft("c", "alice"), "member_left once for alice's two gone connections")
+	assert.Equal(t, 1, e.memberLeft("b", "alice"))
+	assert.Equal(t, []string{"bob", "carol"}, e.presenceUsers("presence-room"))
+	for _, id := range []string{"a1", "a2"} {
+		chans, err := e.store.ConnectionChannels(context.Background(), id)
+		require.NoError(t, err)
+		assert.Empty(t, chans, "%s is removed with its memberships", id)
+	}
+}
+
+// TestCleanupLeavesPresence: Cleanup's removal of an expired connection
+// leaves its presence channels: member_left to the others, and the user is
+// no longer counted.
+func TestCleanupLeavesPresence(t *testing.T) {
+	e := newHistoryEnv(t, 100)
+	old := loadEvent(t, "apigw-websocket-request-connect.json")
+	old.RequestContext.ConnectionID = "old"
+	old.RequestContext.Authorizer = authorizer("olga", "")
+	old.RequestContext.ConnectedAt = e.now.Add(-2 * time.Hour).UnixMilli() // expires 10 minutes from now
+	old.QueryStringParameters, old.MultiValueQueryStringParameters = nil, nil
+	_, err := e.m.Handle(context.Background(), old)
+	require.NoError(t, err)
+	e.api.Connect("old")
+	e.send("old", "olga", "", "$default", `{"action":"subscribe","channel":"presence-room"}`)
+	e.connect("b", "bob", "", "")
+	e.send("b", "bob", "", "$default", `{"action":"subscribe","channel":"presence-room"}`)
+	require.Equal(t, []string{"bob", "olga"}, e.presenceUsers("presence-room"))
+
+	e.now = e.now.Add(15 * time.Minute)
+	n, err := e.m.Cleanup(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, 1, e.memberLeft("b", "olga"))
+	assert.Equal(t, []string{"bob"}, e.presenceUsers("presence-room"))
+	n, err = e.m.Cleanup(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Equal(t, 1, e.memberLeft("b", "olga"), "announced once")
+}
+
+// TestDisconnectLeavesPresence: a connection the server closes (Disconnect)
+// is removed at once, so its $disconnect finds nothing: the removal itself
+// leaves its presence channels.
+func TestDisconnectLeavesPresence(t *testing.T) {
+	e := newHistoryEnv(t, 100)
+	for _, c := range [][2]string{{"a", "alice"}, {"b", "bob"}} {
+		e.connect(c[0], c[1], "", "")
+		e.send(c[0], c[1], "", "$default", `{"action":"subscribe","channel":"presence-room"}`)
+	}
+	require.NoError(t, e.m.Disconnect(context.Background(), "a"))
+	e.disconnect("a") // API Gateway's $disconnect after the DELETE
+	assert.Equal(t, 1, e.memberLeft("b", "alice"))
+	assert.Equal(t, []string{"bob"}, e.presenceUsers("presence-room"))
+}
