@@ -68,6 +68,10 @@ locals {
       WS_EVENT_BUS_NAME = local.event_bus_name
       WS_EVENT_SOURCE   = var.event_bus.source
     } : {},
+    # Channel history numbers and keeps Pusher events too (docs/pusher.md).
+    length(var.history) > 0 ? {
+      WS_HISTORY = local.runtime_environment.WS_HISTORY
+    } : {},
   )
 
   pusher_statements = concat(

@@ -299,7 +299,7 @@ variable "max_channels_per_connection" {
 
 variable "history" {
   description = <<-EOT
-    Channel history and recovery (docs/protocol.md, "History and recovery"), opt-in per channel pattern: every publish to a protocol v1 channel matching `pattern` (a glob as in Go's `path.Match`; the first matching rule wins) is numbered with the next offset of the channel's stream and kept, and a client that resubscribes with `since` gets what it missed in the reply. `size`: the latest messages kept (1 to 10000, default 100); `ttl`: how long each message is kept, whole hours, minutes and seconds in Go duration syntax (`1h`, `90s`, `2h30m`; at least `1s`, default `1h`). Sets `WS_HISTORY` on the websocket and publisher functions. Example: `[{ pattern = "chat-*", size = 100, ttl = "1h" }]`.
+    Channel history and recovery (docs/protocol.md, "History and recovery"), opt-in per channel pattern: every publish to a protocol v1 channel, or to a Pusher channel (`pusher`, docs/pusher.md), matching `pattern` (a glob as in Go's `path.Match`; the first matching rule wins) is numbered with the next offset of the channel's stream and kept, and a client that resubscribes with `since` gets what it missed in the reply. `size`: the latest messages kept (1 to 10000, default 100); `ttl`: how long each message is kept, whole hours, minutes and seconds in Go duration syntax (`1h`, `90s`, `2h30m`; at least `1s`, default `1h`). Sets `WS_HISTORY` on the websocket, publisher and Pusher functions. Example: `[{ pattern = "chat-*", size = 100, ttl = "1h" }]`.
   EOT
   type = list(object({
     pattern = string

@@ -35,7 +35,7 @@ chromium:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-test-browser: chromium wslocal-bin ## the demo page in headless Chromium: two tabs exchange a message; screenshots in artifacts/browser
+test-browser: chromium wslocal-bin ## the demo page (on clients/js) in headless Chromium: two users chat, presence, recovery after a forced close; screenshots in artifacts/browser
 	cd $(BROWSER_TEST_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(ARTIFACTS)/browser
 	cd $(BROWSER_TEST_DIR) && WSLOCAL_BIN=$(WSLOCAL_BIN) CHROMIUM=$$(command -v chromium || echo $(CHROMIUM)) ARTIFACTS_DIR=$(ARTIFACTS)/browser node demo.test.mjs

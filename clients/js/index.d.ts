@@ -47,6 +47,8 @@ export interface MessageFrame {
   data: unknown;
   offset?: number;
   epoch?: string;
+  /** True when the message came from the history (a recovery or a filled gap), not live. */
+  recovered?: boolean;
 }
 
 /** A history or subscribed reply on a history channel. */
@@ -91,6 +93,8 @@ export class Subscription {
   on(event: 'message', fn: (data: unknown, frame: MessageFrame) => void): () => void;
   on(event: 'member_joined' | 'member_left', fn: (userId: string) => void): () => void;
   on(event: 'unrecovered', fn: (position: StreamPosition | null) => void): () => void;
+  /** After each (re)subscribe reply, once its recovered messages were delivered. */
+  on(event: 'subscribed', fn: (reply: StreamReply) => void): () => void;
   off(event: string, fn: (...args: any[]) => void): void;
   unsubscribe(): Promise<void>;
 }

@@ -93,7 +93,7 @@ export class Subscription extends Emitter {
       this._pendingOwner = null;
       const pubs = reply && reply.epoch === pos.epoch ? reply.publications || [] : [];
       const covered = pubs.length === frame.offset - pos.offset - 1;
-      for (const p of pubs) this._deliver({ type: 'message', channel: this.channel, data: p.data, offset: p.offset, epoch: pos.epoch });
+      for (const p of pubs) this._deliver({ type: 'message', channel: this.channel, data: p.data, offset: p.offset, epoch: pos.epoch, recovered: true });
       if (!covered) {
         this.unrecovered++;
         this.emit('unrecovered', { offset: frame.offset, epoch: frame.epoch });
@@ -122,7 +122,7 @@ export class Subscription extends Emitter {
       if (reply.recovered === true) {
         this.recoveries++;
         for (const p of reply.publications || []) {
-          this._deliver({ type: 'message', channel: this.channel, data: p.data, offset: p.offset, epoch: reply.epoch });
+          this._deliver({ type: 'message', channel: this.channel, data: p.data, offset: p.offset, epoch: reply.epoch, recovered: true });
         }
       } else {
         if (reply.recovered === false) {
@@ -137,6 +137,7 @@ export class Subscription extends Emitter {
     }
     pending.sort((a, b) => (a.offset ?? 0) - (b.offset ?? 0));
     for (const f of pending) this._deliver(f);
+    this.emit('subscribed', reply);
   }
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	jsclient "github.com/wsforge/terraform-aws-websocket/clients/js"
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw/localgwtest"
 )
@@ -187,12 +188,16 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	}
 	status, body := get("/")
 	assert.Equal(t, 200, status)
-	assert.Contains(t, body, `<script src="app.js"></script>`)
+	assert.Contains(t, body, `<script type="module" src="app.js"></script>`)
 	status, body = get("/config.json")
 	assert.Equal(t, 200, status)
 	assert.JSONEq(t, `{"stage":"local"}`, body)
-	status, _ = get("/app.js")
+	status, body = get("/app.js")
 	assert.Equal(t, 200, status)
+	assert.Contains(t, body, `import { Client } from './client.js';`, "the page uses the JavaScript client")
+	status, body = get("/client.js")
+	assert.Equal(t, 200, status)
+	assert.Equal(t, string(jsclient.Source), body, "client.js is clients/js/index.js itself")
 
 	c := localgwtest.MustDial(ctx, t, wsURL, "")
 	assert.Nil(t, c.Whoami(ctx).UserID, "anonymous without an authorizer")

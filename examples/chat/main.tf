@@ -1,6 +1,7 @@
 # A public chat: no authorizer, clients subscribe to a channel and publish to
 # it with the built-in actions; the demo page of the local gateway
-# (cmd/wslocal/web/index.html) talks to this API when opened with ?url=wss://...
+# (cmd/wslocal/web, served by `make dev`) talks to this API when opened with
+# ?url=wss://... (output demo_page_url).
 module "websocket" {
   source = "../../"
 

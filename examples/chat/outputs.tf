@@ -4,8 +4,8 @@ output "websocket_url" {
 }
 
 output "demo_page_url" {
-  description = "Open this in a browser: the repository's demo page, pointed at this API."
-  value       = "file://${abspath("${path.module}/../../cmd/wslocal/web/index.html")}?url=${urlencode(module.websocket.websocket_url)}"
+  description = "With `make dev` running in the repository (the local gateway serves the demo page and its JavaScript client, ES modules that browsers do not load from file://), open this in a browser: the demo page, pointed at this API."
+  value       = "http://127.0.0.1:8080/?url=${urlencode(module.websocket.websocket_url)}"
 }
 
 output "publisher_function_name" {

@@ -53,7 +53,12 @@ func (s *Server) wirePusher(ctx context.Context, cfg ServerConfig, gcfg *Config)
 				return sender.NewManagementAPI(awsCfg, ep, sender.NewHTTPClient(64))
 			},
 			ManagementEndpoint: endpoint,
-			Logger:             cfg.Logger,
+			// Pusher channels matching the history rules keep their
+			// streams in the same history store, as pusher/{name}.
+			History:      s.history,
+			HistoryRules: cfg.History,
+			Metrics:      s.metrics,
+			Logger:       cfg.Logger,
 		})
 		if err != nil {
 			return fmt.Errorf("localgw: pusher: %w", err)

@@ -104,6 +104,27 @@ type Frame struct {
 	Data json.RawMessage `json:"data,omitempty"`
 	// UserID is set on client events relayed on presence channels.
 	UserID string `json:"user_id,omitempty"`
+	// Offset places an event of a history channel in the channel's stream;
+	// on pusher_internal:subscription_succeeded it is the stream's position
+	// (docs/pusher.md, "History and recovery").
+	Offset *uint64 `json:"offset,omitempty"`
+	// Epoch names the stream Offset belongs to.
+	Epoch string `json:"epoch,omitempty"`
+	// Recovered answers a pusher:subscribe that carried since: whether every
+	// missed event was sent before this subscription_succeeded.
+	Recovered *bool `json:"recovered,omitempty"`
+}
+
+// WithPosition returns frame (an encoded Frame) with offset and epoch set, as
+// events of history channels are delivered; recovered, when not nil, is set
+// too (subscription_succeeded after a since).
+func WithPosition(frame []byte, offset uint64, epoch string, recovered *bool) ([]byte, error) {
+	var f Frame
+	if err := json.Unmarshal(frame, &f); err != nil {
+		return nil, fmt.Errorf("number pusher frame at %d: %w", offset, err)
+	}
+	f.Offset, f.Epoch, f.Recovered = &offset, epoch, recovered
+	return f.Encode(), nil
 }
 
 // ParseFrame decodes a client message.

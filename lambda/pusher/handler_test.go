@@ -43,16 +43,26 @@ func (e *env) now() time.Time {
 
 func newEnv(t *testing.T, mutate func(*pusher.Config)) *env {
 	t.Helper()
+	return newEnvWith(t, nil, mutate)
+}
+
+// newEnvWith is newEnv whose runtime also gets rc's settings (history).
+func newEnvWith(t *testing.T, rc func(*realtime.Config), mutate func(*pusher.Config)) *env {
+	t.Helper()
 	e := &env{t: t, welcomes: map[string]pusher.Welcome{}}
 	e.api = mgmtapitest.New(mgmtapitest.Options{Stage: "prod", KeepMessages: true})
 	t.Cleanup(e.api.Close)
 	poster, err := sender.NewManagementAPI(aws.Config{Region: "eu-west-1", Credentials: aws.AnonymousCredentials{}}, e.api.URL(), nil)
 	require.NoError(t, err)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	m, err := realtime.New(realtime.Config{
+	mcfg := realtime.Config{
 		Store: store.NewMemory(store.MemoryOptions{Now: e.now}), Poster: poster, Logger: log, Now: e.now,
 		Sender: sender.Options{Concurrency: 4, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
-	})
+	}
+	if rc != nil {
+		rc(&mcfg)
+	}
+	m, err := realtime.New(mcfg)
 	require.NoError(t, err)
 	pv := store.NewMemoryPresence(nil)
 	e.presence = pv

@@ -225,7 +225,10 @@ func (h *Handler) trigger(ctx context.Context, e apiEvent, data string) (map[str
 		if !ValidChannel(ch) {
 			return nil, fmt.Errorf("trigger %s on %q: invalid channel name", e.Name, ch)
 		}
-		frame := ChannelEvent(ch, e.Name, data)
+		frame, err := h.number(ctx, ch, ChannelEvent(ch, e.Name, data))
+		if err != nil {
+			return nil, fmt.Errorf("trigger %s: %w", e.Name, err)
+		}
 		h.remember(ctx, ch, frame)
 		rep, err := h.m.SendToStoredChannel(ctx, StoreChannel(ch), frame, exclude...)
 		if err != nil {

@@ -39,6 +39,9 @@ type subscribeData struct {
 	Channel     string `json:"channel"`
 	Auth        string `json:"auth"`
 	ChannelData string `json:"channel_data"`
+	// Since, on a history channel, asks for the events after this offset
+	// of this epoch before subscription_succeeded (docs/pusher.md).
+	Since *store.StreamPosition `json:"since"`
 }
 
 // channelData is a presence subscription's channel_data.
@@ -131,7 +134,20 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 		}
 		reply = PresenceSucceeded(ch, members)
 	}
+	// History is read after the join, so an event published in between
+	// arrives live and recovered: clients drop duplicates by offset.
+	frames, err := h.withHistory(ctx, ch, reply, d.Since)
+	if err != nil {
+		return h.internal(ctx, id, ch, err)
+	}
 	if !IsCache(ch) {
+		// Recovered events go as posts, which arrive before the route response.
+		recovered, reply := frames[:len(frames)-1], frames[len(frames)-1]
+		for _, frame := range recovered {
+			if err := h.m.SendToConnection(ctx, id, frame); err != nil {
+				return h.internal(ctx, id, ch, fmt.Errorf("send recovered event: %w", err))
+			}
+		}
 		return reply
 	}
 	// A cache channel answers twice: both go as posts, in order.
@@ -139,7 +155,7 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 	if cached, err := h.cfg.Values.GetValue(ctx, cacheKey(ch)); err == nil {
 		next = cached
 	}
-	for _, frame := range [][]byte{reply, next} {
+	for _, frame := range append(frames, next) {
 		if err := h.m.SendToConnection(ctx, id, frame); err != nil {
 			h.log.ErrorContext(ctx, "send cache channel reply", "connectionId", id, "channel", ch, "error", err)
 		}
@@ -255,7 +271,11 @@ func (h *Handler) clientEvent(ctx context.Context, id string, f Frame) []byte {
 	if len(f.Data) > h.cfg.MaxEventBytes {
 		return ErrorFrame(CodeClientEvent, fmt.Sprintf("Client event rejected: data exceeds %d bytes", h.cfg.MaxEventBytes))
 	}
-	frame := out.Encode()
+	frame, err := h.number(ctx, ch, out.Encode())
+	if err != nil {
+		h.log.ErrorContext(ctx, "client event history", "connectionId", id, "channel", ch, "error", err)
+		return ErrorFrame(CodeGenericReconnect, "Internal error")
+	}
 	h.remember(ctx, ch, frame)
 	if _, err := h.m.SendToStoredChannel(ctx, StoreChannel(ch), frame, id); err != nil {
 		h.log.ErrorContext(ctx, "relay client event", "connectionId", id, "channel", ch, "error", err)

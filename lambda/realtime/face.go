@@ -3,9 +3,11 @@ package realtime
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
@@ -53,4 +55,54 @@ func (m *Manager) CloseConnection(ctx context.Context, id string) error {
 		return fmt.Errorf("close connection %s: %w", id, err)
 	}
 	return nil
+}
+
+// AppendToStoredChannel stores payload as the next publication of a face's
+// history channel (its store key, such as pusher/chat-1) and returns the
+// stream's position after it: the publication's offset and the epoch. It is
+// one write transaction, as for a protocol v1 publish.
+func (m *Manager) AppendToStoredChannel(ctx context.Context, channel string, payload []byte, lim store.HistoryLimits) (store.StreamPosition, error) {
+	if m.cfg.History == nil {
+		return store.StreamPosition{}, fmt.Errorf("append to history of %s: %w", channel, ErrNoHistory)
+	}
+	pos, err := m.cfg.History.Append(ctx, channel, payload, lim)
+	if err != nil {
+		return store.StreamPosition{}, fmt.Errorf("append to history of %s: %w", channel, err)
+	}
+	return pos, nil
+}
+
+// positionOnly, as the since of ReadHistory, reads a stream's position and
+// none of its publications.
+const positionOnly = math.MaxUint64 - 1
+
+// RecoverStoredChannel reads a face's history channel (its store key) for a
+// subscriber: the stream's current position and, when since is given, the
+// publications after since.Offset, oldest first. recovered reports whether
+// they are all of them: false when since is nil, its epoch is not the
+// stream's, or the gap is larger than the kept history or than maxPubs. The
+// HistoryRecovered and HistoryNotRecovered metrics count the outcomes of
+// calls with since, as for protocol v1.
+func (m *Manager) RecoverStoredChannel(ctx context.Context, channel string, since *store.StreamPosition, maxPubs int, lim store.HistoryLimits) (pos store.StreamPosition, pubs []store.Publication, recovered bool, err error) {
+	if m.cfg.History == nil {
+		return pos, nil, false, fmt.Errorf("recover %s: %w", channel, ErrNoHistory)
+	}
+	from, limit := uint64(positionOnly), 1
+	if since != nil {
+		from, limit = since.Offset, min(maxPubs, lim.Size)
+	}
+	pos, pubs, err = m.cfg.History.ReadHistory(ctx, channel, from, limit, lim)
+	if err != nil {
+		return store.StreamPosition{}, nil, false, fmt.Errorf("recover %s: %w", channel, err)
+	}
+	if since == nil {
+		return pos, nil, false, nil
+	}
+	recovered = since.Epoch == pos.Epoch && since.Offset <= pos.Offset && uint64(len(pubs)) == pos.Offset-since.Offset
+	if !recovered {
+		m.cfg.Metrics.Add(metrics.HistoryNotRecovered, 1)
+		return pos, nil, false, nil
+	}
+	m.cfg.Metrics.Add(metrics.HistoryRecovered, 1)
+	return pos, pubs, true, nil
 }

@@ -8,10 +8,13 @@ import { startWslocal, stopWslocal } from '../browser/wslocal.mjs';
 import Pusher from 'pusher-js';
 import Echo from 'laravel-echo';
 import PusherServer from 'pusher';
+import WebSocket from 'ws';
 
 const bin = process.env.WSLOCAL_BIN;
 if (!bin) throw new Error('WSLOCAL_BIN must name the wslocal binary');
 const extraArgs = (process.env.WSLOCAL_ARGS || '').split(/\s+/).filter(Boolean);
+// feed-* channels keep history (docs/pusher.md, "History and recovery").
+const HISTORY_ARGS = ['-history', 'feed-*:100:1h'];
 const APP = { appId: 'app-id', key: 'app-key', secret: 'app-secret' };
 
 let gw;
@@ -20,7 +23,7 @@ let server;
 const clients = new Set();
 
 function startGateway() {
-  return startWslocal(bin, extraArgs, (out) => {
+  return startWslocal(bin, [...HISTORY_ARGS, ...extraArgs], (out) => {
     const m = out.match(/Pusher\s+ws:\/\/127\.0\.0\.1:(\d+)\/app\/app-key/);
     return m ? { port: Number(m[1]) } : null;
   }, 120000);
@@ -302,4 +305,75 @@ test('the HTTP API: batch_events, channels, bad signature 401, unknown app 404',
   const other = new PusherServer({ ...APP, appId: 'nope', host: '127.0.0.1', port: String(port), useTLS: false });
   await assert.rejects(other.trigger('batch-a', 'x', {}), (e) => e.status === 404);
   close(p);
+});
+
+// rawClient speaks the Pusher protocol over a plain WebSocket, as a client
+// that reads offset and epoch (which pusher-js drops) would.
+async function rawClient() {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/app/${APP.key}?protocol=7&client=raw`);
+  const frames = [];
+  ws.on('message', (b) => frames.push(JSON.parse(String(b))));
+  await waitFor(() => frames.some((f) => f.event === 'pusher:connection_established'), 'connection_established');
+  const subscribe = async (channel, since) => {
+    const from = frames.length;
+    ws.send(JSON.stringify({ event: 'pusher:subscribe', data: since ? { channel, since } : { channel } }));
+    const i = await waitFor(() => {
+      const j = frames.findIndex((f, k) => k >= from && f.event === 'pusher_internal:subscription_succeeded' && f.channel === channel);
+      return j >= 0 ? j + 1 : 0;
+    }, 'subscription_succeeded on ' + channel);
+    return { before: frames.slice(from, i - 1), reply: frames[i - 1] };
+  };
+  const closed = new Promise((resolve) => ws.on('close', resolve));
+  return { ws, frames, subscribe, close: () => { ws.close(); return closed; } };
+}
+
+test('history channels: pusher-js and Echo receive numbered events unchanged; since recovers the gap before subscription_succeeded', async () => {
+  const p = client();
+  await connected(p);
+  const { ch } = await subscribed(p, 'feed-1');
+  const heard = [];
+  ch.bind('post', (d) => heard.push(d));
+  const e = echo();
+  await connected(e.connector.pusher);
+  const echoed = [];
+  await new Promise((resolve) => e.channel('feed-1').subscribed(resolve).listen('.post', (d) => echoed.push(d)));
+
+  const a = await rawClient();
+  const first = await a.subscribe('feed-1');
+  assert.equal(typeof first.reply.epoch, 'string');
+  const start = first.reply.offset;
+  assert.equal(typeof start, 'number', 'subscription_succeeded carries the stream position');
+  await server.trigger('feed-1', 'post', { n: 1 });
+  await server.trigger('feed-1', 'post', { n: 2 });
+  await waitFor(() => heard.length === 2 && echoed.length === 2, 'pusher-js and Echo get both events');
+  assert.deepEqual(heard, [{ n: 1 }, { n: 2 }]);
+  assert.deepEqual(echoed, [{ n: 1 }, { n: 2 }]);
+  const live = () => a.frames.filter((f) => f.event === 'post');
+  await waitFor(() => live().length === 2, 'raw client gets both events');
+  assert.deepEqual(live().map((f) => [f.offset, f.epoch, JSON.parse(f.data).n]), [[start + 1, first.reply.epoch, 1], [start + 2, first.reply.epoch, 2]]);
+  const last = live()[1];
+  await a.close();
+
+  // Published while the raw client is away, one of them through batch_events.
+  await server.trigger('feed-1', 'post', { n: 3 });
+  await server.triggerBatch([{ channel: 'feed-1', name: 'post', data: { n: 4 } }]);
+  await waitFor(() => heard.length === 4, 'pusher-js gets the gap live');
+
+  const b = await rawClient();
+  const back = await b.subscribe('feed-1', { offset: last.offset, epoch: last.epoch });
+  assert.equal(back.reply.recovered, true);
+  assert.equal(back.reply.offset, last.offset + 2);
+  assert.deepEqual(back.before.map((f) => [f.event, f.offset, JSON.parse(f.data).n]), [['post', last.offset + 1, 3], ['post', last.offset + 2, 4]],
+    'the missed events, in order, before subscription_succeeded');
+
+  const c = await rawClient();
+  const other = await c.subscribe('feed-1', { offset: 1, epoch: 'not-this-stream' });
+  assert.equal(other.reply.recovered, false);
+  assert.deepEqual(other.before, [], 'nothing is replayed from another epoch');
+  const plain = await c.subscribe('orders-raw', { offset: 1, epoch: last.epoch });
+  assert.equal(plain.reply.recovered, false, 'channels without history never recover');
+  assert.equal(plain.reply.offset, undefined);
+  await Promise.all([b.close(), c.close()]);
+  close(p);
+  e.disconnect();
 });

@@ -45,7 +45,8 @@ func pusherVars(extra map[string]interface{}) map[string]interface{} {
 // Terraform and OpenTofu, what is known at plan: the distribution's
 // behaviours, policies and function association, the CloudFront Function's
 // code, the handshake's origin request policy, the HTTP API routes, the
-// function's environment (secret by reference only) and the outputs.
+// function's environment (secret by reference only, WS_HISTORY from history)
+// and the outputs.
 func TestPlanPusherMode(t *testing.T) {
 	t.Parallel()
 	code, err := os.ReadFile(filepath.Join(repoRoot, "functions", "pusher-rewrite.js"))
@@ -54,6 +55,7 @@ func TestPlanPusherMode(t *testing.T) {
 		t.Run(tool, func(t *testing.T) {
 			t.Parallel()
 			vars := pusherVars(map[string]interface{}{"alias": "ws.example.com", "acm_certificate_arn": pusherCertARN, "price_class": "PriceClass_200", "activity_timeout": 60, "client_events": false})
+			vars["history"] = []interface{}{map[string]interface{}{"pattern": "chat-*", "size": 50, "ttl": "90s"}}
 			plan := terraform.InitAndPlanAndShowWithStruct(t, withPlanFile(t, options(t, tool, copyModule(t), vars)))
 
 			dist := planned(t, plan, "aws_cloudfront_distribution.pusher[0]")
@@ -137,6 +139,7 @@ func TestPlanPusherMode(t *testing.T) {
 			assert.Equal(t, "100", env["WS_PUSHER_MAX_PRESENCE_USERS"])
 			assert.Equal(t, "100", env["WS_MAX_CHANNELS_PER_CONNECTION"])
 			assert.NotContains(t, env, "WS_FANOUT_QUEUE_URL")
+			assert.Equal(t, `[{"pattern":"chat-*","size":50,"ttl":"90s"}]`, env["WS_HISTORY"], "Pusher events on history channels are numbered too")
 			fnValues := planned(t, plan, "aws_lambda_function.pusher[0]")
 			assert.Equal(t, "provided.al2023", fnValues["runtime"])
 			assert.Equal(t, planned(t, plan, `aws_lambda_function.this["websocket"]`)["source_code_hash"], fnValues["source_code_hash"], "the websocket zip")

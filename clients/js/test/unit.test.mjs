@@ -55,7 +55,10 @@ test('a resubscribe merges recovered and live messages by offset, once each', as
   ws.receive({ type: 'subscribed', channel: 'chat-2', epoch: 'e', offset: 10 });
   const sub = await subscribing;
   const got = [];
-  sub.on('message', (d, f) => got.push(f.offset));
+  const fromHistory = [];
+  const replies = [];
+  sub.on('message', (d, f) => { got.push(f.offset); if (f.recovered) fromHistory.push(f.offset); });
+  sub.on('subscribed', (r) => replies.push([r.recovered, got.length]));
   ws.receive({ type: 'message', channel: 'chat-2', data: 11, offset: 11, epoch: 'e' });
   ws.close(1001, 'going away');
   await new Promise((r) => { const off = c.on('connected', () => { off(); r(); }); });
@@ -69,6 +72,8 @@ test('a resubscribe merges recovered and live messages by offset, once each', as
   ws.receive({ type: 'message', channel: 'chat-2', data: 15, offset: 15, epoch: 'e' });
   await tick();
   assert.deepEqual(got, [11, 12, 13, 14, 15]);
+  assert.deepEqual(fromHistory, [12, 13], 'messages from the reply are marked; 14 was held live');
+  assert.deepEqual(replies, [[true, 5]], 'subscribed is emitted after the recovered and held messages (15 was held too)');
   assert.equal(sub.duplicates, 1);
   assert.equal(sub.recoveries, 1);
   c.close();

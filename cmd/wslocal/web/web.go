@@ -1,7 +1,7 @@
 // Package web is the demo page of the local gateway (plain HTML, CSS and
-// JavaScript, no build step), embedded in the wslocal binary. The same files
-// are examples/chat's front end: open index.html?url=wss://... to point it at a
-// deployed API.
+// JavaScript modules, no build step), embedded in the wslocal binary. It is
+// also examples/chat's front end: open the page with ?url=wss://... to point
+// it at a deployed API.
 package web
 
 import (
@@ -9,16 +9,20 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
+
+	jsclient "github.com/wsforge/terraform-aws-websocket/clients/js"
 )
 
 //go:embed index.html app.js app.css pusher.html pusher.js
 var files embed.FS
 
-// Files returns the page's files (index.html, app.js, app.css).
+// Files returns the page's files (index.html, app.js, app.css); the page
+// also loads client.js, the JavaScript client, which Handler serves.
 func Files() fs.FS { return files }
 
-// Handler serves the page at / and /config.json, which tells the page the
-// stage of the WebSocket endpoint on the same host.
+// Handler serves the page at /, the JavaScript client (clients/js/index.js)
+// as /client.js, and /config.json, which tells the page the stage of the
+// WebSocket endpoint on the same host.
 func Handler(stage string) http.Handler {
 	mux := http.NewServeMux()
 	static := http.FileServerFS(files)
@@ -31,6 +35,11 @@ func Handler(stage string) http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		static.ServeHTTP(w, r)
+	})
+	mux.HandleFunc("GET /client.js", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(jsclient.Source)
 	})
 	mux.Handle("GET /app.js", static)
 	mux.Handle("GET /app.css", static)
