@@ -204,7 +204,10 @@ func TestLeanPostClassifiesOddAnswersLikeSDK(t *testing.T) {
 			_, _ = w.Write([]byte(`{"__type":"com.amazon#LimitExceededException","message":"Rate exceeded"}`))
 		},
 		"empty 410": func(w http.ResponseWriter) { w.WriteHeader(http.StatusGone) },
-		"html 502":  func(w http.ResponseWriter) { w.WriteHeader(http.StatusBadGateway); _, _ = w.Write([]byte("<html>bad gateway</html>")) },
+		"html 502": func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = w.Write([]byte("<html>bad gateway</html>"))
+		},
 	}
 	cfgCreds := mgmtapitest.TestCredentials
 	for name, answer := range answers {

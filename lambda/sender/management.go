@@ -5,6 +5,7 @@ package sender
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -91,7 +92,9 @@ func WithSDKPost() ManagementOption {
 var _ Poster = (*ManagementAPI)(nil)
 
 // NewHTTPClient returns the keep-alive HTTP client that fan-out should reuse:
-// enough idle connections per host for the sender's concurrency.
+// enough idle connections per host for the sender's concurrency, TLS session
+// resumption for the connections it opens later, and HTTP/2 when the server
+// offers it.
 func NewHTTPClient(concurrency int) *http.Client {
 	if concurrency < 16 {
 		concurrency = 16
@@ -104,6 +107,10 @@ func NewHTTPClient(concurrency int) *http.Client {
 		MaxIdleConnsPerHost: concurrency * 2,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 5 * time.Second,
+		TLSClientConfig: &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			ClientSessionCache: tls.NewLRUClientSessionCache(concurrency * 2),
+		},
 	}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
