@@ -62,7 +62,9 @@ func newLeanPoster(cfg aws.Config, endpoint string, client *http.Client) (*leanP
 		return nil, fmt.Errorf("management api: endpoint %q: %w", endpoint, err)
 	}
 	p := &leanPoster{base: base, client: client, signer: v4.NewSigner(), region: cfg.Region}
-	if cfg.Credentials != nil {
+	// No credentials, or aws.AnonymousCredentials: the SDK sends the call
+	// unsigned, and so does this path.
+	if cfg.Credentials != nil && !aws.IsCredentialsProvider(cfg.Credentials, aws.AnonymousCredentials{}) {
 		p.creds = cfg.Credentials
 		if !aws.IsCredentialsProvider(cfg.Credentials, (*aws.CredentialsCache)(nil)) {
 			p.creds = aws.NewCredentialsCache(cfg.Credentials)

@@ -137,15 +137,18 @@ func TestLeanPostRefusedLikeSDK(t *testing.T) {
 				assert.Zero(t, srv.Counts().Delivered)
 			})
 		}
-		t.Run(kind.name+"/unsigned", func(t *testing.T) {
-			srv := verifyingServer(t, mgmtapitest.Options{AutoRegister: true})
-			cfg := aws.Config{Region: testRegion} // no credentials: the SDK sends the call unsigned
-			api, err := sender.NewManagementAPI(cfg, srv.URL(), trustingClient(srv, nil), kind.opts...)
-			require.NoError(t, err)
-			err = api.Post(context.Background(), "c1", []byte("hello"))
-			assert.ErrorIs(t, err, sender.ErrForbidden)
-			assert.Equal(t, mgmtapitest.ErrorTypeMissingToken, errorCode(err))
-		})
+		// No credentials, or anonymous ones: the SDK sends the call unsigned.
+		for name, creds := range map[string]aws.CredentialsProvider{"no credentials": nil, "anonymous": aws.AnonymousCredentials{}} {
+			t.Run(kind.name+"/"+name, func(t *testing.T) {
+				srv := verifyingServer(t, mgmtapitest.Options{AutoRegister: true})
+				cfg := aws.Config{Region: testRegion, Credentials: creds}
+				api, err := sender.NewManagementAPI(cfg, srv.URL(), trustingClient(srv, nil), kind.opts...)
+				require.NoError(t, err)
+				err = api.Post(context.Background(), "c1", []byte("hello"))
+				assert.ErrorIs(t, err, sender.ErrForbidden)
+				assert.Equal(t, mgmtapitest.ErrorTypeMissingToken, errorCode(err))
+			})
+		}
 	}
 }
 
