@@ -268,7 +268,7 @@ func runFanout(args []string) error {
 		return err
 	}
 	fmt.Printf("Machine load (1-minute load average, 2 cores) before/after the run: %s / %s.\n\n", loadBefore, loadAvg())
-	fmt.Print(ceilingNote + fanoutTable(rows, sf, cf))
+	fmt.Print(ceilingNote + fanoutTable(rows, sf, cf) + ceilingShares(rows, sf, ceilingRate))
 	fmt.Fprintf(os.Stderr, "wsbench: wrote %s and %s\n", filepath.Join(*out, "fanout.json"), filepath.Join(*out, "benchmarks-rate.svg"))
 	return nil
 }
@@ -412,6 +412,22 @@ func fanoutTable(rows []row, sf serverFlags, cf clientFlags) string {
 	}
 	if len(errs) > 0 {
 		b.WriteString("\nOther errors seen:\n\n" + strings.Join(errs, "\n") + "\n")
+	}
+	return b.String()
+}
+
+// ceilingShares states ours' rate as a share of the limit and of the
+// machine's ceiling (measured with -ceiling), per N.
+func ceilingShares(rows []row, sf serverFlags, ceiling float64) string {
+	if ceiling <= 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\nOurs as a share of the limit and of the machine ceiling:\n\n| N | accepted calls/s | share of limit | share of min(limit, machine ceiling) |\n| ---: | ---: | ---: | ---: |\n")
+	for _, r := range rows {
+		if r.Strategy == bench.Ours {
+			fmt.Fprintf(&b, "| %d | %.0f | %.1f%% | %.1f%% |\n", r.N, r.Rate, 100*r.Rate/sf.rate, 100*r.Rate/min(ceiling, sf.rate))
+		}
 	}
 	return b.String()
 }
