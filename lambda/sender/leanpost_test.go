@@ -32,11 +32,17 @@ var posterKinds = []struct {
 
 const testRegion = "eu-west-1"
 
-// verifyingServer is the HTTPS stand-in that checks every signature.
+// verifyingServer is the HTTPS stand-in that checks every signature against
+// mgmtapitest.TestCredentials.
 func verifyingServer(t *testing.T, opts mgmtapitest.Options) *mgmtapitest.Server {
 	t.Helper()
+	return verifyingServerFor(t, opts, mgmtapitest.TestCredentials)
+}
+
+func verifyingServerFor(t *testing.T, opts mgmtapitest.Options, creds aws.Credentials) *mgmtapitest.Server {
+	t.Helper()
 	opts.TLS = true
-	opts.SigV4 = &mgmtapitest.SigV4{Credentials: mgmtapitest.TestCredentials, Region: testRegion}
+	opts.SigV4 = &mgmtapitest.SigV4{Credentials: creds, Region: testRegion}
 	srv := mgmtapitest.New(opts)
 	t.Cleanup(srv.Close)
 	return srv
@@ -89,6 +95,24 @@ func TestLeanPostSignatureAcceptedLikeSDK(t *testing.T) {
 				require.NoError(t, api.Post(context.Background(), id, []byte("same")), id)
 			}
 			assert.Zero(t, srv.Counts().Refused)
+		})
+	}
+}
+
+// A Lambda's credentials carry a session token (X-Amz-Security-Token, signed
+// too): both paths send it and pass verification; without it both are refused.
+func TestLeanPostSessionTokenLikeSDK(t *testing.T) {
+	withToken := mgmtapitest.TestCredentials
+	withToken.SessionToken = "session-token/with+special=chars"
+	for _, kind := range posterKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			srv := verifyingServerFor(t, mgmtapitest.Options{AutoRegister: true}, withToken)
+			ok := newPoster(t, srv.URL(), withToken, trustingClient(srv, nil), kind.opts)
+			require.NoError(t, ok.Post(context.Background(), "c1", []byte("hello")))
+			noToken := newPoster(t, srv.URL(), mgmtapitest.TestCredentials, trustingClient(srv, nil), kind.opts)
+			err := noToken.Post(context.Background(), "c1", []byte("hello"))
+			assert.ErrorIs(t, err, sender.ErrForbidden)
+			assert.Equal(t, mgmtapitest.ErrorTypeUnrecognized, errorCode(err))
 		})
 	}
 }
