@@ -19,9 +19,11 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,11 +157,24 @@ func New(opts Options) *Server {
 	if opts.TLS {
 		s.srv = httptest.NewUnstartedServer(s)
 		s.srv.EnableHTTP2 = true
+		// A client that gives up a dial mid-handshake (net/http does when an
+		// idle connection frees up first) is normal, not worth a log line.
+		s.srv.Config.ErrorLog = log.New(dropHandshakeErrors{os.Stderr}, "", log.LstdFlags)
 		s.srv.StartTLS()
 	} else {
 		s.srv = httptest.NewServer(s)
 	}
 	return s
+}
+
+// dropHandshakeErrors passes on every log line but TLS handshake errors.
+type dropHandshakeErrors struct{ w io.Writer }
+
+func (d dropHandshakeErrors) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("TLS handshake error")) {
+		return len(p), nil
+	}
+	return d.w.Write(p)
 }
 
 // CACertPEM is the PEM of the self-signed certificate a client must trust
