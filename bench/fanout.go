@@ -7,8 +7,8 @@
 //     no bound, no retry;
 //   - ours: lambda/sender's bounded, throttle-aware fan-out with AIMD.
 //
-// Every strategy posts through the same aws-sdk-go-v2 management API client
-// the Lambdas use, so only the strategy differs. The go test benchmarks in
+// Every strategy posts through the same management API client the Lambdas
+// use (sender.ManagementAPI), so only the strategy differs. The go test benchmarks in
 // this package run everything in one process for a quick check; cmd/wsbench
 // runs the server and each measurement in separate processes for the numbers
 // in docs/benchmarks.md.
@@ -16,8 +16,10 @@ package bench
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -30,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/mgmtapitest"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 )
 
@@ -71,6 +74,14 @@ type Config struct {
 	Sender sender.Options
 	// IsDead tells which ids the server treats as gone, to count the live recipients.
 	IsDead func(id string) bool
+	// RootCAs are the certificates an https:// stand-in is trusted by (its
+	// self-signed one); nil for the system roots.
+	RootCAs *x509.CertPool
+	// SDKPost posts through the SDK client's PostToConnection instead of the
+	// lean path the Lambdas use (sender.WithSDKPost).
+	SDKPost bool
+	// HTTP1 turns HTTP/2 off in the client's transport.
+	HTTP1 bool
 }
 
 // Result is one measurement.
@@ -115,13 +126,31 @@ func ID(i int) string { return fmt.Sprintf("c%015d=", i) }
 // DefaultPayload is a typical 200-byte protocol frame.
 var DefaultPayload = []byte(`{"type":"message","channel":"bench","event":"tick","data":{"text":"` + strings.Repeat("x", 140) + `"}}`)
 
-// NewPoster returns the management API client the Lambdas use, with fake credentials.
+// NewPoster returns the management API client the Lambdas use, signing with
+// mgmtapitest.TestCredentials (which a verifying stand-in accepts) in us-east-1.
 func NewPoster(endpoint string, concurrency int) (*sender.ManagementAPI, error) {
-	cfg := aws.Config{
+	return newPoster(Config{Endpoint: endpoint}, concurrency)
+}
+
+func newPoster(cfg Config, concurrency int) (*sender.ManagementAPI, error) {
+	awsCfg := aws.Config{
 		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("bench", "bench", ""),
+		Credentials: credentials.StaticCredentialsProvider{Value: mgmtapitest.TestCredentials},
 	}
-	return sender.NewManagementAPI(cfg, endpoint, sender.NewHTTPClient(concurrency))
+	client := sender.NewHTTPClient(concurrency)
+	tr := client.Transport.(*http.Transport)
+	if cfg.RootCAs != nil {
+		tr.TLSClientConfig.RootCAs = cfg.RootCAs
+	}
+	if cfg.HTTP1 {
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	}
+	var opts []sender.ManagementOption
+	if cfg.SDKPost {
+		opts = append(opts, sender.WithSDKPost())
+	}
+	return sender.NewManagementAPI(awsCfg, cfg.Endpoint, client, opts...)
 }
 
 // Run measures one strategy.
@@ -211,7 +240,7 @@ func (o *outcomes) fill(res *Result) {
 // runSequential is the original package's loop: for each id, post and move
 // on; an error is logged there and the message is lost.
 func runSequential(ctx context.Context, cfg Config, res *Result) error {
-	poster, err := NewPoster(cfg.Endpoint, 1)
+	poster, err := newPoster(cfg, 1)
 	if err != nil {
 		return err
 	}
@@ -237,7 +266,7 @@ func runSequential(ctx context.Context, cfg Config, res *Result) error {
 // goroutine per recipient, no bound, no retry. It shares the Lambdas' HTTP
 // client settings (keep-alive, no cap on connections per host).
 func runAllAtOnce(ctx context.Context, cfg Config, res *Result) error {
-	poster, err := NewPoster(cfg.Endpoint, 64)
+	poster, err := newPoster(cfg, 64)
 	if err != nil {
 		return err
 	}
@@ -271,7 +300,7 @@ func runOurs(ctx context.Context, cfg Config, res *Result) error {
 		conc = DefaultConcurrency
 	}
 	opts.Concurrency = conc
-	poster, err := NewPoster(cfg.Endpoint, conc)
+	poster, err := newPoster(cfg, conc)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -13,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +34,8 @@ type serverFlags struct {
 	burst   int
 	dead    float64
 	gogc    string
+	tls     bool
+	verify  bool
 }
 
 func (s *serverFlags) register(fs *flag.FlagSet) {
@@ -41,22 +46,38 @@ func (s *serverFlags) register(fs *flag.FlagSet) {
 	// The stand-in plays API Gateway, whose CPU is not the sender's: a
 	// lighter GC leaves more of the shared cores to the strategy measured.
 	fs.StringVar(&s.gogc, "server-gogc", "400", "GOGC of the stand-in process")
+	// API Gateway's management API is HTTPS only and checks every signature;
+	// without both, a faster post path could skip work AWS makes it do.
+	fs.BoolVar(&s.tls, "tls", true, "the stand-in serves HTTPS with a self-signed certificate the client trusts")
+	fs.BoolVar(&s.verify, "verify-sigv4", true, "the stand-in verifies every call's SigV4 signature (403 InvalidSignatureException)")
 }
 
 func (s *serverFlags) args() []string {
-	return []string{"-latency", s.latency.String(), "-rate", fmt.Sprint(s.rate), "-burst", strconv.Itoa(s.burst), "-dead", fmt.Sprint(s.dead)}
+	return []string{"-latency", s.latency.String(), "-rate", fmt.Sprint(s.rate), "-burst", strconv.Itoa(s.burst), "-dead", fmt.Sprint(s.dead),
+		"-tls=" + strconv.FormatBool(s.tls), "-verify-sigv4=" + strconv.FormatBool(s.verify)}
 }
 
-// runServe runs the stand-in until killed and prints its URL on the first line.
+// runServe runs the stand-in until killed and prints its URL on the first
+// line; with -tls it first writes its certificate to -ca-file.
 func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	var sf serverFlags
 	sf.register(fs)
+	caFile := fs.String("ca-file", "", "with -tls: write the stand-in's certificate (PEM) here for the client to trust")
 	_ = fs.Parse(args)
-	srv := mgmtapitest.New(mgmtapitest.Options{
-		Latency: sf.latency, RateLimit: sf.rate, Burst: sf.burst, DeadShare: sf.dead, AutoRegister: true,
-	})
+	opts := mgmtapitest.Options{
+		Latency: sf.latency, RateLimit: sf.rate, Burst: sf.burst, DeadShare: sf.dead, AutoRegister: true, TLS: sf.tls,
+	}
+	if sf.verify {
+		opts.SigV4 = &mgmtapitest.SigV4{Credentials: mgmtapitest.TestCredentials}
+	}
+	srv := mgmtapitest.New(opts)
 	defer srv.Close()
+	if sf.tls && *caFile != "" {
+		if err := os.WriteFile(*caFile, srv.CACertPEM(), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", *caFile, err)
+		}
+	}
 	fmt.Println(srv.URL())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -70,6 +91,9 @@ type clientFlags struct {
 	concurrency int
 	maxRate     float64
 	gogc        string
+	post        string
+	http1       bool
+	cpuprofile  string
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
@@ -79,10 +103,14 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	// The module runs the sending functions with GOGC=400 (and a GOMEMLIMIT
 	// below their memory size); every strategy's client gets the same.
 	fs.StringVar(&c.gogc, "client-gogc", "400", "GOGC of the client process (every strategy)")
+	fs.StringVar(&c.post, "post", "lean", "post path of every strategy: lean (what the Lambdas use) or sdk (the SDK client's PostToConnection)")
+	fs.BoolVar(&c.http1, "http1", false, "turn HTTP/2 off in the client (HTTP/1.1 keep-alive only)")
+	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write the client's CPU profile (client: to this file; fanout: cpu-<strategy>-<n>.pprof in this folder)")
 }
 
 func (c *clientFlags) args() []string {
-	return []string{"-timebox", c.timebox.String(), "-concurrency", strconv.Itoa(c.concurrency), "-max-rate", fmt.Sprint(c.maxRate)}
+	return []string{"-timebox", c.timebox.String(), "-concurrency", strconv.Itoa(c.concurrency), "-max-rate", fmt.Sprint(c.maxRate),
+		"-post", c.post, "-http1=" + strconv.FormatBool(c.http1)}
 }
 
 // runClient measures one strategy and prints its bench.Result as JSON.
@@ -94,15 +122,36 @@ func runClient(args []string) error {
 	n := fs.Int("n", 1000, "recipients")
 	endpoint := fs.String("endpoint", "", "management API stage URL")
 	dead := fs.Float64("dead", 0, "the server's dead share, to count live recipients")
+	caFile := fs.String("ca-file", "", "PEM certificate(s) to trust for an https:// endpoint (the stand-in's)")
 	_ = fs.Parse(args)
 	st, err := bench.ParseStrategy(*strategy)
 	if err != nil {
 		return err
 	}
+	if cf.post != "lean" && cf.post != "sdk" {
+		return fmt.Errorf("-post: %q, want lean or sdk", cf.post)
+	}
 	cfg := bench.Config{
 		Endpoint: *endpoint, N: *n,
-		Sender: sender.Options{Concurrency: cf.concurrency, MaxRate: cf.maxRate},
-		IsDead: func(id string) bool { return mgmtapitest.DeadByShare(id, *dead) },
+		Sender:  sender.Options{Concurrency: cf.concurrency, MaxRate: cf.maxRate},
+		IsDead:  func(id string) bool { return mgmtapitest.DeadByShare(id, *dead) },
+		SDKPost: cf.post == "sdk", HTTP1: cf.http1,
+	}
+	if *caFile != "" {
+		if cfg.RootCAs, err = loadRootCAs(*caFile); err != nil {
+			return err
+		}
+	}
+	if cf.cpuprofile != "" {
+		f, err := os.Create(cf.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if st == bench.Sequential {
 		cfg.TimeBox = cf.timebox
@@ -114,10 +163,29 @@ func runClient(args []string) error {
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
-// row is one measurement with what the server saw.
+// loadRootCAs reads a PEM file into a certificate pool.
+func loadRootCAs(file string) (*x509.CertPool, error) {
+	pemBytes, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("%s: no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// row is one measurement with what the server saw and what the client
+// process cost.
 type row struct {
 	bench.Result
 	Server mgmtapitest.Counts `json:"server"`
+	// ClientCPU is the client process's user+system CPU time (rusage), from
+	// start to exit; CPUPerPost divides it by the posts the stand-in received
+	// from it (every attempt: delivered, gone, throttled, failed).
+	ClientCPU  time.Duration `json:"clientCpu"`
+	CPUPerPost time.Duration `json:"clientCpuPerPost"`
 }
 
 func runFanout(args []string) error {
@@ -200,7 +268,7 @@ func runFanout(args []string) error {
 		return err
 	}
 	fmt.Printf("Machine load (1-minute load average, 2 cores) before/after the run: %s / %s.\n\n", loadBefore, loadAvg())
-	fmt.Print(ceilingNote + fanoutTable(rows, sf, cf))
+	fmt.Print(ceilingNote + fanoutTable(rows, sf, cf) + ceilingShares(rows, sf, ceilingRate))
 	fmt.Fprintf(os.Stderr, "wsbench: wrote %s and %s\n", filepath.Join(*out, "fanout.json"), filepath.Join(*out, "benchmarks-rate.svg"))
 	return nil
 }
@@ -208,7 +276,13 @@ func runFanout(args []string) error {
 // measure starts a fresh server process, runs one client process against it
 // and reads the server's counts.
 func measure(exe string, sf serverFlags, cf clientFlags, st bench.Strategy, n int) (row, error) {
-	srv := exec.Command(exe, append([]string{"serve"}, sf.args()...)...)
+	tmp, err := os.MkdirTemp("", "wsbench-")
+	if err != nil {
+		return row{}, err
+	}
+	defer os.RemoveAll(tmp)
+	caFile := filepath.Join(tmp, "ca.pem")
+	srv := exec.Command(exe, append([]string{"serve", "-ca-file", caFile}, sf.args()...)...)
 	srv.Stderr = os.Stderr
 	srv.Env = append(os.Environ(), "GOGC="+sf.gogc)
 	stdout, err := srv.StdoutPipe()
@@ -228,7 +302,22 @@ func measure(exe string, sf serverFlags, cf clientFlags, st bench.Strategy, n in
 	}
 	endpoint := strings.TrimSpace(line)
 
+	httpClient := http.DefaultClient
 	cargs := append([]string{"client", "-strategy", string(st), "-n", strconv.Itoa(n), "-endpoint", endpoint, "-dead", fmt.Sprint(sf.dead)}, cf.args()...)
+	if sf.tls {
+		pool, err := loadRootCAs(caFile)
+		if err != nil {
+			return row{}, err
+		}
+		httpClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+		cargs = append(cargs, "-ca-file", caFile)
+	}
+	if cf.cpuprofile != "" {
+		if err := os.MkdirAll(cf.cpuprofile, 0o755); err != nil {
+			return row{}, err
+		}
+		cargs = append(cargs, "-cpuprofile", filepath.Join(cf.cpuprofile, fmt.Sprintf("cpu-%s-%d.pprof", st, n)))
+	}
 	cl := exec.Command(exe, cargs...)
 	cl.Stderr = os.Stderr
 	cl.Env = append(os.Environ(), "GOGC="+cf.gogc)
@@ -241,7 +330,7 @@ func measure(exe string, sf serverFlags, cf clientFlags, st bench.Strategy, n in
 		return row{}, fmt.Errorf("client output %q: %w", outb, err)
 	}
 	base := strings.TrimSuffix(endpoint, "/"+"test")
-	resp, err := http.Get(base + mgmtapitest.CountsPath)
+	resp, err := httpClient.Get(base + mgmtapitest.CountsPath)
 	if err != nil {
 		return row{}, fmt.Errorf("server counts: %w", err)
 	}
@@ -249,6 +338,10 @@ func measure(exe string, sf serverFlags, cf clientFlags, st bench.Strategy, n in
 	body, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(body, &r.Server); err != nil {
 		return row{}, fmt.Errorf("server counts %q: %w", body, err)
+	}
+	r.ClientCPU = cl.ProcessState.UserTime() + cl.ProcessState.SystemTime()
+	if r.Server.Posts > 0 {
+		r.CPUPerPost = r.ClientCPU / time.Duration(r.Server.Posts)
 	}
 	if r.Server.Delivered != int64(r.Delivered) {
 		return row{}, errors.New("client and server disagree on deliveries: " + strconv.Itoa(r.Delivered) + " vs " + strconv.FormatInt(r.Server.Delivered, 10))
@@ -260,10 +353,10 @@ func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func fanoutTable(rows []row, sf serverFlags, cf clientFlags) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections. Ours: concurrency %d, max rate %s. GOMAXPROCS %d on %d cores.\n\n",
-		sf.latency, sf.rate, sf.burst, sf.dead*100, cf.concurrency, rateOrAdaptive(cf.maxRate), gomaxprocs(), numCPU())
-	b.WriteString("| N | strategy | delivered (of live) | lost | retried | 429s met | other errors | wall time | accepted calls/s | share of limit | peak RSS | peak Go heap+stacks |\n")
-	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(&b, "Stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections, %s. Ours: concurrency %d, max rate %s. Post path: %s. GOMAXPROCS %d on %d cores.\n\n",
+		sf.latency, sf.rate, sf.burst, sf.dead*100, standInTransport(sf), cf.concurrency, rateOrAdaptive(cf.maxRate), postPath(cf), gomaxprocs(), numCPU())
+	b.WriteString("| N | strategy | delivered (of live) | lost | retried | 429s met | other errors | wall time | accepted calls/s | share of limit | peak RSS | peak Go heap+stacks | client CPU per post |\n")
+	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
 		wall := r.Wall.Round(time.Millisecond).String()
 		delivered := fmt.Sprintf("%d / %d (%.1f%%)", r.Delivered, r.Live, pct(r.Delivered, r.Live))
@@ -274,8 +367,8 @@ func fanoutTable(rows []row, sf serverFlags, cf clientFlags) string {
 			delivered = fmt.Sprintf("%d / %d of the first %d (%.1f%%)", r.Delivered, liveMeasured, r.Posted, pct(r.Delivered, liveMeasured))
 			lost = fmt.Sprintf("%d of the first %d", r.Lost, r.Posted)
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d | %d | %d | %s | %.0f | %.1f%% | %s | %s |\n",
-			r.N, r.Strategy, delivered, lost, r.Retried, r.Throttled, r.OtherErrors, wall, r.Rate, 100*r.Rate/sf.rate, mib(r.PeakRSS), mib(r.PeakHeap))
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d | %d | %d | %s | %.0f | %.1f%% | %s | %s | %s |\n",
+			r.N, r.Strategy, delivered, lost, r.Retried, r.Throttled, r.OtherErrors, wall, r.Rate, 100*r.Rate/sf.rate, mib(r.PeakRSS), mib(r.PeakHeap), micros(r.CPUPerPost))
 	}
 	b.WriteString("\nOurs against the baselines of the same run (time: baseline wall time / ours; delivered: ours' delivered share / baseline's):\n\n")
 	b.WriteString("| N | vs sequential: time | vs sequential: delivered | vs all-at-once: time | vs all-at-once: delivered |\n| ---: | ---: | ---: | ---: | ---: |\n")
@@ -321,6 +414,51 @@ func fanoutTable(rows []row, sf serverFlags, cf clientFlags) string {
 		b.WriteString("\nOther errors seen:\n\n" + strings.Join(errs, "\n") + "\n")
 	}
 	return b.String()
+}
+
+// ceilingShares states ours' rate as a share of the limit and of the
+// machine's ceiling (measured with -ceiling), per N.
+func ceilingShares(rows []row, sf serverFlags, ceiling float64) string {
+	if ceiling <= 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\nOurs as a share of the limit and of the machine ceiling:\n\n| N | accepted calls/s | share of limit | share of min(limit, machine ceiling) |\n| ---: | ---: | ---: | ---: |\n")
+	for _, r := range rows {
+		if r.Strategy == bench.Ours {
+			fmt.Fprintf(&b, "| %d | %.0f | %.1f%% | %.1f%% |\n", r.N, r.Rate, 100*r.Rate/sf.rate, 100*r.Rate/min(ceiling, sf.rate))
+		}
+	}
+	return b.String()
+}
+
+// micros formats a CPU time per post in µs.
+func micros(d time.Duration) string {
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+}
+
+// standInTransport says how the stand-in is reached.
+func standInTransport(sf serverFlags) string {
+	t := "plain HTTP"
+	if sf.tls {
+		t = "HTTPS"
+	}
+	if sf.verify {
+		return t + ", every SigV4 signature verified"
+	}
+	return t + ", signatures not checked"
+}
+
+// postPath says which post path and HTTP version the client used.
+func postPath(cf clientFlags) string {
+	p := "lean (sender.ManagementAPI, the Lambdas' path)"
+	if cf.post == "sdk" {
+		p = "SDK client's PostToConnection (sender.WithSDKPost)"
+	}
+	if cf.http1 {
+		return p + ", HTTP/1.1 only"
+	}
+	return p + ", HTTP/2 when offered"
 }
 
 func pct(a, b int) float64 {

@@ -3,19 +3,27 @@
 // It speaks AWS's wire format (200 on POST, 200 JSON on GET, 204 on DELETE,
 // errors with their x-amzn-ErrorType header and a JSON message body), so the
 // unmodified aws-sdk-go-v2 client classifies its answers exactly as on AWS.
-// It can add latency per call, throttle with a token bucket (429
+// It can serve HTTPS with a self-signed certificate (Options.TLS, the
+// client trusts CACertPEM) and verify every call's SigV4 signature
+// (Options.SigV4), as the real endpoint does. It can add latency per call, throttle with a token bucket (429
 // LimitExceededException), fail a share of calls with 5xx and answer 410 for
 // dead connections. Besides AWS's paths it answers GET /_mgmtapitest/counts
 // with its Counts as JSON, so a benchmark can read them from another process.
 package mgmtapitest
 
 import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +63,14 @@ type Options struct {
 	// that id (1 for the first call) and returns 0 for a normal answer or one
 	// of 403, 410, 413, 429, 500, 502, 503, 504, answered with AWS's error type.
 	Inject func(method, id string, call int) int
+	// TLS serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with a self-signed
+	// certificate for 127.0.0.1; clients trust it through CACertPEM or RootCAs.
+	TLS bool
+	// SigV4, when set, verifies every call's signature and answers 403 as API
+	// Gateway does when it is missing (MissingAuthenticationTokenException),
+	// names an unknown access key (UnrecognizedClientException) or does not
+	// match (InvalidSignatureException).
+	SigV4 *SigV4
 }
 
 // errorTypes are the x-amzn-ErrorType values API Gateway sends per status.
@@ -89,6 +105,8 @@ type Counts struct {
 	Deletes, Gets int64
 	// MaxInFlight is the highest number of calls served at once.
 	MaxInFlight int64
+	// Refused counts calls answered 403 for a missing or wrong signature.
+	Refused int64
 }
 
 // Server is a fake management API. Create it with New; Close it when done.
@@ -96,6 +114,7 @@ type Server struct {
 	opts    Options
 	srv     *httptest.Server
 	limiter *rate.Limiter
+	sigv4   *sigv4Verifier
 
 	mu        sync.Mutex
 	live      map[string]time.Time // id -> connectedAt
@@ -105,7 +124,7 @@ type Server struct {
 	callsByID map[string]int // per id, for Inject
 
 	posts, delivered, gone, throttled, tooLarge, serverErrors, deletes, gets atomic.Int64
-	inFlight, maxInFlight                                                    atomic.Int64
+	inFlight, maxInFlight, refused                                           atomic.Int64
 	calls                                                                    atomic.Int64
 }
 
@@ -132,11 +151,58 @@ func New(opts Options) *Server {
 		}
 		s.limiter = rate.NewLimiter(rate.Limit(opts.RateLimit), burst)
 	}
-	s.srv = httptest.NewServer(s)
+	if opts.SigV4 != nil {
+		s.sigv4 = newSigV4Verifier(*opts.SigV4)
+	}
+	if opts.TLS {
+		s.srv = httptest.NewUnstartedServer(s)
+		s.srv.EnableHTTP2 = true
+		// A client that gives up a dial mid-handshake (net/http does when an
+		// idle connection frees up first) is normal, not worth a log line.
+		s.srv.Config.ErrorLog = log.New(dropHandshakeErrors{os.Stderr}, "", log.LstdFlags)
+		s.srv.StartTLS()
+	} else {
+		s.srv = httptest.NewServer(s)
+	}
 	return s
 }
 
-// URL is the endpoint to give the SDK's BaseEndpoint: http://127.0.0.1:port/stage.
+// dropHandshakeErrors passes on every log line but TLS handshake errors.
+type dropHandshakeErrors struct{ w io.Writer }
+
+func (d dropHandshakeErrors) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("TLS handshake error")) {
+		return len(p), nil
+	}
+	return d.w.Write(p)
+}
+
+// CACertPEM is the PEM of the self-signed certificate a client must trust
+// when Options.TLS is on (nil otherwise).
+func (s *Server) CACertPEM() []byte {
+	if !s.opts.TLS {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
+
+// RootCAs is a certificate pool holding CACertPEM, for tls.Config.RootCAs.
+func (s *Server) RootCAs() *x509.CertPool {
+	pool := x509.NewCertPool()
+	if s.opts.TLS {
+		pool.AddCert(s.srv.Certificate())
+	}
+	return pool
+}
+
+// TLSConfig is a client TLS configuration that trusts the server, verifying
+// its certificate as any HTTPS client does.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{RootCAs: s.RootCAs(), MinVersion: tls.VersionTLS12}
+}
+
+// URL is the endpoint to give the SDK's BaseEndpoint: http://127.0.0.1:port/stage
+// (https:// with Options.TLS).
 func (s *Server) URL() string { return s.srv.URL + "/" + s.opts.Stage }
 
 // Close stops the server.
@@ -183,6 +249,7 @@ func (s *Server) Counts() Counts {
 		Posts: s.posts.Load(), Delivered: s.delivered.Load(), Gone: s.gone.Load(),
 		Throttled: s.throttled.Load(), TooLarge: s.tooLarge.Load(), ServerErrors: s.serverErrors.Load(),
 		Deletes: s.deletes.Load(), Gets: s.gets.Load(), MaxInFlight: s.maxInFlight.Load(),
+		Refused: s.refused.Load(),
 	}
 }
 
@@ -229,6 +296,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(s.Counts())
 		return
 	}
+	if s.sigv4 != nil && !s.verified(w, r) {
+		return
+	}
 	// API Gateway decides on throttling when a call arrives; the answer, like
 	// every answer, travels back after the round trip.
 	arrived := time.Now()
@@ -272,6 +342,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		WriteError(w, http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
 	}
+}
+
+// verified checks the call's signature over its body (read here and handed
+// on) and answers 403 when it fails.
+func (s *Server) verified(w http.ResponseWriter, r *http.Request) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.opts.PayloadLimit)+1))
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "BadRequestException", "could not read body")
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if len(body) > s.opts.PayloadLimit {
+		return true // answered 413 by post, as the body is not all here to verify
+	}
+	status, errorType, message := s.sigv4.verify(r, body)
+	if status == 0 {
+		return true
+	}
+	if r.Method == http.MethodPost {
+		s.posts.Add(1)
+	}
+	s.refused.Add(1)
+	WriteError(w, status, errorType, message)
+	return false
 }
 
 // inject answers the status Options.Inject picks, if any.

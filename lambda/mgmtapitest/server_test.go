@@ -125,3 +125,26 @@ func TestConnectionIDUnescapes(t *testing.T) {
 		assert.Equal(t, tt.id, id, tt.path)
 	}
 }
+
+// Over HTTPS with SigV4 verification on, an unsigned call is answered as API
+// Gateway answers it, and the certificate is trusted only through RootCAs.
+func TestTLSAndSigV4RefuseUnsignedCall(t *testing.T) {
+	srv := mgmtapitest.New(mgmtapitest.Options{AutoRegister: true, TLS: true, SigV4: &mgmtapitest.SigV4{Credentials: mgmtapitest.TestCredentials}})
+	defer srv.Close()
+	require.True(t, strings.HasPrefix(srv.URL(), "https://"))
+
+	_, err := http.Post(srv.URL()+"/@connections/c1", "application/octet-stream", strings.NewReader("x"))
+	require.Error(t, err, "the self-signed certificate is not trusted by default")
+
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: srv.TLSConfig()}}
+	resp, err := client.Post(srv.URL()+"/@connections/c1", "application/octet-stream", strings.NewReader("x"))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	assert.Equal(t, mgmtapitest.ErrorTypeMissingToken, resp.Header.Get("x-amzn-ErrorType"))
+	var body map[string]string
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	assert.Equal(t, map[string]string{"message": mgmtapitest.MessageMissingToken}, body)
+	assert.Equal(t, int64(1), srv.Counts().Refused)
+	assert.Contains(t, string(srv.CACertPEM()), "BEGIN CERTIFICATE")
+}

@@ -5,6 +5,7 @@ package sender
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -66,15 +67,34 @@ type Poster interface {
 	Get(ctx context.Context, id string) (ConnectionInfo, error)
 }
 
-// ManagementAPI is the Poster over the real aws-sdk-go-v2 client.
+// ManagementAPI is the Poster over the management API. Post goes through a
+// lean path built on the SDK's own pieces (its SigV4 signer, a cached
+// signing key and credentials, one payload hash per payload, net/http); Delete
+// and Get go through the aws-sdk-go-v2 client. Both sign and classify alike.
 type ManagementAPI struct {
 	client *apigatewaymanagementapi.Client
+	lean   *leanPoster // nil with WithSDKPost
+}
+
+// ManagementOption adjusts NewManagementAPI.
+type ManagementOption func(*managementOptions)
+
+type managementOptions struct {
+	sdkPost bool
+}
+
+// WithSDKPost makes Post use the aws-sdk-go-v2 client's PostToConnection
+// instead of the lean path: for comparison in tests and benchmarks.
+func WithSDKPost() ManagementOption {
+	return func(o *managementOptions) { o.sdkPost = true }
 }
 
 var _ Poster = (*ManagementAPI)(nil)
 
 // NewHTTPClient returns the keep-alive HTTP client that fan-out should reuse:
-// enough idle connections per host for the sender's concurrency.
+// enough idle connections per host for the sender's concurrency, TLS session
+// resumption for the connections it opens later, and HTTP/2 when the server
+// offers it.
 func NewHTTPClient(concurrency int) *http.Client {
 	if concurrency < 16 {
 		concurrency = 16
@@ -87,6 +107,10 @@ func NewHTTPClient(concurrency int) *http.Client {
 		MaxIdleConnsPerHost: concurrency * 2,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 5 * time.Second,
+		TLSClientConfig: &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			ClientSessionCache: tls.NewLRUClientSessionCache(concurrency * 2),
+		},
 	}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
@@ -96,7 +120,7 @@ func NewHTTPClient(concurrency int) *http.Client {
 // domain, or the local gateway's http://127.0.0.1:8080/dev). The SDK's own
 // retries are off: the fan-out sender retries with its own backoff and
 // throttle awareness. httpClient may be nil for a default keep-alive client.
-func NewManagementAPI(cfg aws.Config, endpoint string, httpClient *http.Client) (*ManagementAPI, error) {
+func NewManagementAPI(cfg aws.Config, endpoint string, httpClient *http.Client, opts ...ManagementOption) (*ManagementAPI, error) {
 	if endpoint == "" {
 		return nil, errors.New("management api: empty endpoint")
 	}
@@ -106,18 +130,37 @@ func NewManagementAPI(cfg aws.Config, endpoint string, httpClient *http.Client) 
 	if httpClient == nil {
 		httpClient = NewHTTPClient(64)
 	}
+	var mo managementOptions
+	for _, o := range opts {
+		o(&mo)
+	}
+	endpoint = strings.TrimSuffix(endpoint, "/")
 	client := apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
-		o.BaseEndpoint = aws.String(strings.TrimSuffix(endpoint, "/"))
+		o.BaseEndpoint = aws.String(endpoint)
 		o.HTTPClient = httpClient
 		o.Retryer = aws.NopRetryer{}
 	})
-	return &ManagementAPI{client: client}, nil
+	m := &ManagementAPI{client: client}
+	if !mo.sdkPost {
+		lean, err := newLeanPoster(cfg, endpoint, httpClient)
+		if err != nil {
+			return nil, err
+		}
+		m.lean = lean
+	}
+	return m, nil
 }
 
 // Post implements Poster.
 func (m *ManagementAPI) Post(ctx context.Context, id string, data []byte) error {
 	if len(data) > MaxPayload {
 		return fmt.Errorf("post to connection %s: %d bytes: %w", id, len(data), ErrTooLarge)
+	}
+	if m.lean != nil {
+		if err := m.lean.post(ctx, id, data); err != nil {
+			return fmt.Errorf("post to connection %s: %w", id, Classify(err))
+		}
+		return nil
 	}
 	_, err := m.client.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
 		ConnectionId: aws.String(id),
