@@ -134,6 +134,9 @@ func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage) error {
 	case Busy:
 		return fmt.Errorf("batch %s: %w", b.ID, errBusy)
 	}
+	// One invocation at a time per worker instance, and its records one after
+	// another: the hint applies to this batch alone.
+	s.SetRateHint(b.MaxRate)
 	rep := s.Send(ctx, b.ConnectionIDs, b.Data)
 	w.cfg.Logger.InfoContext(ctx, "fan-out batch", "batchId", b.ID, "recipients", len(b.ConnectionIDs),
 		"delivered", rep.Delivered, "gone", rep.Gone, "failed", rep.Failed, "retries", rep.Retries)

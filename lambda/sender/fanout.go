@@ -106,6 +106,17 @@ type Options struct {
 	// MaxRate caps the requests per second this sender makes (its share of the
 	// account's 10,000/s). 0 means no cap other than the adaptive limit.
 	MaxRate float64
+	// StartRate is the rate the adaptive limiter starts at, in requests per
+	// second. Default DefaultStartRate, API Gateway's default account limit:
+	// a cold sender paces its first posts at the limit instead of putting
+	// Concurrency posts on the wire at once, whose 429s (the account's bucket
+	// holds a few milliseconds' worth) and their backoff would stretch a
+	// 1,000-recipient fan-out several times over. From there the limiter
+	// probes upwards (an account with a raised limit is found within seconds)
+	// and cuts on 429s as usual. Negative starts unlimited: only the
+	// concurrency bounds the rate until the first 429. MaxRate, when lower,
+	// wins; ignored when DisableAdaptive is set.
+	StartRate float64
 	// DisableAdaptive turns off the AIMD rate limiter, which is on by default:
 	// the rate is cut by 10% (at most once per 100 ms) when API Gateway
 	// throttles and grows back after successes, so one fan-out neither wastes
@@ -128,6 +139,10 @@ type Options struct {
 
 // DefaultConcurrency is Options.Concurrency when unset.
 const DefaultConcurrency = 256
+
+// DefaultStartRate is Options.StartRate when unset: API Gateway's default
+// account-wide request rate.
+const DefaultStartRate = 10000
 
 // Sender delivers one payload to many connections with bounded concurrency,
 // retries on throttling and server errors with jittered backoff, and adapts
@@ -156,12 +171,18 @@ func NewSender(poster Poster, opts Options) *Sender {
 	if opts.Sleep == nil {
 		opts.Sleep = sleepCtx
 	}
-	opts.Metrics = metrics.Or(opts.Metrics)
-	s := &Sender{poster: poster, opts: opts}
-	if !opts.DisableAdaptive || opts.MaxRate > 0 {
-		s.limiter = newAIMD(opts.MaxRate, !opts.DisableAdaptive, nil)
+	if opts.StartRate == 0 {
+		opts.StartRate = DefaultStartRate
 	}
-	return s
+	start := max(opts.StartRate, 0)
+	if opts.DisableAdaptive {
+		start = 0
+	}
+	opts.Metrics = metrics.Or(opts.Metrics)
+	// The limiter exists even when it has nothing to do (adaptive off, no
+	// cap), so that SetRateHint can cap a send later; an unlimited
+	// rate.Limiter lets every post through without waiting.
+	return &Sender{poster: poster, opts: opts, limiter: newAIMD(opts.MaxRate, start, !opts.DisableAdaptive, nil)}
 }
 
 // Poster returns the management API the sender posts through.
@@ -343,8 +364,9 @@ func (s *Sender) backoff(attempt int) time.Duration {
 
 // aimd is an additive-increase, multiplicative-decrease rate limiter.
 //
-//   - It starts unlimited (only the sender's concurrency bounds the rate) or at
-//     the cap.
+//   - It starts at the start rate (Options.StartRate), at the cap when that
+//     is lower, or unlimited (only the sender's concurrency bounds the rate)
+//     when neither is set.
 //   - The first 429 sets the limit to aimdDecrease (90%) of the success rate
 //     measured over the last half second: until then the concurrency alone
 //     set the pace, so that rate is what the server accepted.
@@ -369,6 +391,7 @@ type aimd struct {
 	now      func() time.Time
 	lim      *rate.Limiter
 	cap      float64 // hard cap, 0 = none
+	start    float64 // first rate when no cap holds, 0 = unlimited
 	adaptive bool
 	current  float64 // 0 = unlimited so far
 	ceiling  float64 // the limit at the last cut (or the measured rate at the first)
@@ -385,18 +408,29 @@ const (
 	aimdMinRate  = 10.0
 )
 
-func newAIMD(maxRate float64, adaptive bool, now func() time.Time) *aimd {
+func newAIMD(maxRate, start float64, adaptive bool, now func() time.Time) *aimd {
 	if now == nil {
 		now = time.Now
 	}
-	a := &aimd{cap: maxRate, adaptive: adaptive, now: now}
-	if maxRate > 0 {
-		a.current = maxRate
-		a.lim = rate.NewLimiter(rate.Limit(maxRate), burstFor(maxRate))
+	a := &aimd{cap: maxRate, start: start, adaptive: adaptive, now: now}
+	if first := a.firstRate(); first > 0 {
+		a.current = first
+		a.lim = rate.NewLimiter(rate.Limit(first), burstFor(first))
 	} else {
 		a.lim = rate.NewLimiter(rate.Inf, 1)
 	}
 	return a
+}
+
+// firstRate is the lower of the cap and the start rate that are set, 0 for none.
+func (a *aimd) firstRate() float64 {
+	switch {
+	case a.cap > 0 && a.start > 0:
+		return min(a.cap, a.start)
+	case a.cap > 0:
+		return a.cap
+	}
+	return a.start
 }
 
 // burstFor allows 10 ms of tokens at once: enough to keep the pipe full
@@ -521,6 +555,45 @@ func (m *successMeter) rate(now time.Time) float64 {
 	}
 	span := max(now.Sub(oldest), meterWidth)
 	return float64(sum) / span.Seconds()
+}
+
+// SetRateHint caps the sender at r posts per second from now on, on top of
+// Options.MaxRate (the lower of the two holds); r = 0 removes the hint and
+// leaves Options.MaxRate alone. The fan-out worker sets it from each batch's
+// share of the send budget (fanout.Batch.MaxRate). The limit learnt so far is
+// kept when it is below the new cap; a sender that was unlimited, above the
+// cap or pinned at the previous cap starts at the new cap. Meant to be called
+// between sends: a send in progress changes pace from its next post.
+func (s *Sender) SetRateHint(r float64) {
+	c := s.opts.MaxRate
+	if r > 0 && (c <= 0 || r < c) {
+		c = r
+	}
+	s.limiter.setCap(c)
+}
+
+func (a *aimd) setCap(c float64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c == a.cap {
+		return
+	}
+	old := a.cap
+	a.cap = c
+	switch {
+	case c <= 0:
+		if !a.adaptive || a.current == old {
+			// Nothing learnt below the old cap: back to the start.
+			if a.start > 0 {
+				a.setLocked(a.start)
+			} else {
+				a.current = 0
+				a.lim.SetLimit(rate.Inf)
+			}
+		}
+	case a.current == 0 || a.current > c || a.current == old:
+		a.setLocked(c)
+	}
 }
 
 // Rate returns the current adaptive limit in requests per second, 0 while unlimited.
