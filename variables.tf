@@ -614,7 +614,7 @@ variable "distributed_fanout" {
     `max_concurrency` (most worker invocations at once, 2 to 1000, default 10: about `max_concurrency` x the per-worker send rate is what one distributed send asks of
     API Gateway's account limit), `rate_budget` (`WS_FANOUT_RATE_BUDGET`, `@connections` posts per second all workers together may use, default 10000, API Gateway's
     default account limit; every batch carries `rate_budget / max_concurrency` as its worker's rate cap so the workers share the budget instead of each probing the limit;
-    `0` sends no hint and leaves each worker to adapt alone; lower it to leave room for other API Gateway traffic), `messages_per_invocation` (queue messages per worker invocation, 1 to 10, default 1),
+    `0` sends no hint and leaves each worker to adapt alone; lower it to leave room for other API Gateway traffic), `messages_per_invocation` (queue messages per worker invocation, 1 to 10, default 1; the batches of one invocation are delivered together, so the end of one batch overlaps the others' posting: raise it when few workers run at once),
     `max_receive_count` (deliveries before a message moves to the dead-letter queue, 1 to 1000, default 5),
     `message_retention_seconds` (how long an undelivered batch stays on the queue, 60 to 1209600, default 3600: real-time messages go stale; the dead-letter queue keeps 14 days),
     `kms_key_arn` (customer managed KMS key of both queues; `null` uses SQS managed encryption, SSE-SQS).

@@ -29,6 +29,7 @@ bench-workers: ## distributed fan-out: k = 1, 2, 4, 8 worker processes sharing o
 	@mkdir -p $(BENCH_OUT)
 	$(GO) build -o $(BENCH_OUT)/wsbench ./cmd/wsbench
 	$(BENCH_OUT)/wsbench workers -k 1,2,4,8 -n 100000 -modes before,hint | tee $(BENCH_OUT)/workers.md
+	$(BENCH_OUT)/wsbench workers -k 1,2 -n 100000 -modes hint -per-invocation 4 | tee $(BENCH_OUT)/workers-per-invocation.md
 
 bench-small: ## small fan-outs: N = 100 and 1,000 on a cold and on a warm sender, against the ideal (before/with the start rate)
 	@mkdir -p $(BENCH_OUT)
@@ -48,7 +49,7 @@ bench-dynamo: ## DynamoDB requests per operation and a 100,000-member channel, o
 test-bench-smoke: ## every benchmark once at small N, the fan-out ledger on DynamoDB Local
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x ./bench/ -wsbench.n=1000 -wsbench.timebox=1s
 	$(GO) run ./cmd/wsbench fanout -n 1000 -timebox 1s -out $(BENCH_OUT)/smoke >/dev/null
-	$(GO) run ./cmd/wsbench workers -k 1,2 -n 2000 -modes before,alone,hint >/dev/null
+	$(GO) run ./cmd/wsbench workers -k 1,2 -n 2000 -modes before,alone,hint -per-invocation 2 >/dev/null
 	$(GO) run ./cmd/wsbench small -n 100 -runs 1 -pause 10ms -start-rate=-1,0 >/dev/null
 	$(GO) run ./cmd/wsbench lambda -functions $(BENCH_FUNCTIONS) -runs 1 -max-zip-mb 10 >/dev/null
 	@trap 'DYNAMODB_LOCAL_PORT=$(BENCH_DYNAMODB_PORT) scripts/dynamodb-local.sh stop' EXIT; \

@@ -62,13 +62,14 @@ type workerResult struct {
 
 // workersRow is one k and mode.
 type workersRow struct {
-	K       int
-	Mode    string
-	Hint    float64
-	N, Live int
-	Workers []workerResult
-	Server  mgmtapitest.Counts
-	Wall    time.Duration
+	K             int
+	PerInvocation int
+	Mode          string
+	Hint          float64
+	N, Live       int
+	Workers       []workerResult
+	Server        mgmtapitest.Counts
+	Wall          time.Duration
 }
 
 func (r workersRow) sum() (res workerResult) {
@@ -94,6 +95,7 @@ func runWorkers(args []string) error {
 	batch := fs.Int("batch", fanout.DefaultBatchSize, "WS_FANOUT_BATCH_SIZE")
 	modes := fs.String("modes", "before,hint", "before (no rate hint, senders start unlimited), alone (no rate hint, senders start at 10,000/s), hint (WS_FANOUT_RATE_BUDGET = -rate split among k)")
 	concurrency := fs.Int("concurrency", bench.DefaultConcurrency, "WS_SEND_CONCURRENCY of each worker")
+	perInvocation := fs.String("per-invocation", "1", "comma-separated distributed_fanout.messages_per_invocation values (batches per worker invocation, delivered together)")
 	gogc := fs.String("client-gogc", "400", "GOGC of the worker processes")
 	_ = fs.Parse(args)
 	if sf.rate <= 0 {
@@ -115,17 +117,23 @@ func runWorkers(args []string) error {
 	if err != nil {
 		return err
 	}
+	perInv, err := positiveInts("-per-invocation", *perInvocation)
+	if err != nil {
+		return err
+	}
 	loadBefore := loadAvg()
 	var rows []workersRow
 	for _, k := range counts {
-		for _, m := range ms {
-			fmt.Fprintf(os.Stderr, "wsbench: workers k=%d %s N=%d ...\n", k, m, *n)
-			r, err := measureWorkers(exe, sf, k, m, *n, *batch, *concurrency, *gogc)
-			if err != nil {
-				return fmt.Errorf("k=%d %s: %w", k, m, err)
+		for _, pi := range perInv {
+			for _, m := range ms {
+				fmt.Fprintf(os.Stderr, "wsbench: workers k=%d %s %d per invocation N=%d ...\n", k, m, pi, *n)
+				r, err := measureWorkers(exe, sf, k, m, *n, *batch, *concurrency, pi, *gogc)
+				if err != nil {
+					return fmt.Errorf("k=%d %s: %w", k, m, err)
+				}
+				fmt.Fprintf(os.Stderr, "wsbench: workers k=%d %s: %d delivered, %d 429s, %s\n", k, m, r.Server.Delivered, r.Server.Throttled, r.Wall.Round(time.Millisecond))
+				rows = append(rows, r)
 			}
-			fmt.Fprintf(os.Stderr, "wsbench: workers k=%d %s: %d delivered, %d 429s, %s\n", k, m, r.Server.Delivered, r.Server.Throttled, r.Wall.Round(time.Millisecond))
-			rows = append(rows, r)
 		}
 	}
 	fmt.Printf("Machine load (1-minute load average) before/after the run: %s / %s.\n\n", loadBefore, loadAvg())
@@ -197,8 +205,8 @@ func enqueueBatches(endpoint string, n, batch int, budget float64, k int) ([]str
 
 // measureWorkers starts a stand-in and k worker processes, hands each its
 // share of the batches, starts them together and collects their results.
-func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, concurrency int, gogc string) (workersRow, error) {
-	row := workersRow{K: k, Mode: mode, N: n}
+func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, concurrency, perInvocation int, gogc string) (workersRow, error) {
+	row := workersRow{K: k, Mode: mode, N: n, PerInvocation: perInvocation}
 	for i := range n {
 		if !mgmtapitest.DeadByShare(bench.ID(i), sf.dead) {
 			row.Live++
@@ -238,7 +246,8 @@ func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, co
 		if mode == "before" {
 			startRate = "-1"
 		}
-		cmd := exec.Command(exe, "worker", "-endpoint", endpoint, "-concurrency", strconv.Itoa(concurrency), "-start-rate", startRate)
+		cmd := exec.Command(exe, "worker", "-endpoint", endpoint, "-concurrency", strconv.Itoa(concurrency), "-start-rate", startRate,
+			"-per-invocation", strconv.Itoa(perInvocation))
 		cmd.Stderr = os.Stderr
 		cmd.Env = append(os.Environ(), "GOGC="+gogc)
 		in, err := cmd.StdinPipe()
@@ -291,15 +300,16 @@ func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, co
 
 // runWorker is one worker process: it reads batch bodies (one per line, then
 // an empty line) from stdin, builds lambda/fanout's Worker as the fan-out
-// Lambda does, says "ready", waits for "go", then handles one batch per
-// invocation (messages_per_invocation = 1), redelivering failed batches after
-// the others as SQS would, up to maxReceive deliveries, and prints a
-// workerResult as JSON.
+// Lambda does, says "ready", waits for "go", then handles -per-invocation
+// batches per invocation (messages_per_invocation), redelivering failed
+// batches after the others as SQS would, up to maxReceive deliveries, and
+// prints a workerResult as JSON.
 func runWorker(args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ExitOnError)
 	endpoint := fs.String("endpoint", "", "management API stage URL")
 	concurrency := fs.Int("concurrency", bench.DefaultConcurrency, "WS_SEND_CONCURRENCY")
 	startRate := fs.Float64("start-rate", 0, "sender.Options.StartRate (0 = default, -1 = unlimited as before)")
+	perInvocation := fs.Int("per-invocation", 1, "messages per invocation (distributed_fanout.messages_per_invocation)")
 	maxReceive := fs.Int("max-receive", 5, "deliveries of a batch before it would go to the dead-letter queue")
 	_ = fs.Parse(args)
 	in := bufio.NewReaderSize(os.Stdin, 1<<20)
@@ -343,13 +353,21 @@ func runWorker(args []string) error {
 	ctx := context.Background()
 	for round := 1; len(queue) > 0; round++ {
 		var again []events.SQSMessage
-		for _, m := range queue {
-			resp, err := w.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{m}})
+		for len(queue) > 0 {
+			recs := queue[:min(*perInvocation, len(queue))]
+			queue = queue[len(recs):]
+			resp, err := w.Handle(ctx, events.SQSEvent{Records: recs})
 			if err != nil {
 				return err
 			}
-			if len(resp.BatchItemFailures) > 0 {
-				again = append(again, m)
+			failed := map[string]bool{}
+			for _, f := range resp.BatchItemFailures {
+				failed[f.ItemIdentifier] = true
+			}
+			for _, m := range recs {
+				if failed[m.MessageId] {
+					again = append(again, m)
+				}
 			}
 		}
 		if round == *maxReceive {
@@ -417,10 +435,10 @@ func processCPU() time.Duration {
 
 func workersTable(rows []workersRow, sf serverFlags, batch, concurrency int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "One stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections. Batches of %d from lambda/fanout's Enqueuer, dealt round robin to k worker processes (lambda/fanout's Worker, one batch per invocation, failed batches redelivered up to 5 times); sender concurrency %d per worker. before: the worker before issue 13 (no rate budget, each sender starts unlimited and its AIMD limiter finds the limit by itself); alone: no rate budget, senders start at 10,000/s; hint: WS_FANOUT_RATE_BUDGET = %.0f, WS_FANOUT_MAX_CONCURRENCY = k, so every batch carries MaxRate = budget / k.\n\n",
+	fmt.Fprintf(&b, "One stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections. Batches of %d from lambda/fanout's Enqueuer, dealt round robin to k worker processes (lambda/fanout's Worker, per invocation as many batches as the table says, failed batches redelivered up to 5 times); sender concurrency %d per worker. before: the worker before issue 13 (no rate budget, each sender starts unlimited and its AIMD limiter finds the limit by itself); alone: no rate budget, senders start at 10,000/s; hint: WS_FANOUT_RATE_BUDGET = %.0f, WS_FANOUT_MAX_CONCURRENCY = k, so every batch carries MaxRate = budget / k.\n\n",
 		sf.latency, sf.rate, sf.burst, sf.dead*100, batch, concurrency, sf.rate)
-	b.WriteString("| k | mode | rate hint per worker | delivered (of live) | lost | duplicates | 429s | 429s per delivered post | redelivered batches | wall time | aggregate accepted calls/s | share of limit | worker CPU per post |\n")
-	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| k | batches per invocation | mode | rate hint per worker | delivered (of live) | lost | duplicates | 429s | 429s per delivered post | redelivered batches | wall time | aggregate accepted calls/s | share of limit | worker CPU per post |\n")
+	b.WriteString("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
 		s := r.sum()
 		hint := "-"
@@ -433,8 +451,8 @@ func workersTable(rows []workersRow, sf serverFlags, batch, concurrency int) str
 		if r.Server.Posts > 0 {
 			cpuPer = fmt.Sprintf("%.0f µs", float64(s.CPU.Microseconds())/float64(r.Server.Posts))
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %d / %d (%.1f%%) | %d | %d | %d | %.1f%% | %d | %s | %.0f | %.1f%% | %s |\n",
-			r.K, r.Mode, hint, s.Delivered, r.Live, pct(s.Delivered, r.Live), r.Live-s.Delivered, s.Duplicates,
+		fmt.Fprintf(&b, "| %d | %d | %s | %s | %d / %d (%.1f%%) | %d | %d | %d | %.1f%% | %d | %s | %.0f | %.1f%% | %s |\n",
+			r.K, r.PerInvocation, r.Mode, hint, s.Delivered, r.Live, pct(s.Delivered, r.Live), r.Live-s.Delivered, s.Duplicates,
 			r.Server.Throttled, 100*float64(r.Server.Throttled)/float64(max(r.Server.Delivered, 1)), s.Redelivered,
 			r.Wall.Round(time.Millisecond), rate, 100*rate/sf.rate, cpuPer)
 	}

@@ -252,6 +252,53 @@ func TestWorkerCapsItsSenderAtTheBatchHint(t *testing.T) {
 	assert.Equal(t, int64(30), srv.Counts().Delivered)
 }
 
+// barrierPoster holds every post until posts to want distinct connections
+// are in flight together (or ctx ends).
+type barrierPoster struct {
+	sender.Poster
+	mu   sync.Mutex
+	seen map[string]bool
+	want int
+	all  chan struct{}
+}
+
+func (b *barrierPoster) Post(ctx context.Context, id string, _ []byte) error {
+	b.mu.Lock()
+	b.seen[id] = true
+	if len(b.seen) == b.want {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func TestWorkerDeliversTheRecordsOfAnInvocationTogether(t *testing.T) {
+	// Each batch's post is held until the other batch's post has arrived:
+	// only a worker that delivers both at once completes them.
+	p := &barrierPoster{seen: map[string]bool{}, want: 2, all: make(chan struct{})}
+	w, err := fanout.NewWorker(fanout.WorkerConfig{Endpoint: "https://api/stage", Ledger: fanout.NewMemoryLedger(time.Minute, nil),
+		NewSender: func(string) (*sender.Sender, error) {
+			return sender.NewSender(p, sender.Options{MaxAttempts: 1, OmitDelivered: true}), nil
+		}})
+	require.NoError(t, err)
+	var ev events.SQSEvent
+	for i, id := range []string{"a=", "b="} {
+		body, err := json.Marshal(fanout.Batch{ID: fmt.Sprintf("f-%d", i), ConnectionIDs: []string{id}, Data: []byte("m")})
+		require.NoError(t, err)
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("m%d", i), Body: string(body)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a guard against a hang, not a timing
+	defer cancel()
+	resp, err := w.Handle(ctx, ev)
+	require.NoError(t, err)
+	assert.Empty(t, resp.BatchItemFailures, "both batches delivered")
+}
+
 // harness is the management API stand-in, a sender over the real SDK client
 // and a worker with a memory ledger.
 type harness struct {
