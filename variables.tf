@@ -443,7 +443,7 @@ variable "tracing_enabled" {
 }
 
 variable "send_concurrency" {
-  description = "Concurrent `@connections` posts of one fan-out (`WS_SEND_CONCURRENCY`)."
+  description = "Concurrent `@connections` posts of one function instance, all its fan-outs together (`WS_SEND_CONCURRENCY`)."
   type        = number
   default     = 256
   nullable    = false

@@ -93,7 +93,9 @@ func (r *Report) Merge(other Report) {
 
 // Options configure a Sender. The zero value is usable.
 type Options struct {
-	// Concurrency bounds the posts in flight. Default 256: API Gateway calls
+	// Concurrency bounds the posts in flight, of all the sender's sends
+	// together (a fan-out worker delivers the batches of one invocation at
+	// once, and Lambda allows 1,024 open files). Default 256: API Gateway calls
 	// take tens of milliseconds, so 200 in flight are needed for 10,000/s
 	// (64 cap a fan-out at 3,200/s at 20 ms; see docs/benchmarks.md). Once
 	// API Gateway throttles, the adaptive limiter sets the pace, not this.
@@ -152,6 +154,7 @@ type Sender struct {
 	poster  Poster
 	opts    Options
 	limiter *aimd
+	slots   chan struct{} // posts in flight, Options.Concurrency at most
 }
 
 // NewSender returns a fan-out sender over poster.
@@ -182,7 +185,8 @@ func NewSender(poster Poster, opts Options) *Sender {
 	// The limiter exists even when it has nothing to do (adaptive off, no
 	// cap), so that SetRateHint can cap a send later; an unlimited
 	// rate.Limiter lets every post through without waiting.
-	return &Sender{poster: poster, opts: opts, limiter: newAIMD(opts.MaxRate, start, !opts.DisableAdaptive, nil)}
+	return &Sender{poster: poster, opts: opts, limiter: newAIMD(opts.MaxRate, start, !opts.DisableAdaptive, nil),
+		slots: make(chan struct{}, opts.Concurrency)}
 }
 
 // Poster returns the management API the sender posts through.
@@ -227,7 +231,6 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 		mu                 sync.Mutex
 		wg                 sync.WaitGroup
 		seen               = map[string]struct{}{}
-		sem                = make(chan struct{}, s.opts.Concurrency)
 		tooLarge           = len(data) > MaxPayload
 		retries, throttled atomic.Int64
 		attempts           atomic.Int64
@@ -250,7 +253,7 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 				continue
 			}
 			select {
-			case sem <- struct{}{}:
+			case s.slots <- struct{}{}:
 			case <-ctx.Done():
 				// Every recipient of this page not dispatched yet is
 				// reported, so a caller never mistakes a cut-short
@@ -266,7 +269,7 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 			}
 			wg.Add(1)
 			go func(id string) {
-				defer func() { <-sem; wg.Done() }()
+				defer func() { <-s.slots; wg.Done() }()
 				res, r, t := s.deliver(ctx, id, data)
 				retries.Add(int64(r))
 				throttled.Add(int64(t))
