@@ -131,6 +131,8 @@ type Options struct {
 	OmitDelivered bool
 	// OnGone is called once for each connection that answered 410, so the
 	// caller can remove it and its memberships. Errors are the caller's to log.
+	// It runs while its post holds one of the sender's Concurrency slots, so
+	// it must not wait for a send through the same Sender.
 	OnGone func(ctx context.Context, id string)
 	// Sleep waits between attempts; nil means a timer honouring ctx. Tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
