@@ -157,6 +157,9 @@ locals {
       WS_FANOUT_QUEUE_URL  = aws_sqs_queue.fanout[0].url
       WS_FANOUT_THRESHOLD  = tostring(var.distributed_fanout.threshold)
       WS_FANOUT_BATCH_SIZE = tostring(var.distributed_fanout.batch_size)
+      # The rate hint in every batch: rate_budget / max_concurrency.
+      WS_FANOUT_RATE_BUDGET     = tostring(var.distributed_fanout.rate_budget)
+      WS_FANOUT_MAX_CONCURRENCY = tostring(var.distributed_fanout.max_concurrency)
     } : {},
     # Channel history: both functions publish to channels.
     length(var.history) > 0 ? {

@@ -443,7 +443,7 @@ variable "tracing_enabled" {
 }
 
 variable "send_concurrency" {
-  description = "Concurrent `@connections` posts of one fan-out (`WS_SEND_CONCURRENCY`)."
+  description = "Concurrent `@connections` posts of one function instance, all its fan-outs together (`WS_SEND_CONCURRENCY`)."
   type        = number
   default     = 256
   nullable    = false
@@ -612,7 +612,9 @@ variable "distributed_fanout" {
     and the `lambda_memory_size.fanout` / `lambda_timeout.fanout` settings) and the event source mapping.
     `threshold` (`WS_FANOUT_THRESHOLD`, default 2000; `0` distributes every send), `batch_size` (`WS_FANOUT_BATCH_SIZE`, ids per message, 1 to 1000, default 500),
     `max_concurrency` (most worker invocations at once, 2 to 1000, default 10: about `max_concurrency` x the per-worker send rate is what one distributed send asks of
-    API Gateway's account limit), `messages_per_invocation` (queue messages per worker invocation, 1 to 10, default 1),
+    API Gateway's account limit), `rate_budget` (`WS_FANOUT_RATE_BUDGET`, `@connections` posts per second all workers together may use, default 10000, API Gateway's
+    default account limit; every batch carries `rate_budget / max_concurrency` as its worker's rate cap so the workers share the budget instead of each probing the limit;
+    `0` sends no hint and leaves each worker to adapt alone; lower it to leave room for other API Gateway traffic), `messages_per_invocation` (queue messages per worker invocation, 1 to 10, default 1; the batches of one invocation are delivered together, so the end of one batch overlaps the others' posting: raise it when few workers run at once),
     `max_receive_count` (deliveries before a message moves to the dead-letter queue, 1 to 1000, default 5),
     `message_retention_seconds` (how long an undelivered batch stays on the queue, 60 to 1209600, default 3600: real-time messages go stale; the dead-letter queue keeps 14 days),
     `kms_key_arn` (customer managed KMS key of both queues; `null` uses SQS managed encryption, SSE-SQS).
@@ -622,6 +624,7 @@ variable "distributed_fanout" {
     threshold                 = optional(number, 2000)
     batch_size                = optional(number, 500)
     max_concurrency           = optional(number, 10)
+    rate_budget               = optional(number, 10000)
     messages_per_invocation   = optional(number, 1)
     max_receive_count         = optional(number, 5)
     message_retention_seconds = optional(number, 3600)
@@ -643,6 +646,11 @@ variable "distributed_fanout" {
   validation {
     condition     = var.distributed_fanout.max_concurrency >= 2 && var.distributed_fanout.max_concurrency <= 1000 && floor(var.distributed_fanout.max_concurrency) == var.distributed_fanout.max_concurrency
     error_message = "The distributed_fanout.max_concurrency must be a whole number from 2 to 1000 (the range of an SQS event source mapping's maximum concurrency)."
+  }
+
+  validation {
+    condition     = var.distributed_fanout.rate_budget >= 0
+    error_message = "The distributed_fanout.rate_budget must be >= 0 requests per second (0 = no rate hint in the batches)."
   }
 
   validation {

@@ -127,9 +127,10 @@ func ID(i int) string { return fmt.Sprintf("c%015d=", i) }
 var DefaultPayload = []byte(`{"type":"message","channel":"bench","event":"tick","data":{"text":"` + strings.Repeat("x", 140) + `"}}`)
 
 // NewPoster returns the management API client the Lambdas use, signing with
-// mgmtapitest.TestCredentials (which a verifying stand-in accepts) in us-east-1.
-func NewPoster(endpoint string, concurrency int) (*sender.ManagementAPI, error) {
-	return newPoster(Config{Endpoint: endpoint}, concurrency)
+// mgmtapitest.TestCredentials (which a verifying stand-in accepts) in
+// us-east-1 and trusting rootCAs (nil: the system's) for an https:// stand-in.
+func NewPoster(endpoint string, concurrency int, rootCAs *x509.CertPool) (*sender.ManagementAPI, error) {
+	return newPoster(Config{Endpoint: endpoint, RootCAs: rootCAs}, concurrency)
 }
 
 func newPoster(cfg Config, concurrency int) (*sender.ManagementAPI, error) {

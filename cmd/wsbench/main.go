@@ -3,6 +3,9 @@
 //
 //	wsbench fanout   fan-out strategies against the management API stand-in
 //	                 (table, artifacts/fanout.json, artifacts/benchmarks-rate.svg)
+//	wsbench workers  k fan-out worker processes sharing one stand-in's limit
+//	                 (lambda/fanout's Enqueuer and Worker), with and without the rate hint
+//	wsbench small    N = 100 and 1,000 on a cold and on a warm sender, against the ideal
 //	wsbench lambda   zipped bootstrap sizes and start-up time of each function
 //	wsbench dynamo   DynamoDB requests per operation and channel/user lookups
 //	                 at scale, against DynamoDB Local (-endpoint or WS_DYNAMODB_ENDPOINT)
@@ -32,6 +35,14 @@ func main() {
 		err = runServe(args)
 	case "client":
 		err = runClient(args)
+	case "workers":
+		err = runWorkers(args)
+	case "worker":
+		err = runWorker(args)
+	case "small":
+		err = runSmall(args)
+	case "small-client":
+		err = runSmallClient(args)
 	case "lambda":
 		err = runLambda(args)
 	case "dynamo":
@@ -48,6 +59,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: wsbench fanout|lambda|dynamo|chart [flags]   (wsbench <cmd> -h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: wsbench fanout|workers|small|lambda|dynamo|chart [flags]   (wsbench <cmd> -h for flags)")
 	os.Exit(2)
 }

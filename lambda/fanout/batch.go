@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 )
@@ -29,6 +30,12 @@ type Batch struct {
 	ConnectionIDs []string `json:"connectionIds"`
 	// Data is the message, unchanged (base64 in JSON).
 	Data []byte `json:"data"`
+	// MaxRate is the batch's share of the send budget in posts per second,
+	// set by the publisher (Settings.RateHint): the worker caps its sender at
+	// it (and at its own WS_MAX_SEND_RATE) while delivering the batch, so that
+	// the workers running at once together stay within the budget instead of
+	// each probing API Gateway's account limit on its own. 0 means no hint.
+	MaxRate float64 `json:"maxRate,omitempty"`
 }
 
 // decodeBatch parses and checks a message body.
@@ -51,17 +58,42 @@ type Settings struct {
 	Threshold int
 	// BatchSize is WS_FANOUT_BATCH_SIZE: recipients per batch. Default 500.
 	BatchSize int
+	// RateBudget is WS_FANOUT_RATE_BUDGET: the @connections posts per second
+	// all fan-out workers together may use. Default 10,000 (API Gateway's
+	// account limit); 0 sends no hint and leaves each worker to adapt alone.
+	RateBudget float64
+	// MaxConcurrency is WS_FANOUT_MAX_CONCURRENCY: the most worker
+	// invocations at once (the event source mapping's maximum concurrency).
+	// Default 10.
+	MaxConcurrency int
+}
+
+// RateHint is the Batch.MaxRate the publisher puts in every batch: the
+// budget split evenly among the workers that may run at once. The event
+// source mapping caps the workers of all distributed sends together, so the
+// hint holds even when several sends overlap; a send with fewer batches than
+// workers uses less than the budget. 0 when RateBudget is 0.
+func (s Settings) RateHint() float64 {
+	if s.RateBudget <= 0 {
+		return 0
+	}
+	return s.RateBudget / float64(max(s.MaxConcurrency, 1))
 }
 
 // Defaults of the fan-out settings.
 const (
 	DefaultThreshold = 2000
 	DefaultBatchSize = 500
+	// DefaultRateBudget is API Gateway's default account-wide request rate.
+	DefaultRateBudget = 10000
+	// DefaultMaxConcurrency is the module's distributed_fanout.max_concurrency default.
+	DefaultMaxConcurrency = 10
 )
 
 // ParseSettings reads Settings with getenv (os.Getenv in mains).
 func ParseSettings(getenv func(string) string) (Settings, error) {
-	s := Settings{QueueURL: getenv("WS_FANOUT_QUEUE_URL"), Threshold: DefaultThreshold, BatchSize: DefaultBatchSize}
+	s := Settings{QueueURL: getenv("WS_FANOUT_QUEUE_URL"), Threshold: DefaultThreshold, BatchSize: DefaultBatchSize,
+		RateBudget: DefaultRateBudget, MaxConcurrency: DefaultMaxConcurrency}
 	if v := getenv("WS_FANOUT_THRESHOLD"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -75,6 +107,20 @@ func ParseSettings(getenv func(string) string) (Settings, error) {
 			return s, fmt.Errorf("WS_FANOUT_BATCH_SIZE=%q: want an integer from 1 to %d", v, MaxBatchSize)
 		}
 		s.BatchSize = n
+	}
+	if v := getenv("WS_FANOUT_RATE_BUDGET"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return s, fmt.Errorf("WS_FANOUT_RATE_BUDGET=%q: want posts per second >= 0 (0 = no rate hint)", v)
+		}
+		s.RateBudget = f
+	}
+	if v := getenv("WS_FANOUT_MAX_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return s, fmt.Errorf("WS_FANOUT_MAX_CONCURRENCY=%q: want the event source mapping's maximum concurrency (a whole number >= 1)", v)
+		}
+		s.MaxConcurrency = n
 	}
 	return s, nil
 }

@@ -43,6 +43,7 @@ type Enqueuer struct {
 	queueURL  string
 	threshold int
 	batchSize int
+	rateHint  float64
 	newID     func() string
 }
 
@@ -57,7 +58,7 @@ func NewEnqueuer(client SQSAPI, s Settings) (*Enqueuer, error) {
 	if s.BatchSize > MaxBatchSize {
 		return nil, fmt.Errorf("fanout: batch size %d above %d", s.BatchSize, MaxBatchSize)
 	}
-	return &Enqueuer{client: client, queueURL: s.QueueURL, threshold: s.Threshold, batchSize: s.BatchSize, newID: randomID}, nil
+	return &Enqueuer{client: client, queueURL: s.QueueURL, threshold: s.Threshold, batchSize: s.BatchSize, rateHint: s.RateHint(), newID: randomID}, nil
 }
 
 func randomID() string {
@@ -164,7 +165,7 @@ func (d *distribution) seal(ctx context.Context) error {
 	if len(d.current) == 0 {
 		return nil
 	}
-	b := Batch{ID: d.id + "-" + strconv.Itoa(d.seq), Endpoint: d.endpoint, ConnectionIDs: d.current, Data: d.data}
+	b := Batch{ID: d.id + "-" + strconv.Itoa(d.seq), Endpoint: d.endpoint, ConnectionIDs: d.current, Data: d.data, MaxRate: d.e.rateHint}
 	body, err := json.Marshal(b)
 	if err != nil {
 		return fmt.Errorf("encode batch %s: %w", b.ID, err)

@@ -175,16 +175,128 @@ func TestParseSettings(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	s, err := fanout.ParseSettings(env(nil))
 	require.NoError(t, err)
-	assert.Equal(t, fanout.Settings{Threshold: 2000, BatchSize: 500}, s)
+	assert.Equal(t, fanout.Settings{Threshold: 2000, BatchSize: 500, RateBudget: 10000, MaxConcurrency: 10}, s)
 
-	s, err = fanout.ParseSettings(env(map[string]string{"WS_FANOUT_QUEUE_URL": "https://q", "WS_FANOUT_THRESHOLD": "0", "WS_FANOUT_BATCH_SIZE": "250"}))
+	s, err = fanout.ParseSettings(env(map[string]string{"WS_FANOUT_QUEUE_URL": "https://q", "WS_FANOUT_THRESHOLD": "0", "WS_FANOUT_BATCH_SIZE": "250",
+		"WS_FANOUT_RATE_BUDGET": "8000.5", "WS_FANOUT_MAX_CONCURRENCY": "4"}))
 	require.NoError(t, err)
-	assert.Equal(t, fanout.Settings{QueueURL: "https://q", Threshold: 0, BatchSize: 250}, s)
+	assert.Equal(t, fanout.Settings{QueueURL: "https://q", Threshold: 0, BatchSize: 250, RateBudget: 8000.5, MaxConcurrency: 4}, s)
 
-	for _, bad := range []map[string]string{{"WS_FANOUT_THRESHOLD": "-1"}, {"WS_FANOUT_BATCH_SIZE": "0"}, {"WS_FANOUT_BATCH_SIZE": "5000"}, {"WS_FANOUT_THRESHOLD": "x"}} {
+	s, err = fanout.ParseSettings(env(map[string]string{"WS_FANOUT_RATE_BUDGET": "0"}))
+	require.NoError(t, err)
+	assert.Equal(t, 0.0, s.RateBudget, "0 turns the rate hint off")
+
+	for _, bad := range []map[string]string{{"WS_FANOUT_THRESHOLD": "-1"}, {"WS_FANOUT_BATCH_SIZE": "0"}, {"WS_FANOUT_BATCH_SIZE": "5000"}, {"WS_FANOUT_THRESHOLD": "x"},
+		{"WS_FANOUT_RATE_BUDGET": "-1"}, {"WS_FANOUT_RATE_BUDGET": "fast"}, {"WS_FANOUT_RATE_BUDGET": "+Inf"}, {"WS_FANOUT_MAX_CONCURRENCY": "0"}, {"WS_FANOUT_MAX_CONCURRENCY": "2.5"}} {
 		_, err := fanout.ParseSettings(env(bad))
 		assert.Error(t, err, "%v", bad)
 	}
+}
+
+func TestRateHint(t *testing.T) {
+	assert.Equal(t, 1250.0, fanout.Settings{RateBudget: 10000, MaxConcurrency: 8}.RateHint(), "the budget split among the workers that may run at once")
+	assert.Equal(t, 10000.0, fanout.Settings{RateBudget: 10000}.RateHint(), "no concurrency given: one worker")
+	assert.Equal(t, 0.0, fanout.Settings{MaxConcurrency: 8}.RateHint(), "no budget: no hint")
+}
+
+func TestDistributePutsTheRateHintInEveryBatch(t *testing.T) {
+	q := &fakeSQS{}
+	e, err := fanout.NewEnqueuer(q, fanout.Settings{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/ws-fanout", BatchSize: 100, RateBudget: 10000, MaxConcurrency: 4})
+	require.NoError(t, err)
+	_, err = e.Distribute(context.Background(), "", []byte("x"), pagesOf(recipients(250), 100))
+	require.NoError(t, err)
+	bs := q.batches(t)
+	require.Len(t, bs, 3)
+	for _, b := range bs {
+		assert.Equal(t, 2500.0, b.MaxRate, b.ID)
+	}
+
+	q = &fakeSQS{}
+	_, err = newEnqueuer(t, q, 0, 100).Distribute(context.Background(), "", []byte("x"), pagesOf(recipients(10), 100))
+	require.NoError(t, err)
+	assert.NotContains(t, *q.messages[0].MessageBody, "maxRate", "no budget: the field is left out")
+}
+
+func TestWorkerCapsItsSenderAtTheBatchHint(t *testing.T) {
+	srv := mgmtapitest.New(mgmtapitest.Options{AutoRegister: true})
+	t.Cleanup(srv.Close)
+	cfg := aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
+	var made []*sender.Sender
+	w, err := fanout.NewWorker(fanout.WorkerConfig{Endpoint: srv.URL(), Ledger: fanout.NewMemoryLedger(time.Minute, nil),
+		NewSender: func(endpoint string) (*sender.Sender, error) {
+			api, err := sender.NewManagementAPI(cfg, endpoint, nil)
+			if err != nil {
+				return nil, err
+			}
+			s := sender.NewSender(api, sender.Options{MaxRate: 5000, OmitDelivered: true})
+			made = append(made, s)
+			return s, nil
+		}})
+	require.NoError(t, err)
+	handle := func(b fanout.Batch) {
+		t.Helper()
+		body, err := json.Marshal(b)
+		require.NoError(t, err)
+		resp, err := w.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: b.ID, Body: string(body)}}})
+		require.NoError(t, err)
+		require.Empty(t, resp.BatchItemFailures)
+	}
+
+	handle(fanout.Batch{ID: "f-0", ConnectionIDs: recipients(20), Data: []byte("m"), MaxRate: 1250})
+	require.Len(t, made, 1)
+	assert.Equal(t, 1250.0, made[0].Rate(), "the batch's hint caps the sender")
+	handle(fanout.Batch{ID: "f-1", ConnectionIDs: recipients(5), Data: []byte("m")})
+	assert.Equal(t, 5000.0, made[0].Rate(), "a batch without a hint: WS_MAX_SEND_RATE alone")
+	handle(fanout.Batch{ID: "f-2", ConnectionIDs: recipients(5), Data: []byte("m"), MaxRate: 9000})
+	assert.Equal(t, 5000.0, made[0].Rate(), "a hint above WS_MAX_SEND_RATE does not raise it")
+	assert.Equal(t, int64(30), srv.Counts().Delivered)
+}
+
+// barrierPoster holds every post until posts to want distinct connections
+// are in flight together (or ctx ends).
+type barrierPoster struct {
+	sender.Poster
+	mu   sync.Mutex
+	seen map[string]bool
+	want int
+	all  chan struct{}
+}
+
+func (b *barrierPoster) Post(ctx context.Context, id string, _ []byte) error {
+	b.mu.Lock()
+	b.seen[id] = true
+	if len(b.seen) == b.want {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func TestWorkerDeliversTheRecordsOfAnInvocationTogether(t *testing.T) {
+	// Each batch's post is held until the other batch's post has arrived:
+	// only a worker that delivers both at once completes them.
+	p := &barrierPoster{seen: map[string]bool{}, want: 2, all: make(chan struct{})}
+	w, err := fanout.NewWorker(fanout.WorkerConfig{Endpoint: "https://api/stage", Ledger: fanout.NewMemoryLedger(time.Minute, nil),
+		NewSender: func(string) (*sender.Sender, error) {
+			return sender.NewSender(p, sender.Options{MaxAttempts: 1, OmitDelivered: true}), nil
+		}})
+	require.NoError(t, err)
+	var ev events.SQSEvent
+	for i, id := range []string{"a=", "b="} {
+		body, err := json.Marshal(fanout.Batch{ID: fmt.Sprintf("f-%d", i), ConnectionIDs: []string{id}, Data: []byte("m")})
+		require.NoError(t, err)
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("m%d", i), Body: string(body)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a guard against a hang, not a timing
+	defer cancel()
+	resp, err := w.Handle(ctx, ev)
+	require.NoError(t, err)
+	assert.Empty(t, resp.BatchItemFailures, "both batches delivered")
 }
 
 // harness is the management API stand-in, a sender over the real SDK client

@@ -85,10 +85,24 @@ func (w *Worker) sender(endpoint string) (*sender.Sender, error) {
 // retried when it could not be read, is held by another worker, or has
 // recipients that failed for a transient reason (throttled past the retries,
 // 5xx, network); gone, too large and forbidden recipients are final.
+//
+// The records of one invocation (messages_per_invocation) are delivered at
+// once through the same sender, so its limiter paces them together and the
+// end of one batch, when only its last posts are in flight, overlaps the
+// other batches' posting instead of leaving the worker's share of the budget
+// idle.
 func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	var resp events.SQSEventResponse
-	for _, rec := range ev.Records {
-		if err := w.deliver(ctx, rec); err != nil {
+	var (
+		resp events.SQSEventResponse
+		wg   sync.WaitGroup
+		errs = make([]error, len(ev.Records))
+	)
+	for i, rec := range ev.Records {
+		wg.Go(func() { errs[i] = w.deliver(ctx, rec) })
+	}
+	wg.Wait()
+	for i, rec := range ev.Records {
+		if err := errs[i]; err != nil {
 			w.cfg.Logger.ErrorContext(ctx, "fan-out batch", "messageId", rec.MessageId, "error", err)
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 			w.cfg.Metrics.Add(metrics.BatchesFailed, 1)
@@ -134,6 +148,9 @@ func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage) error {
 	case Busy:
 		return fmt.Errorf("batch %s: %w", b.ID, errBusy)
 	}
+	// One invocation at a time per worker instance, and its records one after
+	// another: the hint applies to this batch alone.
+	s.SetRateHint(b.MaxRate)
 	rep := s.Send(ctx, b.ConnectionIDs, b.Data)
 	w.cfg.Logger.InfoContext(ctx, "fan-out batch", "batchId", b.ID, "recipients", len(b.ConnectionIDs),
 		"delivered", rep.Delivered, "gone", rep.Gone, "failed", rep.Failed, "retries", rep.Retries)

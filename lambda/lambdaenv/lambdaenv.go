@@ -51,8 +51,9 @@ type Settings struct {
 	// opts channels into history and recovery (docs/protocol.md); empty
 	// means no channel keeps history.
 	History realtime.HistoryRules
-	// Fanout is WS_FANOUT_QUEUE_URL, WS_FANOUT_THRESHOLD and
-	// WS_FANOUT_BATCH_SIZE; an empty queue URL keeps every send in-process.
+	// Fanout is WS_FANOUT_QUEUE_URL, WS_FANOUT_THRESHOLD,
+	// WS_FANOUT_BATCH_SIZE, WS_FANOUT_RATE_BUDGET and
+	// WS_FANOUT_MAX_CONCURRENCY; an empty queue URL keeps every send in-process.
 	Fanout fanout.Settings
 	// MetricsNamespace is WS_METRICS_NAMESPACE, the CloudWatch namespace of
 	// the EMF metrics (default metrics.DefaultNamespace).

@@ -20,7 +20,7 @@ func TestParseDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Settings{TableName: "t", ManagementEndpoint: "https://x.example/prod", SendConcurrency: 256,
 		ConnectionTTL: 2*time.Hour + 10*time.Minute, MaxChannelsPerConnection: 100, LogLevel: slog.LevelInfo,
-		Fanout:           fanout.Settings{Threshold: fanout.DefaultThreshold, BatchSize: fanout.DefaultBatchSize},
+		Fanout:           fanout.Settings{Threshold: fanout.DefaultThreshold, BatchSize: fanout.DefaultBatchSize, RateBudget: fanout.DefaultRateBudget, MaxConcurrency: fanout.DefaultMaxConcurrency},
 		MetricsNamespace: metrics.DefaultNamespace}, s)
 }
 
@@ -40,7 +40,7 @@ func TestParseValues(t *testing.T) {
 	assert.Equal(t, "bus", s.EventBusName)
 	assert.Equal(t, "chat", s.EventSource)
 	assert.Equal(t, slog.LevelDebug, s.LogLevel)
-	assert.Equal(t, fanout.Settings{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q", Threshold: 0, BatchSize: 100}, s.Fanout)
+	assert.Equal(t, fanout.Settings{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q", Threshold: 0, BatchSize: 100, RateBudget: fanout.DefaultRateBudget, MaxConcurrency: fanout.DefaultMaxConcurrency}, s.Fanout)
 	assert.Equal(t, "WebSocket/chat-prod", s.MetricsNamespace)
 	assert.Equal(t, realtime.HistoryRules{{Pattern: "chat-*", Size: 100, TTL: time.Hour}}, s.History)
 }

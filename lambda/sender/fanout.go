@@ -93,7 +93,9 @@ func (r *Report) Merge(other Report) {
 
 // Options configure a Sender. The zero value is usable.
 type Options struct {
-	// Concurrency bounds the posts in flight. Default 256: API Gateway calls
+	// Concurrency bounds the posts in flight, of all the sender's sends
+	// together (a fan-out worker delivers the batches of one invocation at
+	// once, and Lambda allows 1,024 open files). Default 256: API Gateway calls
 	// take tens of milliseconds, so 200 in flight are needed for 10,000/s
 	// (64 cap a fan-out at 3,200/s at 20 ms; see docs/benchmarks.md). Once
 	// API Gateway throttles, the adaptive limiter sets the pace, not this.
@@ -106,6 +108,17 @@ type Options struct {
 	// MaxRate caps the requests per second this sender makes (its share of the
 	// account's 10,000/s). 0 means no cap other than the adaptive limit.
 	MaxRate float64
+	// StartRate is the rate the adaptive limiter starts at, in requests per
+	// second. Default DefaultStartRate, API Gateway's default account limit:
+	// a cold sender paces its first posts at the limit instead of putting
+	// Concurrency posts on the wire at once, whose 429s (the account's bucket
+	// holds a few milliseconds' worth) and their backoff would stretch a
+	// 1,000-recipient fan-out several times over. From there the limiter
+	// probes upwards (an account with a raised limit is found within seconds)
+	// and cuts on 429s as usual. Negative starts unlimited: only the
+	// concurrency bounds the rate until the first 429. MaxRate, when lower,
+	// wins; ignored when DisableAdaptive is set.
+	StartRate float64
 	// DisableAdaptive turns off the AIMD rate limiter, which is on by default:
 	// the rate is cut by 10% (at most once per 100 ms) when API Gateway
 	// throttles and grows back after successes, so one fan-out neither wastes
@@ -118,6 +131,8 @@ type Options struct {
 	OmitDelivered bool
 	// OnGone is called once for each connection that answered 410, so the
 	// caller can remove it and its memberships. Errors are the caller's to log.
+	// It runs while its post holds one of the sender's Concurrency slots, so
+	// it must not wait for a send through the same Sender.
 	OnGone func(ctx context.Context, id string)
 	// Sleep waits between attempts; nil means a timer honouring ctx. Tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -129,6 +144,10 @@ type Options struct {
 // DefaultConcurrency is Options.Concurrency when unset.
 const DefaultConcurrency = 256
 
+// DefaultStartRate is Options.StartRate when unset: API Gateway's default
+// account-wide request rate.
+const DefaultStartRate = 10000
+
 // Sender delivers one payload to many connections with bounded concurrency,
 // retries on throttling and server errors with jittered backoff, and adapts
 // its rate to the throttling it meets. It is safe for concurrent use and meant
@@ -137,6 +156,7 @@ type Sender struct {
 	poster  Poster
 	opts    Options
 	limiter *aimd
+	slots   chan struct{} // posts in flight, Options.Concurrency at most
 }
 
 // NewSender returns a fan-out sender over poster.
@@ -156,12 +176,19 @@ func NewSender(poster Poster, opts Options) *Sender {
 	if opts.Sleep == nil {
 		opts.Sleep = sleepCtx
 	}
-	opts.Metrics = metrics.Or(opts.Metrics)
-	s := &Sender{poster: poster, opts: opts}
-	if !opts.DisableAdaptive || opts.MaxRate > 0 {
-		s.limiter = newAIMD(opts.MaxRate, !opts.DisableAdaptive, nil)
+	if opts.StartRate == 0 {
+		opts.StartRate = DefaultStartRate
 	}
-	return s
+	start := max(opts.StartRate, 0)
+	if opts.DisableAdaptive {
+		start = 0
+	}
+	opts.Metrics = metrics.Or(opts.Metrics)
+	// The limiter exists even when it has nothing to do (adaptive off, no
+	// cap), so that SetRateHint can cap a send later; an unlimited
+	// rate.Limiter lets every post through without waiting.
+	return &Sender{poster: poster, opts: opts, limiter: newAIMD(opts.MaxRate, start, !opts.DisableAdaptive, nil),
+		slots: make(chan struct{}, opts.Concurrency)}
 }
 
 // Poster returns the management API the sender posts through.
@@ -220,7 +247,16 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 		mu.Unlock()
 	}
 	handle := func(id string) {
+		// The sender's slots bound the posts in flight across all of its
+		// sends together (a fan-out worker may run several at once).
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			record(Result{ConnectionID: id, Status: StatusFailed, Err: fmt.Errorf("post to connection %s: %w", id, ctx.Err())})
+			return
+		}
 		res, r, t := s.deliver(ctx, id, data)
+		<-s.slots
 		retries.Add(int64(r))
 		throttled.Add(int64(t))
 		record(res)
@@ -367,8 +403,9 @@ func (s *Sender) backoff(attempt int) time.Duration {
 
 // aimd is an additive-increase, multiplicative-decrease rate limiter.
 //
-//   - It starts unlimited (only the sender's concurrency bounds the rate) or at
-//     the cap.
+//   - It starts at the start rate (Options.StartRate), at the cap when that
+//     is lower, or unlimited (only the sender's concurrency bounds the rate)
+//     when neither is set.
 //   - The first 429 sets the limit to aimdDecrease (90%) of the success rate
 //     measured over the last half second: until then the concurrency alone
 //     set the pace, so that rate is what the server accepted.
@@ -393,6 +430,7 @@ type aimd struct {
 	now      func() time.Time
 	lim      *rate.Limiter
 	cap      float64 // hard cap, 0 = none
+	start    float64 // first rate when no cap holds, 0 = unlimited
 	adaptive bool
 	current  float64 // 0 = unlimited so far
 	ceiling  float64 // the limit at the last cut (or the measured rate at the first)
@@ -409,18 +447,29 @@ const (
 	aimdMinRate  = 10.0
 )
 
-func newAIMD(maxRate float64, adaptive bool, now func() time.Time) *aimd {
+func newAIMD(maxRate, start float64, adaptive bool, now func() time.Time) *aimd {
 	if now == nil {
 		now = time.Now
 	}
-	a := &aimd{cap: maxRate, adaptive: adaptive, now: now}
-	if maxRate > 0 {
-		a.current = maxRate
-		a.lim = rate.NewLimiter(rate.Limit(maxRate), burstFor(maxRate))
+	a := &aimd{cap: maxRate, start: start, adaptive: adaptive, now: now}
+	if first := a.firstRate(); first > 0 {
+		a.current = first
+		a.lim = rate.NewLimiter(rate.Limit(first), burstFor(first))
 	} else {
 		a.lim = rate.NewLimiter(rate.Inf, 1)
 	}
 	return a
+}
+
+// firstRate is the lower of the cap and the start rate that are set, 0 for none.
+func (a *aimd) firstRate() float64 {
+	switch {
+	case a.cap > 0 && a.start > 0:
+		return min(a.cap, a.start)
+	case a.cap > 0:
+		return a.cap
+	}
+	return a.start
 }
 
 // burstFor allows 10 ms of tokens at once: enough to keep the pipe full
@@ -545,6 +594,45 @@ func (m *successMeter) rate(now time.Time) float64 {
 	}
 	span := max(now.Sub(oldest), meterWidth)
 	return float64(sum) / span.Seconds()
+}
+
+// SetRateHint caps the sender at r posts per second from now on, on top of
+// Options.MaxRate (the lower of the two holds); r = 0 removes the hint and
+// leaves Options.MaxRate alone. The fan-out worker sets it from each batch's
+// share of the send budget (fanout.Batch.MaxRate). The limit learnt so far is
+// kept when it is below the new cap; a sender that was unlimited, above the
+// cap or pinned at the previous cap starts at the new cap. Meant to be called
+// between sends: a send in progress changes pace from its next post.
+func (s *Sender) SetRateHint(r float64) {
+	c := s.opts.MaxRate
+	if r > 0 && (c <= 0 || r < c) {
+		c = r
+	}
+	s.limiter.setCap(c)
+}
+
+func (a *aimd) setCap(c float64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c == a.cap {
+		return
+	}
+	old := a.cap
+	a.cap = c
+	switch {
+	case c <= 0:
+		if !a.adaptive || a.current == old {
+			// Nothing learnt below the old cap: back to the start.
+			if a.start > 0 {
+				a.setLocked(a.start)
+			} else {
+				a.current = 0
+				a.lim.SetLimit(rate.Inf)
+			}
+		}
+	case a.current == 0 || a.current > c || a.current == old:
+		a.setLocked(c)
+	}
 }
 
 // Rate returns the current adaptive limit in requests per second, 0 while unlimited.

@@ -284,6 +284,24 @@ func TestSendRespectsConcurrency(t *testing.T) {
 	assert.Greater(t, c.MaxInFlight, int64(1), "posts do run concurrently")
 }
 
+func TestConcurrentSendsShareTheConcurrency(t *testing.T) {
+	srv := newServer(t, mgmtapitest.Options{AutoRegister: true, Latency: 10 * time.Millisecond})
+	s := sender.NewSender(newAPI(t, srv), sender.Options{Concurrency: 4})
+
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			batch := make([]string, 20)
+			for j := range batch {
+				batch[j] = fmt.Sprintf("b%d-%d", i, j)
+			}
+			assert.Equal(t, 20, s.Send(context.Background(), batch, []byte("x")).Delivered)
+		})
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, srv.Counts().MaxInFlight, int64(4), "three sends at once stay within one Concurrency")
+}
+
 func TestSendPages(t *testing.T) {
 	srv := newServer(t, mgmtapitest.Options{AutoRegister: true, DeadShare: 0})
 	srv.Kill("p1-1")

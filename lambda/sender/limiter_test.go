@@ -17,7 +17,7 @@ func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func newTestAIMD(maxRate float64) (*aimd, *clock) {
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	return newAIMD(maxRate, true, c.now), c
+	return newAIMD(maxRate, 0, true, c.now), c
 }
 
 // succeed feeds successes at perSecond for d.
@@ -154,7 +154,7 @@ func TestAIMDStaysAboveMinimum(t *testing.T) {
 
 func TestAIMDFixedCapWithoutAdaptation(t *testing.T) {
 	c := &clock{t: time.Now()}
-	a := newAIMD(200, false, c.now)
+	a := newAIMD(200, 0, false, c.now)
 	for range 100 {
 		a.success()
 		a.throttled()
@@ -164,11 +164,16 @@ func TestAIMDFixedCapWithoutAdaptation(t *testing.T) {
 }
 
 func TestNewSenderLimiter(t *testing.T) {
-	assert.Nil(t, NewSender(nil, Options{DisableAdaptive: true}).limiter, "no limiter when neither cap nor adaptation")
+	fixed := NewSender(nil, Options{DisableAdaptive: true})
+	assert.Equal(t, rate.Inf, fixed.limiter.lim.Limit(), "neither cap nor adaptation: the limiter lets everything through")
 	s := NewSender(nil, Options{MaxRate: 300})
 	require.NotNil(t, s.limiter)
 	assert.Equal(t, 300.0, s.Rate())
-	assert.Equal(t, 0.0, NewSender(nil, Options{}).Rate(), "adaptive starts unlimited")
+	assert.Equal(t, float64(DefaultStartRate), NewSender(nil, Options{}).Rate(), "adaptive starts at API Gateway's default limit")
+	assert.Equal(t, 0.0, NewSender(nil, Options{StartRate: -1}).Rate(), "negative StartRate starts unlimited")
+	assert.Equal(t, 300.0, NewSender(nil, Options{MaxRate: 300, StartRate: 500}).Rate(), "a lower cap wins")
+	assert.Equal(t, 500.0, NewSender(nil, Options{MaxRate: 30000, StartRate: 500}).Rate(), "a lower start wins")
+	assert.Equal(t, 0.0, NewSender(nil, Options{DisableAdaptive: true, StartRate: 500}).Rate(), "no start rate without adaptation")
 }
 
 func TestAIMDProbesFasterWhileNotThrottled(t *testing.T) {
@@ -191,4 +196,68 @@ func TestAIMDStep(t *testing.T) {
 	assert.Equal(t, aimdRecover, a.stepLocked(c.now().Add(5*time.Second)), "capped at 50%")
 	a.current = 800
 	assert.Equal(t, aimdRecover, a.stepLocked(c.now()), "below the ceiling: fast recovery")
+}
+
+func TestSetRateHintCapsTheSender(t *testing.T) {
+	s := NewSender(nil, Options{StartRate: -1})
+	s.SetRateHint(1250)
+	assert.Equal(t, 1250.0, s.Rate(), "an unlimited sender starts at the hint")
+	assert.InDelta(t, 1250, float64(s.limiter.lim.Limit()), 1e-9)
+	assert.Equal(t, 12, s.limiter.lim.Burst(), "burst follows the rate (10 ms worth)")
+
+	s.SetRateHint(0)
+	assert.Equal(t, 0.0, s.Rate(), "no hint: unlimited again when nothing was learnt below the cap")
+	assert.Equal(t, rate.Inf, s.limiter.lim.Limit())
+}
+
+func TestSetRateHintKeepsLearntRateBelowTheCap(t *testing.T) {
+	s := NewSender(nil, Options{StartRate: -1})
+	s.SetRateHint(2000)
+	s.limiter.mu.Lock()
+	s.limiter.setLocked(1500) // learnt from 429s
+	s.limiter.mu.Unlock()
+	s.SetRateHint(1800)
+	assert.Equal(t, 1500.0, s.Rate(), "a learnt rate below the new cap is kept")
+	s.SetRateHint(1000)
+	assert.Equal(t, 1000.0, s.Rate(), "a cap below the learnt rate lowers it")
+	s.SetRateHint(3000)
+	assert.Equal(t, 3000.0, s.Rate(), "pinned at the previous cap: moves up to the new one")
+	s.SetRateHint(0)
+	assert.Equal(t, 0.0, s.Rate(), "pinned at the cap when it is removed: unlimited")
+}
+
+func TestSetRateHintHonoursMaxRate(t *testing.T) {
+	s := NewSender(nil, Options{MaxRate: 800})
+	s.SetRateHint(1250)
+	assert.Equal(t, 800.0, s.Rate(), "Options.MaxRate is lower: it holds")
+	s.SetRateHint(500)
+	assert.Equal(t, 500.0, s.Rate(), "the hint is lower: it holds")
+	s.SetRateHint(0)
+	assert.Equal(t, 800.0, s.Rate(), "hint removed: back to Options.MaxRate")
+
+	started := NewSender(nil, Options{})
+	started.SetRateHint(1250)
+	assert.Equal(t, 1250.0, started.Rate(), "a hint below the start rate holds")
+	started.SetRateHint(0)
+	assert.Equal(t, float64(DefaultStartRate), started.Rate(), "hint removed: back to the start rate")
+
+	fixed := NewSender(nil, Options{DisableAdaptive: true})
+	fixed.SetRateHint(400)
+	assert.Equal(t, 400.0, fixed.Rate(), "a sender without adaptation is capped too")
+	fixed.limiter.throttled()
+	assert.Equal(t, 400.0, fixed.Rate(), "and stays a fixed rate")
+}
+
+func TestAIMDStartRateProbesUpwards(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a := newAIMD(0, 1000, true, c.now)
+	require.Equal(t, 1000.0, a.current, "starts at the start rate, not unlimited")
+	require.Equal(t, 10, a.lim.Burst())
+	for range 20 {
+		succeed(a, c, a.current, 100*time.Millisecond)
+	}
+	assert.Greater(t, a.current, 2000.0, "2 s without a 429 at the start rate: a higher limit is found")
+
+	a.throttled()
+	assert.InDelta(t, a.ceiling*aimdDecrease, a.current, 1e-9, "the first 429 cuts from the limit, as any later one")
 }

@@ -160,7 +160,7 @@ func TestPlanDefaults(t *testing.T) {
 		assert.Emptyf(t, resourcesOfType(plan, absent), "%s is off by default", absent)
 	}
 	for _, fn := range []string{"websocket", "publisher"} {
-		for _, name := range []string{"WS_FANOUT_QUEUE_URL", "WS_FANOUT_THRESHOLD", "WS_FANOUT_BATCH_SIZE"} {
+		for _, name := range []string{"WS_FANOUT_QUEUE_URL", "WS_FANOUT_THRESHOLD", "WS_FANOUT_BATCH_SIZE", "WS_FANOUT_RATE_BUDGET", "WS_FANOUT_MAX_CONCURRENCY"} {
 			assert.NotContainsf(t, environment(t, plan, `aws_lambda_function.this["`+fn+`"]`), name, "distributed fan-out is off by default (%s)", fn)
 		}
 	}
@@ -429,13 +429,15 @@ func TestPlanToggles(t *testing.T) {
 				assert.Equal(t, "info", env["WS_LOG_LEVEL"])
 				assert.Equal(t, "256", env["WS_SEND_CONCURRENCY"])
 				assert.Equal(t, "0", env["WS_MAX_SEND_RATE"])
-				for _, name := range []string{"WS_FANOUT_QUEUE_URL", "WS_FANOUT_THRESHOLD", "WS_FANOUT_BATCH_SIZE", "WS_EVENT_BUS_NAME"} {
+				for _, name := range []string{"WS_FANOUT_QUEUE_URL", "WS_FANOUT_THRESHOLD", "WS_FANOUT_BATCH_SIZE", "WS_FANOUT_RATE_BUDGET", "WS_EVENT_BUS_NAME"} {
 					assert.NotContainsf(t, env, name, "the worker never enqueues or emits events (%s)", name)
 				}
 				for _, fn := range []string{"websocket", "publisher"} {
 					env := environment(t, plan, `aws_lambda_function.this["`+fn+`"]`)
 					assert.Equal(t, "2000", env["WS_FANOUT_THRESHOLD"], fn)
 					assert.Equal(t, "500", env["WS_FANOUT_BATCH_SIZE"], fn)
+					assert.Equal(t, "10000", env["WS_FANOUT_RATE_BUDGET"], fn)
+					assert.Equal(t, "10", env["WS_FANOUT_MAX_CONCURRENCY"], fn)
 				}
 				for _, kind := range []string{"aws_cloudwatch_log_group", "aws_iam_role", "aws_iam_role_policy"} {
 					assert.Contains(t, plan.ResourcePlannedValuesMap, kind+`.function["fanout"]`, "the worker has its own "+kind)
@@ -481,6 +483,7 @@ func TestPlanToggles(t *testing.T) {
 					env := environment(t, plan, `aws_lambda_function.this["`+fn+`"]`)
 					assert.Equal(t, "0", env["WS_FANOUT_THRESHOLD"], fn)
 					assert.Equal(t, "1000", env["WS_FANOUT_BATCH_SIZE"], fn)
+					assert.Equal(t, "50", env["WS_FANOUT_MAX_CONCURRENCY"], fn, "the hint divides by the mapping's maximum concurrency")
 				}
 			},
 		},
