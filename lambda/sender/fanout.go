@@ -131,8 +131,8 @@ type Options struct {
 	OmitDelivered bool
 	// OnGone is called once for each connection that answered 410, so the
 	// caller can remove it and its memberships. Errors are the caller's to log.
-	// It runs while its post holds one of the sender's Concurrency slots, so
-	// it must not wait for a send through the same Sender.
+	// It runs after the post has given back its Concurrency slot, so it may
+	// send through the same Sender.
 	OnGone func(ctx context.Context, id string)
 	// Sleep waits between attempts; nil means a timer honouring ctx. Tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -257,6 +257,13 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 		}
 		res, r, t := s.deliver(ctx, id, data)
 		<-s.slots
+		// OnGone runs without a slot: it may send through this sender
+		// (presence leaves announce member_left), and a callback waiting
+		// for a slot while holding one could deadlock once every slot is
+		// held by such callbacks.
+		if res.Status == StatusGone && s.opts.OnGone != nil {
+			s.opts.OnGone(ctx, id)
+		}
 		retries.Add(int64(r))
 		throttled.Add(int64(t))
 		record(res)
@@ -366,9 +373,6 @@ func (s *Sender) deliver(ctx context.Context, id string, data []byte) (Result, i
 		}
 		switch {
 		case errors.Is(err, ErrGone):
-			if s.opts.OnGone != nil {
-				s.opts.OnGone(ctx, id)
-			}
 			return Result{ConnectionID: id, Status: StatusGone, Attempts: attempt, Err: err}, attempt - 1, throttled
 		case errors.Is(err, ErrTooLarge):
 			return Result{ConnectionID: id, Status: StatusTooLarge, Attempts: attempt, Err: err}, attempt - 1, throttled

@@ -385,3 +385,39 @@ func TestSendDeliversEverythingUnderARealRateLimit(t *testing.T) {
 	assert.Greater(t, rep.Throttled, 0, "32 in flight against a 400/s bucket of 4 must meet 429s")
 	assert.Greater(t, s.Rate(), 0.0, "the 429s turned the adaptive limit on")
 }
+
+// An OnGone that sends through the same sender (as presence leaves do, to
+// announce member_left) must not wait for a slot its own post still holds:
+// with Concurrency 1 every gone recipient would deadlock the send.
+func TestOnGoneMaySendThroughTheSameSender(t *testing.T) {
+	srv := newServer(t, mgmtapitest.Options{})
+	recipients := ids(6)
+	srv.Connect(recipients...)
+	srv.Kill(recipients[1], recipients[4])
+	var (
+		s         *sender.Sender
+		mu        sync.Mutex
+		announced []string
+	)
+	s = sender.NewSender(newAPI(t, srv), sender.Options{
+		Concurrency: 1,
+		OnGone: func(ctx context.Context, id string) {
+			rep := s.Send(ctx, []string{recipients[0]}, []byte("left "+id))
+			mu.Lock()
+			defer mu.Unlock()
+			if rep.Delivered == 1 {
+				announced = append(announced, id)
+			}
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	rep := s.Send(ctx, recipients, []byte("x"))
+
+	require.NoError(t, ctx.Err(), "the send finished before its deadline (no slot deadlock)")
+	assert.Equal(t, 4, rep.Delivered)
+	assert.Equal(t, 2, rep.Gone)
+	slices.Sort(announced)
+	assert.Equal(t, []string{recipients[1], recipients[4]}, announced, "each OnGone's own send was delivered")
+}
