@@ -80,6 +80,10 @@ type Config struct {
 	// SDKPost posts through the SDK client's PostToConnection instead of the
 	// lean path the Lambdas use (sender.WithSDKPost).
 	SDKPost bool
+	// ClientTransport sends the lean path's posts through the http.Client
+	// (net/http's Transport) instead of its own HTTP/1.1 connections
+	// (sender.WithClientTransport).
+	ClientTransport bool
 	// HTTP1 turns HTTP/2 off in the client's transport.
 	HTTP1 bool
 }
@@ -150,6 +154,9 @@ func newPoster(cfg Config, concurrency int) (*sender.ManagementAPI, error) {
 	var opts []sender.ManagementOption
 	if cfg.SDKPost {
 		opts = append(opts, sender.WithSDKPost())
+	}
+	if cfg.ClientTransport {
+		opts = append(opts, sender.WithClientTransport())
 	}
 	return sender.NewManagementAPI(awsCfg, cfg.Endpoint, client, opts...)
 }

@@ -103,7 +103,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	// The module runs the sending functions with GOGC=400 (and a GOMEMLIMIT
 	// below their memory size); every strategy's client gets the same.
 	fs.StringVar(&c.gogc, "client-gogc", "400", "GOGC of the client process (every strategy)")
-	fs.StringVar(&c.post, "post", "lean", "post path of every strategy: lean (what the Lambdas use) or sdk (the SDK client's PostToConnection)")
+	fs.StringVar(&c.post, "post", "lean", "post path of every strategy: lean (what the Lambdas use: SigV4 by the SDK's signer, own HTTP/1.1 keep-alive connections), lean-client (the same through net/http's Transport) or sdk (the SDK client's PostToConnection)")
 	fs.BoolVar(&c.http1, "http1", false, "turn HTTP/2 off in the client (HTTP/1.1 keep-alive only)")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write the client's CPU profile (client: to this file; fanout: cpu-<strategy>-<n>.pprof in this folder)")
 }
@@ -128,14 +128,14 @@ func runClient(args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.post != "lean" && cf.post != "sdk" {
-		return fmt.Errorf("-post: %q, want lean or sdk", cf.post)
+	if cf.post != "lean" && cf.post != "lean-client" && cf.post != "sdk" {
+		return fmt.Errorf("-post: %q, want lean, lean-client or sdk", cf.post)
 	}
 	cfg := bench.Config{
 		Endpoint: *endpoint, N: *n,
 		Sender:  sender.Options{Concurrency: cf.concurrency, MaxRate: cf.maxRate},
 		IsDead:  func(id string) bool { return mgmtapitest.DeadByShare(id, *dead) },
-		SDKPost: cf.post == "sdk", HTTP1: cf.http1,
+		SDKPost: cf.post == "sdk", ClientTransport: cf.post == "lean-client", HTTP1: cf.http1,
 	}
 	if *caFile != "" {
 		if cfg.RootCAs, err = loadRootCAs(*caFile); err != nil {
@@ -186,6 +186,10 @@ type row struct {
 	// from it (every attempt: delivered, gone, throttled, failed).
 	ClientCPU  time.Duration `json:"clientCpu"`
 	CPUPerPost time.Duration `json:"clientCpuPerPost"`
+	// ClientSys is the system (kernel) part of ClientCPU. On loopback the
+	// kernel runs the stand-in's TCP receive path inside the client's write
+	// calls, so part of it is the stand-in's cost, not the client's.
+	ClientSys time.Duration `json:"clientSys"`
 }
 
 func runFanout(args []string) error {
@@ -340,6 +344,7 @@ func measure(exe string, sf serverFlags, cf clientFlags, st bench.Strategy, n in
 		return row{}, fmt.Errorf("server counts %q: %w", body, err)
 	}
 	r.ClientCPU = cl.ProcessState.UserTime() + cl.ProcessState.SystemTime()
+	r.ClientSys = cl.ProcessState.SystemTime()
 	if r.Server.Posts > 0 {
 		r.CPUPerPost = r.ClientCPU / time.Duration(r.Server.Posts)
 	}
@@ -355,7 +360,7 @@ func fanoutTable(rows []row, sf serverFlags, cf clientFlags) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections, %s. Ours: concurrency %d, max rate %s. Post path: %s. GOMAXPROCS %d on %d cores.\n\n",
 		sf.latency, sf.rate, sf.burst, sf.dead*100, standInTransport(sf), cf.concurrency, rateOrAdaptive(cf.maxRate), postPath(cf), gomaxprocs(), numCPU())
-	b.WriteString("| N | strategy | delivered (of live) | lost | retried | 429s met | other errors | wall time | accepted calls/s | share of limit | peak RSS | peak Go heap+stacks | client CPU per post |\n")
+	b.WriteString("| N | strategy | delivered (of live) | lost | retried | 429s met | other errors | wall time | accepted calls/s | share of limit | peak RSS | peak Go heap+stacks | client CPU per post (of it kernel) |\n")
 	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
 		wall := r.Wall.Round(time.Millisecond).String()
@@ -368,7 +373,7 @@ func fanoutTable(rows []row, sf serverFlags, cf clientFlags) string {
 			lost = fmt.Sprintf("%d of the first %d", r.Lost, r.Posted)
 		}
 		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d | %d | %d | %s | %.0f | %.1f%% | %s | %s | %s |\n",
-			r.N, r.Strategy, delivered, lost, r.Retried, r.Throttled, r.OtherErrors, wall, r.Rate, 100*r.Rate/sf.rate, mib(r.PeakRSS), mib(r.PeakHeap), micros(r.CPUPerPost))
+			r.N, r.Strategy, delivered, lost, r.Retried, r.Throttled, r.OtherErrors, wall, r.Rate, 100*r.Rate/sf.rate, mib(r.PeakRSS), mib(r.PeakHeap), cpuCell(r))
 	}
 	b.WriteString("\nOurs against the baselines of the same run (time: baseline wall time / ours; delivered: ours' delivered share / baseline's):\n\n")
 	b.WriteString("| N | vs sequential: time | vs sequential: delivered | vs all-at-once: time | vs all-at-once: delivered |\n| ---: | ---: | ---: | ---: | ---: |\n")
@@ -433,6 +438,14 @@ func ceilingShares(rows []row, sf serverFlags, ceiling float64) string {
 }
 
 // micros formats a CPU time per post in µs.
+// cpuCell is the client CPU per post with its kernel share.
+func cpuCell(r row) string {
+	if r.Server.Posts == 0 {
+		return micros(r.CPUPerPost)
+	}
+	return fmt.Sprintf("%s (%s)", micros(r.CPUPerPost), micros(r.ClientSys/time.Duration(r.Server.Posts)))
+}
+
 func micros(d time.Duration) string {
 	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 }
@@ -451,14 +464,21 @@ func standInTransport(sf serverFlags) string {
 
 // postPath says which post path and HTTP version the client used.
 func postPath(cf clientFlags) string {
-	p := "lean (sender.ManagementAPI, the Lambdas' path)"
-	if cf.post == "sdk" {
-		p = "SDK client's PostToConnection (sender.WithSDKPost)"
+	switch cf.post {
+	case "sdk":
+		p := "SDK client's PostToConnection (sender.WithSDKPost)"
+		if cf.http1 {
+			return p + ", HTTP/1.1 only"
+		}
+		return p + ", HTTP/2 when offered"
+	case "lean-client":
+		p := "lean signing through net/http's Transport (sender.WithClientTransport)"
+		if cf.http1 {
+			return p + ", HTTP/1.1 only"
+		}
+		return p + ", HTTP/2 when offered"
 	}
-	if cf.http1 {
-		return p + ", HTTP/1.1 only"
-	}
-	return p + ", HTTP/2 when offered"
+	return "lean (sender.ManagementAPI, the Lambdas' path: the SDK's SigV4 signer, its own HTTP/1.1 keep-alive connections)"
 }
 
 func pct(a, b int) float64 {

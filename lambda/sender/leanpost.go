@@ -43,6 +43,7 @@ const signingService = "execute-api"
 type leanPoster struct {
 	base   *url.URL
 	client *http.Client
+	direct *directConns // nil: through client.Do
 	signer *v4.Signer
 	creds  aws.CredentialsProvider // nil: unsigned, as the SDK with no credentials
 	region string
@@ -56,12 +57,15 @@ type payloadHash struct {
 	hex  string
 }
 
-func newLeanPoster(cfg aws.Config, endpoint string, client *http.Client) (*leanPoster, error) {
+func newLeanPoster(cfg aws.Config, endpoint string, client *http.Client, maxIdle int, noDirect bool) (*leanPoster, error) {
 	base, err := url.Parse(endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("management api: endpoint %q: %w", endpoint, err)
 	}
 	p := &leanPoster{base: base, client: client, signer: v4.NewSigner(), region: cfg.Region}
+	if !noDirect {
+		p.direct = newDirectConns(base, client, maxIdle)
+	}
 	// No credentials, or aws.AnonymousCredentials: the SDK sends the call
 	// unsigned, and so does this path.
 	if cfg.Credentials != nil && !aws.IsCredentialsProvider(cfg.Credentials, aws.AnonymousCredentials{}) {
@@ -127,20 +131,38 @@ func (p *leanPoster) post(ctx context.Context, id string, data []byte) error {
 	if err != nil {
 		return opErr(err)
 	}
-	resp, err := p.client.Do(req)
+	var (
+		resp *http.Response
+		body []byte
+	)
+	if p.direct != nil {
+		resp, body, err = p.direct.do(ctx, req, 64*1024)
+	} else {
+		resp, body, err = p.viaClient(req)
+	}
 	if err != nil {
 		return opErr(&smithyhttp.RequestSendError{Err: err})
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		_, _ = io.Copy(io.Discard, resp.Body) // drained, the connection is reused
 		return nil
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64*1024))
 	return opErr(&awshttp.ResponseError{
 		ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: resp}, Err: apiError(resp.Header, body)},
 		RequestID:     resp.Header.Get("X-Amzn-Requestid"),
 	})
+}
+
+// viaClient sends req through the http.Client and reads the answer's body
+// (drained, so the connection is reused; at most 64 KB kept).
+func (p *leanPoster) viaClient(req *http.Request) (*http.Response, []byte, error) {
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64*1024))
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp, body, nil
 }
 
 // apiError reads an error answer as restjson1 does: the code from the

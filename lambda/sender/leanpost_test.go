@@ -21,13 +21,16 @@ import (
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 )
 
-// posterKinds are the two Post paths that must behave alike.
+// posterKinds are the Post paths that must behave alike: the SDK client,
+// the lean path on its own HTTP/1.1 connections (what the Lambdas use) and
+// the lean path through net/http's Transport.
 var posterKinds = []struct {
 	name string
 	opts []sender.ManagementOption
 }{
 	{"sdk", []sender.ManagementOption{sender.WithSDKPost()}},
 	{"lean", nil},
+	{"lean-client", []sender.ManagementOption{sender.WithClientTransport()}},
 }
 
 const testRegion = "eu-west-1"
@@ -246,12 +249,14 @@ func TestLeanPostClassifiesOddAnswersLikeSDK(t *testing.T) {
 				api := newPoster(t, srv.URL+"/dev", cfgCreds, nil, kind.opts)
 				errs = append(errs, api.Post(context.Background(), "c1", []byte("x")))
 			}
-			for _, sentinel := range []error{sender.ErrGone, sender.ErrThrottled, sender.ErrForbidden, sender.ErrTooLarge} {
-				assert.Equal(t, errors.Is(errs[0], sentinel), errors.Is(errs[1], sentinel), "%v: %v vs %v", sentinel, errs[0], errs[1])
-			}
-			assert.Equal(t, sender.Retryable(errs[0]), sender.Retryable(errs[1]))
-			if name != "html 502" { // the SDK fails to parse that body and reports no code
-				assert.Equal(t, errorCode(errs[0]), errorCode(errs[1]))
+			for i := 1; i < len(errs); i++ {
+				for _, sentinel := range []error{sender.ErrGone, sender.ErrThrottled, sender.ErrForbidden, sender.ErrTooLarge} {
+					assert.Equal(t, errors.Is(errs[0], sentinel), errors.Is(errs[i], sentinel), "%s %v: %v vs %v", posterKinds[i].name, sentinel, errs[0], errs[i])
+				}
+				assert.Equal(t, sender.Retryable(errs[0]), sender.Retryable(errs[i]), posterKinds[i].name)
+				if name != "html 502" { // the SDK fails to parse that body and reports no code
+					assert.Equal(t, errorCode(errs[0]), errorCode(errs[i]), posterKinds[i].name)
+				}
 			}
 		})
 	}
@@ -305,7 +310,9 @@ func TestLeanPostRequestMatchesSDK(t *testing.T) {
 				got = append(got, last)
 				mu.Unlock()
 			}
-			assert.Equal(t, got[0], got[1], "base %q id %q", base, id)
+			for i := 1; i < len(got); i++ {
+				assert.Equal(t, got[0], got[i], "%s: base %q id %q", posterKinds[i].name, base, id)
+			}
 		}
 	}
 }

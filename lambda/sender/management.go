@@ -80,7 +80,15 @@ type ManagementAPI struct {
 type ManagementOption func(*managementOptions)
 
 type managementOptions struct {
-	sdkPost bool
+	sdkPost   bool
+	viaClient bool
+}
+
+// WithClientTransport makes the lean Post path send through the
+// http.Client (net/http's Transport, HTTP/2 when offered) instead of its own
+// HTTP/1.1 keep-alive connections: for comparison in tests and benchmarks.
+func WithClientTransport() ManagementOption {
+	return func(o *managementOptions) { o.viaClient = true }
 }
 
 // WithSDKPost makes Post use the aws-sdk-go-v2 client's PostToConnection
@@ -142,13 +150,22 @@ func NewManagementAPI(cfg aws.Config, endpoint string, httpClient *http.Client, 
 	})
 	m := &ManagementAPI{client: client}
 	if !mo.sdkPost {
-		lean, err := newLeanPoster(cfg, endpoint, httpClient)
+		lean, err := newLeanPoster(cfg, endpoint, httpClient, idleConns(httpClient), mo.viaClient)
 		if err != nil {
 			return nil, err
 		}
 		m.lean = lean
 	}
 	return m, nil
+}
+
+// idleConns is how many idle connections the lean path keeps: as many as
+// the client's transport would.
+func idleConns(c *http.Client) int {
+	if tr, ok := c.Transport.(*http.Transport); ok && tr.MaxIdleConnsPerHost > 0 {
+		return tr.MaxIdleConnsPerHost
+	}
+	return 2 * DefaultConcurrency
 }
 
 // Post implements Poster.
