@@ -8,10 +8,10 @@ BENCH_OUT ?= $(ROOT)/artifacts
 BENCH_DYNAMODB_PORT ?= 8743
 BENCH_FUNCTIONS := websocket,authorizer,publisher,fanout,deployer
 
-.PHONY: bench bench-fanout bench-workers bench-small bench-lambda bench-dynamo test-bench-smoke
+.PHONY: bench bench-fanout bench-cpu bench-workers bench-small bench-lambda bench-dynamo test-bench-smoke
 TEST_TIERS += test-bench-smoke
 
-bench: bench-fanout bench-workers bench-small bench-lambda bench-dynamo ## reproduce docs/benchmarks.md (tables in artifacts/*.md, chart in artifacts/)
+bench: bench-fanout bench-cpu bench-workers bench-small bench-lambda bench-dynamo ## reproduce docs/benchmarks.md (tables in artifacts/*.md, chart in artifacts/)
 
 # The machine's own ceiling (about 5,500 calls/s on 2 cores) is below the
 # 10,000/s limit, so the comparison also runs at a limit it can reach.
@@ -24,6 +24,13 @@ bench-fanout: ## fan-out: sequential vs all-at-once vs ours at N = 1,000/10,000/
 	@echo "bench-fanout: paste $(BENCH_OUT)/fanout.md into docs/benchmarks.md section 1, then: go run ./cmd/wsbench chart"
 	$(BENCH_OUT)/wsbench fanout -rate $(BENCH_SCALED_RATE) -out $(BENCH_OUT)/scaled | tee $(BENCH_OUT)/scaled/fanout.md
 	$(BENCH_OUT)/wsbench fanout -n 100000 -strategies ours -concurrency 64 -out $(BENCH_OUT)/c64 | tee $(BENCH_OUT)/c64/fanout.md
+
+bench-cpu: ## client CPU per post at N = 100,000: the SDK client, the lean path through net/http, the lean path (the Lambdas')
+	@mkdir -p $(BENCH_OUT)/cpu
+	$(GO) build -o $(BENCH_OUT)/wsbench ./cmd/wsbench
+	@for p in sdk lean-client lean; do \
+		$(BENCH_OUT)/wsbench fanout -n 100000 -strategies ours -post $$p -out $(BENCH_OUT)/cpu/$$p | tee $(BENCH_OUT)/cpu/$$p.md; \
+	done
 
 bench-workers: ## distributed fan-out: k = 1, 2, 4, 8 worker processes sharing one 10,000/s limit, before/with the rate hint
 	@mkdir -p $(BENCH_OUT)
@@ -48,12 +55,15 @@ bench-dynamo: ## DynamoDB requests per operation and a 100,000-member channel, o
 
 test-bench-smoke: ## every benchmark once at small N, the fan-out ledger on DynamoDB Local
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x ./bench/ -wsbench.n=1000 -wsbench.timebox=1s
-	$(GO) run ./cmd/wsbench fanout -n 1000 -timebox 1s -out $(BENCH_OUT)/smoke >/dev/null
-	$(GO) run ./cmd/wsbench workers -k 1,2 -n 2000 -modes before,alone,hint -per-invocation 2 >/dev/null
-	$(GO) run ./cmd/wsbench small -n 100 -runs 1 -pause 10ms -start-rate=-1,0 >/dev/null
+	@mkdir -p $(BENCH_OUT)/smoke
+	$(GO) build -o $(BENCH_OUT)/smoke/wsbench ./cmd/wsbench
+	$(BENCH_OUT)/smoke/wsbench fanout -n 1000 -timebox 1s -out $(BENCH_OUT)/smoke >/dev/null
+	$(BENCH_OUT)/smoke/wsbench fanout -n 1000 -strategies ours -post sdk -out $(BENCH_OUT)/smoke >/dev/null
+	$(BENCH_OUT)/smoke/wsbench workers -k 1,2 -n 2000 -modes before,alone,hint -per-invocation 2 >/dev/null
+	$(BENCH_OUT)/smoke/wsbench small -n 100 -runs 1 -pause 10ms -start-rate=-1,0 >/dev/null
 	$(GO) run ./cmd/wsbench lambda -functions $(BENCH_FUNCTIONS) -runs 1 -max-zip-mb 10 >/dev/null
 	@trap 'DYNAMODB_LOCAL_PORT=$(BENCH_DYNAMODB_PORT) scripts/dynamodb-local.sh stop' EXIT; \
 	DYNAMODB_LOCAL_PORT=$(BENCH_DYNAMODB_PORT) scripts/dynamodb-local.sh start; \
 	WS_DYNAMODB_ENDPOINT=http://127.0.0.1:$(BENCH_DYNAMODB_PORT) WS_REQUIRE_DYNAMODB=1 \
 	  $(GO) test -count=1 -run 'DynamoLedger' ./lambda/fanout/; \
-	$(GO) run ./cmd/wsbench dynamo -endpoint http://127.0.0.1:$(BENCH_DYNAMODB_PORT) -channel 2000 -small 50 >/dev/null
+	$(BENCH_OUT)/smoke/wsbench dynamo -endpoint http://127.0.0.1:$(BENCH_DYNAMODB_PORT) -channel 2000 -small 50 >/dev/null
