@@ -2,6 +2,7 @@ package pusher_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,4 +81,19 @@ func TestCleanupLeavesPusherPresence(t *testing.T) {
 	assert.Equal(t, 1, n)
 	assert.Equal(t, []string{"u4"}, e.removedUsers("b", "presence-r"))
 	assert.Equal(t, 1, e.userCount("presence-r"))
+}
+
+// TestOverlongPresenceUserIDIsRefused: a presence channel_data user_id over
+// store.MaxUserIDLength bytes is a subscription_error 400, before DynamoDB
+// would refuse it as a key.
+func TestOverlongPresenceUserIDIsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	sa := e.connect("a")
+	cd := `{"user_id":"` + strings.Repeat("u", store.MaxUserIDLength+1) + `"}`
+	r := e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-r", "auth": app.ChannelAuth(sa, "presence-r", cd), "channel_data": cd}})
+	assert.Equal(t, "pusher:subscription_error", r["event"])
+	assert.EqualValues(t, 400, data(t, r)["status"])
+	assert.Contains(t, data(t, r)["error"], "exceeds 255 bytes")
+	assert.Zero(t, e.userCount("presence-r"))
+	e.joinPresence("a", sa, "presence-r", strings.Repeat("u", store.MaxUserIDLength))
 }

@@ -317,8 +317,12 @@ func (m *Manager) SendToConnections(ctx context.Context, ids []string, data []by
 	return rep, nil
 }
 
-// SendToUser sends data to every live connection of the user.
+// SendToUser sends data to every live connection of the user. A user id
+// that fails store.ValidUserID is an error wrapping store.ErrInvalidUserID.
 func (m *Manager) SendToUser(ctx context.Context, userID string, data []byte) (sender.Report, error) {
+	if !store.ValidUserID(userID) {
+		return sender.Report{}, fmt.Errorf("send to user of %d bytes: %w", len(userID), store.ErrInvalidUserID)
+	}
 	ids, err := m.store.UserConnections(ctx, userID)
 	if err != nil {
 		return sender.Report{}, fmt.Errorf("send to user %s: %w", userID, err)
@@ -482,6 +486,9 @@ func collect(ctx context.Context, iterate func(store.PageFunc) error) ([]string,
 
 // ConnectionsOfUser returns the ids of the user's live connections.
 func (m *Manager) ConnectionsOfUser(ctx context.Context, userID string) ([]string, error) {
+	if !store.ValidUserID(userID) {
+		return nil, fmt.Errorf("connections of user of %d bytes: %w", len(userID), store.ErrInvalidUserID)
+	}
 	return m.store.UserConnections(ctx, userID)
 }
 
