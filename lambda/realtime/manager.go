@@ -240,7 +240,7 @@ func (m *Manager) senderAndEndpoint(hint string) (*sender.Sender, string, error)
 	opts := m.cfg.Sender
 	userOnGone := opts.OnGone
 	opts.OnGone = func(ctx context.Context, id string) {
-		m.removeGone(ctx, id)
+		m.RemoveGone(ctx, id)
 		if userOnGone != nil {
 			userOnGone(ctx, id)
 		}
@@ -250,8 +250,11 @@ func (m *Manager) senderAndEndpoint(hint string) (*sender.Sender, string, error)
 	return s, key, nil
 }
 
-// removeGone drops a connection that answered 410, with all its memberships.
-func (m *Manager) removeGone(ctx context.Context, id string) {
+// RemoveGone drops a connection that answered 410, with all its memberships,
+// and leaves its presence channels (see OnRemoved); errors are logged. The
+// Manager's own senders call it; a sender built elsewhere (the fan-out
+// worker's) can use it as its sender.Options.OnGone.
+func (m *Manager) RemoveGone(ctx context.Context, id string) {
 	// Detach from the fan-out's cancellation: the cleanup must finish.
 	ctx = context.WithoutCancel(ctx)
 	removed, err := RemoveGoneFunc(ctx, m.store, id, m.cfg.Now(), m.connectionRemoved)
