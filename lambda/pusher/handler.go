@@ -393,6 +393,27 @@ func (h *Handler) removed(ctx context.Context, r store.Removed) {
 	}
 }
 
+// LeavePresenceQuietly returns a store.RemovedFunc for a runtime that cannot
+// post to the Pusher API, such as the publisher function, whose scheduled
+// Cleanup also removes expired Pusher connections: it leaves the Pusher
+// presence channels of each removed connection in p, so member lists,
+// user_count and the member limit stop counting it, but announces nothing
+// (member_removed needs the Pusher stage's management endpoint). Register it
+// with realtime.Manager.OnRemoved.
+func LeavePresenceQuietly(p store.Presence, log *slog.Logger) store.RemovedFunc {
+	return func(ctx context.Context, r store.Removed) {
+		for _, sc := range r.Channels {
+			ch, ok := strings.CutPrefix(sc, storePrefix)
+			if !ok || !IsPresence(ch) {
+				continue
+			}
+			if _, _, err := p.LeavePresence(ctx, ch, r.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				log.ErrorContext(ctx, "leave presence", "connectionId", r.ID, "channel", ch, "error", err)
+			}
+		}
+	}
+}
+
 func (h *Handler) leavePresence(ctx context.Context, id, ch string) {
 	m, last, err := h.cfg.Presence.LeavePresence(ctx, ch, id)
 	if err != nil {

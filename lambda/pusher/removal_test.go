@@ -2,6 +2,9 @@ package pusher_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
 
@@ -96,4 +102,39 @@ func TestOverlongPresenceUserIDIsRefused(t *testing.T) {
 	assert.Contains(t, data(t, r)["error"], "exceeds 255 bytes")
 	assert.Zero(t, e.userCount("presence-r"))
 	e.joinPresence("a", sa, "presence-r", strings.Repeat("u", store.MaxUserIDLength))
+}
+
+// TestPublisherCleanupLeavesPusherPresenceQuietly: the publisher's Cleanup
+// (another Manager on the same table, which posts to the protocol v1 API
+// only) removes an expired Pusher connection; LeavePresenceQuietly takes it
+// out of the Pusher presence channel, so user_count and the member list stop
+// counting it, and nothing is posted.
+func TestPublisherCleanupLeavesPusherPresenceQuietly(t *testing.T) {
+	e := newEnv(t, nil)
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	pub, err := realtime.New(realtime.Config{Store: e.h.Manager().Store(), ManagementEndpoint: "https://v1.invalid/prod",
+		NewPoster: func(string) (sender.Poster, error) { return nil, errors.New("the publisher posts nothing here") },
+		Now:       e.now, Logger: quiet})
+	require.NoError(t, err)
+	pub.OnRemoved(pusher.LeavePresenceQuietly(e.presence, quiet))
+
+	sd := e.connectAt("d", e.now().Add(-2*time.Hour)) // expires in 10 minutes
+	sb := e.connect("b")
+	e.joinPresence("d", sd, "presence-r", "u4")
+	e.joinPresence("b", sb, "presence-r", "u2")
+	require.Equal(t, 2, e.userCount("presence-r"))
+	posts := e.api.Counts().Posts
+
+	e.mu.Lock()
+	e.ahead = 15 * time.Minute
+	e.mu.Unlock()
+	n, err := pub.Cleanup(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, 1, e.userCount("presence-r"), "u4 no longer counts")
+	users, err := e.presence.PresenceUsers(context.Background(), "presence-r")
+	require.NoError(t, err)
+	require.Len(t, users, 1)
+	assert.Equal(t, "u2", users[0].UserID)
+	assert.Equal(t, posts, e.api.Counts().Posts, "nothing announced from the publisher")
 }

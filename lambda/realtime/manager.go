@@ -198,6 +198,9 @@ func New(cfg Config) (*Manager, error) {
 // MaxChannelsPerConnection is the cap on one connection's channels.
 func (m *Manager) MaxChannelsPerConnection() int { return m.cfg.MaxChannelsPerConnection }
 
+// Presence returns the protocol v1 presence store (Config.Presence), or nil.
+func (m *Manager) Presence() store.Presence { return m.cfg.Presence }
+
 // Store returns the registry the manager uses.
 func (m *Manager) Store() store.Store { return m.store }
 
