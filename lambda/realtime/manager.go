@@ -277,8 +277,9 @@ const GoneGrace = 30 * time.Second
 
 // RemoveGone removes a connection that answered 410 GoneException, with all
 // its memberships, unless it connected less than GoneGrace before now. It
-// reports whether it removed anything. The fan-out worker and the Manager
-// both call it from their OnGone.
+// reports whether it removed anything. It does not leave presence channels:
+// Manager.RemoveGone (what the Manager's and the fan-out worker's senders
+// call) does, through RemoveGoneFunc.
 func RemoveGone(ctx context.Context, st store.Store, id string, now time.Time) (bool, error) {
 	return RemoveGoneFunc(ctx, st, id, now, nil)
 }
