@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -207,6 +208,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 		h.cleanup(ctx, ev.RequestContext.ConnectionID)
 		return h.m.Handle(ctx, ev)
 	default:
+		h.m.Metrics().Add(metrics.MessagesReceived, 1)
 		body := []byte(ev.Body)
 		out := h.message(ctx, ev.RequestContext.ConnectionID, body)
 		return realtime.Response{StatusCode: http.StatusOK, Body: string(out)}, nil

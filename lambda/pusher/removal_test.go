@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
@@ -137,4 +138,19 @@ func TestPublisherCleanupLeavesPusherPresenceQuietly(t *testing.T) {
 	require.Len(t, users, 1)
 	assert.Equal(t, "u2", users[0].UserID)
 	assert.Equal(t, posts, e.api.Counts().Posts, "nothing announced from the publisher")
+}
+
+// TestPusherFramesAndConnectionsAreCounted: the Pusher-mode function counts
+// ConnectionsOpened, ConnectionsClosed and MessagesReceived (each frame) like
+// the websocket function, for its dashboard widget.
+func TestPusherFramesAndConnectionsAreCounted(t *testing.T) {
+	e := newEnv(t, nil)
+	e.connect("a")
+	e.send("a", map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+	e.send("a", map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+	_, err := e.h.Handle(t.Context(), e.event("$disconnect", "a", "", nil))
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, e.metrics.Count(metrics.ConnectionsOpened))
+	assert.Equal(t, 2.0, e.metrics.Count(metrics.MessagesReceived))
+	assert.Equal(t, 1.0, e.metrics.Count(metrics.ConnectionsClosed))
 }

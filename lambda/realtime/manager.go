@@ -198,6 +198,10 @@ func New(cfg Config) (*Manager, error) {
 // MaxChannelsPerConnection is the cap on one connection's channels.
 func (m *Manager) MaxChannelsPerConnection() int { return m.cfg.MaxChannelsPerConnection }
 
+// Metrics returns the recorder the Manager counts into (Config.Metrics, a
+// no-op recorder when unset), for a protocol handler's own counts.
+func (m *Manager) Metrics() metrics.Recorder { return m.cfg.Metrics }
+
 // Presence returns the protocol v1 presence store (Config.Presence), or nil.
 func (m *Manager) Presence() store.Presence { return m.cfg.Presence }
 
