@@ -64,12 +64,9 @@ locals {
       }),
       jsonencode({
         title = "Connections and messages", view = "timeSeries", stat = "Sum", period = 60, region = local.region
-        # The Pusher-mode function counts connections only (its frames are
-        # not counted as MessagesReceived).
-        metrics = concat(
-          [for m in ["ConnectionsOpened", "ConnectionsClosed", "MessagesReceived"] : [local.emf, m, "Function", "websocket", { label = "websocket ${m}" }]],
-          local.pusher_enabled ? [for m in ["ConnectionsOpened", "ConnectionsClosed"] : [local.emf, m, "Function", "pusher", { label = "pusher ${m}" }]] : [],
-        )
+        metrics = concat([for fn in [for fn in ["websocket", "pusher"] : fn if contains(local.monitored_functions, fn)] : [
+          for m in ["ConnectionsOpened", "ConnectionsClosed", "MessagesReceived"] : [local.emf, m, "Function", fn, { label = "${fn} ${m}" }]
+        ]]...)
       }),
       jsonencode({
         title = "Deliveries by outcome", view = "timeSeries", stat = "Sum", period = 60, region = local.region

@@ -3,6 +3,7 @@ package fanout_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -19,6 +20,16 @@ import (
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
+
+// pipelineParts are what the publisher side of a pipeline test needs: an AWS
+// configuration, a poster to api, a fake queue and a quiet logger.
+func pipelineParts(t *testing.T, api *mgmtapitest.Server) (aws.Config, sender.Poster, *fakeSQS, *slog.Logger) {
+	t.Helper()
+	cfg := aws.Config{Region: "eu-west-1", Credentials: aws.AnonymousCredentials{}}
+	poster, err := sender.NewManagementAPI(cfg, api.URL(), nil)
+	require.NoError(t, err)
+	return cfg, poster, &fakeSQS{}, slog.New(slog.NewJSONHandler(io.Discard, nil))
+}
 
 // TestPublisherToWorkerPipeline runs the whole distributed path: a publisher
 // sendToChannel above the threshold enqueues batches through the Manager's
@@ -38,11 +49,7 @@ func TestPublisherToWorkerPipeline(t *testing.T) {
 	api.Connect(members[1:]...)
 	api.Kill(members[0])
 
-	cfg := aws.Config{Region: "eu-west-1", Credentials: aws.AnonymousCredentials{}}
-	poster, err := sender.NewManagementAPI(cfg, api.URL(), nil)
-	require.NoError(t, err)
-	q := &fakeSQS{}
-	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	cfg, poster, q, quiet := pipelineParts(t, api)
 	m, err := realtime.New(realtime.Config{Store: st, Poster: poster, Distributor: newEnqueuer(t, q, 5, 3), Logger: quiet})
 	require.NoError(t, err)
 
@@ -85,4 +92,59 @@ func TestPublisherToWorkerPipeline(t *testing.T) {
 	for _, id := range members[1:] {
 		assert.Len(t, api.Messages(id), 1, id)
 	}
+}
+
+// TestWorkerGoneMemberLeavesPresence: a presence member that answers 410 to
+// a distributed send is removed by the worker (OnGone: Manager.RemoveGone,
+// as lambda/cmd/fanout wires it) and leaves the presence channel, so the
+// other members get member_left and the member list drops it.
+func TestWorkerGoneMemberLeavesPresence(t *testing.T) {
+	ctx := context.Background()
+	api := mgmtapitest.New(mgmtapitest.Options{Stage: "prod", KeepMessages: true})
+	defer api.Close()
+	st := store.NewMemory(store.MemoryOptions{PageSize: 4})
+	pv := store.NewMemoryPresence(nil)
+	members := recipients(6)
+	for i, id := range members {
+		require.NoError(t, st.AddConnection(ctx, store.Connection{ID: id, UserID: fmt.Sprintf("u%d", i), ConnectedAt: time.Now().Add(-time.Minute)}))
+		_, err := st.Join(ctx, id, "presence-room")
+		require.NoError(t, err)
+		_, err = pv.JoinPresence(ctx, "presence-room", store.PresenceMember{ConnectionID: id, UserID: fmt.Sprintf("u%d", i), ExpiresAt: time.Now().Add(time.Hour)}, 0)
+		require.NoError(t, err)
+	}
+	api.Connect(members[1:]...)
+	api.Kill(members[0])
+
+	_, poster, q, quiet := pipelineParts(t, api)
+	m, err := realtime.New(realtime.Config{Store: st, Poster: poster, Presence: pv, Distributor: newEnqueuer(t, q, 5, 3), Logger: quiet})
+	require.NoError(t, err)
+	_, err = publisher.New(m).Handle(ctx, json.RawMessage(`{"action":"sendToChannel","channel":"presence-room","data":{"n":1}}`))
+	require.NoError(t, err)
+	require.Zero(t, api.Counts().Posts, "the batches go to the worker")
+
+	gone, err := realtime.New(realtime.Config{Store: st, Poster: poster, Presence: pv, Logger: quiet})
+	require.NoError(t, err)
+	worker, err := fanout.NewWorker(fanout.WorkerConfig{
+		Endpoint: api.URL(),
+		Ledger:   fanout.NewMemoryLedger(time.Hour, time.Now),
+		Logger:   quiet,
+		NewSender: func(string) (*sender.Sender, error) {
+			return sender.NewSender(poster, sender.Options{OnGone: gone.RemoveGone}), nil
+		},
+	})
+	require.NoError(t, err)
+	out, err := worker.Handle(ctx, q.event())
+	require.NoError(t, err)
+	assert.Empty(t, out.BatchItemFailures)
+
+	left := `{"type":"member_left","channel":"presence-room","userId":"u0"}`
+	for _, id := range members[1:] {
+		assert.Contains(t, api.Messages(id), []byte(left), id)
+	}
+	users, err := pv.PresenceUsers(ctx, "presence-room")
+	require.NoError(t, err)
+	assert.Len(t, users, 5, "u0 is no longer a member")
+	ok, err := m.Exists(ctx, members[0])
+	require.NoError(t, err)
+	assert.False(t, ok)
 }

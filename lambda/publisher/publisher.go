@@ -116,7 +116,8 @@ var knownFields = []string{fieldAction, fieldConnectionID, fieldConnectionIDs, f
 // unknown fields, and known fields the action does not take, are refused, so
 // a misspelled or misplaced field is an error instead of a silent no-op.
 // Connection ids must pass store.ValidConnectionID (1 to 128 printable ASCII
-// characters), so a malformed one never reaches the store.
+// characters) and user ids store.ValidUserID (at most 255 bytes of UTF-8),
+// so a malformed one never reaches the store.
 func Parse(payload []byte) (Command, error) {
 	var c Command
 	if len(payload) > MaxCommand {
@@ -184,6 +185,14 @@ func (c *Command) validate() error {
 		}
 		return nil
 	}
+	validUsers := func(field string, ids []string) error {
+		for _, id := range ids {
+			if !store.ValidUserID(id) {
+				return bad("%s: %s holds an invalid user id of %d bytes: want at most %d bytes of UTF-8", c.Action, field, len(id), store.MaxUserIDLength)
+			}
+		}
+		return nil
+	}
 	needConn := func() error {
 		if c.ConnectionID == "" {
 			return bad("%s needs connectionId", c.Action)
@@ -216,6 +225,9 @@ func (c *Command) validate() error {
 		if c.UserID == "" {
 			return bad("sendToUser needs userId")
 		}
+		if err := validUsers(fieldUserID, []string{c.UserID}); err != nil {
+			return err
+		}
 		return needData()
 	case ActionSendToUsers:
 		if len(c.UserIDs) == 0 || slices.Contains(c.UserIDs, "") {
@@ -223,6 +235,9 @@ func (c *Command) validate() error {
 		}
 		if len(c.UserIDs) > MaxUsers {
 			return bad("sendToUsers takes at most %d userIds, got %d", MaxUsers, len(c.UserIDs))
+		}
+		if err := validUsers(fieldUserIDs, c.UserIDs); err != nil {
+			return err
 		}
 		return needData()
 	case ActionSendToChannel:
@@ -245,6 +260,7 @@ func (c *Command) validate() error {
 		if c.UserID == "" {
 			return bad("user needs userId")
 		}
+		return validUsers(fieldUserID, []string{c.UserID})
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -207,6 +208,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 		h.cleanup(ctx, ev.RequestContext.ConnectionID)
 		return h.m.Handle(ctx, ev)
 	default:
+		h.m.Metrics().Add(metrics.MessagesReceived, 1)
 		body := []byte(ev.Body)
 		out := h.message(ctx, ev.RequestContext.ConnectionID, body)
 		return realtime.Response{StatusCode: http.StatusOK, Body: string(out)}, nil
@@ -389,6 +391,27 @@ func (h *Handler) removed(ctx context.Context, r store.Removed) {
 	for _, sc := range r.Channels {
 		if ch, ok := strings.CutPrefix(sc, storePrefix); ok && IsPresence(ch) {
 			h.leavePresence(ctx, r.ID, ch)
+		}
+	}
+}
+
+// LeavePresenceQuietly returns a store.RemovedFunc for a runtime that cannot
+// post to the Pusher API, such as the publisher function, whose scheduled
+// Cleanup also removes expired Pusher connections: it leaves the Pusher
+// presence channels of each removed connection in p, so member lists,
+// user_count and the member limit stop counting it, but announces nothing
+// (member_removed needs the Pusher stage's management endpoint). Register it
+// with realtime.Manager.OnRemoved.
+func LeavePresenceQuietly(p store.Presence, log *slog.Logger) store.RemovedFunc {
+	return func(ctx context.Context, r store.Removed) {
+		for _, sc := range r.Channels {
+			ch, ok := strings.CutPrefix(sc, storePrefix)
+			if !ok || !IsPresence(ch) {
+				continue
+			}
+			if _, _, err := p.LeavePresence(ctx, ch, r.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				log.ErrorContext(ctx, "leave presence", "connectionId", r.ID, "channel", ch, "error", err)
+			}
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics/metricstest"
 	"github.com/wsforge/terraform-aws-websocket/lambda/mgmtapitest"
 	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
@@ -33,6 +34,7 @@ type env struct {
 	welcomes map[string]pusher.Welcome
 	ahead    time.Duration // how far the Manager's and store's clock runs ahead of time.Now
 	presence store.Presence
+	metrics  *metricstest.Recorder
 }
 
 func (e *env) now() time.Time {
@@ -49,14 +51,14 @@ func newEnv(t *testing.T, mutate func(*pusher.Config)) *env {
 // newEnvWith is newEnv whose runtime also gets rc's settings (history).
 func newEnvWith(t *testing.T, rc func(*realtime.Config), mutate func(*pusher.Config)) *env {
 	t.Helper()
-	e := &env{t: t, welcomes: map[string]pusher.Welcome{}}
+	e := &env{t: t, welcomes: map[string]pusher.Welcome{}, metrics: metricstest.New()}
 	e.api = mgmtapitest.New(mgmtapitest.Options{Stage: "prod", KeepMessages: true})
 	t.Cleanup(e.api.Close)
 	poster, err := sender.NewManagementAPI(aws.Config{Region: "eu-west-1", Credentials: aws.AnonymousCredentials{}}, e.api.URL(), nil)
 	require.NoError(t, err)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	mcfg := realtime.Config{
-		Store: store.NewMemory(store.MemoryOptions{Now: e.now}), Poster: poster, Logger: log, Now: e.now,
+		Store: store.NewMemory(store.MemoryOptions{Now: e.now}), Poster: poster, Logger: log, Now: e.now, Metrics: e.metrics,
 		Sender: sender.Options{Concurrency: 4, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 	}
 	if rc != nil {

@@ -93,6 +93,9 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 		if err := json.Unmarshal([]byte(d.ChannelData), &cd); err != nil || cd.userID() == "" {
 			return SubscriptionError(ch, http.StatusBadRequest, "channel_data must be a JSON object with a user_id")
 		}
+		if !store.ValidUserID(cd.userID()) {
+			return SubscriptionError(ch, http.StatusBadRequest, fmt.Sprintf("channel_data user_id exceeds %d bytes", store.MaxUserIDLength))
+		}
 		if len(cd.UserInfo) > h.cfg.MaxUserInfoBytes {
 			return SubscriptionError(ch, http.StatusForbidden, fmt.Sprintf("user_info exceeds %d bytes", h.cfg.MaxUserInfoBytes))
 		}

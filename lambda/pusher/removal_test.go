@@ -2,12 +2,20 @@ package pusher_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
+	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
+	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
 
@@ -80,4 +88,69 @@ func TestCleanupLeavesPusherPresence(t *testing.T) {
 	assert.Equal(t, 1, n)
 	assert.Equal(t, []string{"u4"}, e.removedUsers("b", "presence-r"))
 	assert.Equal(t, 1, e.userCount("presence-r"))
+}
+
+// TestOverlongPresenceUserIDIsRefused: a presence channel_data user_id over
+// store.MaxUserIDLength bytes is a subscription_error 400, before DynamoDB
+// would refuse it as a key.
+func TestOverlongPresenceUserIDIsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	sa := e.connect("a")
+	cd := `{"user_id":"` + strings.Repeat("u", store.MaxUserIDLength+1) + `"}`
+	r := e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-r", "auth": app.ChannelAuth(sa, "presence-r", cd), "channel_data": cd}})
+	assert.Equal(t, "pusher:subscription_error", r["event"])
+	assert.EqualValues(t, 400, data(t, r)["status"])
+	assert.Contains(t, data(t, r)["error"], "exceeds 255 bytes")
+	assert.Zero(t, e.userCount("presence-r"))
+	e.joinPresence("a", sa, "presence-r", strings.Repeat("u", store.MaxUserIDLength))
+}
+
+// TestPublisherCleanupLeavesPusherPresenceQuietly: the publisher's Cleanup
+// (another Manager on the same table, which posts to the protocol v1 API
+// only) removes an expired Pusher connection; LeavePresenceQuietly takes it
+// out of the Pusher presence channel, so user_count and the member list stop
+// counting it, and nothing is posted.
+func TestPublisherCleanupLeavesPusherPresenceQuietly(t *testing.T) {
+	e := newEnv(t, nil)
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	pub, err := realtime.New(realtime.Config{Store: e.h.Manager().Store(), ManagementEndpoint: "https://v1.invalid/prod",
+		NewPoster: func(string) (sender.Poster, error) { return nil, errors.New("the publisher posts nothing here") },
+		Now:       e.now, Logger: quiet})
+	require.NoError(t, err)
+	pub.OnRemoved(pusher.LeavePresenceQuietly(e.presence, quiet))
+
+	sd := e.connectAt("d", e.now().Add(-2*time.Hour)) // expires in 10 minutes
+	sb := e.connect("b")
+	e.joinPresence("d", sd, "presence-r", "u4")
+	e.joinPresence("b", sb, "presence-r", "u2")
+	require.Equal(t, 2, e.userCount("presence-r"))
+	posts := e.api.Counts().Posts
+
+	e.mu.Lock()
+	e.ahead = 15 * time.Minute
+	e.mu.Unlock()
+	n, err := pub.Cleanup(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, 1, e.userCount("presence-r"), "u4 no longer counts")
+	users, err := e.presence.PresenceUsers(context.Background(), "presence-r")
+	require.NoError(t, err)
+	require.Len(t, users, 1)
+	assert.Equal(t, "u2", users[0].UserID)
+	assert.Equal(t, posts, e.api.Counts().Posts, "nothing announced from the publisher")
+}
+
+// TestPusherFramesAndConnectionsAreCounted: the Pusher-mode function counts
+// ConnectionsOpened, ConnectionsClosed and MessagesReceived (each frame) like
+// the websocket function, for its dashboard widget.
+func TestPusherFramesAndConnectionsAreCounted(t *testing.T) {
+	e := newEnv(t, nil)
+	e.connect("a")
+	e.send("a", map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+	e.send("a", map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+	_, err := e.h.Handle(t.Context(), e.event("$disconnect", "a", "", nil))
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, e.metrics.Count(metrics.ConnectionsOpened))
+	assert.Equal(t, 2.0, e.metrics.Count(metrics.MessagesReceived))
+	assert.Equal(t, 1.0, e.metrics.Count(metrics.ConnectionsClosed))
 }

@@ -244,6 +244,13 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 			channels = append(channels, ch)
 		}
 	}
+	if !store.ValidUserID(req.UserID) {
+		// A custom authorizer's userId the store cannot key (the built-in
+		// JWT authorizer refuses such a claim with 403 itself).
+		m.log.InfoContext(ctx, "connect refused: userId from the authorizer is invalid", "connectionId", req.ConnectionID,
+			"userIdBytes", len(req.UserID), "max", store.MaxUserIDLength)
+		return Response{StatusCode: http.StatusForbidden}, nil
+	}
 	connectedAt := m.cfg.Now()
 	if rc.ConnectedAt > 0 {
 		connectedAt = time.UnixMilli(rc.ConnectedAt)

@@ -198,6 +198,13 @@ func New(cfg Config) (*Manager, error) {
 // MaxChannelsPerConnection is the cap on one connection's channels.
 func (m *Manager) MaxChannelsPerConnection() int { return m.cfg.MaxChannelsPerConnection }
 
+// Metrics returns the recorder the Manager counts into (Config.Metrics, a
+// no-op recorder when unset), for a protocol handler's own counts.
+func (m *Manager) Metrics() metrics.Recorder { return m.cfg.Metrics }
+
+// Presence returns the protocol v1 presence store (Config.Presence), or nil.
+func (m *Manager) Presence() store.Presence { return m.cfg.Presence }
+
 // Store returns the registry the manager uses.
 func (m *Manager) Store() store.Store { return m.store }
 
@@ -240,7 +247,7 @@ func (m *Manager) senderAndEndpoint(hint string) (*sender.Sender, string, error)
 	opts := m.cfg.Sender
 	userOnGone := opts.OnGone
 	opts.OnGone = func(ctx context.Context, id string) {
-		m.removeGone(ctx, id)
+		m.RemoveGone(ctx, id)
 		if userOnGone != nil {
 			userOnGone(ctx, id)
 		}
@@ -250,8 +257,11 @@ func (m *Manager) senderAndEndpoint(hint string) (*sender.Sender, string, error)
 	return s, key, nil
 }
 
-// removeGone drops a connection that answered 410, with all its memberships.
-func (m *Manager) removeGone(ctx context.Context, id string) {
+// RemoveGone drops a connection that answered 410, with all its memberships,
+// and leaves its presence channels (see OnRemoved); errors are logged. The
+// Manager's own senders call it; a sender built elsewhere (the fan-out
+// worker's) can use it as its sender.Options.OnGone.
+func (m *Manager) RemoveGone(ctx context.Context, id string) {
 	// Detach from the fan-out's cancellation: the cleanup must finish.
 	ctx = context.WithoutCancel(ctx)
 	removed, err := RemoveGoneFunc(ctx, m.store, id, m.cfg.Now(), m.connectionRemoved)
@@ -271,8 +281,9 @@ const GoneGrace = 30 * time.Second
 
 // RemoveGone removes a connection that answered 410 GoneException, with all
 // its memberships, unless it connected less than GoneGrace before now. It
-// reports whether it removed anything. The fan-out worker and the Manager
-// both call it from their OnGone.
+// reports whether it removed anything. It does not leave presence channels:
+// Manager.RemoveGone (what the Manager's and the fan-out worker's senders
+// call) does, through RemoveGoneFunc.
 func RemoveGone(ctx context.Context, st store.Store, id string, now time.Time) (bool, error) {
 	return RemoveGoneFunc(ctx, st, id, now, nil)
 }
@@ -317,8 +328,12 @@ func (m *Manager) SendToConnections(ctx context.Context, ids []string, data []by
 	return rep, nil
 }
 
-// SendToUser sends data to every live connection of the user.
+// SendToUser sends data to every live connection of the user. A user id
+// that fails store.ValidUserID is an error wrapping store.ErrInvalidUserID.
 func (m *Manager) SendToUser(ctx context.Context, userID string, data []byte) (sender.Report, error) {
+	if !store.ValidUserID(userID) {
+		return sender.Report{}, fmt.Errorf("send to user of %d bytes: %w", len(userID), store.ErrInvalidUserID)
+	}
 	ids, err := m.store.UserConnections(ctx, userID)
 	if err != nil {
 		return sender.Report{}, fmt.Errorf("send to user %s: %w", userID, err)
@@ -482,6 +497,9 @@ func collect(ctx context.Context, iterate func(store.PageFunc) error) ([]string,
 
 // ConnectionsOfUser returns the ids of the user's live connections.
 func (m *Manager) ConnectionsOfUser(ctx context.Context, userID string) ([]string, error) {
+	if !store.ValidUserID(userID) {
+		return nil, fmt.Errorf("connections of user of %d bytes: %w", len(userID), store.ErrInvalidUserID)
+	}
 	return m.store.UserConnections(ctx, userID)
 }
 

@@ -2,12 +2,15 @@ package realtime
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
 
 // memberLeft counts the member_left frames id received about user.
@@ -100,4 +103,29 @@ func TestDisconnectLeavesPresence(t *testing.T) {
 	e.disconnect("a") // API Gateway's $disconnect after the DELETE
 	assert.Equal(t, 1, e.memberLeft("b", "alice"))
 	assert.Equal(t, []string{"bob"}, e.presenceUsers("presence-room"))
+}
+
+// TestOverlongUserIDsAreRefused: a custom authorizer's userId over
+// store.MaxUserIDLength bytes is refused at $connect with 403 (as the
+// built-in authorizer refuses such a claim), before DynamoDB would refuse
+// the key with its raw error; the Go library's user sends and lookups
+// answer store.ErrInvalidUserID.
+func TestOverlongUserIDsAreRefused(t *testing.T) {
+	e := newEnv(t, Hooks{})
+	long := strings.Repeat("u", store.MaxUserIDLength+1)
+	assert.Equal(t, http.StatusForbidden, e.connect("c1", long, "", "").StatusCode)
+	_, err := e.store.GetConnection(context.Background(), "c1")
+	assert.ErrorIs(t, err, store.ErrNotFound, "nothing recorded")
+	longest := strings.Repeat("u", store.MaxUserIDLength)
+	assert.Equal(t, http.StatusOK, e.connect("c2", longest, "", "").StatusCode)
+
+	_, err = e.m.SendToUser(context.Background(), long, []byte(`"hi"`))
+	assert.ErrorIs(t, err, store.ErrInvalidUserID)
+	_, err = e.m.SendToUsers(context.Background(), []string{longest, long}, []byte(`"hi"`))
+	assert.ErrorIs(t, err, store.ErrInvalidUserID)
+	_, err = e.m.ConnectionsOfUser(context.Background(), long)
+	assert.ErrorIs(t, err, store.ErrInvalidUserID)
+	ids, err := e.m.ConnectionsOfUser(context.Background(), longest)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"c2"}, ids)
 }

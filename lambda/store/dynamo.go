@@ -387,6 +387,9 @@ func (d *DynamoDB) AddConnection(ctx context.Context, c Connection) error {
 	if !ValidConnectionID(c.ID) {
 		return fmt.Errorf("add connection %.*q: %w", MaxConnectionIDLength, c.ID, ErrInvalidID)
 	}
+	if !ValidUserID(c.UserID) {
+		return fmt.Errorf("add connection %s: user id of %d bytes: %w", c.ID, len(c.UserID), ErrInvalidUserID)
+	}
 	now := d.opts.Now()
 	if c.ConnectedAt.IsZero() {
 		c.ConnectedAt = now

@@ -145,7 +145,7 @@ func (d *DynamoDB) ChannelMembers(ctx context.Context, channel string, fn PageFu
 // UserConnections implements Store: a Query of the user-index partition of the user.
 func (d *DynamoDB) UserConnections(ctx context.Context, userID string) ([]string, error) {
 	ids := []string{}
-	if userID == "" {
+	if userID == "" || !ValidUserID(userID) {
 		return ids, nil
 	}
 	in := d.liveIndexQuery(UserIndex, attrGSI2PK, prefixUser+userID, ttlCutoff(d.opts.Now()), 0)

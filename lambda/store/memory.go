@@ -64,6 +64,9 @@ func (m *Memory) AddConnection(_ context.Context, c Connection) error {
 	if !ValidConnectionID(c.ID) {
 		return fmt.Errorf("add connection %.*q: %w", MaxConnectionIDLength, c.ID, ErrInvalidID)
 	}
+	if !ValidUserID(c.UserID) {
+		return fmt.Errorf("add connection %s: user id of %d bytes: %w", c.ID, len(c.UserID), ErrInvalidUserID)
+	}
 	if c.ConnectedAt.IsZero() {
 		c.ConnectedAt = m.opts.Now()
 	}
@@ -245,6 +248,9 @@ func (m *Memory) ChannelMembers(ctx context.Context, channel string, fn PageFunc
 
 // UserConnections implements Store.
 func (m *Memory) UserConnections(_ context.Context, userID string) ([]string, error) {
+	if !ValidUserID(userID) {
+		return []string{}, nil
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.liveIDs(m.users[userID]), nil

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultTTL is how long a connection record lives before it counts as stale:
@@ -31,7 +32,26 @@ var (
 	// ErrInvalidID means a connection id is not 1 to MaxConnectionIDLength
 	// printable ASCII characters (see ValidConnectionID).
 	ErrInvalidID = errors.New("invalid connection id")
+	// ErrInvalidUserID means a connection's user id is longer than
+	// MaxUserIDLength bytes or not valid UTF-8 (see ValidUserID).
+	ErrInvalidUserID = errors.New("invalid user id")
 )
+
+// MaxUserIDLength bounds a user id, in bytes of UTF-8. It is the built-in
+// JWT authorizer's bound (auth.MaxUserIDLength; OpenID Connect's 255-character
+// "sub"), and keeps the user index key ("u#"+id, at most 2,048 bytes in
+// DynamoDB) and the presence keys (sort keys, at most 1,024 bytes) valid, so an
+// id from a custom authorizer or a sendToUser never reaches DynamoDB as a
+// key it refuses.
+const MaxUserIDLength = 255
+
+// ValidUserID reports whether id can be a user id: valid UTF-8 of at most
+// MaxUserIDLength bytes. The empty id (an anonymous connection) is valid.
+// Both stores refuse to record a connection with another, and user lookups
+// of one find nothing without a request.
+func ValidUserID(id string) bool {
+	return len(id) <= MaxUserIDLength && utf8.ValidString(id)
+}
 
 // MaxConnectionIDLength bounds a connection id. API Gateway's ids are 16
 // characters ("L0SM9cOFvHcCIhw="); the bound leaves room for other gateways

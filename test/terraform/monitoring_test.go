@@ -248,7 +248,7 @@ func TestMonitoringPusherFunction(t *testing.T) {
 					}
 				}
 			}
-			for _, m := range []string{"ConnectionsOpened", "ConnectionsClosed", "DeliveriesSucceeded", "DeliveriesGone", "DeliveriesLost", "Throttled", "DeliveriesAttempted", "FanoutDuration", "Recipients"} {
+			for _, m := range []string{"ConnectionsOpened", "ConnectionsClosed", "MessagesReceived", "DeliveriesSucceeded", "DeliveriesGone", "DeliveriesLost", "Throttled", "DeliveriesAttempted", "FanoutDuration", "Recipients"} {
 				assert.True(t, pusherMetrics[m], "the dashboard shows %s of Function=pusher", m)
 			}
 			for _, m := range []string{"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"} {

@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -51,13 +50,33 @@ func main() {
 		os.Exit(1)
 	}
 	httpClient := sender.NewHTTPClient(settings.SendConcurrency)
+	newPoster := func(endpoint string) (sender.Poster, error) {
+		return sender.NewManagementAPI(awsCfg, endpoint, httpClient)
+	}
+	// Removes the connections that answer 410 and leaves their protocol v1
+	// presence channels (member_left), as the websocket and publisher
+	// functions do; its own posts (member_left) stay in this process.
+	presence, err := store.NewDynamoPresence(db, store.DynamoOptions{Table: settings.TableName, TTL: settings.ConnectionTTL})
+	if err != nil {
+		log.Error("fanout: presence", "error", err)
+		os.Exit(1)
+	}
+	gone, err := realtime.New(realtime.Config{
+		Store: st, Presence: presence, NewPoster: newPoster, ManagementEndpoint: settings.ManagementEndpoint,
+		Sender: sender.Options{Concurrency: settings.SendConcurrency, MaxRate: settings.MaxSendRate},
+		TTL:    settings.ConnectionTTL, Logger: log, Metrics: rec,
+	})
+	if err != nil {
+		log.Error("fanout: runtime", "error", err)
+		os.Exit(1)
+	}
 	w, err := fanout.NewWorker(fanout.WorkerConfig{
 		Endpoint: settings.ManagementEndpoint,
 		Ledger:   ledger,
 		Logger:   log,
 		Metrics:  rec,
 		NewSender: func(endpoint string) (*sender.Sender, error) {
-			api, err := sender.NewManagementAPI(awsCfg, endpoint, httpClient)
+			api, err := newPoster(endpoint)
 			if err != nil {
 				return nil, err
 			}
@@ -66,11 +85,7 @@ func main() {
 				MaxRate:       settings.MaxSendRate,
 				OmitDelivered: true,
 				Metrics:       rec,
-				OnGone: func(ctx context.Context, id string) {
-					if _, err := realtime.RemoveGone(context.WithoutCancel(ctx), st, id, time.Now()); err != nil {
-						log.ErrorContext(ctx, "remove gone connection", "connectionId", id, "error", err)
-					}
-				},
+				OnGone:        gone.RemoveGone,
 			}), nil
 		},
 	})

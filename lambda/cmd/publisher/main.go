@@ -13,6 +13,7 @@ import (
 	"github.com/wsforge/terraform-aws-websocket/lambda/lambdaenv"
 	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/publisher"
+	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 )
 
@@ -29,6 +30,11 @@ func main() {
 	if err != nil {
 		log.Error("publisher: start", "error", err)
 		os.Exit(1)
+	}
+	// Its scheduled Cleanup also removes expired Pusher connections (same
+	// table): leave their Pusher presence channels (docs/pusher.md).
+	if p := m.Presence(); p != nil {
+		m.OnRemoved(pusher.LeavePresenceQuietly(p, log))
 	}
 	lambda.Start(metrics.Wrap(rec, publisher.New(m).Handle))
 }

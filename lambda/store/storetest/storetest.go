@@ -219,6 +219,7 @@ func Run(t *testing.T, f Factory) {
 		{"JoinAtMost", 0, testJoinAtMost},
 		{"IsMember", 0, testIsMember},
 		{"InvalidIDs", 0, testInvalidIDs},
+		{"InvalidUserIDs", 0, testInvalidUserIDs},
 		{"InterruptedRemoval", 0, testInterruptedRemoval},
 		{"RemovalReportsChannels", 0, testRemovalReportsChannels},
 	}
@@ -700,6 +701,31 @@ func testInvalidIDs(e *env) {
 	assert.True(t, store.ValidConnectionID("L0SM9cOFvHcCIhw="), "an API Gateway id")
 	assert.Equal(t, []string{longest}, e.members("news"))
 	e.requireStats(1, map[string]int64{"news": 1})
+}
+
+// testInvalidUserIDs: a user id over MaxUserIDLength bytes (DynamoDB would
+// refuse it as a key) or not UTF-8 is refused with ErrInvalidUserID before
+// any write, and looking one up finds nothing; the longest valid one works.
+func testInvalidUserIDs(e *env) {
+	t := e.t
+	longest := strings.Repeat("ü", store.MaxUserIDLength/2) + "x" // 255 bytes
+	require.Len(t, longest, store.MaxUserIDLength)
+	e.add("c-longest", longest)
+	got, err := e.s.UserConnections(e.ctx, longest)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"c-longest"}, got)
+	for _, user := range []string{longest + "x", strings.Repeat("u", 3000), "bad\xff"} {
+		err := e.s.AddConnection(e.ctx, store.Connection{ID: "c-bad", UserID: user})
+		require.ErrorIs(t, err, store.ErrInvalidUserID, "add with user %.20q", user)
+		assert.NotErrorIs(t, err, store.ErrExists)
+		_, err = e.s.GetConnection(e.ctx, "c-bad")
+		require.ErrorIs(t, err, store.ErrNotFound, "nothing recorded for %.20q", user)
+		got, err := e.s.UserConnections(e.ctx, user)
+		require.NoError(t, err, "user lookup %.20q", user)
+		assert.Empty(t, got)
+	}
+	assert.True(t, store.ValidUserID(""), "anonymous")
+	e.requireStats(1, nil)
 }
 
 // testInterruptedRemoval is a $disconnect cut short by the Lambda timeout:
