@@ -534,12 +534,18 @@ func (a *aimd) throttled() {
 		return
 	}
 	a.lastCut = now
-	if a.current == 0 {
-		// The first 429: until now only the concurrency bounded the rate, so
-		// the success rate measured is what the server accepts.
-		measured := a.meter.rate(now)
-		a.ceiling = measured
-		a.setLocked(measured * aimdDecrease)
+	if a.ceiling == 0 {
+		// The first 429: until now the start rate (or only the
+		// concurrency) set the pace, so the success rate measured is what
+		// the server accepts. Cutting 10% from a start rate far above it
+		// would take a second of 429s, and recipients would run out of
+		// attempts (a 3,000/s limit met at the default 10,000/s start).
+		base := a.current
+		if measured := a.meter.rate(now); measured > 0 && (base == 0 || measured < base) {
+			base = measured
+		}
+		a.ceiling = base
+		a.setLocked(base * aimdDecrease)
 		return
 	}
 	a.ceiling = a.current

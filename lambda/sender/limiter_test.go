@@ -261,3 +261,19 @@ func TestAIMDStartRateProbesUpwards(t *testing.T) {
 	a.throttled()
 	assert.InDelta(t, a.ceiling*aimdDecrease, a.current, 1e-9, "the first 429 cuts from the limit, as any later one")
 }
+
+// A start rate far above what the server accepts is left at the first 429:
+// the limit drops to 90% of the measured success rate, not 10% per cooldown
+// (which took a second of 429s at a 3,000/s limit and ran recipients out of
+// attempts).
+func TestAIMDFirstThrottleBelowTheStartRateUsesTheMeasurement(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a := newAIMD(0, 10000, true, c.now)
+	succeed(a, c, 3000, 500*time.Millisecond)
+	a.throttled()
+	assert.InDelta(t, 2700, a.current, 30, "90% of the measured 3,000/s")
+	assert.InDelta(t, 3000, a.ceiling, 30)
+	c.advance(150 * time.Millisecond)
+	a.throttled()
+	assert.InDelta(t, 2700*aimdDecrease, a.current, 30, "later 429s cut from the limit")
+}
