@@ -100,7 +100,7 @@ type Options struct {
 	// (64 cap a fan-out at 3,200/s at 20 ms; see docs/benchmarks.md). Once
 	// API Gateway throttles, the adaptive limiter sets the pace, not this.
 	Concurrency int
-	// MaxAttempts bounds the posts per recipient. Default 8.
+	// MaxAttempts bounds the posts per recipient. Default 12 (DefaultMaxAttempts).
 	MaxAttempts int
 	// BaseBackoff and MaxBackoff shape the full-jitter exponential backoff
 	// between attempts. Defaults 25 ms and 2 s.
@@ -144,6 +144,15 @@ type Options struct {
 // DefaultConcurrency is Options.Concurrency when unset.
 const DefaultConcurrency = 256
 
+// DefaultMaxAttempts is Options.MaxAttempts when unset. A sender starting at
+// DefaultStartRate against an account that accepts far less (3,000/s, or the
+// share other traffic leaves) meets 429s until its limiter has cut its way
+// down, 10% per 100 ms; the attempts' backoffs (on average half of 25 ms,
+// 50 ms, ... up to MaxBackoff each) must outlast that descent, or recipients
+// are lost to throttling alone (8 attempts, about 1.6 s of backoff on
+// average, lost 2 of 10,000 at 3,000/s; 12 give about 5.6 s).
+const DefaultMaxAttempts = 12
+
 // DefaultStartRate is Options.StartRate when unset: API Gateway's default
 // account-wide request rate.
 const DefaultStartRate = 10000
@@ -165,7 +174,7 @@ func NewSender(poster Poster, opts Options) *Sender {
 		opts.Concurrency = DefaultConcurrency
 	}
 	if opts.MaxAttempts <= 0 {
-		opts.MaxAttempts = 8
+		opts.MaxAttempts = DefaultMaxAttempts
 	}
 	if opts.BaseBackoff <= 0 {
 		opts.BaseBackoff = 25 * time.Millisecond
@@ -534,18 +543,12 @@ func (a *aimd) throttled() {
 		return
 	}
 	a.lastCut = now
-	if a.ceiling == 0 {
-		// The first 429: until now the start rate (or only the
-		// concurrency) set the pace, so the success rate measured is what
-		// the server accepts. Cutting 10% from a start rate far above it
-		// would take a second of 429s, and recipients would run out of
-		// attempts (a 3,000/s limit met at the default 10,000/s start).
-		base := a.current
-		if measured := a.meter.rate(now); measured > 0 && (base == 0 || measured < base) {
-			base = measured
-		}
-		a.ceiling = base
-		a.setLocked(base * aimdDecrease)
+	if a.current == 0 {
+		// The first 429: until now only the concurrency bounded the rate, so
+		// the success rate measured is what the server accepts.
+		measured := a.meter.rate(now)
+		a.ceiling = measured
+		a.setLocked(measured * aimdDecrease)
 		return
 	}
 	a.ceiling = a.current

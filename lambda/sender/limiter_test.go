@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -262,18 +263,18 @@ func TestAIMDStartRateProbesUpwards(t *testing.T) {
 	assert.InDelta(t, a.ceiling*aimdDecrease, a.current, 1e-9, "the first 429 cuts from the limit, as any later one")
 }
 
-// A start rate far above what the server accepts is left at the first 429:
-// the limit drops to 90% of the measured success rate, not 10% per cooldown
-// (which took a second of 429s at a 3,000/s limit and ran recipients out of
-// attempts).
-func TestAIMDFirstThrottleBelowTheStartRateUsesTheMeasurement(t *testing.T) {
-	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	a := newAIMD(0, 10000, true, c.now)
-	succeed(a, c, 3000, 500*time.Millisecond)
-	a.throttled()
-	assert.InDelta(t, 2700, a.current, 30, "90% of the measured 3,000/s")
-	assert.InDelta(t, 3000, a.ceiling, 30)
-	c.advance(150 * time.Millisecond)
-	a.throttled()
-	assert.InDelta(t, 2700*aimdDecrease, a.current, 30, "later 429s cut from the limit")
+// The default attempts outlast, on average twice over, the limiter's descent
+// from the default start rate to a 3,000/s limit (10% per cooldown): the
+// throttled recipients of that descent are retried, not lost.
+func TestDefaultAttemptsOutlastTheDescentFromTheStartRate(t *testing.T) {
+	s := NewSender(nil, Options{})
+	require.Equal(t, DefaultMaxAttempts, s.opts.MaxAttempts)
+	cuts := math.Ceil(math.Log(3000.0/DefaultStartRate) / math.Log(aimdDecrease))
+	descent := time.Duration(cuts) * aimdCooldown
+	var meanBackoff time.Duration
+	for attempt := 1; attempt < s.opts.MaxAttempts; attempt++ {
+		ceiling := min(s.opts.BaseBackoff<<(attempt-1), s.opts.MaxBackoff)
+		meanBackoff += ceiling / 2 // full jitter: uniform in [0, ceiling]
+	}
+	assert.GreaterOrEqual(t, meanBackoff, 2*descent, "mean backoff %s, descent %s", meanBackoff, descent)
 }
