@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -209,13 +205,9 @@ func runFanout(args []string) error {
 		return errors.New("-rate must be positive (use -ceiling for an unlimited run)")
 	}
 
-	var sizes []int
-	for _, f := range strings.Split(*ns, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-n: bad size %q", f)
-		}
-		sizes = append(sizes, n)
+	sizes, err := positiveInts("-n", *ns)
+	if err != nil {
+		return err
 	}
 	var sts []bench.Strategy
 	for _, f := range strings.Split(*strategies, ",") {
@@ -280,42 +272,13 @@ func runFanout(args []string) error {
 // measure starts a fresh server process, runs one client process against it
 // and reads the server's counts.
 func measure(exe string, sf serverFlags, cf clientFlags, st bench.Strategy, n int) (row, error) {
-	tmp, err := os.MkdirTemp("", "wsbench-")
+	si, err := startStandIn(exe, sf)
 	if err != nil {
 		return row{}, err
 	}
-	defer os.RemoveAll(tmp)
-	caFile := filepath.Join(tmp, "ca.pem")
-	srv := exec.Command(exe, append([]string{"serve", "-ca-file", caFile}, sf.args()...)...)
-	srv.Stderr = os.Stderr
-	srv.Env = append(os.Environ(), "GOGC="+sf.gogc)
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		return row{}, err
-	}
-	if err := srv.Start(); err != nil {
-		return row{}, err
-	}
-	defer func() {
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		_ = srv.Wait()
-	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		return row{}, fmt.Errorf("server did not print its URL: %w", err)
-	}
-	endpoint := strings.TrimSpace(line)
-
-	httpClient := http.DefaultClient
-	cargs := append([]string{"client", "-strategy", string(st), "-n", strconv.Itoa(n), "-endpoint", endpoint, "-dead", fmt.Sprint(sf.dead)}, cf.args()...)
-	if sf.tls {
-		pool, err := loadRootCAs(caFile)
-		if err != nil {
-			return row{}, err
-		}
-		httpClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-		cargs = append(cargs, "-ca-file", caFile)
-	}
+	defer si.stop()
+	cargs := append([]string{"client", "-strategy", string(st), "-n", strconv.Itoa(n), "-endpoint", si.endpoint, "-dead", fmt.Sprint(sf.dead)}, cf.args()...)
+	cargs = append(cargs, si.caArgs()...)
 	if cf.cpuprofile != "" {
 		if err := os.MkdirAll(cf.cpuprofile, 0o755); err != nil {
 			return row{}, err
@@ -333,15 +296,8 @@ func measure(exe string, sf serverFlags, cf clientFlags, st bench.Strategy, n in
 	if err := json.Unmarshal(outb, &r.Result); err != nil {
 		return row{}, fmt.Errorf("client output %q: %w", outb, err)
 	}
-	base := strings.TrimSuffix(endpoint, "/"+"test")
-	resp, err := httpClient.Get(base + mgmtapitest.CountsPath)
-	if err != nil {
-		return row{}, fmt.Errorf("server counts: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(body, &r.Server); err != nil {
-		return row{}, fmt.Errorf("server counts %q: %w", body, err)
+	if r.Server, err = si.counts(); err != nil {
+		return row{}, err
 	}
 	r.ClientCPU = cl.ProcessState.UserTime() + cl.ProcessState.SystemTime()
 	r.ClientSys = cl.ProcessState.SystemTime()

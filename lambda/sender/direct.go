@@ -227,14 +227,3 @@ func ctxErr(ctx context.Context, err error) error {
 	}
 	return err
 }
-
-// close drops every idle connection.
-func (d *directConns) close() {
-	d.mu.Lock()
-	idle := d.idle
-	d.idle = nil
-	d.mu.Unlock()
-	for _, c := range idle {
-		_ = c.nc.Close()
-	}
-}
