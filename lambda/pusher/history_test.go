@@ -155,3 +155,14 @@ func TestHistoryClientEventsAreNumbered(t *testing.T) {
 	assert.Equal(t, []any{1.0, 2.0}, offsets, "the client event and the trigger share the stream")
 	assert.Empty(t, e.events("a", "client-typing"), "never echoed: the sender sees a hole at its own offset")
 }
+
+// A since that is not {offset, epoch} is refused with an error that names
+// the subscribe data, not the channel (which is valid).
+func TestHistoryMalformedSinceIsRefusedClearly(t *testing.T) {
+	e, _ := newHistoryEnv(t)
+	e.connect("a")
+	rep := e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "chat-1", "since": "yesterday"}})
+	assert.Equal(t, "pusher:subscription_error", rep["event"])
+	assert.Contains(t, fmt.Sprint(rep["data"]), "Invalid subscribe data")
+	assert.NotContains(t, fmt.Sprint(rep["data"]), "Invalid channel name")
+}

@@ -65,7 +65,10 @@ func (c channelData) userID() string {
 
 func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 	var d subscribeData
-	if err := f.DataObject(&d); err != nil || !ValidChannel(d.Channel) {
+	if err := f.DataObject(&d); err != nil {
+		return SubscriptionError(d.Channel, http.StatusBadRequest, "Invalid subscribe data: want {channel, auth, channel_data, since: {offset, epoch}}")
+	}
+	if !ValidChannel(d.Channel) {
 		return SubscriptionError(d.Channel, http.StatusBadRequest, "Invalid channel name")
 	}
 	ch := d.Channel
