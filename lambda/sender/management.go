@@ -69,8 +69,9 @@ type Poster interface {
 
 // ManagementAPI is the Poster over the management API. Post goes through a
 // lean path built on the SDK's own pieces (its SigV4 signer, a cached
-// signing key and credentials, one payload hash per payload, net/http); Delete
-// and Get go through the aws-sdk-go-v2 client. Both sign and classify alike.
+// signing key and credentials, one payload hash per payload) over its own
+// HTTP/1.1 keep-alive connections (direct.go); Delete and Get go through the
+// aws-sdk-go-v2 client. Both sign and classify alike.
 type ManagementAPI struct {
 	client *apigatewaymanagementapi.Client
 	lean   *leanPoster // nil with WithSDKPost
