@@ -44,7 +44,15 @@ type directConn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time
+	deadline time.Time // the read and write deadline last set
 }
+
+// deadlineSlack is how much earlier than asked a connection's deadline may
+// be left: a connection busy with one post after another resets its
+// deadline (two runtime timers) about once a second instead of every post,
+// so a post's timeout is between Client.Timeout less a second and
+// Client.Timeout. A context deadline is always kept exactly.
+const deadlineSlack = time.Second
 
 // Idle connections are kept this long: API Gateway closes idle keep-alive
 // connections on its side after a while, and a connection it closed is
@@ -145,79 +153,85 @@ func (d *directConns) put(c *directConn) {
 // answer arrived: the server closed it while it was idle.
 var errConnReset = errors.New("keep-alive connection closed by the server")
 
-// do sends req (whose body is data) and returns the answer with its body
+// postRequest is what http.ReadResponse is told the answer is for.
+var postRequest = &http.Request{Method: http.MethodPost}
+
+// do sends the request head and body and returns the answer with its body
 // read (at most limit bytes kept). A reused connection that fails before any
 // byte of an answer is retried once on a fresh one, as net/http does for a
 // connection the server closed while idle.
-func (d *directConns) do(ctx context.Context, req *http.Request, limit int64) (*http.Response, []byte, error) {
+func (d *directConns) do(ctx context.Context, head, body []byte, limit int64) (*http.Response, []byte, error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := d.get(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
-		resp, body, err := d.roundTrip(ctx, c, req, limit)
+		resp, answer, err := d.roundTrip(ctx, c, head, body, limit)
 		if err == nil {
-			return resp, body, nil
+			return resp, answer, nil
 		}
 		_ = c.nc.Close()
 		if reused && attempt == 0 && errors.Is(err, errConnReset) && ctx.Err() == nil {
-			if req.GetBody != nil {
-				if req.Body, err = req.GetBody(); err != nil {
-					return nil, nil, err
-				}
-			}
 			continue
 		}
 		return nil, nil, err
 	}
 }
 
-func (d *directConns) roundTrip(ctx context.Context, c *directConn, req *http.Request, limit int64) (*http.Response, []byte, error) {
+func (d *directConns) roundTrip(ctx context.Context, c *directConn, head, body []byte, limit int64) (*http.Response, []byte, error) {
 	deadline := time.Now().Add(d.timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	if err := c.nc.SetDeadline(deadline); err != nil {
-		return nil, nil, err
+	if deadline.Before(c.deadline) || deadline.Sub(c.deadline) > deadlineSlack {
+		if err := c.nc.SetDeadline(deadline); err != nil {
+			return nil, nil, err
+		}
+		c.deadline = deadline
 	}
+	stop := func() bool { return true }
 	if ctx.Done() != nil {
 		// A cancelled context interrupts the read or write in progress.
-		stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+		stop = context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
 		defer stop()
 	}
-	if err := req.Write(c.bw); err != nil {
-		return nil, nil, ctxErr(ctx, fmt.Errorf("%w: write: %w", errConnReset, err))
-	}
+	_, _ = c.bw.Write(head)
+	_, _ = c.bw.Write(body)
 	if err := c.bw.Flush(); err != nil {
 		return nil, nil, ctxErr(ctx, fmt.Errorf("%w: write: %w", errConnReset, err))
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		return nil, nil, ctxErr(ctx, fmt.Errorf("%w: read: %w", errConnReset, err))
 	}
-	resp, err := http.ReadResponse(c.br, req)
+	resp, err := http.ReadResponse(c.br, postRequest)
 	if err != nil {
 		return nil, nil, ctxErr(ctx, fmt.Errorf("read answer: %w", err))
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
-	if err == nil {
-		// Whatever is left beyond limit is read and dropped, so the
-		// connection can carry the next request.
-		var n int64
-		n, err = io.Copy(io.Discard, resp.Body)
-		if n > 1<<20 {
-			err = errors.New("answer body too long")
+	var answer []byte
+	if resp.ContentLength != 0 {
+		answer, err = io.ReadAll(io.LimitReader(resp.Body, limit))
+		if err == nil {
+			// Whatever is left beyond limit is read and dropped, so the
+			// connection can carry the next request.
+			var n int64
+			n, err = io.Copy(io.Discard, resp.Body)
+			if n > 1<<20 {
+				err = errors.New("answer body too long")
+			}
 		}
 	}
 	_ = resp.Body.Close()
 	if err != nil {
 		return nil, nil, ctxErr(ctx, fmt.Errorf("read answer body: %w", err))
 	}
-	if resp.Close {
+	// A connection whose deadline the cancellation moved (stop comes too
+	// late) is not kept: its deadline is no longer the one recorded.
+	if resp.Close || !stop() {
 		_ = c.nc.Close()
 	} else {
 		d.put(c)
 	}
-	return resp, body, nil
+	return resp, answer, nil
 }
 
 // ctxErr prefers the context's error (as http.Client does) when it ended the request.

@@ -10,44 +10,48 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/encoding/httpbinding"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // signingService is the SigV4 service name of the management API.
 const signingService = "execute-api"
 
-// leanPoster posts to @connections with the SDK's own SigV4 signer and a
-// plain net/http request, skipping the SDK client's per-call middleware stack
-// (endpoint resolution, auth scheme resolution, retry and interceptor steps,
-// schema serialisation): that stack is most of the client CPU of a post, and
-// a fan-out makes the same call hundreds of thousands of times.
+// leanPoster posts to @connections with SigV4 signing and a plain HTTP/1.1
+// request, skipping the SDK client's per-call middleware stack (endpoint
+// resolution, auth scheme resolution, retry and interceptor steps, schema
+// serialisation): that stack is most of the client CPU of a post, and a
+// fan-out makes the same call hundreds of thousands of times.
 //
 // It builds the request as the SDK does (POST {base path}/@connections/{id},
 // the id escaped with smithy's httpbinding.EscapePath, the path joined with
-// smithyhttp.JoinPath, Content-Type application/octet-stream), signs it with
-// v4.Signer (which caches the derived signing key per day, region and
-// service) using credentials from an aws.CredentialsCache, hashes a payload
-// once for all its recipients, and returns errors shaped like the SDK's
-// (smithy.OperationError around an awshttp.ResponseError around a
-// smithy.GenericAPIError whose code comes from x-amzn-ErrorType), so Classify
-// and Retryable treat both alike.
+// smithyhttp.JoinPath, Content-Type application/octet-stream, the Host
+// without the scheme's default port), signs it as v4.Signer signs it
+// (postSigner, sigv4.go: the same canonical request, the derived key cached
+// per day, region and service) using credentials from an
+// aws.CredentialsCache, hashes a payload once for all its recipients, and
+// returns errors shaped like the SDK's (smithy.OperationError around an
+// awshttp.ResponseError around a smithy.GenericAPIError whose code comes from
+// x-amzn-ErrorType), so Classify and Retryable treat both alike.
 type leanPoster struct {
-	base   *url.URL
-	client *http.Client
-	direct *directConns // nil: through client.Do
-	signer *v4.Signer
-	creds  aws.CredentialsProvider // nil: unsigned, as the SDK with no credentials
-	region string
-	last   atomic.Pointer[payloadHash]
+	base     *url.URL
+	basePath string // base.EscapedPath()
+	prefix   []byte // smithyhttp.JoinPath(basePath, "/@connections/"): a post's path is this and the escaped id
+	host     string // the Host header: base.Host without the scheme's default port, as v4.Signer sends it
+	client   *http.Client
+	direct   *directConns // nil: through client.Do
+	signer   *postSigner
+	creds    aws.CredentialsProvider // nil: unsigned, as the SDK with no credentials
+	last     atomic.Pointer[payloadHash]
+	heads    sync.Pool // *[]byte request heads for the direct path
 }
 
 // payloadHash is the SHA-256 of the payload last posted, kept with a copy of
@@ -62,7 +66,8 @@ func newLeanPoster(cfg aws.Config, endpoint string, client *http.Client, maxIdle
 	if err != nil {
 		return nil, fmt.Errorf("management api: endpoint %q: %w", endpoint, err)
 	}
-	p := &leanPoster{base: base, client: client, signer: v4.NewSigner(), region: cfg.Region}
+	p := &leanPoster{base: base, basePath: base.EscapedPath(), host: sanitizedHost(base), client: client, signer: newPostSigner(cfg.Region)}
+	p.prefix = []byte(smithyhttp.JoinPath(p.basePath, "/@connections/"))
 	if !noDirect {
 		p.direct = newDirectConns(base, client, maxIdle)
 	}
@@ -77,6 +82,16 @@ func newLeanPoster(cfg aws.Config, endpoint string, client *http.Client, maxIdle
 	return p, nil
 }
 
+// sanitizedHost is u.Host without the port when it is the scheme's default,
+// as v4.Signer rewrites the Host of the request it signs.
+func sanitizedHost(u *url.URL) string {
+	port := u.Port()
+	if (strings.EqualFold(u.Scheme, "https") && port == "443") || (strings.EqualFold(u.Scheme, "http") && port == "80") {
+		return u.Hostname()
+	}
+	return u.Host
+}
+
 // hash returns the hex SHA-256 of data, computed once per distinct payload.
 func (p *leanPoster) hash(data []byte) string {
 	if last := p.last.Load(); last != nil && bytes.Equal(last.data, data) {
@@ -88,11 +103,28 @@ func (p *leanPoster) hash(data []byte) string {
 	return h.hex
 }
 
-// request builds the signed POST for id.
-func (p *leanPoster) request(ctx context.Context, id string, data []byte) (*http.Request, error) {
+// sign returns the signature headers of a post of data to escapedPath (none
+// without credentials).
+func (p *leanPoster) sign(ctx context.Context, escapedPath string, data []byte) (signed, error) {
+	if p.creds == nil {
+		return signed{}, nil
+	}
+	creds, err := p.creds.Retrieve(ctx)
+	if err != nil {
+		return signed{}, fmt.Errorf("retrieve credentials: %w", err)
+	}
+	sg, err := p.signer.sign(creds, p.host, escapedPath, len(data), p.hash(data), time.Now())
+	if err != nil {
+		return signed{}, fmt.Errorf("sign request: %w", err)
+	}
+	return sg, nil
+}
+
+// request builds the signed POST for id as an http.Request, for net/http.
+func (p *leanPoster) request(ctx context.Context, id, escapedPath string, data []byte, sg signed) *http.Request {
 	u := *p.base
 	u.Path = smithyhttp.JoinPath(p.base.Path, "/@connections/"+id)
-	u.RawPath = smithyhttp.JoinPath(p.base.EscapedPath(), "/@connections/"+httpbinding.EscapePath(id, true))
+	u.RawPath = escapedPath
 	req := &http.Request{
 		Method:        http.MethodPost,
 		URL:           &u,
@@ -103,23 +135,42 @@ func (p *leanPoster) request(ctx context.Context, id string, data []byte) (*http
 		Body:          io.NopCloser(bytes.NewReader(data)),
 		GetBody:       func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
 		ContentLength: int64(len(data)),
-		Host:          u.Host,
+		Host:          p.host,
 	}
 	if len(data) == 0 {
 		req.Body = http.NoBody
 	}
-	req = req.WithContext(ctx)
-	if p.creds == nil {
-		return req, nil
+	if sg.authorization != "" {
+		sg.set(req.Header)
 	}
-	creds, err := p.creds.Retrieve(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("retrieve credentials: %w", err)
+	return req.WithContext(ctx)
+}
+
+// appendHead appends the HTTP/1.1 request line and headers of a post of
+// length bytes to escapedPath: the header set net/http's Request.Write
+// writes for the request above (Host, User-Agent, Content-Length, then the
+// rest sorted by name).
+func (p *leanPoster) appendHead(b []byte, escapedPath string, length int, sg signed) []byte {
+	b = append(b, "POST "...)
+	b = append(b, escapedPath...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, p.host...)
+	b = append(b, "\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(length), 10)
+	if sg.authorization != "" {
+		b = append(b, "\r\nAuthorization: "...)
+		b = append(b, sg.authorization...)
 	}
-	if err := p.signer.SignHTTP(ctx, creds, req, p.hash(data), signingService, p.region, time.Now().UTC()); err != nil {
-		return nil, fmt.Errorf("sign request: %w", err)
+	b = append(b, "\r\nContent-Type: application/octet-stream"...)
+	if sg.date != "" {
+		b = append(b, "\r\nX-Amz-Date: "...)
+		b = append(b, sg.date...)
 	}
-	return req, nil
+	if sg.token != "" {
+		b = append(b, "\r\nX-Amz-Security-Token: "...)
+		b = append(b, sg.token...)
+	}
+	return append(b, "\r\n\r\n"...)
 }
 
 // post sends one message; errors are wrapped as the SDK wraps them.
@@ -127,7 +178,9 @@ func (p *leanPoster) post(ctx context.Context, id string, data []byte) error {
 	opErr := func(err error) error {
 		return &smithy.OperationError{ServiceID: "ApiGatewayManagementApi", OperationName: "PostToConnection", Err: err}
 	}
-	req, err := p.request(ctx, id, data)
+	// smithyhttp.JoinPath(basePath, "/@connections/"+httpbinding.EscapePath(id, true)), as the SDK builds it.
+	escapedPath := string(appendEscapePath(p.prefix[:len(p.prefix):len(p.prefix)], id, true))
+	sg, err := p.sign(ctx, escapedPath, data)
 	if err != nil {
 		return opErr(err)
 	}
@@ -136,9 +189,15 @@ func (p *leanPoster) post(ctx context.Context, id string, data []byte) error {
 		body []byte
 	)
 	if p.direct != nil {
-		resp, body, err = p.direct.do(ctx, req, 64*1024)
+		hp, _ := p.heads.Get().(*[]byte)
+		if hp == nil {
+			hp = new([]byte)
+		}
+		*hp = p.appendHead((*hp)[:0], escapedPath, len(data), sg)
+		resp, body, err = p.direct.do(ctx, *hp, data, 64*1024)
+		p.heads.Put(hp)
 	} else {
-		resp, body, err = p.viaClient(req)
+		resp, body, err = p.viaClient(p.request(ctx, id, escapedPath, data, sg))
 	}
 	if err != nil {
 		return opErr(&smithyhttp.RequestSendError{Err: err})
