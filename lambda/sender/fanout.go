@@ -454,6 +454,7 @@ type aimd struct {
 const (
 	aimdCooldown = 100 * time.Millisecond
 	aimdDecrease = 0.90 // multiplicative cut on a 429
+	aimdReprobe  = 0.95 // the cut on a 429 met probing at or above the last ceiling
 	aimdIncrease = 0.10 // additive step per success: 10% of the rate per second
 	aimdRecover  = 0.50 // step per success while below the last ceiling
 	aimdHeadroom = 1.5  // the limit grows to at most this multiple of the measured rate
@@ -551,8 +552,17 @@ func (a *aimd) throttled() {
 		a.setLocked(measured * aimdDecrease)
 		return
 	}
+	// Throttled again before getting back to the last ceiling: the limit
+	// has come down, so cut by the full step. Throttled while probing at or
+	// above it: the limit is where it was, so a smaller cut is enough (at the
+	// limit, every probe ends in a 429, and the full cut's dip costs a few
+	// percent of the rate; docs/benchmarks.md).
+	cut := aimdDecrease
+	if a.ceiling > 0 && a.current >= a.ceiling {
+		cut = aimdReprobe
+	}
 	a.ceiling = a.current
-	a.setLocked(a.current * aimdDecrease)
+	a.setLocked(a.current * cut)
 }
 
 // successMeter counts successes in ring buckets over the last meterWindow.

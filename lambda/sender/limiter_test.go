@@ -61,6 +61,33 @@ func TestAIMDCutsOncePerCooldown(t *testing.T) {
 	assert.Equal(t, first, a.ceiling, "and remembers the limit it cut from")
 }
 
+// TestAIMDCutsLessWhenReprobingTheLastCeiling: a 429 met after getting back
+// to the last ceiling (probing a limit that has not moved) cuts 5%; one met
+// before getting back there (the limit came down) cuts the full 10%.
+func TestAIMDCutsLessWhenReprobingTheLastCeiling(t *testing.T) {
+	a, c := newTestAIMD(0)
+	succeed(a, c, 2000, 500*time.Millisecond)
+	a.throttled()
+	require.InDelta(t, 1800, a.current, 20, "the first cut is the full 10%")
+	ceiling := a.ceiling
+
+	// Recover to the ceiling and just past it, then the 429 of the probe.
+	for a.current < ceiling*1.01 {
+		succeed(a, c, a.current, 10*time.Millisecond)
+	}
+	probe := a.current
+	c.advance(aimdCooldown)
+	a.throttled()
+	assert.InDelta(t, probe*aimdReprobe, a.current, 1e-9, "a 429 at the old limit cuts 5%")
+	assert.Equal(t, probe, a.ceiling)
+
+	// Throttled again before it is back: the limit came down.
+	below := a.current
+	c.advance(aimdCooldown)
+	a.throttled()
+	assert.InDelta(t, below*aimdDecrease, a.current, 1e-9, "a 429 below the last ceiling cuts 10%")
+}
+
 func TestAIMDCutIgnoresAStall(t *testing.T) {
 	a, c := newTestAIMD(0)
 	succeed(a, c, 2000, 500*time.Millisecond)
