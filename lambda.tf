@@ -201,9 +201,15 @@ locals {
   # Fan-out is CPU-bound in the HTTP client, and a lighter GC is worth about
   # 10% of its throughput (docs/benchmarks.md); GOMEMLIMIT keeps the heap
   # under the function's memory, so the GC tightens before Lambda runs out.
-  go_gc_environment = { for fn in local.function_names : fn => {
+  # Lambda shows a function at least 2 vCPUs but gives it CPU in proportion
+  # to memory (1,769 MB is one vCPU): GOMAXPROCS follows the CPU it gets, not
+  # the vCPUs it sees, which cuts a post's CPU by about a fifth
+  # (docs/benchmarks.md, "CPU per post").
+  go_gc_environment = { for fn in local.function_names : fn => local.go_runtime_environment[local.function_memory[fn]] }
+  go_runtime_environment = { for mb in distinct(concat(values(local.function_memory), [var.pusher.memory_size])) : mb => {
     GOGC       = "400"
-    GOMEMLIMIT = "${floor(local.function_memory[fn] * 0.8)}MiB"
+    GOMEMLIMIT = "${floor(mb * 0.8)}MiB"
+    GOMAXPROCS = tostring(max(1, floor(mb / 1769)))
   } }
 
   function_environment = {

@@ -50,9 +50,8 @@ locals {
   pusher_environment = merge(
     local.sender_environment,
     local.metrics_environment,
-    local.go_gc_environment["websocket"],
+    local.go_runtime_environment[var.pusher.memory_size],
     {
-      GOMEMLIMIT                     = "${floor(var.pusher.memory_size * 0.8)}MiB"
       WS_MANAGEMENT_ENDPOINT         = local.pusher_management_url
       WS_MAX_CHANNELS_PER_CONNECTION = tostring(var.pusher.max_channels_per_connection)
       WS_PUSHER_APP_ID               = var.pusher.app_id

@@ -25,12 +25,13 @@ bench-fanout: ## fan-out: sequential vs all-at-once vs ours at N = 1,000/10,000/
 	$(BENCH_OUT)/wsbench fanout -rate $(BENCH_SCALED_RATE) -out $(BENCH_OUT)/scaled | tee $(BENCH_OUT)/scaled/fanout.md
 	$(BENCH_OUT)/wsbench fanout -n 100000 -strategies ours -concurrency 64 -out $(BENCH_OUT)/c64 | tee $(BENCH_OUT)/c64/fanout.md
 
-bench-cpu: ## client CPU per post at N = 100,000: the SDK client, the lean path through net/http, the lean path (the Lambdas')
+bench-cpu: ## client CPU per post at N = 100,000: the SDK client, the lean path through net/http, the lean path (the Lambdas') at GOMAXPROCS 1 and 2
 	@mkdir -p $(BENCH_OUT)/cpu
 	$(GO) build -o $(BENCH_OUT)/wsbench ./cmd/wsbench
 	@for p in sdk lean-client lean; do \
 		$(BENCH_OUT)/wsbench fanout -n 100000 -strategies ours -post $$p -out $(BENCH_OUT)/cpu/$$p | tee $(BENCH_OUT)/cpu/$$p.md; \
 	done
+	$(BENCH_OUT)/wsbench fanout -n 100000 -strategies ours -post lean -client-gomaxprocs 0 -out $(BENCH_OUT)/cpu/lean-procs-default | tee $(BENCH_OUT)/cpu/lean-procs-default.md
 
 bench-workers: ## distributed fan-out: k = 1, 2, 4, 8 worker processes sharing one 10,000/s limit, before/with the rate hint
 	@mkdir -p $(BENCH_OUT)

@@ -88,6 +88,7 @@ type clientFlags struct {
 	maxRate     float64
 	gogc        string
 	post        string
+	gomaxprocs  int
 	http1       bool
 	cpuprofile  string
 }
@@ -100,6 +101,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	// below their memory size); every strategy's client gets the same.
 	fs.StringVar(&c.gogc, "client-gogc", "400", "GOGC of the client process (every strategy)")
 	fs.StringVar(&c.post, "post", "lean", "post path of every strategy: lean (what the Lambdas use: SigV4 by the SDK's signer, own HTTP/1.1 keep-alive connections), lean-client (the same through net/http's Transport) or sdk (the SDK client's PostToConnection)")
+	fs.IntVar(&c.gomaxprocs, "client-gomaxprocs", sendingGOMAXPROCS, "GOMAXPROCS of the client process (every strategy; 0 = the Go default, one per core)")
 	fs.BoolVar(&c.http1, "http1", false, "turn HTTP/2 off in the client (HTTP/1.1 keep-alive only)")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write the client's CPU profile (client: to this file; fanout: cpu-<strategy>-<n>.pprof in this folder)")
 }
@@ -107,6 +109,28 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 func (c *clientFlags) args() []string {
 	return []string{"-timebox", c.timebox.String(), "-concurrency", strconv.Itoa(c.concurrency), "-max-rate", fmt.Sprint(c.maxRate),
 		"-post", c.post, "-http1=" + strconv.FormatBool(c.http1)}
+}
+
+// sendingGOMAXPROCS is the module's GOMAXPROCS for a sending function of the
+// default 1,221 MB: one P per 1,769 MB (one vCPU), at least one (lambda.tf).
+const sendingGOMAXPROCS = 1
+
+// clientEnv is the environment of a client or worker process: the Go
+// runtime settings the module gives a sending function.
+func clientEnv(gogc string, gomaxprocs int) []string {
+	env := append(os.Environ(), "GOGC="+gogc)
+	if gomaxprocs > 0 {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(gomaxprocs))
+	}
+	return env
+}
+
+// procsText describes a client's GOMAXPROCS setting.
+func procsText(n int) string {
+	if n > 0 {
+		return strconv.Itoa(n)
+	}
+	return fmt.Sprintf("%d (the Go default)", gomaxprocs())
 }
 
 // runClient measures one strategy and prints its bench.Result as JSON.
@@ -287,7 +311,7 @@ func measure(exe string, sf serverFlags, cf clientFlags, st bench.Strategy, n in
 	}
 	cl := exec.Command(exe, cargs...)
 	cl.Stderr = os.Stderr
-	cl.Env = append(os.Environ(), "GOGC="+cf.gogc)
+	cl.Env = clientEnv(cf.gogc, cf.gomaxprocs)
 	outb, err := cl.Output()
 	if err != nil {
 		return row{}, fmt.Errorf("client: %w", err)
@@ -314,8 +338,8 @@ func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func fanoutTable(rows []row, sf serverFlags, cf clientFlags) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections, %s. Ours: concurrency %d, max rate %s. Post path: %s. GOMAXPROCS %d on %d cores.\n\n",
-		sf.latency, sf.rate, sf.burst, sf.dead*100, standInTransport(sf), cf.concurrency, rateOrAdaptive(cf.maxRate), postPath(cf), gomaxprocs(), numCPU())
+	fmt.Fprintf(&b, "Stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections, %s. Ours: concurrency %d, max rate %s. Post path: %s. Client GOMAXPROCS %s on %d cores.\n\n",
+		sf.latency, sf.rate, sf.burst, sf.dead*100, standInTransport(sf), cf.concurrency, rateOrAdaptive(cf.maxRate), postPath(cf), procsText(cf.gomaxprocs), numCPU())
 	b.WriteString("| N | strategy | delivered (of live) | lost | retried | 429s met | other errors | wall time | accepted calls/s | share of limit | peak RSS | peak Go heap+stacks | client CPU per post (of it kernel) |\n")
 	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {

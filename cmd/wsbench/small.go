@@ -51,6 +51,7 @@ func runSmall(args []string) error {
 	concurrency := fs.Int("concurrency", bench.DefaultConcurrency, "sender concurrency")
 	pause := fs.Duration("pause", time.Second, "idle time before each timed fan-out (lets the stand-in's bucket refill)")
 	gogc := fs.String("client-gogc", "400", "GOGC of the client processes")
+	gomaxprocs := fs.Int("client-gomaxprocs", sendingGOMAXPROCS, "GOMAXPROCS of the client processes (0 = the Go default)")
 	startRates := fs.String("start-rate", "0", "comma-separated sender.Options.StartRate values to compare (0 = the default 10,000/s, -1 = unlimited, the sender before issue 13)")
 	_ = fs.Parse(args)
 	if sf.rate <= 0 || *runs <= 0 {
@@ -84,7 +85,7 @@ func runSmall(args []string) error {
 			"-concurrency", strconv.Itoa(*concurrency), "-pause", pause.String(), "-warm=" + strconv.FormatBool(warm), "-start-rate", fmt.Sprint(start)},
 			si.caArgs()...)...)
 		cmd.Stderr = os.Stderr
-		cmd.Env = append(os.Environ(), "GOGC="+*gogc)
+		cmd.Env = clientEnv(*gogc, *gomaxprocs)
 		out, err := cmd.Output()
 		if err != nil {
 			return nil, fmt.Errorf("small-client N=%d: %w", n, err)
@@ -114,7 +115,7 @@ func runSmall(args []string) error {
 			rows = append(rows, cold, smallRow{N: n, Warm: true, StartRate: start, Runs: rs})
 		}
 	}
-	fmt.Printf("Machine load (1-minute load average) before/after the run: %s / %s.\n\n", loadBefore, loadAvg())
+	fmt.Printf("Machine load (1-minute load average) before/after the run: %s / %s. Client GOMAXPROCS %s.\n\n", loadBefore, loadAvg(), procsText(*gomaxprocs))
 	fmt.Print(smallTable(rows, sf, *concurrency))
 	return nil
 }

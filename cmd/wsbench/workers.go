@@ -100,6 +100,7 @@ func runWorkers(args []string) error {
 	concurrency := fs.Int("concurrency", bench.DefaultConcurrency, "WS_SEND_CONCURRENCY of each worker")
 	perInvocation := fs.String("per-invocation", "1", "comma-separated distributed_fanout.messages_per_invocation values (batches per worker invocation, delivered together)")
 	gogc := fs.String("client-gogc", "400", "GOGC of the worker processes")
+	gomaxprocs := fs.Int("client-gomaxprocs", sendingGOMAXPROCS, "GOMAXPROCS of the worker processes (0 = the Go default)")
 	_ = fs.Parse(args)
 	if sf.rate <= 0 {
 		return errors.New("-rate must be positive")
@@ -130,7 +131,7 @@ func runWorkers(args []string) error {
 		for _, pi := range perInv {
 			for _, m := range ms {
 				fmt.Fprintf(os.Stderr, "wsbench: workers k=%d %s %d per invocation N=%d ...\n", k, m, pi, *n)
-				r, err := measureWorkers(exe, sf, k, m, *n, *batch, *concurrency, pi, *gogc)
+				r, err := measureWorkers(exe, sf, k, m, *n, *batch, *concurrency, pi, clientEnv(*gogc, *gomaxprocs))
 				if err != nil {
 					return fmt.Errorf("k=%d %s: %w", k, m, err)
 				}
@@ -139,7 +140,7 @@ func runWorkers(args []string) error {
 			}
 		}
 	}
-	fmt.Printf("Machine load (1-minute load average) before/after the run: %s / %s.\n\n", loadBefore, loadAvg())
+	fmt.Printf("Machine load (1-minute load average) before/after the run: %s / %s. Worker GOMAXPROCS %s.\n\n", loadBefore, loadAvg(), procsText(*gomaxprocs))
 	fmt.Print(workersTable(rows, sf, *batch, *concurrency))
 	return nil
 }
@@ -251,7 +252,7 @@ func enqueueBatches(endpoint string, n, batch int, budget float64, k int) ([]str
 
 // measureWorkers starts a stand-in and k worker processes, hands each its
 // share of the batches, starts them together and collects their results.
-func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, concurrency, perInvocation int, gogc string) (workersRow, error) {
+func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, concurrency, perInvocation int, env []string) (workersRow, error) {
 	row := workersRow{K: k, Mode: mode, N: n, PerInvocation: perInvocation}
 	for i := range n {
 		if !mgmtapitest.DeadByShare(bench.ID(i), sf.dead) {
@@ -296,7 +297,7 @@ func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, co
 		cmd := exec.Command(exe, append([]string{"worker", "-endpoint", endpoint, "-concurrency", strconv.Itoa(concurrency), "-start-rate", startRate,
 			"-per-invocation", strconv.Itoa(perInvocation)}, si.caArgs()...)...)
 		cmd.Stderr = os.Stderr
-		cmd.Env = append(os.Environ(), "GOGC="+gogc)
+		cmd.Env = env
 		in, err := cmd.StdinPipe()
 		if err != nil {
 			return row, err

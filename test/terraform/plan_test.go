@@ -109,6 +109,7 @@ func TestPlanDefaults(t *testing.T) {
 		assert.Equal(t, "400", env["GOGC"], "the sending functions run a lighter GC (docs/benchmarks.md)")
 		assert.EqualValues(t, map[string]int{"websocket": 256, "publisher": 1221}[fn], f["memory_size"], "the publisher gets the CPU for 10,000 posts/s (docs/benchmarks.md)")
 		assert.Equal(t, map[string]string{"websocket": "204MiB", "publisher": "976MiB"}[fn], env["GOMEMLIMIT"], "80% of the function's memory")
+		assert.Equal(t, "1", env["GOMAXPROCS"], "Go runs on the CPU the memory buys (under one vCPU), not the vCPUs Lambda shows")
 		assert.Equal(t, "2h10m", env["WS_CONNECTION_TTL"])
 		assert.Equal(t, "0", env["WS_MAX_SEND_RATE"])
 		assert.NotContains(t, env, "WS_EVENT_BUS_NAME", "events are off by default")
@@ -455,7 +456,7 @@ func TestPlanToggles(t *testing.T) {
 					"messages_per_invocation": 4, "max_receive_count": 3, "message_retention_seconds": 600, "kms_key_arn": keyARN,
 				},
 				"lambda_timeout":     map[string]interface{}{"fanout": 120},
-				"lambda_memory_size": map[string]interface{}{"fanout": 1024},
+				"lambda_memory_size": map[string]interface{}{"fanout": 1024, "publisher": 3600},
 				"lambda_artifacts":   nil, // filled in below, with a fanout zip
 			},
 			check: func(t *testing.T, plan *terraform.PlanStruct) {
@@ -475,6 +476,11 @@ func TestPlanToggles(t *testing.T) {
 				worker := planned(t, plan, `aws_lambda_function.this["fanout"]`)
 				assert.EqualValues(t, 120, worker["timeout"])
 				assert.EqualValues(t, 1024, worker["memory_size"])
+				for fn, want := range map[string][2]string{"fanout": {"819MiB", "1"}, "publisher": {"2880MiB", "2"}, "websocket": {"204MiB", "1"}} {
+					env := environment(t, plan, `aws_lambda_function.this["`+fn+`"]`)
+					assert.Equal(t, want[0], env["GOMEMLIMIT"], fn)
+					assert.Equal(t, want[1], env["GOMAXPROCS"], "%s: one P per 1,769 MB (one vCPU)", fn)
+				}
 				body, err := os.ReadFile(worker["filename"].(string))
 				require.NoError(t, err)
 				sum := sha256.Sum256(body)

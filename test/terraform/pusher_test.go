@@ -131,6 +131,8 @@ func TestPlanPusherMode(t *testing.T) {
 			env := environment(t, plan, "aws_lambda_function.pusher[0]")
 			assert.Equal(t, "app-id", env["WS_PUSHER_APP_ID"])
 			assert.Equal(t, "app-key", env["WS_PUSHER_APP_KEY"])
+			assert.Equal(t, "409MiB", env["GOMEMLIMIT"], "80% of the Pusher function's 512 MB")
+			assert.Equal(t, "1", env["GOMAXPROCS"], "less than one vCPU's worth of memory")
 			assert.Equal(t, "/wst/pusher-secret", env["WS_PUSHER_APP_SECRET_SSM_PARAMETER"])
 			assert.NotContains(t, env, "WS_PUSHER_APP_SECRET", "the secret is never a plain value")
 			assert.NotContains(t, env, "WS_PUSHER_APP_SECRET_ARN")
