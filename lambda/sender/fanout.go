@@ -449,6 +449,7 @@ type aimd struct {
 	ceiling  float64 // the limit at the last cut (or the measured rate at the first)
 	lastCut  time.Time
 	meter    successMeter
+	lastWait atomic.Int64 // unix nanoseconds of the last wait
 }
 
 const (
@@ -490,7 +491,29 @@ func (a *aimd) firstRate() float64 {
 // without bursting past a server's own small bucket.
 func burstFor(r float64) int { return max(1, int(r/100)) }
 
-func (a *aimd) wait(ctx context.Context) error { return a.lim.WaitN(ctx, 1) }
+// wait takes one token. The first wait after the sender was idle for a
+// meter window starts the new busy period just below the last ceiling.
+func (a *aimd) wait(ctx context.Context) error {
+	if a.adaptive {
+		now := a.now().UnixNano()
+		if last := a.lastWait.Swap(now); now-last > int64(meterWindow) {
+			a.restart()
+		}
+	}
+	return a.lim.WaitN(ctx, 1)
+}
+
+// restart brings a limit that was probing above the last ceiling back to
+// just below it: the probe's overshoot met 429s before, and a new fan-out
+// sent at it (its first posts go out at once, before any answer) would meet
+// them again, each a retry that a small fan-out waits for.
+func (a *aimd) restart() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ceiling > 0 && a.current > a.ceiling*aimdReprobe {
+		a.setLocked(a.ceiling * aimdReprobe)
+	}
+}
 
 func (a *aimd) setLocked(r float64) {
 	if a.cap > 0 && r > a.cap {

@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"math"
 	"testing"
 	"time"
@@ -86,6 +87,36 @@ func TestAIMDCutsLessWhenReprobingTheLastCeiling(t *testing.T) {
 	c.advance(aimdCooldown)
 	a.throttled()
 	assert.InDelta(t, below*aimdDecrease, a.current, 1e-9, "a 429 below the last ceiling cuts 10%")
+}
+
+// TestAIMDRestartsBelowTheLastCeilingAfterIdle: a limit probing above the
+// last ceiling when the sender goes idle starts the next busy period just
+// below that ceiling; waits within a busy period leave it alone.
+func TestAIMDRestartsBelowTheLastCeilingAfterIdle(t *testing.T) {
+	ctx := context.Background()
+	a, c := newTestAIMD(0)
+	succeed(a, c, 2000, 500*time.Millisecond)
+	a.throttled()
+	ceiling := a.ceiling
+	for a.current < ceiling*1.05 {
+		require.NoError(t, a.wait(ctx))
+		succeed(a, c, a.current, 10*time.Millisecond)
+	}
+	probing := a.current
+	c.advance(10 * time.Millisecond)
+	require.NoError(t, a.wait(ctx))
+	assert.Equal(t, probing, a.current, "no restart within a busy period")
+
+	c.advance(time.Second)
+	require.NoError(t, a.wait(ctx))
+	assert.InDelta(t, ceiling*aimdReprobe, a.current, 1e-9, "after an idle second: just below the last ceiling")
+	assert.InDelta(t, ceiling*aimdReprobe, float64(a.lim.Limit()), 1e-9, "the token bucket follows")
+
+	// Below the ceiling already (still recovering): an idle pause keeps it.
+	a.setLocked(ceiling * 0.5)
+	c.advance(time.Second)
+	require.NoError(t, a.wait(ctx))
+	assert.Equal(t, ceiling*0.5, a.current)
 }
 
 func TestAIMDCutIgnoresAStall(t *testing.T) {
