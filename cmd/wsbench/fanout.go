@@ -458,7 +458,7 @@ func postPath(cf clientFlags) string {
 		}
 		return p + ", HTTP/2 when offered"
 	}
-	return "lean (sender.ManagementAPI, the Lambdas' path: the SDK's SigV4 signer, its own HTTP/1.1 keep-alive connections)"
+	return "lean (sender.ManagementAPI, the Lambdas' path: SigV4 byte for byte as the SDK's signer computes it, its own HTTP/1.1 keep-alive connections)"
 }
 
 func pct(a, b int) float64 {

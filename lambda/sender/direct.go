@@ -2,6 +2,7 @@ package sender
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,7 +10,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/textproto"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -153,39 +157,37 @@ func (d *directConns) put(c *directConn) {
 // answer arrived: the server closed it while it was idle.
 var errConnReset = errors.New("keep-alive connection closed by the server")
 
-// postRequest is what http.ReadResponse is told the answer is for.
-var postRequest = &http.Request{Method: http.MethodPost}
-
-// do sends the request head and body and returns the answer with its body
-// read (at most limit bytes kept). A reused connection that fails before any
-// byte of an answer is retried once on a fresh one, as net/http does for a
+// do sends the request head and body and returns the answer's status, the
+// answer itself unless it is a 2xx (whose headers nobody reads), and its body
+// (at most limit bytes kept). A reused connection that fails before any byte
+// of an answer is retried once on a fresh one, as net/http does for a
 // connection the server closed while idle.
-func (d *directConns) do(ctx context.Context, head, body []byte, limit int64) (*http.Response, []byte, error) {
+func (d *directConns) do(ctx context.Context, head, body []byte, limit int64) (int, *http.Response, []byte, error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := d.get(ctx)
 		if err != nil {
-			return nil, nil, err
+			return 0, nil, nil, err
 		}
-		resp, answer, err := d.roundTrip(ctx, c, head, body, limit)
+		status, resp, answer, err := d.roundTrip(ctx, c, head, body, limit)
 		if err == nil {
-			return resp, answer, nil
+			return status, resp, answer, nil
 		}
 		_ = c.nc.Close()
 		if reused && attempt == 0 && errors.Is(err, errConnReset) && ctx.Err() == nil {
 			continue
 		}
-		return nil, nil, err
+		return 0, nil, nil, err
 	}
 }
 
-func (d *directConns) roundTrip(ctx context.Context, c *directConn, head, body []byte, limit int64) (*http.Response, []byte, error) {
+func (d *directConns) roundTrip(ctx context.Context, c *directConn, head, body []byte, limit int64) (int, *http.Response, []byte, error) {
 	deadline := time.Now().Add(d.timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
 	if deadline.Before(c.deadline) || deadline.Sub(c.deadline) > deadlineSlack {
 		if err := c.nc.SetDeadline(deadline); err != nil {
-			return nil, nil, err
+			return 0, nil, nil, err
 		}
 		c.deadline = deadline
 	}
@@ -198,40 +200,245 @@ func (d *directConns) roundTrip(ctx context.Context, c *directConn, head, body [
 	_, _ = c.bw.Write(head)
 	_, _ = c.bw.Write(body)
 	if err := c.bw.Flush(); err != nil {
-		return nil, nil, ctxErr(ctx, fmt.Errorf("%w: write: %w", errConnReset, err))
+		return 0, nil, nil, ctxErr(ctx, fmt.Errorf("%w: write: %w", errConnReset, err))
 	}
 	if _, err := c.br.Peek(1); err != nil {
-		return nil, nil, ctxErr(ctx, fmt.Errorf("%w: read: %w", errConnReset, err))
+		return 0, nil, nil, ctxErr(ctx, fmt.Errorf("%w: read: %w", errConnReset, err))
 	}
-	resp, err := http.ReadResponse(c.br, postRequest)
+	a, err := readAnswer(c.br, limit)
 	if err != nil {
-		return nil, nil, ctxErr(ctx, fmt.Errorf("read answer: %w", err))
-	}
-	var answer []byte
-	if resp.ContentLength != 0 {
-		answer, err = io.ReadAll(io.LimitReader(resp.Body, limit))
-		if err == nil {
-			// Whatever is left beyond limit is read and dropped, so the
-			// connection can carry the next request.
-			var n int64
-			n, err = io.Copy(io.Discard, resp.Body)
-			if n > 1<<20 {
-				err = errors.New("answer body too long")
-			}
-		}
-	}
-	_ = resp.Body.Close()
-	if err != nil {
-		return nil, nil, ctxErr(ctx, fmt.Errorf("read answer body: %w", err))
+		return 0, nil, nil, ctxErr(ctx, err)
 	}
 	// A connection whose deadline the cancellation moved (stop comes too
 	// late) is not kept: its deadline is no longer the one recorded.
-	if resp.Close || !stop() {
+	if a.close || !stop() {
 		_ = c.nc.Close()
 	} else {
 		d.put(c)
 	}
-	return resp, answer, nil
+	return a.status, a.resp, a.body, nil
+}
+
+// answer is one HTTP/1.1 answer read by readAnswer.
+type answer struct {
+	status int
+	resp   *http.Response // with its headers; nil for a 2xx
+	body   []byte         // at most the limit given
+	close  bool           // the connection cannot carry another request
+}
+
+// maxAnswerBody is how much of an answer body beyond the kept part is read
+// and dropped to keep the connection; a longer one fails the post.
+const maxAnswerBody = 1 << 20
+
+// readAnswer reads one answer to a POST from br, as http.ReadResponse and
+// the body's reader would, without their allocations for a 2xx: the status
+// line, the headers (only Content-Length, Transfer-Encoding and Connection
+// are looked at unless the status is an error, whose headers are all kept
+// for the error's code and request id), and the body, by Content-Length,
+// chunked, or up to the end of the connection. Answers to a POST always
+// carry a body unless they are 1xx, 204 or 304.
+func readAnswer(br *bufio.Reader, limit int64) (answer, error) {
+	for {
+		a, err := readOneAnswer(br, limit)
+		if err != nil || a.status >= 200 {
+			return a, err
+		}
+		// An informational answer (100 Continue, 103 Early Hints) comes
+		// before the real one, as net/http's Transport skips it; 101 would
+		// switch protocols, which a POST never asks for.
+		if a.status == http.StatusSwitchingProtocols {
+			return a, errors.New("read answer: unexpected 101 Switching Protocols")
+		}
+	}
+}
+
+func readOneAnswer(br *bufio.Reader, limit int64) (answer, error) {
+	var a answer
+	line, err := readLine(br)
+	if err != nil {
+		return a, fmt.Errorf("read answer: %w", err)
+	}
+	// "HTTP/1.x SSS reason"
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
+		(len(line) > 12 && line[12] != ' ') {
+		return a, fmt.Errorf("read answer: malformed status line %q", line)
+	}
+	for _, ch := range line[9:12] {
+		if ch < '0' || ch > '9' {
+			return a, fmt.Errorf("read answer: malformed status code %q", line)
+		}
+		a.status = a.status*10 + int(ch-'0')
+	}
+	if a.status < 100 {
+		return a, fmt.Errorf("read answer: malformed status code %q", line)
+	}
+	http10 := line[7] == '0'
+	a.close = http10
+	var (
+		header   http.Header
+		reason   string
+		length   int64 = -1
+		chunked  bool
+		keepHdrs = a.status < 200 || a.status >= 300
+	)
+	if keepHdrs {
+		header = http.Header{}
+		if len(line) > 13 {
+			reason = string(line[13:])
+		}
+	}
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			return a, fmt.Errorf("read answer headers: %w", err)
+		}
+		if len(line) == 0 {
+			break
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || line[0] == ' ' || line[0] == '\t' {
+			return a, fmt.Errorf("read answer: malformed header line %q", line)
+		}
+		name := bytes.TrimRight(line[:colon], " \t")
+		value := bytes.Trim(line[colon+1:], " \t")
+		switch {
+		case asciiEqualFold(name, "content-length"):
+			n, err := strconv.ParseInt(string(value), 10, 64)
+			if err != nil || n < 0 || (length >= 0 && n != length) {
+				return a, fmt.Errorf("read answer: bad Content-Length %q", value)
+			}
+			length = n
+		case asciiEqualFold(name, "transfer-encoding"):
+			if !asciiEqualFold(value, "chunked") {
+				return a, fmt.Errorf("read answer: unsupported Transfer-Encoding %q", value)
+			}
+			chunked = true
+		case asciiEqualFold(name, "connection"):
+			for _, tok := range bytes.Split(value, []byte(",")) {
+				tok = bytes.Trim(tok, " \t")
+				if asciiEqualFold(tok, "close") {
+					a.close = true
+				} else if http10 && asciiEqualFold(tok, "keep-alive") {
+					a.close = false
+				}
+			}
+		}
+		if keepHdrs {
+			header.Add(textproto.CanonicalMIMEHeaderKey(string(name)), string(value))
+		}
+	}
+	var r io.Reader
+	switch {
+	case a.status < 200 || a.status == http.StatusNoContent || a.status == http.StatusNotModified:
+		// No body.
+	case chunked:
+		r = httputil.NewChunkedReader(br)
+	case length >= 0:
+		r = io.LimitReader(br, length)
+	default:
+		// Delimited by the end of the connection.
+		r = br
+		a.close = true
+	}
+	if r != nil {
+		if a.body, err = readBody(r, limit, length); err != nil {
+			return a, fmt.Errorf("read answer body: %w", err)
+		}
+		if chunked {
+			// The chunked reader stops at the last chunk; the (empty)
+			// trailer section ends with a blank line.
+			for {
+				line, err := readLine(br)
+				if err != nil {
+					return a, fmt.Errorf("read answer trailer: %w", err)
+				}
+				if len(line) == 0 {
+					break
+				}
+			}
+		}
+	}
+	if keepHdrs {
+		proto, minor := "HTTP/1.1", 1
+		if http10 {
+			proto, minor = "HTTP/1.0", 0
+		}
+		a.resp = &http.Response{
+			Status: strconv.Itoa(a.status) + " " + reason, StatusCode: a.status,
+			Proto: proto, ProtoMajor: 1, ProtoMinor: minor,
+			Header: header, ContentLength: length, Close: a.close,
+			Body: io.NopCloser(bytes.NewReader(a.body)),
+		}
+	}
+	return a, nil
+}
+
+// readBody reads at most limit bytes of r and drops the rest (up to
+// maxAnswerBody), so the connection can carry the next request.
+func readBody(r io.Reader, limit, length int64) ([]byte, error) {
+	if length == 0 {
+		return nil, nil
+	}
+	buf := make([]byte, 0, min(max(length, 512), limit))
+	for int64(len(buf)) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(int64(cap(buf)), limit)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(r, maxAnswerBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > maxAnswerBody {
+		return nil, errors.New("answer body too long")
+	}
+	return buf, nil
+}
+
+// readLine returns the next line of br without its CRLF (or LF); it is
+// valid until the next read. Lines longer than br's buffer are refused.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return nil, errors.New("answer line too long")
+	}
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+// asciiEqualFold reports whether b equals the lower-case ASCII s, ignoring case.
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // ctxErr prefers the context's error (as http.Client does) when it ended the request.

@@ -1,11 +1,16 @@
 package sender_test
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,4 +165,125 @@ func TestLeanPostConcurrentFanOut(t *testing.T) {
 	assert.Equal(t, int64(2000), srv.Counts().Delivered)
 	assert.Zero(t, srv.Counts().Refused)
 	assert.LessOrEqual(t, srv.Counts().MaxInFlight, int64(32))
+}
+
+// rawServer answers every request with answer, written byte for byte, and
+// counts the requests it read. It closes the connection after an answer
+// whose body runs to the end of the connection (HTTP/1.0) or that says
+// Connection: close, and after two answers.
+func rawServer(t *testing.T, answer string) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	var requests atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for range 2 {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					requests.Add(1)
+					if _, err := c.Write([]byte(answer)); err != nil {
+						return
+					}
+					if strings.HasPrefix(answer, "HTTP/1.0") || strings.Contains(answer, "Connection: close") {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/dev", &requests
+}
+
+// postOutcome is how a post ended, as the sender sees it.
+type postOutcome struct {
+	ok, gone, throttled, forbidden, tooLarge, retryable bool
+	code                                                string
+}
+
+func outcomeOf(err error, withCode bool) postOutcome {
+	o := postOutcome{ok: err == nil, gone: errors.Is(err, sender.ErrGone), throttled: errors.Is(err, sender.ErrThrottled),
+		forbidden: errors.Is(err, sender.ErrForbidden), tooLarge: errors.Is(err, sender.ErrTooLarge)}
+	if err != nil {
+		o.retryable = sender.Retryable(err)
+		if withCode {
+			o.code = errorCode(err)
+		}
+	}
+	return o
+}
+
+// TestLeanPostReadsAnswersLikeNetHTTP: the direct path reads the answers a
+// server may send as net/http does (the SDK and the lean path through the
+// Transport read them with net/http): bodies by Content-Length, chunked or
+// up to the end of the connection, header names in any case, informational
+// answers before the real one, HTTP/1.0, bare LF line ends; the same
+// sentinel, retryability and error code, on a first post and on a second
+// one over the same connection where the answer allows it.
+func TestLeanPostReadsAnswersLikeNetHTTP(t *testing.T) {
+	const throttled = `{"message":"Rate exceeded"}`
+	answers := map[string]string{
+		"200 lower-case headers":     "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nx-amzn-requestid: r1\r\n\r\n",
+		"200 with a body":            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+		"204":                        "HTTP/1.1 204 No Content\r\n\r\n",
+		"chunked 429":                "HTTP/1.1 429 Too Many Requests\r\nX-Amzn-ErrorType: LimitExceededException\r\nTransfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(throttled), throttled),
+		"chunked 410 in two chunks":  "HTTP/1.1 410 Gone\r\nTRANSFER-ENCODING: chunked\r\n\r\n5\r\n{\"mes\r\n9\r\nsage\":\"\"}\r\n0\r\n\r\n",
+		"100 Continue then 200":      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"103 then 410":               "HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 410 Gone\r\nx-amzn-ErrorType: GoneException\r\nContent-Length: 2\r\n\r\n{}",
+		"HTTP/1.0 403 to the end":    "HTTP/1.0 403 Forbidden\r\nx-amzn-ErrorType: ForbiddenException\r\n\r\n{\"message\":\"Forbidden\"}",
+		"bare LF lines":              "HTTP/1.1 413 Payload Too Large\nx-amzn-ErrorType: PayloadTooLargeException\nContent-Length: 2\n\n{}",
+		"503 with Connection: close": "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+		"500 with a long body":       "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 70000\r\n\r\n" + strings.Repeat("x", 70000),
+	}
+	for name, answer := range answers {
+		t.Run(name, func(t *testing.T) {
+			withCode := !strings.Contains(name, "long body") // the SDK reads no code from a body that is not JSON
+			var got []postOutcome
+			for _, kind := range posterKinds {
+				url, requests := rawServer(t, answer)
+				api := newPoster(t, url, mgmtapitest.TestCredentials, nil, kind.opts)
+				first := outcomeOf(api.Post(context.Background(), "c1", []byte("x")), withCode)
+				assert.Equal(t, first, outcomeOf(api.Post(context.Background(), "c1", []byte("x")), withCode), "%s: the second post ends alike", kind.name)
+				assert.EqualValues(t, 2, requests.Load(), kind.name)
+				got = append(got, first)
+			}
+			for i := 1; i < len(got); i++ {
+				assert.Equal(t, got[0], got[i], posterKinds[i].name)
+			}
+		})
+	}
+}
+
+// TestLeanPostRefusesMalformedAnswers: an answer that is not HTTP fails the
+// post as a send error (retryable, as the SDK's), never as a delivery.
+func TestLeanPostRefusesMalformedAnswers(t *testing.T) {
+	for name, answer := range map[string]string{
+		"not http":            "SSH-2.0-OpenSSH\r\n\r\n",
+		"bad code":            "HTTP/1.1 2x0 OK\r\n\r\n",
+		"bad length":          "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+		"two lengths":         "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		"101":                 "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+		"header without name": "HTTP/1.1 200 OK\r\n: x\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			url, _ := rawServer(t, answer)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := newPoster(t, url, mgmtapitest.TestCredentials, nil, nil).Post(ctx, "c1", []byte("x"))
+			require.Error(t, err)
+			o := outcomeOf(err, false)
+			assert.Equal(t, postOutcome{retryable: true}, o, "%v", err)
+		})
+	}
 }

@@ -185,8 +185,9 @@ func (p *leanPoster) post(ctx context.Context, id string, data []byte) error {
 		return opErr(err)
 	}
 	var (
-		resp *http.Response
-		body []byte
+		status int
+		resp   *http.Response // nil for a 2xx on the direct path
+		body   []byte
 	)
 	if p.direct != nil {
 		hp, _ := p.heads.Get().(*[]byte)
@@ -194,15 +195,15 @@ func (p *leanPoster) post(ctx context.Context, id string, data []byte) error {
 			hp = new([]byte)
 		}
 		*hp = p.appendHead((*hp)[:0], escapedPath, len(data), sg)
-		resp, body, err = p.direct.do(ctx, *hp, data, 64*1024)
+		status, resp, body, err = p.direct.do(ctx, *hp, data, 64*1024)
 		p.heads.Put(hp)
-	} else {
-		resp, body, err = p.viaClient(p.request(ctx, id, escapedPath, data, sg))
+	} else if resp, body, err = p.viaClient(p.request(ctx, id, escapedPath, data, sg)); err == nil {
+		status = resp.StatusCode
 	}
 	if err != nil {
 		return opErr(&smithyhttp.RequestSendError{Err: err})
 	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	if status >= 200 && status < 300 {
 		return nil
 	}
 	return opErr(&awshttp.ResponseError{

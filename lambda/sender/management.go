@@ -68,10 +68,11 @@ type Poster interface {
 }
 
 // ManagementAPI is the Poster over the management API. Post goes through a
-// lean path built on the SDK's own pieces (its SigV4 signer, a cached
-// signing key and credentials, one payload hash per payload) over its own
-// HTTP/1.1 keep-alive connections (direct.go); Delete and Get go through the
-// aws-sdk-go-v2 client. Both sign and classify alike.
+// lean path (leanpost.go): SigV4 computed byte for byte as the SDK's
+// v4.Signer computes it (sigv4.go; cached signing key and credentials, one
+// payload hash per payload), sent over its own HTTP/1.1 keep-alive
+// connections (direct.go); Delete and Get go through the aws-sdk-go-v2
+// client. Both sign and classify alike.
 type ManagementAPI struct {
 	client *apigatewaymanagementapi.Client
 	lean   *leanPoster // nil with WithSDKPost
