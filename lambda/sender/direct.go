@@ -40,6 +40,11 @@ type directConns struct {
 
 	mu   sync.Mutex
 	idle []*directConn
+
+	dials     int              // dials in progress
+	opened    int              // connections opened so far
+	dialEnded chan struct{}    // closed (and replaced) when a dial ends
+	handoff   chan *directConn // a connection handed from put to a waiting get
 }
 
 // directConn is one keep-alive connection.
@@ -77,7 +82,8 @@ func newDirectConns(base *url.URL, client *http.Client, maxIdle int) *directConn
 		}
 	}
 	host, port := base.Hostname(), base.Port()
-	d := &directConns{timeout: client.Timeout, idleTTL: directIdleTTL, maxIdle: max(maxIdle, 16)}
+	d := &directConns{timeout: client.Timeout, idleTTL: directIdleTTL, maxIdle: max(maxIdle, 16),
+		dialEnded: make(chan struct{}), handoff: make(chan *directConn)}
 	if d.timeout <= 0 {
 		d.timeout = 30 * time.Second
 	}
@@ -110,38 +116,95 @@ func newDirectConns(base *url.URL, client *http.Client, maxIdle int) *directConn
 	return d
 }
 
-// get returns an idle connection (reused true) or dials a new one.
+// maxDialing is how many connections the direct path opens at once before
+// any is open; each connection opened adds one more (like TCP's slow start:
+// 16, then about twice as many each round). A cold fan-out's first posts
+// would otherwise start up to its concurrency's worth of TLS handshakes
+// together; on a function with one vCPU or less they share the CPU, so none
+// finishes (and no post goes out) until nearly all have. This way the first
+// connections are ready at once and carry posts while the next ones open, a
+// post that waits for a dial takes a connection coming back from another
+// post if that is sooner, and a warm sender, which has opened its
+// connections before, dials as many as it needs at once.
+const maxDialing = 16
+
+// get returns an idle connection (reused true) or dials a new one; when
+// dialing is at its limit it waits for a dial to end or for a connection to
+// come back, whichever is first.
 func (d *directConns) get(ctx context.Context) (*directConn, bool, error) {
+	for {
+		if c := d.takeIdle(); c != nil {
+			return c, true, nil
+		}
+		d.mu.Lock()
+		if d.dials < maxDialing+d.opened {
+			d.dials++
+			d.mu.Unlock()
+			c, err := d.open(ctx)
+			d.mu.Lock()
+			d.dials--
+			if err == nil {
+				d.opened++
+			}
+			close(d.dialEnded)
+			d.dialEnded = make(chan struct{})
+			d.mu.Unlock()
+			return c, false, err
+		}
+		ended := d.dialEnded
+		d.mu.Unlock()
+		select {
+		case c := <-d.handoff:
+			return c, true, nil
+		case <-ended:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+}
+
+// takeIdle pops the most recently used idle connection, closing those idle
+// for longer than idleTTL; nil when there is none.
+func (d *directConns) takeIdle() *directConn {
 	now := time.Now()
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	for len(d.idle) > 0 {
 		c := d.idle[len(d.idle)-1]
 		d.idle = d.idle[:len(d.idle)-1]
 		if now.Sub(c.lastUsed) < d.idleTTL {
-			d.mu.Unlock()
-			return c, true, nil
+			return c
 		}
 		_ = c.nc.Close()
 	}
-	d.mu.Unlock()
+	return nil
+}
+
+// open dials a new connection (and its TLS handshake).
+func (d *directConns) open(ctx context.Context) (*directConn, error) {
 	nc, err := d.dial(ctx, "tcp", d.addr)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if d.tlsConfig != nil {
 		tc := tls.Client(nc, d.tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = nc.Close()
-			return nil, false, err
+			return nil, err
 		}
 		nc = tc
 	}
-	return &directConn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096)}, false, nil
+	return &directConn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096)}, nil
 }
 
-// put keeps c for the next request.
+// put hands c to a post waiting for a connection, or keeps it for the next.
 func (d *directConns) put(c *directConn) {
 	c.lastUsed = time.Now()
+	select {
+	case d.handoff <- c:
+		return
+	default:
+	}
 	d.mu.Lock()
 	if len(d.idle) < d.maxIdle {
 		d.idle = append(d.idle, c)

@@ -167,6 +167,63 @@ func TestLeanPostConcurrentFanOut(t *testing.T) {
 	assert.LessOrEqual(t, srv.Counts().MaxInFlight, int64(32))
 }
 
+// TestLeanPostOpensConnectionsAFewAtATime: a cold sender with 256 posts at
+// once opens 16 connections, then one more per connection opened, instead
+// of 256 handshakes that share the CPU and all finish late; posts that find
+// no connection take one coming back. A warm sender dials what it needs at
+// once.
+func TestLeanPostOpensConnectionsAFewAtATime(t *testing.T) {
+	srv, _, _ := countingServer(t, false, func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(5 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	})
+	var (
+		mu               sync.Mutex
+		inFlight, opened int
+		maxOverAllowance int // most dials in flight beyond 16 + opened
+		maxColdInFlight  int // most dials in flight before any connection was open
+	)
+	client := sender.NewHTTPClient(256) // keeps 512 idle connections
+	tr := client.Transport.(*http.Transport)
+	base := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		inFlight++
+		if opened == 0 {
+			maxColdInFlight = max(maxColdInFlight, inFlight)
+		}
+		maxOverAllowance = max(maxOverAllowance, inFlight-(16+opened))
+		mu.Unlock()
+		time.Sleep(10 * time.Millisecond) // a handshake's worth, and more
+		c, err := base(ctx, network, addr)
+		mu.Lock()
+		inFlight--
+		if err == nil {
+			opened++
+		}
+		mu.Unlock()
+		return c, err
+	}
+	api := newPoster(t, srv.URL+"/dev", mgmtapitest.TestCredentials, client, nil)
+	s := sender.NewSender(api, sender.Options{Concurrency: 256, StartRate: -1})
+	rep := s.Send(context.Background(), ids(2000), []byte("x"))
+	require.Equal(t, 2000, rep.Delivered)
+	mu.Lock()
+	assert.LessOrEqual(t, maxOverAllowance, 0, "at most 16 dials, plus one per connection opened, at once")
+	assert.LessOrEqual(t, maxColdInFlight, 16, "the first round dials at most 16 at once")
+	assert.Greater(t, maxColdInFlight, 1, "dials overlap")
+	assert.LessOrEqual(t, opened, 256, "no more connections than posts in flight")
+	coldOpened := opened
+	mu.Unlock()
+
+	// Warm: the connections are there; a second fan-out opens few or none.
+	rep = s.Send(context.Background(), ids(2000), []byte("y"))
+	require.Equal(t, 2000, rep.Delivered)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.LessOrEqual(t, opened-coldOpened, 16, "a warm sender reuses its connections")
+}
+
 // rawServer answers every request with answer, written byte for byte, and
 // counts the requests it read. It closes the connection after an answer
 // whose body runs to the end of the connection (HTTP/1.0) or that says
