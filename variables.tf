@@ -385,12 +385,12 @@ variable "lambda_architecture" {
 }
 
 variable "lambda_memory_size" {
-  description = "Memory (MB) of each function, from 128 to 10240 (`fanout` is the distributed fan-out worker, deployed only when `distributed_fanout.enabled`; `deployer` redeploys the stage after route changes). Lambda gives CPU in proportion to memory (1,769 MB = 1 vCPU); the sending functions' default (`publisher`, `fanout`: 814 MB) is the CPU one function needs to post at the account's 10,000/s (docs/benchmarks.md, CPU per post)."
+  description = "Memory (MB) of each function, from 128 to 10240 (`fanout` is the distributed fan-out worker, deployed only when `distributed_fanout.enabled`; `deployer` redeploys the stage after route changes). Lambda gives CPU in proportion to memory (1,769 MB = 1 vCPU); the sending functions' default (`publisher`, `fanout`: 743 MB) is the CPU one function needs to post at the account's 10,000/s (docs/benchmarks.md, CPU per post)."
   type = object({
     websocket  = optional(number, 256)
     authorizer = optional(number, 128)
-    publisher  = optional(number, 814)
-    fanout     = optional(number, 814)
+    publisher  = optional(number, 743)
+    fanout     = optional(number, 743)
     deployer   = optional(number, 128)
   })
   default  = {}
