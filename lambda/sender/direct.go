@@ -20,9 +20,10 @@ import (
 
 // directConns sends the lean path's posts over HTTP/1.1 keep-alive
 // connections it owns, one request at a time per connection, in the calling
-// goroutine: the request is written with net/http's own Request.Write and the
-// answer read with http.ReadResponse, over the TLS configuration and dialer of
-// the caller's *http.Transport. net/http's Transport hands every request to a
+// goroutine: the request head prepared by leanPoster.appendHead and the body
+// are written as they are, and the answer is read by readAnswer, over the TLS
+// configuration and dialer of the caller's *http.Transport. Connections open
+// in slow start (maxDialing). net/http's Transport hands every request to a
 // connection's write goroutine and every answer back from its read goroutine;
 // at 10,000 posts a second those hand-offs (and HTTP/2's per-request goroutine
 // and header compression) cost more CPU than the post itself
@@ -41,7 +42,7 @@ type directConns struct {
 	mu   sync.Mutex
 	idle []*directConn
 
-	dials     int              // dials in progress
+	dials     int              // dials in progress (guarded by mu, as opened and dialEnded)
 	opened    int              // connections opened so far
 	dialEnded chan struct{}    // closed (and replaced) when a dial ends
 	handoff   chan *directConn // a connection handed from put to a waiting get
