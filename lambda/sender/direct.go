@@ -439,24 +439,16 @@ func readOneAnswer(br *bufio.Reader, limit int64) (answer, error) {
 }
 
 // readBody reads at most limit bytes of r and drops the rest (up to
-// maxAnswerBody), so the connection can carry the next request.
+// maxAnswerBody), so the connection can carry the next request. A body that
+// ends before its Content-Length (length, -1 when there is none) is an
+// error, as in net/http, and the connection is not kept.
 func readBody(r io.Reader, limit, length int64) ([]byte, error) {
 	if length == 0 {
 		return nil, nil
 	}
-	buf := make([]byte, 0, min(max(length, 512), limit))
-	for int64(len(buf)) < limit {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):min(int64(cap(buf)), limit)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	body, err := io.ReadAll(io.LimitReader(r, limit))
+	if err != nil {
+		return nil, err
 	}
 	n, err := io.Copy(io.Discard, io.LimitReader(r, maxAnswerBody+1))
 	if err != nil {
@@ -465,7 +457,10 @@ func readBody(r io.Reader, limit, length int64) ([]byte, error) {
 	if n > maxAnswerBody {
 		return nil, errors.New("answer body too long")
 	}
-	return buf, nil
+	if length > 0 && int64(len(body))+n < length {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return body, nil
 }
 
 // readLine returns the next line of br without its CRLF (or LF); it is

@@ -326,12 +326,13 @@ func TestLeanPostReadsAnswersLikeNetHTTP(t *testing.T) {
 // post as a send error (retryable, as the SDK's), never as a delivery.
 func TestLeanPostRefusesMalformedAnswers(t *testing.T) {
 	for name, answer := range map[string]string{
-		"not http":            "SSH-2.0-OpenSSH\r\n\r\n",
-		"bad code":            "HTTP/1.1 2x0 OK\r\n\r\n",
-		"bad length":          "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-		"two lengths":         "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-		"101":                 "HTTP/1.1 101 Switching Protocols\r\n\r\n",
-		"header without name": "HTTP/1.1 200 OK\r\n: x\r\n\r\n",
+		"not http":                     "SSH-2.0-OpenSSH\r\n\r\n",
+		"bad code":                     "HTTP/1.1 2x0 OK\r\n\r\n",
+		"bad length":                   "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+		"two lengths":                  "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		"101":                          "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+		"header without name":          "HTTP/1.1 200 OK\r\n: x\r\n\r\n",
+		"body shorter than its length": "HTTP/1.0 410 Gone\r\nContent-Length: 10\r\n\r\n{}",
 	} {
 		t.Run(name, func(t *testing.T) {
 			url, _ := rawServer(t, answer)

@@ -42,16 +42,15 @@ const signingService = "execute-api"
 // awshttp.ResponseError around a smithy.GenericAPIError whose code comes from
 // x-amzn-ErrorType), so Classify and Retryable treat both alike.
 type leanPoster struct {
-	base     *url.URL
-	basePath string // base.EscapedPath()
-	prefix   []byte // smithyhttp.JoinPath(basePath, "/@connections/"): a post's path is this and the escaped id
-	host     string // the Host header: base.Host without the scheme's default port, as v4.Signer sends it
-	client   *http.Client
-	direct   *directConns // nil: through client.Do
-	signer   *postSigner
-	creds    aws.CredentialsProvider // nil: unsigned, as the SDK with no credentials
-	last     atomic.Pointer[payloadHash]
-	heads    sync.Pool // *[]byte request heads for the direct path
+	base   *url.URL
+	prefix []byte // smithyhttp.JoinPath(base.EscapedPath(), "/@connections/"): a post's path is this and the escaped id
+	host   string // the Host header: base.Host without the scheme's default port, as v4.Signer sends it
+	client *http.Client
+	direct *directConns // nil: through client.Do
+	signer *postSigner
+	creds  aws.CredentialsProvider // nil: unsigned, as the SDK with no credentials
+	last   atomic.Pointer[payloadHash]
+	heads  sync.Pool // *[]byte request heads for the direct path
 }
 
 // payloadHash is the SHA-256 of the payload last posted, kept with a copy of
@@ -66,8 +65,8 @@ func newLeanPoster(cfg aws.Config, endpoint string, client *http.Client, maxIdle
 	if err != nil {
 		return nil, fmt.Errorf("management api: endpoint %q: %w", endpoint, err)
 	}
-	p := &leanPoster{base: base, basePath: base.EscapedPath(), host: sanitizedHost(base), client: client, signer: newPostSigner(cfg.Region)}
-	p.prefix = []byte(smithyhttp.JoinPath(p.basePath, "/@connections/"))
+	p := &leanPoster{base: base, host: sanitizedHost(base), client: client, signer: newPostSigner(cfg.Region),
+		prefix: []byte(smithyhttp.JoinPath(base.EscapedPath(), "/@connections/"))}
 	if !noDirect {
 		p.direct = newDirectConns(base, client, maxIdle)
 	}
@@ -178,7 +177,7 @@ func (p *leanPoster) post(ctx context.Context, id string, data []byte) error {
 	opErr := func(err error) error {
 		return &smithy.OperationError{ServiceID: "ApiGatewayManagementApi", OperationName: "PostToConnection", Err: err}
 	}
-	// smithyhttp.JoinPath(basePath, "/@connections/"+httpbinding.EscapePath(id, true)), as the SDK builds it.
+	// smithyhttp.JoinPath(base.EscapedPath(), "/@connections/"+httpbinding.EscapePath(id, true)), as the SDK builds it.
 	escapedPath := string(appendEscapePath(p.prefix[:len(p.prefix):len(p.prefix)], id, true))
 	sg, err := p.sign(ctx, escapedPath, data)
 	if err != nil {
