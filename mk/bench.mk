@@ -25,18 +25,25 @@ bench-fanout: ## fan-out: sequential vs all-at-once vs ours at N = 1,000/10,000/
 	$(BENCH_OUT)/wsbench fanout -rate $(BENCH_SCALED_RATE) -out $(BENCH_OUT)/scaled | tee $(BENCH_OUT)/scaled/fanout.md
 	$(BENCH_OUT)/wsbench fanout -n 100000 -strategies ours -concurrency 64 -out $(BENCH_OUT)/c64 | tee $(BENCH_OUT)/c64/fanout.md
 
-bench-cpu: ## client CPU per post at N = 100,000: the SDK client, the lean path through net/http, the lean path (the Lambdas') at GOMAXPROCS 1 and 2
+# A sender held below the limit (a fan-out worker's share of the budget):
+# CPU per post with and without the pacing grid (sender.Options.PaceWindow).
+BENCH_CAPPED_RATES ?= 1250 2500 5000
+
+bench-cpu: ## client CPU per post at N = 100,000: the SDK client, the lean path through net/http, the lean path (the Lambdas') at GOMAXPROCS 1 and 2; at capped rates with and without the pacing grid
 	@mkdir -p $(BENCH_OUT)/cpu
 	$(GO) build -o $(BENCH_OUT)/wsbench ./cmd/wsbench
 	@for p in sdk lean-client lean; do \
 		$(BENCH_OUT)/wsbench fanout -n 100000 -strategies ours -post $$p -out $(BENCH_OUT)/cpu/$$p | tee $(BENCH_OUT)/cpu/$$p.md; \
 	done
 	$(BENCH_OUT)/wsbench fanout -n 100000 -strategies ours -post lean -client-gomaxprocs 0 -out $(BENCH_OUT)/cpu/lean-procs-default | tee $(BENCH_OUT)/cpu/lean-procs-default.md
+	@for r in $(BENCH_CAPPED_RATES); do for p in -1ns 0s; do \
+		$(BENCH_OUT)/wsbench fanout -n 20000 -strategies ours -max-rate $$r -pace-window=$$p -out $(BENCH_OUT)/cpu/capped-$$r-pace$$p | tee $(BENCH_OUT)/cpu/capped-$$r-pace$$p.md; \
+	done; done
 
-bench-workers: ## distributed fan-out: k = 1, 2, 4, 8 worker processes sharing one 10,000/s limit, before/with the rate hint
+bench-workers: ## distributed fan-out: k = 1, 2, 4, 8 worker processes sharing one 10,000/s limit, before/with the rate hint, with/without the pacing grid
 	@mkdir -p $(BENCH_OUT)
 	$(GO) build -o $(BENCH_OUT)/wsbench ./cmd/wsbench
-	$(BENCH_OUT)/wsbench workers -k 1,2,4,8 -n 100000 -modes before,hint | tee $(BENCH_OUT)/workers.md
+	$(BENCH_OUT)/wsbench workers -k 1,2,4,8 -n 100000 -modes before,hint-unpaced,hint | tee $(BENCH_OUT)/workers.md
 	$(BENCH_OUT)/wsbench workers -k 1,2 -n 100000 -modes hint -per-invocation 4 | tee $(BENCH_OUT)/workers-per-invocation.md
 
 bench-small: ## small fan-outs: N = 100 and 1,000 on a cold and on a warm sender, against the ideal (before/with the start rate)
@@ -60,7 +67,8 @@ test-bench-smoke: ## every benchmark once at small N, the fan-out ledger on Dyna
 	$(GO) build -o $(BENCH_OUT)/smoke/wsbench ./cmd/wsbench
 	$(BENCH_OUT)/smoke/wsbench fanout -n 1000 -timebox 1s -out $(BENCH_OUT)/smoke >/dev/null
 	$(BENCH_OUT)/smoke/wsbench fanout -n 1000 -strategies ours -post sdk -out $(BENCH_OUT)/smoke >/dev/null
-	$(BENCH_OUT)/smoke/wsbench workers -k 1,2 -n 2000 -modes before,alone,hint -per-invocation 2 >/dev/null
+	$(BENCH_OUT)/smoke/wsbench workers -k 1,2 -n 2000 -modes before,alone,hint,hint-unpaced -per-invocation 2 >/dev/null
+	$(BENCH_OUT)/smoke/wsbench fanout -n 1000 -strategies ours -max-rate 2500 -pace-window=-1ns -out $(BENCH_OUT)/smoke >/dev/null
 	$(BENCH_OUT)/smoke/wsbench small -n 100 -runs 1 -pause 10ms -start-rate=-1,0 >/dev/null
 	$(GO) run ./cmd/wsbench lambda -functions $(BENCH_FUNCTIONS) -runs 1 -max-zip-mb 10 >/dev/null
 	@trap 'DYNAMODB_LOCAL_PORT=$(BENCH_DYNAMODB_PORT) scripts/dynamodb-local.sh stop' EXIT; \

@@ -86,6 +86,7 @@ type clientFlags struct {
 	timebox     time.Duration
 	concurrency int
 	maxRate     float64
+	paceWindow  time.Duration
 	gogc        string
 	post        string
 	gomaxprocs  int
@@ -97,6 +98,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.timebox, "timebox", 20*time.Second, "stop a run after this long and extrapolate the rest (0 = never)")
 	fs.IntVar(&c.concurrency, "concurrency", bench.DefaultConcurrency, "ours: sender concurrency")
 	fs.Float64Var(&c.maxRate, "max-rate", 0, "ours: Options.MaxRate (0 = adaptive only)")
+	fs.DurationVar(&c.paceWindow, "pace-window", 0, "ours: Options.PaceWindow (0 = the default, 10ms; negative = every post wakes at its own token, the sender before pacing)")
 	// The module runs the sending functions with GOGC=400 (and a GOMEMLIMIT
 	// below their memory size); every strategy's client gets the same.
 	fs.StringVar(&c.gogc, "client-gogc", "400", "GOGC of the client process (every strategy)")
@@ -108,11 +110,12 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 
 func (c *clientFlags) args() []string {
 	return []string{"-timebox", c.timebox.String(), "-concurrency", strconv.Itoa(c.concurrency), "-max-rate", fmt.Sprint(c.maxRate),
+		"-pace-window", c.paceWindow.String(),
 		"-post", c.post, "-http1=" + strconv.FormatBool(c.http1)}
 }
 
 // sendingGOMAXPROCS is the module's GOMAXPROCS for a sending function of the
-// default 1,221 MB: one P per 1,769 MB (one vCPU), at least one (lambda.tf).
+// default 743 MB: one P per 1,769 MB (one vCPU), at least one (lambda.tf).
 const sendingGOMAXPROCS = 1
 
 // clientEnv is the environment of a client or worker process: the Go
@@ -153,7 +156,7 @@ func runClient(args []string) error {
 	}
 	cfg := bench.Config{
 		Endpoint: *endpoint, N: *n,
-		Sender:  sender.Options{Concurrency: cf.concurrency, MaxRate: cf.maxRate},
+		Sender:  sender.Options{Concurrency: cf.concurrency, MaxRate: cf.maxRate, PaceWindow: cf.paceWindow},
 		IsDead:  func(id string) bool { return mgmtapitest.DeadByShare(id, *dead) },
 		SDKPost: cf.post == "sdk", ClientTransport: cf.post == "lean-client", HTTP1: cf.http1,
 	}
@@ -338,8 +341,8 @@ func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func fanoutTable(rows []row, sf serverFlags, cf clientFlags) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections, %s. Ours: concurrency %d, max rate %s. Post path: %s. Client GOMAXPROCS %s on %d cores.\n\n",
-		sf.latency, sf.rate, sf.burst, sf.dead*100, standInTransport(sf), cf.concurrency, rateOrAdaptive(cf.maxRate), postPath(cf), procsText(cf.gomaxprocs), numCPU())
+	fmt.Fprintf(&b, "Stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections, %s. Ours: concurrency %d, max rate %s, %s. Post path: %s. Client GOMAXPROCS %s on %d cores.\n\n",
+		sf.latency, sf.rate, sf.burst, sf.dead*100, standInTransport(sf), cf.concurrency, rateOrAdaptive(cf.maxRate), paceText(cf.paceWindow), postPath(cf), procsText(cf.gomaxprocs), numCPU())
 	b.WriteString("| N | strategy | delivered (of live) | lost | retried | 429s met | other errors | wall time | accepted calls/s | share of limit | peak RSS | peak Go heap+stacks | client CPU per post (of it kernel) |\n")
 	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
@@ -473,6 +476,17 @@ func rateOrAdaptive(r float64) string {
 		return "adaptive only"
 	}
 	return fmt.Sprintf("%.0f/s", r)
+}
+
+// paceText describes Options.PaceWindow.
+func paceText(w time.Duration) string {
+	switch {
+	case w < 0:
+		return "no pacing grid (each post wakes at its own token)"
+	case w == 0:
+		return fmt.Sprintf("pace window %s (the default)", sender.DefaultPaceWindow)
+	}
+	return "pace window " + w.String()
 }
 
 // loadAvg is the 1-minute load average, "?" when unknown.

@@ -41,10 +41,12 @@ import (
 // rate (no budget in the batches, each sender starting unlimited: its AIMD
 // limiter finds the limit by itself); "alone" has the start rate but no
 // hint; "hint" enqueues with WS_FANOUT_RATE_BUDGET = the stand-in's limit and
-// WS_FANOUT_MAX_CONCURRENCY = k, so every batch carries MaxRate = limit / k.
+// WS_FANOUT_MAX_CONCURRENCY = k, so every batch carries MaxRate = limit / k;
+// "hint-unpaced" is "hint" with sender.Options.PaceWindow negative, every
+// post waking at its own token as before pacing ("before" is unpaced too).
 
 // workerModes are the enqueue and sender settings compared.
-var workerModes = []string{"before", "alone", "hint"}
+var workerModes = []string{"before", "alone", "hint", "hint-unpaced"}
 
 // workerResult is what one worker process reports.
 type workerResult struct {
@@ -96,7 +98,7 @@ func runWorkers(args []string) error {
 	ks := fs.String("k", "1,2,4,8", "comma-separated worker counts (separate processes)")
 	n := fs.Int("n", 100000, "recipients of the distributed send")
 	batch := fs.Int("batch", fanout.DefaultBatchSize, "WS_FANOUT_BATCH_SIZE")
-	modes := fs.String("modes", "before,hint", "before (no rate hint, senders start unlimited), alone (no rate hint, senders start at 10,000/s), hint (WS_FANOUT_RATE_BUDGET = -rate split among k)")
+	modes := fs.String("modes", "before,hint", "before (no rate hint, senders start unlimited, no pacing grid), alone (no rate hint, senders start at 10,000/s), hint (WS_FANOUT_RATE_BUDGET = -rate split among k), hint-unpaced (hint without the pacing grid: every post wakes at its own token)")
 	concurrency := fs.Int("concurrency", bench.DefaultConcurrency, "WS_SEND_CONCURRENCY of each worker")
 	perInvocation := fs.String("per-invocation", "1", "comma-separated distributed_fanout.messages_per_invocation values (batches per worker invocation, delivered together)")
 	gogc := fs.String("client-gogc", "400", "GOGC of the worker processes")
@@ -113,7 +115,7 @@ func runWorkers(args []string) error {
 	for _, m := range strings.Split(*modes, ",") {
 		m = strings.TrimSpace(m)
 		if !slices.Contains(workerModes, m) {
-			return fmt.Errorf("-modes: unknown mode %q (want before, alone or hint)", m)
+			return fmt.Errorf("-modes: unknown mode %q (want before, alone, hint or hint-unpaced)", m)
 		}
 		ms = append(ms, m)
 	}
@@ -266,7 +268,7 @@ func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, co
 	defer si.stop()
 	endpoint := si.endpoint
 	budget := 0.0
-	if mode == "hint" {
+	if mode == "hint" || mode == "hint-unpaced" {
 		budget = sf.rate
 		row.Hint = fanout.Settings{RateBudget: budget, MaxConcurrency: k}.RateHint()
 	}
@@ -290,12 +292,15 @@ func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, co
 		}
 	}()
 	for w := range k {
-		startRate := "0"
+		startRate, pace := "0", "0s"
 		if mode == "before" {
 			startRate = "-1"
 		}
+		if mode == "before" || mode == "hint-unpaced" {
+			pace = "-1ns"
+		}
 		cmd := exec.Command(exe, append([]string{"worker", "-endpoint", endpoint, "-concurrency", strconv.Itoa(concurrency), "-start-rate", startRate,
-			"-per-invocation", strconv.Itoa(perInvocation)}, si.caArgs()...)...)
+			"-pace-window", pace, "-per-invocation", strconv.Itoa(perInvocation)}, si.caArgs()...)...)
 		cmd.Stderr = os.Stderr
 		cmd.Env = env
 		in, err := cmd.StdinPipe()
@@ -357,6 +362,7 @@ func runWorker(args []string) error {
 	endpoint := fs.String("endpoint", "", "management API stage URL")
 	concurrency := fs.Int("concurrency", bench.DefaultConcurrency, "WS_SEND_CONCURRENCY")
 	startRate := fs.Float64("start-rate", 0, "sender.Options.StartRate (0 = default, -1 = unlimited as before)")
+	paceWindow := fs.Duration("pace-window", 0, "sender.Options.PaceWindow (0 = default, negative = no pacing grid as before)")
 	perInvocation := fs.Int("per-invocation", 1, "messages per invocation (distributed_fanout.messages_per_invocation)")
 	maxReceive := fs.Int("max-receive", 5, "deliveries of a batch before it would go to the dead-letter queue")
 	caFile := fs.String("ca-file", "", "PEM certificate(s) to trust for an https:// endpoint (the stand-in's)")
@@ -390,7 +396,7 @@ func runWorker(args []string) error {
 		Logger:   discardLogger(),
 		NewSender: func(string) (*sender.Sender, error) {
 			// As lambda/cmd/fanout builds it (WS_MAX_SEND_RATE = 0).
-			return sender.NewSender(tp, sender.Options{Concurrency: *concurrency, StartRate: *startRate, OmitDelivered: true, Metrics: rec}), nil
+			return sender.NewSender(tp, sender.Options{Concurrency: *concurrency, StartRate: *startRate, PaceWindow: *paceWindow, OmitDelivered: true, Metrics: rec}), nil
 		},
 	})
 	if err != nil {
@@ -488,7 +494,7 @@ func processCPU() time.Duration {
 
 func workersTable(rows []workersRow, sf serverFlags, batch, concurrency int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "One stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections. Batches of %d from lambda/fanout's Enqueuer, dealt round robin to k worker processes (lambda/fanout's Worker, per invocation as many batches as the table says, failed batches redelivered up to 5 times); sender concurrency %d per worker. before: the worker before issue 13 (no rate budget, each sender starts unlimited and its AIMD limiter finds the limit by itself); alone: no rate budget, senders start at 10,000/s; hint: WS_FANOUT_RATE_BUDGET = %.0f, WS_FANOUT_MAX_CONCURRENCY = k, so every batch carries MaxRate = budget / k.\n\n",
+	fmt.Fprintf(&b, "One stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections. Batches of %d from lambda/fanout's Enqueuer, dealt round robin to k worker processes (lambda/fanout's Worker, per invocation as many batches as the table says, failed batches redelivered up to 5 times); sender concurrency %d per worker. before: the worker before issue 13 (no rate budget, each sender starts unlimited and its AIMD limiter finds the limit by itself, every post waking at its own token); alone: no rate budget, senders start at 10,000/s; hint: WS_FANOUT_RATE_BUDGET = %.0f, WS_FANOUT_MAX_CONCURRENCY = k, so every batch carries MaxRate = budget / k, posts paced in groups (sender.Options.PaceWindow, default); hint-unpaced: hint with every post waking at its own token.\n\n",
 		sf.latency, sf.rate, sf.burst, sf.dead*100, batch, concurrency, sf.rate)
 	b.WriteString("| k | batches per invocation | mode | rate hint per worker | delivered (of live) | lost | duplicates | 429s | 429s per delivered post | redelivered batches | wall time | aggregate accepted calls/s | share of limit | worker CPU per post |\n")
 	b.WriteString("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")

@@ -125,6 +125,21 @@ type Options struct {
 	// the account's budget on 429s nor starves other traffic. With it off,
 	// MaxRate (if set) is a fixed rate.
 	DisableAdaptive bool
+	// PaceWindow groups the posts the rate limiter holds back. A post whose
+	// token is not due yet waits for the next tick of a grid whose period is
+	// PaceWindow or the time paceGroup (16) tokens take at the current rate,
+	// whichever is shorter, so the posts whose tokens fall due within one
+	// period leave together: one wake-up (and answers arriving together) per
+	// group instead of per post. The rate is unchanged, a group is never
+	// larger than the limiter's burst (10 ms of tokens), and a post leaves at
+	// most one period later than its token. It matters for a sender held
+	// below a few thousand posts per second (a fan-out worker's share of the
+	// budget, MaxRate, a low account limit): at 1,250/s it halves the CPU per
+	// post (docs/benchmarks.md, "CPU per post at a capped rate"). At
+	// 10,000/s and above the period is under the runtime timers' 1 ms
+	// resolution and nothing changes. Default DefaultPaceWindow; negative
+	// wakes every post at its own token.
+	PaceWindow time.Duration
 	// OmitDelivered leaves delivered recipients out of Report.Results (they
 	// are still counted), so a fan-out to 100,000 connections keeps only the
 	// failures in memory.
@@ -143,6 +158,9 @@ type Options struct {
 
 // DefaultConcurrency is Options.Concurrency when unset.
 const DefaultConcurrency = 256
+
+// DefaultPaceWindow is Options.PaceWindow when unset.
+const DefaultPaceWindow = 10 * time.Millisecond
 
 // DefaultMaxAttempts is Options.MaxAttempts when unset. A sender starting at
 // DefaultStartRate against an account that accepts far less (3,000/s, or the
@@ -192,11 +210,14 @@ func NewSender(poster Poster, opts Options) *Sender {
 	if opts.DisableAdaptive {
 		start = 0
 	}
+	if opts.PaceWindow == 0 {
+		opts.PaceWindow = DefaultPaceWindow
+	}
 	opts.Metrics = metrics.Or(opts.Metrics)
 	// The limiter exists even when it has nothing to do (adaptive off, no
 	// cap), so that SetRateHint can cap a send later; an unlimited
 	// rate.Limiter lets every post through without waiting.
-	return &Sender{poster: poster, opts: opts, limiter: newAIMD(opts.MaxRate, start, !opts.DisableAdaptive, nil),
+	return &Sender{poster: poster, opts: opts, limiter: newAIMD(opts.MaxRate, start, !opts.DisableAdaptive, opts.PaceWindow, nil),
 		slots: make(chan struct{}, opts.Concurrency)}
 }
 
@@ -449,7 +470,10 @@ type aimd struct {
 	ceiling  float64 // the limit at the last cut (or the measured rate at the first)
 	lastCut  time.Time
 	meter    successMeter
-	lastWait atomic.Int64 // unix nanoseconds of the last wait
+	lastWait atomic.Int64  // unix nanoseconds of the last wait
+	window   time.Duration // Options.PaceWindow, <= 0 for none
+	period   atomic.Int64  // the pacing grid's period in nanoseconds, 0 for none (see wait)
+	phase    int64         // the grid's offset, random per limiter so that senders do not tick together
 }
 
 const (
@@ -462,14 +486,18 @@ const (
 	aimdMinRate  = 10.0
 )
 
-func newAIMD(maxRate, start float64, adaptive bool, now func() time.Time) *aimd {
+func newAIMD(maxRate, start float64, adaptive bool, window time.Duration, now func() time.Time) *aimd {
 	if now == nil {
 		now = time.Now
 	}
-	a := &aimd{cap: maxRate, start: start, adaptive: adaptive, now: now}
+	a := &aimd{cap: maxRate, start: start, adaptive: adaptive, now: now, window: window}
+	if window > 0 {
+		a.phase = rand.Int64N(int64(window))
+	}
 	if first := a.firstRate(); first > 0 {
 		a.current = first
 		a.lim = rate.NewLimiter(rate.Limit(first), burstFor(first))
+		a.period.Store(int64(pacePeriod(window, first)))
 	} else {
 		a.lim = rate.NewLimiter(rate.Inf, 1)
 	}
@@ -491,8 +519,45 @@ func (a *aimd) firstRate() float64 {
 // without bursting past a server's own small bucket.
 func burstFor(r float64) int { return max(1, int(r/100)) }
 
-// wait takes one token. The first wait after the sender was idle for a
-// meter window starts the new busy period just below the last ceiling.
+// paceGroup is the most posts one tick of the pacing grid releases.
+const paceGroup = 16
+
+// pacePeriod is the pacing grid's period at rate r: the time paceGroup
+// tokens take, at most window; 0 (no grid) below a millisecond, where the
+// runtime's timers group the wake-ups by themselves, or without a window.
+func pacePeriod(window time.Duration, r float64) time.Duration {
+	if window <= 0 || r <= 0 {
+		return 0
+	}
+	p := min(time.Duration(paceGroup/r*float64(time.Second)), window)
+	if p < time.Millisecond {
+		return 0
+	}
+	return p
+}
+
+// paceWake is when a post whose token falls due at due leaves: the first
+// tick of the grid (period p, offset phase) at or after due.
+func paceWake(due time.Time, p time.Duration, phase int64) time.Time {
+	if p <= 0 {
+		return due
+	}
+	t := due.UnixNano() - phase
+	ticks := t / int64(p)
+	if ticks*int64(p) < t {
+		ticks++
+	}
+	return time.Unix(0, ticks*int64(p)+phase)
+}
+
+// errPaceDeadline is a post whose turn comes after its context's deadline.
+var errPaceDeadline = errors.New("sender: the post's turn under the rate limit comes after the context's deadline")
+
+// wait takes one token, and when it is not due yet waits for the pacing
+// grid's tick after it (Options.PaceWindow). The first wait after the sender
+// was idle for a meter window starts the new busy period just below the last
+// ceiling. A turn that would come after ctx's deadline gives its token back
+// and fails at once, as rate.Limiter.Wait does.
 func (a *aimd) wait(ctx context.Context) error {
 	if a.adaptive {
 		now := a.now().UnixNano()
@@ -500,7 +565,32 @@ func (a *aimd) wait(ctx context.Context) error {
 			a.restart()
 		}
 	}
-	return a.lim.WaitN(ctx, 1)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := time.Now()
+	r := a.lim.ReserveN(now, 1)
+	if !r.OK() {
+		return a.lim.WaitN(ctx, 1) // a burst below one token: only WaitN's error
+	}
+	due := now.Add(r.DelayFrom(now))
+	if !due.After(now) {
+		return nil
+	}
+	wake := paceWake(due, time.Duration(a.period.Load()), a.phase)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(wake) {
+		r.CancelAt(now)
+		return errPaceDeadline
+	}
+	t := time.NewTimer(wake.Sub(now))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return ctx.Err()
+	}
 }
 
 // restart brings a limit that was probing above the last ceiling back to
@@ -523,6 +613,7 @@ func (a *aimd) setLocked(r float64) {
 	now := a.now()
 	a.lim.SetLimitAt(now, rate.Limit(a.current))
 	a.lim.SetBurstAt(now, burstFor(a.current))
+	a.period.Store(int64(pacePeriod(a.window, a.current)))
 }
 
 func (a *aimd) success() {
@@ -674,6 +765,7 @@ func (a *aimd) setCap(c float64) {
 			} else {
 				a.current = 0
 				a.lim.SetLimit(rate.Inf)
+				a.period.Store(0)
 			}
 		}
 	case a.current == 0 || a.current > c || a.current == old:

@@ -19,7 +19,7 @@ func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func newTestAIMD(maxRate float64) (*aimd, *clock) {
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	return newAIMD(maxRate, 0, true, c.now), c
+	return newAIMD(maxRate, 0, true, 0, c.now), c
 }
 
 // succeed feeds successes at perSecond for d.
@@ -213,7 +213,7 @@ func TestAIMDStaysAboveMinimum(t *testing.T) {
 
 func TestAIMDFixedCapWithoutAdaptation(t *testing.T) {
 	c := &clock{t: time.Now()}
-	a := newAIMD(200, 0, false, c.now)
+	a := newAIMD(200, 0, false, 0, c.now)
 	for range 100 {
 		a.success()
 		a.throttled()
@@ -309,7 +309,7 @@ func TestSetRateHintHonoursMaxRate(t *testing.T) {
 
 func TestAIMDStartRateProbesUpwards(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	a := newAIMD(0, 1000, true, c.now)
+	a := newAIMD(0, 1000, true, 0, c.now)
 	require.Equal(t, 1000.0, a.current, "starts at the start rate, not unlimited")
 	require.Equal(t, 10, a.lim.Burst())
 	for range 20 {

@@ -1,0 +1,123 @@
+package sender
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestPacePeriod: the grid's period is the time paceGroup tokens take, at
+// most the window, none below a millisecond or without a window, and one
+// period never releases more than the limiter's burst.
+func TestPacePeriod(t *testing.T) {
+	assert.Equal(t, 10*time.Millisecond, pacePeriod(10*time.Millisecond, 1250), "16 tokens take 12.8 ms: the window caps it")
+	assert.Equal(t, 6400*time.Microsecond, pacePeriod(10*time.Millisecond, 2500))
+	assert.Equal(t, 1600*time.Microsecond, pacePeriod(10*time.Millisecond, 10000))
+	assert.Equal(t, time.Duration(0), pacePeriod(10*time.Millisecond, 20000), "under a millisecond: no grid")
+	assert.Equal(t, time.Duration(0), pacePeriod(0, 1250), "no window")
+	assert.Equal(t, time.Duration(0), pacePeriod(-time.Nanosecond, 1250), "negative window")
+	assert.Equal(t, time.Duration(0), pacePeriod(10*time.Millisecond, 0), "unlimited")
+	for r := 10.0; r < 50000; r *= 1.1 {
+		p := pacePeriod(DefaultPaceWindow, r)
+		perPeriod := p.Seconds() * r
+		assert.LessOrEqual(t, perPeriod, float64(paceGroup)+1e-9, "rate %.0f", r)
+		assert.LessOrEqual(t, perPeriod, float64(burstFor(r))+1, "rate %.0f: a group within the burst", r)
+	}
+}
+
+// TestPaceWakeIsTheFirstTickAtOrAfterTheToken: a post leaves on the grid, never
+// before its token and less than one period after it.
+func TestPaceWakeIsTheFirstTickAtOrAfterTheToken(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	for range 10000 {
+		p := time.Duration(1+rng.Int64N(int64(10*time.Millisecond))) * time.Nanosecond
+		phase := rng.Int64N(int64(p))
+		due := base.Add(time.Duration(rng.Int64N(int64(time.Hour))))
+		wake := paceWake(due, p, phase)
+		require.False(t, wake.Before(due), "never before the token")
+		require.Less(t, wake.Sub(due), p, "within one period")
+		require.Zero(t, (wake.UnixNano()-phase)%int64(p), "on the grid")
+	}
+	onTick := time.Unix(0, 7*int64(time.Millisecond)+3)
+	assert.Equal(t, onTick, paceWake(onTick, time.Millisecond, 3), "a token due on a tick leaves on it")
+	assert.Equal(t, base, paceWake(base, 0, 0), "no grid: at the token")
+}
+
+// TestPacedPostsLeaveTogether: a sender held to 1,000/s sends the posts whose
+// tokens fall due within one period together (one wake-up per group), where
+// without the grid each post leaves on its own about a millisecond apart.
+// Both deliver every post at the same rate.
+func TestPacedPostsLeaveTogether(t *testing.T) {
+	const n = 200
+	groups := func(window time.Duration) (int, time.Duration) {
+		p := &stampingPoster{}
+		s := NewSender(p, Options{MaxRate: 1000, PaceWindow: window})
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("c%d", i)
+		}
+		start := time.Now()
+		rep := s.Send(context.Background(), ids, []byte("x"))
+		took := time.Since(start)
+		require.Equal(t, n, rep.Delivered)
+		slices.SortFunc(p.at, func(a, b time.Time) int { return a.Compare(b) })
+		g := 1
+		for i := 1; i < len(p.at); i++ {
+			if p.at[i].Sub(p.at[i-1]) > 300*time.Microsecond {
+				g++
+			}
+		}
+		return g, took
+	}
+	paced, pacedTook := groups(0)
+	unpaced, unpacedTook := groups(-1)
+	t.Logf("%d posts at 1,000/s: %d groups paced (%v), %d without the grid (%v)", n, paced, pacedTook, unpaced, unpacedTook)
+	assert.LessOrEqual(t, paced, n/4, "paced posts leave in groups of about ten")
+	assert.Greater(t, unpaced, n/4, "without the grid each post leaves at its own token")
+}
+
+// stampingPoster notes when each post was made.
+type stampingPoster struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (p *stampingPoster) Post(context.Context, string, []byte) error {
+	p.mu.Lock()
+	p.at = append(p.at, time.Now())
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *stampingPoster) Delete(context.Context, string) error { return nil }
+
+func (p *stampingPoster) Get(context.Context, string) (ConnectionInfo, error) {
+	return ConnectionInfo{}, nil
+}
+
+// TestPacedWaitHonoursTheContext: a turn that comes after the context's
+// deadline fails at once and gives its token back; a cancelled wait returns
+// the context's error.
+func TestPacedWaitHonoursTheContext(t *testing.T) {
+	a := newAIMD(10, 0, false, DefaultPaceWindow, nil)
+	require.NoError(t, a.wait(context.Background()), "the burst's token")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err := a.wait(ctx)
+	require.ErrorIs(t, err, errPaceDeadline, "the next token is 100 ms away")
+	assert.NoError(t, ctx.Err(), "failed before the deadline, without waiting for it")
+	assert.InDelta(t, 0, a.lim.Tokens(), 0.1, "the token was given back")
+
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	time.AfterFunc(10*time.Millisecond, cancel2)
+	assert.ErrorIs(t, a.wait(ctx2), context.Canceled)
+}
