@@ -103,6 +103,7 @@ func runWorkers(args []string) error {
 	perInvocation := fs.String("per-invocation", "1", "comma-separated distributed_fanout.messages_per_invocation values (batches per worker invocation, delivered together)")
 	gogc := fs.String("client-gogc", "400", "GOGC of the worker processes")
 	gomaxprocs := fs.Int("client-gomaxprocs", sendingGOMAXPROCS, "GOMAXPROCS of the worker processes (0 = the Go default)")
+	ceiling := fs.Bool("ceiling", false, "per k, first measure k workers against a stand-in without rate limit (each sender unlimited, no hint): the machine's own ceiling for k processes")
 	_ = fs.Parse(args)
 	if sf.rate <= 0 {
 		return errors.New("-rate must be positive")
@@ -129,8 +130,20 @@ func runWorkers(args []string) error {
 	}
 	loadBefore := loadAvg()
 	var rows []workersRow
+	ceilings := map[[2]int]float64{} // k, per invocation -> accepted calls/s without a limit
 	for _, k := range counts {
 		for _, pi := range perInv {
+			if *ceiling {
+				unlimited := sf
+				unlimited.rate = 0
+				fmt.Fprintf(os.Stderr, "wsbench: workers k=%d ceiling %d per invocation N=%d ...\n", k, pi, *n)
+				r, err := measureWorkers(exe, unlimited, k, "before", *n, *batch, *concurrency, pi, clientEnv(*gogc, *gomaxprocs))
+				if err != nil {
+					return fmt.Errorf("k=%d ceiling: %w", k, err)
+				}
+				ceilings[[2]int{k, pi}] = r.accepted()
+				fmt.Fprintf(os.Stderr, "wsbench: workers k=%d ceiling: %.0f calls/s\n", k, r.accepted())
+			}
 			for _, m := range ms {
 				fmt.Fprintf(os.Stderr, "wsbench: workers k=%d %s %d per invocation N=%d ...\n", k, m, pi, *n)
 				r, err := measureWorkers(exe, sf, k, m, *n, *batch, *concurrency, pi, clientEnv(*gogc, *gomaxprocs))
@@ -143,8 +156,13 @@ func runWorkers(args []string) error {
 		}
 	}
 	fmt.Printf("Machine load (1-minute load average) before/after the run: %s / %s. Worker GOMAXPROCS %s.\n\n", loadBefore, loadAvg(), procsText(*gomaxprocs))
-	fmt.Print(workersTable(rows, sf, *batch, *concurrency))
+	fmt.Print(workersTable(rows, sf, *batch, *concurrency, ceilings))
 	return nil
+}
+
+// accepted is the stand-in's 200 and 410 answers per second of wall time.
+func (r workersRow) accepted() float64 {
+	return float64(r.Server.Delivered+r.Server.Gone) / r.Wall.Seconds()
 }
 
 // standIn is a running `wsbench serve` process.
@@ -492,28 +510,40 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func workersTable(rows []workersRow, sf serverFlags, batch, concurrency int) string {
+func workersTable(rows []workersRow, sf serverFlags, batch, concurrency int, ceilings map[[2]int]float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "One stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections. Batches of %d from lambda/fanout's Enqueuer, dealt round robin to k worker processes (lambda/fanout's Worker, per invocation as many batches as the table says, failed batches redelivered up to 5 times); sender concurrency %d per worker. before: the worker before issue 13 (no rate budget, each sender starts unlimited and its AIMD limiter finds the limit by itself, every post waking at its own token); alone: no rate budget, senders start at 10,000/s; hint: WS_FANOUT_RATE_BUDGET = %.0f, WS_FANOUT_MAX_CONCURRENCY = k, so every batch carries MaxRate = budget / k, posts paced in groups (sender.Options.PaceWindow, default); hint-unpaced: hint with every post waking at its own token.\n\n",
 		sf.latency, sf.rate, sf.burst, sf.dead*100, batch, concurrency, sf.rate)
-	b.WriteString("| k | batches per invocation | mode | rate hint per worker | delivered (of live) | lost | duplicates | 429s | 429s per delivered post | redelivered batches | wall time | aggregate accepted calls/s | share of limit | worker CPU per post |\n")
-	b.WriteString("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	if len(ceilings) > 0 {
+		b.WriteString("Machine ceiling: k workers against a stand-in without rate limit (same latency, each sender unlimited, no hint), the most this machine delivers with k processes; the last column is the share of min(limit, ceiling).\n\n")
+	}
+	b.WriteString("| k | batches per invocation | mode | rate hint per worker | delivered (of live) | lost | duplicates | 429s | 429s per delivered post | redelivered batches | wall time | aggregate accepted calls/s | share of limit | worker CPU per post |")
+	sep := "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	if len(ceilings) > 0 {
+		b.WriteString(" machine ceiling (calls/s) | share of min(limit, ceiling) |")
+		sep += " ---: | ---: |"
+	}
+	b.WriteString("\n" + sep + "\n")
 	for _, r := range rows {
 		s := r.sum()
 		hint := "-"
 		if r.Hint > 0 {
 			hint = fmt.Sprintf("%.0f/s", r.Hint)
 		}
-		accepted := float64(r.Server.Delivered + r.Server.Gone)
-		rate := accepted / r.Wall.Seconds()
+		rate := r.accepted()
 		cpuPer := "-"
 		if r.Server.Posts > 0 {
 			cpuPer = fmt.Sprintf("%.0f µs", float64(s.CPU.Microseconds())/float64(r.Server.Posts))
 		}
-		fmt.Fprintf(&b, "| %d | %d | %s | %s | %d / %d (%.1f%%) | %d | %d | %d | %.1f%% | %d | %s | %.0f | %.1f%% | %s |\n",
+		fmt.Fprintf(&b, "| %d | %d | %s | %s | %d / %d (%.1f%%) | %d | %d | %d | %.1f%% | %d | %s | %.0f | %.1f%% | %s |",
 			r.K, r.PerInvocation, r.Mode, hint, s.Delivered, r.Live, pct(s.Delivered, r.Live), r.Live-s.Delivered, s.Duplicates,
 			r.Server.Throttled, 100*float64(r.Server.Throttled)/float64(max(r.Server.Delivered, 1)), s.Redelivered,
 			r.Wall.Round(time.Millisecond), rate, 100*rate/sf.rate, cpuPer)
+		if len(ceilings) > 0 {
+			c := ceilings[[2]int{r.K, r.PerInvocation}]
+			fmt.Fprintf(&b, " %.0f | %.1f%% |", c, 100*rate/min(c, sf.rate))
+		}
+		b.WriteString("\n")
 	}
 	b.WriteString("\n429s per delivered post: the stand-in's 429 answers / its 200 answers. Worker CPU per post: the workers' user+system time together / the posts the stand-in received.\n")
 	return b.String()
