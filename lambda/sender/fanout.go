@@ -132,13 +132,13 @@ type Options struct {
 	// period leave together: one wake-up (and answers arriving together) per
 	// group instead of per post. The rate is unchanged, a group is never
 	// larger than the limiter's burst (10 ms of tokens), and a post leaves at
-	// most one period later than its token. It matters for a sender held
-	// below a few thousand posts per second (a fan-out worker's share of the
-	// budget, MaxRate, a low account limit): at 1,250/s it halves the CPU per
-	// post (docs/benchmarks.md, "CPU per post at a capped rate"). At
-	// 10,000/s and above the period is under the runtime timers' 1 ms
-	// resolution and nothing changes. Default DefaultPaceWindow; negative
-	// wakes every post at its own token.
+	// most one period later than its token. It is for a sender held to a
+	// few thousand posts per second (a fan-out worker's share of the budget,
+	// MaxRate, a low account limit): at 1,250/s it halves the CPU per post
+	// (docs/benchmarks.md, "CPU per post at a capped rate"). Above 4,000/s
+	// there is no grid (see paceMinPeriod), so a sender at the account's
+	// limit paces as before. Default DefaultPaceWindow; negative wakes every
+	// post at its own token.
 	PaceWindow time.Duration
 	// OmitDelivered leaves delivered recipients out of Report.Results (they
 	// are still counted), so a fan-out to 100,000 connections keeps only the
@@ -522,15 +522,20 @@ func burstFor(r float64) int { return max(1, int(r/100)) }
 // paceGroup is the most posts one tick of the pacing grid releases.
 const paceGroup = 16
 
+// paceMinPeriod is the shortest grid: above 4,000/s (paceGroup tokens in
+// under 4 ms) the runtime's 1 ms timer resolution already wakes several
+// posts at once, and a grid saved no CPU at 5,000/s (docs/benchmarks.md).
+const paceMinPeriod = 4 * time.Millisecond
+
 // pacePeriod is the pacing grid's period at rate r: the time paceGroup
-// tokens take, at most window; 0 (no grid) below a millisecond, where the
-// runtime's timers group the wake-ups by themselves, or without a window.
+// tokens take, at most window; 0 (no grid) under paceMinPeriod or without a
+// window.
 func pacePeriod(window time.Duration, r float64) time.Duration {
 	if window <= 0 || r <= 0 {
 		return 0
 	}
 	p := min(time.Duration(paceGroup/r*float64(time.Second)), window)
-	if p < time.Millisecond {
+	if p < paceMinPeriod {
 		return 0
 	}
 	return p

@@ -14,13 +14,14 @@ import (
 )
 
 // TestPacePeriod: the grid's period is the time paceGroup tokens take, at
-// most the window, none below a millisecond or without a window, and one
+// most the window, none under paceMinPeriod or without a window, and one
 // period never releases more than the limiter's burst.
 func TestPacePeriod(t *testing.T) {
 	assert.Equal(t, 10*time.Millisecond, pacePeriod(10*time.Millisecond, 1250), "16 tokens take 12.8 ms: the window caps it")
 	assert.Equal(t, 6400*time.Microsecond, pacePeriod(10*time.Millisecond, 2500))
-	assert.Equal(t, 1600*time.Microsecond, pacePeriod(10*time.Millisecond, 10000))
-	assert.Equal(t, time.Duration(0), pacePeriod(10*time.Millisecond, 20000), "under a millisecond: no grid")
+	assert.Equal(t, 4*time.Millisecond, pacePeriod(10*time.Millisecond, 4000))
+	assert.Equal(t, time.Duration(0), pacePeriod(10*time.Millisecond, 5000), "above 4,000/s: no grid")
+	assert.Equal(t, time.Duration(0), pacePeriod(10*time.Millisecond, 10000), "at the account's limit: no grid")
 	assert.Equal(t, time.Duration(0), pacePeriod(0, 1250), "no window")
 	assert.Equal(t, time.Duration(0), pacePeriod(-time.Nanosecond, 1250), "negative window")
 	assert.Equal(t, time.Duration(0), pacePeriod(10*time.Millisecond, 0), "unlimited")
