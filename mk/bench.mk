@@ -27,7 +27,7 @@ bench-fanout: ## fan-out: sequential vs all-at-once vs ours at N = 1,000/10,000/
 
 # A sender held below the limit (a fan-out worker's share of the budget):
 # CPU per post with and without the pacing grid (sender.Options.PaceWindow).
-BENCH_CAPPED_RATES ?= 1250 2500 4000
+BENCH_CAPPED_RATES ?= 1250 2500
 
 bench-cpu: ## client CPU per post at N = 100,000: the SDK client, the lean path through net/http, the lean path (the Lambdas') at GOMAXPROCS 1 and 2; at capped rates with and without the pacing grid
 	@mkdir -p $(BENCH_OUT)/cpu

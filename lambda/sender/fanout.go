@@ -135,7 +135,7 @@ type Options struct {
 	// most one period later than its token. It is for a sender held to a
 	// few thousand posts per second (a fan-out worker's share of the budget,
 	// MaxRate, a low account limit): at 1,250/s it halves the CPU per post
-	// (docs/benchmarks.md, "CPU per post at a capped rate"). Above 4,000/s
+	// (docs/benchmarks.md, "CPU per post at a capped rate"). Above 3,200/s
 	// there is no grid (see paceMinPeriod), so a sender at the account's
 	// limit paces as before. Default DefaultPaceWindow; negative wakes every
 	// post at its own token.
@@ -522,10 +522,11 @@ func burstFor(r float64) int { return max(1, int(r/100)) }
 // paceGroup is the most posts one tick of the pacing grid releases.
 const paceGroup = 16
 
-// paceMinPeriod is the shortest grid: above 4,000/s (paceGroup tokens in
-// under 4 ms) the runtime's 1 ms timer resolution already wakes several
-// posts at once, and a grid saved no CPU at 5,000/s (docs/benchmarks.md).
-const paceMinPeriod = 4 * time.Millisecond
+// paceMinPeriod is the shortest grid: above 3,200/s (paceGroup tokens in
+// under 5 ms) the runtime's 1 ms timer resolution already wakes several
+// posts at once, and a grid of 4 ms at 4,000/s and of 3.2 ms at 5,000/s
+// cost more CPU per post than it saved (docs/benchmarks.md).
+const paceMinPeriod = 5 * time.Millisecond
 
 // pacePeriod is the pacing grid's period at rate r: the time paceGroup
 // tokens take, at most window; 0 (no grid) under paceMinPeriod or without a

@@ -19,8 +19,8 @@ import (
 func TestPacePeriod(t *testing.T) {
 	assert.Equal(t, 10*time.Millisecond, pacePeriod(10*time.Millisecond, 1250), "16 tokens take 12.8 ms: the window caps it")
 	assert.Equal(t, 6400*time.Microsecond, pacePeriod(10*time.Millisecond, 2500))
-	assert.Equal(t, 4*time.Millisecond, pacePeriod(10*time.Millisecond, 4000))
-	assert.Equal(t, time.Duration(0), pacePeriod(10*time.Millisecond, 5000), "above 4,000/s: no grid")
+	assert.Equal(t, 5*time.Millisecond, pacePeriod(10*time.Millisecond, 3200))
+	assert.Equal(t, time.Duration(0), pacePeriod(10*time.Millisecond, 4000), "above 3,200/s: no grid")
 	assert.Equal(t, time.Duration(0), pacePeriod(10*time.Millisecond, 10000), "at the account's limit: no grid")
 	assert.Equal(t, time.Duration(0), pacePeriod(0, 1250), "no window")
 	assert.Equal(t, time.Duration(0), pacePeriod(-time.Nanosecond, 1250), "negative window")
