@@ -563,7 +563,8 @@ var errPaceDeadline = errors.New("sender: the post's turn under the rate limit c
 // grid's tick after it (Options.PaceWindow). The first wait after the sender
 // was idle for a meter window starts the new busy period just below the last
 // ceiling. A turn that would come after ctx's deadline gives its token back
-// and fails at once, as rate.Limiter.Wait does.
+// and fails at once, as rate.Limiter.Wait does; one whose token is due
+// before the deadline but whose tick is not leaves at its token.
 func (a *aimd) wait(ctx context.Context) error {
 	if a.adaptive {
 		now := a.now().UnixNano()
@@ -585,8 +586,11 @@ func (a *aimd) wait(ctx context.Context) error {
 	}
 	wake := paceWake(due, time.Duration(a.period.Load()), a.phase)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(wake) {
-		r.CancelAt(now)
-		return errPaceDeadline
+		if dl.Before(due) {
+			r.CancelAt(now)
+			return errPaceDeadline
+		}
+		wake = due // the grid's tick is too late, the token is not
 	}
 	t := time.NewTimer(wake.Sub(now))
 	defer t.Stop()

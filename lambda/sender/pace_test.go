@@ -106,7 +106,8 @@ func (p *stampingPoster) Get(context.Context, string) (ConnectionInfo, error) {
 
 // TestPacedWaitHonoursTheContext: a turn that comes after the context's
 // deadline fails at once and gives its token back; a cancelled wait returns
-// the context's error.
+// the context's error; a tick after the deadline for a token before it does
+// not fail the post.
 func TestPacedWaitHonoursTheContext(t *testing.T) {
 	a := newAIMD(10, 0, false, DefaultPaceWindow, nil)
 	require.NoError(t, a.wait(context.Background()), "the burst's token")
@@ -121,4 +122,16 @@ func TestPacedWaitHonoursTheContext(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	time.AfterFunc(10*time.Millisecond, cancel2)
 	assert.ErrorIs(t, a.wait(ctx2), context.Canceled)
+
+	// A token due before the deadline whose grid tick comes after it leaves
+	// at its token: a grid of 1 s whose next tick is about 600 ms away, the
+	// token about 100 ms away, the deadline at 300 ms.
+	b := newAIMD(10, 0, false, DefaultPaceWindow, nil)
+	require.NoError(t, b.wait(context.Background()), "the burst's token")
+	b.period.Store(int64(time.Second))
+	b.phase = time.Now().Add(600*time.Millisecond).UnixNano() % int64(time.Second)
+	ctx3, cancel3 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel3()
+	require.NoError(t, b.wait(ctx3), "the token is due before the deadline")
+	assert.NoError(t, ctx3.Err(), "left before the deadline")
 }
