@@ -483,7 +483,10 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	return line, nil
 }
 
-// asciiEqualFold reports whether b equals the lower-case ASCII s, ignoring case.
+// asciiEqualFold reports whether b equals the lower-case ASCII s, ignoring
+// ASCII case only, as net/http's internal ascii.EqualFold compares header
+// names: bytes.EqualFold would also fold Unicode (the Kelvin sign matches
+// "k"), which HTTP header names must not.
 func asciiEqualFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
