@@ -32,7 +32,9 @@ type Settings struct {
 	TableName string
 	// ManagementEndpoint is WS_MANAGEMENT_ENDPOINT; empty means derive it from events.
 	ManagementEndpoint string
-	// SendConcurrency is WS_SEND_CONCURRENCY, the posts in flight per fan-out (default 256).
+	// SendConcurrency is WS_SEND_CONCURRENCY, the posts in flight per fan-out
+	// (default 256); a sender capped below 10,000/s keeps its share of it
+	// (sender.Options.Concurrency).
 	SendConcurrency int
 	// MaxSendRate is WS_MAX_SEND_RATE, the requests per second one fan-out may use (0 = adaptive only).
 	MaxSendRate float64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -99,7 +100,23 @@ type Options struct {
 	// take tens of milliseconds, so 200 in flight are needed for 10,000/s
 	// (64 cap a fan-out at 3,200/s at 20 ms; see docs/benchmarks.md). Once
 	// API Gateway throttles, the adaptive limiter sets the pace, not this.
+	//
+	// Concurrency is sized for API Gateway's default account limit
+	// (10,000/s). A sender capped below it (MaxRate, SetRateHint: a
+	// distributed fan-out worker's share of the budget) keeps in flight its
+	// share of Concurrency, at least minInflight (16): Concurrency x cap /
+	// 10,000, the same latency allowance (25.6 ms by default) at its own
+	// rate. Paced at its cap, it needs no more; when the latency grows past
+	// the allowance (a server or a machine short of CPU) more posts in flight
+	// would only queue, each on a connection of its own: eight workers at
+	// 1,250/s on two cores, 256 in flight each, spent 126 µs per post, met
+	// 429s on 4% of them and reached 69% of the limit; with 32 each, 82 to
+	// 99 µs, 0.1% and 88 to 91% (docs/benchmarks.md, "Many workers").
 	Concurrency int
+	// FullConcurrency keeps Concurrency posts in flight even while the
+	// sender is capped, as before the share above: for comparison runs
+	// (wsbench workers -modes hint-full).
+	FullConcurrency bool
 	// MaxAttempts bounds the posts per recipient. Default 12 (DefaultMaxAttempts).
 	MaxAttempts int
 	// BaseBackoff and MaxBackoff shape the full-jitter exponential backoff
@@ -159,6 +176,21 @@ type Options struct {
 // DefaultConcurrency is Options.Concurrency when unset.
 const DefaultConcurrency = 256
 
+// minInflight is the least in-flight bound of a capped sender: one tick of
+// the pacing grid (paceGroup posts) leaves at once.
+const minInflight = paceGroup
+
+// inflightFor is the posts a sender with the given Concurrency keeps in
+// flight while capped at limit posts per second (0 = no cap): its share of
+// Concurrency, which is sized for DefaultStartRate (see Options.Concurrency).
+func inflightFor(concurrency int, limit float64) int {
+	if limit <= 0 || limit >= DefaultStartRate {
+		return concurrency
+	}
+	n := int(math.Ceil(float64(concurrency) * limit / DefaultStartRate))
+	return min(concurrency, max(n, minInflight))
+}
+
 // DefaultPaceWindow is Options.PaceWindow when unset.
 const DefaultPaceWindow = 10 * time.Millisecond
 
@@ -183,7 +215,13 @@ type Sender struct {
 	poster  Poster
 	opts    Options
 	limiter *aimd
-	slots   chan struct{} // posts in flight, Options.Concurrency at most
+	slots   chan struct{} // posts in flight, Options.Concurrency at most, some held by the sender (see hold)
+	// The in-flight bound of a capped sender (inflightFor) is the slots it
+	// does not hold itself: hold is how many it should hold (Concurrency
+	// minus the bound), held how many it does. held changes under holdMu
+	// only; release reads both without it on its fast path.
+	hold, held atomic.Int64
+	holdMu     sync.Mutex
 }
 
 // NewSender returns a fan-out sender over poster.
@@ -217,9 +255,61 @@ func NewSender(poster Poster, opts Options) *Sender {
 	// The limiter exists even when it has nothing to do (adaptive off, no
 	// cap), so that SetRateHint can cap a send later; an unlimited
 	// rate.Limiter lets every post through without waiting.
-	return &Sender{poster: poster, opts: opts, limiter: newAIMD(opts.MaxRate, start, !opts.DisableAdaptive, opts.PaceWindow, nil),
+	s := &Sender{poster: poster, opts: opts, limiter: newAIMD(opts.MaxRate, start, !opts.DisableAdaptive, opts.PaceWindow, nil),
 		slots: make(chan struct{}, opts.Concurrency)}
+	s.bound(opts.MaxRate)
+	return s
 }
+
+// bound sets the in-flight bound for a cap of limit posts per second (0 =
+// none): held slots beyond the new number to hold are given back at once,
+// free slots are taken while there are any, and release holds the rest as
+// posts in flight end.
+func (s *Sender) bound(limit float64) {
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	if s.opts.FullConcurrency {
+		limit = 0
+	}
+	want := int64(s.opts.Concurrency - inflightFor(s.opts.Concurrency, limit))
+	s.hold.Store(want)
+	for h := s.held.Load(); h > want; h-- {
+		<-s.slots // never blocks: the held slots are in the channel
+		s.held.Store(h - 1)
+	}
+	for h := s.held.Load(); h < want; h++ {
+		select {
+		case s.slots <- struct{}{}:
+			s.held.Store(h + 1)
+		default:
+			return
+		}
+	}
+}
+
+// release gives back a post's slot; while the sender holds fewer slots than
+// its bound asks it keeps the slot instead, and while it holds more it gives
+// back one of those too.
+func (s *Sender) release() {
+	if s.held.Load() == s.hold.Load() {
+		<-s.slots
+		return
+	}
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	switch h, want := s.held.Load(), s.hold.Load(); {
+	case h < want:
+		s.held.Store(h + 1)
+		return
+	case h > want:
+		<-s.slots
+		s.held.Store(h - 1)
+	}
+	<-s.slots
+}
+
+// inflight is the sender's current in-flight bound.
+func (s *Sender) inflight() int { return s.opts.Concurrency - int(s.hold.Load()) }
 
 // Poster returns the management API the sender posts through.
 func (s *Sender) Poster() Poster { return s.poster }
@@ -286,7 +376,7 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 			return
 		}
 		res, r, t := s.deliver(ctx, id, data)
-		<-s.slots
+		s.release()
 		// OnGone runs without a slot: it may send through this sender
 		// (presence leaves announce member_left), and a callback waiting
 		// for a slot while holding one could deadlock once every slot is
@@ -298,7 +388,9 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 		throttled.Add(int64(t))
 		record(res)
 	}
-	// Up to Concurrency long-lived workers, started as the work needs them:
+	// Up to Concurrency long-lived workers, started as the work needs them
+	// (those beyond a capped sender's in-flight bound wait for a slot, and
+	// take it when a hint is lifted mid-send):
 	// a goroutine per recipient would grow a fresh stack through the HTTP
 	// client's deep call chain on every post (a tenth of a post's CPU).
 	dispatch := func(id string) error {
@@ -756,6 +848,7 @@ func (s *Sender) SetRateHint(r float64) {
 		c = r
 	}
 	s.limiter.setCap(c)
+	s.bound(c)
 }
 
 func (a *aimd) setCap(c float64) {
