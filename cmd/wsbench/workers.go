@@ -43,10 +43,12 @@ import (
 // hint; "hint" enqueues with WS_FANOUT_RATE_BUDGET = the stand-in's limit and
 // WS_FANOUT_MAX_CONCURRENCY = k, so every batch carries MaxRate = limit / k;
 // "hint-unpaced" is "hint" with sender.Options.PaceWindow negative, every
-// post waking at its own token as before pacing ("before" is unpaced too).
+// post waking at its own token as before pacing ("before" is unpaced too);
+// "hint-full" is "hint" with sender.Options.FullConcurrency, every worker
+// keeping its whole concurrency in flight instead of its share.
 
 // workerModes are the enqueue and sender settings compared.
-var workerModes = []string{"before", "alone", "hint", "hint-unpaced"}
+var workerModes = []string{"before", "alone", "hint", "hint-unpaced", "hint-full"}
 
 // workerResult is what one worker process reports.
 type workerResult struct {
@@ -98,7 +100,7 @@ func runWorkers(args []string) error {
 	ks := fs.String("k", "1,2,4,8", "comma-separated worker counts (separate processes)")
 	n := fs.Int("n", 100000, "recipients of the distributed send")
 	batch := fs.Int("batch", fanout.DefaultBatchSize, "WS_FANOUT_BATCH_SIZE")
-	modes := fs.String("modes", "before,hint", "before (no rate hint, senders start unlimited, no pacing grid), alone (no rate hint, senders start at 10,000/s), hint (WS_FANOUT_RATE_BUDGET = -rate split among k), hint-unpaced (hint without the pacing grid: every post wakes at its own token)")
+	modes := fs.String("modes", "before,hint", "before (no rate hint, senders start unlimited, no pacing grid), alone (no rate hint, senders start at 10,000/s), hint (WS_FANOUT_RATE_BUDGET = -rate split among k), hint-unpaced (hint without the pacing grid: every post wakes at its own token), hint-full (hint with each worker's whole concurrency in flight instead of its share of it)")
 	concurrency := fs.Int("concurrency", bench.DefaultConcurrency, "WS_SEND_CONCURRENCY of each worker")
 	perInvocation := fs.String("per-invocation", "1", "comma-separated distributed_fanout.messages_per_invocation values (batches per worker invocation, delivered together)")
 	gogc := fs.String("client-gogc", "400", "GOGC of the worker processes")
@@ -116,7 +118,7 @@ func runWorkers(args []string) error {
 	for _, m := range strings.Split(*modes, ",") {
 		m = strings.TrimSpace(m)
 		if !slices.Contains(workerModes, m) {
-			return fmt.Errorf("-modes: unknown mode %q (want before, alone, hint or hint-unpaced)", m)
+			return fmt.Errorf("-modes: unknown mode %q (want before, alone, hint, hint-unpaced or hint-full)", m)
 		}
 		ms = append(ms, m)
 	}
@@ -286,7 +288,7 @@ func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, co
 	defer si.stop()
 	endpoint := si.endpoint
 	budget := 0.0
-	if mode == "hint" || mode == "hint-unpaced" {
+	if mode == "hint" || mode == "hint-unpaced" || mode == "hint-full" {
 		budget = sf.rate
 		row.Hint = fanout.Settings{RateBudget: budget, MaxConcurrency: k}.RateHint()
 	}
@@ -317,8 +319,12 @@ func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, co
 		if mode == "before" || mode == "hint-unpaced" {
 			pace = "-1ns"
 		}
-		cmd := exec.Command(exe, append([]string{"worker", "-endpoint", endpoint, "-concurrency", strconv.Itoa(concurrency), "-start-rate", startRate,
-			"-pace-window", pace, "-per-invocation", strconv.Itoa(perInvocation)}, si.caArgs()...)...)
+		args := []string{"worker", "-endpoint", endpoint, "-concurrency", strconv.Itoa(concurrency), "-start-rate", startRate,
+			"-pace-window", pace, "-per-invocation", strconv.Itoa(perInvocation)}
+		if mode == "hint-full" {
+			args = append(args, "-full-concurrency")
+		}
+		cmd := exec.Command(exe, append(args, si.caArgs()...)...)
 		cmd.Stderr = os.Stderr
 		cmd.Env = env
 		in, err := cmd.StdinPipe()
@@ -381,6 +387,7 @@ func runWorker(args []string) error {
 	concurrency := fs.Int("concurrency", bench.DefaultConcurrency, "WS_SEND_CONCURRENCY")
 	startRate := fs.Float64("start-rate", 0, "sender.Options.StartRate (0 = default, -1 = unlimited as before)")
 	paceWindow := fs.Duration("pace-window", 0, "sender.Options.PaceWindow (0 = default, negative = no pacing grid as before)")
+	fullConcurrency := fs.Bool("full-concurrency", false, "sender.Options.FullConcurrency: the whole concurrency in flight while capped")
 	perInvocation := fs.Int("per-invocation", 1, "messages per invocation (distributed_fanout.messages_per_invocation)")
 	maxReceive := fs.Int("max-receive", 5, "deliveries of a batch before it would go to the dead-letter queue")
 	caFile := fs.String("ca-file", "", "PEM certificate(s) to trust for an https:// endpoint (the stand-in's)")
@@ -414,7 +421,7 @@ func runWorker(args []string) error {
 		Logger:   discardLogger(),
 		NewSender: func(string) (*sender.Sender, error) {
 			// As lambda/cmd/fanout builds it (WS_MAX_SEND_RATE = 0).
-			return sender.NewSender(tp, sender.Options{Concurrency: *concurrency, StartRate: *startRate, PaceWindow: *paceWindow, OmitDelivered: true, Metrics: rec}), nil
+			return sender.NewSender(tp, sender.Options{Concurrency: *concurrency, FullConcurrency: *fullConcurrency, StartRate: *startRate, PaceWindow: *paceWindow, OmitDelivered: true, Metrics: rec}), nil
 		},
 	})
 	if err != nil {
@@ -512,7 +519,7 @@ func processCPU() time.Duration {
 
 func workersTable(rows []workersRow, sf serverFlags, batch, concurrency int, ceilings map[[2]int]float64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "One stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections. Batches of %d from lambda/fanout's Enqueuer, dealt round robin to k worker processes (lambda/fanout's Worker, per invocation as many batches as the table says, failed batches redelivered up to 5 times); sender concurrency %d per worker. before: the worker before issue 13 (no rate budget, each sender starts unlimited and its AIMD limiter finds the limit by itself, every post waking at its own token); alone: no rate budget, senders start at 10,000/s; hint: WS_FANOUT_RATE_BUDGET = %.0f, WS_FANOUT_MAX_CONCURRENCY = k, so every batch carries MaxRate = budget / k, posts paced in groups (sender.Options.PaceWindow, default); hint-unpaced: hint with every post waking at its own token.\n\n",
+	fmt.Fprintf(&b, "One stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections. Batches of %d from lambda/fanout's Enqueuer, dealt round robin to k worker processes (lambda/fanout's Worker, per invocation as many batches as the table says, failed batches redelivered up to 5 times); sender concurrency %d per worker. before: the worker before issue 13 (no rate budget, each sender starts unlimited and its AIMD limiter finds the limit by itself, every post waking at its own token); alone: no rate budget, senders start at 10,000/s; hint: WS_FANOUT_RATE_BUDGET = %.0f, WS_FANOUT_MAX_CONCURRENCY = k, so every batch carries MaxRate = budget / k, posts paced in groups (sender.Options.PaceWindow, default) and each worker keeping its share of the concurrency in flight (concurrency x hint / 10,000, at least 16); hint-unpaced: hint with every post waking at its own token; hint-full: hint with each worker's whole concurrency in flight.\n\n",
 		sf.latency, sf.rate, sf.burst, sf.dead*100, batch, concurrency, sf.rate)
 	if len(ceilings) > 0 {
 		b.WriteString("Machine ceiling: k workers against a stand-in without rate limit (same latency, each sender unlimited, no hint), the most this machine delivers with k processes; the last column is the share of min(limit, ceiling).\n\n")
