@@ -111,7 +111,11 @@ type Options struct {
 	// would only queue, each on a connection of its own: eight workers at
 	// 1,250/s on two cores, 256 in flight each, spent 126 µs per post, met
 	// 429s on 4% of them and reached 69% of the limit; with 32 each, 82 to
-	// 99 µs, 0.1% and 88 to 91% (docs/benchmarks.md, "Many workers").
+	// 99 µs, 0.1% and 88 to 91% (docs/benchmarks.md, "Many workers"). Where
+	// the latency has a higher floor (the lowest of a sender's successful
+	// posts over the last complete second: a management API in another
+	// region), the bound is at least 1.5 x cap x that floor, so the cap
+	// stays reachable.
 	Concurrency int
 	// FullConcurrency keeps Concurrency posts in flight even while the
 	// sender is capped, as before the share above: for comparison runs
@@ -180,15 +184,67 @@ const DefaultConcurrency = 256
 // the pacing grid (paceGroup posts) leaves at once.
 const minInflight = paceGroup
 
+// inflightLatencyGain is how many times its rate times its latency floor
+// (the lowest latency of its recent posts) a capped sender keeps in flight at
+// least: room for latency that varies around a floor above the 25.6 ms
+// Concurrency is sized for (a management API in another region, a stand-in
+// with long calls).
+const inflightLatencyGain = 1.5
+
 // inflightFor is the posts a sender with the given Concurrency keeps in
 // flight while capped at limit posts per second (0 = no cap): its share of
-// Concurrency, which is sized for DefaultStartRate (see Options.Concurrency).
-func inflightFor(concurrency int, limit float64) int {
+// Concurrency, which is sized for DefaultStartRate (see Options.Concurrency),
+// or inflightLatencyGain x limit x floor when that is more, at least
+// minInflight and at most Concurrency. floor is the latency floor (0 = none
+// measured yet).
+func inflightFor(concurrency int, limit float64, floor time.Duration) int {
 	if limit <= 0 || limit >= DefaultStartRate {
 		return concurrency
 	}
-	n := int(math.Ceil(float64(concurrency) * limit / DefaultStartRate))
-	return min(concurrency, max(n, minInflight))
+	n := math.Ceil(float64(concurrency) * limit / DefaultStartRate)
+	n = max(n, math.Ceil(inflightLatencyGain*limit*floor.Seconds()))
+	return min(concurrency, max(int(n), minInflight))
+}
+
+// latencyWindow is the span of posts the latency floor is taken over.
+const latencyWindow = time.Second
+
+// latencyFloor is the lowest latency of the successful posts of the last
+// complete window (latencyWindow, or window when set): 0 until one window of
+// posts is complete, and again after a window without posts. Only whole
+// windows count: the first posts of a sender open their connections, and on
+// a busy machine a few samples are no floor at all.
+type latencyFloor struct {
+	mu       sync.Mutex
+	window   time.Duration // 0 = latencyWindow; tests shorten it
+	cur      time.Duration // lowest of the current window
+	floor    time.Duration // lowest of the last complete one, 0 = none
+	curStart time.Time
+}
+
+// observe notes a post's latency d at now and returns the floor.
+func (f *latencyFloor) observe(now time.Time, d time.Duration) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.window
+	if w <= 0 {
+		w = latencyWindow
+	}
+	switch {
+	case f.curStart.IsZero() || now.Sub(f.curStart) >= 2*w:
+		f.floor, f.cur, f.curStart = 0, d, now
+	case now.Sub(f.curStart) >= w:
+		f.floor, f.cur, f.curStart = f.cur, d, now
+	case d < f.cur:
+		f.cur = d
+	}
+	return f.floor
+}
+
+func (f *latencyFloor) get() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.floor
 }
 
 // DefaultPaceWindow is Options.PaceWindow when unset.
@@ -222,6 +278,10 @@ type Sender struct {
 	// only; release reads both without it on its fast path.
 	hold, held atomic.Int64
 	holdMu     sync.Mutex
+	limit      atomic.Uint64 // math.Float64bits of the cap the bound follows, 0 = none
+	capped     atomic.Bool   // the bound is below Concurrency for the cap: post latencies are measured
+	floor      latencyFloor
+	lastFloor  atomic.Int64 // the floor the bound was last set from, in nanoseconds
 }
 
 // NewSender returns a fan-out sender over poster.
@@ -262,16 +322,35 @@ func NewSender(poster Poster, opts Options) *Sender {
 }
 
 // bound sets the in-flight bound for a cap of limit posts per second (0 =
-// none): held slots beyond the new number to hold are given back at once,
-// free slots are taken while there are any, and release holds the rest as
-// posts in flight end.
+// none), see rebound.
 func (s *Sender) bound(limit float64) {
-	s.holdMu.Lock()
-	defer s.holdMu.Unlock()
 	if s.opts.FullConcurrency {
 		limit = 0
 	}
-	want := int64(s.opts.Concurrency - inflightFor(s.opts.Concurrency, limit))
+	s.limit.Store(math.Float64bits(limit))
+	s.capped.Store(limit > 0 && limit < DefaultStartRate)
+	s.rebound()
+}
+
+// observeLatency notes the latency of a post that started at start and, when
+// the latency floor has changed, sets the in-flight bound from it.
+func (s *Sender) observeLatency(start time.Time) {
+	now := time.Now()
+	if f := s.floor.observe(now, now.Sub(start)); int64(f) != s.lastFloor.Load() {
+		s.rebound()
+	}
+}
+
+// rebound sets the in-flight bound from the cap and the latency floor: held
+// slots beyond the new number to hold are given back at once, free slots are
+// taken while there are any, and release holds the rest as posts in flight
+// end.
+func (s *Sender) rebound() {
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	floor := s.floor.get()
+	s.lastFloor.Store(int64(floor))
+	want := int64(s.opts.Concurrency - inflightFor(s.opts.Concurrency, math.Float64frombits(s.limit.Load()), floor))
 	s.hold.Store(want)
 	for h := s.held.Load(); h > want; h-- {
 		<-s.slots // never blocks: the held slots are in the channel
@@ -486,8 +565,16 @@ func (s *Sender) deliver(ctx context.Context, id string, data []byte) (Result, i
 				return Result{ConnectionID: id, Status: StatusFailed, Attempts: attempt - 1, Err: werr}, attempt - 1, throttled
 			}
 		}
+		var start time.Time
+		capped := s.capped.Load()
+		if capped {
+			start = time.Now()
+		}
 		err = s.poster.Post(ctx, id, data)
 		if err == nil {
+			if capped {
+				s.observeLatency(start)
+			}
 			if s.limiter != nil {
 				s.limiter.success()
 			}

@@ -14,24 +14,53 @@ import (
 // TestInflightFor: a capped sender keeps its share of Concurrency in flight
 // (sized for 10,000/s), at least minInflight and at most Concurrency.
 func TestInflightFor(t *testing.T) {
+	const ms = time.Millisecond
 	for _, c := range []struct {
 		concurrency int
 		limit       float64
+		floor       time.Duration
 		want        int
 	}{
-		{256, 0, 256},           // no cap
-		{256, 10000, 256},       // at the rate Concurrency is sized for
-		{256, 20000, 256},       // above it: never more than Concurrency
-		{256, 5000, 128},        // half the limit, half the posts in flight
-		{256, 2500, 64},         // a worker's share at k = 4
-		{256, 1250, 32},         // at k = 8
-		{256, 1000, 26},         // the module's default hint (10,000 / 10): 25.6 rounded up
-		{256, 100, minInflight}, // never fewer than one grid tick's posts
-		{8, 100, 8},             // nor more than Concurrency
-		{512, 1000, 52},         // a larger Concurrency keeps its latency allowance: 51.2 rounded up
+		{256, 0, 0, 256},              // no cap
+		{256, 0, time.Second, 256},    // no cap, whatever the latency
+		{256, 10000, 0, 256},          // at the rate Concurrency is sized for
+		{256, 20000, 0, 256},          // above it: never more than Concurrency
+		{256, 5000, 0, 128},           // half the limit, half the posts in flight
+		{256, 2500, 0, 64},            // a worker's share at k = 4
+		{256, 1250, 0, 32},            // at k = 8
+		{256, 1250, 17 * ms, 32},      // a floor under 25.6 ms / 1.5 changes nothing
+		{256, 1250, 20 * ms, 38},      // 1.5 x 1,250/s x 20 ms = 37.5, rounded up
+		{256, 1000, 80 * ms, 120},     // another region: 1.5 x 1,000/s x 80 ms
+		{256, 25, time.Second, 38},    // long calls: 1.5 x 25/s x 1 s = 37.5
+		{256, 1000, 0, 26},            // the module's default hint (10,000 / 10): 25.6 rounded up
+		{256, 1000, time.Second, 256}, // never more than Concurrency
+		{256, 100, 0, minInflight},    // never fewer than one grid tick's posts
+		{8, 100, 0, 8},                // nor more than Concurrency
+		{512, 1000, 0, 52},            // a larger Concurrency keeps its latency allowance: 51.2 rounded up
 	} {
-		assert.Equal(t, c.want, inflightFor(c.concurrency, c.limit), "Concurrency %d, cap %v/s", c.concurrency, c.limit)
+		assert.Equal(t, c.want, inflightFor(c.concurrency, c.limit, c.floor), "Concurrency %d, cap %v/s, floor %v", c.concurrency, c.limit, c.floor)
 	}
+}
+
+// TestLatencyFloor: the floor is the lowest latency of the last complete
+// window, none before the first one is complete or after a window without
+// posts.
+func TestLatencyFloor(t *testing.T) {
+	var f latencyFloor
+	t0 := time.Unix(1000, 0)
+	w := latencyWindow
+	assert.Equal(t, time.Duration(0), f.get(), "none before the first post")
+	assert.Equal(t, time.Duration(0), f.observe(t0, 90*time.Millisecond), "a first post, with its connection to open, is no floor")
+	assert.Equal(t, time.Duration(0), f.observe(t0.Add(w/5), 20*time.Millisecond))
+	assert.Equal(t, time.Duration(0), f.observe(t0.Add(2*w/5), 40*time.Millisecond))
+	// The first window complete: its lowest latency is the floor.
+	assert.Equal(t, 20*time.Millisecond, f.observe(t0.Add(w+w/5), 50*time.Millisecond))
+	assert.Equal(t, 20*time.Millisecond, f.observe(t0.Add(w+2*w/5), 60*time.Millisecond))
+	// The next: the latency has risen, and the floor follows.
+	assert.Equal(t, 50*time.Millisecond, f.observe(t0.Add(2*w+w/5), 70*time.Millisecond))
+	// A window without posts: no floor until a new window is complete.
+	assert.Equal(t, time.Duration(0), f.observe(t0.Add(5*w), 90*time.Millisecond))
+	assert.Equal(t, 90*time.Millisecond, f.observe(t0.Add(6*w), 95*time.Millisecond))
 }
 
 // gatePoster holds every post until open is closed, counting the posts in
@@ -159,4 +188,40 @@ func TestLoweredBoundHoldsSlotsAsPostsEnd(t *testing.T) {
 	s.SetRateHint(0)
 	assert.Equal(t, int64(0), s.held.Load())
 	assert.Empty(t, s.slots, "every slot back once the hint is gone")
+}
+
+// slowPoster answers every post after latency, counting the posts in flight.
+type slowPoster struct {
+	gatePoster
+	latency time.Duration
+}
+
+func (p *slowPoster) Post(ctx context.Context, _ string, _ []byte) error {
+	p.mu.Lock()
+	p.now++
+	p.highest = max(p.highest, p.now)
+	p.mu.Unlock()
+	time.Sleep(p.latency)
+	p.mu.Lock()
+	p.now--
+	p.mu.Unlock()
+	return nil
+}
+
+// TestCappedSenderFollowsALatencyFloor: posts that take 150 ms at a cap of
+// 500/s need 75 in flight, far above the share of 16; the bound follows the
+// measured latency floor (1.5 x 500/s x 150 ms = 113), so the cap stays
+// reachable (held at 16, 500 posts of 150 ms would take 4.7 s instead of
+// about one).
+func TestCappedSenderFollowsALatencyFloor(t *testing.T) {
+	p := &slowPoster{latency: 150 * time.Millisecond}
+	s := NewSender(p, Options{Concurrency: 256, MaxRate: 500})
+	s.floor.window = 300 * time.Millisecond // instead of 5 s of posts
+	require.Equal(t, minInflight, s.inflight())
+	rep := s.Send(context.Background(), ids(500), []byte("x"))
+	require.Equal(t, 500, rep.Delivered)
+	_, highest := p.counts()
+	assert.Greater(t, highest, 2*minInflight, "the bound grew with the latency floor")
+	assert.LessOrEqual(t, highest, 113)
+	assert.GreaterOrEqual(t, s.inflight(), 113, "the floor is at least the poster's latency")
 }
