@@ -443,7 +443,7 @@ variable "tracing_enabled" {
 }
 
 variable "send_concurrency" {
-  description = "Concurrent `@connections` posts of one function instance, all its fan-outs together (`WS_SEND_CONCURRENCY`), sized for 10,000 posts/s. A sender capped lower (`max_send_rate`, a distributed fan-out worker's `rate_budget / max_concurrency`) keeps its share in flight: `send_concurrency x cap / 10000`, at least 16."
+  description = "Concurrent `@connections` posts of one function instance, all its fan-outs together (`WS_SEND_CONCURRENCY`), sized for 10,000 posts/s. A sender capped lower (`max_send_rate`, a distributed fan-out worker's `rate_budget / max_concurrency`) keeps its share in flight: `send_concurrency x cap / 10000`, at least 16, or 1.5 x cap x the lowest latency of its posts over the last second when that is more."
   type        = number
   default     = 256
   nullable    = false
