@@ -1,6 +1,6 @@
 # Benchmarks behind docs/benchmarks.md, and a smoke tier that runs each of them
 # once at a small size so they cannot rot (no timing is asserted anywhere).
-#   make bench             reproduce docs/benchmarks.md (about 15 minutes; tables on
+#   make bench             reproduce docs/benchmarks.md (about 25 minutes; tables on
 #                          stdout and in artifacts/, chart artifacts/benchmarks-rate.svg)
 #   make test-bench-smoke  the smoke tier (part of `make test`)
 BENCH_OUT ?= $(ROOT)/artifacts
