@@ -222,14 +222,19 @@ type latencyFloor struct {
 	curStart time.Time
 }
 
+// span is the window in use.
+func (f *latencyFloor) span() time.Duration {
+	if f.window <= 0 {
+		return latencyWindow
+	}
+	return f.window
+}
+
 // observe notes a post's latency d at now and returns the floor.
 func (f *latencyFloor) observe(now time.Time, d time.Duration) time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	w := f.window
-	if w <= 0 {
-		w = latencyWindow
-	}
+	w := f.span()
 	switch {
 	case f.curStart.IsZero() || now.Sub(f.curStart) >= 2*w:
 		f.floor, f.cur, f.curStart = 0, d, now
@@ -241,9 +246,14 @@ func (f *latencyFloor) observe(now time.Time, d time.Duration) time.Duration {
 	return f.floor
 }
 
-func (f *latencyFloor) get() time.Duration {
+// get returns the floor at now: 0 once a window has passed without posts,
+// as the next post would find.
+func (f *latencyFloor) get(now time.Time) time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.curStart.IsZero() || now.Sub(f.curStart) >= 2*f.span() {
+		return 0
+	}
 	return f.floor
 }
 
@@ -348,7 +358,7 @@ func (s *Sender) observeLatency(start time.Time) {
 func (s *Sender) rebound() {
 	s.holdMu.Lock()
 	defer s.holdMu.Unlock()
-	floor := s.floor.get()
+	floor := s.floor.get(time.Now())
 	s.lastFloor.Store(int64(floor))
 	want := int64(s.opts.Concurrency - inflightFor(s.opts.Concurrency, math.Float64frombits(s.limit.Load()), floor))
 	s.hold.Store(want)

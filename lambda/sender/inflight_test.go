@@ -49,7 +49,7 @@ func TestLatencyFloor(t *testing.T) {
 	var f latencyFloor
 	t0 := time.Unix(1000, 0)
 	w := latencyWindow
-	assert.Equal(t, time.Duration(0), f.get(), "none before the first post")
+	assert.Equal(t, time.Duration(0), f.get(t0), "none before the first post")
 	assert.Equal(t, time.Duration(0), f.observe(t0, 90*time.Millisecond), "a first post, with its connection to open, is no floor")
 	assert.Equal(t, time.Duration(0), f.observe(t0.Add(w/5), 20*time.Millisecond))
 	assert.Equal(t, time.Duration(0), f.observe(t0.Add(2*w/5), 40*time.Millisecond))
@@ -58,7 +58,10 @@ func TestLatencyFloor(t *testing.T) {
 	assert.Equal(t, 20*time.Millisecond, f.observe(t0.Add(w+2*w/5), 60*time.Millisecond))
 	// The next: the latency has risen, and the floor follows.
 	assert.Equal(t, 50*time.Millisecond, f.observe(t0.Add(2*w+w/5), 70*time.Millisecond))
-	// A window without posts: no floor until a new window is complete.
+	assert.Equal(t, 50*time.Millisecond, f.get(t0.Add(2*w+w/2)))
+	// A window without posts: no floor until a new window is complete, and
+	// none for a cap set before the next post either.
+	assert.Equal(t, time.Duration(0), f.get(t0.Add(4*w+w/2)))
 	assert.Equal(t, time.Duration(0), f.observe(t0.Add(5*w), 90*time.Millisecond))
 	assert.Equal(t, 90*time.Millisecond, f.observe(t0.Add(6*w), 95*time.Millisecond))
 }
@@ -66,6 +69,7 @@ func TestLatencyFloor(t *testing.T) {
 // gatePoster holds every post until open is closed, counting the posts in
 // flight and the most seen at once.
 type gatePoster struct {
+	postOnly
 	open         chan struct{}
 	mu           sync.Mutex
 	now, highest int
@@ -89,12 +93,6 @@ func (p *gatePoster) Post(ctx context.Context, _ string, _ []byte) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func (p *gatePoster) Delete(context.Context, string) error { return nil }
-
-func (p *gatePoster) Get(context.Context, string) (ConnectionInfo, error) {
-	return ConnectionInfo{}, nil
 }
 
 // counts returns the posts in flight and the most seen at once.

@@ -85,8 +85,16 @@ func TestPacedPostsLeaveTogether(t *testing.T) {
 	assert.Greater(t, unpaced, n/4, "without the grid each post leaves at its own token")
 }
 
+// postOnly gives a test poster that only posts no-op Delete and Get.
+type postOnly struct{}
+
+func (postOnly) Delete(context.Context, string) error { return nil }
+
+func (postOnly) Get(context.Context, string) (ConnectionInfo, error) { return ConnectionInfo{}, nil }
+
 // stampingPoster notes when each post was made.
 type stampingPoster struct {
+	postOnly
 	mu sync.Mutex
 	at []time.Time
 }
@@ -96,12 +104,6 @@ func (p *stampingPoster) Post(context.Context, string, []byte) error {
 	p.at = append(p.at, time.Now())
 	p.mu.Unlock()
 	return nil
-}
-
-func (p *stampingPoster) Delete(context.Context, string) error { return nil }
-
-func (p *stampingPoster) Get(context.Context, string) (ConnectionInfo, error) {
-	return ConnectionInfo{}, nil
 }
 
 // TestPacedWaitHonoursTheContext: a turn that comes after the context's
