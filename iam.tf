@@ -131,6 +131,15 @@ locals {
     }],
   )
 
+  # In Pusher mode the publisher's Cleanup announces member_removed for the
+  # expired Pusher connections it removes: POST on the Pusher stage only.
+  publisher_pusher_statements = local.pusher_enabled ? [{
+    Sid      = "AnnouncePusherPresence"
+    Effect   = "Allow"
+    Action   = ["execute-api:ManageConnections"]
+    Resource = ["${try(aws_apigatewayv2_api.pusher[0].execution_arn, "")}/${var.stage_name}/POST/@connections/*"]
+  }] : []
+
   runtime_statements = concat(
     local.connection_statements,
     local.fanout_send_statements,
@@ -184,7 +193,7 @@ locals {
 
   function_statements = {
     websocket  = local.runtime_statements
-    publisher  = local.runtime_statements
+    publisher  = concat(local.runtime_statements, local.publisher_pusher_statements)
     authorizer = local.authorizer_statements
     fanout     = local.fanout_worker_statements
     deployer   = local.deployer_statements

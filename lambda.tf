@@ -218,11 +218,14 @@ locals {
       local.go_gc_environment["websocket"],
       { WS_MAX_CHANNELS_PER_CONNECTION = tostring(var.max_channels_per_connection) },
     )
-    # The publisher's join command honours the same cap.
+    # The publisher's join command honours the same cap. Its scheduled
+    # Cleanup also removes expired Pusher connections (same table) and
+    # announces member_removed through the Pusher stage (docs/pusher.md).
     publisher = merge(
       local.runtime_environment,
       local.go_gc_environment["publisher"],
       { WS_MAX_CHANNELS_PER_CONNECTION = tostring(var.max_channels_per_connection) },
+      local.pusher_enabled ? { WS_PUSHER_MANAGEMENT_ENDPOINT = local.pusher_management_url } : {},
     )
     authorizer = local.authorizer_environment
     fanout     = merge(local.fanout_environment, try(local.go_gc_environment["fanout"], {}))

@@ -32,6 +32,12 @@ type Settings struct {
 	TableName string
 	// ManagementEndpoint is WS_MANAGEMENT_ENDPOINT; empty means derive it from events.
 	ManagementEndpoint string
+	// PusherManagementEndpoint is WS_PUSHER_MANAGEMENT_ENDPOINT, the Pusher
+	// stage's @connections endpoint, which the publisher announces
+	// member_removed through when its Cleanup removes an expired Pusher
+	// connection (NewPusherAnnouncer); empty leaves such connections' presence
+	// channels quietly.
+	PusherManagementEndpoint string
 	// SendConcurrency is WS_SEND_CONCURRENCY, the posts in flight per fan-out
 	// (default 256); a sender capped below 10,000/s keeps its share of it
 	// (sender.Options.Concurrency).
@@ -68,17 +74,21 @@ type Settings struct {
 // Parse reads Settings with getenv (os.Getenv in mains, a map in tests).
 func Parse(getenv func(string) string) (Settings, error) {
 	s := Settings{
-		TableName:          getenv("WS_TABLE_NAME"),
-		ManagementEndpoint: strings.TrimSuffix(getenv("WS_MANAGEMENT_ENDPOINT"), "/"),
-		SendConcurrency:    sender.DefaultConcurrency,
-		ConnectionTTL:      store.DefaultTTL,
-		EventBusName:       getenv("WS_EVENT_BUS_NAME"),
-		EventSource:        getenv("WS_EVENT_SOURCE"),
-		MetricsNamespace:   metrics.NamespaceFromEnv(getenv),
+		TableName:                getenv("WS_TABLE_NAME"),
+		ManagementEndpoint:       strings.TrimSuffix(getenv("WS_MANAGEMENT_ENDPOINT"), "/"),
+		PusherManagementEndpoint: strings.TrimSuffix(getenv("WS_PUSHER_MANAGEMENT_ENDPOINT"), "/"),
+		SendConcurrency:          sender.DefaultConcurrency,
+		ConnectionTTL:            store.DefaultTTL,
+		EventBusName:             getenv("WS_EVENT_BUS_NAME"),
+		EventSource:              getenv("WS_EVENT_SOURCE"),
+		MetricsNamespace:         metrics.NamespaceFromEnv(getenv),
 	}
 	s.MaxChannelsPerConnection = realtime.DefaultMaxChannelsPerConnection
 	if s.TableName == "" {
 		return s, fmt.Errorf("WS_TABLE_NAME is required")
+	}
+	if v := s.PusherManagementEndpoint; v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
+		return s, fmt.Errorf("WS_PUSHER_MANAGEMENT_ENDPOINT=%q: want the Pusher stage's https://{api-id}.execute-api.{region}.amazonaws.com/{stage}", v)
 	}
 	if v := getenv("WS_SEND_CONCURRENCY"); v != "" {
 		n, err := strconv.Atoi(v)

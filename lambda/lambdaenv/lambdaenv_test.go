@@ -29,8 +29,9 @@ func TestParseValues(t *testing.T) {
 		"WS_TABLE_NAME": "t", "WS_SEND_CONCURRENCY": "200", "WS_MAX_SEND_RATE": "2500.5",
 		"WS_CONNECTION_TTL": "3h", "WS_MAX_CHANNELS_PER_CONNECTION": "250", "WS_EVENT_BUS_NAME": "bus", "WS_EVENT_SOURCE": "chat", "WS_LOG_LEVEL": "debug",
 		"WS_FANOUT_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q", "WS_FANOUT_THRESHOLD": "0", "WS_FANOUT_BATCH_SIZE": "100",
-		"WS_METRICS_NAMESPACE": "WebSocket/chat-prod",
-		"WS_HISTORY":           `[{"pattern":"chat-*","size":100,"ttl":"1h"}]`,
+		"WS_METRICS_NAMESPACE":          "WebSocket/chat-prod",
+		"WS_HISTORY":                    `[{"pattern":"chat-*","size":100,"ttl":"1h"}]`,
+		"WS_PUSHER_MANAGEMENT_ENDPOINT": "https://p.execute-api.eu-west-1.amazonaws.com/prod/",
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, 200, s.SendConcurrency)
@@ -43,6 +44,7 @@ func TestParseValues(t *testing.T) {
 	assert.Equal(t, fanout.Settings{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q", Threshold: 0, BatchSize: 100, RateBudget: fanout.DefaultRateBudget, MaxConcurrency: fanout.DefaultMaxConcurrency}, s.Fanout)
 	assert.Equal(t, "WebSocket/chat-prod", s.MetricsNamespace)
 	assert.Equal(t, realtime.HistoryRules{{Pattern: "chat-*", Size: 100, TTL: time.Hour}}, s.History)
+	assert.Equal(t, "https://p.execute-api.eu-west-1.amazonaws.com/prod", s.PusherManagementEndpoint)
 }
 
 func TestParseErrors(t *testing.T) {
@@ -58,6 +60,7 @@ func TestParseErrors(t *testing.T) {
 		"WS_FANOUT_BATCH_SIZE":                   {"WS_TABLE_NAME": "t", "WS_FANOUT_BATCH_SIZE": "5000"},
 		"WS_HISTORY":                             {"WS_TABLE_NAME": "t", "WS_HISTORY": `{"pattern":"chat-*"}`},
 		"size 0":                                 {"WS_TABLE_NAME": "t", "WS_HISTORY": `[{"pattern":"chat-*","size":0,"ttl":"1h"}]`},
+		"WS_PUSHER_MANAGEMENT_ENDPOINT":          {"WS_TABLE_NAME": "t", "WS_PUSHER_MANAGEMENT_ENDPOINT": "p.execute-api.eu-west-1.amazonaws.com/prod"},
 	}
 	for want, vars := range tests {
 		_, err := Parse(env(vars))

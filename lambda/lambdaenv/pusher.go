@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
+	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
 	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -178,4 +179,48 @@ func NewPusherHandlerFromConfig(awsCfg aws.Config, s Settings, ps PusherSettings
 	cfg.Manager, cfg.Presence, cfg.Values, cfg.Logger = m, presence, presence, log
 	cfg.Welcomer = pusher.LambdaWelcomer{Client: lambda.NewFromConfig(awsCfg), FunctionName: ps.WelcomeFunction}
 	return pusher.NewHandler(cfg)
+}
+
+// NewPusherAnnouncer returns the Manager a protocol v1 function (the
+// publisher) announces Pusher member_removed through, or nil when
+// WS_PUSHER_MANAGEMENT_ENDPOINT is not set: the same table, the Pusher
+// stage's endpoint, every send in process (the fan-out worker may post to the
+// protocol v1 API only), no lifecycle events and no history (member_removed
+// is not numbered). Register it with [LeavePusherPresence].
+func NewPusherAnnouncer(awsCfg aws.Config, s Settings, log *slog.Logger) (*realtime.Manager, error) {
+	if s.PusherManagementEndpoint == "" {
+		return nil, nil
+	}
+	m, err := NewManagerFromConfig(awsCfg, pusherAnnouncerSettings(s), log, realtime.Hooks{})
+	if err != nil {
+		return nil, fmt.Errorf("pusher announcer: %w", err)
+	}
+	return m, nil
+}
+
+// pusherAnnouncerSettings are s for the Manager of NewPusherAnnouncer.
+func pusherAnnouncerSettings(s Settings) Settings {
+	a := s
+	a.ManagementEndpoint = s.PusherManagementEndpoint
+	a.Fanout = fanout.Settings{}
+	a.EventBusName = ""
+	a.History = nil
+	return a
+}
+
+// LeavePusherPresence makes the connections m removes without $disconnect
+// (its Cleanup, a 410) leave their Pusher presence channels, with
+// member_removed through announce (see [NewPusherAnnouncer]; nil: quietly).
+// The connections announce itself finds gone while announcing leave the same
+// way.
+func LeavePusherPresence(m, announce *realtime.Manager, log *slog.Logger) {
+	p := m.Presence()
+	if p == nil {
+		return
+	}
+	leave := pusher.LeavePresence(p, announce, log)
+	m.OnRemoved(leave)
+	if announce != nil {
+		announce.OnRemoved(leave)
+	}
 }

@@ -108,3 +108,36 @@ func TestWithPusherSecretReadsSSMAtColdStart(t *testing.T) {
 	_, err = WithPusherSecret(t.Context(), env(vars), auth.EnvClients{})
 	require.NoError(t, err)
 }
+
+// TestPusherAnnouncer: without WS_PUSHER_MANAGEMENT_ENDPOINT the publisher
+// has no announcer (Pusher presence is left quietly); with it, the announcer
+// posts to the Pusher stage, in process (the fan-out worker may post to the
+// protocol v1 API only), with no lifecycle events and no history, on the same
+// table.
+func TestPusherAnnouncer(t *testing.T) {
+	cfg := aws.Config{Region: "eu-west-1", Credentials: aws.AnonymousCredentials{}}
+	s, err := Parse(env(map[string]string{"WS_TABLE_NAME": "t", "WS_MANAGEMENT_ENDPOINT": "https://v1.example/prod"}))
+	require.NoError(t, err)
+	m, err := NewPusherAnnouncer(cfg, s, nil)
+	require.NoError(t, err)
+	assert.Nil(t, m)
+
+	s, err = Parse(env(map[string]string{
+		"WS_TABLE_NAME": "t", "WS_MANAGEMENT_ENDPOINT": "https://v1.example/prod", "WS_PUSHER_MANAGEMENT_ENDPOINT": "https://pusher.example/prod",
+		"WS_FANOUT_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q", "WS_EVENT_BUS_NAME": "bus",
+		"WS_HISTORY": `[{"pattern":"chat-*","size":100,"ttl":"1h"}]`, "WS_SEND_CONCURRENCY": "64",
+	}))
+	require.NoError(t, err)
+	a := pusherAnnouncerSettings(s)
+	assert.Equal(t, "https://pusher.example/prod", a.ManagementEndpoint)
+	assert.Empty(t, a.Fanout.QueueURL, "no distributed fan-out")
+	assert.Empty(t, a.EventBusName)
+	assert.Empty(t, a.History)
+	assert.Equal(t, "t", a.TableName)
+	assert.Equal(t, 64, a.SendConcurrency)
+	assert.Equal(t, "https://v1.example/prod", s.ManagementEndpoint, "the publisher's own settings are unchanged")
+	m, err = NewPusherAnnouncer(cfg, s, nil)
+	require.NoError(t, err)
+	require.NotNil(t, m)
+	assert.NotNil(t, m.Presence())
+}

@@ -81,6 +81,12 @@ func (s *Server) wirePusher(ctx context.Context, cfg ServerConfig, gcfg *Config)
 			pv = store.NewMemoryPresence(nil)
 		}
 		pc.Manager, pc.Presence, pc.Values = m, pv, pv
+		// The in-process publisher's Cleanup (protocol v1's Manager) removes
+		// expired Pusher connections too: they leave their Pusher presence
+		// channels with member_removed, as the publisher function does.
+		if s.manager != nil {
+			s.manager.OnRemoved(pusher.LeavePresence(pv, m, cfg.Logger))
+		}
 		if pc.Logger == nil {
 			pc.Logger = cfg.Logger
 		}

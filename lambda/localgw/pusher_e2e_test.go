@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -55,6 +57,21 @@ func pusherBootstrapServer(t *testing.T) (*localgw.Server, *lockedBuffer, string
 		ProcessOutput: out, Pusher: &pusher.Config{App: pusherApp},
 	})
 	return srv, out, table
+}
+
+// localPresence returns a DynamoDB Local client and the presence store on table.
+func localPresence(t *testing.T, table string) (*dynamodb.Client, *store.DynamoPresence) {
+	t.Helper()
+	client := dynamodb.NewFromConfig(aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}, func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(dynamoEndpoint(t))
+		o.DisableValidateResponseChecksum = true
+	})
+	presence, err := store.NewDynamoPresence(client, store.DynamoOptions{Table: table})
+	require.NoError(t, err)
+	return client, presence
 }
 
 // pusherClient is a Pusher protocol 7 client on a real WebSocket.
@@ -153,21 +170,13 @@ func TestGonePresenceMemberIsRemoved(t *testing.T) {
 	// b is a live member. The gone member is as the registry holds it: a
 	// connection a minute old (past realtime.GoneGrace) in the channel, which
 	// the gateway no longer has, so a post to it answers 410 GoneException.
-	client := dynamodb.NewFromConfig(aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-	}, func(o *dynamodb.Options) {
-		o.BaseEndpoint = aws.String(dynamoEndpoint(t))
-		o.DisableValidateResponseChecksum = true
-	})
-	presence, err := store.NewDynamoPresence(client, store.DynamoOptions{Table: table})
-	require.NoError(t, err)
+	_, presence := localPresence(t, table)
 	b := dialPusher(ctx, t, srv)
 	b.joinPresence(ctx, channel, "live-user")
 	st := srv.Store()
 	const gone = "GoneConnId0001="
 	require.NoError(t, st.AddConnection(ctx, store.Connection{ID: gone, ConnectedAt: time.Now().Add(-time.Minute)}))
-	_, err = st.Join(ctx, gone, pusher.StoreChannel(channel))
+	_, err := st.Join(ctx, gone, pusher.StoreChannel(channel))
 	require.NoError(t, err)
 	_, err = presence.JoinPresence(ctx, channel, store.PresenceMember{ConnectionID: gone, UserID: "gone-user", ExpiresAt: time.Now().Add(store.DefaultTTL)}, 0)
 	require.NoError(t, err)
@@ -191,4 +200,52 @@ func TestGonePresenceMemberIsRemoved(t *testing.T) {
 	chans, err := st.ConnectionChannels(ctx, gone)
 	require.NoError(t, err)
 	assert.Empty(t, chans)
+}
+
+// TestPublisherCleanupAnnouncesExpiredPusherMember: the compiled publisher
+// bootstrap, invoked with {"action":"cleanup"} through the gateway's Lambda
+// Invoke API, removes a Pusher connection that expired without $disconnect,
+// and the live member hears member_removed through the Pusher stage
+// (WS_PUSHER_MANAGEMENT_ENDPOINT, as the module sets it in Pusher mode).
+func TestPublisherCleanupAnnouncesExpiredPusherMember(t *testing.T) {
+	srv, _, table := pusherBootstrapServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const channel = "presence-room"
+	client, presence := localPresence(t, table)
+	b := dialPusher(ctx, t, srv)
+	b.joinPresence(ctx, channel, "live-user")
+
+	// The expired member, as the registry holds it: connected 3 hours ago
+	// (past its 2 h 10 min TTL), in the channel, its $disconnect lost. It
+	// joined while it was live: a store whose clock is 3 hours behind.
+	connectedAt := time.Now().Add(-3 * time.Hour)
+	st, err := store.NewDynamoDB(client, store.DynamoOptions{Table: table, Now: func() time.Time { return connectedAt.Add(time.Minute) }})
+	require.NoError(t, err)
+	const expired = "ExpiredConnId01="
+	require.NoError(t, st.AddConnection(ctx, store.Connection{ID: expired, ConnectedAt: connectedAt}))
+	_, err = st.Join(ctx, expired, pusher.StoreChannel(channel))
+	require.NoError(t, err)
+	_, err = presence.JoinPresence(ctx, channel, store.PresenceMember{ConnectionID: expired, UserID: "expired-user", ExpiresAt: connectedAt.Add(store.DefaultTTL)}, 0)
+	require.NoError(t, err)
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.LambdaEndpoint()+"/2015-03-31/functions/publisher/invocations", strings.NewReader(`{"action":"cleanup"}`))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	require.Empty(t, resp.Header.Get("X-Amz-Function-Error"), "%s", body)
+
+	f := b.next(ctx, "pusher_internal:member_removed")
+	assert.Equal(t, channel, f["channel"])
+	var d map[string]any
+	require.NoError(t, json.Unmarshal([]byte(f["data"].(string)), &d))
+	assert.Equal(t, map[string]any{"user_id": "expired-user"}, d)
+	n, err := presence.PresenceUserCount(ctx, channel)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "user_count no longer counts the expired member")
+	_, err = presence.PresenceMember(ctx, channel, expired)
+	assert.ErrorIs(t, err, store.ErrNotFound)
 }

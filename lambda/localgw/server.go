@@ -302,7 +302,14 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 			return err
 		}
 		gcfg.WebSocket = ws.Function()
-		pub, err := pool(FunctionPublisher)
+		// As the module does in Pusher mode: the publisher's Cleanup
+		// announces member_removed for expired Pusher connections through
+		// the Pusher stage.
+		var pubEnv []string
+		if cfg.Pusher != nil {
+			pubEnv = append(pubEnv, "WS_PUSHER_MANAGEMENT_ENDPOINT=http://"+s.Addr()+"/"+PusherStage)
+		}
+		pub, err := pool(FunctionPublisher, pubEnv...)
 		if err != nil {
 			return err
 		}

@@ -396,37 +396,56 @@ func (h *Handler) removed(ctx context.Context, r store.Removed) {
 }
 
 // LeavePresenceQuietly returns a store.RemovedFunc for a runtime that cannot
-// post to the Pusher API, such as the publisher function, whose scheduled
-// Cleanup also removes expired Pusher connections: it leaves the Pusher
-// presence channels of each removed connection in p, so member lists,
-// user_count and the member limit stop counting it, but announces nothing
-// (member_removed needs the Pusher stage's management endpoint). Register it
-// with realtime.Manager.OnRemoved.
+// post to the Pusher API: it leaves the Pusher presence channels of each
+// removed connection in p, so member lists, user_count and the member limit
+// stop counting it, but announces nothing. Register it with
+// realtime.Manager.OnRemoved. A runtime that can post to the Pusher stage
+// uses [LeavePresence] instead.
 func LeavePresenceQuietly(p store.Presence, log *slog.Logger) store.RemovedFunc {
+	return LeavePresence(p, nil, log)
+}
+
+// LeavePresence returns a store.RemovedFunc for a runtime other than the
+// Pusher-mode function that removes Pusher connections, such as the
+// publisher function, whose scheduled Cleanup also removes expired Pusher
+// connections (same table). It leaves the Pusher presence channels of each
+// removed connection in p and, when that was the user's last connection in a
+// channel, sends member_removed to the channel's other members through
+// announce: a Manager on the same table whose management endpoint is the
+// Pusher stage's (WS_PUSHER_MANAGEMENT_ENDPOINT), exactly as $disconnect
+// would. A nil announce announces nothing (LeavePresenceQuietly). Register it
+// with realtime.Manager.OnRemoved, on announce too, so that a member found
+// gone (410) while announcing leaves as well.
+func LeavePresence(p store.Presence, announce *realtime.Manager, log *slog.Logger) store.RemovedFunc {
 	return func(ctx context.Context, r store.Removed) {
 		for _, sc := range r.Channels {
 			ch, ok := strings.CutPrefix(sc, storePrefix)
 			if !ok || !IsPresence(ch) {
 				continue
 			}
-			if _, _, err := p.LeavePresence(ctx, ch, r.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				log.ErrorContext(ctx, "leave presence", "connectionId", r.ID, "channel", ch, "error", err)
-			}
+			leavePresence(ctx, p, announce, log, r.ID, ch)
 		}
 	}
 }
 
 func (h *Handler) leavePresence(ctx context.Context, id, ch string) {
-	m, last, err := h.cfg.Presence.LeavePresence(ctx, ch, id)
+	leavePresence(ctx, h.cfg.Presence, h.m, h.log, id, ch)
+}
+
+// leavePresence takes connection id out of Pusher presence channel ch and,
+// with the user's last connection there, sends member_removed to the others
+// through m (nil: to nobody).
+func leavePresence(ctx context.Context, p store.Presence, m *realtime.Manager, log *slog.Logger, id, ch string) {
+	member, last, err := p.LeavePresence(ctx, ch, id)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			h.log.ErrorContext(ctx, "leave presence", "connectionId", id, "channel", ch, "error", err)
+			log.ErrorContext(ctx, "leave presence", "connectionId", id, "channel", ch, "error", err)
 		}
 		return
 	}
-	if last {
-		if _, err := h.m.SendToStoredChannel(ctx, StoreChannel(ch), MemberRemoved(ch, m.UserID), id); err != nil {
-			h.log.ErrorContext(ctx, "send member_removed", "channel", ch, "error", err)
+	if last && m != nil {
+		if _, err := m.SendToStoredChannel(ctx, StoreChannel(ch), MemberRemoved(ch, member.UserID), id); err != nil {
+			log.ErrorContext(ctx, "send member_removed", "channel", ch, "error", err)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -138,6 +139,59 @@ func TestPublisherCleanupLeavesPusherPresenceQuietly(t *testing.T) {
 	require.Len(t, users, 1)
 	assert.Equal(t, "u2", users[0].UserID)
 	assert.Equal(t, posts, e.api.Counts().Posts, "nothing announced from the publisher")
+}
+
+// TestPublisherCleanupAnnouncesPusherMemberRemoved: with the Pusher stage's
+// endpoint (WS_PUSHER_MANAGEMENT_ENDPOINT), the publisher's Cleanup announces
+// what $disconnect would: member_removed to the others, through a second
+// Manager on the same table that posts to the Pusher stage; nothing goes to
+// the protocol v1 API. A member found gone (410) while announcing leaves too,
+// and the others hear of it.
+func TestPublisherCleanupAnnouncesPusherMemberRemoved(t *testing.T) {
+	e := newEnv(t, nil)
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	v1Posts := 0
+	pub, err := realtime.New(realtime.Config{Store: e.h.Manager().Store(), ManagementEndpoint: "https://v1.invalid/prod",
+		NewPoster: func(string) (sender.Poster, error) {
+			v1Posts++
+			return nil, errors.New("nothing of Pusher goes to the protocol v1 API")
+		},
+		Now: e.now, Logger: quiet})
+	require.NoError(t, err)
+	pusherPoster, err := sender.NewManagementAPI(aws.Config{Region: "eu-west-1", Credentials: aws.AnonymousCredentials{}}, e.api.URL(), nil)
+	require.NoError(t, err)
+	announce, err := realtime.New(realtime.Config{Store: e.h.Manager().Store(), Poster: pusherPoster, Now: e.now, Logger: quiet,
+		Sender: sender.Options{Concurrency: 4, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}})
+	require.NoError(t, err)
+	leave := pusher.LeavePresence(e.presence, announce, quiet)
+	pub.OnRemoved(leave)
+	announce.OnRemoved(leave)
+
+	old := e.now().Add(-2 * time.Hour) // expires in 10 minutes
+	sd1, sd2 := e.connectAt("d1", old), e.connectAt("d2", old)
+	sg := e.connectAt("g", e.now().Add(-time.Minute)) // past realtime.GoneGrace
+	sb := e.connect("b")
+	e.joinPresence("d1", sd1, "presence-r", "u4")
+	e.joinPresence("d2", sd2, "presence-r", "u4")
+	e.joinPresence("g", sg, "presence-r", "u5")
+	e.joinPresence("b", sb, "presence-r", "u2")
+	require.Equal(t, 3, e.userCount("presence-r"))
+	e.api.Kill("g") // its socket died; no $disconnect came
+
+	e.mu.Lock()
+	e.ahead = 15 * time.Minute
+	e.mu.Unlock()
+	n, err := pub.Cleanup(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "d1 and d2 expired")
+	assert.Equal(t, []string{"u4", "u5"}, e.removedUsers("b", "presence-r"),
+		"member_removed once for u4's two connections, and for u5, gone while hearing it")
+	assert.Equal(t, 1, e.userCount("presence-r"))
+	for _, id := range []string{"d1", "d2", "g"} {
+		_, err := e.presence.PresenceMember(context.Background(), "presence-r", id)
+		assert.ErrorIs(t, err, store.ErrNotFound, "%s left the channel", id)
+	}
+	assert.Zero(t, v1Posts, "the v1 sender was never built")
 }
 
 // TestPusherFramesAndConnectionsAreCounted: the Pusher-mode function counts

@@ -177,6 +177,7 @@ func TestPlanPusherDisabled(t *testing.T) {
 			for _, name := range []string{"pusher_host", "pusher_port", "pusher_scheme", "pusher_app_id", "pusher_key", "pusher_env", "pusher_function_name"} {
 				assert.Nil(t, outputValue(t, plan, name), name)
 			}
+			assert.NotContains(t, environment(t, plan, `aws_lambda_function.this["publisher"]`), "WS_PUSHER_MANAGEMENT_ENDPOINT")
 		})
 	}
 }
@@ -274,15 +275,42 @@ func TestPusherApplyWiringAndIAM(t *testing.T) {
 	assert.Equal(t, []string{attr(t, resources, "aws_cloudwatch_log_group.pusher[0]", "arn") + ":*"}, []string(sids["WriteOwnLogs"].Resource))
 	assert.NotContains(t, sids["ConnectionTable"].Action, "dynamodb:Scan")
 
-	// The v1 functions' policies do not gain the Pusher API.
+	// The websocket function's policy does not gain the Pusher API; the
+	// publisher's gains one statement, POST on the Pusher stage, for the
+	// member_removed its Cleanup announces, and its environment names the
+	// Pusher stage's endpoint.
 	for _, fn := range []string{"websocket", "publisher"} {
 		v1 := parsePolicy(t, values(`aws_iam_role_policy.function["` + fn + `"]`)["policy"].(string))
 		for _, s := range v1.Statement {
 			for _, res := range s.Resource {
+				if fn == "publisher" && s.Sid == "AnnouncePusherPresence" {
+					continue
+				}
 				assert.NotContains(t, res, wsExec, fn)
+			}
+			if s.Sid == "AnnouncePusherPresence" {
+				assert.Equal(t, "publisher", fn)
+				assert.Equal(t, []string{"execute-api:ManageConnections"}, []string(s.Action))
+				assert.Equal(t, []string{wsExec + "/" + pusherStageName + "/POST/@connections/*"}, []string(s.Resource), "posts only, only to the Pusher stage")
 			}
 		}
 	}
+	pubDoc := parsePolicy(t, values(`aws_iam_role_policy.function["publisher"]`)["policy"].(string))
+	assert.Contains(t, sidsOf(pubDoc), "AnnouncePusherPresence")
+	pubEnv := block(t, values(`aws_lambda_function.this["publisher"]`), "environment")["variables"].(map[string]interface{})
+	assert.Equal(t, fnEnv["WS_MANAGEMENT_ENDPOINT"], pubEnv["WS_PUSHER_MANAGEMENT_ENDPOINT"], "the publisher announces through the Pusher stage")
+	assert.NotEqual(t, pubEnv["WS_MANAGEMENT_ENDPOINT"], pubEnv["WS_PUSHER_MANAGEMENT_ENDPOINT"])
+	wsEnv := block(t, values(`aws_lambda_function.this["websocket"]`), "environment")["variables"].(map[string]interface{})
+	assert.NotContains(t, wsEnv, "WS_PUSHER_MANAGEMENT_ENDPOINT")
+}
+
+// sidsOf lists a policy's statement ids.
+func sidsOf(doc policyDocument) []string {
+	var out []string
+	for _, s := range doc.Statement {
+		out = append(out, s.Sid)
+	}
+	return out
 }
 
 // TestPusherValidation: each bad pusher input fails plan with its actionable message.

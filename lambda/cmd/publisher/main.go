@@ -9,11 +9,11 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/lambdaenv"
 	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/publisher"
-	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 )
 
@@ -26,15 +26,25 @@ func main() {
 	log := lambdaenv.Logger(settings.LogLevel)
 	rec := lambdaenv.NewEMF(settings, metrics.FunctionPublisher)
 	settings.Metrics = rec
-	m, err := lambdaenv.NewManager(context.Background(), settings, log, realtime.Hooks{})
+	awsCfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		log.Error("publisher: load aws config", "error", err)
+		os.Exit(1)
+	}
+	m, err := lambdaenv.NewManagerFromConfig(awsCfg, settings, log, realtime.Hooks{})
 	if err != nil {
 		log.Error("publisher: start", "error", err)
 		os.Exit(1)
 	}
 	// Its scheduled Cleanup also removes expired Pusher connections (same
-	// table): leave their Pusher presence channels (docs/pusher.md).
-	if p := m.Presence(); p != nil {
-		m.OnRemoved(pusher.LeavePresenceQuietly(p, log))
+	// table): they leave their Pusher presence channels, with member_removed
+	// through the Pusher stage when the module gives its endpoint
+	// (WS_PUSHER_MANAGEMENT_ENDPOINT; docs/pusher.md).
+	announce, err := lambdaenv.NewPusherAnnouncer(awsCfg, settings, log)
+	if err != nil {
+		log.Error("publisher: start", "error", err)
+		os.Exit(1)
 	}
+	lambdaenv.LeavePusherPresence(m, announce, log)
 	lambda.Start(metrics.Wrap(rec, publisher.New(m).Handle))
 }
