@@ -178,9 +178,9 @@ func TestGonePresenceMemberIsRemoved(t *testing.T) {
 	require.NoError(t, st.AddConnection(ctx, store.Connection{ID: gone, ConnectedAt: time.Now().Add(-time.Minute)}))
 	_, err := st.Join(ctx, gone, pusher.StoreChannel(channel))
 	require.NoError(t, err)
-	_, err = presence.JoinPresence(ctx, channel, store.PresenceMember{ConnectionID: gone, UserID: "gone-user", ExpiresAt: time.Now().Add(store.DefaultTTL)}, 0)
+	_, err = presence.JoinPresence(ctx, pusher.StoreChannel(channel), store.PresenceMember{ConnectionID: gone, UserID: "gone-user", ExpiresAt: time.Now().Add(store.DefaultTTL)}, 0)
 	require.NoError(t, err)
-	n, err := presence.PresenceUserCount(ctx, channel)
+	n, err := presence.PresenceUserCount(ctx, pusher.StoreChannel(channel))
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 
@@ -192,7 +192,7 @@ func TestGonePresenceMemberIsRemoved(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(f["data"].(string)), &d))
 	assert.Equal(t, map[string]any{"user_id": "gone-user"}, d)
 
-	n, err = presence.PresenceUserCount(ctx, channel)
+	n, err = presence.PresenceUserCount(ctx, pusher.StoreChannel(channel))
 	require.NoError(t, err)
 	assert.Equal(t, 1, n, "user_count no longer counts the gone member")
 	_, err = st.GetConnection(ctx, gone)
@@ -226,7 +226,7 @@ func TestPublisherCleanupAnnouncesExpiredPusherMember(t *testing.T) {
 	require.NoError(t, st.AddConnection(ctx, store.Connection{ID: expired, ConnectedAt: connectedAt}))
 	_, err = st.Join(ctx, expired, pusher.StoreChannel(channel))
 	require.NoError(t, err)
-	_, err = presence.JoinPresence(ctx, channel, store.PresenceMember{ConnectionID: expired, UserID: "expired-user", ExpiresAt: connectedAt.Add(store.DefaultTTL)}, 0)
+	_, err = presence.JoinPresence(ctx, pusher.StoreChannel(channel), store.PresenceMember{ConnectionID: expired, UserID: "expired-user", ExpiresAt: connectedAt.Add(store.DefaultTTL)}, 0)
 	require.NoError(t, err)
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.LambdaEndpoint()+"/2015-03-31/functions/publisher/invocations", strings.NewReader(`{"action":"cleanup"}`))
@@ -243,9 +243,9 @@ func TestPublisherCleanupAnnouncesExpiredPusherMember(t *testing.T) {
 	var d map[string]any
 	require.NoError(t, json.Unmarshal([]byte(f["data"].(string)), &d))
 	assert.Equal(t, map[string]any{"user_id": "expired-user"}, d)
-	n, err := presence.PresenceUserCount(ctx, channel)
+	n, err := presence.PresenceUserCount(ctx, pusher.StoreChannel(channel))
 	require.NoError(t, err)
 	assert.Equal(t, 1, n, "user_count no longer counts the expired member")
-	_, err = presence.PresenceMember(ctx, channel, expired)
+	_, err = presence.PresenceMember(ctx, pusher.StoreChannel(channel), expired)
 	assert.ErrorIs(t, err, store.ErrNotFound)
 }

@@ -436,7 +436,7 @@ func (h *Handler) leavePresence(ctx context.Context, id, ch string) {
 // with the user's last connection there, sends member_removed to the others
 // through m (nil: to nobody).
 func leavePresence(ctx context.Context, p store.Presence, m *realtime.Manager, log *slog.Logger, id, ch string) {
-	member, last, err := p.LeavePresence(ctx, ch, id)
+	member, last, err := p.LeavePresence(ctx, StoreChannel(ch), id)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			log.ErrorContext(ctx, "leave presence", "connectionId", id, "channel", ch, "error", err)

@@ -279,7 +279,7 @@ func (h *Handler) channelInfo(ctx context.Context, ch, info string) (map[string]
 		out["subscription_count"] = n
 	}
 	if wants(info, "user_count") && IsPresence(ch) {
-		n, err := h.cfg.Presence.PresenceUserCount(ctx, ch)
+		n, err := h.cfg.Presence.PresenceUserCount(ctx, StoreChannel(ch))
 		if err != nil {
 			return nil, err
 		}
@@ -356,7 +356,7 @@ func (h *Handler) apiUsers(ctx context.Context, ch string) APIResponse {
 
 // Members returns the users of a presence channel with their user_info.
 func (h *Handler) Members(ctx context.Context, ch string) ([]Member, error) {
-	users, err := h.cfg.Presence.PresenceUsers(ctx, ch)
+	users, err := h.cfg.Presence.PresenceUsers(ctx, StoreChannel(ch))
 	if err != nil {
 		return nil, err
 	}

@@ -120,7 +120,7 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 	}
 	reply := SubscriptionSucceeded(ch)
 	if member != nil {
-		first, err := h.cfg.Presence.JoinPresence(ctx, ch, *member, h.cfg.MaxPresenceUsers)
+		first, err := h.cfg.Presence.JoinPresence(ctx, StoreChannel(ch), *member, h.cfg.MaxPresenceUsers)
 		if errors.Is(err, store.ErrPresenceFull) {
 			_, _ = h.m.Store().Leave(ctx, id, StoreChannel(ch))
 			return SubscriptionError(ch, http.StatusForbidden, fmt.Sprintf("The presence channel has reached its limit of %d members", h.cfg.MaxPresenceUsers))
@@ -269,7 +269,7 @@ func (h *Handler) clientEvent(ctx context.Context, id string, f Frame) []byte {
 	}
 	out := Frame{Event: f.Event, Channel: ch, Data: f.Data}
 	if IsPresence(ch) {
-		m, err := h.cfg.Presence.PresenceMember(ctx, ch, id)
+		m, err := h.cfg.Presence.PresenceMember(ctx, StoreChannel(ch), id)
 		if err == nil {
 			out.UserID = m.UserID
 		}

@@ -40,7 +40,7 @@ func (e *env) removedUsers(id, ch string) []string {
 
 func (e *env) userCount(ch string) int {
 	e.t.Helper()
-	n, err := e.presence.PresenceUserCount(context.Background(), ch)
+	n, err := e.presence.PresenceUserCount(context.Background(), pusher.StoreChannel(ch))
 	require.NoError(e.t, err)
 	return n
 }
@@ -66,7 +66,7 @@ func TestGoneMemberLeavesPresence(t *testing.T) {
 	assert.Equal(t, []string{"u1"}, e.removedUsers("c", "presence-r"))
 	assert.Equal(t, 2, e.userCount("presence-r"), "user_count no longer counts u1")
 	for _, id := range []string{"a1", "a2"} {
-		_, err := e.presence.PresenceMember(context.Background(), "presence-r", id)
+		_, err := e.presence.PresenceMember(context.Background(), pusher.StoreChannel("presence-r"), id)
 		assert.ErrorIs(t, err, store.ErrNotFound, "%s left the channel", id)
 	}
 }
@@ -134,7 +134,7 @@ func TestPublisherCleanupLeavesPusherPresenceQuietly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 	assert.Equal(t, 1, e.userCount("presence-r"), "u4 no longer counts")
-	users, err := e.presence.PresenceUsers(context.Background(), "presence-r")
+	users, err := e.presence.PresenceUsers(context.Background(), pusher.StoreChannel("presence-r"))
 	require.NoError(t, err)
 	require.Len(t, users, 1)
 	assert.Equal(t, "u2", users[0].UserID)
@@ -188,7 +188,7 @@ func TestPublisherCleanupAnnouncesPusherMemberRemoved(t *testing.T) {
 		"member_removed once for u4's two connections, and for u5, gone while hearing it")
 	assert.Equal(t, 1, e.userCount("presence-r"))
 	for _, id := range []string{"d1", "d2", "g"} {
-		_, err := e.presence.PresenceMember(context.Background(), "presence-r", id)
+		_, err := e.presence.PresenceMember(context.Background(), pusher.StoreChannel("presence-r"), id)
 		assert.ErrorIs(t, err, store.ErrNotFound, "%s left the channel", id)
 	}
 	assert.Zero(t, v1Posts, "the v1 sender was never built")
@@ -207,4 +207,48 @@ func TestPusherFramesAndConnectionsAreCounted(t *testing.T) {
 	assert.Equal(t, 1.0, e.metrics.Count(metrics.ConnectionsOpened))
 	assert.Equal(t, 2.0, e.metrics.Count(metrics.MessagesReceived))
 	assert.Equal(t, 1.0, e.metrics.Count(metrics.ConnectionsClosed))
+}
+
+// TestV1AndPusherPresenceDoNotShareMembers: protocol v1 and Pusher clients do
+// not share channels (docs/pusher.md), presence included: with one presence
+// store under both faces, as on DynamoDB, a v1 member of presence-room is not
+// in the Pusher channel presence-room (subscription_succeeded, the users
+// endpoint, user_count) and a Pusher member is not in the v1 one.
+func TestV1AndPusherPresenceDoNotShareMembers(t *testing.T) {
+	shared := store.NewMemoryPresence(nil)
+	e := newEnvWith(t, func(c *realtime.Config) { c.Presence = shared }, func(c *pusher.Config) { c.Presence = shared })
+	m := e.h.Manager()
+
+	conn := e.event("$connect", "v", "", nil)
+	conn.RequestContext.Authorizer = map[string]any{"userId": "v1-user"}
+	_, err := m.Handle(t.Context(), conn)
+	require.NoError(t, err)
+	e.api.Connect("v")
+	sub := e.event("$default", "v", `{"action":"subscribe","channel":"presence-room"}`, nil)
+	sub.RequestContext.Authorizer = conn.RequestContext.Authorizer // API Gateway passes it on every route
+	resp, err := m.Handle(t.Context(), sub)
+	require.NoError(t, err)
+	require.Contains(t, resp.Body, "subscribed")
+	v1Users, err := shared.PresenceUsers(t.Context(), "presence-room")
+	require.NoError(t, err)
+	require.Len(t, v1Users, 1, "the v1 member joined")
+
+	sa := e.connect("a")
+	cd := `{"user_id":"pusher-user"}`
+	r := e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-room", "auth": app.ChannelAuth(sa, "presence-room", cd), "channel_data": cd}})
+	require.Equal(t, "pusher_internal:subscription_succeeded", r["event"])
+	assert.Equal(t, map[string]any{"ids": []any{"pusher-user"}, "hash": map[string]any{"pusher-user": nil}, "count": float64(1)}, data(t, r)["presence"],
+		"the Pusher member list has no v1 member")
+	members, err := e.h.Members(t.Context(), "presence-room")
+	require.NoError(t, err)
+	require.Len(t, members, 1)
+	assert.Equal(t, "pusher-user", members[0].UserID)
+
+	v1Users, err = shared.PresenceUsers(t.Context(), "presence-room")
+	require.NoError(t, err)
+	require.Len(t, v1Users, 1)
+	assert.Equal(t, "v1-user", v1Users[0].UserID, "the v1 member list has no Pusher member")
+	for _, f := range e.frames("v") {
+		assert.NotEqual(t, "member_joined", f["type"], "no v1 member_joined for a Pusher member: %v", f)
+	}
 }
