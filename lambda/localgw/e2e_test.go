@@ -108,3 +108,17 @@ func TestScenarioCompiledBootstraps(t *testing.T) {
 	}
 	assert.Equal(t, map[string]bool{"websocket": true, "authorizer": true, "publisher": true}, seen)
 }
+
+// TestMetricsEndpointCompiledBootstraps: with the compiled bootstraps
+// (-lambda-dir) GET /metrics follows the EMF lines they write to stdout
+// (metrics.EMFTap), as CloudWatch Logs turns the same lines into metrics on
+// AWS: the same events move the same counters as with the in-process
+// handlers (TestMetricsEndpoint).
+func TestMetricsEndpointCompiledBootstraps(t *testing.T) {
+	ctx := testCtx(t)
+	srv := startServer(t, localgw.ServerConfig{
+		DynamoDBEndpoint: dynamoEndpoint(t), Table: uniqueTable(t), JWTSecret: testSecret,
+		LambdaDir: lambdaDir(t),
+	})
+	checkMetricsMove(ctx, t, srv)
+}

@@ -57,6 +57,13 @@ func promName(t *testing.T, name string) string {
 func TestMetricsEndpoint(t *testing.T) {
 	ctx := testCtx(t)
 	srv := startServer(t, localgw.ServerConfig{JWTSecret: testSecret})
+	checkMetricsMove(ctx, t, srv)
+}
+
+// checkMetricsMove drives real WebSocket clients through srv (JWT secret
+// testSecret) and checks each counter on GET /metrics moves with its event.
+func checkMetricsMove(ctx context.Context, t *testing.T, srv *localgw.Server) {
+	t.Helper()
 	before := scrapeMetrics(ctx, t, srv)
 	for _, d := range metrics.Catalog {
 		if d.Kind == metrics.Counter && !d.HasReason {
@@ -81,22 +88,29 @@ func TestMetricsEndpoint(t *testing.T) {
 	b.ExpectType(ctx, "message", "room")
 	require.NoError(t, b.Conn.Close(websocket.StatusNormalClosure, "bye"))
 
-	var got map[string]float64
-	localgwtest.WaitFor(ctx, t, "the $disconnect to be counted", func() bool {
-		got = scrapeMetrics(ctx, t, srv)
-		return got[promName(t, metrics.ConnectionsClosed)] == 1
-	})
-	for name, want := range map[string]float64{
+	want := map[string]float64{
 		metrics.ConnectionsOpened:   2,
+		metrics.ConnectionsClosed:   1,
 		metrics.MessagesReceived:    3, // two subscribes and a publish
 		metrics.DeliveriesSucceeded: 1,
 		metrics.DeliveriesAttempted: 1,
 		metrics.AuthorizerAllowed:   2,
 		metrics.DeliveriesLost:      0,
-	} {
-		assert.Equal(t, want, got[promName(t, name)], name)
 	}
 	denied := promName(t, metrics.AuthorizerDenied)
+	var got map[string]float64
+	localgwtest.WaitFor(ctx, t, "the counters to reach their values", func() bool {
+		got = scrapeMetrics(ctx, t, srv)
+		for name, v := range want {
+			if got[promName(t, name)] != v {
+				return false
+			}
+		}
+		return got[denied+`{reason="invalid_token"}`] == 1 && got[promName(t, metrics.Recipients)+"_count"] == 1
+	})
+	for name, v := range want {
+		assert.Equal(t, v, got[promName(t, name)], name)
+	}
 	assert.Equal(t, 0.0, got[denied+`{reason="no_token"}`], "like API Gateway, the gateway answers 401 without calling the authorizer when the identity source is missing")
 	assert.Equal(t, 1.0, got[denied+`{reason="invalid_token"}`])
 	assert.Equal(t, 1.0, got[promName(t, metrics.Recipients)+"_count"])

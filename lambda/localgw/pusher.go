@@ -103,7 +103,7 @@ func (s *Server) wirePusher(ctx context.Context, cfg ServerConfig, gcfg *Config)
 		env = append(env, "AWS_ENDPOINT_URL_LAMBDA="+s.LambdaEndpoint())
 		b, err := NewBootstrap(BootstrapConfig{
 			Name: FunctionPusher, Path: filepath.Join(cfg.LambdaDir, FunctionWebSocket, "bootstrap"),
-			Env: env, MaxProcesses: cfg.MaxProcesses, Output: cfg.ProcessOutput, Logger: cfg.Logger,
+			Env: env, MaxProcesses: cfg.MaxProcesses, Output: cfg.ProcessOutput, Metrics: s.metrics, Logger: cfg.Logger,
 		})
 		if err != nil {
 			return fmt.Errorf("localgw: pusher: %w", err)

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 )
 
 // runtimeAPIPrefix is the Lambda Runtime API's path prefix.
@@ -42,6 +44,10 @@ type BootstrapConfig struct {
 	Region, AccountID string
 	// Output receives the processes' stdout and stderr; nil discards them.
 	Output io.Writer
+	// Metrics, when set, also receives the metrics of the EMF lines each
+	// process writes to stdout (metrics.EMFTap), as CloudWatch Logs turns
+	// them into metrics on AWS: the gateway's GET /metrics.
+	Metrics metrics.Recorder
 	// Logger logs process starts and exits; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -262,6 +268,11 @@ func (b *Bootstrap) start() (*process, error) {
 	cmd.Env = append(lambdaEnv(b.cfg, ln.Addr().String()), b.cfg.Env...)
 	cmd.Stdout = b.cfg.Output
 	cmd.Stderr = b.cfg.Output
+	var tap io.Closer
+	if b.cfg.Metrics != nil {
+		t := metrics.EMFTap(b.cfg.Output, b.cfg.Metrics)
+		cmd.Stdout, tap = t, t
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p.cmd = cmd
 	p.mu.Lock() // serveNext may read startedAt as soon as the process runs
@@ -287,6 +298,9 @@ func (b *Bootstrap) start() (*process, error) {
 	b.log.Debug("bootstrap started", "function", b.cfg.Name, "pid", cmd.Process.Pid)
 	go func() {
 		err := cmd.Wait()
+		if tap != nil {
+			_ = tap.Close()
+		}
 		p.mu.Lock()
 		p.exitErr = err
 		p.mu.Unlock()

@@ -289,7 +289,7 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 			b, err := NewBootstrap(BootstrapConfig{
 				Name: name, Path: filepath.Join(cfg.LambdaDir, name, "bootstrap"),
 				Env: append(append([]string(nil), env...), extra...), MaxProcesses: cfg.MaxProcesses,
-				Output: cfg.ProcessOutput, Logger: cfg.Logger,
+				Output: cfg.ProcessOutput, Metrics: s.metrics, Logger: cfg.Logger,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("localgw: %w", err)
@@ -346,7 +346,7 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 				"AWS_ACCESS_KEY_ID=" + localAccessKey, "AWS_SECRET_ACCESS_KEY=" + localSecretKey,
 				"AWS_EC2_METADATA_DISABLED=true",
 			},
-			MaxProcesses: cfg.MaxProcesses, Output: cfg.ProcessOutput, Logger: cfg.Logger,
+			MaxProcesses: cfg.MaxProcesses, Output: cfg.ProcessOutput, Metrics: s.metrics, Logger: cfg.Logger,
 		})
 		if err != nil {
 			return fmt.Errorf("localgw: route %s: %w", key, err)
