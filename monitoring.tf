@@ -22,6 +22,10 @@ locals {
   deny_reasons       = ["no_token", "invalid_token", "error"]
 
   api_dimensions = ["ApiId", aws_apigatewayv2_api.this.id, "Stage", var.stage_name]
+  # Pusher mode: its WebSocket API (same stage name) and its HTTP API (stage
+  # $default, the Pusher HTTP API's /apps/* routes).
+  pusher_api_dimensions      = local.pusher_enabled ? ["ApiId", aws_apigatewayv2_api.pusher[0].id, "Stage", var.stage_name] : []
+  pusher_http_api_dimensions = local.pusher_enabled ? ["ApiId", aws_apigatewayv2_api.pusher_http[0].id, "Stage", "$default"] : []
   fn_name = merge(
     { for fn in local.function_names : fn => aws_lambda_function.this[fn].function_name },
     local.pusher_enabled ? { pusher = aws_lambda_function.pusher[0].function_name } : {},
@@ -131,6 +135,19 @@ locals {
         ]
       }),
     ] : [],
+    local.pusher_enabled ? [
+      jsonencode({
+        title   = "Pusher WebSocket API: connections, messages and errors", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        metrics = [for m in ["ConnectCount", "MessageCount", "IntegrationError", "ClientError", "ExecutionError"] : concat(["AWS/ApiGateway", m], local.pusher_api_dimensions)]
+      }),
+      jsonencode({
+        title = "Pusher HTTP API: requests, errors and latency p99 (ms)", view = "timeSeries", period = 60, region = local.region
+        metrics = concat(
+          [for m in ["Count", "4xx", "5xx"] : concat(["AWS/ApiGateway", m], local.pusher_http_api_dimensions, [{ stat = "Sum", label = m }])],
+          [concat(["AWS/ApiGateway", "Latency"], local.pusher_http_api_dimensions, [{ stat = "p99", label = "latency p99", yAxis = "right" }])],
+        )
+      }),
+    ] : [],
     local.fanout_enabled ? [
       jsonencode({
         title = "Distributed fan-out batches", view = "timeSeries", stat = "Sum", period = 60, region = local.region
@@ -222,6 +239,47 @@ resource "aws_cloudwatch_metric_alarm" "api_execution_errors" {
   evaluation_periods  = var.alarms.api_execution_errors.evaluation_periods
   comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = var.alarms.api_execution_errors.threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# Pusher mode: the same alarm on the Pusher WebSocket API, with the same
+# thresholds, and one on the Pusher HTTP API's 5xx answers (the server SDKs'
+# triggers and channel queries failing).
+resource "aws_cloudwatch_metric_alarm" "pusher_api_execution_errors" {
+  count = local.pusher_enabled && var.alarms.enabled && var.alarms.api_execution_errors.enabled ? 1 : 0
+
+  alarm_name          = "${var.name}-pusher-api-execution-errors"
+  alarm_description   = "API Gateway failed to run routes of the Pusher WebSocket API (ExecutionError): integration failures, timeouts."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "ExecutionError"
+  dimensions          = { ApiId = aws_apigatewayv2_api.pusher[0].id, Stage = var.stage_name }
+  statistic           = "Sum"
+  period              = var.alarms.api_execution_errors.period
+  evaluation_periods  = var.alarms.api_execution_errors.evaluation_periods
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.alarms.api_execution_errors.threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "pusher_http_errors" {
+  count = local.pusher_enabled && var.alarms.enabled && var.alarms.pusher_http_errors.enabled ? 1 : 0
+
+  alarm_name          = "${var.name}-pusher-http-5xx"
+  alarm_description   = "The Pusher HTTP API (/apps/*) answered 5xx: the Pusher-mode function failed or timed out on server SDK calls (triggers, channel and user queries); see its log group."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "5xx"
+  dimensions          = { ApiId = aws_apigatewayv2_api.pusher_http[0].id, Stage = "$default" }
+  statistic           = "Sum"
+  period              = var.alarms.pusher_http_errors.period
+  evaluation_periods  = var.alarms.pusher_http_errors.evaluation_periods
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.alarms.pusher_http_errors.threshold
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions

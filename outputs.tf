@@ -198,11 +198,13 @@ output "dashboard_url" {
 }
 
 output "alarm_arns" {
-  description = "ARNs of the CloudWatch alarms the module created, by alarm (`dlq_not_empty`, `function_errors_<function>`, `api_execution_errors`, `dynamodb_throttles`, `throttled_share`, `deliveries_lost`); alarms turned off are absent."
+  description = "ARNs of the CloudWatch alarms the module created, by alarm (`dlq_not_empty`, `function_errors_<function>`, `api_execution_errors`, `pusher_api_execution_errors` and `pusher_http_errors` in Pusher mode, `dynamodb_throttles`, `throttled_share`, `deliveries_lost`); alarms turned off are absent."
   value = merge(
     { for a in aws_cloudwatch_metric_alarm.dlq_not_empty : "dlq_not_empty" => a.arn },
     { for fn, a in aws_cloudwatch_metric_alarm.function_errors : "function_errors_${fn}" => a.arn },
     { for a in aws_cloudwatch_metric_alarm.api_execution_errors : "api_execution_errors" => a.arn },
+    { for a in aws_cloudwatch_metric_alarm.pusher_api_execution_errors : "pusher_api_execution_errors" => a.arn },
+    { for a in aws_cloudwatch_metric_alarm.pusher_http_errors : "pusher_http_errors" => a.arn },
     { for a in aws_cloudwatch_metric_alarm.dynamodb_throttles : "dynamodb_throttles" => a.arn },
     { for a in aws_cloudwatch_metric_alarm.throttled_share : "throttled_share" => a.arn },
     { for a in aws_cloudwatch_metric_alarm.deliveries_lost : "deliveries_lost" => a.arn },

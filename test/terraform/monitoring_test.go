@@ -41,16 +41,20 @@ func loadMetricCatalog(t *testing.T) metricCatalog {
 
 // awsMetrics are the AWS metrics the dashboard may use, by namespace, with
 // the dimension names each needs (from the AWS documentation of API Gateway
-// WebSocket APIs, Lambda, DynamoDB and SQS metrics).
+// WebSocket and HTTP APIs, Lambda, DynamoDB and SQS metrics).
 var awsMetrics = map[string]struct {
 	dimensions []string
 	names      []string
 }{
-	"AWS/ApiGateway": {[]string{"ApiId", "Stage"}, []string{"ConnectCount", "MessageCount", "IntegrationError", "ClientError", "ExecutionError", "IntegrationLatency"}},
+	"AWS/ApiGateway": {[]string{"ApiId", "Stage"}, []string{"ConnectCount", "MessageCount", "IntegrationError", "ClientError", "ExecutionError", "IntegrationLatency", "Count", "4xx", "5xx", "Latency"}},
 	"AWS/Lambda":     {[]string{"FunctionName"}, []string{"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"}},
 	"AWS/DynamoDB":   {[]string{"TableName"}, []string{"ReadThrottleEvents", "WriteThrottleEvents", "ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits"}},
 	"AWS/SQS":        {[]string{"QueueName"}, []string{"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}},
 }
+
+// httpAPIMetrics are the AWS/ApiGateway metrics of an HTTP API (the Pusher
+// HTTP API's), not of a WebSocket API.
+var httpAPIMetrics = []string{"Count", "4xx", "5xx", "Latency"}
 
 // checkDashboard parses a dashboard body and checks every metric it names:
 // AWS metrics from awsMetrics with their dimensions and this deployment's
@@ -181,6 +185,9 @@ func TestMonitoringDashboard(t *testing.T) {
 			}
 			for ns, known := range awsMetrics {
 				for _, m := range known.names {
+					if ns == "AWS/ApiGateway" && slices.Contains(httpAPIMetrics, m) {
+						continue // the Pusher HTTP API's (TestMonitoringPusherFunction)
+					}
 					assert.Contains(t, refs, ns+" "+m, "the dashboard shows %s %s", ns, m)
 				}
 			}
@@ -221,7 +228,9 @@ func TestMonitoringPusherFunction(t *testing.T) {
 			pusherName := attr(t, resources, "aws_lambda_function.pusher[0]", "function_name")
 
 			functions := []string{"websocket", "publisher", "deployer", "pusher"}
-			names := []string{pusherName, attr(t, resources, "aws_apigatewayv2_api.this", "id"), attr(t, resources, "aws_dynamodb_table.this", "name")}
+			pusherAPI := attr(t, resources, "aws_apigatewayv2_api.pusher[0]", "id")
+			pusherHTTP := attr(t, resources, "aws_apigatewayv2_api.pusher_http[0]", "id")
+			names := []string{pusherName, attr(t, resources, "aws_apigatewayv2_api.this", "id"), attr(t, resources, "aws_dynamodb_table.this", "name"), pusherAPI, pusherHTTP}
 			for _, fn := range functions[:3] {
 				names = append(names, attr(t, resources, fmt.Sprintf("aws_lambda_function.this[%q]", fn), "function_name"))
 			}
@@ -238,8 +247,12 @@ func TestMonitoringPusherFunction(t *testing.T) {
 			require.NoError(t, json.Unmarshal([]byte(body), &dash))
 			pusherMetrics := map[string]bool{}
 			lambdaMetrics := map[string]bool{}
+			apiMetrics := map[string]bool{} // "apiId stage name"
 			for _, w := range dash.Widgets {
 				for _, m := range w.Properties.Metrics {
+					if len(m) >= 6 && m[0] == "AWS/ApiGateway" {
+						apiMetrics[fmt.Sprintf("%v %v %v", m[3], m[5], m[1])] = true
+					}
 					if len(m) >= 4 && m[0] == namespace && m[2] == "Function" && m[3] == "pusher" {
 						pusherMetrics[m[1].(string)] = true
 					}
@@ -254,10 +267,20 @@ func TestMonitoringPusherFunction(t *testing.T) {
 			for _, m := range []string{"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"} {
 				assert.True(t, lambdaMetrics[m], "the dashboard shows AWS/Lambda %s of %s", m, pusherName)
 			}
+			for _, m := range []string{"ConnectCount", "MessageCount", "IntegrationError", "ClientError", "ExecutionError"} {
+				assert.True(t, apiMetrics[pusherAPI+" live "+m], "the dashboard shows %s of the Pusher WebSocket API", m)
+			}
+			for _, m := range []string{"Count", "4xx", "5xx", "Latency"} {
+				assert.True(t, apiMetrics[pusherHTTP+" $default "+m], "the dashboard shows %s of the Pusher HTTP API", m)
+			}
 
-			var errorsAlarm, share, lost map[string]interface{}
+			var errorsAlarm, share, lost, wsErrors, httpErrors map[string]interface{}
 			for _, r := range resources {
 				switch r.Address {
+				case "aws_cloudwatch_metric_alarm.pusher_api_execution_errors[0]":
+					wsErrors = r.AttributeValues
+				case "aws_cloudwatch_metric_alarm.pusher_http_errors[0]":
+					httpErrors = r.AttributeValues
 				case `aws_cloudwatch_metric_alarm.function_errors["pusher"]`:
 					errorsAlarm = r.AttributeValues
 				case "aws_cloudwatch_metric_alarm.throttled_share[0]":
@@ -266,6 +289,18 @@ func TestMonitoringPusherFunction(t *testing.T) {
 					lost = r.AttributeValues
 				}
 			}
+			require.NotNil(t, wsErrors, "the Pusher WebSocket API has its ExecutionError alarm")
+			assert.Equal(t, "ExecutionError", wsErrors["metric_name"])
+			assert.Equal(t, map[string]interface{}{"ApiId": pusherAPI, "Stage": "live"}, wsErrors["dimensions"])
+			assert.EqualValues(t, 5, wsErrors["threshold"], "api_execution_errors' threshold")
+			require.NotNil(t, httpErrors, "the Pusher HTTP API has its 5xx alarm")
+			assert.Equal(t, "5xx", httpErrors["metric_name"])
+			assert.Equal(t, map[string]interface{}{"ApiId": pusherHTTP, "Stage": "$default"}, httpErrors["dimensions"])
+			assert.EqualValues(t, 5, httpErrors["threshold"])
+			alarmARNs := map[string]interface{}{}
+			require.NoError(t, json.Unmarshal([]byte(terraform.OutputJson(t, opts, "alarm_arns")), &alarmARNs))
+			assert.Equal(t, wsErrors["arn"], alarmARNs["pusher_api_execution_errors"])
+			assert.Equal(t, httpErrors["arn"], alarmARNs["pusher_http_errors"])
 			require.NotNil(t, errorsAlarm, "the Pusher-mode function has its errors alarm")
 			assert.Equal(t, map[string]interface{}{"FunctionName": pusherName}, errorsAlarm["dimensions"])
 			require.NotNil(t, share)
@@ -325,6 +360,15 @@ func TestMonitoringAlarms(t *testing.T) {
 			name:      "distributed fan-out adds the DLQ alarm and the worker's errors",
 			vars:      map[string]interface{}{"distributed_fanout": map[string]interface{}{"enabled": true}},
 			alarms:    append([]string{"aws_cloudwatch_metric_alarm.dlq_not_empty[0]", `aws_cloudwatch_metric_alarm.function_errors["fanout"]`}, defaults...),
+			dashboard: true,
+		},
+		{
+			name: "Pusher mode adds the Pusher APIs' alarms and the Pusher function's errors; pusher_http_errors turns off alone",
+			vars: map[string]interface{}{
+				"pusher": pusherVars(nil)["pusher"],
+				"alarms": map[string]interface{}{"pusher_http_errors": map[string]interface{}{"enabled": false}},
+			},
+			alarms:    append([]string{"aws_cloudwatch_metric_alarm.pusher_api_execution_errors[0]", `aws_cloudwatch_metric_alarm.function_errors["pusher"]`}, defaults...),
 			dashboard: true,
 		},
 		{
@@ -408,6 +452,7 @@ func TestMonitoringInputsAreValidated(t *testing.T) {
 		"topic":         {"alarm_sns_topic_arn": "arn:aws:sqs:us-east-1:123456789012:q"},
 		"period":        {"alarms": map[string]interface{}{"function_errors": map[string]interface{}{"period": 90}}},
 		"share":         {"alarms": map[string]interface{}{"throttled_share": map[string]interface{}{"threshold_percent": 150}}},
+		"pusher period": {"alarms": map[string]interface{}{"pusher_http_errors": map[string]interface{}{"period": 30}}},
 	} {
 		vars["name"] = "wst-bad"
 		opts := withPlanFile(t, options(t, "terraform", dir, vars))
