@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -330,4 +331,27 @@ func fileBase64SHA256(t *testing.T, path string) string {
 	require.NoError(t, err)
 	sum := sha256.Sum256(body)
 	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// TestWorkflowActionsArePinnedByCommit: every action a workflow uses is
+// pinned to a full commit SHA (with the version in a comment), so a moved
+// or hijacked tag cannot change what the release job runs with its token.
+func TestWorkflowActionsArePinnedByCommit(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join(repoRoot, ".github", "workflows", "*.yml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	uses := regexp.MustCompile(`(?m)^\s*-?\s*uses:\s*(\S+)(.*)$`)
+	pinned := regexp.MustCompile(`^[\w.-]+/[\w./-]+@[0-9a-f]{40}$`)
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, m := range uses.FindAllStringSubmatch(string(b), -1) {
+			n++
+			assert.Regexp(t, pinned, m[1], "%s: %s is not pinned to a commit", filepath.Base(f), m[1])
+			assert.Regexp(t, `#\s*v\d+\.\d+\.\d+`, m[2], "%s: %s names its version in a comment", filepath.Base(f), m[1])
+		}
+	}
+	assert.Positive(t, n)
 }
