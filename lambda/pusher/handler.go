@@ -413,10 +413,14 @@ func LeavePresenceQuietly(p store.Presence, log *slog.Logger) store.RemovedFunc 
 // channel, sends member_removed to the channel's other members through
 // announce: a Manager on the same table whose management endpoint is the
 // Pusher stage's (WS_PUSHER_MANAGEMENT_ENDPOINT), exactly as $disconnect
-// would. A nil announce announces nothing (LeavePresenceQuietly). Register it
-// with realtime.Manager.OnRemoved, on announce too, so that a member found
-// gone (410) while announcing leaves as well.
+// would. A nil announce announces nothing (LeavePresenceQuietly); a nil log
+// logs to slog.Default(). Register it with realtime.Manager.OnRemoved, on
+// announce too, so that a member found gone (410) while announcing leaves as
+// well.
 func LeavePresence(p store.Presence, announce *realtime.Manager, log *slog.Logger) store.RemovedFunc {
+	if log == nil {
+		log = slog.Default()
+	}
 	return func(ctx context.Context, r store.Removed) {
 		for _, sc := range r.Channels {
 			ch, ok := strings.CutPrefix(sc, storePrefix)

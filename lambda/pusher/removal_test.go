@@ -252,3 +252,19 @@ func TestV1AndPusherPresenceDoNotShareMembers(t *testing.T) {
 		assert.NotEqual(t, "member_joined", f["type"], "no v1 member_joined for a Pusher member: %v", f)
 	}
 }
+
+// failingPresence fails every leave.
+type failingPresence struct{ store.Presence }
+
+func (failingPresence) LeavePresence(context.Context, string, string) (store.PresenceMember, bool, error) {
+	return store.PresenceMember{}, false, errors.New("table unavailable")
+}
+
+// TestLeavePresenceWithoutLoggerLogsToDefault: a nil logger is
+// slog.Default(), so a failing leave is logged instead of panicking.
+func TestLeavePresenceWithoutLoggerLogsToDefault(t *testing.T) {
+	leave := pusher.LeavePresence(failingPresence{}, nil, nil)
+	assert.NotPanics(t, func() {
+		leave(t.Context(), store.Removed{ID: "c1", Channels: []string{pusher.StoreChannel("presence-r"), pusher.StoreChannel("public")}})
+	})
+}
