@@ -246,40 +246,38 @@ resource "aws_cloudwatch_metric_alarm" "api_execution_errors" {
 }
 
 # Pusher mode: the same alarm on the Pusher WebSocket API, with the same
-# thresholds, and one on the Pusher HTTP API's 5xx answers (the server SDKs'
-# triggers and channel queries failing).
-resource "aws_cloudwatch_metric_alarm" "pusher_api_execution_errors" {
-  count = local.pusher_enabled && var.alarms.enabled && var.alarms.api_execution_errors.enabled ? 1 : 0
+# settings, and one on the Pusher HTTP API's 5xx answers (the server SDKs'
+# triggers and channel queries failing). Keyed as in alarm_arns.
+resource "aws_cloudwatch_metric_alarm" "pusher_api" {
+  for_each = local.pusher_enabled && var.alarms.enabled ? {
+    for k, a in {
+      pusher_api_execution_errors = {
+        name        = "pusher-api-execution-errors"
+        description = "API Gateway failed to run routes of the Pusher WebSocket API (ExecutionError): integration failures, timeouts."
+        metric      = "ExecutionError"
+        dimensions  = { ApiId = aws_apigatewayv2_api.pusher[0].id, Stage = var.stage_name }
+        settings    = var.alarms.api_execution_errors
+      }
+      pusher_http_errors = {
+        name        = "pusher-http-5xx"
+        description = "The Pusher HTTP API (/apps/*) answered 5xx: the Pusher-mode function failed or timed out on server SDK calls (triggers, channel and user queries); see its log group."
+        metric      = "5xx"
+        dimensions  = { ApiId = aws_apigatewayv2_api.pusher_http[0].id, Stage = "$default" }
+        settings    = var.alarms.pusher_http_errors
+      }
+    } : k => a if a.settings.enabled
+  } : {}
 
-  alarm_name          = "${var.name}-pusher-api-execution-errors"
-  alarm_description   = "API Gateway failed to run routes of the Pusher WebSocket API (ExecutionError): integration failures, timeouts."
+  alarm_name          = "${var.name}-${each.value.name}"
+  alarm_description   = each.value.description
   namespace           = "AWS/ApiGateway"
-  metric_name         = "ExecutionError"
-  dimensions          = { ApiId = aws_apigatewayv2_api.pusher[0].id, Stage = var.stage_name }
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
   statistic           = "Sum"
-  period              = var.alarms.api_execution_errors.period
-  evaluation_periods  = var.alarms.api_execution_errors.evaluation_periods
+  period              = each.value.settings.period
+  evaluation_periods  = each.value.settings.evaluation_periods
   comparison_operator = "GreaterThanOrEqualToThreshold"
-  threshold           = var.alarms.api_execution_errors.threshold
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "pusher_http_errors" {
-  count = local.pusher_enabled && var.alarms.enabled && var.alarms.pusher_http_errors.enabled ? 1 : 0
-
-  alarm_name          = "${var.name}-pusher-http-5xx"
-  alarm_description   = "The Pusher HTTP API (/apps/*) answered 5xx: the Pusher-mode function failed or timed out on server SDK calls (triggers, channel and user queries); see its log group."
-  namespace           = "AWS/ApiGateway"
-  metric_name         = "5xx"
-  dimensions          = { ApiId = aws_apigatewayv2_api.pusher_http[0].id, Stage = "$default" }
-  statistic           = "Sum"
-  period              = var.alarms.pusher_http_errors.period
-  evaluation_periods  = var.alarms.pusher_http_errors.evaluation_periods
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  threshold           = var.alarms.pusher_http_errors.threshold
+  threshold           = each.value.settings.threshold
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions

@@ -277,9 +277,9 @@ func TestMonitoringPusherFunction(t *testing.T) {
 			var errorsAlarm, share, lost, wsErrors, httpErrors map[string]interface{}
 			for _, r := range resources {
 				switch r.Address {
-				case "aws_cloudwatch_metric_alarm.pusher_api_execution_errors[0]":
+				case `aws_cloudwatch_metric_alarm.pusher_api["pusher_api_execution_errors"]`:
 					wsErrors = r.AttributeValues
-				case "aws_cloudwatch_metric_alarm.pusher_http_errors[0]":
+				case `aws_cloudwatch_metric_alarm.pusher_api["pusher_http_errors"]`:
 					httpErrors = r.AttributeValues
 				case `aws_cloudwatch_metric_alarm.function_errors["pusher"]`:
 					errorsAlarm = r.AttributeValues
@@ -368,7 +368,7 @@ func TestMonitoringAlarms(t *testing.T) {
 				"pusher": pusherVars(nil)["pusher"],
 				"alarms": map[string]interface{}{"pusher_http_errors": map[string]interface{}{"enabled": false}},
 			},
-			alarms:    append([]string{"aws_cloudwatch_metric_alarm.pusher_api_execution_errors[0]", `aws_cloudwatch_metric_alarm.function_errors["pusher"]`}, defaults...),
+			alarms:    append([]string{`aws_cloudwatch_metric_alarm.pusher_api["pusher_api_execution_errors"]`, `aws_cloudwatch_metric_alarm.function_errors["pusher"]`}, defaults...),
 			dashboard: true,
 		},
 		{
