@@ -123,6 +123,11 @@ type Handler struct {
 	cfg Config
 	m   *realtime.Manager
 	log *slog.Logger
+	// removed leaves the presence channels among a connection's channels,
+	// announcing member_removed for users whose last connection it was: on
+	// $disconnect (cleanup) and for connections the Manager removed without
+	// one (LeavePresence through this handler's Manager).
+	removed store.RemovedFunc
 }
 
 // NewHandler validates cfg and returns a Handler.
@@ -160,7 +165,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, m: cfg.Manager, log: cfg.Logger}
+	h := &Handler{cfg: cfg, m: cfg.Manager, log: cfg.Logger, removed: LeavePresence(cfg.Presence, cfg.Manager, cfg.Logger)}
 	// A connection removed without $disconnect (410 on a send, Cleanup)
 	// leaves its presence channels too.
 	cfg.Manager.OnRemoved(h.removed)
@@ -382,17 +387,6 @@ func (h *Handler) cleanup(ctx context.Context, id string) {
 		return
 	}
 	h.removed(ctx, store.Removed{ID: id, Channels: chans})
-}
-
-// removed leaves the presence channels among a connection's channels,
-// announcing member_removed for users whose last connection it was: on
-// $disconnect (cleanup) and for connections the Manager removed without one.
-func (h *Handler) removed(ctx context.Context, r store.Removed) {
-	for _, sc := range r.Channels {
-		if ch, ok := strings.CutPrefix(sc, storePrefix); ok && IsPresence(ch) {
-			h.leavePresence(ctx, r.ID, ch)
-		}
-	}
 }
 
 // LeavePresenceQuietly returns a store.RemovedFunc for a runtime that cannot
