@@ -630,8 +630,10 @@ func (s *Sender) backoff(attempt int) time.Duration {
 //     is lower, or unlimited (only the sender's concurrency bounds the rate)
 //     when neither is set.
 //   - The first 429 sets the limit to aimdDecrease (90%) of the success rate
-//     measured over the last half second: until then the concurrency alone
-//     set the pace, so that rate is what the server accepted.
+//     measured over the last 100 ms (aimdFirstBuckets): until then the
+//     concurrency alone set the pace, so that rate is what the server
+//     accepted. A longer span would average in the ramp of a cold sender
+//     still opening its connections.
 //   - Every later 429 cuts the limit by aimdDecrease, at most once per
 //     cooldown (100 ms), so persistent throttling takes it down by two
 //     thirds within a second. The cut is taken from the limit, not from a
@@ -673,6 +675,11 @@ const (
 	aimdRecover  = 0.50 // step per success while below the last ceiling
 	aimdHeadroom = 1.5  // the limit grows to at most this multiple of the measured rate
 	aimdMinRate  = 10.0
+	// aimdFirstBuckets is the meter's span (5 buckets, 100 ms) for the first
+	// 429's measurement: a cold sender is still opening connections in its
+	// first few hundred milliseconds, and a longer span would average that
+	// ramp into the rate the server accepts.
+	aimdFirstBuckets = 5
 )
 
 func newAIMD(maxRate, start float64, adaptive bool, window time.Duration, now func() time.Time) *aimd {
@@ -860,7 +867,7 @@ func (a *aimd) throttled() {
 	if a.current == 0 {
 		// The first 429: until now only the concurrency bounded the rate, so
 		// the success rate measured is what the server accepts.
-		measured := a.meter.rate(now)
+		measured := a.meter.rateOver(now, aimdFirstBuckets)
 		a.ceiling = measured
 		a.setLocked(measured * aimdDecrease)
 		return
@@ -913,18 +920,23 @@ func (m *successMeter) add(now time.Time) {
 }
 
 // rate is successes per second over the window (or the busy period, if shorter).
-func (m *successMeter) rate(now time.Time) float64 {
+func (m *successMeter) rate(now time.Time) float64 { return m.rateOver(now, meterBuckets) }
+
+// rateOver is successes per second over the last n buckets, the current one
+// included (or the busy period, if shorter).
+func (m *successMeter) rateOver(now time.Time, n int) float64 {
 	if m.last.IsZero() || now.Sub(m.last) > meterWindow {
 		return 0
 	}
+	n = min(max(n, 1), meterBuckets)
 	e := now.UnixNano() / int64(meterWidth)
 	sum := 0
 	for i := range m.counts {
-		if m.epochs[i] > e-meterBuckets && m.epochs[i] <= e {
+		if m.epochs[i] > e-int64(n) && m.epochs[i] <= e {
 			sum += m.counts[i]
 		}
 	}
-	oldest := time.Unix(0, (e-meterBuckets+1)*int64(meterWidth))
+	oldest := time.Unix(0, (e-int64(n)+1)*int64(meterWidth))
 	if m.activeSince.After(oldest) {
 		oldest = m.activeSince
 	}

@@ -45,6 +45,21 @@ func TestAIMDFirstThrottleSetsRateFromMeasurement(t *testing.T) {
 	assert.InDelta(t, 900, float64(a.lim.Limit()), 10, "the token bucket follows")
 }
 
+// A cold sender opens its connections in its first few hundred milliseconds,
+// so its success rate ramps up; the first 429 comes at the top of the ramp,
+// and the rate the server accepts is the recent one, not the busy period's
+// average (which would start the limit near half the server's rate).
+func TestAIMDFirstThrottleMeasuresPastTheRamp(t *testing.T) {
+	a, c := newTestAIMD(0)
+	succeed(a, c, 1000, 100*time.Millisecond)
+	succeed(a, c, 4000, 100*time.Millisecond)
+	succeed(a, c, 10000, 150*time.Millisecond)
+	a.throttled()
+	assert.InDelta(t, 10000, a.ceiling, 200, "the rate of the last 100 ms is what the server accepts")
+	assert.InDelta(t, 9000, a.current, 180, "cut to 90% of it")
+	assert.Less(t, a.meter.rate(c.now()), 7000.0, "where the whole busy period's average would have been")
+}
+
 func TestAIMDCutsOncePerCooldown(t *testing.T) {
 	a, c := newTestAIMD(0)
 	succeed(a, c, 2000, 500*time.Millisecond)
