@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,4 +56,23 @@ Stand-in: 20ms per call, token bucket 3000/s (burst 100)
 
 	_, _, _, err = fanoutTableRows("no table here")
 	assert.Error(t, err)
+}
+
+func TestRamp(t *testing.T) {
+	w := 50 * time.Millisecond
+	// 10,000/s is 500 per window: two windows of ramp, then the limit, then
+	// the partial last window.
+	acc := []int64{50, 200, 460, 500, 490, 510, 120}
+	rt, inRamp, steady, ok := ramp(acc, 10000, w)
+	require.True(t, ok)
+	assert.Equal(t, 100*time.Millisecond, rt, "the first window at 450 or more is the third")
+	assert.Equal(t, int64(250), inRamp)
+	assert.InDelta(t, (460+500+490+510)/(4*0.05)/10000, steady, 1e-9, "the whole windows after the ramp, not the last")
+
+	_, _, _, ok = ramp([]int64{100, 200, 300}, 10000, w)
+	assert.False(t, ok, "never at 90% of the limit")
+	_, _, _, ok = ramp([]int64{100, 500}, 10000, w)
+	assert.False(t, ok, "only the partial last window after the ramp")
+	_, _, _, ok = ramp(nil, 10000, w)
+	assert.False(t, ok)
 }

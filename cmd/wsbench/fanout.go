@@ -291,7 +291,7 @@ func runFanout(args []string) error {
 		return err
 	}
 	fmt.Printf("Machine load (1-minute load average, 2 cores) before/after the run: %s / %s.\n\n", loadBefore, loadAvg())
-	fmt.Print(ceilingNote + fanoutTable(rows, sf, cf) + ceilingShares(rows, sf, ceilingRate))
+	fmt.Print(ceilingNote + fanoutTable(rows, sf, cf) + ceilingShares(rows, sf, ceilingRate) + rampTable(rows, sf))
 	fmt.Fprintf(os.Stderr, "wsbench: wrote %s and %s\n", filepath.Join(*out, "fanout.json"), filepath.Join(*out, "benchmarks-rate.svg"))
 	return nil
 }
@@ -400,6 +400,55 @@ func fanoutTable(rows []row, sf serverFlags, cf clientFlags) string {
 	}
 	if len(errs) > 0 {
 		b.WriteString("\nOther errors seen:\n\n" + strings.Join(errs, "\n") + "\n")
+	}
+	return b.String()
+}
+
+// rampMinN is the least N whose ramp is worth a row: a smaller fan-out is
+// over in a few of the stand-in's windows.
+const rampMinN = 10000
+
+// ramp splits a run's accepted calls per window (the stand-in's
+// Counts.Accepted) at the first window at 90% of the limit or more: the
+// ramp before it (a cold sender opening its connections) and the steady
+// state after it, up to the last whole window. ok is false when no window
+// reaches 90%, or none follows the ramp.
+func ramp(accepted []int64, limit float64, window time.Duration) (rampTime time.Duration, inRamp int64, steadyShare float64, ok bool) {
+	full := 0.9 * limit * window.Seconds()
+	i := slices.IndexFunc(accepted, func(n int64) bool { return float64(n) >= full })
+	last := len(accepted) - 1 // partial: the run ended in it
+	if i < 0 || i >= last {
+		return 0, 0, 0, false
+	}
+	for _, n := range accepted[:i] {
+		inRamp += n
+	}
+	var steady int64
+	for _, n := range accepted[i:last] {
+		steady += n
+	}
+	steadyShare = float64(steady) / (float64(last-i) * window.Seconds()) / limit
+	return time.Duration(i) * window, inRamp, steadyShare, true
+}
+
+// rampTable splits ours' share of the limit at N >= rampMinN into the ramp
+// and the steady state after it, from the stand-in's accepted calls over time.
+func rampTable(rows []row, sf serverFlags) string {
+	var b strings.Builder
+	for _, r := range rows {
+		if r.Strategy != bench.Ours || r.N < rampMinN {
+			continue
+		}
+		rt, inRamp, steady, ok := ramp(r.Server.Accepted, sf.rate, mgmtapitest.AcceptedWindow)
+		if !ok {
+			continue
+		}
+		if b.Len() == 0 {
+			fmt.Fprintf(&b, "\nOurs over time, from the calls the stand-in accepted per %s: the ramp lasts until the first %s at 90%% of the limit or more (a cold sender opening its connections, each a TLS handshake); the time lost in it is the ramp less the time its calls take at the limit.\n\n", mgmtapitest.AcceptedWindow, mgmtapitest.AcceptedWindow)
+			b.WriteString("| N | ramp | calls accepted in the ramp | time lost in the ramp (share of wall time) | share of limit after the ramp | share of limit overall |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		}
+		lost := rt - time.Duration(float64(inRamp)/sf.rate*float64(time.Second))
+		fmt.Fprintf(&b, "| %d | %s | %d | %s (%.1f%%) | %.1f%% | %.1f%% |\n", r.N, rt, inRamp, lost.Round(time.Millisecond), 100*lost.Seconds()/r.Wall.Seconds(), 100*steady, 100*r.Rate/sf.rate)
 	}
 	return b.String()
 }

@@ -107,7 +107,19 @@ type Counts struct {
 	MaxInFlight int64
 	// Refused counts calls answered 403 for a missing or wrong signature.
 	Refused int64
+	// Accepted counts the calls the rate limit let through (every call when
+	// there is none), per AcceptedWindow since the first call: the rate over
+	// time, so a benchmark can tell a sender's ramp-up from its steady state.
+	// Calls after MaxAcceptedWindows are not counted here.
+	Accepted []int64 `json:"accepted,omitempty"`
 }
+
+// AcceptedWindow is the width of Counts.Accepted's windows, and
+// MaxAcceptedWindows how many it holds (10 minutes).
+const (
+	AcceptedWindow     = 50 * time.Millisecond
+	MaxAcceptedWindows = 12000
+)
 
 // Server is a fake management API. Create it with New; Close it when done.
 type Server struct {
@@ -126,6 +138,9 @@ type Server struct {
 	posts, delivered, gone, throttled, tooLarge, serverErrors, deletes, gets atomic.Int64
 	inFlight, maxInFlight, refused                                           atomic.Int64
 	calls                                                                    atomic.Int64
+
+	firstCall atomic.Int64 // unix nanoseconds of the first call, 0 before it
+	accepted  []atomic.Int64
 }
 
 // New starts a server on a loopback port.
@@ -140,6 +155,7 @@ func New(opts Options) *Server {
 		messages:  map[string][][]byte{},
 		deleted:   map[string]struct{}{},
 		callsByID: map[string]int{},
+		accepted:  make([]atomic.Int64, MaxAcceptedWindows),
 	}
 	if s.opts.PayloadLimit <= 0 {
 		s.opts.PayloadLimit = sender.MaxPayload
@@ -249,8 +265,40 @@ func (s *Server) Counts() Counts {
 		Posts: s.posts.Load(), Delivered: s.delivered.Load(), Gone: s.gone.Load(),
 		Throttled: s.throttled.Load(), TooLarge: s.tooLarge.Load(), ServerErrors: s.serverErrors.Load(),
 		Deletes: s.deletes.Load(), Gets: s.gets.Load(), MaxInFlight: s.maxInFlight.Load(),
-		Refused: s.refused.Load(),
+		Refused: s.refused.Load(), Accepted: s.acceptedSoFar(),
 	}
+}
+
+// countAccepted adds a call the rate limit let through at t to its window.
+func (s *Server) countAccepted(t time.Time) {
+	now := t.UnixNano()
+	first := s.firstCall.Load()
+	if first == 0 && s.firstCall.CompareAndSwap(0, now) {
+		first = now
+	} else if first == 0 {
+		first = s.firstCall.Load()
+	}
+	if i := (now - first) / int64(AcceptedWindow); i >= 0 && i < int64(len(s.accepted)) {
+		s.accepted[i].Add(1)
+	}
+}
+
+// acceptedSoFar is Counts.Accepted: the windows up to the last non-empty one.
+func (s *Server) acceptedSoFar() []int64 {
+	n := 0
+	for i := range s.accepted {
+		if s.accepted[i].Load() != 0 {
+			n = i + 1
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = s.accepted[i].Load()
+	}
+	return out
 }
 
 // WriteError writes an error the way API Gateway does: status, the
@@ -303,6 +351,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// every answer, travels back after the round trip.
 	arrived := time.Now()
 	limited := s.limiter != nil && !s.limiter.AllowN(arrived, 1)
+	if !limited {
+		s.countAccepted(arrived)
+	}
 	n := s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 	for {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -63,7 +64,19 @@ func TestWireFormatOfErrors(t *testing.T) {
 	defer resp.Body.Close()
 	var c mgmtapitest.Counts
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&c))
+	// Accepted counts what the rate limit let through: here every call (an
+	// injected 429 is an answer, not the limit).
+	assert.Equal(t, int64(4), sum(c.Accepted), "accepted over time: %v", c.Accepted)
+	c.Accepted = nil
 	assert.Equal(t, mgmtapitest.Counts{Posts: 4, Delivered: 1, Gone: 1, Throttled: 1, ServerErrors: 1, MaxInFlight: c.MaxInFlight}, c)
+}
+
+func sum(ns []int64) int64 {
+	total := int64(0)
+	for _, n := range ns {
+		total += n
+	}
+	return total
 }
 
 func TestRateLimitAnswers429(t *testing.T) {
@@ -75,6 +88,23 @@ func TestRateLimitAnswers429(t *testing.T) {
 	}
 	assert.Equal(t, []int{200, 200, 429, 429}, statuses, "a burst of 2, then the bucket is empty")
 	assert.Equal(t, int64(2), srv.Counts().Throttled)
+	assert.Equal(t, int64(2), sum(srv.Counts().Accepted), "the two calls let through; the 429s are not counted")
+}
+
+func TestAcceptedOverTime(t *testing.T) {
+	srv := mgmtapitest.New(mgmtapitest.Options{AutoRegister: true})
+	defer srv.Close()
+	assert.Nil(t, srv.Counts().Accepted, "nothing before the first call")
+	for i := range 3 {
+		post(t, fmt.Sprintf("%s/@connections/c%d", srv.URL(), i))
+	}
+	time.Sleep(2*mgmtapitest.AcceptedWindow + 10*time.Millisecond)
+	post(t, srv.URL()+"/@connections/c3")
+	acc := srv.Counts().Accepted
+	require.GreaterOrEqual(t, len(acc), 3, "the last call is two windows or more after the first: %v", acc)
+	assert.Equal(t, int64(4), sum(acc), "every call counted once: %v", acc)
+	assert.Equal(t, int64(1), acc[len(acc)-1], "the last window holds the last call: %v", acc)
+	assert.GreaterOrEqual(t, acc[0], int64(1), "the first window holds the first call: %v", acc)
 }
 
 func TestDeadShare(t *testing.T) {
