@@ -150,8 +150,10 @@ func (c *conn) send(ctx context.Context, data []byte) error {
 }
 
 // write writes one message: one frame when it fits in FrameSize, else
-// FrameSize frames (coder/websocket writes one frame per Write and ends the
-// message with an empty final continuation frame).
+// frames of FrameSize and a last one with the rest, as API Gateway does.
+// coder/websocket writes one frame per Write and ends the message with an
+// empty final continuation frame; finMerger (frameguard.go) folds that
+// into the last fragment on the way out.
 func (c *conn) write(ctx context.Context, typ websocket.MessageType, data []byte) error {
 	if len(data) <= c.gw.cfg.FrameSize {
 		return c.ws.Write(ctx, typ, data)

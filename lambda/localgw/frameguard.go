@@ -15,8 +15,10 @@ import (
 var errFrameTooBig = errors.New("client frame exceeds the frame size limit")
 
 // frameLimitWriter hands websocket.Accept a hijacked connection whose
-// client-to-server byte stream is checked frame by frame: coder/websocket
-// limits whole messages only, API Gateway also limits each frame.
+// client-to-server byte stream is checked frame by frame (coder/websocket
+// limits whole messages only, API Gateway also limits each frame) and whose
+// server-to-client frames end a fragmented message as API Gateway does
+// (finMerger).
 type frameLimitWriter struct {
 	http.ResponseWriter
 	max int64
@@ -35,7 +37,13 @@ func (w frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
 	g := &frameGuard{Conn: nc, src: io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), nc), max: w.max}
-	return g, bufio.NewReadWriter(bufio.NewReader(g), brw.Writer), nil
+	// Anything net/http left in its writer (nothing, once the 101 is out)
+	// goes first; the frames then pass through finMerger.
+	if err := brw.Writer.Flush(); err != nil {
+		_ = nc.Close()
+		return nil, nil, fmt.Errorf("hijack: %w", err)
+	}
+	return g, bufio.NewReadWriter(bufio.NewReader(g), bufio.NewWriterSize(&finMerger{w: nc}, brw.Writer.Size())), nil
 }
 
 // frameGuard is a net.Conn whose Read parses RFC 6455 frame headers

@@ -351,3 +351,95 @@ func FuzzFrameGuard(f *testing.F) {
 		}
 	})
 }
+
+// serverFrame encodes an unmasked server frame with the given FIN bit,
+// opcode and payload (the 7, 16 or 64-bit length form as RFC 6455 requires).
+func serverFrame(fin bool, opcode byte, payload []byte) []byte {
+	h := []byte{opcode}
+	if fin {
+		h[0] |= 0x80
+	}
+	switch n := len(payload); {
+	case n <= 125:
+		h = append(h, byte(n))
+	case n <= 0xffff:
+		h = append(h, 126)
+		h = binary.BigEndian.AppendUint16(h, uint16(n))
+	default:
+		h = append(h, 127)
+		h = binary.BigEndian.AppendUint64(h, uint64(n))
+	}
+	return append(h, payload...)
+}
+
+func TestFinMerger(t *testing.T) {
+	const text, binaryOp, cont, ping, closeOp = 1, 2, 0, 9, 8
+	a, b, c := bytes.Repeat([]byte("a"), 40), bytes.Repeat([]byte("b"), 300), bytes.Repeat([]byte("c"), 70000)
+	for _, tc := range []struct {
+		name     string
+		in, want [][]byte
+	}{
+		{
+			name: "unfragmented frames pass unchanged",
+			in:   [][]byte{serverFrame(true, text, a), serverFrame(true, binaryOp, b), serverFrame(true, ping, nil), serverFrame(true, closeOp, []byte{3, 232})},
+			want: [][]byte{serverFrame(true, text, a), serverFrame(true, binaryOp, b), serverFrame(true, ping, nil), serverFrame(true, closeOp, []byte{3, 232})},
+		},
+		{
+			name: "the empty final continuation folds into the last fragment",
+			in:   [][]byte{serverFrame(false, text, a), serverFrame(false, cont, b), serverFrame(false, cont, c), serverFrame(true, cont, nil), serverFrame(true, text, a)},
+			want: [][]byte{serverFrame(false, text, a), serverFrame(false, cont, b), serverFrame(true, cont, c), serverFrame(true, text, a)},
+		},
+		{
+			name: "a message of one fragment becomes one final frame",
+			in:   [][]byte{serverFrame(false, binaryOp, b), serverFrame(true, cont, nil)},
+			want: [][]byte{serverFrame(true, binaryOp, b)},
+		},
+		{
+			name: "a final continuation with data is left alone",
+			in:   [][]byte{serverFrame(false, text, a), serverFrame(true, cont, b)},
+			want: [][]byte{serverFrame(false, text, a), serverFrame(true, cont, b)},
+		},
+		{
+			name: "a control frame between fragments keeps its place",
+			in:   [][]byte{serverFrame(false, text, a), serverFrame(true, ping, b[:4]), serverFrame(false, cont, b), serverFrame(true, cont, nil)},
+			want: [][]byte{serverFrame(false, text, a), serverFrame(true, ping, b[:4]), serverFrame(true, cont, b)},
+		},
+		{
+			name: "a close frame after an unfinished message comes after its fragment",
+			in:   [][]byte{serverFrame(false, text, a), serverFrame(true, closeOp, []byte{3, 240})},
+			want: [][]byte{serverFrame(false, text, a), serverFrame(true, closeOp, []byte{3, 240})},
+		},
+	} {
+		for _, chunk := range []int{1, 3, 4096, 1 << 20} {
+			var out bytes.Buffer
+			m := &finMerger{w: &out}
+			in := bytes.Join(tc.in, nil)
+			for len(in) > 0 {
+				n := min(chunk, len(in))
+				written, err := m.Write(in[:n])
+				require.NoError(t, err)
+				require.Equal(t, n, written)
+				in = in[n:]
+			}
+			assert.True(t, bytes.Equal(bytes.Join(tc.want, nil), out.Bytes()), "%s, written %d bytes at a time", tc.name, chunk)
+		}
+	}
+}
+
+func TestFinMergerReportsWriteErrors(t *testing.T) {
+	broken := errors.New("broken pipe")
+	m := &finMerger{w: errWriter{broken}}
+	_, err := m.Write(serverFrame(true, 1, []byte("hi")))
+	assert.ErrorIs(t, err, broken, "a frame passed through")
+	m = &finMerger{w: errWriter{broken}}
+	held := serverFrame(false, 1, []byte("hi"))
+	n, err := m.Write(held)
+	require.NoError(t, err, "a held fragment is not written yet")
+	require.Equal(t, len(held), n)
+	_, err = m.Write(serverFrame(true, 0, nil))
+	assert.ErrorIs(t, err, broken, "the held fragment, written when the message ends")
+}
+
+type errWriter struct{ err error }
+
+func (w errWriter) Write([]byte) (int, error) { return 0, w.err }

@@ -275,9 +275,18 @@ func TestOutgoingMessagesUseOneFrameWhenTheyFit(t *testing.T) {
 		{"small text", []byte("hello"), []rawFrame{{true, text, 5}}},
 		{"text of exactly 32 KB", bytes.Repeat([]byte("a"), 32*1024), []rawFrame{{true, text, 32 * 1024}}},
 		{"binary", []byte{0xff, 0x00, 0xfe}, []rawFrame{{true, binaryOp, 3}}},
+		// As API Gateway frames it: 32 KB frames, the last one final with
+		// the rest (no empty final continuation frame).
 		{"text over 32 KB", bytes.Repeat([]byte("b"), 40000), []rawFrame{
-			{false, text, 32 * 1024}, {false, continuation, 40000 - 32*1024}, {true, continuation, 0},
+			{false, text, 32 * 1024}, {true, continuation, 40000 - 32*1024},
 		}},
+		{"text of exactly 64 KB", bytes.Repeat([]byte("c"), 64*1024), []rawFrame{
+			{false, text, 32 * 1024}, {true, continuation, 32 * 1024},
+		}},
+		{"binary of 128 KB", bytes.Repeat([]byte{0xff}, 128*1024), []rawFrame{
+			{false, binaryOp, 32 * 1024}, {false, continuation, 32 * 1024}, {false, continuation, 32 * 1024}, {true, continuation, 32 * 1024},
+		}},
+		{"small text after a fragmented message", []byte("again"), []rawFrame{{true, text, 5}}},
 	} {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/dev/@connections/"+id, bytes.NewReader(tc.body))
 		require.NoError(t, err)
