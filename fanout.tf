@@ -10,6 +10,19 @@ locals {
   # timeout, so a batch is not handed to a second worker while the first one
   # (and its retries of throttled posts) is still delivering it.
   fanout_visibility_timeout = 6 * var.lambda_timeout.fanout
+
+  # Queue messages per worker invocation when messages_per_invocation is not
+  # set: about half a second of posting at a worker's share of the budget
+  # (rate_budget / max_concurrency; 10,000/s split the same way when
+  # rate_budget is 0), from 1 to 10, so the tail of each invocation (the
+  # latency of its last posts) costs a few percent of the share: 1 with the
+  # defaults, 5 with max_concurrency = 2. The same as
+  # fanout.Settings.MessagesPerInvocation in lambda/fanout.
+  fanout_budget = var.distributed_fanout.rate_budget > 0 ? var.distributed_fanout.rate_budget : 10000
+  fanout_messages_per_invocation = coalesce(
+    var.distributed_fanout.messages_per_invocation,
+    min(10, max(1, ceil(local.fanout_budget * 0.5 / (var.distributed_fanout.max_concurrency * var.distributed_fanout.batch_size)))),
+  )
 }
 
 # Holds batches that failed max_receive_count deliveries, for inspection and
@@ -64,7 +77,7 @@ resource "aws_lambda_event_source_mapping" "fanout" {
 
   event_source_arn        = aws_sqs_queue.fanout[0].arn
   function_name           = aws_lambda_function.this["fanout"].arn
-  batch_size              = var.distributed_fanout.messages_per_invocation
+  batch_size              = local.fanout_messages_per_invocation
   function_response_types = ["ReportBatchItemFailures"]
 
   scaling_config {

@@ -614,7 +614,7 @@ variable "distributed_fanout" {
     `max_concurrency` (most worker invocations at once, 2 to 1000, default 10: about `max_concurrency` x the per-worker send rate is what one distributed send asks of
     API Gateway's account limit), `rate_budget` (`WS_FANOUT_RATE_BUDGET`, `@connections` posts per second all workers together may use, default 10000, API Gateway's
     default account limit; every batch carries `rate_budget / max_concurrency` as its worker's rate cap so the workers share the budget instead of each probing the limit;
-    `0` sends no hint and leaves each worker to adapt alone; lower it to leave room for other API Gateway traffic), `messages_per_invocation` (queue messages per worker invocation, 1 to 10, default 1; the batches of one invocation are delivered together, so the end of one batch overlaps the others' posting: raise it when few workers run at once),
+    `0` sends no hint and leaves each worker to adapt alone; lower it to leave room for other API Gateway traffic), `messages_per_invocation` (queue messages per worker invocation, 1 to 10; the batches of one invocation are delivered together, so the end of one batch overlaps the others' posting; unset, about half a second of posting at a worker's share: `ceil(rate_budget / max_concurrency / batch_size / 2)` from 1 to 10, with 10000 for a `rate_budget` of 0, which is 1 with the defaults and 5 with `max_concurrency = 2`),
     `max_receive_count` (deliveries before a message moves to the dead-letter queue, 1 to 1000, default 5),
     `message_retention_seconds` (how long an undelivered batch stays on the queue, 60 to 1209600, default 3600: real-time messages go stale; the dead-letter queue keeps 14 days),
     `kms_key_arn` (customer managed KMS key of both queues; `null` uses SQS managed encryption, SSE-SQS).
@@ -625,7 +625,7 @@ variable "distributed_fanout" {
     batch_size                = optional(number, 500)
     max_concurrency           = optional(number, 10)
     rate_budget               = optional(number, 10000)
-    messages_per_invocation   = optional(number, 1)
+    messages_per_invocation   = optional(number)
     max_receive_count         = optional(number, 5)
     message_retention_seconds = optional(number, 3600)
     kms_key_arn               = optional(string)
@@ -654,8 +654,8 @@ variable "distributed_fanout" {
   }
 
   validation {
-    condition     = var.distributed_fanout.messages_per_invocation >= 1 && var.distributed_fanout.messages_per_invocation <= 10 && floor(var.distributed_fanout.messages_per_invocation) == var.distributed_fanout.messages_per_invocation
-    error_message = "The distributed_fanout.messages_per_invocation must be a whole number from 1 to 10 (each message already holds batch_size recipients)."
+    condition     = var.distributed_fanout.messages_per_invocation == null ? true : (var.distributed_fanout.messages_per_invocation >= 1 && var.distributed_fanout.messages_per_invocation <= 10 && floor(var.distributed_fanout.messages_per_invocation) == var.distributed_fanout.messages_per_invocation)
+    error_message = "The distributed_fanout.messages_per_invocation must be a whole number from 1 to 10 (each message already holds batch_size recipients), or null for the default."
   }
 
   validation {

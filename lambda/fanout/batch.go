@@ -16,6 +16,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"time"
 )
 
 // Batch is one SQS message: a slice of one fan-out's recipients and the payload.
@@ -79,6 +80,42 @@ func (s Settings) RateHint() float64 {
 	}
 	return s.RateBudget / float64(max(s.MaxConcurrency, 1))
 }
+
+// MessagesPerInvocation is the module's default for
+// distributed_fanout.messages_per_invocation (the event source mapping's
+// batch size) when it is not set: enough queue messages per worker
+// invocation for about InvocationPosting of posting at the worker's share
+// of the budget (RateHint; API Gateway's default account limit split among
+// the workers when RateBudget is 0), from 1 to 10. An invocation ends on the
+// latency of its last posts (tens of milliseconds) before the next one
+// starts; with half a second of posting that tail costs a few percent of the
+// share. With the defaults (10,000/s among 10 workers, batches of 500) it is
+// 1; with 2 workers, 5. A send with fewer batches than workers then runs on
+// fewer workers, each at its own share. Terraform computes the same in
+// fanout.tf (local.fanout_messages_per_invocation); TestMessagesPerInvocation and
+// the module's plan test pin both.
+func (s Settings) MessagesPerInvocation() int {
+	budget := s.RateBudget
+	if budget <= 0 {
+		budget = DefaultRateBudget
+	}
+	batch := s.BatchSize
+	if batch <= 0 {
+		batch = DefaultBatchSize
+	}
+	// One division, so a whole number of messages comes out exactly.
+	n := math.Ceil(budget * InvocationPosting.Seconds() / float64(max(s.MaxConcurrency, 1)*batch))
+	return int(min(max(n, 1), MaxMessagesPerInvocation))
+}
+
+// InvocationPosting is the posting time per worker invocation that
+// MessagesPerInvocation aims at, and MaxMessagesPerInvocation the most
+// messages an SQS event source mapping hands one invocation without a
+// batching window.
+const (
+	InvocationPosting        = 500 * time.Millisecond
+	MaxMessagesPerInvocation = 10
+)
 
 // Defaults of the fan-out settings.
 const (

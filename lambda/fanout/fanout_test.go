@@ -199,6 +199,29 @@ func TestRateHint(t *testing.T) {
 	assert.Equal(t, 0.0, fanout.Settings{MaxConcurrency: 8}.RateHint(), "no budget: no hint")
 }
 
+func TestMessagesPerInvocation(t *testing.T) {
+	for _, c := range []struct {
+		s    fanout.Settings
+		want int
+		why  string
+	}{
+		{fanout.Settings{RateBudget: 10000, MaxConcurrency: 10, BatchSize: 500}, 1, "the module's defaults: 500 posts at 1,000/s are half a second"},
+		{fanout.Settings{RateBudget: 10000, MaxConcurrency: 2, BatchSize: 500}, 5, "5,000/s per worker"},
+		{fanout.Settings{RateBudget: 10000, MaxConcurrency: 3, BatchSize: 500}, 4, "3,333/s: rounded up"},
+		{fanout.Settings{RateBudget: 10000, MaxConcurrency: 4, BatchSize: 500}, 3, "2,500/s"},
+		{fanout.Settings{RateBudget: 10000, MaxConcurrency: 8, BatchSize: 500}, 2, "1,250/s"},
+		{fanout.Settings{RateBudget: 10000, MaxConcurrency: 1, BatchSize: 500}, 10, "one worker at the whole budget"},
+		{fanout.Settings{RateBudget: 10000, MaxConcurrency: 1, BatchSize: 100}, 10, "at most 10"},
+		{fanout.Settings{RateBudget: 10000, MaxConcurrency: 100, BatchSize: 500}, 1, "at least 1"},
+		{fanout.Settings{RateBudget: 0, MaxConcurrency: 2, BatchSize: 500}, 5, "no budget: 10,000/s split the same way"},
+		{fanout.Settings{RateBudget: 4000, MaxConcurrency: 2, BatchSize: 1000}, 1, "exactly half a second: no rounding up"},
+		{fanout.Settings{RateBudget: 10000, MaxConcurrency: 2, BatchSize: 250}, 10, "smaller batches, more of them"},
+		{fanout.Settings{}, 10, "zero settings: 10,000/s, one worker, batches of 500"},
+	} {
+		assert.Equal(t, c.want, c.s.MessagesPerInvocation(), "%+v: %s", c.s, c.why)
+	}
+}
+
 func TestDistributePutsTheRateHintInEveryBatch(t *testing.T) {
 	q := &fakeSQS{}
 	e, err := fanout.NewEnqueuer(q, fanout.Settings{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/ws-fanout", BatchSize: 100, RateBudget: 10000, MaxConcurrency: 4})

@@ -20,7 +20,7 @@ func TestDistributedFanoutWiring(t *testing.T) {
 	t.Parallel()
 	opts := options(t, "terraform", copyModule(t), map[string]interface{}{
 		"name":               "wst-fanout",
-		"distributed_fanout": map[string]interface{}{"enabled": true, "max_receive_count": 7},
+		"distributed_fanout": map[string]interface{}{"enabled": true, "max_receive_count": 7, "max_concurrency": 2},
 		"lambda_artifacts":   writeFakeZips(t, "websocket", "publisher", "fanout"),
 	})
 	terraform.InitAndApply(t, opts)
@@ -55,6 +55,14 @@ func TestDistributedFanoutWiring(t *testing.T) {
 
 	assert.Equal(t, queueARN, attr(t, resources, "aws_lambda_event_source_mapping.fanout[0]", "event_source_arn"))
 	assert.Equal(t, workerARN, attr(t, resources, "aws_lambda_event_source_mapping.fanout[0]", "function_name"))
+	var batchSize interface{}
+	for _, r := range resources {
+		if r.Address == "aws_lambda_event_source_mapping.fanout[0]" {
+			batchSize = r.AttributeValues["batch_size"]
+		}
+	}
+	assert.EqualValues(t, 5, batchSize,
+		"messages_per_invocation unset: half a second of posting at 10,000/s / 2 workers is 5 batches of 500 (fanout.Settings.MessagesPerInvocation)")
 
 	workerEnv := stateEnvironment(t, resources, `aws_lambda_function.this["fanout"]`)
 	require.NotEmpty(t, workerEnv["WS_MANAGEMENT_ENDPOINT"])
@@ -64,6 +72,7 @@ func TestDistributedFanoutWiring(t *testing.T) {
 		assert.Equal(t, queueURL, env["WS_FANOUT_QUEUE_URL"], "%s enqueues on the fan-out queue", fn)
 		assert.Equal(t, env["WS_MANAGEMENT_ENDPOINT"], workerEnv["WS_MANAGEMENT_ENDPOINT"], "the worker posts to the same stage as %s", fn)
 		assert.Equal(t, env["WS_TABLE_NAME"], workerEnv["WS_TABLE_NAME"])
+		assert.Equal(t, "2", env["WS_FANOUT_MAX_CONCURRENCY"], fn)
 	}
 
 	for name, want := range map[string]string{

@@ -414,7 +414,7 @@ func TestPlanToggles(t *testing.T) {
 				assert.Contains(t, plan.ResourcePlannedValuesMap, "aws_sqs_queue_redrive_allow_policy.fanout_dlq[0]")
 
 				mapping := planned(t, plan, "aws_lambda_event_source_mapping.fanout[0]")
-				assert.EqualValues(t, 1, mapping["batch_size"], "one message (a batch of ids) per invocation")
+				assert.EqualValues(t, 1, mapping["batch_size"], "messages_per_invocation unset: one batch of 500 is half a second at a worker's 1,000/s")
 				assert.Equal(t, []interface{}{"ReportBatchItemFailures"}, mapping["function_response_types"])
 				assert.EqualValues(t, 10, block(t, mapping, "scaling_config")["maximum_concurrency"])
 
