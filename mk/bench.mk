@@ -40,11 +40,11 @@ bench-cpu: ## client CPU per post at N = 100,000: the SDK client, the lean path 
 		$(BENCH_OUT)/wsbench fanout -n 20000 -strategies ours -max-rate $$r -pace-window=$$p -out $(BENCH_OUT)/cpu/capped-$$r-pace$$p | tee $(BENCH_OUT)/cpu/capped-$$r-pace$$p.md; \
 	done; done
 
-bench-workers: ## distributed fan-out: k = 1, 2, 4, 8 worker processes sharing one 10,000/s limit, before/with the rate hint, with/without the pacing grid and the in-flight share, 1 and 4 batches per invocation, against the machine ceiling for k processes
+bench-workers: ## distributed fan-out: k = 1, 2, 4, 8 worker processes sharing one 10,000/s limit, before/with the rate hint, with/without the pacing grid and the in-flight share, 1 batch per invocation and the module's default (messages_per_invocation unset), against the machine ceiling for k processes
 	@mkdir -p $(BENCH_OUT)
 	$(GO) build -o $(BENCH_OUT)/wsbench ./cmd/wsbench
 	$(BENCH_OUT)/wsbench workers -k 1,2,4,8 -n 100000 -modes before,hint-unpaced,hint-full,hint -ceiling | tee $(BENCH_OUT)/workers.md
-	$(BENCH_OUT)/wsbench workers -k 1,2,4,8 -n 100000 -modes hint -per-invocation 4 -ceiling | tee $(BENCH_OUT)/workers-per-invocation.md
+	$(BENCH_OUT)/wsbench workers -k 1,2,4,8 -n 100000 -modes hint -per-invocation auto -ceiling | tee $(BENCH_OUT)/workers-per-invocation.md
 
 bench-small: ## small fan-outs: N = 100 and 1,000 on a cold and on a warm sender, against the ideal (before/with the start rate)
 	@mkdir -p $(BENCH_OUT)
@@ -68,7 +68,7 @@ test-bench-smoke: ## every benchmark once at small N, the fan-out ledger on Dyna
 	$(BENCH_OUT)/smoke/wsbench fanout -n 1000 -timebox 1s -out $(BENCH_OUT)/smoke >/dev/null
 	$(BENCH_OUT)/smoke/wsbench fanout -n 1000 -strategies ours -post sdk -out $(BENCH_OUT)/smoke >/dev/null
 	@grep -q '"accepted"' $(BENCH_OUT)/smoke/fanout.json || { echo "test-bench-smoke: fanout.json has no accepted calls over time"; exit 1; }
-	$(BENCH_OUT)/smoke/wsbench workers -k 1,2 -n 2000 -modes before,alone,hint,hint-unpaced,hint-full -per-invocation 2 -ceiling >/dev/null
+	$(BENCH_OUT)/smoke/wsbench workers -k 1,2 -n 2000 -modes before,alone,hint,hint-unpaced,hint-full -per-invocation auto -ceiling >/dev/null
 	$(BENCH_OUT)/smoke/wsbench fanout -n 1000 -strategies ours -max-rate 2500 -pace-window=-1ns -out $(BENCH_OUT)/smoke >/dev/null
 	$(BENCH_OUT)/smoke/wsbench small -n 100 -runs 1 -pause 10ms -start-rate=-1,0 >/dev/null
 	$(GO) run ./cmd/wsbench lambda -functions $(BENCH_FUNCTIONS) -runs 1 -max-zip-mb 10 >/dev/null

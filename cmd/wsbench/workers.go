@@ -102,7 +102,7 @@ func runWorkers(args []string) error {
 	batch := fs.Int("batch", fanout.DefaultBatchSize, "WS_FANOUT_BATCH_SIZE")
 	modes := fs.String("modes", "before,hint", "before (no rate hint, senders start unlimited, no pacing grid), alone (no rate hint, senders start at 10,000/s), hint (WS_FANOUT_RATE_BUDGET = -rate split among k), hint-unpaced (hint without the pacing grid: every post wakes at its own token), hint-full (hint with each worker's whole concurrency in flight instead of its share of it)")
 	concurrency := fs.Int("concurrency", bench.DefaultConcurrency, "WS_SEND_CONCURRENCY of each worker")
-	perInvocation := fs.String("per-invocation", "1", "comma-separated distributed_fanout.messages_per_invocation values (batches per worker invocation, delivered together)")
+	perInvocation := fs.String("per-invocation", "1", "comma-separated distributed_fanout.messages_per_invocation values (batches per worker invocation, delivered together); auto: the module's default for each k (fanout.Settings.MessagesPerInvocation: about half a second of posting at the worker's share)")
 	gogc := fs.String("client-gogc", "400", "GOGC of the worker processes")
 	gomaxprocs := fs.Int("client-gomaxprocs", sendingGOMAXPROCS, "GOMAXPROCS of the worker processes (0 = the Go default)")
 	ceiling := fs.Bool("ceiling", false, "per k, first measure k workers against a stand-in without rate limit (each sender unlimited, no hint): the machine's own ceiling for k processes")
@@ -126,7 +126,7 @@ func runWorkers(args []string) error {
 	if err != nil {
 		return err
 	}
-	perInv, err := positiveInts("-per-invocation", *perInvocation)
+	perInv, err := perInvocationValues(*perInvocation)
 	if err != nil {
 		return err
 	}
@@ -135,6 +135,9 @@ func runWorkers(args []string) error {
 	ceilings := map[[2]int]float64{} // k, per invocation -> accepted calls/s without a limit
 	for _, k := range counts {
 		for _, pi := range perInv {
+			if pi == perInvocationAuto {
+				pi = fanout.Settings{RateBudget: sf.rate, MaxConcurrency: k, BatchSize: *batch}.MessagesPerInvocation()
+			}
 			if *ceiling {
 				unlimited := sf
 				unlimited.rate = 0
@@ -160,6 +163,28 @@ func runWorkers(args []string) error {
 	fmt.Printf("Machine load (1-minute load average) before/after the run: %s / %s. Worker GOMAXPROCS %s.\n\n", loadBefore, loadAvg(), procsText(*gomaxprocs))
 	fmt.Print(workersTable(rows, sf, *batch, *concurrency, ceilings))
 	return nil
+}
+
+// perInvocationAuto stands for -per-invocation auto: the module's default
+// for each k.
+const perInvocationAuto = 0
+
+// perInvocationValues parses -per-invocation: positive whole numbers or auto
+// (perInvocationAuto).
+func perInvocationValues(list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		if strings.TrimSpace(f) == "auto" {
+			out = append(out, perInvocationAuto)
+			continue
+		}
+		v, err := positiveInts("-per-invocation", f)
+		if err != nil {
+			return nil, fmt.Errorf("%w (or auto)", err)
+		}
+		out = append(out, v...)
+	}
+	return out, nil
 }
 
 // accepted is the stand-in's 200 and 410 answers per second of wall time.
