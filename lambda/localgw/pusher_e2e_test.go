@@ -59,6 +59,24 @@ func pusherBootstrapServer(t *testing.T) (*localgw.Server, *lockedBuffer, string
 	return srv, out, table
 }
 
+// pusherServers runs fn against a Pusher-mode gateway on DynamoDB Local both
+// ways the gateway runs the functions: the compiled bootstraps, and in
+// process (no LambdaDir: the Pusher handler, the publisher and their
+// wiring built by the server itself).
+func pusherServers(t *testing.T, fn func(t *testing.T, srv *localgw.Server, table string)) {
+	t.Run("bootstrap", func(t *testing.T) {
+		srv, _, table := pusherBootstrapServer(t)
+		fn(t, srv, table)
+	})
+	t.Run("in-process", func(t *testing.T) {
+		table := uniqueTable(t)
+		srv := startServer(t, localgw.ServerConfig{
+			DynamoDBEndpoint: dynamoEndpoint(t), Table: table, JWTSecret: testSecret, Pusher: &pusher.Config{App: pusherApp},
+		})
+		fn(t, srv, table)
+	})
+}
+
 // localPresence returns a DynamoDB Local client and the presence store on table.
 func localPresence(t *testing.T, table string) (*dynamodb.Client, *store.DynamoPresence) {
 	t.Helper()
@@ -162,7 +180,10 @@ func TestPusherModeMetricsCarryFunctionPusher(t *testing.T) {
 // its presence channels, so the other member gets member_removed and the
 // channel's user count drops, at once rather than when its items expire.
 func TestGonePresenceMemberIsRemoved(t *testing.T) {
-	srv, _, table := pusherBootstrapServer(t)
+	pusherServers(t, testGonePresenceMemberIsRemoved)
+}
+
+func testGonePresenceMemberIsRemoved(t *testing.T, srv *localgw.Server, table string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const channel = "presence-room"
@@ -202,13 +223,18 @@ func TestGonePresenceMemberIsRemoved(t *testing.T) {
 	assert.Empty(t, chans)
 }
 
-// TestPublisherCleanupAnnouncesExpiredPusherMember: the compiled publisher
-// bootstrap, invoked with {"action":"cleanup"} through the gateway's Lambda
-// Invoke API, removes a Pusher connection that expired without $disconnect,
-// and the live member hears member_removed through the Pusher stage
-// (WS_PUSHER_MANAGEMENT_ENDPOINT, as the module sets it in Pusher mode).
+// TestPublisherCleanupAnnouncesExpiredPusherMember: the publisher, invoked
+// with {"action":"cleanup"} through the gateway's Lambda Invoke API, removes
+// a Pusher connection that expired without $disconnect, and the live member
+// hears member_removed through the Pusher stage: the compiled bootstrap with
+// WS_PUSHER_MANAGEMENT_ENDPOINT, as the module sets it in Pusher mode, and
+// the in-process publisher, whose Manager's OnRemoved hook the server wires
+// to the Pusher presence (localgw's wirePusher).
 func TestPublisherCleanupAnnouncesExpiredPusherMember(t *testing.T) {
-	srv, _, table := pusherBootstrapServer(t)
+	pusherServers(t, testPublisherCleanupAnnouncesExpiredPusherMember)
+}
+
+func testPublisherCleanupAnnouncesExpiredPusherMember(t *testing.T, srv *localgw.Server, table string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const channel = "presence-room"
