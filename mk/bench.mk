@@ -29,7 +29,7 @@ bench-fanout: ## fan-out: sequential vs all-at-once vs ours at N = 1,000/10,000/
 # CPU per post with and without the pacing grid (sender.Options.PaceWindow).
 BENCH_CAPPED_RATES ?= 1250 2500
 
-bench-cpu: ## client CPU per post at N = 100,000: the SDK client, the lean path through net/http, the lean path (the Lambdas') at GOMAXPROCS 1 and 2; at capped rates with and without the pacing grid
+bench-cpu: ## client CPU per post at N = 100,000: the SDK client, the lean path through net/http, the lean path (the Lambdas') at GOMAXPROCS 1 and 2; at capped rates with and without the pacing grid; client CPU per new connection (TLS handshake full and resumed, with and without the post-quantum key exchange)
 	@mkdir -p $(BENCH_OUT)/cpu
 	$(GO) build -o $(BENCH_OUT)/wsbench ./cmd/wsbench
 	@for p in sdk lean-client lean; do \
@@ -39,6 +39,7 @@ bench-cpu: ## client CPU per post at N = 100,000: the SDK client, the lean path 
 	@for r in $(BENCH_CAPPED_RATES); do for p in -1ns 0s; do \
 		$(BENCH_OUT)/wsbench fanout -n 20000 -strategies ours -max-rate $$r -pace-window=$$p -out $(BENCH_OUT)/cpu/capped-$$r-pace$$p | tee $(BENCH_OUT)/cpu/capped-$$r-pace$$p.md; \
 	done; done
+	$(BENCH_OUT)/wsbench handshake -n 2000 | tee $(BENCH_OUT)/cpu/handshake.md
 
 bench-workers: ## distributed fan-out: k = 1, 2, 4, 8 worker processes sharing one 10,000/s limit, before/with the rate hint, with/without the pacing grid and the in-flight share, 1 batch per invocation and the module's default (messages_per_invocation unset), against the machine ceiling for k processes
 	@mkdir -p $(BENCH_OUT)
@@ -71,6 +72,7 @@ test-bench-smoke: ## every benchmark once at small N, the fan-out ledger on Dyna
 	$(BENCH_OUT)/smoke/wsbench workers -k 1,2 -n 2000 -modes before,alone,hint,hint-unpaced,hint-full -per-invocation auto -ceiling >/dev/null
 	$(BENCH_OUT)/smoke/wsbench fanout -n 1000 -strategies ours -max-rate 2500 -pace-window=-1ns -out $(BENCH_OUT)/smoke >/dev/null
 	$(BENCH_OUT)/smoke/wsbench small -n 100 -runs 1 -pause 10ms -start-rate=-1,0 >/dev/null
+	$(BENCH_OUT)/smoke/wsbench handshake -n 20 >/dev/null
 	$(GO) run ./cmd/wsbench lambda -functions $(BENCH_FUNCTIONS) -runs 1 -max-zip-mb 10 >/dev/null
 	@trap 'DYNAMODB_LOCAL_PORT=$(BENCH_DYNAMODB_PORT) scripts/dynamodb-local.sh stop' EXIT; \
 	DYNAMODB_LOCAL_PORT=$(BENCH_DYNAMODB_PORT) scripts/dynamodb-local.sh start; \

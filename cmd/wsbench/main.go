@@ -9,6 +9,8 @@
 //	wsbench lambda   zipped bootstrap sizes and start-up time of each function
 //	wsbench dynamo   DynamoDB requests per operation and channel/user lookups
 //	                 at scale, against DynamoDB Local (-endpoint or WS_DYNAMODB_ENDPOINT)
+//	wsbench handshake  client CPU per new connection (TCP, TLS handshake full
+//	                 and resumed, with and without the post-quantum key exchange)
 //	wsbench chart    the rate chart of the first fan-out table in a markdown file
 //	                 (default docs/benchmarks.md -> docs/benchmarks-rate.svg)
 //
@@ -49,6 +51,8 @@ func main() {
 		err = runDynamo(args)
 	case "chart":
 		err = runChart(args)
+	case "handshake":
+		err = runHandshake(args)
 	default:
 		usage()
 	}
@@ -59,6 +63,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: wsbench fanout|workers|small|lambda|dynamo|chart [flags]   (wsbench <cmd> -h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: wsbench fanout|workers|small|handshake|lambda|dynamo|chart [flags]   (wsbench <cmd> -h for flags)")
 	os.Exit(2)
 }
