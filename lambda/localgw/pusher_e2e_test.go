@@ -121,6 +121,30 @@ func (p *pusherClient) send(ctx context.Context, frame any) {
 	require.NoError(p.t, p.c.Write(ctx, websocket.MessageText, b))
 }
 
+// nextMemberRemoved waits for pusher_internal:member_removed and checks it
+// names channel and userID.
+func (p *pusherClient) nextMemberRemoved(ctx context.Context, channel, userID string) {
+	p.t.Helper()
+	f := p.next(ctx, "pusher_internal:member_removed")
+	assert.Equal(p.t, channel, f["channel"])
+	var d map[string]any
+	require.NoError(p.t, json.Unmarshal([]byte(f["data"].(string)), &d))
+	assert.Equal(p.t, map[string]any{"user_id": userID}, d)
+}
+
+// addStaleMember puts a presence member in channel as the registry holds
+// one whose $disconnect was lost: connection id connected at connectedAt
+// (in st), a member of the channel, and userID in its presence until
+// expiresAt.
+func addStaleMember(ctx context.Context, t *testing.T, st store.Store, presence store.Presence, channel, id, userID string, connectedAt, expiresAt time.Time) {
+	t.Helper()
+	require.NoError(t, st.AddConnection(ctx, store.Connection{ID: id, ConnectedAt: connectedAt}))
+	_, err := st.Join(ctx, id, pusher.StoreChannel(channel))
+	require.NoError(t, err)
+	_, err = presence.JoinPresence(ctx, pusher.StoreChannel(channel), store.PresenceMember{ConnectionID: id, UserID: userID, ExpiresAt: expiresAt}, 0)
+	require.NoError(t, err)
+}
+
 // next reads frames until one with the event arrives.
 func (p *pusherClient) next(ctx context.Context, event string) map[string]any {
 	p.t.Helper()
@@ -196,22 +220,14 @@ func testGonePresenceMemberIsRemoved(t *testing.T, srv *localgw.Server, table st
 	b.joinPresence(ctx, channel, "live-user")
 	st := srv.Store()
 	const gone = "GoneConnId0001="
-	require.NoError(t, st.AddConnection(ctx, store.Connection{ID: gone, ConnectedAt: time.Now().Add(-time.Minute)}))
-	_, err := st.Join(ctx, gone, pusher.StoreChannel(channel))
-	require.NoError(t, err)
-	_, err = presence.JoinPresence(ctx, pusher.StoreChannel(channel), store.PresenceMember{ConnectionID: gone, UserID: "gone-user", ExpiresAt: time.Now().Add(store.DefaultTTL)}, 0)
-	require.NoError(t, err)
+	addStaleMember(ctx, t, st, presence, channel, gone, "gone-user", time.Now().Add(-time.Minute), time.Now().Add(store.DefaultTTL))
 	n, err := presence.PresenceUserCount(ctx, pusher.StoreChannel(channel))
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 
 	// A whisper from b is posted to the gone member: 410.
 	b.send(ctx, map[string]any{"event": "client-typing", "channel": channel, "data": map[string]any{}})
-	f := b.next(ctx, "pusher_internal:member_removed")
-	assert.Equal(t, channel, f["channel"])
-	var d map[string]any
-	require.NoError(t, json.Unmarshal([]byte(f["data"].(string)), &d))
-	assert.Equal(t, map[string]any{"user_id": "gone-user"}, d)
+	b.nextMemberRemoved(ctx, channel, "gone-user")
 
 	n, err = presence.PresenceUserCount(ctx, pusher.StoreChannel(channel))
 	require.NoError(t, err)
@@ -249,11 +265,7 @@ func testPublisherCleanupAnnouncesExpiredPusherMember(t *testing.T, srv *localgw
 	st, err := store.NewDynamoDB(client, store.DynamoOptions{Table: table, Now: func() time.Time { return connectedAt.Add(time.Minute) }})
 	require.NoError(t, err)
 	const expired = "ExpiredConnId01="
-	require.NoError(t, st.AddConnection(ctx, store.Connection{ID: expired, ConnectedAt: connectedAt}))
-	_, err = st.Join(ctx, expired, pusher.StoreChannel(channel))
-	require.NoError(t, err)
-	_, err = presence.JoinPresence(ctx, pusher.StoreChannel(channel), store.PresenceMember{ConnectionID: expired, UserID: "expired-user", ExpiresAt: connectedAt.Add(store.DefaultTTL)}, 0)
-	require.NoError(t, err)
+	addStaleMember(ctx, t, st, presence, channel, expired, "expired-user", connectedAt, connectedAt.Add(store.DefaultTTL))
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.LambdaEndpoint()+"/2015-03-31/functions/publisher/invocations", strings.NewReader(`{"action":"cleanup"}`))
 	require.NoError(t, err)
@@ -264,11 +276,7 @@ func testPublisherCleanupAnnouncesExpiredPusherMember(t *testing.T, srv *localgw
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
 	require.Empty(t, resp.Header.Get("X-Amz-Function-Error"), "%s", body)
 
-	f := b.next(ctx, "pusher_internal:member_removed")
-	assert.Equal(t, channel, f["channel"])
-	var d map[string]any
-	require.NoError(t, json.Unmarshal([]byte(f["data"].(string)), &d))
-	assert.Equal(t, map[string]any{"user_id": "expired-user"}, d)
+	b.nextMemberRemoved(ctx, channel, "expired-user")
 	n, err := presence.PresenceUserCount(ctx, pusher.StoreChannel(channel))
 	require.NoError(t, err)
 	assert.Equal(t, 1, n, "user_count no longer counts the expired member")
