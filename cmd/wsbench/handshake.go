@@ -60,7 +60,7 @@ func runHandshake(args []string) error {
 
 	type row struct {
 		exchange, conn string
-		cpu, wall      time.Duration
+		cost
 	}
 	var rows []row
 	open, err := measureRequests(u.Host, tlsConfig(u.Hostname(), roots, nil, nil), *n)
@@ -78,11 +78,11 @@ func runHandshake(args []string) error {
 				cache, conn = tls.NewLRUClientSessionCache(16), "resumed (session ticket)"
 			}
 			cfg := tlsConfig(u.Hostname(), roots, kx.curves, cache)
-			cpu, wall, err := measureConnections(u.Host, cfg, *n, resumed)
+			c, err := measureConnections(u.Host, cfg, *n, resumed)
 			if err != nil {
 				return fmt.Errorf("%s, %s: %w", kx.name, conn, err)
 			}
-			rows = append(rows, row{kx.name, conn, cpu, wall})
+			rows = append(rows, row{kx.name, conn, c})
 		}
 	}
 	fmt.Printf("Client CPU (user+system) at GOMAXPROCS %d per new connection to the stand-in (HTTPS, its own process): TCP connect, TLS 1.3 handshake, one request and its answer, close; %d per row. Last row: the same request on an open connection.\n\n", *procs, *n)
@@ -104,13 +104,19 @@ func tlsConfig(host string, roots *x509.CertPool, curves []tls.CurveID, cache tl
 		ClientSessionCache: cache, NextProtos: []string{"http/1.1"}}
 }
 
+// cost is the client CPU and wall time of one connection or request.
 type cost struct{ cpu, wall time.Duration }
 
+// costSince is the cost of each of n operations since cpu0 and t0.
+func costSince(cpu0 time.Duration, t0 time.Time, n int) cost {
+	return cost{(processCPU() - cpu0) / time.Duration(n), time.Since(t0) / time.Duration(n)}
+}
+
 // measureConnections opens n connections one after another, each with a
-// request, and returns the client CPU and wall time per connection. With
+// request, and returns the cost per connection. With
 // resumed, a first connection fetches the session ticket the others use,
 // and each one checks that it resumed.
-func measureConnections(addr string, cfg *tls.Config, n int, resumed bool) (time.Duration, time.Duration, error) {
+func measureConnections(addr string, cfg *tls.Config, n int, resumed bool) (cost, error) {
 	one := func(wantResumed bool) error {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -128,16 +134,16 @@ func measureConnections(addr string, cfg *tls.Config, n int, resumed bool) (time
 		return request(bufio.NewReader(c), c)
 	}
 	if err := one(false); err != nil {
-		return 0, 0, err
+		return cost{}, err
 	}
 	runtime.GC()
 	cpu0, t0 := processCPU(), time.Now()
 	for range n {
 		if err := one(resumed); err != nil {
-			return 0, 0, err
+			return cost{}, err
 		}
 	}
-	return (processCPU() - cpu0) / time.Duration(n), time.Since(t0) / time.Duration(n), nil
+	return costSince(cpu0, t0, n), nil
 }
 
 // measureRequests makes n requests on one open connection.
@@ -158,7 +164,7 @@ func measureRequests(addr string, cfg *tls.Config, n int) (cost, error) {
 			return cost{}, err
 		}
 	}
-	return cost{(processCPU() - cpu0) / time.Duration(n), time.Since(t0) / time.Duration(n)}, nil
+	return costSince(cpu0, t0, n), nil
 }
 
 // request asks the stand-in for its counts (answered at once, without the
