@@ -33,9 +33,11 @@ type Batch struct {
 	Data []byte `json:"data"`
 	// MaxRate is the batch's share of the send budget in posts per second,
 	// set by the publisher (Settings.RateHint): the worker caps its sender at
-	// it (and at its own WS_MAX_SEND_RATE) while delivering the batch, so that
-	// the workers running at once together stay within the budget instead of
-	// each probing API Gateway's account limit on its own. 0 means no hint.
+	// it (and at its own WS_MAX_SEND_RATE; at the lowest hint among the
+	// batches of one invocation, which post together) while delivering the
+	// batch, so that the workers running at once together stay within the
+	// budget instead of each probing API Gateway's account limit on its own.
+	// 0 means no hint.
 	MaxRate float64 `json:"maxRate,omitempty"`
 }
 

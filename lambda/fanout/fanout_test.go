@@ -275,6 +275,65 @@ func TestWorkerCapsItsSenderAtTheBatchHint(t *testing.T) {
 	assert.Equal(t, int64(30), srv.Counts().Delivered)
 }
 
+// rateSeen records the highest rate of the sender that any post ran under.
+type rateSeen struct {
+	sender.Poster
+	sender func() *sender.Sender
+	mu     sync.Mutex
+	max    float64
+}
+
+func (r *rateSeen) Post(ctx context.Context, id string, data []byte) error {
+	rate := r.sender().Rate()
+	r.mu.Lock()
+	r.max = max(r.max, rate)
+	r.mu.Unlock()
+	return r.Poster.Post(ctx, id, data)
+}
+
+func TestWorkerTakesTheLowestHintOfAnInvocation(t *testing.T) {
+	srv := mgmtapitest.New(mgmtapitest.Options{AutoRegister: true})
+	t.Cleanup(srv.Close)
+	cfg := aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
+	for _, tc := range []struct {
+		hints []float64
+		want  float64
+	}{
+		{[]float64{2000, 500}, 500},
+		{[]float64{500, 2000}, 500},
+		{[]float64{0, 800}, 800},
+		{[]float64{800, 0, 1200}, 800},
+		{[]float64{0, 0}, 5000}, // no hint: WS_MAX_SEND_RATE alone
+	} {
+		t.Run(fmt.Sprint(tc.hints), func(t *testing.T) {
+			var s *sender.Sender
+			poster := &rateSeen{sender: func() *sender.Sender { return s }}
+			w, err := fanout.NewWorker(fanout.WorkerConfig{Endpoint: srv.URL(), Ledger: fanout.NewMemoryLedger(time.Minute, nil),
+				NewSender: func(endpoint string) (*sender.Sender, error) {
+					api, err := sender.NewManagementAPI(cfg, endpoint, nil)
+					if err != nil {
+						return nil, err
+					}
+					poster.Poster = api
+					s = sender.NewSender(poster, sender.Options{MaxRate: 5000, OmitDelivered: true})
+					return s, nil
+				}})
+			require.NoError(t, err)
+			var ev events.SQSEvent
+			for i, h := range tc.hints {
+				body, err := json.Marshal(fanout.Batch{ID: fmt.Sprintf("f-%d", i), ConnectionIDs: recipients(30), Data: []byte("m"), MaxRate: h})
+				require.NoError(t, err)
+				ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprint(i), Body: string(body)})
+			}
+			resp, err := w.Handle(context.Background(), ev)
+			require.NoError(t, err)
+			require.Empty(t, resp.BatchItemFailures)
+			assert.Equal(t, tc.want, poster.max, "every post of the invocation runs under its lowest hint")
+			assert.Equal(t, tc.want, s.Rate())
+		})
+	}
+}
+
 // barrierPoster holds every post until posts to want distinct connections
 // are in flight together (or ctx ends).
 type barrierPoster struct {

@@ -90,15 +90,42 @@ func (w *Worker) sender(endpoint string) (*sender.Sender, error) {
 // once through the same sender, so its limiter paces them together and the
 // end of one batch, when only its last posts are in flight, overlaps the
 // other batches' posting instead of leaving the worker's share of the budget
-// idle.
+// idle. The sender's rate hint is set once, before any of them posts: the
+// lowest hint of the invocation's batches for that endpoint (batches
+// without one count only when none has one), so batches enqueued with
+// different budgets or worker counts never raise each other's share.
 func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var (
-		resp events.SQSEventResponse
-		wg   sync.WaitGroup
-		errs = make([]error, len(ev.Records))
+		resp    events.SQSEventResponse
+		wg      sync.WaitGroup
+		errs    = make([]error, len(ev.Records))
+		batches = make([]Batch, len(ev.Records))
+		senders = make([]*sender.Sender, len(ev.Records))
+		hints   = map[*sender.Sender]float64{}
 	)
 	for i, rec := range ev.Records {
-		wg.Go(func() { errs[i] = w.deliver(ctx, rec) })
+		b, err := decodeBatch(rec.Body)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		s, err := w.sender(b.Endpoint)
+		if err != nil {
+			errs[i] = fmt.Errorf("batch %s: %w", b.ID, err)
+			continue
+		}
+		batches[i], senders[i] = b, s
+		if h, seen := hints[s]; !seen || (b.MaxRate > 0 && (h <= 0 || b.MaxRate < h)) {
+			hints[s] = b.MaxRate
+		}
+	}
+	for s, h := range hints {
+		s.SetRateHint(h)
+	}
+	for i, rec := range ev.Records {
+		if senders[i] != nil {
+			wg.Go(func() { errs[i] = w.deliver(ctx, rec, batches[i], senders[i]) })
+		}
 	}
 	wg.Wait()
 	for i, rec := range ev.Records {
@@ -128,15 +155,8 @@ func (w *Worker) lease(ctx context.Context) time.Duration {
 // errBusy means another worker holds the batch.
 var errBusy = errors.New("batch is being delivered by another worker")
 
-func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage) error {
-	b, err := decodeBatch(rec.Body)
-	if err != nil {
-		return err
-	}
-	s, err := w.sender(b.Endpoint)
-	if err != nil {
-		return fmt.Errorf("batch %s: %w", b.ID, err)
-	}
+// deliver claims batch b (the body of rec) and sends it through s.
+func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage, b Batch, s *sender.Sender) error {
 	claim, err := w.cfg.Ledger.Claim(ctx, b.ID, w.lease(ctx))
 	if err != nil {
 		return err
@@ -148,9 +168,6 @@ func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage) error {
 	case Busy:
 		return fmt.Errorf("batch %s: %w", b.ID, errBusy)
 	}
-	// One invocation at a time per worker instance, and its records one after
-	// another: the hint applies to this batch alone.
-	s.SetRateHint(b.MaxRate)
 	rep := s.Send(ctx, b.ConnectionIDs, b.Data)
 	w.cfg.Logger.InfoContext(ctx, "fan-out batch", "batchId", b.ID, "recipients", len(b.ConnectionIDs),
 		"delivered", rep.Delivered, "gone", rep.Gone, "failed", rep.Failed, "retries", rep.Retries)
