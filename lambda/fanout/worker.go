@@ -94,6 +94,8 @@ func (w *Worker) sender(endpoint string) (*sender.Sender, error) {
 // lowest hint of the invocation's batches for that endpoint (batches
 // without one count only when none has one), so batches enqueued with
 // different budgets or worker counts never raise each other's share.
+// Lambda runs one invocation at a time per instance; concurrent Handle calls
+// on one Worker share its senders, and the hint set last holds for all.
 func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var (
 		resp    events.SQSEventResponse
