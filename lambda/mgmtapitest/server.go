@@ -273,9 +273,8 @@ func (s *Server) Counts() Counts {
 func (s *Server) countAccepted(t time.Time) {
 	now := t.UnixNano()
 	first := s.firstCall.Load()
-	if first == 0 && s.firstCall.CompareAndSwap(0, now) {
-		first = now
-	} else if first == 0 {
+	if first == 0 {
+		s.firstCall.CompareAndSwap(0, now) // the first call sets it; a concurrent one reads the winner's
 		first = s.firstCall.Load()
 	}
 	if i := (now - first) / int64(AcceptedWindow); i >= 0 && i < int64(len(s.accepted)) {

@@ -55,13 +55,7 @@ func TestDistributedFanoutWiring(t *testing.T) {
 
 	assert.Equal(t, queueARN, attr(t, resources, "aws_lambda_event_source_mapping.fanout[0]", "event_source_arn"))
 	assert.Equal(t, workerARN, attr(t, resources, "aws_lambda_event_source_mapping.fanout[0]", "function_name"))
-	var batchSize interface{}
-	for _, r := range resources {
-		if r.Address == "aws_lambda_event_source_mapping.fanout[0]" {
-			batchSize = r.AttributeValues["batch_size"]
-		}
-	}
-	assert.EqualValues(t, 5, batchSize,
+	assert.EqualValues(t, 5, stateValue(t, resources, "aws_lambda_event_source_mapping.fanout[0]", "batch_size"),
 		"messages_per_invocation unset: half a second of posting at 10,000/s / 2 workers is 5 batches of 500 (fanout.Settings.MessagesPerInvocation)")
 
 	workerEnv := stateEnvironment(t, resources, `aws_lambda_function.this["fanout"]`)

@@ -216,15 +216,21 @@ func ownsResource(res string, own, inputs []string) bool {
 
 func attr(t *testing.T, resources []*tfjson.StateResource, address, name string) string {
 	t.Helper()
+	v, ok := stateValue(t, resources, address, name).(string)
+	require.Truef(t, ok, "%s.%s is not a string", address, name)
+	return v
+}
+
+// stateValue is attribute name of the resource at address in the state.
+func stateValue(t *testing.T, resources []*tfjson.StateResource, address, name string) interface{} {
+	t.Helper()
 	for _, r := range resources {
 		if r.Address == address {
-			v, ok := r.AttributeValues[name].(string)
-			require.Truef(t, ok, "%s.%s is not a string", address, name)
-			return v
+			return r.AttributeValues[name]
 		}
 	}
 	require.FailNowf(t, "not in state", "%s", address)
-	return ""
+	return nil
 }
 
 // queueKeyARN is a customer key of the fan-out queues, distinct from keyARN so
