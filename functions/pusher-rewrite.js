@@ -1,7 +1,9 @@
 // CloudFront Function (cloudfront-js-2.0), viewer request, on the default
 // behaviour of the Pusher distribution (pusher.tf).
 //
-// pusher-js connects to wss://HOST/app/{key}?protocol=7&client=js&version=...
+// pusher-js connects to wss://HOST[wsPath]/app/{key}?protocol=7&client=js&version=...
+// (wsPath, its option, is empty by default; any path of whole segments is
+// accepted before /app/{key} and dropped).
 // API Gateway WebSocket stages have no paths, so this sends the request to
 // the stage root ("/"; the origin path adds the stage name) with the query
 // string kept and the key added as the query parameter app_key, which the
@@ -10,7 +12,7 @@
 //
 // Every other path is answered 404 here and never reaches API Gateway; the
 // HTTP API (/apps/*) has its own behaviour without this function.
-var APP_PATH = /^\/app\/([A-Za-z0-9_\-]+)$/;
+var APP_PATH = /^(?:\/[^\/]+)*\/app\/([A-Za-z0-9_\-]+)$/;
 
 function handler(event) {
   var request = event.request;

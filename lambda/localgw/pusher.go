@@ -152,16 +152,20 @@ func (s *Server) PusherURL(key string) string { return "ws://" + s.Addr() + "/ap
 // PusherAPI is the Pusher HTTP API base: http://host:port/apps/{app_id}.
 func (s *Server) PusherAPI(appID string) string { return "http://" + s.Addr() + "/apps/" + appID }
 
-// handler routes the listener: /app/{key} and /pusher/... to the Pusher
-// stage, /apps/... to the Pusher HTTP API, the rest to protocol v1's stage.
+// handler routes the listener: /apps/... to the Pusher HTTP API,
+// [wsPath]/app/{key} and /pusher/... to the Pusher stage, the rest to
+// protocol v1's stage.
 func (s *Server) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
 		switch {
 		case s.pusherGW == nil:
 			s.gw.ServeHTTP(w, r)
-		case strings.HasPrefix(path, "/app/"):
-			key := strings.TrimPrefix(path, "/app/")
+		case strings.HasPrefix(path, "/apps/"):
+			s.serveHTTPAPI(w, r)
+		case strings.Contains(path, "/app/") && !strings.Contains(path, "/@connections"):
+			// pusher-js puts its wsPath option before /app/{key}.
+			key := path[strings.LastIndex(path, "/app/")+len("/app/"):]
 			q := r.URL.Query()
 			q.Set(pusher.QueryAppKey, key)
 			r2 := r.Clone(r.Context())
@@ -169,8 +173,6 @@ func (s *Server) handler() http.Handler {
 			s.pusherGW.ServeHTTP(w, r2)
 		case path == "/"+PusherStage || strings.HasPrefix(path, "/"+PusherStage+"/"):
 			s.pusherGW.ServeHTTP(w, r)
-		case strings.HasPrefix(path, "/apps/"):
-			s.serveHTTPAPI(w, r)
 		default:
 			s.gw.ServeHTTP(w, r)
 		}

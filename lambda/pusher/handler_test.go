@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -234,6 +235,7 @@ func TestSubscribeAndPresence(t *testing.T) {
 	relayed := e.frames("a")[len(e.frames("a"))-1]
 	assert.Equal(t, "client-typing", relayed["event"])
 	assert.Equal(t, "u2", relayed["user_id"])
+	assert.Equal(t, `{"t":1}`, relayed["data"], "data reaches the others as a JSON-encoded string")
 	assert.Equal(t, 0, count("c", "client-typing"))
 
 	// Leaving: u1 is removed only with its last connection.
@@ -260,9 +262,18 @@ func TestClientEventLimits(t *testing.T) {
 	public := e.send("a", map[string]any{"event": "client-x", "channel": "public", "data": map[string]any{}})
 	assert.EqualValues(t, 4301, data(t, public)["code"])
 
+	// Pusher does not relay client events on encrypted channels.
+	now = now.Add(time.Second)
+	enc := "private-encrypted-x"
+	require.Equal(t, "pusher_internal:subscription_succeeded",
+		e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": enc, "auth": app.ChannelAuth(sid, enc, "")}})["event"])
+	r := e.send("a", map[string]any{"event": "client-x", "channel": enc, "data": map[string]any{}})
+	assert.EqualValues(t, 4301, data(t, r)["code"])
+	assert.Contains(t, data(t, r)["message"], "encrypted")
+
 	off := newEnv(t, func(c *pusher.Config) { c.DisableClientEvents = true })
 	off.connect("a")
-	r := off.send("a", map[string]any{"event": "client-x", "channel": "private-x", "data": map[string]any{}})
+	r = off.send("a", map[string]any{"event": "client-x", "channel": "private-x", "data": map[string]any{}})
 	assert.EqualValues(t, 4301, data(t, r)["code"])
 }
 
@@ -302,6 +313,20 @@ func TestHTTPAPI(t *testing.T) {
 	resp = e.h.ServeAPI(t.Context(), apiRequest("GET", "/apps/app-id/channels/news", "", app.Secret, time.Now()))
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.JSONEq(t, `{"occupied":true}`, resp.Body)
+
+	// Data over 10 KB is Pusher's 413, for an event and for a batched one;
+	// other bad input stays 400.
+	big := strings.Repeat("x", 10*1024+1)
+	resp = e.h.ServeAPI(t.Context(), apiRequest("POST", "/apps/app-id/events", `{"name":"e","channel":"news","data":"`+big+`"}`, app.Secret, time.Now()))
+	assert.Equal(t, 413, resp.StatusCode)
+	assert.Contains(t, resp.Body, "exceeds 10240 bytes")
+	resp = e.h.ServeAPI(t.Context(), apiRequest("POST", "/apps/app-id/batch_events", `{"batch":[{"name":"e","channel":"news","data":"ok"},{"name":"e","channel":"news","data":"`+big+`"}]}`, app.Secret, time.Now()))
+	assert.Equal(t, 413, resp.StatusCode)
+	assert.Contains(t, resp.Body, "batch[1]")
+	resp = e.h.ServeAPI(t.Context(), apiRequest("POST", "/apps/app-id/events", `{"name":"e","channel":"news","data":"`+big[:10*1024]+`"}`, app.Secret, time.Now()))
+	assert.Equal(t, 200, resp.StatusCode, "exactly 10 KB is allowed")
+	resp = e.h.ServeAPI(t.Context(), apiRequest("POST", "/apps/app-id/events", `{"name":"","channel":"news","data":"x"}`, app.Secret, time.Now()))
+	assert.Equal(t, 400, resp.StatusCode)
 }
 
 func TestGoLibraryAndAuthorizerUser(t *testing.T) {

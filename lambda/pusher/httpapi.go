@@ -113,30 +113,34 @@ func (e apiEvent) dataString() string {
 	return string(e.Data)
 }
 
-func (h *Handler) validate(e *apiEvent) string {
+// validate checks e as Pusher does and returns the status and message of
+// the answer when it is refused: 413 for data over the size limit (Pusher's
+// "Request Entity Too Large"), 400 for the rest.
+func (h *Handler) validate(e *apiEvent) (int, string) {
 	if e.Channel != "" {
 		e.Channels = append(e.Channels, e.Channel)
 	}
+	bad := func(msg string) (int, string) { return http.StatusBadRequest, msg }
 	switch {
 	case e.Name == "" || len(e.Name) > MaxEventName:
-		return fmt.Sprintf("Event name must be 1 to %d characters", MaxEventName)
+		return bad(fmt.Sprintf("Event name must be 1 to %d characters", MaxEventName))
 	case len(e.Channels) == 0:
-		return "Give channel or channels"
+		return bad("Give channel or channels")
 	case len(e.Channels) > MaxEventChannels:
-		return fmt.Sprintf("At most %d channels per event", MaxEventChannels)
+		return bad(fmt.Sprintf("At most %d channels per event", MaxEventChannels))
 	case len(e.Data) == 0:
-		return "Missing data"
+		return bad("Missing data")
 	case len(e.dataString()) > h.cfg.MaxEventBytes:
-		return fmt.Sprintf("Event data exceeds %d bytes", h.cfg.MaxEventBytes)
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("Event data exceeds %d bytes", h.cfg.MaxEventBytes)
 	case e.SocketID != "" && !ValidSocketID(e.SocketID):
-		return "Invalid socket_id"
+		return bad("Invalid socket_id")
 	}
 	for _, ch := range e.Channels {
 		if !ValidChannel(ch) {
-			return "Invalid channel name " + ch
+			return bad("Invalid channel name " + ch)
 		}
 	}
-	return ""
+	return 0, ""
 }
 
 func (h *Handler) apiEvents(ctx context.Context, body []byte) APIResponse {
@@ -144,8 +148,8 @@ func (h *Handler) apiEvents(ctx context.Context, body []byte) APIResponse {
 	if err := json.Unmarshal(body, &e); err != nil {
 		return apiError(http.StatusBadRequest, "Body must be a JSON event")
 	}
-	if msg := h.validate(&e); msg != "" {
-		return apiError(http.StatusBadRequest, msg)
+	if status, msg := h.validate(&e); msg != "" {
+		return apiError(status, msg)
 	}
 	info, err := h.trigger(ctx, e, e.dataString())
 	if err != nil {
@@ -169,8 +173,8 @@ func (h *Handler) apiBatch(ctx context.Context, body []byte) APIResponse {
 		return apiError(http.StatusBadRequest, fmt.Sprintf("At most %d events per batch", MaxBatchEvents))
 	}
 	for i := range b.Batch {
-		if msg := h.validate(&b.Batch[i]); msg != "" {
-			return apiError(http.StatusBadRequest, fmt.Sprintf("batch[%d]: %s", i, msg))
+		if status, msg := h.validate(&b.Batch[i]); msg != "" {
+			return apiError(status, fmt.Sprintf("batch[%d]: %s", i, msg))
 		}
 		if len(b.Batch[i].Channels) != 1 {
 			return apiError(http.StatusBadRequest, fmt.Sprintf("batch[%d]: one channel per batched event", i))

@@ -85,9 +85,18 @@ test('a request without a query string still gets app_key', () => {
   assert.equal(out.uri, '/');
 });
 
+test('a wsPath before /app/{key} is accepted and dropped', () => {
+  const handler = loadHandler();
+  for (const uri of ['/ws/app/app-key', '/a/b/app/app-key', '/app/app/app-key']) {
+    const out = handler(viewerRequest(uri, pusherJsQuery()));
+    assert.equal(out.uri, '/', uri);
+    assert.deepEqual(out.querystring, { ...pusherJsQuery(), app_key: { value: 'app-key' } }, uri);
+  }
+});
+
 test('every other path is answered 404 at the edge', () => {
   const handler = loadHandler();
-  for (const uri of ['/', '/app', '/app/', '/app/key/extra', '/app/key/', '/apps/app-id/events', '/prod', '/app/ke%2Fy', '/app/..', '/favicon.ico']) {
+  for (const uri of ['/', '/app', '/app/', '/app/key/extra', '/app/key/', '/apps/app-id/events', '/prod', '/app/ke%2Fy', '/app/..', '/favicon.ico', '/ws/app/', '/ws//app/key', '/ws/app/key/']) {
     const out = handler(viewerRequest(uri, pusherJsQuery()));
     assert.equal(out.statusCode, 404, uri);
     assert.equal(out.statusDescription, 'Not Found', uri);

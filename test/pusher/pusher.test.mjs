@@ -123,6 +123,23 @@ test('connection_established first, socket_id ^\\d+\\.\\d+$, latency from the ha
   console.log(`connection_established latency over ${samples.length} connections: p50 ${pick(0.5)} ms, p99 ${pick(0.99)} ms, max ${pick(1)} ms`);
 });
 
+test('pusher-js with wsPath connects: the path before /app/{key} is accepted', async () => {
+  const p = new Pusher(APP.key, { wsHost: '127.0.0.1', wsPort: port, wsPath: '/ws/v1', forceTLS: false, enabledTransports: ['ws'], cluster: '', disableStats: true });
+  clients.add(p);
+  assert.match(await connected(p), /^\d+\.\d+$/);
+  const { ch } = await subscribed(p, 'wspath');
+  const got = new Promise((resolve) => ch.bind('hello', resolve));
+  await server.trigger('wspath', 'hello', { n: 1 });
+  assert.deepEqual(await got, { n: 1 });
+  close(p);
+});
+
+test('the server SDK: data over 10 KB is refused with 413, as Pusher does', async () => {
+  await assert.rejects(server.trigger('news', 'big', 'x'.repeat(10 * 1024 + 1)), (err) => err.status === 413);
+  await assert.rejects(server.triggerBatch([{ channel: 'news', name: 'big', data: 'x'.repeat(10 * 1024 + 1) }]), (err) => err.status === 413);
+  await server.trigger('news', 'fits', 'x'.repeat(10 * 1024 - 2)); // a JSON string of exactly 10 KB
+});
+
 test('an unknown app key is refused with 4001 and pusher-js gives up', async () => {
   const p = new Pusher('not-the-key', { wsHost: '127.0.0.1', wsPort: port, forceTLS: false, enabledTransports: ['ws'], cluster: '', disableStats: true });
   clients.add(p);
