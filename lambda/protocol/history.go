@@ -2,7 +2,9 @@ package protocol
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
+	"strings"
 )
 
 // MaxHistoryLimit bounds the limit of a history frame.
@@ -79,7 +81,26 @@ func HistoryMessage(ch string, data json.RawMessage, offset uint64, epoch string
 
 // HistoryMessageOverhead is how many bytes HistoryMessage adds around the
 // channel name and data at most (the largest offset and a 64-byte epoch).
+//
+// Deprecated: it counts data and channel as given, but the envelope escapes
+// <, > and & in them (six bytes each); use HistoryMessageSize.
 const HistoryMessageOverhead = 64 + 20 + 64
+
+// maxEpoch is as long as an epoch gets (the stores make 16 hex digits).
+var maxEpoch = strings.Repeat("f", 64)
+
+// HistoryMessageSize is the size of HistoryMessage(ch, data, offset, epoch)
+// at most, whatever the offset and epoch: the envelope encoded with the
+// largest offset and a 64-byte epoch, escapes included.
+func HistoryMessageSize(ch string, data json.RawMessage) int {
+	return len(HistoryMessage(ch, data, math.MaxUint64, maxEpoch))
+}
+
+// PublicationSize is the number of bytes p adds to a reply's publications.
+func PublicationSize(p Publication) int {
+	b, _ := json.Marshal(p)
+	return len(b) + 1 // and the comma
+}
 
 // Member is one user of a presence channel.
 type Member struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,4 +47,14 @@ func TestSendToChannelOnHistoryChannel(t *testing.T) {
 	assert.JSONEq(t, `{"text":"hi"}`, string(pubs[0].Data))
 	require.Len(t, api.Messages("a"), 1)
 	assert.JSONEq(t, `{"type":"message","channel":"chat-1","data":{"text":"hi"},"offset":1,"epoch":"`+pos.Epoch+`"}`, string(api.Messages("a")[0]))
+
+	// Data that fits raw but not in the escaped envelope is the caller's
+	// error, as over-sized data on any channel is, and takes no offset.
+	_, err = New(m).Handle(ctx, json.RawMessage(`{"action":"sendToChannel","channel":"chat-1","data":"`+strings.Repeat("<", 30_000)+`"}`))
+	var bc *BadCommandError
+	require.ErrorAs(t, err, &bc)
+	assert.Contains(t, bc.Reason, "too large")
+	pos2, _, err := hist.ReadHistory(ctx, "chat-1", 0, 0, store.HistoryLimits{Size: 10, TTL: time.Hour})
+	require.NoError(t, err)
+	assert.Equal(t, pos.Offset, pos2.Offset)
 }

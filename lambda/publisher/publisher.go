@@ -426,6 +426,10 @@ func (h *Handler) Execute(ctx context.Context, c Command) (*Response, error) {
 		return resp, nil
 	case ActionSendToChannel:
 		rep, err := h.m.SendToChannel(ctx, c.Channel, data, c.Exclude...)
+		if errors.Is(err, sender.ErrTooLarge) {
+			// A history channel's envelope made the message too large.
+			return nil, bad("data is too large for %s: %v", c.Channel, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("sendToChannel %s: %w", c.Channel, err)
 		}

@@ -129,7 +129,7 @@ func (m *Manager) HistoryLimits(channel string) (store.HistoryLimits, bool) {
 // and sends it in the v1 envelope to the channel's members except exclude.
 // The size is checked before the append, so a refused message takes no offset.
 func (m *Manager) publishToHistory(ctx context.Context, channel string, payload json.RawMessage, lim store.HistoryLimits, exclude []string) (store.StreamPosition, sender.Report, error) {
-	if n := len(payload) + len(channel) + protocol.HistoryMessageOverhead; n > sender.MaxPayload {
+	if n := protocol.HistoryMessageSize(channel, payload); n > sender.MaxPayload {
 		return store.StreamPosition{}, sender.Report{}, fmt.Errorf("send %d bytes to %s: %w (API Gateway's limit is %d)", n, channel, sender.ErrTooLarge, sender.MaxPayload)
 	}
 	pos, err := m.cfg.History.Append(ctx, channel, payload, lim)
@@ -175,7 +175,8 @@ func (m *Manager) streamReply(ctx context.Context, r protocol.StreamReply, since
 				return nil, err
 			}
 		}
-		r.Publications = fitPublications(channel, pubs, maxRecoveryReply)
+		r.Publications = []protocol.Publication{}
+		r.Publications = fitPublications(pubs, maxRecoveryReply-len(r.Encode()))
 		return r.Encode(), nil
 	}
 	if since == nil {
@@ -183,7 +184,7 @@ func (m *Manager) streamReply(ctx context.Context, r protocol.StreamReply, since
 	}
 	recovered := since.Epoch == pos.Epoch && since.Offset <= pos.Offset && uint64(len(pubs)) == pos.Offset-since.Offset
 	if recovered {
-		r.Publications = fitPublications(channel, pubs, -1)
+		r.Publications = fitPublications(pubs, -1)
 		if b := r.Encode(); len(b) <= maxRecoveryReply {
 			r.Recovered = ptrTrue()
 			m.cfg.Metrics.Add(metrics.HistoryRecovered, 1)
@@ -203,17 +204,19 @@ const (
 
 func ptrTrue() *bool { t := true; return &t }
 
-// fitPublications converts pubs, keeping the oldest that fit in budget
-// bytes (budget < 0: all of them).
-func fitPublications(channel string, pubs []store.Publication, budget int) []protocol.Publication {
+// fitPublications converts pubs, keeping the oldest whose encoding (escapes
+// included) fits in budget bytes (budget < 0: all of them).
+func fitPublications(pubs []store.Publication, budget int) []protocol.Publication {
 	out := make([]protocol.Publication, 0, len(pubs))
-	used := len(channel) + 200
+	used := 0
 	for _, p := range pubs {
-		used += len(p.Data) + 40
-		if budget >= 0 && used > budget {
-			break
+		pub := protocol.Publication{Offset: p.Offset, Data: p.Data}
+		if budget >= 0 {
+			if used += protocol.PublicationSize(pub); used > budget {
+				break
+			}
 		}
-		out = append(out, protocol.Publication{Offset: p.Offset, Data: p.Data})
+		out = append(out, pub)
 	}
 	return out
 }
@@ -223,7 +226,7 @@ func fitPublications(channel string, pubs []store.Publication, budget int) []pro
 // published reply carries its offset and epoch.
 func (m *Manager) publishHistoryFrame(ctx context.Context, req *Request, f protocol.Frame, lim store.HistoryLimits) ([]byte, error) {
 	payload := protocol.Payload(f.Data)
-	if n := len(payload) + len(f.Channel) + protocol.HistoryMessageOverhead; n > protocol.MaxFrame {
+	if n := protocol.HistoryMessageSize(f.Channel, payload); n > protocol.MaxFrame {
 		return nil, protocol.Errorf(protocol.CodeTooLarge, "message of %d bytes exceeds %d", n, protocol.MaxFrame)
 	}
 	pos, rep, err := m.publishToHistory(ctx, f.Channel, payload, lim, []string{req.ConnectionID})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/metrics/metricstest"
+	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
@@ -288,4 +289,31 @@ func TestPresenceNeedsAPresenceStore(t *testing.T) {
 	ids, err := e.m.ConnectionsOfChannel(context.Background(), "presence-room")
 	require.NoError(t, err)
 	assert.Empty(t, ids, "a refused presence subscribe joins nothing")
+}
+
+// Sizes are those of the frames as sent: the JSON envelope escapes <, > and
+// & in the data (six bytes each), so a message that fits raw can be too large
+// once wrapped. It is refused before it takes an offset, and history replies
+// stay within 128 KB.
+func TestHistorySizesCountEscapes(t *testing.T) {
+	e := newHistoryEnv(t, 100)
+	e.connect("pub", "", "", "")
+	epoch := decodeFrame(t, e.send("pub", "", "", "$default", `{"action":"subscribe","channel":"chat-esc"}`)).Epoch
+	escaped := strings.Repeat("<", 30_000) // 30 KB raw, 180 KB in the envelope
+	assert.Equal(t, "too_large", errorCode(t, e.send("pub", "", "", "$default", `{"action":"publish","channel":"chat-esc","data":"`+escaped+`"}`)))
+	_, err := e.m.SendToChannel(context.Background(), "chat-esc", []byte(`"`+escaped+`"`))
+	require.ErrorIs(t, err, sender.ErrTooLarge)
+	assert.JSONEq(t, fmt.Sprintf(`{"type":"published","channel":"chat-esc","offset":1,"epoch":%q}`, epoch),
+		e.send("pub", "", "", "$default", `{"action":"publish","channel":"chat-esc","data":1}`), "the refused messages took no offset")
+
+	amp := strings.Repeat("&", 8_000) // 48 KB in a reply
+	for range 3 {
+		e.send("pub", "", "", "$default", `{"action":"publish","channel":"chat-esc","data":"`+amp+`"}`)
+	}
+	e.connect("r", "", "", "")
+	body := e.send("r", "", "", "$default", fmt.Sprintf(`{"action":"history","channel":"chat-esc","since":{"offset":1,"epoch":%q}}`, epoch))
+	assert.LessOrEqual(t, len(body), protocol.MaxFrame)
+	assert.Equal(t, []uint64{2, 3}, pubOffsets(decodeFrame(t, body)), "two of the three fit in 128 KB")
+	rec := decodeFrame(t, e.send("r", "", "", "$default", fmt.Sprintf(`{"action":"subscribe","channel":"chat-esc","since":{"offset":1,"epoch":%q}}`, epoch)))
+	assert.False(t, *rec.Recovered, "three would pass 128 KB")
 }
