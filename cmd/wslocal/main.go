@@ -117,7 +117,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.Var(&o.history, "history", "keep history on protocol v1 and Pusher channels matching `PATTERN:SIZE:TTL` (chat-*:100:1h): offsets, epochs and recovery on resubscribe (docs/protocol.md, docs/pusher.md); repeatable, the first match wins")
 	fs.BoolVar(&o.allowBinary, "allow-binary", false, "accept binary client messages, passed base64 encoded (an API with binaryMediaTypes); by default they close the connection with 1003")
 	fs.IntVar(&o.maxQueuedBytes, "max-queued-bytes", localgw.DefaultMaxQueuedBytes, "per connection: bytes of outgoing messages that may wait for a slow client (one that does not fit closes it with 1008 and the POST answers 410) and of client messages waiting for their route")
-	fs.Var(&o.allowOrigins, "allow-origin", "browser `ORIGIN` (scheme://host[:port], or *) allowed to call the management and Invoke APIs besides the gateway's own; other cross-origin requests answer 403; repeatable")
+	fs.Var(&o.allowOrigins, "allow-origin", "browser `ORIGIN` (scheme://host[:port], or *) allowed to call the management, Invoke and Pusher HTTP APIs besides the gateway's own; other cross-origin requests answer 403; repeatable")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", localgw.DefaultIdleTimeout, "close connections without messages after this long")
 	fs.DurationVar(&o.maxDuration, "max-duration", localgw.DefaultMaxDuration, "close connections after this long")
 	fs.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "how long SIGINT/SIGTERM waits for every $disconnect")

@@ -226,7 +226,7 @@ read:
 			switch {
 			case errors.Is(err, websocket.ErrMessageTooBig):
 				code, reason = websocket.StatusMessageTooBig, "Message too big"
-			case errors.Is(err, errFrameTooBig):
+			case errors.Is(err, errFrameTooBig), errors.Is(err, errMessageTooBig):
 				// coder/websocket never saw the frame: send the close frame here.
 				code, reason = websocket.StatusMessageTooBig, "Message too big"
 				c.closeNow(code, reason)
@@ -341,16 +341,15 @@ func (c *conn) dispatch(m inbound) {
 
 // selectRoute evaluates $request.body.action: a JSON object whose action
 // names a configured custom route selects it, anything else goes to $default.
+// The key is matched exactly, as AWS's JSON path does ("Action" is not
+// "action"; encoding/json's struct fields would match any case).
 func (g *Gateway) selectRoute(body []byte) (string, Function) {
 	if len(g.cfg.Routes) > 0 {
-		var frame struct {
-			Action any `json:"action"`
-		}
-		if json.Unmarshal(body, &frame) == nil {
-			if action, ok := frame.Action.(string); ok {
-				if fn, ok := g.cfg.Routes[action]; ok {
-					return action, fn
-				}
+		var frame map[string]json.RawMessage
+		var action string
+		if json.Unmarshal(body, &frame) == nil && json.Unmarshal(frame["action"], &action) == nil {
+			if fn, ok := g.cfg.Routes[action]; ok {
+				return action, fn
 			}
 		}
 	}

@@ -78,7 +78,10 @@ func TestClientFrameAndMessageLimits(t *testing.T) {
 				assert.True(t, bytes.Equal(sent, got.Raw), "the message arrives whole")
 				return
 			}
-			assert.Equal(t, websocket.StatusMessageTooBig, localgwtest.CloseCode(c.Closed(ctx)))
+			var ce websocket.CloseError
+			require.ErrorAs(t, c.Closed(ctx), &ce)
+			assert.Equal(t, websocket.StatusMessageTooBig, ce.Code)
+			assert.Equal(t, "Message too big", ce.Reason, "the client's close frame carries API Gateway's reason")
 			localgwtest.WaitFor(ctx, t, "$disconnect", rec.count("$disconnect"))
 			disc := rec.byRoute("$disconnect")[0].RequestContext
 			assert.Equal(t, int64(1009), disc.DisconnectStatusCode)

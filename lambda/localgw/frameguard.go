@@ -14,6 +14,10 @@ import (
 // errFrameTooBig means a client sent a data frame larger than FrameSize.
 var errFrameTooBig = errors.New("client frame exceeds the frame size limit")
 
+// errMessageTooBig means a client's message (its data frames together) grew
+// past MaxMessageSize.
+var errMessageTooBig = errors.New("client message exceeds the message size limit")
+
 // frameLimitWriter hands websocket.Accept a hijacked connection whose
 // client-to-server byte stream is checked frame by frame (coder/websocket
 // limits whole messages only, API Gateway also limits each frame) and whose
@@ -21,7 +25,8 @@ var errFrameTooBig = errors.New("client frame exceeds the frame size limit")
 // (finMerger).
 type frameLimitWriter struct {
 	http.ResponseWriter
-	max int64
+	max        int64 // bytes per data frame
+	maxMessage int64 // bytes per message (0: unchecked)
 }
 
 // Hijack implements http.Hijacker. Bytes the server already buffered go
@@ -36,7 +41,7 @@ func (w frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, fmt.Errorf("hijack: %w", err)
 	}
 	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	g := &frameGuard{Conn: nc, src: io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), nc), max: w.max}
+	g := &frameGuard{Conn: nc, src: io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), nc), max: w.max, maxMessage: w.maxMessage}
 	// Anything net/http left in its writer (nothing, once the 101 is out)
 	// goes first; the frames then pass through finMerger.
 	if err := brw.Writer.Flush(); err != nil {
@@ -48,14 +53,20 @@ func (w frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // frameGuard is a net.Conn whose Read parses RFC 6455 frame headers
 // (FIN/RSV/opcode, MASK, 7/16/64-bit payload length, masking key). A data
-// frame whose payload exceeds max is never delivered: the bytes before it
-// are, then Read fails once with errFrameTooBig, then the offending frame is
+// frame whose payload exceeds max, or that takes its message past
+// maxMessage, is never delivered: the bytes before it are, then Read fails
+// once with errFrameTooBig or errMessageTooBig, then the offending frame is
 // skipped and the stream goes on, so the close handshake still sees the
-// client's close frame.
+// client's close frame. (The gateway then closes with 1009 "Message too
+// big" itself, as API Gateway does, instead of coder/websocket's own read
+// limit answering with its own reason.)
 type frameGuard struct {
 	net.Conn
-	src io.Reader
-	max int64
+	src        io.Reader
+	max        int64
+	maxMessage int64
+	message    int64 // payload bytes of the current message so far
+	err        error // errFrameTooBig or errMessageTooBig, for the next Read
 
 	rbuf      [32 * 1024]byte
 	in        []byte   // bytes read from src, not yet filtered
@@ -65,7 +76,7 @@ type frameGuard struct {
 	flush     []byte   // a complete header (in hdr) not yet delivered
 	remaining int64    // payload bytes of the current frame still to deliver
 	skip      int64    // payload bytes of an oversized frame still to drop
-	tooBig    bool     // errFrameTooBig is due on the next Read
+	tooBig    bool     // err is due on the next Read
 }
 
 // Read delivers what is buffered before it reads the network again: a
@@ -75,7 +86,7 @@ type frameGuard struct {
 func (g *frameGuard) Read(p []byte) (int, error) {
 	if g.tooBig {
 		g.tooBig = false
-		return 0, errFrameTooBig
+		return 0, g.err
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -85,7 +96,7 @@ func (g *frameGuard) Read(p []byte) (int, error) {
 			out, tooBig := g.filter(p)
 			if tooBig {
 				if out == 0 {
-					return 0, errFrameTooBig
+					return 0, g.err
 				}
 				g.tooBig = true
 				return out, nil
@@ -140,9 +151,19 @@ func (g *frameGuard) filter(p []byte) (out int, tooBig bool) {
 			length := payloadLength(g.hdr[:g.hn])
 			n := g.hn
 			g.hn = 0
-			if opcode := g.hdr[0] & 0x0f; opcode <= 2 && length > g.max { // continuation, text, binary
-				g.skip = length
-				return out, true
+			if opcode := g.hdr[0] & 0x0f; opcode <= 2 { // continuation, text, binary
+				if opcode != 0 {
+					g.message = 0 // a new message
+				}
+				g.message += length
+				switch {
+				case length > g.max:
+					g.skip, g.err = length, errFrameTooBig
+					return out, true
+				case g.maxMessage > 0 && g.message > g.maxMessage:
+					g.skip, g.err = length, errMessageTooBig
+					return out, true
+				}
 			}
 			g.flush = g.hdr[:n]
 			g.remaining = length

@@ -2,6 +2,7 @@ package localgw
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -336,10 +337,36 @@ func writeHandshakeError(w http.ResponseWriter, status int) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("x-amzn-RequestId", newUUID())
-	w.Header().Set("x-amzn-ErrorType", strings.ReplaceAll(msg, " ", "")+"Exception")
+	w.Header().Set("x-amzn-ErrorType", strings.ReplaceAll(http.StatusText(status), " ", "")+"Exception")
 	w.WriteHeader(status)
 	body, _ := json.Marshal(map[string]string{"message": msg})
 	_, _ = w.Write(body)
+}
+
+// badHandshake checks the parts of an opening handshake that RFC 6455
+// section 4.2.1 requires: 0 when they hold, else the status to answer (426
+// for a version other than 13, 400 for the rest).
+func badHandshake(r *http.Request) int {
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		return http.StatusUpgradeRequired
+	}
+	key, err := base64.StdEncoding.DecodeString(r.Header.Get("Sec-WebSocket-Key"))
+	if r.Method != http.MethodGet || err != nil || len(key) != 16 || !headerHasToken(r.Header, "Connection", "upgrade") {
+		return http.StatusBadRequest
+	}
+	return 0
+}
+
+// headerHasToken reports whether a comma-separated header lists token.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // isUpgrade reports whether r asks for a WebSocket handshake.
@@ -389,6 +416,17 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := g.invocationContext(r.Context())
 	defer cancel()
 
+	// A malformed handshake is refused before anything runs, as API
+	// Gateway's front end does: no authorizer, no $connect, no $disconnect.
+	if status := badHandshake(r); status != 0 {
+		log.Info("handshake refused: malformed WebSocket handshake", "status", status)
+		if status == http.StatusUpgradeRequired {
+			w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+		writeHandshakeError(w, status)
+		return
+	}
+
 	if g.cfg.Authorizer != nil {
 		if src := missingIdentitySource(r, g.cfg.IdentitySources); src != "" {
 			log.Info("handshake refused: identity source missing", "identitySource", src)
@@ -435,7 +473,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if p := responseHeader(resp, "Sec-WebSocket-Protocol"); p != "" {
 		opts.Subprotocols = []string{p}
 	}
-	ws, err := websocket.Accept(frameLimitWriter{ResponseWriter: w, max: int64(g.cfg.FrameSize)}, r, opts)
+	ws, err := websocket.Accept(frameLimitWriter{ResponseWriter: w, max: int64(g.cfg.FrameSize), maxMessage: int64(g.cfg.MaxMessageSize)}, r, opts)
 	if err != nil {
 		log.Info("websocket handshake failed", "error", err)
 		g.disconnectEvent(c, int(websocket.StatusAbnormalClosure), "Handshake failed")

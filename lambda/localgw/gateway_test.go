@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,6 +213,8 @@ func TestRouteSelection(t *testing.T) {
 		{"not json", `hello`, "default:$default"},
 		{"json array", `["sendmessage"]`, "default:$default"},
 		{"case matters", `{"action":"SendMessage"}`, "default:$default"},
+		{"the key's case matters too", `{"Action":"sendmessage"}`, "default:$default"},
+		{"upper-case key", `{"ACTION":"sendmessage"}`, "default:$default"},
 	} {
 		require.NoError(t, c.Conn.Write(ctx, websocket.MessageText, []byte(tc.frame)), tc.name)
 		assert.Equal(t, tc.want, string(c.Expect(ctx, tc.name, func(localgwtest.Frame) bool { return true }).Raw), tc.name)
@@ -245,10 +248,48 @@ func TestConnectRejection(t *testing.T) {
 			require.Error(t, err)
 			require.NotNil(t, resp)
 			assert.Equal(t, tc.status, resp.StatusCode)
+			assert.Equal(t, strings.ReplaceAll(http.StatusText(tc.status), " ", "")+"Exception", resp.Header.Get("x-amzn-ErrorType"))
 			assert.Empty(t, gw.ConnectionIDs())
 			assert.Empty(t, rec.byRoute("$disconnect"), "a refused connection has no $disconnect")
 		})
 	}
+}
+
+// A malformed opening handshake is refused before the authorizer or
+// $connect runs, so it leaves no trace: no $connect, no $disconnect.
+func TestMalformedHandshakeRunsNothing(t *testing.T) {
+	ctx := testCtx(t)
+	rec := &recorder{}
+	var authorized atomic.Int32
+	authz := func(context.Context, auth.Request) (events.APIGatewayCustomAuthorizerResponse, error) {
+		authorized.Add(1)
+		return events.APIGatewayCustomAuthorizerResponse{}, auth.ErrUnauthorized
+	}
+	_, url := startGateway(t, localgw.Config{WebSocket: localgw.Handler(rec.handle), Authorizer: localgw.Handler(authz)})
+	good := map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+	for _, tc := range []struct {
+		name, header, value string
+		status              int
+	}{
+		{"version 8", "Sec-WebSocket-Version", "8", http.StatusUpgradeRequired},
+		{"no key", "Sec-WebSocket-Key", "", http.StatusBadRequest},
+		{"key not 16 bytes", "Sec-WebSocket-Key", "c2hvcnQ=", http.StatusBadRequest},
+		{"no Connection: Upgrade", "Connection", "keep-alive", http.StatusBadRequest},
+	} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http"+strings.TrimPrefix(url, "ws")+"?token=abc", nil)
+		require.NoError(t, err)
+		for k, v := range good {
+			req.Header.Set(k, v)
+		}
+		req.Header.Set(tc.header, tc.value)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err, tc.name)
+		resp.Body.Close()
+		assert.Equal(t, tc.status, resp.StatusCode, tc.name)
+	}
+	assert.Zero(t, authorized.Load(), "the authorizer never ran")
+	assert.Empty(t, rec.byRoute("$connect"))
+	assert.Empty(t, rec.byRoute("$disconnect"))
 }
 
 func TestAuthorizerAnswers(t *testing.T) {
@@ -479,6 +520,35 @@ func TestManagementAPIWireFormat(t *testing.T) {
 	localgwtest.WaitFor(ctx, t, "$disconnect", rec.count("$disconnect"))
 	resp, _ = do(http.MethodDelete, "/dev/@connections/"+id, "")
 	assert.Equal(t, http.StatusGone, resp.StatusCode)
+}
+
+// While a connection closes (here a client that never answers the close
+// frame, so the close handshake waits), every management method already
+// answers 410, not only POST.
+func TestClosingConnectionIsGoneForEveryMethod(t *testing.T) {
+	ctx := testCtx(t)
+	rec := &recorder{}
+	gw, err := localgw.New(localgw.Config{WebSocket: localgw.Handler(rec.handle)})
+	require.NoError(t, err)
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/dev", nil)
+	require.NoError(t, err)
+	defer conn.CloseNow()
+	localgwtest.WaitFor(ctx, t, "connection", func() bool { return len(gw.ConnectionIDs()) == 1 })
+	url := srv.URL + "/dev/@connections/" + gw.ConnectionIDs()[0]
+	do := func(method string) int {
+		req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader("x"))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusNoContent, do(http.MethodDelete))
+	assert.Equal(t, http.StatusGone, do(http.MethodGet))
+	assert.Equal(t, http.StatusGone, do(http.MethodDelete))
+	assert.Equal(t, http.StatusGone, do(http.MethodPost))
 }
 
 type echoError struct{}

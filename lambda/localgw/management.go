@@ -64,8 +64,10 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("x-amzn-RequestId", newUUID())
 		w.WriteHeader(http.StatusOK)
 	case http.MethodGet:
+		// A connection being closed (DELETE, a slow client, a timeout) is
+		// gone for every method, as for POST, while its close handshake ends.
 		c := g.lookup(id)
-		if c == nil {
+		if c == nil || c.closing() {
 			mgmtapitest.WriteError(w, http.StatusGone, sender.ErrorTypeGone, "")
 			return
 		}
@@ -78,7 +80,7 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request) {
 		})
 	case http.MethodDelete:
 		c := g.lookup(id)
-		if c == nil {
+		if c == nil || c.closing() {
 			mgmtapitest.WriteError(w, http.StatusGone, sender.ErrorTypeGone, "")
 			return
 		}

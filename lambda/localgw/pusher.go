@@ -162,6 +162,11 @@ func (s *Server) handler() http.Handler {
 		case s.pusherGW == nil:
 			s.gw.ServeHTTP(w, r)
 		case strings.HasPrefix(path, "/apps/"):
+			// Like the management and Invoke APIs: a web page from another
+			// origin must not trigger events with the well-known secret.
+			if s.gw.crossOrigin(w, r, writePusherForbidden) {
+				return
+			}
 			s.serveHTTPAPI(w, r)
 		case strings.Contains(path, "/app/") && !strings.Contains(path, "/@connections"):
 			// pusher-js puts its wsPath option before /app/{key}.
@@ -177,6 +182,14 @@ func (s *Server) handler() http.Handler {
 			s.gw.ServeHTTP(w, r)
 		}
 	})
+}
+
+// writePusherForbidden answers a refused cross-origin request in the Pusher
+// HTTP API's error shape.
+func writePusherForbidden(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusForbidden)
+	_, _ = w.Write([]byte(`{"error":"Cross-origin requests are refused; allow the origin with -allow-origin","code":403}` + "\n"))
 }
 
 // serveHTTPAPI passes a request to the Pusher function as a Lambda function

@@ -2,15 +2,19 @@ package localgw_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw/localgwtest"
+	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 )
 
@@ -86,4 +90,39 @@ func TestStartValidates(t *testing.T) {
 			assert.Error(t, err)
 		})
 	}
+}
+
+// The Pusher mode on the embedded store: pusher-js's wsPath before
+// /app/{key} is accepted (a path before it is dropped), and the Pusher HTTP
+// API refuses browser requests from other origins like the management and
+// Invoke APIs do (the default secret is well known).
+func TestPusherModeWsPathAndCrossOrigin(t *testing.T) {
+	ctx := testCtx(t)
+	app := pusher.App{ID: pusher.DefaultAppID, Key: pusher.DefaultAppKey, Secret: pusher.DefaultAppSecret}
+	srv := startServer(t, localgw.ServerConfig{JWTSecret: testSecret, Pusher: &pusher.Config{App: app}})
+
+	for _, path := range []string{"/app/" + app.Key, "/ws/app/" + app.Key, "/a/b/app/" + app.Key} {
+		c, _, err := websocket.Dial(ctx, "ws://"+srv.Addr()+path+"?protocol=7&client=go&version=1", nil)
+		require.NoError(t, err, path)
+		_, msg, err := c.Read(ctx)
+		require.NoError(t, err, path)
+		assert.Contains(t, string(msg), `"event":"pusher:connection_established"`, path)
+		_ = c.CloseNow()
+	}
+
+	post := func(origin string) int {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.PusherAPI(app.ID)+"/events", strings.NewReader(`{"name":"x","channel":"c","data":"{}"}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "text/plain")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusForbidden, post("http://evil.example"), "a page from another origin")
+	assert.Equal(t, http.StatusUnauthorized, post(""), "a server SDK (no Origin) reaches the signature check")
+	assert.Equal(t, http.StatusUnauthorized, post("http://"+srv.Addr()), "the gateway's own origin too")
 }
