@@ -133,11 +133,21 @@ locals {
 
   # In Pusher mode the publisher's Cleanup announces member_removed for the
   # expired Pusher connections it removes: POST on the Pusher stage only.
+  pusher_post_resources = ["${try(aws_apigatewayv2_api.pusher[0].execution_arn, "")}/${var.stage_name}/POST/@connections/*"]
   publisher_pusher_statements = local.pusher_enabled ? [{
     Sid      = "AnnouncePusherPresence"
     Effect   = "Allow"
     Action   = ["execute-api:ManageConnections"]
-    Resource = ["${try(aws_apigatewayv2_api.pusher[0].execution_arn, "")}/${var.stage_name}/POST/@connections/*"]
+    Resource = local.pusher_post_resources
+  }] : []
+  # The fan-out worker delivers the Pusher function's batches and announces
+  # member_removed for the Pusher connections it finds gone: POST on the
+  # Pusher stage only.
+  fanout_pusher_statements = local.pusher_enabled && local.fanout_enabled ? [{
+    Sid      = "DeliverPusherBatches"
+    Effect   = "Allow"
+    Action   = ["execute-api:ManageConnections"]
+    Resource = local.pusher_post_resources
   }] : []
 
   runtime_statements = concat(
@@ -195,7 +205,7 @@ locals {
     websocket  = local.runtime_statements
     publisher  = concat(local.runtime_statements, local.publisher_pusher_statements)
     authorizer = local.authorizer_statements
-    fanout     = local.fanout_worker_statements
+    fanout     = concat(local.fanout_worker_statements, local.fanout_pusher_statements)
     deployer   = local.deployer_statements
   }
 }

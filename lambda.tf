@@ -146,21 +146,25 @@ locals {
     WS_MAX_SEND_RATE       = tostring(var.max_send_rate)
   }
 
+  # Sends above the threshold are enqueued in batches for the fan-out
+  # worker: the websocket and publisher functions, and the Pusher function
+  # (pusher.tf), whose batches carry the Pusher stage's endpoint.
+  fanout_send_environment = local.fanout_enabled ? {
+    WS_FANOUT_QUEUE_URL  = aws_sqs_queue.fanout[0].url
+    WS_FANOUT_THRESHOLD  = tostring(var.distributed_fanout.threshold)
+    WS_FANOUT_BATCH_SIZE = tostring(var.distributed_fanout.batch_size)
+    # The rate hint in every batch: rate_budget / max_concurrency.
+    WS_FANOUT_RATE_BUDGET     = tostring(var.distributed_fanout.rate_budget)
+    WS_FANOUT_MAX_CONCURRENCY = tostring(var.distributed_fanout.max_concurrency)
+  } : {}
+
   runtime_environment = merge(
     local.sender_environment,
     local.events_enabled ? {
       WS_EVENT_BUS_NAME = local.event_bus_name
       WS_EVENT_SOURCE   = var.event_bus.source
     } : {},
-    # Sends above the threshold are enqueued in batches for the fan-out worker.
-    local.fanout_enabled ? {
-      WS_FANOUT_QUEUE_URL  = aws_sqs_queue.fanout[0].url
-      WS_FANOUT_THRESHOLD  = tostring(var.distributed_fanout.threshold)
-      WS_FANOUT_BATCH_SIZE = tostring(var.distributed_fanout.batch_size)
-      # The rate hint in every batch: rate_budget / max_concurrency.
-      WS_FANOUT_RATE_BUDGET     = tostring(var.distributed_fanout.rate_budget)
-      WS_FANOUT_MAX_CONCURRENCY = tostring(var.distributed_fanout.max_concurrency)
-    } : {},
+    local.fanout_send_environment,
     # Channel history: both functions publish to channels.
     length(var.history) > 0 ? {
       WS_HISTORY = jsonencode([for r in var.history : { pattern = r.pattern, size = r.size, ttl = r.ttl }])
@@ -169,8 +173,13 @@ locals {
 
   # The fan-out worker delivers batches: table (gone connections, idempotency
   # records) and management API, but no queue URL (it never enqueues) and no
-  # lifecycle events.
-  fanout_environment = local.sender_environment
+  # lifecycle events. In Pusher mode it also delivers the Pusher function's
+  # batches (each names its endpoint) and announces member_removed for the
+  # Pusher connections it finds gone, through the Pusher stage.
+  fanout_environment = merge(
+    local.sender_environment,
+    local.pusher_enabled ? { WS_PUSHER_MANAGEMENT_ENDPOINT = local.pusher_management_url } : {},
+  )
 
   jwt = var.authorizer.jwt
   authorizer_environment = merge(

@@ -43,13 +43,15 @@ locals {
     "POST /apps/{app_id}/users/{user_id}/terminate_connections",
   ])
 
-  # Sends stay in process: the fan-out worker's role may only post to the
-  # protocol v1 API, so no WS_FANOUT_* here.
+  # Sends above distributed_fanout.threshold go to the fan-out worker, as the
+  # protocol v1 functions' do (WS_FANOUT_*, fanout_send_statements); their
+  # batches name the Pusher stage's endpoint, which the worker may post to.
   # Its metrics go to the deployment's namespace; the binary tags them
   # Function=pusher when it runs in Pusher mode (docs/operations.md).
   pusher_environment = merge(
     local.sender_environment,
     local.metrics_environment,
+    local.fanout_send_environment,
     local.go_runtime_environment[var.pusher.memory_size],
     {
       WS_MANAGEMENT_ENDPOINT         = local.pusher_management_url
@@ -131,6 +133,8 @@ locals {
       Action   = ["events:PutEvents"]
       Resource = [local.event_bus_arn]
     }] : [],
+    # Sends above the threshold are enqueued for the fan-out worker.
+    local.fanout_send_statements,
     local.xray_statements,
   )
 

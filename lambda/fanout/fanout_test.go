@@ -334,6 +334,51 @@ func TestWorkerTakesTheLowestHintOfAnInvocation(t *testing.T) {
 	}
 }
 
+// Batches for two APIs (protocol v1 and Pusher mode) in one invocation share
+// the worker's one share of the budget: each sender runs at half the hint.
+func TestWorkerSplitsTheHintAcrossEndpoints(t *testing.T) {
+	v1 := mgmtapitest.New(mgmtapitest.Options{AutoRegister: true, Stage: "prod"})
+	t.Cleanup(v1.Close)
+	ps := mgmtapitest.New(mgmtapitest.Options{AutoRegister: true, Stage: "prod"})
+	t.Cleanup(ps.Close)
+	cfg := aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
+	var mu sync.Mutex
+	senders := map[string]*sender.Sender{}
+	w, err := fanout.NewWorker(fanout.WorkerConfig{Endpoint: v1.URL(), Ledger: fanout.NewMemoryLedger(time.Minute, nil),
+		NewSender: func(endpoint string) (*sender.Sender, error) {
+			api, err := sender.NewManagementAPI(cfg, endpoint, nil)
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			senders[endpoint] = sender.NewSender(api, sender.Options{MaxRate: 5000, OmitDelivered: true})
+			return senders[endpoint], nil
+		}})
+	require.NoError(t, err)
+	batches := 0
+	handle := func(endpoints ...string) {
+		t.Helper()
+		var ev events.SQSEvent
+		for i, ep := range endpoints {
+			batches++
+			body, err := json.Marshal(fanout.Batch{ID: fmt.Sprintf("split-%d", batches), Endpoint: ep, ConnectionIDs: recipients(10), Data: []byte("m"), MaxRate: 1000})
+			require.NoError(t, err)
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprint(i), Body: string(body)})
+		}
+		resp, err := w.Handle(context.Background(), ev)
+		require.NoError(t, err)
+		require.Empty(t, resp.BatchItemFailures)
+	}
+	handle("", ps.URL()) // "" is the worker's own endpoint (v1)
+	assert.Equal(t, 500.0, senders[v1.URL()].Rate())
+	assert.Equal(t, 500.0, senders[ps.URL()].Rate())
+	assert.EqualValues(t, 10, v1.Counts().Posts)
+	assert.EqualValues(t, 10, ps.Counts().Posts)
+	handle(ps.URL()) // alone again: the whole share
+	assert.Equal(t, 1000.0, senders[ps.URL()].Rate())
+}
+
 // barrierPoster holds every post until posts to want distinct connections
 // are in flight together (or ctx ends).
 type barrierPoster struct {

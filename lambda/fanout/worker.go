@@ -93,7 +93,11 @@ func (w *Worker) sender(endpoint string) (*sender.Sender, error) {
 // idle. The sender's rate hint is set once, before any of them posts: the
 // lowest hint of the invocation's batches for that endpoint (batches
 // without one count only when none has one), so batches enqueued with
-// different budgets or worker counts never raise each other's share.
+// different budgets or worker counts never raise each other's share. When the
+// invocation holds batches for several endpoints (the protocol v1 and the
+// Pusher stage), each sender's hint is divided by their number, so the
+// worker's posts together stay within its share: API Gateway's budget is the
+// account's, not one API's.
 // Lambda runs one invocation at a time per instance; concurrent Handle calls
 // on one Worker share its senders, and the hint set last holds for all.
 func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
@@ -122,6 +126,11 @@ func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 		}
 	}
 	for s, h := range hints {
+		if len(hints) > 1 && h > 0 {
+			// Batches for several APIs (protocol v1 and Pusher mode) share
+			// the worker's one share of the account's budget.
+			h /= float64(len(hints))
+		}
 		s.SetRateHint(h)
 	}
 	for i, rec := range ev.Records {

@@ -192,10 +192,11 @@ func TestPlanPusherDisabled(t *testing.T) {
 func TestPusherApplyWiringAndIAM(t *testing.T) {
 	t.Parallel()
 	vars := pusherVars(map[string]interface{}{"secret_ssm_parameter": nil, "secret_arn": pusherSecretARN, "secret_kms_key_arn": keyARN})
-	vars["lambda_artifacts"] = writeFakeZips(t, "websocket", "publisher")
+	vars["lambda_artifacts"] = writeFakeZips(t, "websocket", "publisher", "fanout")
 	vars["dynamodb"] = map[string]interface{}{"kms_key_arn": keyARN}
 	vars["event_bus"] = map[string]interface{}{"create": true}
 	vars["tracing_enabled"] = true
+	vars["distributed_fanout"] = map[string]interface{}{"enabled": true}
 	opts := options(t, "terraform", copyModule(t), vars)
 	terraform.InitAndApply(t, opts)
 	var st tfjson.State
@@ -261,7 +262,15 @@ func TestPusherApplyWiringAndIAM(t *testing.T) {
 	for k := range sids {
 		keys = append(keys, k)
 	}
-	assert.ElementsMatch(t, []string{"WriteOwnLogs", "ConnectionTable", "ManageConnections", "WelcomeSelfInvoke", "ReadAppSecret", "DecryptAppSecret", "TableKey", "LifecycleEvents", "WriteTraces"}, keys)
+	assert.ElementsMatch(t, []string{"WriteOwnLogs", "ConnectionTable", "ManageConnections", "WelcomeSelfInvoke", "ReadAppSecret", "DecryptAppSecret", "TableKey", "LifecycleEvents", "EnqueueFanoutBatches", "WriteTraces"}, keys)
+	// Sends above the threshold go to the fan-out worker, as protocol v1's do.
+	queueARN := attr(t, resources, "aws_sqs_queue.fanout[0]", "arn")
+	assert.Equal(t, []string{"sqs:SendMessage"}, []string(sids["EnqueueFanoutBatches"].Action))
+	assert.Equal(t, []string{queueARN}, []string(sids["EnqueueFanoutBatches"].Resource))
+	assert.Equal(t, attr(t, resources, "aws_sqs_queue.fanout[0]", "url"), fnEnv["WS_FANOUT_QUEUE_URL"])
+	for _, k := range []string{"WS_FANOUT_THRESHOLD", "WS_FANOUT_BATCH_SIZE", "WS_FANOUT_RATE_BUDGET", "WS_FANOUT_MAX_CONCURRENCY"} {
+		assert.Contains(t, fnEnv, k)
+	}
 	assert.ElementsMatch(t, []string{
 		wsExec + "/" + pusherStageName + "/POST/@connections/*",
 		wsExec + "/" + pusherStageName + "/GET/@connections/*",
@@ -277,24 +286,30 @@ func TestPusherApplyWiringAndIAM(t *testing.T) {
 
 	// The websocket function's policy does not gain the Pusher API; the
 	// publisher's gains one statement, POST on the Pusher stage, for the
-	// member_removed its Cleanup announces, and its environment names the
-	// Pusher stage's endpoint.
-	for _, fn := range []string{"websocket", "publisher"} {
+	// member_removed its Cleanup announces, and the fan-out worker's one,
+	// POST on the Pusher stage, for the Pusher function's batches (and the
+	// member_removed of the connections it finds gone); their environments
+	// name the Pusher stage's endpoint.
+	pusherSid := map[string]string{"publisher": "AnnouncePusherPresence", "fanout": "DeliverPusherBatches"}
+	for _, fn := range []string{"websocket", "publisher", "fanout"} {
 		v1 := parsePolicy(t, values(`aws_iam_role_policy.function["` + fn + `"]`)["policy"].(string))
 		for _, s := range v1.Statement {
-			for _, res := range s.Resource {
-				if fn == "publisher" && s.Sid == "AnnouncePusherPresence" {
-					continue
-				}
-				assert.NotContains(t, res, wsExec, fn)
-			}
-			if s.Sid == "AnnouncePusherPresence" {
-				assert.Equal(t, "publisher", fn)
+			if s.Sid == "AnnouncePusherPresence" || s.Sid == "DeliverPusherBatches" {
+				assert.Equal(t, pusherSid[fn], s.Sid, fn)
 				assert.Equal(t, []string{"execute-api:ManageConnections"}, []string(s.Action))
 				assert.Equal(t, []string{wsExec + "/" + pusherStageName + "/POST/@connections/*"}, []string(s.Resource), "posts only, only to the Pusher stage")
+				continue
+			}
+			for _, res := range s.Resource {
+				assert.NotContains(t, res, wsExec, fn)
 			}
 		}
+		if sid := pusherSid[fn]; sid != "" {
+			assert.Contains(t, sidsOf(v1), sid, fn)
+		}
 	}
+	workerEnv := block(t, values(`aws_lambda_function.this["fanout"]`), "environment")["variables"].(map[string]interface{})
+	assert.Equal(t, fnEnv["WS_MANAGEMENT_ENDPOINT"], workerEnv["WS_PUSHER_MANAGEMENT_ENDPOINT"], "the worker announces through the Pusher stage")
 	pubDoc := parsePolicy(t, values(`aws_iam_role_policy.function["publisher"]`)["policy"].(string))
 	assert.Contains(t, sidsOf(pubDoc), "AnnouncePusherPresence")
 	pubEnv := block(t, values(`aws_lambda_function.this["publisher"]`), "environment")["variables"].(map[string]interface{})

@@ -3,8 +3,10 @@
 // through the management API, reporting the batches to retry. Environment:
 // WS_TABLE_NAME (connections table: dead connections are removed from it and
 // the idempotency ledger lives in it), WS_MANAGEMENT_ENDPOINT (for batches
-// without an endpoint), WS_SEND_CONCURRENCY, WS_MAX_SEND_RATE, WS_LOG_LEVEL,
-// WS_METRICS_NAMESPACE (CloudWatch EMF metrics on stdout).
+// without an endpoint), WS_PUSHER_MANAGEMENT_ENDPOINT (Pusher mode: the
+// Pusher stage, through which member_removed is announced for the Pusher
+// connections found gone), WS_SEND_CONCURRENCY, WS_MAX_SEND_RATE,
+// WS_LOG_LEVEL, WS_METRICS_NAMESPACE (CloudWatch EMF metrics on stdout).
 package main
 
 import (
@@ -70,6 +72,15 @@ func main() {
 		log.Error("fanout: runtime", "error", err)
 		os.Exit(1)
 	}
+	// The Pusher function's batches reach Pusher connections: one found gone
+	// leaves its Pusher presence channels with member_removed, as on
+	// $disconnect (quietly without WS_PUSHER_MANAGEMENT_ENDPOINT).
+	announce, err := lambdaenv.NewPusherAnnouncer(awsCfg, settings, log)
+	if err != nil {
+		log.Error("fanout: pusher announcer", "error", err)
+		os.Exit(1)
+	}
+	lambdaenv.LeavePusherPresence(gone, announce, log)
 	w, err := fanout.NewWorker(fanout.WorkerConfig{
 		Endpoint: settings.ManagementEndpoint,
 		Ledger:   ledger,
