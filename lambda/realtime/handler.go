@@ -415,6 +415,10 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 		if !protocol.AllowsChannel(req.Channels, f.Channel) {
 			return nil, protocol.Errorf(protocol.CodeForbidden, "not allowed to read %s", f.Channel)
 		}
+		if strings.HasPrefix(f.Channel, protocol.PresencePrefix) && req.UserID == "" {
+			// Like subscribe: a presence channel is for authenticated users.
+			return nil, protocol.Errorf(protocol.CodeForbidden, "presence channels need an authenticated user")
+		}
 		lim, ok := m.cfg.HistoryRules.Limits(f.Channel)
 		if !ok {
 			return nil, protocol.Errorf(protocol.CodeBadRequest, "channel %s keeps no history", f.Channel)

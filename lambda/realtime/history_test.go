@@ -317,3 +317,13 @@ func TestHistorySizesCountEscapes(t *testing.T) {
 	rec := decodeFrame(t, e.send("r", "", "", "$default", fmt.Sprintf(`{"action":"subscribe","channel":"chat-esc","since":{"offset":1,"epoch":%q}}`, epoch)))
 	assert.False(t, *rec.Recovered, "three would pass 128 KB")
 }
+
+// Reading a presence channel's history needs a user, as subscribing does.
+func TestPresenceHistoryNeedsAUser(t *testing.T) {
+	e := newHistoryEnv(t, 10)
+	e.m.cfg.HistoryRules = append(e.m.cfg.HistoryRules, HistoryRule{Pattern: "presence-*", Size: 10, TTL: time.Hour})
+	e.connect("anon", "", "", "")
+	assert.Equal(t, "forbidden", errorCode(t, e.send("anon", "", "", "$default", `{"action":"history","channel":"presence-room"}`)))
+	e.connect("alice", "alice", "", "")
+	assert.Equal(t, "history", decodeFrame(t, e.send("alice", "alice", "", "$default", `{"action":"history","channel":"presence-room"}`)).Type)
+}
