@@ -314,6 +314,13 @@ variable "history" {
     error_message = "Each history[].pattern must be a glob of 1 to 164 characters matching channel names, such as \"chat-*\"."
   }
 
+  # Go's path.Match syntax, which the functions check at cold start: every
+  # [ opens a non-empty class closed by ], and \ escapes the next character.
+  validation {
+    condition     = alltrue([for r in var.history : can(regex("^([^\\[\\\\]|\\\\.|\\[\\^?([^\\]\\\\]|\\\\.)+\\])*$", r.pattern))])
+    error_message = "Each history[].pattern must be a valid glob (Go's path.Match): every [ needs a closing ] with at least one character between, and a trailing \\ escapes nothing."
+  }
+
   validation {
     condition     = alltrue([for r in var.history : r.size >= 1 && r.size <= 10000 && floor(r.size) == r.size])
     error_message = "Each history[].size must be a whole number of messages from 1 to 10000."

@@ -272,9 +272,10 @@ func TestPlanToggles(t *testing.T) {
 			vars: map[string]interface{}{"history": []interface{}{
 				map[string]interface{}{"pattern": "chat-*", "size": 50, "ttl": "90s"},
 				map[string]interface{}{"pattern": "news"},
+				map[string]interface{}{"pattern": "room-[^x-z]?-*"}, // a class is a valid glob
 			}},
 			check: func(t *testing.T, plan *terraform.PlanStruct) {
-				want := `[{"pattern":"chat-*","size":50,"ttl":"90s"},{"pattern":"news","size":100,"ttl":"1h"}]`
+				want := `[{"pattern":"chat-*","size":50,"ttl":"90s"},{"pattern":"news","size":100,"ttl":"1h"},{"pattern":"room-[^x-z]?-*","size":100,"ttl":"1h"}]`
 				for _, fn := range []string{"websocket", "publisher"} {
 					assert.Equal(t, want, environment(t, plan, `aws_lambda_function.this["`+fn+`"]`)["WS_HISTORY"], fn)
 				}

@@ -45,6 +45,8 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"history size zero", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-*", "size": 0}}}, "history[].size must be a whole number"},
 		{"history ttl in days", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-*", "ttl": "1d"}}}, "history[].ttl must be a Go duration"},
 		{"history ttl zero", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-*", "ttl": "0s"}}}, "history[].ttl must be a Go duration"},
+		{"history pattern with an unclosed class", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-["}}}, "history[].pattern must be a valid glob"},
+		{"history pattern with an empty class", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-[]x"}}}, "history[].pattern must be a valid glob"},
 		{"history empty pattern", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": ""}}}, "history[].pattern must be a glob"},
 		{"websocket timeout over 29s", map[string]interface{}{"lambda_timeout": map[string]interface{}{"websocket": 60}}, "API Gateway's integration timeout"},
 		{"artifacts without publisher", map[string]interface{}{"lambda_artifacts": map[string]interface{}{"websocket": "w.zip"}}, "must give at least websocket, publisher and deployer"},
