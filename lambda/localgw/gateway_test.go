@@ -528,17 +528,14 @@ func TestManagementAPIWireFormat(t *testing.T) {
 func TestClosingConnectionIsGoneForEveryMethod(t *testing.T) {
 	ctx := testCtx(t)
 	rec := &recorder{}
-	gw, err := localgw.New(localgw.Config{WebSocket: localgw.Handler(rec.handle)})
-	require.NoError(t, err)
-	srv := httptest.NewServer(gw)
-	defer srv.Close()
-	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/dev", nil)
+	gw, wsURL := startGateway(t, localgw.Config{WebSocket: localgw.Handler(rec.handle)})
+	conn, _, err := websocket.Dial(ctx, wsURL, nil)
 	require.NoError(t, err)
 	defer conn.CloseNow()
 	localgwtest.WaitFor(ctx, t, "connection", func() bool { return len(gw.ConnectionIDs()) == 1 })
-	url := srv.URL + "/dev/@connections/" + gw.ConnectionIDs()[0]
+	connURL := httpBase(wsURL) + "/dev/@connections/" + gw.ConnectionIDs()[0]
 	do := func(method string) int {
-		req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader("x"))
+		req, err := http.NewRequestWithContext(ctx, method, connURL, strings.NewReader("x"))
 		require.NoError(t, err)
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
