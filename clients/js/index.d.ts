@@ -70,8 +70,13 @@ export interface PublishedReply {
 
 /** An error reply, as a rejection. */
 export class ProtocolError extends Error {
-  /** The protocol error code (forbidden, not_subscribed, too_large, ...). */
+  /**
+   * The protocol error code (forbidden, not_subscribed, too_large, ...); `gateway_error` for API
+   * Gateway's own answer to a route whose integration failed (`{"message":"Internal server error",...}`).
+   */
   readonly code: string;
+  /** On the client's `error` event for a subscription the server refused: its channel. */
+  channel?: string;
 }
 
 /** The request's connection closed before its reply. */
@@ -80,18 +85,28 @@ export class ConnectionClosedError extends Error {}
 /** A subscription; it survives reconnects and resubscribes with recovery. */
 export class Subscription {
   readonly channel: string;
-  /** Position of the last delivered message; null on channels without history. */
+  /**
+   * Position of the last message delivered, passed over (this client's own publish) or reported
+   * missing by `unrecovered`; null on channels without history.
+   */
   readonly position: StreamPosition | null;
   /** A presence channel's users. */
   readonly members: Set<string>;
   /** Resubscribes that recovered every missed message. */
   readonly recoveries: number;
-  /** Resubscribes answered recovered:false (messages may be missing: reload state). */
+  /**
+   * Times messages could not be recovered (messages may be missing: reload state): resubscribes
+   * answered recovered:false, and gaps in live delivery the history no longer holds.
+   */
   readonly unrecovered: number;
   /** Messages that arrived twice and were dropped by offset. */
   readonly duplicates: number;
   on(event: 'message', fn: (data: unknown, frame: MessageFrame) => void): () => void;
   on(event: 'member_joined' | 'member_left', fn: (userId: string) => void): () => void;
+  /**
+   * Messages up to position (of its epoch) may be missing; delivery goes on after it. null when a
+   * channel without history was resubscribed with since.
+   */
   on(event: 'unrecovered', fn: (position: StreamPosition | null) => void): () => void;
   /** After each (re)subscribe reply, once its recovered messages were delivered. */
   on(event: 'subscribed', fn: (reply: StreamReply) => void): () => void;
@@ -107,8 +122,13 @@ export class Client {
   readonly connections: number;
   /** Connects (and reconnects until close()); resolves once open. */
   connect(): Promise<void>;
-  /** Closes for good. */
+  /** Closes for good; pending requests, and subscribes not yet answered, reject with ConnectionClosedError. */
   close(): void;
+  /**
+   * Resolves after the first subscribed reply; transient failures (no reply in time, internal_error,
+   * gateway_error) are retried. Rejects with ProtocolError on a refusal (forbidden, bad_request,
+   * too_many_channels, unknown_action), or with ConnectionClosedError on close().
+   */
   subscribe(channel: string): Promise<Subscription>;
   publish(channel: string, data: unknown): Promise<PublishedReply>;
   whoami(): Promise<{ connectionId: string; userId: string | null }>;
@@ -116,6 +136,7 @@ export class Client {
   ping(): Promise<{ type: 'pong' }>;
   on(event: 'connected', fn: () => void): () => void;
   on(event: 'disconnected', fn: (ev: { code: number; reason: string }) => void): () => void;
+  /** Token function failures, and subscriptions the server refused on a resubscribe (err.channel). */
   on(event: 'error', fn: (err: Error) => void): () => void;
   /** Frames that belong to no subscription or request (e.g. server API sends to the connection). */
   on(event: 'message', fn: (frame: unknown) => void): () => void;

@@ -4,6 +4,9 @@
 
 const PUSH_TYPES = new Set(['message', 'member_joined', 'member_left']);
 const REPLY_TYPES = new Set(['subscribed', 'unsubscribed', 'published', 'pong', 'whoami', 'history', 'error']);
+// Error codes that refuse a subscribe for good; any other failure of a
+// resubscribe is retried.
+const REFUSALS = new Set(['forbidden', 'bad_request', 'too_many_channels', 'unknown_action']);
 
 /** Error raised for an error reply ({"type":"error","code","message"}). */
 export class ProtocolError extends Error {
@@ -47,77 +50,177 @@ export class Subscription extends Emitter {
     super();
     this.client = client;
     this.channel = channel;
-    /** Stream position of the last delivered message ({offset, epoch}), or null on channels without history. */
+    /**
+     * Stream position ({offset, epoch}): the last message delivered, passed over (a publish of this
+     * client's own) or reported missing by `unrecovered`; null on channels without history.
+     */
     this.position = null;
     /** Users of a presence channel (a Set of userIds). */
     this.members = new Set();
-    /** How many resubscribes recovered every missed message, and how many could not. */
+    /** How many resubscribes recovered every missed message, and how many times messages could not be recovered. */
     this.recoveries = 0;
     this.unrecovered = 0;
     /** How many messages arrived twice (live and recovered) and were dropped by offset. */
     this.duplicates = 0;
     this._active = true;
-    this._pending = null; // messages that arrived while a (re)subscribe was in flight
+    this._pending = null; // messages that arrived while a (re)subscribe or a gap read was in flight
+    this._pendingOwner = null;
+    this._own = []; // positions of this client's own publishes, not yet passed
+    this._members = null; // member events that arrived while a (re)subscribe was in flight
+    this._retries = 0;
+    this._retryTimer = null;
   }
 
   /** Leaves the channel. */
   async unsubscribe() {
     this._active = false;
+    clearTimeout(this._retryTimer);
     this.client._subs.delete(this.channel);
     if (this.client.connected) await this.client._request({ action: 'unsubscribe', channel: this.channel });
   }
 
   _push(frame) {
-    if (frame.type === 'member_joined') { this.members.add(frame.userId); this.emit('member_joined', frame.userId); return; }
-    if (frame.type === 'member_left') { this.members.delete(frame.userId); this.emit('member_left', frame.userId); return; }
+    if (frame.type === 'member_joined' || frame.type === 'member_left') {
+      this._members?.push(frame);
+      if (frame.type === 'member_joined') this.members.add(frame.userId); else this.members.delete(frame.userId);
+      this.emit(frame.type, frame.userId);
+      return;
+    }
     if (this._pending) { this._pending.push(frame); return; }
-    const pos = this.position;
-    if (typeof frame.offset === 'number' && pos && pos.epoch === frame.epoch && frame.offset > pos.offset + 1) {
-      this._fillGap(pos, frame);
+    // A message that skips ahead of the stream (in its epoch: a new epoch
+    // starts at offset 1) waits until the skipped ones are read.
+    if (typeof frame.offset === 'number' && this.position && frame.offset > this._known(frame.epoch) + 1) {
+      this._fillGap(frame);
       return;
     }
     this._deliver(frame);
   }
 
+  // _known is the offset of epoch's stream up to which every message was
+  // delivered or passed over: the position (0 in another epoch), then this
+  // client's own publishes that follow it.
+  _known(epoch) {
+    const pos = this.position;
+    let offset = pos && pos.epoch === epoch ? pos.offset : 0;
+    while (this._isOwn(offset + 1, epoch)) offset++;
+    return offset;
+  }
+
+  _isOwn(offset, epoch) { return this._own.some((p) => p.offset === offset && p.epoch === epoch); }
+
+  // _moveTo sets the position, passing over the own publishes that follow it.
+  _moveTo(offset, epoch) {
+    while (this._isOwn(offset + 1, epoch)) offset++;
+    const sameEpoch = !!this.position && this.position.epoch === epoch;
+    this._own = this._own.filter((p) => (p.epoch === epoch ? p.offset > offset : sameEpoch));
+    this.position = { offset, epoch };
+  }
+
+  // _published records the offset of this client's own publish (the server
+  // does not send it back): it is neither read from the history nor delivered.
+  _published(reply) {
+    if (typeof reply.offset !== 'number' || typeof reply.epoch !== 'string') return;
+    const pos = this.position;
+    if (!pos || (pos.epoch === reply.epoch && reply.offset <= pos.offset)) return;
+    this._own.push({ offset: reply.offset, epoch: reply.epoch });
+    if (!this._pending && this._known(reply.epoch) >= reply.offset) this._moveTo(pos.epoch === reply.epoch ? pos.offset : 0, reply.epoch);
+  }
+
   // _fillGap reads the messages a live delivery skipped (a send that failed
-  // while the connection stayed open) from the history, holding later
-  // messages back until they are delivered in order.
-  _fillGap(pos, frame) {
+  // while the connection stayed open, or concurrent publishes delivered out
+  // of order) from the history, holding later messages back until they are
+  // delivered in order. What the history no longer has is reported with
+  // unrecovered, never skipped silently.
+  async _fillGap(frame) {
     const owner = {};
     this._pending = [frame];
     this._pendingOwner = owner;
-    const done = (reply) => {
-      if (this._pendingOwner !== owner) return; // the connection closed: the resubscribe recovers
-      const pending = this._pending;
-      this._pending = null;
-      this._pendingOwner = null;
-      const pubs = reply && reply.epoch === pos.epoch ? reply.publications || [] : [];
-      const covered = pubs.length === frame.offset - pos.offset - 1;
-      for (const p of pubs) this._deliver({ type: 'message', channel: this.channel, data: p.data, offset: p.offset, epoch: pos.epoch, recovered: true });
-      if (!covered) {
-        this.unrecovered++;
-        this.emit('unrecovered', { offset: frame.offset, epoch: frame.epoch });
+    const { epoch, offset: until } = frame;
+    const found = new Map();
+    let read = 0;
+    for (;;) {
+      let since = 0;
+      let reply;
+      try {
+        // Built when it is sent, behind earlier requests: a publish of this
+        // client's own answered meanwhile may have closed the gap.
+        reply = await this.client._request(() => {
+          since = Math.max(read, this._known(epoch));
+          if (since >= until - 1) return null;
+          return { action: 'history', channel: this.channel, since: { offset: since, epoch }, limit: Math.min(1000, until - since - 1) };
+        }, { perConnection: true, action: 'history' });
+      } catch {
+        // The connection closed, or the read failed: start over on a new
+        // connection, whose resubscribe recovers the gap.
+        if (this._pendingOwner === owner) this.client._restart('history read failed');
+        return;
       }
-      pending.sort((a, b) => (a.offset ?? 0) - (b.offset ?? 0));
-      for (const f of pending) this._deliver(f);
-    };
-    this.client.history(this.channel, { since: pos, limit: Math.min(1000, frame.offset - pos.offset - 1) }).then(done, () => done(null));
+      if (this._pendingOwner !== owner) return;
+      // The reply starts at the oldest message kept, and in the current epoch.
+      if (!reply || reply.epoch !== epoch) break;
+      let last = since;
+      for (const p of reply.publications || []) {
+        if (p.offset > since && p.offset < until) { found.set(p.offset, p); last = Math.max(last, p.offset); }
+      }
+      if (last === since || last >= until - 1) break;
+      read = last; // the reply was cut short (limit or size): read on
+    }
+    // The gap is filled from the history and from the live messages that
+    // arrived meanwhile; only what neither has is missing.
+    const held = [];
+    const gap = new Map();
+    for (const f of this._pending) {
+      if (f.epoch === epoch && f.offset < until && !gap.has(f.offset)) gap.set(f.offset, f); else held.push(f);
+    }
+    for (const [offset, p] of found) gap.set(offset, { type: 'message', channel: this.channel, data: p.data, offset, epoch, recovered: true });
+    this._pending = null;
+    this._pendingOwner = null;
+    const from = this._known(epoch);
+    let lost = 0; // the last offset of the gap that is missing
+    for (let o = from + 1; o < until; o++) if (!gap.has(o) && !this._isOwn(o, epoch)) lost = o;
+    for (let o = from + 1; o < until; o++) {
+      if (gap.has(o)) this._deliver(gap.get(o));
+      if (o === lost) {
+        this._moveTo(lost, epoch);
+        this.unrecovered++;
+        this.emit('unrecovered', { offset: lost, epoch });
+      }
+    }
+    this._release(held);
   }
 
   _deliver(frame) {
     if (typeof frame.offset !== 'number') { this.emit('message', frame.data, frame); return; }
     const pos = this.position;
     if (pos && pos.epoch === frame.epoch && frame.offset <= pos.offset) { this.duplicates++; return; }
-    this.position = { offset: frame.offset, epoch: frame.epoch };
-    this.emit('message', frame.data, frame);
+    const own = this._isOwn(frame.offset, frame.epoch);
+    this._moveTo(frame.offset, frame.epoch);
+    if (!own) this.emit('message', frame.data, frame);
+  }
+
+  // _release goes on with the messages held back: the position's epoch
+  // first, each epoch in offset order.
+  _release(frames) {
+    const rank = new Map(this.position ? [[this.position.epoch, 0]] : []);
+    for (const f of frames) if (!rank.has(f.epoch)) rank.set(f.epoch, rank.size);
+    frames.sort((a, b) => rank.get(a.epoch) - rank.get(b.epoch) || (a.offset ?? 0) - (b.offset ?? 0));
+    for (const f of frames) this._push(f);
   }
 
   // _subscribed handles the reply to a (re)subscribe.
   _subscribed(reply) {
     const pending = this._pending || [];
+    const events = this._members || [];
     this._pending = null;
     this._pendingOwner = null;
-    if (Array.isArray(reply.members)) this.members = new Set(reply.members.map((m) => m.userId));
+    this._members = null;
+    if (Array.isArray(reply.members)) {
+      // The reply's list, then the joins and leaves that overtook it.
+      this.members = new Set(reply.members.map((m) => m.userId));
+      for (const e of events) {
+        if (e.type === 'member_joined') this.members.add(e.userId); else this.members.delete(e.userId);
+      }
+    }
     if (typeof reply.offset === 'number') {
       if (reply.recovered === true) {
         this.recoveries++;
@@ -125,18 +228,17 @@ export class Subscription extends Emitter {
           this._deliver({ type: 'message', channel: this.channel, data: p.data, offset: p.offset, epoch: reply.epoch, recovered: true });
         }
       } else {
+        this._moveTo(reply.offset, reply.epoch);
         if (reply.recovered === false) {
           this.unrecovered++;
           this.emit('unrecovered', { offset: reply.offset, epoch: reply.epoch });
         }
-        this.position = { offset: reply.offset, epoch: reply.epoch };
       }
     } else if (reply.recovered === false) {
       this.unrecovered++;
       this.emit('unrecovered', null);
     }
-    pending.sort((a, b) => (a.offset ?? 0) - (b.offset ?? 0));
-    for (const f of pending) this._deliver(f);
+    this._release(pending);
     this.emit('subscribed', reply);
   }
 }
@@ -192,7 +294,7 @@ export class Client extends Emitter {
     return opened;
   }
 
-  /** Closes the connection for good: no reconnect; pending requests fail. */
+  /** Closes the connection for good: no reconnect; pending requests and subscribes fail. */
   close() {
     this._closed = true;
     clearTimeout(this._timer);
@@ -200,18 +302,26 @@ export class Client extends Emitter {
     const ws = this._ws;
     if (ws) ws.close(1000, 'client closed');
     for (const r of this._queue.splice(0)) this._fail(r, new ConnectionClosedError());
+    for (const sub of [...this._subs.values()]) {
+      clearTimeout(sub._retryTimer);
+      sub._retryTimer = null;
+      // A subscribe still waiting for its first reply fails; established
+      // subscriptions stay, and resubscribe if connect() is called again.
+      if (sub._ready) this._drop(sub, new ConnectionClosedError());
+    }
   }
 
   /** Subscribes to channel; resolves with the Subscription after the first subscribed reply. */
   subscribe(channel) {
     let sub = this._subs.get(channel);
-    if (sub) return Promise.resolve(sub);
+    if (sub) return sub._ready ? sub._ready.promise : Promise.resolve(sub);
     sub = new Subscription(this, channel);
     this._subs.set(channel, sub);
-    return new Promise((resolve, reject) => {
-      sub._ready = { resolve, reject };
-      if (this.connected) this._resubscribe(sub);
-    });
+    const ready = {};
+    ready.promise = new Promise((resolve, reject) => { ready.resolve = resolve; ready.reject = reject; });
+    sub._ready = ready;
+    if (this.connected) this._resubscribe(sub);
+    return ready.promise;
   }
 
   /** Publishes data (any JSON value) to a channel the client joined; resolves with the published reply. */
@@ -257,7 +367,11 @@ export class Client extends Emitter {
       this._attempt = 0;
       this.connections++;
       this._startPing();
+      // Resubscribes go first: a publish queued while disconnected needs its
+      // channel joined on this connection.
+      const queued = this._queue.splice(0);
       for (const sub of this._subs.values()) this._resubscribe(sub);
+      this._queue.push(...queued);
       this.emit('connected');
       this._pump();
     };
@@ -271,65 +385,106 @@ export class Client extends Emitter {
     this._open = false;
     clearInterval(this._pingTimer);
     if (this._inflight) { this._fail(this._inflight, new ConnectionClosedError()); this._inflight = null; }
-    // Resubscribes belong to the closed connection; the next one sends its own.
+    // Resubscribes and gap reads belong to the closed connection; the next one sends its own.
     this._queue = this._queue.filter((r) => {
       if (!r.perConnection) return true;
       this._fail(r, new ConnectionClosedError());
       return false;
     });
-    for (const sub of this._subs.values()) { sub._pending = null; sub._pendingOwner = null; }
+    for (const sub of this._subs.values()) { sub._pending = null; sub._pendingOwner = null; sub._members = null; }
     this.emit('disconnected', { code: ev.code, reason: ev.reason });
     this._scheduleReconnect();
   }
 
+  // _restart closes the connection so that the next one resubscribes (with
+  // recovery) from a clean state.
+  _restart(reason) { this._ws?.close(4000, reason); }
+
+  // _backoff is the delay before retry number attempt (from 0): the ceiling
+  // doubles per attempt; equal jitter, half fixed and half random, so a crowd
+  // does not come back at once.
+  _backoff(attempt) {
+    const { minReconnectDelay: min, maxReconnectDelay: max } = this.options;
+    const ceiling = Math.min(max, min * 2 ** attempt);
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
   _scheduleReconnect() {
     if (this._closed) return;
-    const { minReconnectDelay: min, maxReconnectDelay: max } = this.options;
-    const ceiling = Math.min(max, min * 2 ** this._attempt);
-    this._attempt++;
-    // Equal jitter: half fixed, half random, so a crowd does not reconnect at once.
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
-    this._timer = setTimeout(() => this._dial(), delay);
+    this._timer = setTimeout(() => this._dial(), this._backoff(this._attempt++));
   }
 
   _startPing() {
     clearInterval(this._pingTimer);
     if (!this.options.pingInterval) return;
     this._pingTimer = setInterval(() => {
-      this.ping().catch(() => { if (this._ws) this._ws.close(4000, 'ping failed'); });
+      this.ping().catch(() => this._restart('ping failed'));
     }, this.options.pingInterval);
     this._pingTimer.unref?.();
   }
 
   _resubscribe(sub) {
+    clearTimeout(sub._retryTimer);
+    sub._retryTimer = null;
     const frame = { action: 'subscribe', channel: sub.channel };
     if (sub.position) frame.since = sub.position;
-    sub._pending = [];
-    sub._pendingOwner = 'subscribe';
-    this._request(frame, true).then((reply) => {
-      if (!sub._active) return;
+    if (sub._pendingOwner !== 'subscribe') {
+      // Hold messages and collect member events until the reply (a retry on
+      // the same connection goes on holding).
+      sub._pending = [];
+      sub._pendingOwner = 'subscribe';
+      sub._members = [];
+    }
+    const attempt = {};
+    sub._attempt = attempt;
+    this._request(frame, { perConnection: true }).then((reply) => {
+      if (!sub._active || sub._attempt !== attempt) return;
+      sub._retries = 0;
       sub._subscribed(reply);
       if (sub._ready) { sub._ready.resolve(sub); sub._ready = null; }
     }, (err) => {
+      if (!sub._active || sub._attempt !== attempt) return;
       if (err instanceof ConnectionClosedError) return; // the next connection resubscribes
-      this._subs.delete(sub.channel);
-      sub._active = false;
-      if (sub._ready) { sub._ready.reject(err); sub._ready = null; } else this.emit('error', err);
+      if (err instanceof ProtocolError && REFUSALS.has(err.code)) { this._drop(sub, err); return; }
+      // Transient (no reply in time, internal_error, a gateway error): keep
+      // the subscription and try again after a backoff; a new connection
+      // resubscribes at once.
+      sub._retryTimer = setTimeout(() => {
+        sub._retryTimer = null;
+        if (sub._active && this.connected) this._resubscribe(sub);
+      }, this._backoff(sub._retries++));
     });
   }
 
-  _request(frame, perConnection = false) {
+  // _drop ends a subscription the server refused (or a first subscribe cut
+  // short by close()): its subscribe() rejects, or the client emits error.
+  _drop(sub, err) {
+    this._subs.delete(sub.channel);
+    sub._active = false;
+    sub._pending = null;
+    sub._pendingOwner = null;
+    sub._members = null;
+    clearTimeout(sub._retryTimer);
+    if (err instanceof ProtocolError) err.channel = sub.channel;
+    if (sub._ready) { sub._ready.reject(err); sub._ready = null; } else this.emit('error', err);
+  }
+
+  // _request queues a request. frame may be a function that builds the frame
+  // when it is sent (null: nothing to send, resolves with null). A
+  // perConnection request fails when its connection closes instead of
+  // waiting for the next one.
+  _request(frame, { perConnection = false, action = frame.action } = {}) {
     return new Promise((resolve, reject) => {
       const r = { frame, resolve, reject, perConnection };
       r.timer = setTimeout(() => {
         if (this._inflight === r) {
           // A reply that never came leaves the connection out of step: start over.
           this._inflight = null;
-          this._ws?.close(4000, 'request timed out');
+          this._restart('request timed out');
         } else {
           this._queue = this._queue.filter((q) => q !== r);
         }
-        reject(new Error(`no reply to ${frame.action} within ${this.options.requestTimeout} ms`));
+        reject(new Error(`no reply to ${action} within ${this.options.requestTimeout} ms`));
       }, this.options.requestTimeout);
       this._queue.push(r);
       this._pump();
@@ -341,10 +496,13 @@ export class Client extends Emitter {
   // _pump sends the next request when none is in flight: v1 replies carry no
   // request id, so one request at a time keeps every reply matched.
   _pump() {
-    if (this._inflight || !this.connected || this._queue.length === 0) return;
-    const r = this._queue.shift();
-    this._inflight = r;
-    this._ws.send(JSON.stringify(r.frame));
+    while (!this._inflight && this.connected && this._queue.length > 0) {
+      const r = this._queue.shift();
+      r.sent = typeof r.frame === 'function' ? r.frame() : r.frame;
+      if (!r.sent) { clearTimeout(r.timer); r.resolve(null); continue; }
+      this._inflight = r;
+      this._ws.send(JSON.stringify(r.sent));
+    }
   }
 
   _frame(text) {
@@ -356,11 +514,24 @@ export class Client extends Emitter {
       return;
     }
     const r = this._inflight;
+    if (r && isGatewayError(frame)) frame = { type: 'error', code: 'gateway_error', message: frame.message };
     if (!r || !frame || !REPLY_TYPES.has(frame.type)) { this.emit('message', frame); return; }
     this._inflight = null;
     clearTimeout(r.timer);
     if (frame.type === 'error') r.reject(new ProtocolError(frame.code, frame.message));
-    else r.resolve(frame);
+    else {
+      // Before anything else arrives: the subscription passes over its own message.
+      if (frame.type === 'published' && r.sent.action === 'publish') this._subs.get(r.sent.channel)?._published(frame);
+      r.resolve(frame);
+    }
     this._pump();
   }
+}
+
+// isGatewayError tells API Gateway's own answer to a route whose integration
+// failed ({"message":"Internal server error","connectionId","requestId"}, no
+// type) from a frame of the protocol.
+function isGatewayError(frame) {
+  return !!frame && typeof frame === 'object' && frame.type === undefined && typeof frame.message === 'string' &&
+    typeof frame.connectionId === 'string' && typeof frame.requestId === 'string';
 }

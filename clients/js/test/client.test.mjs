@@ -10,7 +10,7 @@ let gw;
 const clients = [];
 const make = (user, opts) => { const c = client(gw.url, user, opts); clients.push(c); return c; };
 
-before(async () => { gw = await start(['-history', 'chat-*:100:1h']); });
+before(async () => { gw = await start(['-history', 'chat-*:100:1h', '-history', 'short-*:100:1s']); });
 after(async () => {
   for (const c of clients) c.close();
   if (gw) await gw.stop();
@@ -57,6 +57,48 @@ test('recovers what was published while the connection was closed', async () => 
   assert.ok(sub.recoveries >= 3, `recoveries ${sub.recoveries}`);
   assert.equal(sub.unrecovered, 0);
   assert.ok(c.connections >= 4);
+});
+
+test('a publisher gets neither its own messages nor a history read for them', async () => {
+  const a = make('henry');
+  const b = make('iris');
+  await Promise.all([a.connect(), b.connect()]);
+  const sa = await a.subscribe('chat-own');
+  await b.subscribe('chat-own');
+  const got = [];
+  sa.on('message', (data, frame) => got.push([data, frame.offset, !!frame.recovered]));
+  const sent = [];
+  const send = a._ws.send.bind(a._ws);
+  a._ws.send = (text) => { sent.push(JSON.parse(text).action); send(text); };
+  assert.equal((await a.publish('chat-own', 'from henry')).offset, 1);
+  assert.equal((await b.publish('chat-own', 'from iris')).offset, 2);
+  await publish(gw.invoke, 'chat-own', 'from the server');
+  await waitFor(() => got.length >= 2, 'two messages');
+  await a.ping(); // anything still on its way to henry arrives before the pong
+  assert.deepEqual(got, [['from iris', 2, false], ['from the server', 3, false]]);
+  assert.deepEqual(sent, ['publish', 'ping']);
+  assert.equal(sa.position.offset, 3);
+  assert.equal(sa.duplicates, 0);
+});
+
+test('a new epoch after the history expired: concurrent publishes arrive once each, in order', async () => {
+  const c = make('judy');
+  await c.connect();
+  const sub = await c.subscribe('short-epochs');
+  const got = [];
+  const lost = [];
+  sub.on('message', (data, frame) => got.push(`${frame.epoch}:${frame.offset}`));
+  sub.on('unrecovered', (pos) => lost.push(pos));
+  for (let round = 1; round <= 3; round++) {
+    // Rounds 2 and 3 come after the stream's meta expired (ttl 1s): each starts a new epoch.
+    if (round > 1) await new Promise((r) => setTimeout(r, 2000));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => publish(gw.invoke, 'short-epochs', i)));
+    await waitFor(() => got.length >= 20 * round, `the messages of round ${round}`);
+  }
+  const epochs = [...new Set(got.map((g) => g.split(':')[0]))];
+  assert.equal(epochs.length, 3, got.join(' '));
+  assert.deepEqual(got, epochs.flatMap((e) => Array.from({ length: 20 }, (_, i) => `${e}:${i + 1}`)));
+  assert.deepEqual(lost, []);
 });
 
 test('history pages a stream', async () => {

@@ -99,3 +99,232 @@ test('recovered:false is reported and tracking restarts from the new position', 
   assert.deepEqual(sub.position, { offset: 7, epoch: 'new' });
   c.close();
 });
+
+// Helpers of the regression tests below.
+const until = async (cond, what) => {
+  for (let i = 0; i < 500; i++) { if (cond()) return; await new Promise((r) => setTimeout(r, 2)); }
+  throw new Error('timed out waiting for ' + what);
+};
+const reconnected = (c) => new Promise((r) => { const off = c.on('connected', () => { off(); r(); }); });
+async function subscribed(c, channel, reply) {
+  const subscribing = c.subscribe(channel);
+  await tick();
+  const ws = FakeSocket.last;
+  assert.deepEqual(ws.sent.at(-1), { action: 'subscribe', channel });
+  ws.receive({ type: 'subscribed', channel, ...reply });
+  const sub = await subscribing;
+  const got = [];
+  const lost = [];
+  sub.on('message', (d, f) => got.push(f.recovered ? `${d}(r)` : d));
+  sub.on('unrecovered', (pos) => lost.push(pos));
+  return { ws, sub, got, lost };
+}
+const msg = (channel, offset, epoch, data = offset) => ({ type: 'message', channel, data, offset, epoch });
+
+test('a gap fill checks offsets, not the count: what the history no longer keeps is reported', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  await c.connect();
+  const { ws, sub, got, lost } = await subscribed(c, 'chat-g', { epoch: 'e', offset: 0 });
+  ws.receive(msg('chat-g', 1, 'e'));
+  ws.receive(msg('chat-g', 5, 'e')); // 2, 3 and 4 never came live
+  await tick();
+  assert.deepEqual(ws.sent.at(-1), { action: 'history', channel: 'chat-g', since: { offset: 1, epoch: 'e' }, limit: 3 });
+  // The history keeps 3 messages: it answers from the oldest it still has (3), three of them.
+  ws.receive({ type: 'history', channel: 'chat-g', epoch: 'e', offset: 5, publications: [{ offset: 3, data: 3 }, { offset: 4, data: 4 }, { offset: 5, data: 5 }] });
+  await tick();
+  assert.deepEqual(lost, [{ offset: 2, epoch: 'e' }], 'message 2 is reported missing');
+  assert.deepEqual(got, [1, '3(r)', '4(r)', 5]);
+  assert.equal(sub.unrecovered, 1);
+  assert.deepEqual(sub.position, { offset: 5, epoch: 'e' });
+  c.close();
+});
+
+test('a gap fill uses the live messages that arrived during the read, and reads on a reply cut short', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  await c.connect();
+  const { ws, sub, got, lost } = await subscribed(c, 'chat-h', { epoch: 'e', offset: 0 });
+  ws.receive(msg('chat-h', 6, 'e')); // concurrent publishes, delivered out of order
+  ws.receive(msg('chat-h', 1, 'e'));
+  await tick();
+  assert.deepEqual(ws.sent.at(-1), { action: 'history', channel: 'chat-h', since: { offset: 0, epoch: 'e' }, limit: 5 });
+  ws.receive(msg('chat-h', 2, 'e'));
+  // 1 and 2 are no longer kept; 3 and 4 fill the 128 KB.
+  ws.receive({ type: 'history', channel: 'chat-h', epoch: 'e', offset: 6, publications: [{ offset: 3, data: 3 }, { offset: 4, data: 4 }] });
+  await tick();
+  assert.deepEqual(ws.sent.at(-1), { action: 'history', channel: 'chat-h', since: { offset: 4, epoch: 'e' }, limit: 1 });
+  assert.deepEqual(got, [], 'nothing is delivered before the gap is read');
+  ws.receive({ type: 'history', channel: 'chat-h', epoch: 'e', offset: 6, publications: [{ offset: 5, data: 5 }, { offset: 6, data: 6 }] });
+  await tick();
+  assert.deepEqual(got, [1, 2, '3(r)', '4(r)', '5(r)', 6]);
+  assert.deepEqual(lost, []);
+  assert.equal(sub.unrecovered, 0);
+  c.close();
+});
+
+test('a new epoch is tracked from its offset 0: its messages out of order are read, none dropped', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  await c.connect();
+  const { ws, sub, got, lost } = await subscribed(c, 'chat-e', { epoch: 'old', offset: 10 });
+  ws.receive(msg('chat-e', 2, 'new', 'n2')); // the history expired; two concurrent publishes start a new stream
+  ws.receive(msg('chat-e', 1, 'new', 'n1'));
+  await tick();
+  assert.deepEqual(ws.sent.at(-1), { action: 'history', channel: 'chat-e', since: { offset: 0, epoch: 'new' }, limit: 1 });
+  ws.receive({ type: 'history', channel: 'chat-e', epoch: 'new', offset: 2, publications: [{ offset: 1, data: 'n1' }] });
+  await tick();
+  assert.deepEqual(got, ['n1(r)', 'n2']);
+  assert.deepEqual(sub.position, { offset: 2, epoch: 'new' });
+  assert.deepEqual(lost, []);
+  assert.equal(sub.duplicates, 0);
+  c.close();
+});
+
+test('a resubscribe that fails transiently is retried; only a refusal drops the subscription', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, requestTimeout: 50, minReconnectDelay: 1, maxReconnectDelay: 2 });
+  const errors = [];
+  c.on('error', (e) => errors.push(e));
+  await c.connect();
+  const { ws: first, sub, got } = await subscribed(c, 'chat-r', { epoch: 'e', offset: 5 });
+  const resubscribe = { action: 'subscribe', channel: 'chat-r', since: { offset: 5, epoch: 'e' } };
+  first.close(1001, 'going away');
+  await reconnected(c);
+  let ws = FakeSocket.last;
+  await tick();
+  assert.deepEqual(ws.sent, [resubscribe]);
+  // The reply never comes: the request times out and the connection starts over.
+  await until(() => FakeSocket.last !== ws && FakeSocket.last.sent.length === 1, 'a new connection after the timeout');
+  ws = FakeSocket.last;
+  assert.deepEqual(ws.sent, [resubscribe]);
+  ws.receive({ type: 'error', code: 'internal_error', message: 'internal error' });
+  await until(() => ws.sent.length === 2, 'a retry after internal_error');
+  assert.deepEqual(ws.sent[1], resubscribe);
+  // API Gateway's answer to a failed integration has no type.
+  ws.receive({ message: 'Internal server error', connectionId: 'c1', requestId: 'r1' });
+  await until(() => ws.sent.length === 3, 'a retry after a gateway error');
+  ws.receive({ type: 'subscribed', channel: 'chat-r', recovered: true, epoch: 'e', offset: 6, publications: [{ offset: 6, data: 6 }] });
+  await tick();
+  assert.deepEqual(got, ['6(r)']);
+  assert.equal(c._subs.get('chat-r'), sub, 'the subscription is kept');
+  assert.deepEqual(errors, []);
+  // A refusal is final.
+  ws.close(1001, 'going away');
+  await reconnected(c);
+  ws = FakeSocket.last;
+  await tick();
+  ws.receive({ type: 'error', code: 'forbidden', message: 'not allowed' });
+  await tick();
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, 'forbidden');
+  assert.equal(errors[0].channel, 'chat-r');
+  assert.equal(c._subs.has('chat-r'), false);
+  c.close();
+});
+
+test('a first subscribe answered internal_error is retried and resolves', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, minReconnectDelay: 1, maxReconnectDelay: 2 });
+  await c.connect();
+  const ws = FakeSocket.last;
+  const subscribing = c.subscribe('chat-f');
+  await tick();
+  ws.receive({ type: 'error', code: 'internal_error', message: 'internal error' });
+  await until(() => ws.sent.length === 2, 'a retry');
+  ws.receive({ type: 'subscribed', channel: 'chat-f', epoch: 'e', offset: 0 });
+  const sub = await subscribing;
+  assert.deepEqual(sub.position, { offset: 0, epoch: 'e' });
+  c.close();
+});
+
+test('own publishes are passed over: neither read from the history nor delivered', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  await c.connect();
+  const { ws, sub, got } = await subscribed(c, 'chat-o', { epoch: 'e', offset: 0 });
+  // The published reply first.
+  const p1 = c.publish('chat-o', 'mine 1');
+  await tick();
+  ws.receive({ type: 'published', channel: 'chat-o', offset: 1, epoch: 'e' });
+  await p1;
+  assert.deepEqual(sub.position, { offset: 1, epoch: 'e' });
+  ws.receive(msg('chat-o', 2, 'e'));
+  // Someone else's message overtakes the published reply.
+  const p3 = c.publish('chat-o', 'mine 3');
+  await tick();
+  ws.receive(msg('chat-o', 4, 'e'));
+  ws.receive({ type: 'published', channel: 'chat-o', offset: 3, epoch: 'e' });
+  await p3;
+  await tick();
+  // Published before a lower offset of someone else arrived.
+  const p6 = c.publish('chat-o', 'mine 6');
+  await tick();
+  ws.receive({ type: 'published', channel: 'chat-o', offset: 6, epoch: 'e' });
+  await p6;
+  ws.receive(msg('chat-o', 5, 'e'));
+  ws.receive(msg('chat-o', 7, 'e'));
+  await tick();
+  assert.deepEqual(ws.sent.map((f) => f.action), ['subscribe', 'publish', 'publish', 'publish'], 'no history read');
+  assert.deepEqual(got, [2, 4, 5, 7]);
+  assert.deepEqual(sub.position, { offset: 7, epoch: 'e' });
+  assert.equal(sub.duplicates, 0);
+  c.close();
+});
+
+test('an own publish that starts a new epoch is passed over, and the new stream read from it', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  await c.connect();
+  const { ws, sub, got } = await subscribed(c, 'chat-p', { epoch: 'old', offset: 9 });
+  const p = c.publish('chat-p', 'mine');
+  await tick();
+  ws.receive({ type: 'published', channel: 'chat-p', offset: 1, epoch: 'new' });
+  await p;
+  ws.receive(msg('chat-p', 3, 'new'));
+  ws.receive(msg('chat-p', 2, 'new'));
+  await tick();
+  assert.deepEqual(ws.sent.at(-1), { action: 'history', channel: 'chat-p', since: { offset: 1, epoch: 'new' }, limit: 1 });
+  ws.receive({ type: 'history', channel: 'chat-p', epoch: 'new', offset: 3, publications: [{ offset: 2, data: 2 }] });
+  await tick();
+  assert.deepEqual(got, ['2(r)', 3]);
+  assert.deepEqual(sub.position, { offset: 3, epoch: 'new' });
+  c.close();
+});
+
+test('member events that overtake the subscribed reply are kept', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  await c.connect();
+  const ws = FakeSocket.last;
+  const subscribing = c.subscribe('presence-m');
+  await tick();
+  ws.receive({ type: 'member_joined', channel: 'presence-m', userId: 'carol' });
+  ws.receive({ type: 'member_left', channel: 'presence-m', userId: 'bob' });
+  ws.receive({ type: 'subscribed', channel: 'presence-m', members: [{ userId: 'bob' }, { userId: 'me' }] });
+  const sub = await subscribing;
+  assert.deepEqual([...sub.members].sort(), ['carol', 'me']);
+  c.close();
+});
+
+test('close() rejects a subscribe that waits for the connection', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  let settled = 'pending';
+  const subscribing = c.subscribe('chat-c').then(() => { settled = 'resolved'; }, (e) => { settled = e.name; });
+  assert.equal(c.subscribe('chat-c') instanceof Promise, true);
+  c.close();
+  await tick();
+  assert.equal(settled, 'ConnectionClosedError');
+  await subscribing;
+  assert.equal(c._subs.has('chat-c'), false);
+});
+
+test('requests queued while disconnected are sent after the resubscribes', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, minReconnectDelay: 1, maxReconnectDelay: 2 });
+  await c.connect();
+  const { ws: first } = await subscribed(c, 'chat-q', { epoch: 'e', offset: 0 });
+  first.close(1006, '');
+  const publishing = c.publish('chat-q', 'queued');
+  await reconnected(c);
+  const ws = FakeSocket.last;
+  await tick();
+  assert.deepEqual(ws.sent, [{ action: 'subscribe', channel: 'chat-q', since: { offset: 0, epoch: 'e' } }]);
+  ws.receive({ type: 'subscribed', channel: 'chat-q', recovered: true, epoch: 'e', offset: 0, publications: [] });
+  await tick();
+  assert.deepEqual(ws.sent.at(-1), { action: 'publish', channel: 'chat-q', data: 'queued' });
+  ws.receive({ type: 'published', channel: 'chat-q', offset: 1, epoch: 'e' });
+  assert.equal((await publishing).offset, 1);
+  c.close();
+});
