@@ -47,7 +47,7 @@ type Command struct {
 	// ConnectionID names one connection (send, disconnect, join, leave, connection).
 	ConnectionID string `json:"connectionId,omitempty"`
 	// ConnectionIDs names several connections (send).
-	ConnectionIDs []string `json:"connectionIds,omitempty"`
+	ConnectionIDs []string `json:"connectionIds,omitzero"`
 	// UserID names one user (sendToUser, user).
 	UserID string `json:"userId,omitempty"`
 	// UserIDs names several users (sendToUsers).
@@ -233,8 +233,9 @@ func (c *Command) validate() error {
 		if len(c.UserIDs) == 0 || slices.Contains(c.UserIDs, "") {
 			return bad("sendToUsers needs userIds, none empty")
 		}
-		if len(c.UserIDs) > MaxUsers {
-			return bad("sendToUsers takes at most %d userIds, got %d", MaxUsers, len(c.UserIDs))
+		// A repeated id is one user, as in the answer and Manager.SendToUsers.
+		if n := len(distinct(c.UserIDs)); n > MaxUsers {
+			return bad("sendToUsers takes at most %d distinct userIds, got %d", MaxUsers, n)
 		}
 		if err := validUsers(fieldUserIDs, c.UserIDs); err != nil {
 			return err
@@ -296,7 +297,9 @@ type Response struct {
 	// Results has one entry per recipient for send and sendToUser; for
 	// sendToChannel and broadcast only recipients that were not delivered,
 	// so the response stays small for large audiences.
-	Results []RecipientResult `json:"results,omitempty"`
+	// An empty list is sent as [] (omitzero omits only an action's unset
+	// fields).
+	Results []RecipientResult `json:"results,omitzero"`
 	// ResultsTruncated is true when sendToChannel or broadcast had more than
 	// MaxResults failures to list.
 	ResultsTruncated bool `json:"resultsTruncated,omitempty"`
@@ -307,9 +310,9 @@ type Response struct {
 	// Found answers connection: whether it is live.
 	Found *bool `json:"found,omitempty"`
 	// ConnectionIDs answers connections, channel and user.
-	ConnectionIDs []string `json:"connectionIds,omitempty"`
+	ConnectionIDs []string `json:"connectionIds,omitzero"`
 	// Channels answers channels.
-	Channels []string `json:"channels,omitempty"`
+	Channels []string `json:"channels,omitzero"`
 	// Changed answers join and leave: whether the membership changed.
 	Changed *bool `json:"changed,omitempty"`
 	// Stats answers stats.
@@ -457,6 +460,9 @@ func (h *Handler) Execute(ctx context.Context, c Command) (*Response, error) {
 		if errors.Is(err, store.ErrTooManyChannels) {
 			return nil, bad("connection %s already holds %d channels, the most one connection may join", c.ConnectionID, h.m.MaxChannelsPerConnection())
 		}
+		if errors.Is(err, realtime.ErrPresenceNeedsUser) {
+			return nil, bad("connection %s has no user: presence channels need one", c.ConnectionID)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Action, err)
 		}
@@ -515,4 +521,13 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// distinct returns the set of ids.
+func distinct(ids []string) map[string]struct{} {
+	set := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		set[id] = struct{}{}
+	}
+	return set
 }

@@ -127,10 +127,20 @@ func TestCommands(t *testing.T) {
 
 	out = f.run(t, `{"action":"sendToChannel","channel":"news","data":3,"exclude":["c"]}`)
 	assert.EqualValues(t, 1, out["delivered"])
-	assert.Nil(t, out["results"], "channel sends list only failures")
+	assert.Equal(t, []any{}, out["results"], "channel sends list only failures: none, as an empty list")
 
 	out = f.run(t, `{"action":"broadcast","data":{"b":true}}`)
 	assert.EqualValues(t, 3, out["delivered"])
+
+	// Empty lists are sent as [], not left out.
+	out = f.run(t, `{"action":"sendToUser","userId":"nobody","data":1}`)
+	assert.Equal(t, []any{}, out["results"])
+	out = f.run(t, `{"action":"user","userId":"nobody"}`)
+	assert.Equal(t, []any{}, out["connectionIds"])
+	out = f.run(t, `{"action":"channel","channel":"empty"}`)
+	assert.Equal(t, []any{}, out["connectionIds"])
+	out = f.run(t, `{"action":"sendToUsers","userIds":["u1"],"data":2}`)
+	assert.NotContains(t, out, "results", "sendToUsers answers per user only")
 
 	out = f.run(t, `{"action":"broadcast","data":{"b":2},"exclude":["a"]}`)
 	assert.EqualValues(t, 2, out["delivered"], "broadcast honours exclude")

@@ -22,6 +22,8 @@ func TestParseIsStrict(t *testing.T) {
 	c, err := Parse([]byte(`{"action":"sendToUsers","userIds":[` + strings.Join(userList(MaxUsers), ",") + `],"data":1}`))
 	require.NoError(t, err, "1,000 users are fine")
 	assert.Len(t, c.UserIDs, MaxUsers)
+	_, err = Parse([]byte(`{"action":"sendToUsers","userIds":[` + strings.Join(append(userList(MaxUsers), `"u0"`), ",") + `],"data":1}`))
+	require.NoError(t, err, "a repeated id counts once")
 	_, err = Parse([]byte(`{"action":"connection","connectionId":"` + strings.Repeat("x", store.MaxConnectionIDLength) + `"}`))
 	require.NoError(t, err, "128 characters are fine")
 }
@@ -54,7 +56,7 @@ func strictCases() []struct{ name, cmd, want string } {
 		{"space in an id", `{"action":"disconnect","connectionId":"a b"}`, "invalid connection id"},
 		{"control character", `{"action":"join","connectionId":"a\u0000","channel":"news"}`, "invalid connection id"},
 		{"over-long exclude", `{"action":"broadcast","data":1,"exclude":["` + long + `"]}`, "invalid connection id"},
-		{"too many users", `{"action":"sendToUsers","userIds":[` + strings.Join(userList(MaxUsers+1), ",") + `],"data":1}`, "at most 1000 userIds"},
+		{"too many users", `{"action":"sendToUsers","userIds":[` + strings.Join(userList(MaxUsers+1), ",") + `],"data":1}`, "at most 1000 distinct userIds"},
 	}
 }
 

@@ -232,6 +232,11 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 				m.log.InfoContext(ctx, "connect refused: private channel not allowed", "connectionId", req.ConnectionID, "channel", ch)
 				return Response{StatusCode: http.StatusForbidden}, nil
 			}
+			if strings.HasPrefix(ch, protocol.PresencePrefix) && (m.cfg.Presence == nil || req.UserID == "") {
+				// As subscribe answers forbidden: presence needs a user.
+				m.log.InfoContext(ctx, "connect refused: presence channel without a user", "connectionId", req.ConnectionID, "channel", ch)
+				return Response{StatusCode: http.StatusForbidden}, nil
+			}
 			if _, dup := seen[ch]; dup {
 				continue
 			}
@@ -282,10 +287,25 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 		}
 	}
 	// Query-string joins come after the hook, so a connection the hook
-	// refuses never raises joined events.
+	// refuses never raises joined events. A presence channel is joined as
+	// subscribe joins it (member_joined to the others); its member list
+	// comes with a subscribe, which is idempotent.
+	var present []string
+	rollback := func() {
+		for _, ch := range present {
+			m.leavePresence(ctx, req.ConnectionID, ch)
+		}
+		m.rollbackConnect(ctx, req.ConnectionID)
+	}
 	for _, ch := range channels {
-		if _, err := m.Join(ctx, req.ConnectionID, ch); err != nil {
-			m.rollbackConnect(ctx, req.ConnectionID)
+		_, err := m.join(ctx, req.ConnectionID, ch)
+		if err == nil && strings.HasPrefix(ch, protocol.PresencePrefix) {
+			if _, err = m.joinPresence(ctx, req, ch); err == nil {
+				present = append(present, ch)
+			}
+		}
+		if err != nil {
+			rollback()
 			if errors.Is(err, store.ErrTooManyChannels) {
 				// The query fitted, but the connect hook joined channels too.
 				m.log.InfoContext(ctx, "connect refused: too many channels", "connectionId", req.ConnectionID, "channel", ch)
@@ -401,7 +421,7 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 		if presence && req.UserID == "" {
 			return nil, protocol.Errorf(protocol.CodeForbidden, "presence channels need an authenticated user")
 		}
-		if _, err := m.Join(ctx, req.ConnectionID, f.Channel); err != nil {
+		if _, err := m.join(ctx, req.ConnectionID, f.Channel); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, protocol.Errorf(protocol.CodeBadRequest, "connection is not registered")
 			}
@@ -427,9 +447,6 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 	case protocol.ActionUnsubscribe:
 		if _, err := m.Leave(ctx, req.ConnectionID, f.Channel); err != nil {
 			return nil, err
-		}
-		if strings.HasPrefix(f.Channel, protocol.PresencePrefix) {
-			m.leavePresence(ctx, req.ConnectionID, f.Channel)
 		}
 		return protocol.Unsubscribed(f.Channel), nil
 	case protocol.ActionPublish:

@@ -327,3 +327,42 @@ func TestPresenceHistoryNeedsAUser(t *testing.T) {
 	e.connect("alice", "alice", "", "")
 	assert.Equal(t, "history", decodeFrame(t, e.send("alice", "alice", "", "$default", `{"action":"history","channel":"presence-room"}`)).Type)
 }
+
+// A presence channel joined through ?channels= on connect, or with the
+// Manager's Join and Leave (the publisher's join and leave), is a presence
+// membership as a subscribe makes it: a user is needed, and the others hear
+// member_joined and member_left.
+func TestPresenceThroughTheQueryAndTheManager(t *testing.T) {
+	e := newHistoryEnv(t, 100)
+	ctx := context.Background()
+	e.connect("b", "bob", "", "")
+	e.send("b", "bob", "", "$default", `{"action":"subscribe","channel":"presence-room"}`)
+
+	assert.Equal(t, 403, e.connect("anon", "", "", "presence-room").StatusCode, "anonymous: refused, as subscribe refuses it")
+	assert.Equal(t, 200, e.connect("c", "carol", "", "presence-room").StatusCode)
+	assert.Equal(t, []string{`{"type":"member_joined","channel":"presence-room","userId":"carol"}`}, e.messages("b"))
+
+	e.connect("d", "dave", "", "")
+	_, err := e.m.Join(ctx, "d", "presence-room")
+	require.NoError(t, err)
+	e.connect("nobody", "", "", "")
+	_, err = e.m.Join(ctx, "nobody", "presence-room")
+	require.ErrorIs(t, err, ErrPresenceNeedsUser)
+	users, err := e.m.cfg.Presence.PresenceUsers(ctx, "presence-room")
+	require.NoError(t, err)
+	assert.Len(t, users, 3, "bob, carol and dave")
+	ok, err := e.store.IsMember(ctx, "nobody", "presence-room")
+	require.NoError(t, err)
+	assert.False(t, ok, "the refused join left no membership")
+
+	_, err = e.m.Leave(ctx, "d", "presence-room")
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		`{"type":"member_joined","channel":"presence-room","userId":"carol"}`,
+		`{"type":"member_joined","channel":"presence-room","userId":"dave"}`,
+		`{"type":"member_left","channel":"presence-room","userId":"dave"}`,
+	}, e.messages("b"))
+	users, err = e.m.cfg.Presence.PresenceUsers(ctx, "presence-room")
+	require.NoError(t, err)
+	assert.Len(t, users, 2)
+}

@@ -444,11 +444,49 @@ func (m *Manager) sendPages(ctx context.Context, data []byte, exclude []string, 
 	return rep, err
 }
 
+// ErrPresenceNeedsUser means a connection without a user was to join a
+// presence channel.
+var ErrPresenceNeedsUser = errors.New("presence channels need a connection with a user")
+
 // Join adds the connection to the channel and reports whether it is a new
 // membership. It returns store.ErrNotFound for an unknown or removed
 // connection and store.ErrTooManyChannels when the connection already holds
-// Config.MaxChannelsPerConnection channels.
+// Config.MaxChannelsPerConnection channels. On a presence channel (with
+// Config.Presence) it joins as a client's subscribe does: the connection's
+// user becomes a member (member_joined to the others on the user's first
+// connection), and a connection without a user gets ErrPresenceNeedsUser.
 func (m *Manager) Join(ctx context.Context, id, channel string) (bool, error) {
+	if !strings.HasPrefix(channel, protocol.PresencePrefix) || m.cfg.Presence == nil {
+		return m.join(ctx, id, channel)
+	}
+	c, err := m.store.GetConnection(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("join %s to %s: %w", id, channel, err)
+	}
+	if c.UserID == "" {
+		return false, fmt.Errorf("join %s to %s: %w", id, channel, ErrPresenceNeedsUser)
+	}
+	added, err := m.join(ctx, id, channel)
+	if err != nil {
+		return false, err
+	}
+	if _, err := m.joinPresence(ctx, &Request{ConnectionID: id, UserID: c.UserID}, channel); err != nil {
+		m.undoJoin(ctx, id, channel)
+		return false, fmt.Errorf("join %s to presence %s: %w", id, channel, err)
+	}
+	return added, nil
+}
+
+// undoJoin takes back a membership whose presence record could not be
+// written: without it the membership would be invisible to the others.
+func (m *Manager) undoJoin(ctx context.Context, id, channel string) {
+	if _, err := m.store.Leave(context.WithoutCancel(ctx), id, channel); err != nil {
+		m.log.ErrorContext(ctx, "roll back presence join", "connectionId", id, "channel", channel, "error", err)
+	}
+}
+
+// join is Join without presence: the store's membership, the event and the hook.
+func (m *Manager) join(ctx context.Context, id, channel string) (bool, error) {
 	if !protocol.ValidChannel(channel) {
 		return false, fmt.Errorf("join %s to %q: %w", id, channel, ErrInvalidChannel)
 	}
@@ -463,7 +501,9 @@ func (m *Manager) Join(ctx context.Context, id, channel string) (bool, error) {
 	return added, nil
 }
 
-// Leave removes the connection from the channel and reports whether it was a member.
+// Leave removes the connection from the channel and reports whether it was a
+// member. On a presence channel the connection leaves the members too
+// (member_left to the others when it was the user's last connection).
 func (m *Manager) Leave(ctx context.Context, id, channel string) (bool, error) {
 	if !protocol.ValidChannel(channel) {
 		return false, fmt.Errorf("leave %s from %q: %w", id, channel, ErrInvalidChannel)
@@ -471,6 +511,9 @@ func (m *Manager) Leave(ctx context.Context, id, channel string) (bool, error) {
 	removed, err := m.store.Leave(ctx, id, channel)
 	if err != nil {
 		return false, err
+	}
+	if strings.HasPrefix(channel, protocol.PresencePrefix) {
+		m.leavePresence(ctx, id, channel)
 	}
 	if removed {
 		m.emit(ctx, EventChannelLeft, map[string]any{"connectionId": id, "channel": channel})

@@ -20,11 +20,7 @@ func (m *Manager) subscribed(ctx context.Context, req *Request, f protocol.Frame
 	if presence {
 		members, err := m.joinPresence(ctx, req, f.Channel)
 		if err != nil {
-			// Without its presence record the membership would be invisible to
-			// the others: take it back.
-			if _, lerr := m.store.Leave(context.WithoutCancel(ctx), req.ConnectionID, f.Channel); lerr != nil {
-				m.log.ErrorContext(ctx, "roll back presence join", "connectionId", req.ConnectionID, "channel", f.Channel, "error", lerr)
-			}
+			m.undoJoin(ctx, req.ConnectionID, f.Channel)
 			return nil, err
 		}
 		r.Members = members
