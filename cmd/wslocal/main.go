@@ -105,7 +105,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "RS256/ES256 public key as PEM or JWKS JSON, or @FILE: turns on the built-in JWT authorizer")
 	fs.StringVar(&o.jwtJWKSURL, "jwt-jwks-url", "", "identity provider's https jwks_uri (Cognito: ISSUER/.well-known/jwks.json): turns on the built-in JWT authorizer with rotating keys")
 	o.jwtLeeway = leewayFlag(auth.DefaultLeeway)
-	fs.Var(&o.jwtLeeway, "jwt-leeway", "clock skew the built-in JWT authorizer tolerates on exp and nbf: a duration (5s) or whole seconds")
+	fs.Var(&o.jwtLeeway, "jwt-leeway", "clock skew the built-in JWT authorizer tolerates on exp, nbf and iat: a duration (5s) or whole seconds")
 	fs.Var(&o.identitySources, "identity-source", "authorizer identity source `route.request.querystring.NAME` or route.request.header.NAME; a handshake missing one is refused with 401 before the authorizer runs; repeatable (default "+localgw.DefaultIdentitySource+")")
 	fs.Var(&o.routes, "route", "custom route `KEY=builtin` (the websocket handler) or KEY=bootstrap:/path/to/bootstrap (your Lambda binary); repeatable")
 	fs.StringVar(&o.lambdaDir, "lambda-dir", "", "run the compiled bootstraps in DIR/{websocket,authorizer,publisher}/bootstrap (go run ./tools/package -os linux -arch amd64 -out DIR ...); needs -dynamodb-endpoint")

@@ -169,6 +169,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), // a token issued in the future (beyond the leeway) is refused
 		jwt.WithJSONNumber(),
 		jwt.WithLeeway(cfg.Leeway),
 	}

@@ -67,6 +67,8 @@ func TestVerify(t *testing.T) {
 		{name: "expired", cfg: hsCfg, token: hs(claimsWith(func(c jwt.MapClaims) { c["exp"] = testNow.Add(-time.Second).Unix() })), wantErr: ErrInvalidToken, wantJWTErr: jwt.ErrTokenExpired},
 		{name: "expired within the leeway", cfg: Config{Secret: []byte(testSecret), Leeway: 30 * time.Second}, token: hs(claimsWith(func(c jwt.MapClaims) { c["exp"] = testNow.Add(-10 * time.Second).Unix() })), wantUser: "user-1", wantChannels: defaultChannels},
 		{name: "no exp", cfg: hsCfg, token: hs(claimsWith(func(c jwt.MapClaims) { delete(c, "exp") })), wantErr: ErrInvalidToken, wantJWTErr: jwt.ErrTokenRequiredClaimMissing},
+		{name: "issued in the future", cfg: hsCfg, token: hs(claimsWith(func(c jwt.MapClaims) { c["iat"] = testNow.Add(time.Hour).Unix() })), wantErr: ErrInvalidToken, wantJWTErr: jwt.ErrTokenUsedBeforeIssued},
+		{name: "issued in the future within the leeway", cfg: Config{Secret: []byte(testSecret), Leeway: 30 * time.Second}, token: hs(claimsWith(func(c jwt.MapClaims) { c["iat"] = testNow.Add(10 * time.Second).Unix() })), wantUser: "user-1", wantChannels: defaultChannels},
 		{name: "not yet valid", cfg: hsCfg, token: hs(claimsWith(func(c jwt.MapClaims) { c["nbf"] = testNow.Add(time.Minute).Unix() })), wantErr: ErrInvalidToken, wantJWTErr: jwt.ErrTokenNotValidYet},
 		{name: "wrong issuer", cfg: hsCfg, token: hs(claimsWith(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" })), wantErr: ErrInvalidToken, wantJWTErr: jwt.ErrTokenInvalidIssuer},
 		{name: "no issuer when one is configured", cfg: hsCfg, token: hs(claimsWith(func(c jwt.MapClaims) { delete(c, "iss") })), wantErr: ErrInvalidToken, wantJWTErr: jwt.ErrTokenRequiredClaimMissing},
