@@ -73,7 +73,7 @@ output "dynamodb_table_arn" {
 ################################################################################
 
 output "function_names" {
-  description = "Function names by role (`websocket`, `publisher`, `authorizer` in mode jwt, `fanout` with distributed fan-out)."
+  description = "Function names by role (`websocket`, `publisher`, `deployer`, `authorizer` in mode jwt, `fanout` with distributed fan-out)."
   value       = { for fn, f in aws_lambda_function.this : fn => f.function_name }
 }
 
@@ -246,8 +246,8 @@ output "pusher_env" {
     "PUSHER_APP_ID=${var.pusher.app_id}",
     "PUSHER_APP_KEY=${var.pusher.key}",
     var.pusher.secret_ssm_parameter != null ?
-    "# PUSHER_APP_SECRET: aws ssm get-parameter --with-decryption --name ${var.pusher.secret_ssm_parameter} --query Parameter.Value --output text" :
-    "# PUSHER_APP_SECRET: aws secretsmanager get-secret-value --secret-id ${coalesce(var.pusher.secret_arn, "-")} --query SecretString --output text",
+    "# PUSHER_APP_SECRET: aws ssm get-parameter --region ${local.region} --with-decryption --name ${var.pusher.secret_ssm_parameter} --query Parameter.Value --output text" :
+    "# PUSHER_APP_SECRET: aws secretsmanager get-secret-value --region ${local.region} --secret-id ${coalesce(var.pusher.secret_arn, "-")} --query SecretString --output text",
     "PUSHER_APP_SECRET=",
     "PUSHER_HOST=${coalesce(var.pusher.alias, try(aws_cloudfront_distribution.pusher[0].domain_name, "-"))}",
     "PUSHER_PORT=443",

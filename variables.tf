@@ -132,7 +132,7 @@ variable "routes" {
     `routeKey` and `body` on the `event_bus` and replies with an empty body, so it needs `event_bus` set; consume the events with an EventBridge rule)
     or `lambda` (integrate AWS_PROXY with your function; set `function_arn`, and the module adds the `aws_lambda_permission` that lets this API invoke it for that route).
     `two_way` (default `true`) adds a `$default` route response so the function's response body goes back to the sender.
-    Frames whose action matches no route go to `$default` (the built-in actions: subscribe, unsubscribe, publish, ping, whoami).
+    Frames whose action matches no route go to `$default` (the built-in actions: subscribe, unsubscribe, publish, ping, whoami, history), whose names a route key may not take.
   EOT
   type = map(object({
     handler      = optional(string, "websocket")
@@ -145,6 +145,13 @@ variable "routes" {
   validation {
     condition     = alltrue([for k in keys(var.routes) : !contains(["$connect", "$disconnect", "$default"], k)])
     error_message = "The routes keys must not be $connect, $disconnect or $default: the module owns those routes. Use another route key (the frame's action value)."
+  }
+
+  # A route named after a protocol v1 action would take its frames away from
+  # $default, and clients (clients/js) would get no answer.
+  validation {
+    condition     = alltrue([for k in keys(var.routes) : !contains(["subscribe", "unsubscribe", "publish", "ping", "whoami", "history"], k)])
+    error_message = "The routes keys must not be a protocol v1 action (subscribe, unsubscribe, publish, ping, whoami, history): $default answers those. Use another route key."
   }
 
   validation {

@@ -29,6 +29,7 @@ import (
 	"github.com/wsforge/terraform-aws-websocket/cmd/wslocal/web"
 	"github.com/wsforge/terraform-aws-websocket/lambda/auth"
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
+	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 )
@@ -206,6 +207,8 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 		switch {
 		case !ok || key == "" || strings.HasPrefix(key, "$"):
 			return cfg, fmt.Errorf("-route %q: want KEY=builtin or KEY=bootstrap:/path (KEY not starting with $)", r)
+		case protocol.IsAction(key):
+			return cfg, fmt.Errorf("-route %q: %s is a protocol v1 action, which $default answers; use another route key", r, key)
 		case target == "builtin":
 			cfg.BuiltinRoutes = append(cfg.BuiltinRoutes, key)
 		case strings.HasPrefix(target, "bootstrap:") && len(target) > len("bootstrap:"):
@@ -254,6 +257,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "  Demo page      http://%s/\n", srv.Addr())
 	fmt.Fprintf(stdout, "  @connections   %s/@connections/{connectionId}\n", srv.ManagementEndpoint())
 	fmt.Fprintf(stdout, "  Lambda Invoke  %s/2015-03-31/functions/publisher/invocations\n", srv.LambdaEndpoint())
+	fmt.Fprintf(stdout, "  Metrics        http://%s/metrics\n", srv.Addr())
 	if o.pusherOn {
 		fmt.Fprintf(stdout, "  Pusher         %s (app id %s), HTTP API %s/...\n", srv.PusherURL(o.pusherKey), o.pusherAppID, srv.PusherAPI(o.pusherAppID))
 		fmt.Fprintf(stdout, "  Presence chat  http://%s/pusher.html\n", srv.Addr())

@@ -141,6 +141,8 @@ func TestRouteFlags(t *testing.T) {
 		{route: "sendmessage=builtin", builtin: []string{"sendmessage"}, bootstrap: map[string]string{}},
 		{route: "upload=bootstrap:/opt/fn/bootstrap", bootstrap: map[string]string{"upload": "/opt/fn/bootstrap"}},
 		{route: "$connect=builtin", wantErr: true},
+		{route: "subscribe=builtin", wantErr: true},
+		{route: "history=bootstrap:/x/bootstrap", wantErr: true},
 		{route: "nokey", wantErr: true},
 		{route: "x=lambda", wantErr: true},
 		{route: "x=bootstrap:", wantErr: true},
@@ -175,7 +177,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	require.True(t, strings.HasSuffix(wsURL, "/local"), wsURL)
 	base := "http://" + strings.TrimSuffix(strings.TrimPrefix(wsURL, "ws://"), "/local")
 	out := stdout.String()
-	for _, want := range []string{"Demo page      " + base + "/", "@connections   " + base + "/local/@connections/{connectionId}", "Lambda Invoke  " + base + "/2015-03-31/functions/publisher/invocations"} {
+	for _, want := range []string{"Demo page      " + base + "/", "@connections   " + base + "/local/@connections/{connectionId}", "Lambda Invoke  " + base + "/2015-03-31/functions/publisher/invocations", "Metrics        " + base + "/metrics"} {
 		assert.Contains(t, out, want)
 	}
 

@@ -23,6 +23,16 @@ const (
 	ActionHistory = "history"
 )
 
+// IsAction reports whether name is one of the actions above, which $default
+// answers: a custom route of that name would take its frames away.
+func IsAction(name string) bool {
+	switch name {
+	case ActionSubscribe, ActionUnsubscribe, ActionPublish, ActionPing, ActionWhoami, ActionHistory:
+		return true
+	}
+	return false
+}
+
 // Error codes of an error reply.
 const (
 	CodeBadRequest    = "bad_request"

@@ -154,7 +154,7 @@ func TestPlanPusherMode(t *testing.T) {
 			envBlock, ok := outputValue(t, plan, "pusher_env").(string)
 			require.True(t, ok)
 			for _, line := range []string{"PUSHER_APP_ID=app-id", "PUSHER_APP_KEY=app-key", "PUSHER_HOST=ws.example.com", "PUSHER_PORT=443", "PUSHER_SCHEME=https",
-				"# PUSHER_APP_SECRET: aws ssm get-parameter --with-decryption --name /wst/pusher-secret", `VITE_PUSHER_APP_KEY="${PUSHER_APP_KEY}"`, `VITE_PUSHER_HOST="${PUSHER_HOST}"`} {
+				"# PUSHER_APP_SECRET: aws ssm get-parameter --region us-east-1 --with-decryption --name /wst/pusher-secret", `VITE_PUSHER_APP_KEY="${PUSHER_APP_KEY}"`, `VITE_PUSHER_HOST="${PUSHER_HOST}"`} {
 				assert.Contains(t, envBlock, line)
 			}
 		})

@@ -45,6 +45,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"history size zero", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-*", "size": 0}}}, "history[].size must be a whole number"},
 		{"history ttl in days", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-*", "ttl": "1d"}}}, "history[].ttl must be a Go duration"},
 		{"history ttl zero", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-*", "ttl": "0s"}}}, "history[].ttl must be a Go duration"},
+		{"route named after a protocol action", map[string]interface{}{"routes": map[string]interface{}{"subscribe": map[string]interface{}{}}}, "must not be a protocol v1 action"},
 		{"history pattern with an unclosed class", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-["}}}, "history[].pattern must be a valid glob"},
 		{"history pattern with an empty class", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-[]x"}}}, "history[].pattern must be a valid glob"},
 		{"history empty pattern", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": ""}}}, "history[].pattern must be a glob"},
