@@ -95,9 +95,17 @@ test('a new epoch after the history expired: concurrent publishes arrive once ea
     await Promise.all(Array.from({ length: 20 }, (_, i) => publish(gw.invoke, 'short-epochs', i)));
     await waitFor(() => got.length >= 20 * round, `the messages of round ${round}`);
   }
+  // At least one new epoch per round; on a slow store the 1 s ttl can also
+  // run out within a round, which starts another. Either way every message
+  // arrives once, each epoch's from offset 1 in order, one epoch after another.
+  assert.equal(got.length, 60, got.join(' '));
   const epochs = [...new Set(got.map((g) => g.split(':')[0]))];
-  assert.equal(epochs.length, 3, got.join(' '));
-  assert.deepEqual(got, epochs.flatMap((e) => Array.from({ length: 20 }, (_, i) => `${e}:${i + 1}`)));
+  assert.ok(epochs.length >= 3, got.join(' '));
+  const want = epochs.flatMap((e) => {
+    const n = got.filter((g) => g.startsWith(`${e}:`)).length;
+    return Array.from({ length: n }, (_, i) => `${e}:${i + 1}`);
+  });
+  assert.deepEqual(got, want);
   assert.deepEqual(lost, []);
 });
 
