@@ -536,10 +536,15 @@ func (d *DynamoDB) remove(ctx context.Context, id string, now int64, onlyExpired
 			return false, 0, nil, fmt.Errorf("delete record: its memberships still change after %d reads", round)
 		}
 		// The count matches the memberships read unless the record predates
-		// the count or the partition changed between two pages of the Query:
-		// then the removal reads the memberships again after the delete.
+		// the count while it has memberships (a join racing the removal
+		// would then set it to 1 and pass the condition), the partition
+		// changed between two pages of the Query, or the Query saw a racing
+		// join's count but not yet its membership: then the record is
+		// deleted without the condition and the memberships are read again
+		// after the delete. A record that never joined has no count, and the
+		// condition still catches a racing join (it sets the count).
 		count, counted := getN(meta, attrMemberships)
-		exact := !counted || count == int64(len(channels))
+		exact := count == int64(len(channels)) && (counted || len(channels) == 0)
 		cond := "attribute_exists(pk)"
 		names := map[string]string{}
 		values := map[string]types.AttributeValue{}
@@ -637,6 +642,15 @@ func (d *DynamoDB) memberships(ctx context.Context, id string) ([]string, error)
 func (d *DynamoDB) sweep(ctx context.Context, id string, channels []string, marker, verify bool) (int, error) {
 	removed := 0
 	for round := 0; ; round++ {
+		if len(channels) == 0 && verify {
+			// Nothing was read, but a membership may have been written after
+			// the read: read again before the marker goes.
+			verify = false
+			var err error
+			if channels, err = d.memberships(ctx, id); err != nil {
+				return removed, err
+			}
+		}
 		if len(channels) == 0 {
 			if marker {
 				if err := d.transact(ctx, []types.TransactWriteItem{{Delete: d.markerDelete(id)}}); err != nil {
@@ -759,9 +773,15 @@ func (d *DynamoDB) JoinAtMost(ctx context.Context, id, channel string, max int) 
 	if !errors.As(err, &tc) {
 		return false, fmt.Errorf("join %s to %s: %w", id, channel, err)
 	}
-	if tc.failed(1) {
-		return false, nil // already a member
+	if !tc.failed(0) {
+		if tc.failed(1) {
+			return false, nil // the record holds: already a member
+		}
+		return false, fmt.Errorf("join %s to %s: %w", id, channel, err)
 	}
+	// The record's condition failed first of all: a membership left over by
+	// a removal that has not swept it yet must not count as "already a
+	// member" of a connection that is gone.
 	old := tc.item(0)
 	if oldTTL, _ := getN(old, attrTTL); max > 0 && old != nil && oldTTL == ttl && liveAt(old, now) {
 		// The record is the same and live: the cap failed the condition.

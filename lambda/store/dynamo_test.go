@@ -445,3 +445,145 @@ func TestDynamoDBStoredTTL(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, expires.Truncate(time.Second).Equal(got.ExpiresAt), "ExpiresAt in whole seconds: %s", got.ExpiresAt)
 }
+
+// queryHook runs before once, the first time the store queries a
+// connection's partition (the removal's read), and lets it shape the answer.
+type queryHook struct {
+	store.DynamoAPI
+	fired  bool
+	before func(ctx context.Context, in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error)
+}
+
+func (h *queryHook) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	if h.fired || in.IndexName != nil {
+		return h.DynamoAPI.Query(ctx, in, o...)
+	}
+	h.fired = true
+	return h.before(ctx, in)
+}
+
+// A join that lands while a removal reads the connection must not leave a
+// membership behind: neither on a record written before the membership
+// count existed (the join's ADD sets the count to 1 and would pass the
+// removal's condition), nor when the read saw the join's count but not yet
+// its membership (DynamoDB's Query is read-committed item by item, and the
+// memberships sort before the record).
+func TestDynamoDBRemovalRacingAJoinLeavesNoMembership(t *testing.T) {
+	client, _ := localClient(t)
+	ctx := t.Context()
+	av := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, plain *store.DynamoDB, table string)
+		read  func(t *testing.T, plain *store.DynamoDB, in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error)
+	}{
+		{
+			name: "record without a membership count",
+			setup: func(t *testing.T, plain *store.DynamoDB, table string) {
+				_, err := plain.Join(ctx, "c", "a")
+				require.NoError(t, err)
+				_, err = client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table),
+					Key: map[string]types.AttributeValue{"pk": av("c#c"), "sk": av("meta")}, UpdateExpression: aws.String("REMOVE nch")})
+				require.NoError(t, err)
+			},
+			read: func(t *testing.T, plain *store.DynamoDB, in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+				out, err := client.Query(ctx, in)
+				_, jerr := plain.Join(ctx, "c", "b") // after the read, before the delete
+				require.NoError(t, jerr)
+				return out, err
+			},
+		},
+		{
+			name:  "the join's count read, its membership not",
+			setup: func(*testing.T, *store.DynamoDB, string) {},
+			read: func(t *testing.T, plain *store.DynamoDB, in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+				before, err := client.Query(ctx, in)
+				require.NoError(t, err)
+				_, err = plain.Join(ctx, "c", "b")
+				require.NoError(t, err)
+				after, err := client.Query(ctx, in)
+				require.NoError(t, err)
+				out := &dynamodb.QueryOutput{}
+				for _, it := range before.Items {
+					if it["sk"].(*types.AttributeValueMemberS).Value != "meta" {
+						out.Items = append(out.Items, it)
+					}
+				}
+				for _, it := range after.Items {
+					if it["sk"].(*types.AttributeValueMemberS).Value == "meta" {
+						out.Items = append(out.Items, it)
+					}
+				}
+				return out, nil
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			table := freshTable(t, client)
+			plain, err := store.NewDynamoDB(client, store.DynamoOptions{Table: table, Shards: 1})
+			require.NoError(t, err)
+			require.NoError(t, plain.AddConnection(ctx, store.Connection{ID: "c", UserID: "u"}))
+			tc.setup(t, plain, table)
+			hook := &queryHook{DynamoAPI: client}
+			hook.before = func(ctx context.Context, in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+				return tc.read(t, plain, in)
+			}
+			s, err := store.NewDynamoDB(hook, store.DynamoOptions{Table: table, Shards: 1})
+			require.NoError(t, err)
+			removed, err := s.RemoveConnection(ctx, "c")
+			require.NoError(t, err)
+			require.True(t, hook.fired)
+			assert.True(t, removed)
+			for _, ch := range []string{"a", "b"} {
+				var ids []string
+				require.NoError(t, plain.ChannelMembers(ctx, ch, func(page []string) error { ids = append(ids, page...); return nil }))
+				assert.Empty(t, ids, ch)
+			}
+			left, err := residue(client, table)(ctx)
+			require.NoError(t, err)
+			assert.Empty(t, left, "no membership, no marker")
+		})
+	}
+}
+
+// txHook runs before once, ahead of the store's first TransactWriteItems.
+type txHook struct {
+	store.DynamoAPI
+	fired  bool
+	before func(ctx context.Context)
+}
+
+func (h *txHook) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if !h.fired {
+		h.fired = true
+		h.before(ctx)
+	}
+	return h.DynamoAPI.TransactWriteItems(ctx, in, o...)
+}
+
+// A join of a connection removed between the join's read of the record and
+// its transaction, whose membership of that channel the removal has not
+// swept yet, is ErrNotFound, not "already a member".
+func TestDynamoDBJoinOfAConnectionRemovedMeanwhile(t *testing.T) {
+	client, _ := localClient(t)
+	table := freshTable(t, client)
+	ctx := t.Context()
+	plain, err := store.NewDynamoDB(client, store.DynamoOptions{Table: table, Shards: 1})
+	require.NoError(t, err)
+	require.NoError(t, plain.AddConnection(ctx, store.Connection{ID: "c"}))
+	_, err = plain.Join(ctx, "c", "a")
+	require.NoError(t, err)
+	av := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	hook := &txHook{DynamoAPI: client, before: func(ctx context.Context) {
+		// The removal's first step: the record goes, the membership stays for its sweep.
+		_, err := client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table),
+			Key: map[string]types.AttributeValue{"pk": av("c#c"), "sk": av("meta")}})
+		require.NoError(t, err)
+	}}
+	s, err := store.NewDynamoDB(hook, store.DynamoOptions{Table: table, Shards: 1})
+	require.NoError(t, err)
+	added, err := s.Join(ctx, "c", "a")
+	require.True(t, hook.fired)
+	assert.False(t, added)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+}
