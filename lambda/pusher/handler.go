@@ -235,6 +235,7 @@ func (h *Handler) connect(ctx context.Context, ev events.APIGatewayWebsocketProx
 		return resp, err
 	}
 	id := ev.RequestContext.ConnectionID
+	uid, _ := realtime.AuthorizerContext(ev.RequestContext.Authorizer)
 	w := Welcome{ConnectionID: id, Endpoint: realtime.EventEndpoint(ev), ConnectedAt: ev.RequestContext.ConnectedAt}
 	q := ev.QueryStringParameters
 	proto, perr := strconv.Atoi(q["protocol"])
@@ -248,23 +249,23 @@ func (h *Handler) connect(ctx context.Context, ev events.APIGatewayWebsocketProx
 		sid, err := h.claimSocketID(ctx, id, expires)
 		if err != nil {
 			h.log.ErrorContext(ctx, "claim socket id", "connectionId", id, "error", err)
-			_, _ = h.m.Store().RemoveConnection(context.WithoutCancel(ctx), id)
+			h.m.UndoConnect(ctx, id, uid)
 			return realtime.Response{StatusCode: http.StatusInternalServerError}, nil
 		}
 		w.SocketID = sid
 		// A user the JWT authorizer accepted counts as signed in: sends to
 		// the user and terminate_connections reach the connection.
-		if uid, _ := realtime.AuthorizerContext(ev.RequestContext.Authorizer); uid != "" && ValidChannel(PrefixServerToUser+uid) {
+		if uid != "" && ValidChannel(PrefixServerToUser+uid) {
 			if _, err := h.m.Store().Join(ctx, id, StoreChannel(PrefixServerToUser+uid)); err != nil {
 				h.log.ErrorContext(ctx, "join authorizer user channel", "connectionId", id, "error", err)
-				_, _ = h.m.Store().RemoveConnection(context.WithoutCancel(ctx), id)
+				h.m.UndoConnect(ctx, id, uid)
 				return realtime.Response{StatusCode: http.StatusInternalServerError}, nil
 			}
 		}
 	}
 	if err := h.cfg.Welcomer.Welcome(ctx, w); err != nil {
 		h.log.ErrorContext(ctx, "schedule welcome", "connectionId", id, "error", err)
-		_, _ = h.m.Store().RemoveConnection(context.WithoutCancel(ctx), id)
+		h.m.UndoConnect(ctx, id, uid)
 		return realtime.Response{StatusCode: http.StatusInternalServerError}, nil
 	}
 	return resp, nil

@@ -60,7 +60,8 @@ type Hooks struct {
 	// OnMessage handles $default frames that are not protocol v1 actions
 	// ("websocket.message"). Without it such frames answer unknown_action or bad_request.
 	OnMessage RouteFunc
-	// Routes handle custom route keys ("websocket.{routeKey}").
+	// Routes handle custom route keys (without one, a custom route's frame
+	// goes to the event bus as "websocket.message" with its routeKey).
 	Routes map[string]RouteFunc
 	// OnRoute handles custom route keys that have no entry in Routes.
 	OnRoute RouteFunc
@@ -325,8 +326,29 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 	return resp, nil
 }
 
+// UndoConnect removes a connection whose $connect Handle accepted but whose
+// caller then refuses it (the Pusher handler, when its own steps of $connect
+// fail): the websocket.connected event already sent is followed by
+// websocket.disconnected (statusCode 1011, reason "connect refused"), and
+// every channel it had joined by then by channel.left.
+func (m *Manager) UndoConnect(ctx context.Context, id, userID string) {
+	m.rollbackConnect(ctx, id)
+	m.emit(context.WithoutCancel(ctx), EventDisconnected, map[string]any{
+		"connectionId": id, "userId": userID, "statusCode": 1011, "reason": "connect refused",
+	})
+}
+
+// rollbackConnect removes a connection whose $connect is refused after it
+// was recorded. The channels it had joined by then (the connect hook's, the
+// query's) already raised channel.joined events, so each gets its
+// channel.left; websocket.connected was not sent, so no disconnected follows.
 func (m *Manager) rollbackConnect(ctx context.Context, id string) {
-	if _, err := m.store.RemoveConnection(context.WithoutCancel(ctx), id); err != nil {
+	ctx = context.WithoutCancel(ctx)
+	if _, err := m.store.RemoveConnectionFunc(ctx, id, func(ctx context.Context, r store.Removed) {
+		for _, ch := range r.Channels {
+			m.emit(ctx, EventChannelLeft, map[string]any{"connectionId": id, "channel": ch})
+		}
+	}); err != nil {
 		m.log.ErrorContext(ctx, "roll back refused connection", "connectionId", id, "error", err)
 	}
 }

@@ -571,3 +571,48 @@ func TestEndpointDerivedFromEvent(t *testing.T) {
 	require.NoError(t, m.SendToConnection(ctx, "b", []byte("2")))
 	assert.Len(t, endpoints, 1)
 }
+
+type channelEvents struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *channelEvents) Publish(_ context.Context, detailType string, detail map[string]any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ch, ok := detail["channel"]; ok {
+		detailType += fmt.Sprintf(" %v", ch)
+	}
+	r.events = append(r.events, detailType)
+	return nil
+}
+
+// A $connect refused after channels were joined (here the query's join
+// passes the cap the connect hook filled) balances every channel.joined with
+// a channel.left, and sends no connected event.
+func TestRefusedConnectBalancesItsEvents(t *testing.T) {
+	e := newEnv(t, Hooks{OnConnect: func(ctx context.Context, m *Manager, req *Request) error {
+		for _, ch := range []string{"h1", "h2"} {
+			if _, err := m.Join(ctx, req.ConnectionID, ch); err != nil {
+				return err
+			}
+		}
+		return nil
+	}})
+	rec := &channelEvents{}
+	e.m.cfg.Events = rec
+	e.m.cfg.MaxChannelsPerConnection = 2
+	assert.Equal(t, http.StatusBadRequest, e.connect("c", "", "", "news").StatusCode)
+	assert.ElementsMatch(t, []string{"websocket.channel.joined h1", "websocket.channel.joined h2", "websocket.channel.left h1", "websocket.channel.left h2"}, rec.events)
+	assert.Equal(t, []string{"websocket.channel.joined h1", "websocket.channel.joined h2"}, rec.events[:2], "the lefts come after the joins")
+
+	// A caller that refuses a connection Handle accepted (the Pusher
+	// handler) follows its connected event with disconnected.
+	rec.events = nil
+	e.m.cfg.MaxChannelsPerConnection = 10
+	require.Equal(t, http.StatusOK, e.connect("d", "", "", "").StatusCode)
+	e.m.UndoConnect(context.Background(), "d", "")
+	assert.Equal(t, []string{"websocket.channel.joined h1", "websocket.channel.joined h2", "websocket.connected", "websocket.channel.left h1", "websocket.channel.left h2", "websocket.disconnected"}, rec.events)
+	_, err := e.store.GetConnection(context.Background(), "d")
+	assert.ErrorIs(t, err, store.ErrNotFound)
+}

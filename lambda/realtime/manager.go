@@ -480,8 +480,13 @@ func (m *Manager) Join(ctx context.Context, id, channel string) (bool, error) {
 // undoJoin takes back a membership whose presence record could not be
 // written: without it the membership would be invisible to the others.
 func (m *Manager) undoJoin(ctx context.Context, id, channel string) {
-	if _, err := m.store.Leave(context.WithoutCancel(ctx), id, channel); err != nil {
+	removed, err := m.store.Leave(context.WithoutCancel(ctx), id, channel)
+	if err != nil {
 		m.log.ErrorContext(ctx, "roll back presence join", "connectionId", id, "channel", channel, "error", err)
+		return
+	}
+	if removed {
+		m.emit(ctx, EventChannelLeft, map[string]any{"connectionId": id, "channel": channel}) // after its channel.joined
 	}
 }
 
