@@ -255,7 +255,7 @@ locals {
   # Lambda refuses a function whose environment variables (names and values)
   # add up to more than 4 KB.
   environment_bytes = {
-    for fn in local.function_names : fn => sum(concat([0], [for k, v in local.function_environment[fn] : length(k) + length(v)]))
+    for fn in local.function_names : fn => sum(concat([0], [for k, v in merge(local.function_environment[fn], local.metrics_environment) : length(k) + length(v)]))
   }
 }
 

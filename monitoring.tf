@@ -16,10 +16,14 @@ locals {
   # writes Function=pusher.
   monitored_functions = concat(local.function_names, local.pusher_enabled ? ["pusher"] : [])
   # Functions that post to connections, and those whose in-process failures
-  # are lost (the fan-out worker's go back to SQS).
+  # are lost: the fan-out worker's batch posts go back to SQS, but the
+  # member_left/member_removed it announces for the connections it finds gone
+  # are sent in process like the others' (DeliveriesLost with Function=fanout).
   sending_functions  = [for fn in ["websocket", "publisher", "fanout", "pusher"] : fn if contains(local.monitored_functions, fn)]
-  in_process_senders = [for fn in ["websocket", "publisher", "pusher"] : fn if contains(local.monitored_functions, fn)]
-  deny_reasons       = ["no_token", "invalid_token", "error"]
+  in_process_senders = [for fn in ["websocket", "publisher", "fanout", "pusher"] : fn if contains(local.monitored_functions, fn)]
+  # Functions that enqueue distributed fan-out batches.
+  enqueuing_functions = [for fn in ["websocket", "publisher", "pusher"] : fn if contains(local.monitored_functions, fn)]
+  deny_reasons        = ["no_token", "invalid_token", "error"]
 
   api_dimensions = ["ApiId", aws_apigatewayv2_api.this.id, "Stage", var.stage_name]
   # Pusher mode: its WebSocket API (same stage name) and its HTTP API (stage
@@ -129,10 +133,17 @@ locals {
     length(var.history) > 0 ? [
       jsonencode({
         title = "History recoveries (resubscribes with since)", view = "timeSeries", stat = "Sum", period = 60, region = local.region
-        metrics = [
-          [local.emf, "HistoryRecovered", "Function", "websocket", { label = "recovered" }],
-          [local.emf, "HistoryNotRecovered", "Function", "websocket", { label = "not recovered (messages lost)" }],
-        ]
+        # Pusher clients recover too (pusher:subscribe with since), as Function=pusher.
+        metrics = concat(
+          [
+            [local.emf, "HistoryRecovered", "Function", "websocket", { label = "recovered" }],
+            [local.emf, "HistoryNotRecovered", "Function", "websocket", { label = "not recovered (messages lost)" }],
+          ],
+          local.pusher_enabled ? [
+            [local.emf, "HistoryRecovered", "Function", "pusher", { label = "Pusher: recovered" }],
+            [local.emf, "HistoryNotRecovered", "Function", "pusher", { label = "Pusher: not recovered (messages lost)" }],
+          ] : [],
+        )
       }),
     ] : [],
     local.pusher_enabled ? [
@@ -152,7 +163,7 @@ locals {
       jsonencode({
         title = "Distributed fan-out batches", view = "timeSeries", stat = "Sum", period = 60, region = local.region
         metrics = concat(
-          [for fn in local.in_process_senders : [local.emf, "BatchesEnqueued", "Function", fn, { label = "${fn} enqueued" }]],
+          [for fn in local.enqueuing_functions : [local.emf, "BatchesEnqueued", "Function", fn, { label = "${fn} enqueued" }]],
           [for m in ["BatchesCompleted", "BatchesFailed"] : [local.emf, m, "Function", "fanout"]],
         )
       }),

@@ -100,7 +100,8 @@ type DynamoOptions struct {
 }
 
 // DynamoDB is the Store on Amazon DynamoDB: one table, three GSIs, sharded
-// counters. Every mutation is a constant number of requests (transactions with
+// counters. Every connect, join and leave is a constant number of requests, a
+// removal one Query and one transaction per 49 memberships (transactions with
 // conditions, so concurrent writers cannot lose each other's updates), every
 // lookup is a Query or GetItem (never a Scan), and every read ignores items
 // whose ttl has passed, because DynamoDB deletes expired items up to days late.

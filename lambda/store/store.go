@@ -4,8 +4,9 @@
 // development and unit tests) and [DynamoDB] (for AWS). Both pass the same
 // contract suite in package storetest.
 //
-// Every mutation writes a constant number of items and never rewrites a shared
-// list, so concurrent connects, joins and disconnects cannot lose each other.
+// Every connect, join and leave writes a constant number of items, a removal
+// one per membership, and nothing rewrites a shared list, so concurrent
+// connects, joins and disconnects cannot lose each other.
 package store
 
 import (

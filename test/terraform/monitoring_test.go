@@ -194,6 +194,22 @@ func TestMonitoringDashboard(t *testing.T) {
 			assert.Contains(t, titles, "Fan-out queue depth and dead-letter age")
 			assert.Contains(t, titles, "Authorizer decisions")
 			assert.Contains(t, titles, "History recoveries (resubscribes with since)")
+			// The worker's member_left posts for the connections it finds
+			// gone are sent in process: its DeliveriesLost is alarmed too.
+			lostQueries := map[string]bool{}
+			for _, r := range resources {
+				if r.Address != "aws_cloudwatch_metric_alarm.deliveries_lost[0]" {
+					continue
+				}
+				for _, q := range r.AttributeValues["metric_query"].([]interface{}) {
+					for _, m := range q.(map[string]interface{})["metric"].([]interface{}) {
+						mm := m.(map[string]interface{})
+						lostQueries[mm["metric_name"].(string)+" "+mm["dimensions"].(map[string]interface{})["Function"].(string)] = true
+					}
+				}
+			}
+			assert.True(t, lostQueries["DeliveriesLost fanout"], "the deliveries-lost alarm covers the fan-out worker: %v", lostQueries)
+			assert.True(t, lostQueries["DeliveriesLost websocket"])
 			assert.Equal(t, name, terraform.Output(t, opts, "dashboard_name"))
 			assert.Contains(t, terraform.Output(t, opts, "dashboard_url"), "#dashboards:name="+name)
 		})
@@ -217,6 +233,7 @@ func TestMonitoringPusherFunction(t *testing.T) {
 			vars["name"] = "wst-pmon-" + tool
 			vars["metrics_namespace"] = namespace
 			vars["lambda_artifacts"] = writeFakeZips(t, "websocket", "publisher")
+			vars["history"] = []interface{}{map[string]interface{}{"pattern": "chat-*"}}
 			opts := options(t, tool, copyModule(t), vars)
 			terraform.InitAndApply(t, opts)
 			var st tfjson.State
@@ -236,6 +253,9 @@ func TestMonitoringPusherFunction(t *testing.T) {
 			}
 			body := attr(t, resources, "aws_cloudwatch_dashboard.this[0]", "dashboard_body")
 			checkDashboard(t, body, namespace, functions, names, catalog)
+			for _, m := range []string{"HistoryRecovered", "HistoryNotRecovered"} {
+				assert.Contains(t, body, `"`+m+`","Function","pusher"`, "Pusher clients' recoveries are charted (%s)", m)
+			}
 			var dash struct {
 				Widgets []struct {
 					Properties struct {
