@@ -75,6 +75,7 @@ func main() {
 	// The Pusher function's batches reach Pusher connections: one found gone
 	// leaves its Pusher presence channels with member_removed, as on
 	// $disconnect (quietly without WS_PUSHER_MANAGEMENT_ENDPOINT).
+	settings.Metrics = rec // the announcer's posts count as this function's
 	announce, err := lambdaenv.NewPusherAnnouncer(awsCfg, settings, log)
 	if err != nil {
 		log.Error("fanout: pusher announcer", "error", err)
