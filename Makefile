@@ -19,7 +19,7 @@ include $(filter-out mk/go.mk,$(sort $(wildcard mk/*.mk)))
 
 .PHONY: help test
 help: ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 # Tiers run one after another through a sub-make, so each one's time is
 # printed (CI keeps the whole under 35 minutes on a fresh machine). The

@@ -173,6 +173,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 }
 
 func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.ServerConfig, error) {
+	if o.stage == "" {
+		// The library reads an empty stage as the default; a flag set to
+		// nothing is a mistake.
+		return localgw.ServerConfig{}, errors.New(`-stage "": want 1 to 128 letters, digits, '-' or '_', as API Gateway requires`)
+	}
 	cfg := localgw.ServerConfig{
 		Addr: o.addr, Stage: o.stage, DynamoDBEndpoint: o.dynamoEndpoint, Table: o.table,
 		JWTSecret: o.jwtSecret, JWTPublicKey: o.jwtPublicKey, LambdaDir: o.lambdaDir,

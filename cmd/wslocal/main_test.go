@@ -118,6 +118,10 @@ func TestParseFlags(t *testing.T) {
 			check: func(t *testing.T, o *options) { assert.Equal(t, leewayFlag(0), o.jwtLeeway) }},
 		{name: "negative leeway", args: []string{"-jwt-leeway", "-1s"}, wantErr: "negative"},
 		{name: "garbage leeway", env: map[string]string{"WSLOCAL_JWT_LEEWAY": "soon"}, wantErr: "WSLOCAL_JWT_LEEWAY"},
+		{name: "empty stage", args: []string{"-stage", ""}, check: func(t *testing.T, o *options) {
+			_, err := o.serverConfig(nil, io.Discard)
+			require.ErrorContains(t, err, `-stage ""`)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parseFlags(tc.args, env(tc.env), io.Discard)
@@ -147,7 +151,7 @@ func TestRouteFlags(t *testing.T) {
 		{route: "x=lambda", wantErr: true},
 		{route: "x=bootstrap:", wantErr: true},
 	} {
-		o := &options{routes: listFlag{tc.route}}
+		o := &options{stage: localgw.DefaultStage, routes: listFlag{tc.route}}
 		cfg, err := o.serverConfig(nil, io.Discard)
 		if tc.wantErr {
 			assert.Error(t, err, tc.route)

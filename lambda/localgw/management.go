@@ -95,8 +95,13 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request) {
 // invokePrefix is the path of the Lambda Invoke API.
 const invokePrefix = "/2015-03-31/functions/"
 
-// MaxInvokePayload is Lambda's limit for a synchronous invocation's request and response (6 MB).
+// MaxInvokePayload is Lambda's limit for a synchronous invocation's request (6 MB).
 const MaxInvokePayload = 6 * 1024 * 1024
+
+// MaxResponsePayload is Lambda's limit for a synchronous invocation's
+// response: 6,291,556 bytes, the figure its ResponseSizeTooLarge error names
+// (100 bytes above 6 MB).
+const MaxResponsePayload = 6291556
 
 // serveInvoke answers POST /2015-03-31/functions/{name}/invocations like Lambda.
 func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request) {
@@ -167,8 +172,8 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		g.log.Error("invoke failed", "function", name, "error", err)
 		writeLambdaError(w, http.StatusBadGateway, "ServiceException", "The function could not be run: "+err.Error())
 		return
-	case len(out) > MaxInvokePayload:
-		out, _ = json.Marshal(FunctionError{Type: "Function.ResponseSizeTooLarge", Message: "Response payload size exceeded maximum allowed payload size (6291556 bytes)."})
+	case len(out) > MaxResponsePayload:
+		out, _ = json.Marshal(FunctionError{Type: "Function.ResponseSizeTooLarge", Message: fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxResponsePayload)})
 		w.Header().Set("X-Amz-Function-Error", "Unhandled")
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -472,9 +472,21 @@ func (p *process) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "init/error" && r.Method == http.MethodPost:
 		ferr := readRuntimeError(r, "Runtime.InitError")
 		p.mu.Lock()
-		p.initErr = ferr
+		initialized := !p.firstPollAt.IsZero()
+		if !initialized {
+			p.initErr = ferr
+		}
 		p.mu.Unlock()
+		if initialized {
+			// Init ended with the first /next: as Lambda, refuse the report.
+			writeRuntimeError(w, http.StatusForbidden, "InvalidStateTransition", "State transition from Ready to InitError is not allowed: the runtime already asked for an invocation")
+			return
+		}
 		writeRuntimeAccepted(w)
+		// A failed init ends the environment, as on Lambda: the waiting
+		// invocation fails with this error (exitError) and the next one
+		// starts a new process, whatever this one does next.
+		go p.stop()
 	case strings.HasPrefix(path, "invocation/") && r.Method == http.MethodPost:
 		id, kind, _ := strings.Cut(strings.TrimPrefix(path, "invocation/"), "/")
 		if kind != "response" && kind != "error" {
@@ -493,15 +505,15 @@ func (p *process) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		switch kind {
 		case "response":
-			body, err := io.ReadAll(io.LimitReader(r.Body, MaxInvokePayload+1))
+			body, err := io.ReadAll(io.LimitReader(r.Body, MaxResponsePayload+1))
 			if err != nil {
 				writeRuntimeError(w, http.StatusBadRequest, "InvalidRequest", "could not read the response")
 				inv.done <- invokeResult{ferr: &FunctionError{Type: "Runtime.InvalidResponse", Message: "could not read the response: " + err.Error()}}
 				return
 			}
-			if len(body) > MaxInvokePayload {
+			if len(body) > MaxResponsePayload {
 				writeRuntimeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "response exceeds 6 MB")
-				inv.done <- invokeResult{ferr: &FunctionError{Type: "Function.ResponseSizeTooLarge", Message: "Response payload size exceeded maximum allowed payload size (6291556 bytes)."}}
+				inv.done <- invokeResult{ferr: &FunctionError{Type: "Function.ResponseSizeTooLarge", Message: fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxResponsePayload)}}
 				return
 			}
 			inv.done <- invokeResult{body: body}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -128,12 +129,32 @@ func TestBootstrapFunctionErrors(t *testing.T) {
 }
 
 func TestBootstrapInitError(t *testing.T) {
-	b := newPool(t, localgw.BootstrapConfig{Env: []string{"ECHO_INIT_FAIL=1"}, MaxProcesses: 1})
-	_, err := invokeEcho(t, b, "echo", "x")
+	// "hang": the runtime reports its failed init and does not exit; the
+	// invocation still fails with that error (not a timeout), as on Lambda.
+	for _, mode := range []string{"1", "hang"} {
+		t.Run(mode, func(t *testing.T) {
+			b := newPool(t, localgw.BootstrapConfig{Env: []string{"ECHO_INIT_FAIL=" + mode}, MaxProcesses: 1})
+			_, err := invokeEcho(t, b, "echo", "x")
+			var ferr *localgw.FunctionError
+			require.ErrorAs(t, err, &ferr)
+			assert.Equal(t, "ConfigError", ferr.Type)
+			assert.Equal(t, "no config", ferr.Message)
+		})
+	}
+}
+
+// An init error reported after init (the runtime already polled /next) is
+// refused with 403, and a later crash of that process is reported as the
+// crash it is, not as the refused init error.
+func TestBootstrapLateInitErrorIsRefused(t *testing.T) {
+	b := newPool(t, localgw.BootstrapConfig{MaxProcesses: 1})
+	r, err := invokeEcho(t, b, "late-init-error", "")
+	require.NoError(t, err)
+	assert.Equal(t, "403", r.Value)
+	_, err = invokeEcho(t, b, "exit", "")
 	var ferr *localgw.FunctionError
 	require.ErrorAs(t, err, &ferr)
-	assert.Equal(t, "ConfigError", ferr.Type)
-	assert.Equal(t, "no config", ferr.Message)
+	assert.Equal(t, "Runtime.ExitError", ferr.Type)
 }
 
 func TestBootstrapPoolRunsConcurrentInvocationsInSeparateProcesses(t *testing.T) {
@@ -179,4 +200,23 @@ func TestNewBootstrapValidates(t *testing.T) {
 	assert.Error(t, err)
 	_, err = localgw.NewBootstrap(localgw.BootstrapConfig{Path: "/bin/true"})
 	assert.Error(t, err)
+}
+
+// Lambda's response limit is 6,291,556 bytes, the figure its
+// ResponseSizeTooLarge error names: a response of exactly that size arrives,
+// one byte more is the error.
+func TestBootstrapResponseSizeLimit(t *testing.T) {
+	b := newPool(t, localgw.BootstrapConfig{MaxProcesses: 1})
+	invoke := func(n int) ([]byte, error) {
+		payload, _ := json.Marshal(map[string]string{"mode": "size", "value": strconv.Itoa(n)})
+		return b.Invoke(context.Background(), payload)
+	}
+	out, err := invoke(localgw.MaxResponsePayload)
+	require.NoError(t, err)
+	assert.Len(t, out, 6291556)
+	_, err = invoke(localgw.MaxResponsePayload + 1)
+	var ferr *localgw.FunctionError
+	require.ErrorAs(t, err, &ferr)
+	assert.Equal(t, "Function.ResponseSizeTooLarge", ferr.Type)
+	assert.Contains(t, ferr.Message, "(6291556 bytes)")
 }

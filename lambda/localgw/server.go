@@ -174,6 +174,14 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if cfg.Stage == "" {
 		cfg.Stage = DefaultStage
 	}
+	if cfg.LambdaDir != "" && cfg.jwtEnabled() {
+		// The authorizer bootstrap checks its key settings only when it
+		// starts: check them here as the in-process authorizer does, so a
+		// bad flag stops the gateway instead of failing every handshake.
+		if _, err := newJWTAuthorizer(ctx, cfg, nil); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Table == "" {
 		cfg.Table = DefaultTable
 	}

@@ -81,6 +81,8 @@ func TestStartValidates(t *testing.T) {
 		{"bootstraps without dynamodb", localgw.ServerConfig{LambdaDir: t.TempDir()}},
 		{"secret and public key", localgw.ServerConfig{JWTSecret: testSecret, JWTPublicKey: "x"}},
 		{"short secret", localgw.ServerConfig{JWTSecret: "short"}},
+		{"short secret for the authorizer bootstrap", localgw.ServerConfig{LambdaDir: t.TempDir(), DynamoDBEndpoint: "http://127.0.0.1:1", JWTSecret: "short"}},
+		{"JWKS over http for the authorizer bootstrap", localgw.ServerConfig{LambdaDir: t.TempDir(), DynamoDBEndpoint: "http://127.0.0.1:1", JWT: localgw.JWTConfig{JWKSURL: "http://insecure.example/jwks"}}},
 		{"bad public key", localgw.ServerConfig{JWTPublicKey: "not a key"}},
 		{"bad route key", localgw.ServerConfig{BuiltinRoutes: []string{"$connect"}}},
 		{"missing route bootstrap", localgw.ServerConfig{BootstrapRoutes: map[string]string{"x": "/nonexistent/bootstrap"}}},
@@ -88,6 +90,9 @@ func TestStartValidates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := localgw.Start(context.Background(), tc.cfg)
 			assert.Error(t, err)
+			if strings.Contains(tc.name, "authorizer bootstrap") {
+				assert.Regexp(t, "secret is 5 bytes|https", err.Error(), "refused for its key settings, before DynamoDB or the bootstraps")
+			}
 		})
 	}
 }

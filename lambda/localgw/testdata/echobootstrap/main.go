@@ -4,9 +4,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +45,11 @@ type customError struct{ msg string }
 func (e *customError) Error() string { return e.msg }
 
 func handle(ctx context.Context, ev event) (any, error) {
+	if ev.Mode == "size" {
+		// A response of exactly value bytes: a JSON string.
+		n, _ := strconv.Atoi(ev.Value)
+		return json.RawMessage(`"` + strings.Repeat("x", max(0, n-2)) + `"`), nil
+	}
 	if ev.RequestContext != nil {
 		return routeResponse{StatusCode: 200, Body: "bootstrap " + ev.RequestContext.RouteKey + ": " + ev.Body}, nil
 	}
@@ -68,17 +75,32 @@ func echo(ctx context.Context, ev event) (result, error) {
 		time.Sleep(d)
 	case "panic":
 		panic("boom")
+	case "late-init-error":
+		// An init error reported after init: the status Lambda answers.
+		r.Value = strconv.Itoa(postInitError())
 	}
 	return r, nil
 }
 
+// postInitError reports a failed init to the Runtime API and returns the status.
+func postInitError() int {
+	url := "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/init/error"
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"errorMessage":"no config","errorType":"ConfigError"}`))
+	req.Header.Set("Lambda-Runtime-Function-Error-Type", "ConfigError")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 func main() {
-	if os.Getenv("ECHO_INIT_FAIL") != "" {
-		url := "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/init/error"
-		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"errorMessage":"no config","errorType":"ConfigError"}`))
-		req.Header.Set("Lambda-Runtime-Function-Error-Type", "ConfigError")
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
+	if mode := os.Getenv("ECHO_INIT_FAIL"); mode != "" {
+		postInitError()
+		if mode == "hang" {
+			// A runtime that reports its failed init and then does not exit.
+			time.Sleep(time.Hour)
 		}
 		os.Exit(1)
 	}
