@@ -174,6 +174,12 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if cfg.Stage == "" {
 		cfg.Stage = DefaultStage
 	}
+	if cfg.Table == "" {
+		cfg.Table = DefaultTable
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	if cfg.LambdaDir != "" && cfg.jwtEnabled() {
 		// The authorizer bootstrap checks its key settings only when it
 		// starts: check them here as the in-process authorizer does, so a
@@ -181,12 +187,6 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		if _, err := newJWTAuthorizer(ctx, cfg, nil); err != nil {
 			return nil, err
 		}
-	}
-	if cfg.Table == "" {
-		cfg.Table = DefaultTable
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
 	}
 	if cfg.LambdaDir != "" && cfg.DynamoDBEndpoint == "" {
 		return nil, errors.New("localgw: LambdaDir needs DynamoDBEndpoint: the compiled bootstraps keep state in DynamoDB only")
