@@ -159,8 +159,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	if envErr != nil {
 		return nil, envErr
 	}
-	if o.maxChannelsPerConnection < 1 {
-		return nil, fmt.Errorf("-max-channels-per-connection %d: want at least 1", o.maxChannelsPerConnection)
+	if err := o.checkNumbers(); err != nil {
+		return nil, err
 	}
 	if strings.HasPrefix(o.jwtPublicKey, "@") {
 		b, err := os.ReadFile(o.jwtPublicKey[1:])
@@ -170,6 +170,44 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		o.jwtPublicKey = string(b)
 	}
 	return o, nil
+}
+
+// checkNumbers refuses sizes, counts and durations that cannot work: the
+// library reads zero as "the default", but a flag set to 0 or less is a
+// mistake worth saying.
+func (o *options) checkNumbers() error {
+	for _, n := range []struct {
+		flag  string
+		value int
+	}{
+		{"max-channels-per-connection", o.maxChannelsPerConnection},
+		{"max-processes", o.maxProcesses},
+		{"max-message-size", o.maxMessageSize},
+		{"frame-size", o.frameSize},
+		{"max-queued-bytes", o.maxQueuedBytes},
+		{"pusher-client-event-rate", o.pusherClientEventRate},
+		{"pusher-max-presence-users", o.pusherUsers},
+	} {
+		if n.value < 1 {
+			return fmt.Errorf("-%s %d: want at least 1", n.flag, n.value)
+		}
+	}
+	if o.frameSize > o.maxMessageSize {
+		return fmt.Errorf("-frame-size %d: want at most -max-message-size (%d): a frame is part of a message", o.frameSize, o.maxMessageSize)
+	}
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{
+		{"idle-timeout", o.idleTimeout},
+		{"max-duration", o.maxDuration},
+		{"shutdown-timeout", o.shutdown},
+	} {
+		if d.value <= 0 {
+			return fmt.Errorf("-%s %s: want a positive duration", d.flag, d.value)
+		}
+	}
+	return nil
 }
 
 func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.ServerConfig, error) {

@@ -117,6 +117,12 @@ func TestParseFlags(t *testing.T) {
 		{name: "leeway in whole seconds from the environment", env: map[string]string{"WSLOCAL_JWT_LEEWAY": "0"},
 			check: func(t *testing.T, o *options) { assert.Equal(t, leewayFlag(0), o.jwtLeeway) }},
 		{name: "negative leeway", args: []string{"-jwt-leeway", "-1s"}, wantErr: "negative"},
+		{name: "no processes", args: []string{"-max-processes", "0"}, wantErr: "-max-processes 0: want at least 1"},
+		{name: "negative message size", args: []string{"-max-message-size", "-5"}, wantErr: "-max-message-size -5"},
+		{name: "frame larger than a message", args: []string{"-frame-size", "200000"}, wantErr: "want at most -max-message-size"},
+		{name: "no queue", env: map[string]string{"WSLOCAL_MAX_QUEUED_BYTES": "-1"}, wantErr: "-max-queued-bytes -1"},
+		{name: "zero client event rate", args: []string{"-pusher-client-event-rate", "0"}, wantErr: "-pusher-client-event-rate 0"},
+		{name: "negative idle timeout", args: []string{"-idle-timeout", "-1s"}, wantErr: "-idle-timeout -1s: want a positive duration"},
 		{name: "garbage leeway", env: map[string]string{"WSLOCAL_JWT_LEEWAY": "soon"}, wantErr: "WSLOCAL_JWT_LEEWAY"},
 		{name: "empty stage", args: []string{"-stage", ""}, check: func(t *testing.T, o *options) {
 			_, err := o.serverConfig(nil, io.Discard)
