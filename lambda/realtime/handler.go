@@ -291,22 +291,13 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 	// refuses never raises joined events. A presence channel is joined as
 	// subscribe joins it (member_joined to the others); its member list
 	// comes with a subscribe, which is idempotent.
-	var present []string
-	rollback := func() {
-		for _, ch := range present {
-			m.leavePresence(ctx, req.ConnectionID, ch)
-		}
-		m.rollbackConnect(ctx, req.ConnectionID)
-	}
 	for _, ch := range channels {
 		_, err := m.join(ctx, req.ConnectionID, ch)
 		if err == nil && strings.HasPrefix(ch, protocol.PresencePrefix) {
-			if _, err = m.joinPresence(ctx, req, ch); err == nil {
-				present = append(present, ch)
-			}
+			_, err = m.joinPresence(ctx, req, ch)
 		}
 		if err != nil {
-			rollback()
+			m.rollbackConnect(ctx, req.ConnectionID)
 			if errors.Is(err, store.ErrTooManyChannels) {
 				// The query fitted, but the connect hook joined channels too.
 				m.log.InfoContext(ctx, "connect refused: too many channels", "connectionId", req.ConnectionID, "channel", ch)
@@ -341,11 +332,15 @@ func (m *Manager) UndoConnect(ctx context.Context, id, userID string) {
 // rollbackConnect removes a connection whose $connect is refused after it
 // was recorded. The channels it had joined by then (the connect hook's, the
 // query's) already raised channel.joined events, so each gets its
-// channel.left; websocket.connected was not sent, so no disconnected follows.
+// channel.left, and its presence channels their member_left;
+// websocket.connected was not sent, so no disconnected follows.
 func (m *Manager) rollbackConnect(ctx context.Context, id string) {
 	ctx = context.WithoutCancel(ctx)
 	if _, err := m.store.RemoveConnectionFunc(ctx, id, func(ctx context.Context, r store.Removed) {
 		for _, ch := range r.Channels {
+			if strings.HasPrefix(ch, protocol.PresencePrefix) {
+				m.leavePresence(ctx, id, ch)
+			}
 			m.emit(ctx, EventChannelLeft, map[string]any{"connectionId": id, "channel": ch})
 		}
 	}); err != nil {

@@ -366,3 +366,27 @@ func TestPresenceThroughTheQueryAndTheManager(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, users, 2)
 }
+
+// A $connect refused after its connect hook joined a presence channel
+// takes the user out of the members again (member_left), as a disconnect
+// would: no invisible, stale member.
+func TestRefusedConnectLeavesItsPresenceChannels(t *testing.T) {
+	e := newHistoryEnv(t, 100)
+	ctx := context.Background()
+	e.connect("b", "bob", "", "")
+	e.send("b", "bob", "", "$default", `{"action":"subscribe","channel":"presence-room"}`)
+	e.m.cfg.Hooks.OnConnect = func(ctx context.Context, m *Manager, req *Request) error {
+		_, err := m.Join(ctx, req.ConnectionID, "presence-room")
+		return err
+	}
+	e.m.cfg.MaxChannelsPerConnection = 1
+	assert.Equal(t, 400, e.connect("c", "carol", "", "news").StatusCode, "the query's join passes the cap the hook filled")
+	assert.Equal(t, []string{
+		`{"type":"member_joined","channel":"presence-room","userId":"carol"}`,
+		`{"type":"member_left","channel":"presence-room","userId":"carol"}`,
+	}, e.messages("b"))
+	users, err := e.m.cfg.Presence.PresenceUsers(ctx, "presence-room")
+	require.NoError(t, err)
+	require.Len(t, users, 1)
+	assert.Equal(t, "bob", users[0].UserID)
+}
