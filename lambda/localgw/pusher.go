@@ -104,6 +104,7 @@ func (s *Server) wirePusher(ctx context.Context, cfg ServerConfig, gcfg *Config)
 		b, err := NewBootstrap(BootstrapConfig{
 			Name: FunctionPusher, Path: filepath.Join(cfg.LambdaDir, FunctionWebSocket, "bootstrap"),
 			Env: env, MaxProcesses: cfg.MaxProcesses, Output: cfg.ProcessOutput, Metrics: s.metrics, Logger: cfg.Logger,
+			Timeout: ModuleFunctions[FunctionPusher].Timeout, MemorySize: ModuleFunctions[FunctionPusher].MemorySize,
 		})
 		if err != nil {
 			return fmt.Errorf("localgw: pusher: %w", err)

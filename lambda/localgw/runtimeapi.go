@@ -40,6 +40,9 @@ type BootstrapConfig struct {
 	// Timeout is the function timeout; an invocation running longer kills its
 	// process and fails with Sandbox.Timedout. Default 30s.
 	Timeout time.Duration
+	// MemorySize is the function's memory in MB
+	// (AWS_LAMBDA_FUNCTION_MEMORY_SIZE). Default 128.
+	MemorySize int
 	// Region and AccountID fill the invoked function ARN. Defaults us-east-1, 000000000000.
 	Region, AccountID string
 	// Output receives the processes' stdout and stderr; nil discards them.
@@ -106,6 +109,9 @@ func NewBootstrap(cfg BootstrapConfig) (*Bootstrap, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.MemorySize <= 0 {
+		cfg.MemorySize = 128
 	}
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
@@ -317,7 +323,7 @@ func lambdaEnv(cfg BootstrapConfig, runtimeAPI string) []string {
 		"AWS_LAMBDA_RUNTIME_API=" + runtimeAPI,
 		"AWS_LAMBDA_FUNCTION_NAME=" + cfg.Name,
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(cfg.MemorySize),
 		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + cfg.Name,
 		"AWS_LAMBDA_LOG_STREAM_NAME=local",
 		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",

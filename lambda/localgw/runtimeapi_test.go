@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,6 +68,7 @@ type echoResult struct {
 	RequestID   string `json:"requestId"`
 	HasDeadline bool   `json:"hasDeadline"`
 	Env         string `json:"env"`
+	MemoryMB    int    `json:"memoryMB"`
 }
 
 func invokeEcho(t *testing.T, b *localgw.Bootstrap, mode, value string) (echoResult, error) {
@@ -88,6 +91,7 @@ func TestBootstrapRunsUnderRuntimeAPI(t *testing.T) {
 	assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, r.RequestID)
 	assert.True(t, r.HasDeadline)
 	assert.Equal(t, "from-config", r.Env)
+	assert.Equal(t, 128, r.MemoryMB, "Lambda's default memory")
 
 	r2, err := invokeEcho(t, b, "echo", "again")
 	require.NoError(t, err)
@@ -219,4 +223,41 @@ func TestBootstrapResponseSizeLimit(t *testing.T) {
 	require.ErrorAs(t, err, &ferr)
 	assert.Equal(t, "Function.ResponseSizeTooLarge", ferr.Type)
 	assert.Contains(t, ferr.Message, "(6291556 bytes)")
+}
+
+// A function's memory reaches its runtime as on Lambda.
+func TestBootstrapMemorySize(t *testing.T) {
+	b := newPool(t, localgw.BootstrapConfig{MemorySize: 743, MaxProcesses: 1})
+	r, err := invokeEcho(t, b, "echo", "x")
+	require.NoError(t, err)
+	assert.Equal(t, 743, r.MemoryMB)
+}
+
+// The bootstraps run with the module's default timeout and memory of each
+// function: the table in localgw follows variables.tf.
+func TestModuleFunctionsFollowTheModuleDefaults(t *testing.T) {
+	src, err := os.ReadFile("../../variables.tf")
+	require.NoError(t, err)
+	tf := string(src)
+	block := func(name string) string {
+		i := strings.Index(tf, `variable "`+name+`"`)
+		require.GreaterOrEqual(t, i, 0, name)
+		j := strings.Index(tf[i:], "\n}\n")
+		require.Greater(t, j, 0, name)
+		return tf[i : i+j]
+	}
+	def := func(body, key string) int {
+		m := regexp.MustCompile(`(?m)^\s*` + key + `\s*=\s*optional\(number,\s*(\d+)\)`).FindStringSubmatch(body)
+		require.NotNil(t, m, key)
+		n, err := strconv.Atoi(m[1])
+		require.NoError(t, err)
+		return n
+	}
+	timeouts, memory, pusherVar := block("lambda_timeout"), block("lambda_memory_size"), block("pusher")
+	for _, fn := range []string{localgw.FunctionWebSocket, localgw.FunctionAuthorizer, localgw.FunctionPublisher} {
+		assert.Equal(t, time.Duration(def(timeouts, fn))*time.Second, localgw.ModuleFunctions[fn].Timeout, fn)
+		assert.Equal(t, def(memory, fn), localgw.ModuleFunctions[fn].MemorySize, fn)
+	}
+	assert.Equal(t, time.Duration(def(pusherVar, "timeout"))*time.Second, localgw.ModuleFunctions[localgw.FunctionPusher].Timeout)
+	assert.Equal(t, def(pusherVar, "memory_size"), localgw.ModuleFunctions[localgw.FunctionPusher].MemorySize)
 }

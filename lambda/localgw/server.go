@@ -166,6 +166,23 @@ type Server struct {
 	metrics  *prom.Prometheus
 }
 
+// FunctionSettings are a function's timeout and memory.
+type FunctionSettings struct {
+	Timeout    time.Duration
+	MemorySize int
+}
+
+// ModuleFunctions are the module's default timeout and memory of each
+// function it deploys (variables.tf: lambda_timeout, lambda_memory_size and
+// pusher's), which the gateway runs the compiled bootstraps with, so a slow
+// handler times out locally where it would on AWS.
+var ModuleFunctions = map[string]FunctionSettings{
+	FunctionWebSocket:  {Timeout: 10 * time.Second, MemorySize: 256},
+	FunctionAuthorizer: {Timeout: 5 * time.Second, MemorySize: 128},
+	FunctionPublisher:  {Timeout: 60 * time.Second, MemorySize: 743},
+	FunctionPusher:     {Timeout: 20 * time.Second, MemorySize: 512},
+}
+
 // Start listens on cfg.Addr, wires the stack and serves until Close.
 func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if cfg.Addr == "" {
@@ -297,6 +314,7 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 			b, err := NewBootstrap(BootstrapConfig{
 				Name: name, Path: filepath.Join(cfg.LambdaDir, name, "bootstrap"),
 				Env: append(append([]string(nil), env...), extra...), MaxProcesses: cfg.MaxProcesses,
+				Timeout: ModuleFunctions[name].Timeout, MemorySize: ModuleFunctions[name].MemorySize,
 				Output: cfg.ProcessOutput, Metrics: s.metrics, Logger: cfg.Logger,
 			})
 			if err != nil {

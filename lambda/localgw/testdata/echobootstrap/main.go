@@ -38,6 +38,7 @@ type result struct {
 	RequestID   string `json:"requestId"`
 	HasDeadline bool   `json:"hasDeadline"`
 	Env         string `json:"env"`
+	MemoryMB    int    `json:"memoryMB"`
 }
 
 type customError struct{ msg string }
@@ -59,7 +60,7 @@ func handle(ctx context.Context, ev event) (any, error) {
 func echo(ctx context.Context, ev event) (result, error) {
 	lc, _ := lambdacontext.FromContext(ctx)
 	_, hasDeadline := ctx.Deadline()
-	r := result{Value: ev.Value, PID: os.Getpid(), HasDeadline: hasDeadline, Env: os.Getenv("ECHO_ENV")}
+	r := result{Value: ev.Value, PID: os.Getpid(), HasDeadline: hasDeadline, Env: os.Getenv("ECHO_ENV"), MemoryMB: lambdacontext.MemoryLimitInMB}
 	if lc != nil {
 		r.FunctionArn, r.RequestID = lc.InvokedFunctionArn, lc.AwsRequestID
 	}
