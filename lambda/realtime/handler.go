@@ -320,10 +320,14 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 // UndoConnect removes a connection whose $connect Handle accepted but whose
 // caller then refuses it (the Pusher handler, when its own steps of $connect
 // fail): the websocket.connected event already sent is followed by
-// websocket.disconnected (statusCode 1011, reason "connect refused"), and
-// every channel it had joined by then by channel.left.
+// websocket.disconnected (statusCode 1011, reason "connect refused"), every
+// channel it had joined by then by channel.left, and the ConnectionsOpened
+// Handle counted by a ConnectionsClosed.
 func (m *Manager) UndoConnect(ctx context.Context, id, userID string) {
 	m.rollbackConnect(ctx, id)
+	// Handle counted it opened: count it closed, so opened - closed stays
+	// the connections that exist.
+	m.cfg.Metrics.Add(metrics.ConnectionsClosed, 1)
 	m.emit(context.WithoutCancel(ctx), EventDisconnected, map[string]any{
 		"connectionId": id, "userId": userID, "statusCode": 1011, "reason": "connect refused",
 	})

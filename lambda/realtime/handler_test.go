@@ -20,6 +20,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics/metricstest"
 	"github.com/wsforge/terraform-aws-websocket/lambda/mgmtapitest"
 	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
@@ -610,8 +612,12 @@ func TestRefusedConnectBalancesItsEvents(t *testing.T) {
 	// handler) follows its connected event with disconnected.
 	rec.events = nil
 	e.m.cfg.MaxChannelsPerConnection = 10
+	counts := metricstest.New()
+	e.m.cfg.Metrics = counts
 	require.Equal(t, http.StatusOK, e.connect("d", "", "", "").StatusCode)
 	e.m.UndoConnect(context.Background(), "d", "")
+	assert.Equal(t, 1.0, counts.Count(metrics.ConnectionsOpened))
+	assert.Equal(t, 1.0, counts.Count(metrics.ConnectionsClosed), "opened and closed balance")
 	assert.Equal(t, []string{"websocket.channel.joined h1", "websocket.channel.joined h2", "websocket.connected", "websocket.channel.left h1", "websocket.channel.left h2", "websocket.disconnected"}, rec.events)
 	_, err := e.store.GetConnection(context.Background(), "d")
 	assert.ErrorIs(t, err, store.ErrNotFound)
