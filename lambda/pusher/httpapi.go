@@ -103,14 +103,18 @@ type apiEvent struct {
 	Info     string          `json:"info"`
 }
 
-// dataString is the event's data as the string subscribers receive: the
-// SDKs send a string; any other JSON value is sent as its encoding.
-func (e apiEvent) dataString() string {
+// dataString is the event's data as the string subscribers receive.
+func (e apiEvent) dataString() string { return dataText(e.Data) }
+
+// dataText is event data as the string subscribers receive: the SDKs (and
+// pusher-js for client events) send a string or a JSON value; a string is
+// kept, any other value is sent as its encoding.
+func dataText(d json.RawMessage) string {
 	var s string
-	if json.Unmarshal(e.Data, &s) == nil {
+	if json.Unmarshal(d, &s) == nil {
 		return s
 	}
-	return string(e.Data)
+	return string(d)
 }
 
 // validate checks e as Pusher does and returns the status and message of

@@ -270,7 +270,7 @@ func (h *Handler) clientEvent(ctx context.Context, id string, f Frame) []byte {
 	if !slices.Contains(chans, StoreChannel(ch)) {
 		return ErrorFrame(CodeClientEvent, "Client event rejected: subscribe to "+ch+" first")
 	}
-	out := Frame{Event: f.Event, Channel: ch, Data: asString(f.Data)}
+	out := Frame{Event: f.Event, Channel: ch, Data: quote(dataText(f.Data))}
 	if IsPresence(ch) {
 		m, err := h.cfg.Presence.PresenceMember(ctx, StoreChannel(ch), id)
 		if err == nil {
@@ -290,14 +290,4 @@ func (h *Handler) clientEvent(ctx context.Context, id string, f Frame) []byte {
 		h.log.ErrorContext(ctx, "relay client event", "connectionId", id, "channel", ch, "error", err)
 	}
 	return nil
-}
-
-// asString is a client event's data as Pusher sends data to clients: a
-// JSON-encoded string. pusher-js sends an object; a string is kept as it is.
-func asString(d json.RawMessage) json.RawMessage {
-	var s string
-	if json.Unmarshal(d, &s) == nil {
-		return d
-	}
-	return quote(string(d))
 }

@@ -294,7 +294,7 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 	for _, ch := range channels {
 		_, err := m.join(ctx, req.ConnectionID, ch)
 		if err == nil && strings.HasPrefix(ch, protocol.PresencePrefix) {
-			_, err = m.joinPresence(ctx, req, ch)
+			err = m.enterPresence(ctx, req.ConnectionID, req.UserID, ch, conn.ExpiresAt)
 		}
 		if err != nil {
 			m.rollbackConnect(ctx, req.ConnectionID)

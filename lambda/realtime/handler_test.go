@@ -486,16 +486,31 @@ func TestCustomRouteWithoutHookAnswersUnknownAction(t *testing.T) {
 	assert.Equal(t, protocol.CodeUnknownAction, errorCode(t, e.send("a", "", "", "custom", `{"action":"custom"}`)))
 }
 
+// recordedEvents keeps one line per lifecycle event: the detail type with
+// routeKey and body, or what line makes of it.
 type recordedEvents struct {
 	mu     sync.Mutex
 	events []string
+	line   func(detailType string, detail map[string]any) string
 }
 
 func (r *recordedEvents) Publish(_ context.Context, detailType string, detail map[string]any) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, fmt.Sprintf("%s %v %v", detailType, detail["routeKey"], detail["body"]))
+	if r.line != nil {
+		r.events = append(r.events, r.line(detailType, detail))
+	} else {
+		r.events = append(r.events, fmt.Sprintf("%s %v %v", detailType, detail["routeKey"], detail["body"]))
+	}
 	return nil
+}
+
+// channelLine is a recordedEvents line of the detail type and its channel, if any.
+func channelLine(detailType string, detail map[string]any) string {
+	if ch, ok := detail["channel"]; ok {
+		return fmt.Sprintf("%s %v", detailType, ch)
+	}
+	return detailType
 }
 
 // TestCustomRouteWithoutHookGoesToEvents: a custom route on the built-in
@@ -574,21 +589,6 @@ func TestEndpointDerivedFromEvent(t *testing.T) {
 	assert.Len(t, endpoints, 1)
 }
 
-type channelEvents struct {
-	mu     sync.Mutex
-	events []string
-}
-
-func (r *channelEvents) Publish(_ context.Context, detailType string, detail map[string]any) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if ch, ok := detail["channel"]; ok {
-		detailType += fmt.Sprintf(" %v", ch)
-	}
-	r.events = append(r.events, detailType)
-	return nil
-}
-
 // A $connect refused after channels were joined (here the query's join
 // passes the cap the connect hook filled) balances every channel.joined with
 // a channel.left, and sends no connected event.
@@ -601,7 +601,7 @@ func TestRefusedConnectBalancesItsEvents(t *testing.T) {
 		}
 		return nil
 	}})
-	rec := &channelEvents{}
+	rec := &recordedEvents{line: channelLine}
 	e.m.cfg.Events = rec
 	e.m.cfg.MaxChannelsPerConnection = 2
 	assert.Equal(t, http.StatusBadRequest, e.connect("c", "", "", "news").StatusCode)

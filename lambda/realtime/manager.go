@@ -470,7 +470,7 @@ func (m *Manager) Join(ctx context.Context, id, channel string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := m.joinPresence(ctx, &Request{ConnectionID: id, UserID: c.UserID}, channel); err != nil {
+	if err := m.enterPresence(ctx, id, c.UserID, channel, c.ExpiresAt); err != nil {
 		m.undoJoin(ctx, id, channel)
 		return false, fmt.Errorf("join %s to presence %s: %w", id, channel, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -38,21 +39,14 @@ func (m *Manager) subscribed(ctx context.Context, req *Request, f protocol.Frame
 	return m.streamReply(ctx, r, f.Since, 0, lim)
 }
 
+// joinPresence is enterPresence for a subscribe, then the members it answers with.
 func (m *Manager) joinPresence(ctx context.Context, req *Request, channel string) ([]protocol.Member, error) {
 	exp := m.cfg.Now().Add(m.cfg.TTL)
 	if c, err := m.store.GetConnection(ctx, req.ConnectionID); err == nil {
 		exp = c.ExpiresAt
 	}
-	first, err := m.cfg.Presence.JoinPresence(ctx, channel, store.PresenceMember{ConnectionID: req.ConnectionID, UserID: req.UserID, ExpiresAt: exp}, 0)
-	if err != nil {
+	if err := m.enterPresence(ctx, req.ConnectionID, req.UserID, channel, exp); err != nil {
 		return nil, err
-	}
-	if first {
-		if _, err := m.sendPages(ctx, protocol.MemberEvent(protocol.MemberJoined, channel, req.UserID), []string{req.ConnectionID}, func(fn store.PageFunc) error {
-			return m.store.ChannelMembers(ctx, channel, fn)
-		}); err != nil {
-			m.log.WarnContext(ctx, "announce member_joined", "connectionId", req.ConnectionID, "channel", channel, "error", err)
-		}
 	}
 	users, err := m.cfg.Presence.PresenceUsers(ctx, channel)
 	if err != nil {
@@ -63,6 +57,24 @@ func (m *Manager) joinPresence(ctx context.Context, req *Request, channel string
 		out = append(out, protocol.Member{UserID: u.UserID})
 	}
 	return out, nil
+}
+
+// enterPresence records userID's connection id as a member of channel until
+// exp (the connection's expiry) and, on the user's first connection there,
+// tells the others member_joined.
+func (m *Manager) enterPresence(ctx context.Context, id, userID, channel string, exp time.Time) error {
+	first, err := m.cfg.Presence.JoinPresence(ctx, channel, store.PresenceMember{ConnectionID: id, UserID: userID, ExpiresAt: exp}, 0)
+	if err != nil {
+		return err
+	}
+	if first {
+		if _, err := m.sendPages(ctx, protocol.MemberEvent(protocol.MemberJoined, channel, userID), []string{id}, func(fn store.PageFunc) error {
+			return m.store.ChannelMembers(ctx, channel, fn)
+		}); err != nil {
+			m.log.WarnContext(ctx, "announce member_joined", "connectionId", id, "channel", channel, "error", err)
+		}
+	}
+	return nil
 }
 
 // leavePresence removes the connection from a presence channel and, when it
