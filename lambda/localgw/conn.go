@@ -62,6 +62,7 @@ type conn struct {
 type inbound struct {
 	typ  websocket.MessageType
 	data []byte
+	at   time.Time // when the gateway received it: the event's requestTimeEpoch
 }
 
 // touch records activity for the idle timeout and GET's lastActiveAt.
@@ -255,7 +256,7 @@ read:
 			break read
 		}
 		c.inbound.Add(w)
-		queue <- inbound{typ: typ, data: data}
+		queue <- inbound{typ: typ, data: data, at: g.cfg.Now()}
 	}
 	c.mu.Lock()
 	if c.closeCode != 0 {
@@ -309,7 +310,9 @@ func (c *conn) watchdog() {
 func (c *conn) dispatch(m inbound) {
 	g := c.gw
 	routeKey, fn := g.selectRoute(m.data)
-	rc := g.requestContext(c, routeKey, "MESSAGE", g.cfg.Now())
+	// Stamped when the message arrived, as API Gateway does, not when its
+	// turn came behind the connection's earlier messages.
+	rc := g.requestContext(c, routeKey, "MESSAGE", m.at)
 	rc.MessageID = newID()
 	ev := events.APIGatewayWebsocketProxyRequest{RequestContext: rc, Body: string(m.data)}
 	if m.typ == websocket.MessageBinary {

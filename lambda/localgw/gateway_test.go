@@ -79,6 +79,46 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// TestMessagesAreStampedWhenReceived: a message's requestTimeEpoch is when
+// the gateway received it, as on API Gateway, not when its turn came behind a
+// slow earlier message of the same connection.
+func TestMessagesAreStampedWhenReceived(t *testing.T) {
+	ctx := testCtx(t)
+	var mu sync.Mutex
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	first, release := make(chan struct{}), make(chan struct{})
+	rec := &recorder{respond: func(ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		if ev.Body == `"1"` {
+			close(first)
+			<-release
+		}
+		return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+	}}
+	gw, url := startGateway(t, localgw.Config{Stage: "prod", WebSocket: localgw.Handler(rec.handle), Now: clock})
+	c := localgwtest.MustDial(ctx, t, url, "")
+	c.Send(ctx, "1")
+	c.Send(ctx, "2")
+	<-first
+	id := rec.byRoute("$connect")[0].RequestContext.ConnectionID
+	localgwtest.WaitFor(ctx, t, "the second message received", func() bool {
+		_, in := gw.QueuedBytes(id)
+		return in >= 2 // one byte of weight each, the first's until its route returns
+	})
+	mu.Lock()
+	now = now.Add(5 * time.Second)
+	mu.Unlock()
+	close(release)
+	localgwtest.WaitFor(ctx, t, "the second message's route", func() bool { return len(rec.byRoute("$default")) == 2 })
+	msgs := rec.byRoute("$default")
+	assert.Equal(t, time.Unix(1_800_000_000, 0).UnixMilli(), msgs[1].RequestContext.RequestTimeEpoch, "stamped on arrival")
+	assert.Equal(t, msgs[0].RequestContext.RequestTime, msgs[1].RequestContext.RequestTime)
+}
+
 func TestEventsCarryAPIGatewayFields(t *testing.T) {
 	ctx := testCtx(t)
 	rec := &recorder{respond: func(ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {

@@ -215,9 +215,18 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 	default:
 		h.m.Metrics().Add(metrics.MessagesReceived, 1)
 		body := []byte(ev.Body)
-		out := h.message(ctx, ev.RequestContext.ConnectionID, body)
+		out := h.message(ctx, ev.RequestContext.ConnectionID, body, h.receivedAt(ev))
 		return realtime.Response{StatusCode: http.StatusOK, Body: string(out)}, nil
 	}
+}
+
+// receivedAt is when API Gateway received the message (requestTimeEpoch),
+// or now for an event without it.
+func (h *Handler) receivedAt(ev events.APIGatewayWebsocketProxyRequest) time.Time {
+	if ms := ev.RequestContext.RequestTimeEpoch; ms > 0 {
+		return time.UnixMilli(ms)
+	}
+	return h.cfg.Now()
 }
 
 func (h *Handler) connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (realtime.Response, error) {

@@ -277,6 +277,39 @@ func TestClientEventLimits(t *testing.T) {
 	assert.EqualValues(t, 4301, data(t, r)["code"])
 }
 
+// TestClientEventRateCountsWhenAPIGatewayReceived: the rate is counted per
+// second of requestTimeEpoch, so events a client sent within one second are
+// limited together even when their invocations run seconds later, and a late
+// event of a new second gets a new budget.
+func TestClientEventRateCountsWhenAPIGatewayReceived(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	e := newEnv(t, func(c *pusher.Config) { c.Now = func() time.Time { return now } })
+	sid := e.connect("a")
+	e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "private-x", "auth": app.ChannelAuth(sid, "private-x", "")}})
+	sentAt := func(at time.Time) map[string]any {
+		t.Helper()
+		ev := e.event("$default", "a", `{"event":"client-x","channel":"private-x","data":{}}`, nil)
+		ev.RequestContext.RequestTimeEpoch = at.UnixMilli()
+		resp, err := e.h.Handle(t.Context(), ev)
+		require.NoError(t, err)
+		if resp.Body == "" {
+			return nil
+		}
+		var out map[string]any
+		require.NoError(t, json.Unmarshal([]byte(resp.Body), &out))
+		return out
+	}
+	received := now.Add(-5 * time.Second) // the invocations run 5 s late
+	for i := range 10 {
+		now = now.Add(300 * time.Millisecond) // ... and slower than 10 per second
+		assert.Nil(t, sentAt(received.Add(time.Duration(i)*time.Millisecond)), "event %d", i)
+	}
+	over := sentAt(received.Add(900 * time.Millisecond))
+	require.NotNil(t, over, "the 11th event received within one second")
+	assert.EqualValues(t, 4301, data(t, over)["code"])
+	assert.Nil(t, sentAt(received.Add(time.Second)), "received in the next second: a new budget")
+}
+
 func apiRequest(method, path string, body string, secret string, at time.Time) events.APIGatewayV2HTTPRequest {
 	q := url.Values{"auth_key": {app.Key}, "auth_timestamp": {strconv.FormatInt(at.Unix(), 10)}, "auth_version": {"1.0"}}
 	if body != "" {

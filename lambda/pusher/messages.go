@@ -13,8 +13,9 @@ import (
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
 
-// message handles one client frame and returns the route response (nil for none).
-func (h *Handler) message(ctx context.Context, id string, body []byte) []byte {
+// message handles one client frame, received by API Gateway at at, and
+// returns the route response (nil for none).
+func (h *Handler) message(ctx context.Context, id string, body []byte, at time.Time) []byte {
 	f, err := ParseFrame(body)
 	if err != nil {
 		return ErrorFrame(CodeInvalidMessage, "Invalid message format: a JSON object with an event is expected")
@@ -29,7 +30,7 @@ func (h *Handler) message(ctx context.Context, id string, body []byte) []byte {
 	case f.Event == EventSignin:
 		return h.signin(ctx, id, f)
 	case strings.HasPrefix(f.Event, PrefixClientEvent):
-		return h.clientEvent(ctx, id, f)
+		return h.clientEvent(ctx, id, f, at)
 	}
 	return nil // unknown events are ignored, as Pusher does
 }
@@ -241,8 +242,10 @@ func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
 }
 
 // clientEvent relays client-* on a private or presence channel the sender
-// is subscribed to, to every other subscriber.
-func (h *Handler) clientEvent(ctx context.Context, id string, f Frame) []byte {
+// is subscribed to, to every other subscriber. The rate is counted per second
+// of at, when API Gateway received the event: what the client sent in one
+// second counts together however late the invocations run.
+func (h *Handler) clientEvent(ctx context.Context, id string, f Frame, at time.Time) []byte {
 	if h.cfg.DisableClientEvents {
 		return ErrorFrame(CodeClientEvent, "Client events are disabled for this app")
 	}
@@ -253,8 +256,12 @@ func (h *Handler) clientEvent(ctx context.Context, id string, f Frame) []byte {
 	if strings.HasPrefix(ch, PrefixPrivateEncrypted) {
 		return ErrorFrame(CodeClientEvent, "Client events are not supported on encrypted channels")
 	}
-	window := h.cfg.Now().Unix()
-	n, err := h.cfg.Values.Increment(ctx, fmt.Sprintf("pusher-rate#%s#%d", id, window), time.Unix(window+2, 0))
+	window := at.Unix()
+	expires := time.Unix(window+2, 0)
+	if late := h.cfg.Now().Add(2 * time.Second); late.After(expires) {
+		expires = late // a window still counting when its invocations run late
+	}
+	n, err := h.cfg.Values.Increment(ctx, fmt.Sprintf("pusher-rate#%s#%d", id, window), expires)
 	if err != nil {
 		h.log.ErrorContext(ctx, "client event rate", "connectionId", id, "error", err)
 		return ErrorFrame(CodeGenericReconnect, "Internal error")
