@@ -223,6 +223,7 @@ func (c *conn) run() {
 read:
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
+		at := g.cfg.Now() // the event's requestTimeEpoch
 		if err != nil {
 			switch {
 			case errors.Is(err, websocket.ErrMessageTooBig):
@@ -256,7 +257,7 @@ read:
 			break read
 		}
 		c.inbound.Add(w)
-		queue <- inbound{typ: typ, data: data, at: g.cfg.Now()}
+		queue <- inbound{typ: typ, data: data, at: at}
 	}
 	c.mu.Lock()
 	if c.closeCode != 0 {

@@ -107,7 +107,7 @@ func TestMessagesAreStampedWhenReceived(t *testing.T) {
 	id := rec.byRoute("$connect")[0].RequestContext.ConnectionID
 	localgwtest.WaitFor(ctx, t, "the second message received", func() bool {
 		_, in := gw.QueuedBytes(id)
-		return in >= 2 // one byte of weight each, the first's until its route returns
+		return in >= 2*len(`"1"`) // each weighs its size, the first until its route returns
 	})
 	mu.Lock()
 	now = now.Add(5 * time.Second)
