@@ -20,6 +20,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -56,6 +57,7 @@ func runDynamo(args []string) error {
 		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
 		DisableValidateResponseChecksum: true,
 		APIOptions:                      []func(*middleware.Stack) error{rc.AddToStack},
+		Retryer:                         localgw.DynamoDBLocalRetryer(),
 	})
 	table := fmt.Sprintf("wsbench-%d", time.Now().UnixNano())
 	if err := store.CreateTable(ctx, client, table); err != nil {

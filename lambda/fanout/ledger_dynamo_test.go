@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/fanout"
+	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
 
@@ -34,6 +35,7 @@ func TestDynamoLedger(t *testing.T) {
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
 		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
 		DisableValidateResponseChecksum: true,
+		Retryer:                         localgw.DynamoDBLocalRetryer(),
 	})
 	table := fmt.Sprintf("ws-ledger-%d", time.Now().UnixNano())
 	require.NoError(t, store.CreateTable(ctx, client, table))

@@ -71,6 +71,7 @@ func (s *Server) wirePusher(ctx context.Context, cfg ServerConfig, gcfg *Config)
 			client := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 				o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
 				o.DisableValidateResponseChecksum = true
+				o.Retryer = DynamoDBLocalRetryer()
 			})
 			dp, err := store.NewDynamoPresence(client, store.DynamoOptions{Table: cfg.Table})
 			if err != nil {

@@ -86,6 +86,7 @@ func localPresence(t *testing.T, table string) (*dynamodb.Client, *store.DynamoP
 	}, func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(dynamoEndpoint(t))
 		o.DisableValidateResponseChecksum = true
+		o.Retryer = localgw.DynamoDBLocalRetryer()
 	})
 	presence, err := store.NewDynamoPresence(client, store.DynamoOptions{Table: table})
 	require.NoError(t, err)

@@ -342,11 +342,19 @@ func lambdaEnv(cfg BootstrapConfig, runtimeAPI string) []string {
 
 // invocation is one event handed to a process.
 type invocation struct {
-	id       string
-	payload  []byte
-	deadline time.Time
-	done     chan invokeResult
+	id      string
+	payload []byte
+	timeout time.Duration // counted from the hand-off (the process's invocation/next)
+	done    chan invokeResult
 }
+
+// InitLimit is Lambda's limit on a function's init phase (starting the
+// runtime until its first invocation/next). As on Lambda, the function's
+// timeout counts from the hand-off of the event, not from the start of a
+// cold process; a process whose init overran is given the function's
+// timeout again before the invocation fails (Lambda retries the init within
+// it).
+const InitLimit = 10 * time.Second
 
 type invokeResult struct {
 	body []byte
@@ -409,7 +417,7 @@ func (p *process) stop() {
 // invoke hands one event to the process and waits for its answer. healthy
 // is false when the process died or timed out.
 func (p *process) invoke(payload []byte, timeout time.Duration) ([]byte, error, bool) {
-	inv := &invocation{id: newUUID(), payload: payload, deadline: time.Now().Add(timeout), done: make(chan invokeResult, 1)}
+	inv := &invocation{id: newUUID(), payload: payload, timeout: timeout, done: make(chan invokeResult, 1)}
 	p.mu.Lock()
 	p.pending[inv.id] = inv
 	p.invocations++
@@ -419,8 +427,8 @@ func (p *process) invoke(payload []byte, timeout time.Duration) ([]byte, error, 
 		delete(p.pending, inv.id)
 		p.mu.Unlock()
 	}()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	handoff := time.NewTimer(InitLimit + timeout)
+	defer handoff.Stop()
 	select {
 	case p.next <- inv:
 	case <-p.exited:
@@ -431,9 +439,11 @@ func (p *process) invoke(payload []byte, timeout time.Duration) ([]byte, error, 
 			return nil, errStale, false
 		}
 		return nil, p.exitError(inv.id), false
-	case <-timer.C:
+	case <-handoff.C:
 		return nil, p.timeoutError(inv.id, timeout), false
 	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	select {
 	case r := <-inv.done:
 		if r.ferr != nil {
@@ -547,7 +557,7 @@ func (p *process) serveNext(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-		h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
+		h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(time.Now().Add(inv.timeout).UnixMilli(), 10))
 		h.Set("Lambda-Runtime-Invoked-Function-Arn", p.arn)
 		h.Set("Lambda-Runtime-Trace-Id", newTraceID(time.Now().Unix())+";Parent=0000000000000000;Sampled=0")
 		w.WriteHeader(http.StatusOK)

@@ -69,6 +69,7 @@ type echoResult struct {
 	HasDeadline bool   `json:"hasDeadline"`
 	Env         string `json:"env"`
 	MemoryMB    int    `json:"memoryMB"`
+	RemainingMs int64  `json:"remainingMs"`
 }
 
 func invokeEcho(t *testing.T, b *localgw.Bootstrap, mode, value string) (echoResult, error) {
@@ -105,6 +106,22 @@ func TestBootstrapRunsUnderRuntimeAPI(t *testing.T) {
 	assert.False(t, procs[0].FirstPollAt.IsZero())
 	assert.Positive(t, procs[0].InitDuration)
 	assert.False(t, procs[0].Exited)
+}
+
+// TestBootstrapTimeoutCountsFromTheHandOff: as on Lambda, a cold start's
+// init does not count against the function's timeout (init has its own
+// limit, localgw.InitLimit), and the deadline the handler sees is the
+// timeout from when it got the event.
+func TestBootstrapTimeoutCountsFromTheHandOff(t *testing.T) {
+	b := newPool(t, localgw.BootstrapConfig{Env: []string{"ECHO_INIT_SLEEP=1500ms"}, MaxProcesses: 1, Timeout: time.Second})
+	r, err := invokeEcho(t, b, "echo", "after a slow init")
+	require.NoError(t, err, "an init of 1.5 s within a timeout of 1 s")
+	assert.Equal(t, "after a slow init", r.Value)
+	assert.Positive(t, r.RemainingMs, "the deadline counts from the hand-off")
+	assert.LessOrEqual(t, r.RemainingMs, int64(1000))
+	procs := b.Processes()
+	require.Len(t, procs, 1)
+	assert.GreaterOrEqual(t, procs[0].InitDuration, 1500*time.Millisecond)
 }
 
 func TestBootstrapFunctionErrors(t *testing.T) {

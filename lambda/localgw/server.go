@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -239,6 +241,20 @@ func awsConfig() aws.Config {
 	}
 }
 
+// DynamoDBLocalRetryer is the retryer of the gateway's and the benchmarks'
+// DynamoDB Local clients. DynamoDB Local serialises transactions on a lock
+// and answers 500 "timed out waiting for a lock. This request will succeed
+// in actual DynamoDB API" when it is busy; the SDK's default retries those
+// 3 times, from a client-side retry quota meant against retry storms on a
+// real service, which a busy emulator drains within seconds. This retries 10
+// times without the quota. (The bootstraps get AWS_MAX_ATTEMPTS=10.)
+func DynamoDBLocalRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 10
+		o.RateLimiter = ratelimit.None
+	})
+}
+
 func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 	awsCfg := awsConfig()
 	endpoint := s.ManagementEndpoint()
@@ -246,6 +262,7 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 		client := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
 			o.DisableValidateResponseChecksum = true
+			o.Retryer = DynamoDBLocalRetryer()
 		})
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
@@ -366,12 +383,7 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 	for key, path := range cfg.BootstrapRoutes {
 		b, err := NewBootstrap(BootstrapConfig{
 			Name: "route-" + strings.Trim(key, "$"), Path: path,
-			Env: []string{
-				"WS_MANAGEMENT_ENDPOINT=" + endpoint, "WS_TABLE_NAME=" + cfg.Table,
-				"AWS_ENDPOINT_URL_DYNAMODB=" + cfg.DynamoDBEndpoint,
-				"AWS_ACCESS_KEY_ID=" + localAccessKey, "AWS_SECRET_ACCESS_KEY=" + localSecretKey,
-				"AWS_EC2_METADATA_DISABLED=true",
-			},
+			Env:          s.bootstrapEnv(cfg, endpoint), // the module's functions' settings (history, channel limit) too
 			MaxProcesses: cfg.MaxProcesses, Output: cfg.ProcessOutput, Metrics: s.metrics, Logger: cfg.Logger,
 		})
 		if err != nil {
@@ -414,6 +426,7 @@ func (s *Server) bootstrapEnv(cfg ServerConfig, endpoint string) []string {
 		"AWS_ACCESS_KEY_ID=" + localAccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + localSecretKey,
 		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_MAX_ATTEMPTS=10", // DynamoDB Local's lock timeouts (DynamoDBLocalRetryer)
 		"AWS_CONFIG_FILE=/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
 	}

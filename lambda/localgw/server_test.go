@@ -56,8 +56,10 @@ func TestServerCustomRoutes(t *testing.T) {
 				return []byte(`{"type":"sent","by":"` + req.ConnectionID + `"}`), nil
 			},
 		}},
-		BuiltinRoutes:   []string{"sendmessage"},
-		BootstrapRoutes: map[string]string{"shout": echoBootstrap(t)},
+		BuiltinRoutes:            []string{"sendmessage"},
+		BootstrapRoutes:          map[string]string{"shout": echoBootstrap(t)},
+		MaxChannelsPerConnection: 7,
+		History:                  realtime.HistoryRules{{Pattern: "chat-*", Size: 10, TTL: time.Minute}},
 	})
 	c := localgwtest.MustDial(ctx, t, srv.URL(), "")
 	id := c.Whoami(ctx).ConnectionID
@@ -66,6 +68,12 @@ func TestServerCustomRoutes(t *testing.T) {
 	assert.Equal(t, `{"action":"sendmessage","text":"hi"}`, <-hookCalls)
 	c.Send(ctx, map[string]string{"action": "shout"})
 	c.ExpectRaw(ctx, `bootstrap shout: {"action":"shout"}`)
+	// A bootstrap route gets the settings the module's functions get.
+	for _, kv := range []string{"WS_MAX_CHANNELS_PER_CONNECTION=7", `WS_HISTORY=[{"pattern":"chat-*","size":10,"ttl":"1m0s"}]`, "WS_MANAGEMENT_ENDPOINT=" + srv.ManagementEndpoint()} {
+		name, _, _ := strings.Cut(kv, "=")
+		c.Send(ctx, map[string]string{"action": "shout", "env": name})
+		c.ExpectRaw(ctx, kv)
+	}
 	c.Send(ctx, map[string]string{"action": "subscribe", "channel": "a"})
 	c.ExpectType(ctx, "subscribed", "a")
 	procs := srv.Processes()

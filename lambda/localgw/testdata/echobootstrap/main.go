@@ -39,6 +39,7 @@ type result struct {
 	HasDeadline bool   `json:"hasDeadline"`
 	Env         string `json:"env"`
 	MemoryMB    int    `json:"memoryMB"`
+	RemainingMs int64  `json:"remainingMs"` // until the invocation's deadline
 }
 
 type customError struct{ msg string }
@@ -52,6 +53,13 @@ func handle(ctx context.Context, ev event) (any, error) {
 		return json.RawMessage(`"` + strings.Repeat("x", max(0, n-2)) + `"`), nil
 	}
 	if ev.RequestContext != nil {
+		var msg struct {
+			Env string `json:"env"`
+		}
+		if json.Unmarshal([]byte(ev.Body), &msg) == nil && msg.Env != "" {
+			// {"action":...,"env":"NAME"}: the route answers with NAME's value.
+			return routeResponse{StatusCode: 200, Body: msg.Env + "=" + os.Getenv(msg.Env)}, nil
+		}
 		return routeResponse{StatusCode: 200, Body: "bootstrap " + ev.RequestContext.RouteKey + ": " + ev.Body}, nil
 	}
 	return echo(ctx, ev)
@@ -63,6 +71,9 @@ func echo(ctx context.Context, ev event) (result, error) {
 	r := result{Value: ev.Value, PID: os.Getpid(), HasDeadline: hasDeadline, Env: os.Getenv("ECHO_ENV"), MemoryMB: lambdacontext.MemoryLimitInMB}
 	if lc != nil {
 		r.FunctionArn, r.RequestID = lc.InvokedFunctionArn, lc.AwsRequestID
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		r.RemainingMs = time.Until(dl).Milliseconds()
 	}
 	switch ev.Mode {
 	case "error":
@@ -104,6 +115,9 @@ func main() {
 			time.Sleep(time.Hour)
 		}
 		os.Exit(1)
+	}
+	if d, err := time.ParseDuration(os.Getenv("ECHO_INIT_SLEEP")); err == nil {
+		time.Sleep(d) // a slow init
 	}
 	lambda.Start(handle)
 }
