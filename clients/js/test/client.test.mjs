@@ -8,9 +8,10 @@ import { ProtocolError } from '../index.js';
 
 let gw;
 const clients = [];
-const make = (user, opts) => { const c = client(gw.url, user, opts); clients.push(c); return c; };
+// Requests get 30 s: on DynamoDB Local a subscribe can wait out lock retries.
+const make = (user, opts) => { const c = client(gw.url, user, { requestTimeout: 30000, ...opts }); clients.push(c); return c; };
 
-before(async () => { gw = await start(['-history', 'chat-*:100:1h', '-history', 'short-*:100:1s']); });
+before(async () => { gw = await start(['-history', 'chat-*:100:1h', '-history', 'short-*:100:3s']); });
 after(async () => {
   for (const c of clients) c.close();
   if (gw) await gw.stop();
@@ -90,13 +91,14 @@ test('a new epoch after the history expired: concurrent publishes arrive once ea
   sub.on('message', (data, frame) => got.push(`${frame.epoch}:${frame.offset}`));
   sub.on('unrecovered', (pos) => lost.push(pos));
   for (let round = 1; round <= 3; round++) {
-    // Rounds 2 and 3 come after the stream's meta expired (ttl 1s): each starts a new epoch.
-    if (round > 1) await new Promise((r) => setTimeout(r, 2000));
+    // Rounds 2 and 3 come after the stream's meta expired (ttl 3s, counted
+    // in whole seconds on DynamoDB): each starts a new epoch.
+    if (round > 1) await new Promise((r) => setTimeout(r, 4500));
     await Promise.all(Array.from({ length: 20 }, (_, i) => publish(gw.invoke, 'short-epochs', i)));
     await waitFor(() => got.length >= 20 * round, `the messages of round ${round}`);
   }
-  // At least one new epoch per round; on a slow store the 1 s ttl can also
-  // run out within a round, which starts another. Either way every message
+  // At least one new epoch per round; a store stalled for over 2 s between
+  // two appends of a round would also start another. Either way every message
   // arrives once, each epoch's from offset 1 in order, one epoch after another.
   assert.equal(got.length, 60, got.join(' '));
   const epochs = [...new Set(got.map((g) => g.split(':')[0]))];
