@@ -48,7 +48,7 @@ running() {
 ready() {
   # Any HTTP answer from the DynamoDB endpoint means the server is up (it answers 400 to a bare POST).
   local code
-  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+  code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' -X POST \
     -H 'Content-Type: application/x-amz-json-1.0' -H 'X-Amz-Target: DynamoDB_20120810.ListTables' \
     -H 'Authorization: AWS4-HMAC-SHA256 Credential=local/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0' \
     -d '{}' "http://127.0.0.1:$PORT/" 2>/dev/null || true)

@@ -364,7 +364,7 @@ func TestMessageEndingInAnEmptyContinuationIsDispatched(t *testing.T) {
 			defer c.Conn.CloseNow()
 			sent := writeFrames(ctx, t, c.Conn, size)
 			// The client sends nothing more: a stalled gateway never answers.
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
 			got := c.Expect(wctx, "echo of the whole message", func(localgwtest.Frame) bool { return true })
 			assert.True(t, bytes.Equal(sent, got.Raw), "the message arrives whole")

@@ -308,10 +308,10 @@ func TestOutgoingMessagesUseOneFrameWhenTheyFit(t *testing.T) {
 // with 1001 when the idle timeout passes.
 func TestPingsDoNotResetTheIdleTimer(t *testing.T) {
 	ctx := testCtx(t)
-	_, url := startGateway(t, localgw.Config{WebSocket: localgw.Handler((&recorder{}).handle), IdleTimeout: 300 * time.Millisecond})
+	_, url := startGateway(t, localgw.Config{WebSocket: localgw.Handler((&recorder{}).handle), IdleTimeout: time.Second})
 	c := localgwtest.MustDial(ctx, t, url, "")
-	// A client that pings 15 times per idle period until it is closed.
-	tick := time.NewTicker(20 * time.Millisecond)
+	// A client that pings 20 times per idle period until it is closed.
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	pings := 0
 	for c.CloseErr() == nil {

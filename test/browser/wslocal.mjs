@@ -8,7 +8,10 @@ export function startWslocal(bin, args, ready, timeoutMs = 60000) {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, ['-addr', '127.0.0.1:0', '-log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`wslocal printed no URL within ${timeoutMs / 1000}s:\n` + out)), timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // not left behind, keeping the test runner alive
+      reject(new Error(`wslocal printed no URL within ${timeoutMs / 1000}s:\n` + out));
+    }, timeoutMs);
     child.on('exit', (code) => reject(new Error('wslocal exited early with ' + code + ':\n' + out)));
     child.stdout.on('data', (chunk) => {
       out += chunk;
