@@ -9,8 +9,9 @@
 //	go run ./cmd/wslocal -dynamodb-endpoint http://127.0.0.1:8000 -lambda-dir dist/host
 //
 // Every flag can also be set in the environment as WSLOCAL_<FLAG>, with dashes
-// as underscores (WSLOCAL_ADDR, WSLOCAL_JWT_SECRET, ...); a flag on the command
-// line wins. See docs/local-development.md.
+// as underscores (WSLOCAL_ADDR, WSLOCAL_JWT_SECRET, ...), a repeatable flag's
+// values separated by spaces (WSLOCAL_HISTORY="chat-*:100:1h feed-*"); a flag
+// on the command line wins. See docs/local-development.md.
 package main
 
 import (
@@ -133,7 +134,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.IntVar(&o.pusherUsers, "pusher-max-presence-users", pusher.DefaultMaxPresenceUsers, "users per Pusher presence channel")
 	fs.StringVar(&o.webNodeModules, "web-node-modules", "test/pusher/node_modules", "node_modules folder with pusher-js and laravel-echo for the presence chat page (/pusher.html)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: wslocal [flags]\n\nEvery flag can be set as WSLOCAL_<FLAG> in the environment (dashes as underscores).\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "usage: wslocal [flags]\n\nEvery flag can be set as WSLOCAL_<FLAG> in the environment (dashes as underscores; a repeatable flag's values separated by spaces).\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -150,9 +151,18 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 			return
 		}
 		name := "WSLOCAL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := getenv(name); v != "" {
-			if err := f.Value.Set(v); err != nil {
+		v := getenv(name)
+		if v == "" {
+			return
+		}
+		vals := []string{v}
+		if _, repeatable := f.Value.(*listFlag); repeatable {
+			vals = strings.Fields(v) // a repeatable flag: values separated by spaces
+		}
+		for _, x := range vals {
+			if err := f.Value.Set(x); err != nil {
 				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+				return
 			}
 		}
 	})

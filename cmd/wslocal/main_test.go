@@ -63,6 +63,12 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, "s", o.jwtSecret)
 				assert.Equal(t, time.Second, o.idleTimeout)
 			}},
+		{name: "repeatable flags from the environment, separated by spaces",
+			env: map[string]string{"WSLOCAL_HISTORY": " chat-*:100:1h  feed-*\t", "WSLOCAL_IDENTITY_SOURCE": "route.request.querystring.token route.request.header.X-Tenant"},
+			check: func(t *testing.T, o *options) {
+				assert.Equal(t, listFlag{"chat-*:100:1h", "feed-*"}, o.history)
+				assert.Equal(t, listFlag{"route.request.querystring.token", "route.request.header.X-Tenant"}, o.identitySources)
+			}},
 		{name: "flag wins over environment", args: []string{"-addr", "127.0.0.1:7000"}, env: map[string]string{"WSLOCAL_ADDR": "127.0.0.1:9999"},
 			check: func(t *testing.T, o *options) { assert.Equal(t, "127.0.0.1:7000", o.addr) }},
 		{name: "repeatable routes", args: []string{"-route", "a=builtin", "-route", "b=bootstrap:/x/bootstrap"},
