@@ -2,6 +2,7 @@ package localgw_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -507,6 +508,37 @@ func TestInvokeAPI(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "Unhandled", resp.Header.Get("X-Amz-Function-Error"))
 	assert.JSONEq(t, `{"errorMessage":"x","errorType":"echoError"}`, read(resp))
+	<-calls
+	// Lambda's answers to parameters outside their enums, and to payloads
+	// over its limits (6 MB, and 1 MB for Event), in its words.
+	resp = post("/2015-03-31/functions/echo/invocations", `{}`, map[string]string{"X-Amz-Invocation-Type": "dry_run"})
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Equal(t, "ValidationException", resp.Header.Get("x-amzn-ErrorType"))
+	assert.JSONEq(t, `{"message":"1 validation error detected: Value 'dry_run' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [DryRun, RequestResponse, Event]"}`, read(resp))
+	resp = post("/2015-03-31/functions/echo/invocations", `{}`, map[string]string{"X-Amz-Log-Type": "All"})
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Equal(t, "ValidationException", resp.Header.Get("x-amzn-ErrorType"))
+	assert.Contains(t, read(resp), "Value 'All' at 'logType'")
+	jsonOf := func(n int) string { return `"` + strings.Repeat("x", n-2) + `"` }
+	resp = post("/2015-03-31/functions/echo/invocations", jsonOf(localgw.MaxEventPayload+1), map[string]string{"X-Amz-Invocation-Type": "Event"})
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.Equal(t, "RequestEntityTooLargeException", resp.Header.Get("x-amzn-ErrorType"))
+	assert.Contains(t, read(resp), "1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)")
+	resp = post("/2015-03-31/functions/echo/invocations", jsonOf(localgw.MaxInvokePayload+1), nil)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.Equal(t, "RequestEntityTooLargeException", resp.Header.Get("x-amzn-ErrorType"))
+	assert.Contains(t, read(resp), "Request must be smaller than 6291456 bytes for the InvokeFunction operation")
+
+	// LogType Tail: the lines Lambda writes around the invocation, base64.
+	resp = post("/2015-03-31/functions/echo/invocations", `{"say":"tail"}`, map[string]string{"X-Amz-Log-Type": "Tail"})
+	assert.Equal(t, 200, resp.StatusCode)
+	<-calls
+	tail, err := base64.StdEncoding.DecodeString(resp.Header.Get("X-Amz-Log-Result"))
+	require.NoError(t, err)
+	id := resp.Header.Get("x-amzn-RequestId")
+	assert.Regexp(t, `^START RequestId: `+id+` Version: \$LATEST\nEND RequestId: `+id+`\nREPORT RequestId: `+id+`\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t\n$`, string(tail))
+	resp = post("/2015-03-31/functions/echo/invocations", `{"say":"none"}`, nil)
+	assert.Empty(t, resp.Header.Get("X-Amz-Log-Result"), "no LogType: no log")
 	<-calls
 }
 

@@ -2,15 +2,18 @@ package localgw
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -98,6 +101,10 @@ const invokePrefix = "/2015-03-31/functions/"
 // MaxInvokePayload is Lambda's limit for a synchronous invocation's request (6 MB).
 const MaxInvokePayload = 6 * 1024 * 1024
 
+// MaxEventPayload is Lambda's limit for an asynchronous (Event) invocation's
+// request (1 MB).
+const MaxEventPayload = 1024 * 1024
+
 // MaxResponsePayload is Lambda's limit for a synchronous invocation's
 // response: 6,291,556 bytes, the figure its ResponseSizeTooLarge error names
 // (100 bytes above 6 MB).
@@ -116,6 +123,15 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		writeLambdaError(w, http.StatusBadRequest, "InvalidParameterValueException", "invalid function name")
 		return
 	}
+	invocationType, logType := r.Header.Get("X-Amz-Invocation-Type"), r.Header.Get("X-Amz-Log-Type")
+	switch {
+	case invocationType != "" && invocationType != "RequestResponse" && invocationType != "Event" && invocationType != "DryRun":
+		writeValidationError(w, invocationType, "invocationType", "[DryRun, RequestResponse, Event]")
+		return
+	case logType != "" && logType != "None" && logType != "Tail":
+		writeValidationError(w, logType, "logType", "[None, Tail]")
+		return
+	}
 	name = functionName(name)
 	fn := g.cfg.Functions[name]
 	if fn == nil && g.cfg.ResolveFunction != nil {
@@ -131,9 +147,14 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		writeLambdaError(w, http.StatusBadRequest, "InvalidRequestContentException", "Could not read the request body")
 		return
 	}
-	if len(payload) > MaxInvokePayload {
-		writeLambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException",
+	switch {
+	case len(payload) > MaxInvokePayload:
+		writeLambdaError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException",
 			fmt.Sprintf("Request must be smaller than %d bytes for the InvokeFunction operation", MaxInvokePayload))
+		return
+	case invocationType == "Event" && len(payload) > MaxEventPayload:
+		writeLambdaError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException",
+			fmt.Sprintf("%d byte payload is too large for the Event invocation type (limit %d bytes)", len(payload), MaxEventPayload))
 		return
 	}
 	if len(payload) == 0 {
@@ -143,8 +164,9 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		writeLambdaError(w, http.StatusBadRequest, "InvalidRequestContentException", "Could not parse request body into json")
 		return
 	}
-	w.Header().Set("x-amzn-RequestId", newUUID())
-	switch r.Header.Get("X-Amz-Invocation-Type") {
+	requestID := newUUID()
+	w.Header().Set("x-amzn-RequestId", requestID)
+	switch invocationType {
 	case "DryRun":
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -162,7 +184,16 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request) {
 	// The caller hanging up does not cancel the invocation, as on Lambda.
 	ctx, cancel := g.invocationContext(r.Context())
 	defer cancel()
+	start := time.Now()
 	out, err := fn(ctx, payload)
+	if logType == "Tail" {
+		// The lines Lambda itself writes around an invocation (the local
+		// gateway does not keep the function's own output per invocation).
+		ms := float64(time.Since(start).Microseconds()) / 1000
+		tail := fmt.Sprintf("START RequestId: %[1]s Version: $LATEST\nEND RequestId: %[1]s\nREPORT RequestId: %[1]s\tDuration: %.2[2]f ms\tBilled Duration: %[3]d ms\t\n",
+			requestID, ms, int64(math.Ceil(ms)))
+		w.Header().Set("X-Amz-Log-Result", base64.StdEncoding.EncodeToString([]byte(tail)))
+	}
 	var ferr *FunctionError
 	switch {
 	case errors.As(err, &ferr):
@@ -201,6 +232,17 @@ func writeLambdaError(w http.ResponseWriter, status int, errorType, message stri
 	w.Header().Set("x-amzn-RequestId", newUUID())
 	w.WriteHeader(status)
 	body, _ := json.Marshal(map[string]string{"Type": "User", "message": message})
+	_, _ = w.Write(body)
+}
+
+// writeValidationError writes the 400 ValidationException Lambda answers for a
+// parameter outside its enum, in its words.
+func writeValidationError(w http.ResponseWriter, value, field, allowed string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("x-amzn-ErrorType", "ValidationException")
+	w.Header().Set("x-amzn-RequestId", newUUID())
+	w.WriteHeader(http.StatusBadRequest)
+	body, _ := json.Marshal(map[string]string{"message": fmt.Sprintf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum value set: %s", value, field, allowed)})
 	_, _ = w.Write(body)
 }
 
