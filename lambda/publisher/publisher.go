@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
@@ -123,6 +124,13 @@ func Parse(payload []byte) (Command, error) {
 	if len(payload) > MaxCommand {
 		return c, bad("command of %d bytes exceeds %d", len(payload), MaxCommand)
 	}
+	if !utf8.Valid(payload) {
+		// JSON is UTF-8 (RFC 8259). Go's decoder would turn invalid bytes in
+		// an id into U+FFFD (another id), and data is passed on as it is:
+		// browsers close a connection with 1007 on a text message that is
+		// not UTF-8.
+		return c, bad("command is not valid UTF-8")
+	}
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if err := dec.Decode(&fields); err != nil || fields == nil {
@@ -156,6 +164,9 @@ func Parse(payload []byte) (Command, error) {
 		default:
 			return c, bad("%s does not take field %s", c.Action, name)
 		}
+	}
+	if _, ok := fields[fieldConnectionID]; ok && c.ConnectionID == "" {
+		return c, bad("%s: empty connectionId", c.Action)
 	}
 	return c, c.validate()
 }
