@@ -445,6 +445,12 @@ export class Client extends Emitter {
     }, (err) => {
       if (!sub._active || sub._attempt !== attempt) return;
       if (err instanceof ConnectionClosedError) return; // the next connection resubscribes
+      if (err instanceof ProtocolError && err.code === 'bad_request' && /not registered/.test(err.message)) {
+        // The server removed this connection while its socket stayed open:
+        // a new connection registers again and resubscribes.
+        this._restart('connection not registered');
+        return;
+      }
       if (err instanceof ProtocolError && REFUSALS.has(err.code)) { this._drop(sub, err); return; }
       // Transient (no reply in time, internal_error, a gateway error): keep
       // the subscription and try again after a backoff; a new connection

@@ -219,6 +219,26 @@ test('a resubscribe that fails transiently is retried; only a refusal drops the 
   c.close();
 });
 
+test('a subscribe answered "connection is not registered" reconnects and resubscribes', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, minReconnectDelay: 1, maxReconnectDelay: 2 });
+  const errors = [];
+  c.on('error', (e) => errors.push(e));
+  await c.connect();
+  const first = FakeSocket.last;
+  const subscribing = c.subscribe('chat-n');
+  await tick();
+  first.receive({ type: 'error', code: 'bad_request', message: 'connection is not registered' });
+  await until(() => FakeSocket.last !== first && FakeSocket.last.sent.length === 1, 'a new connection that subscribes');
+  assert.equal(first.readyState, 3, 'the unregistered connection is closed');
+  const ws = FakeSocket.last;
+  assert.deepEqual(ws.sent, [{ action: 'subscribe', channel: 'chat-n' }]);
+  ws.receive({ type: 'subscribed', channel: 'chat-n', epoch: 'e', offset: 0 });
+  const sub = await subscribing;
+  assert.deepEqual(sub.position, { offset: 0, epoch: 'e' });
+  assert.deepEqual(errors, []);
+  c.close();
+});
+
 test('a first subscribe answered internal_error is retried and resolves', async () => {
   const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, minReconnectDelay: 1, maxReconnectDelay: 2 });
   await c.connect();
