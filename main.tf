@@ -12,6 +12,12 @@ locals {
   partition  = data.aws_partition.current.partition
   account_id = data.aws_caller_identity.current.account_id
 
+  # The AWS console of the partition (dashboard_url): China and GovCloud have their own.
+  console_url = lookup({
+    "aws-cn"     = "https://console.amazonaws.cn"
+    "aws-us-gov" = "https://console.amazonaws-us-gov.com"
+  }, local.partition, "https://${local.region}.console.aws.amazon.com")
+
   jwt_enabled        = var.authorizer.mode == "jwt"
   authorizer_enabled = var.authorizer.mode != "none"
   events_enabled     = var.event_bus != null

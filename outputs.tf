@@ -193,8 +193,8 @@ output "dashboard_name" {
 }
 
 output "dashboard_url" {
-  description = "Console URL of the CloudWatch dashboard; null when `dashboard_enabled` is false."
-  value       = try("https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards:name=${aws_cloudwatch_dashboard.this[0].dashboard_name}", null)
+  description = "Console URL of the CloudWatch dashboard (the partition's console); null when `dashboard_enabled` is false."
+  value       = try("${local.console_url}/cloudwatch/home?region=${local.region}#dashboards:name=${aws_cloudwatch_dashboard.this[0].dashboard_name}", null)
 }
 
 output "alarm_arns" {
