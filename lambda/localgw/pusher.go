@@ -102,6 +102,7 @@ func (s *Server) wirePusher(ctx context.Context, cfg ServerConfig, gcfg *Config)
 	} else {
 		env := append(s.bootstrapEnv(cfg, endpoint), PusherEnv(pc)...)
 		env = append(env, "AWS_ENDPOINT_URL_LAMBDA="+s.LambdaEndpoint())
+		env = append(env, GoRuntimeEnv(ModuleFunctions[FunctionPusher].MemorySize)...)
 		b, err := NewBootstrap(BootstrapConfig{
 			Name: FunctionPusher, Path: filepath.Join(cfg.LambdaDir, FunctionWebSocket, "bootstrap"),
 			Env: env, MaxProcesses: cfg.MaxProcesses, Output: cfg.ProcessOutput, Metrics: s.metrics, Logger: cfg.Logger,

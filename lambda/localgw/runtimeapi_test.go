@@ -277,4 +277,14 @@ func TestModuleFunctionsFollowTheModuleDefaults(t *testing.T) {
 	}
 	assert.Equal(t, time.Duration(def(pusherVar, "timeout"))*time.Second, localgw.ModuleFunctions[localgw.FunctionPusher].Timeout)
 	assert.Equal(t, def(pusherVar, "memory_size"), localgw.ModuleFunctions[localgw.FunctionPusher].MemorySize)
+
+	// The Go runtime settings follow lambda.tf's go_runtime_environment.
+	lambdaTF, err := os.ReadFile("../../lambda.tf")
+	require.NoError(t, err)
+	for _, line := range []string{`GOGC       = "400"`, `GOMEMLIMIT = "${floor(mb * 0.8)}MiB"`, `GOMAXPROCS = tostring(max(1, floor(mb / 1769)))`} {
+		assert.Contains(t, string(lambdaTF), line, "lambda.tf changed: change localgw.GoRuntimeEnv with it")
+	}
+	assert.Equal(t, []string{"GOGC=400", "GOMEMLIMIT=204MiB", "GOMAXPROCS=1"}, localgw.GoRuntimeEnv(256))
+	assert.Equal(t, []string{"GOGC=400", "GOMEMLIMIT=594MiB", "GOMAXPROCS=1"}, localgw.GoRuntimeEnv(743))
+	assert.Equal(t, []string{"GOGC=400", "GOMEMLIMIT=2880MiB", "GOMAXPROCS=2"}, localgw.GoRuntimeEnv(3600))
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -185,6 +186,19 @@ var ModuleFunctions = map[string]FunctionSettings{
 	FunctionPusher:     {Timeout: 20 * time.Second, MemorySize: 512},
 }
 
+// GoRuntimeEnv is the Go runtime settings the module gives a function of
+// memoryMB (lambda.tf, go_runtime_environment): GOGC=400, GOMEMLIMIT at 80%
+// of the memory, GOMAXPROCS one per 1,769 MB (one vCPU), at least 1. The
+// gateway runs the module's bootstraps with them, so they use CPU and memory
+// locally as they do on Lambda.
+func GoRuntimeEnv(memoryMB int) []string {
+	return []string{
+		"GOGC=400",
+		"GOMEMLIMIT=" + strconv.Itoa(memoryMB*8/10) + "MiB",
+		"GOMAXPROCS=" + strconv.Itoa(max(1, memoryMB/1769)),
+	}
+}
+
 // Start listens on cfg.Addr, wires the stack and serves until Close.
 func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if cfg.Addr == "" {
@@ -330,8 +344,9 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 		pool := func(name string, extra ...string) (*Bootstrap, error) {
 			b, err := NewBootstrap(BootstrapConfig{
 				Name: name, Path: filepath.Join(cfg.LambdaDir, name, "bootstrap"),
-				Env: append(append([]string(nil), env...), extra...), MaxProcesses: cfg.MaxProcesses,
-				Timeout: ModuleFunctions[name].Timeout, MemorySize: ModuleFunctions[name].MemorySize,
+				Env:          slices.Concat(env, GoRuntimeEnv(ModuleFunctions[name].MemorySize), extra),
+				MaxProcesses: cfg.MaxProcesses,
+				Timeout:      ModuleFunctions[name].Timeout, MemorySize: ModuleFunctions[name].MemorySize,
 				Output: cfg.ProcessOutput, Metrics: s.metrics, Logger: cfg.Logger,
 			})
 			if err != nil {
