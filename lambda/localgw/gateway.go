@@ -529,6 +529,13 @@ func (g *Gateway) authorize(ctx context.Context, req auth.Request) (int, map[str
 	}
 	authCtx := make(map[string]any, len(resp.Context)+1)
 	for k, v := range resp.Context {
+		switch v.(type) {
+		case map[string]any, []any:
+			// API Gateway accepts strings, numbers and booleans only; an
+			// object or array fails the request with a configuration error.
+			g.log.Error("authorizer context value is not a string, number or boolean", "connectionId", req.RequestContext.ConnectionID, "key", k)
+			return http.StatusInternalServerError, nil
+		}
 		authCtx[k] = v
 	}
 	exactNumbers(out, authCtx)

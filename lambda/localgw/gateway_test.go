@@ -350,6 +350,18 @@ func TestAuthorizerAnswers(t *testing.T) {
 		{"other error", func(auth.Request) (events.APIGatewayCustomAuthorizerResponse, error) {
 			return events.APIGatewayCustomAuthorizerResponse{}, errors.New("db down")
 		}, 500},
+		// API Gateway takes strings, numbers and booleans in the context, never
+		// an object or an array: the connection fails.
+		{"allow with an array in the context", func(req auth.Request) (events.APIGatewayCustomAuthorizerResponse, error) {
+			return events.APIGatewayCustomAuthorizerResponse{PrincipalID: "u", PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{Version: "2012-10-17", Statement: []events.IAMPolicyStatement{
+				{Action: []string{"execute-api:Invoke"}, Effect: "Allow", Resource: []string{req.MethodArn}}}},
+				Context: map[string]any{"userId": "u", "roles": []string{"admin"}}}, nil
+		}, 500},
+		{"allow with an object in the context", func(req auth.Request) (events.APIGatewayCustomAuthorizerResponse, error) {
+			return events.APIGatewayCustomAuthorizerResponse{PrincipalID: "u", PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{Version: "2012-10-17", Statement: []events.IAMPolicyStatement{
+				{Action: []string{"execute-api:Invoke"}, Effect: "Allow", Resource: []string{req.MethodArn}}}},
+				Context: map[string]any{"userId": "u", "profile": map[string]string{"name": "U"}}}, nil
+		}, 500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
