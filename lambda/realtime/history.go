@@ -127,10 +127,17 @@ func (m *Manager) HistoryLimits(channel string) (store.HistoryLimits, bool) {
 
 // publishToHistory appends payload (a JSON value) to the channel's stream
 // and sends it in the v1 envelope to the channel's members except exclude.
-// The size is checked before the append, so a refused message takes no offset.
+// The size and the sender are checked before the append, so a refused
+// message takes no offset.
 func (m *Manager) publishToHistory(ctx context.Context, channel string, payload json.RawMessage, lim store.HistoryLimits, exclude []string) (store.StreamPosition, sender.Report, error) {
 	if n := protocol.HistoryMessageSize(channel, payload); n > sender.MaxPayload {
 		return store.StreamPosition{}, sender.Report{}, fmt.Errorf("send %d bytes to %s: %w (API Gateway's limit is %d)", n, channel, sender.ErrTooLarge, sender.MaxPayload)
+	}
+	// A message that cannot be sent (no management endpoint known yet) takes
+	// no offset either: a retry would store it twice, and a recovery would
+	// hand out what was never delivered live.
+	if _, _, err := m.senderAndEndpoint(endpointHint(ctx)); err != nil {
+		return store.StreamPosition{}, sender.Report{}, fmt.Errorf("publish to %s: %w", channel, err)
 	}
 	pos, err := m.cfg.History.Append(ctx, channel, payload, lim)
 	if err != nil {

@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -316,6 +317,30 @@ func TestHistorySizesCountEscapes(t *testing.T) {
 	assert.Equal(t, []uint64{2, 3}, pubOffsets(decodeFrame(t, body)), "two of the three fit in 128 KB")
 	rec := decodeFrame(t, e.send("r", "", "", "$default", fmt.Sprintf(`{"action":"subscribe","channel":"chat-esc","since":{"offset":1,"epoch":%q}}`, epoch)))
 	assert.False(t, *rec.Recovered, "three would pass 128 KB")
+}
+
+// TestHistoryTakesNoOffsetWithoutAnEndpoint: a backend Manager that cannot
+// send yet (no management endpoint) refuses a history channel's message
+// before it is stored, so a retry does not store it twice and no recovery
+// hands out what was never delivered.
+func TestHistoryTakesNoOffsetWithoutAnEndpoint(t *testing.T) {
+	hist := store.NewMemoryHistory(nil)
+	m, err := New(Config{
+		Store:        store.NewMemory(store.MemoryOptions{}),
+		History:      hist,
+		HistoryRules: HistoryRules{{Pattern: "chat-*", Size: 10, TTL: time.Hour}},
+		NewPoster:    func(string) (sender.Poster, error) { return nil, errors.New("not called") },
+		Logger:       slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	})
+	require.NoError(t, err)
+	for range 2 {
+		_, err := m.SendToChannel(context.Background(), "chat-1", []byte(`{"n":1}`))
+		require.ErrorIs(t, err, ErrNoEndpoint)
+	}
+	pos, pubs, err := hist.ReadHistory(context.Background(), "chat-1", 0, 10, store.HistoryLimits{Size: 10, TTL: time.Hour})
+	require.NoError(t, err)
+	assert.Zero(t, pos.Offset, "nothing stored")
+	assert.Empty(t, pubs)
 }
 
 // Reading a presence channel's history needs a user, as subscribing does.
