@@ -47,6 +47,9 @@ func (m *Manager) SendToStoredChannel(ctx context.Context, channel string, data 
 // CloseConnection closes the connection through the management API without
 // touching the registry: its $disconnect removes it.
 func (m *Manager) CloseConnection(ctx context.Context, id string) error {
+	if !store.ValidConnectionID(id) {
+		return fmt.Errorf("close connection %.*q: %w", store.MaxConnectionIDLength, id, store.ErrInvalidID)
+	}
 	s, err := m.senderFor(endpointHint(ctx))
 	if err != nil {
 		return err

@@ -327,6 +327,33 @@ func TestDisconnectRemovesEverything(t *testing.T) {
 	assert.Empty(t, chans)
 }
 
+// TestServerSideSendsRefuseBadInput: the Manager's sends check their input
+// before anything is sent, as the publisher does: ids, sizes; and a send cut
+// short by its context says so.
+func TestServerSideSendsRefuseBadInput(t *testing.T) {
+	e := newEnv(t, Hooks{})
+	ctx := context.Background()
+	e.connect("p1", "u1", "", "")
+	big := []byte(`"` + strings.Repeat("x", sender.MaxPayload) + `"`)
+	_, err := e.m.SendToUser(ctx, "u1", big)
+	assert.ErrorIs(t, err, sender.ErrTooLarge)
+	_, err = e.m.SendToUsers(ctx, []string{"u1"}, big)
+	assert.ErrorIs(t, err, sender.ErrTooLarge)
+	_, err = e.m.SendToConnections(ctx, []string{"p1"}, big)
+	assert.ErrorIs(t, err, sender.ErrTooLarge)
+	_, err = e.m.SendToConnections(ctx, []string{"p1", ""}, []byte(`1`))
+	assert.ErrorIs(t, err, store.ErrInvalidID)
+	assert.ErrorIs(t, e.m.SendToConnection(ctx, "a b", []byte(`1`)), store.ErrInvalidID)
+	assert.ErrorIs(t, e.m.Disconnect(ctx, ""), store.ErrInvalidID)
+	assert.ErrorIs(t, e.m.CloseConnection(ctx, ""), store.ErrInvalidID)
+	assert.Empty(t, e.messages("p1"), "nothing sent")
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = e.m.SendToUser(cancelled, "u1", []byte(`1`))
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
 func TestServerSideSends(t *testing.T) {
 	e := newEnv(t, Hooks{})
 	ctx := context.Background()

@@ -112,8 +112,9 @@ type Config struct {
 	Metrics metrics.Recorder
 }
 
-// Manager is safe for concurrent use. Build it once per process (at Lambda
-// cold start) and reuse it: it keeps its HTTP connections and learnt send rate.
+// Manager is safe for concurrent use. Build it with New, once per process
+// (at Lambda cold start), and reuse it: it keeps its HTTP connections and
+// learnt send rate. The zero value is not usable.
 type Manager struct {
 	cfg   Config
 	store store.Store
@@ -317,15 +318,38 @@ func (m *Manager) SendToConnection(ctx context.Context, id string, data []byte) 
 	return nil
 }
 
-// SendToConnections sends data to each id, concurrently, and returns one result per id.
+// SendToConnections sends data to each id, concurrently, and returns one
+// result per id. Data over API Gateway's limit is an error wrapping
+// sender.ErrTooLarge, and an id that fails store.ValidConnectionID one
+// wrapping store.ErrInvalidID, before anything is sent; a send cut short by
+// ctx returns ctx's error with the report.
 func (m *Manager) SendToConnections(ctx context.Context, ids []string, data []byte) (sender.Report, error) {
+	if err := checkPayload(data); err != nil {
+		return sender.Report{}, err
+	}
+	for _, id := range ids {
+		if !store.ValidConnectionID(id) {
+			return sender.Report{}, fmt.Errorf("send to connection %.*q: %w", store.MaxConnectionIDLength, id, store.ErrInvalidID)
+		}
+	}
 	s, err := m.senderFor(endpointHint(ctx))
 	if err != nil {
 		return sender.Report{}, err
 	}
 	rep := s.Send(ctx, ids, data)
 	m.cfg.Metrics.Add(metrics.DeliveriesLost, float64(rep.Failed))
+	if rep.Failed > 0 && ctx.Err() != nil {
+		return rep, fmt.Errorf("send to %d connections: %w", len(ids), ctx.Err())
+	}
 	return rep, nil
+}
+
+// checkPayload refuses data over API Gateway's message limit.
+func checkPayload(data []byte) error {
+	if len(data) > sender.MaxPayload {
+		return fmt.Errorf("send %d bytes: %w (API Gateway's limit is %d)", len(data), sender.ErrTooLarge, sender.MaxPayload)
+	}
+	return nil
 }
 
 // SendToUser sends data to every live connection of the user. A user id
@@ -333,6 +357,9 @@ func (m *Manager) SendToConnections(ctx context.Context, ids []string, data []by
 func (m *Manager) SendToUser(ctx context.Context, userID string, data []byte) (sender.Report, error) {
 	if !store.ValidUserID(userID) {
 		return sender.Report{}, fmt.Errorf("send to user of %d bytes: %w", len(userID), store.ErrInvalidUserID)
+	}
+	if err := checkPayload(data); err != nil {
+		return sender.Report{}, err
 	}
 	ids, err := m.store.UserConnections(ctx, userID)
 	if err != nil {
@@ -343,7 +370,10 @@ func (m *Manager) SendToUser(ctx context.Context, userID string, data []byte) (s
 
 // SendToUsers sends data to every live connection of each user and returns a
 // report per user. It takes at most MaxUsersPerSend distinct users
-// (ErrTooManyUsers otherwise) and works on up to 16 of them at once.
+// (ErrTooManyUsers otherwise) and works on up to 16 of them at once. Every
+// user id is checked (store.ValidUserID) and the data's size before
+// anything is sent; a user whose send fails does not stop the others: the
+// reports of those that were sent come back with the joined errors.
 func (m *Manager) SendToUsers(ctx context.Context, userIDs []string, data []byte) (map[string]sender.Report, error) {
 	users := make([]string, 0, len(userIDs))
 	seen := make(map[string]struct{}, len(userIDs))
@@ -356,24 +386,34 @@ func (m *Manager) SendToUsers(ctx context.Context, userIDs []string, data []byte
 	if len(users) > MaxUsersPerSend {
 		return nil, fmt.Errorf("send to %d users: %w", len(users), ErrTooManyUsers)
 	}
+	for _, u := range users {
+		if !store.ValidUserID(u) {
+			return nil, fmt.Errorf("send to user of %d bytes: %w", len(u), store.ErrInvalidUserID)
+		}
+	}
+	if err := checkPayload(data); err != nil {
+		return nil, err
+	}
 	var mu sync.Mutex
+	var errs []error
 	out := make(map[string]sender.Report, len(users))
-	g, gctx := errgroup.WithContext(ctx)
+	var g errgroup.Group
 	g.SetLimit(userLookupConcurrency)
 	for _, u := range users {
 		g.Go(func() error {
-			rep, err := m.SendToUser(gctx, u, data)
-			if err != nil {
-				return err
-			}
+			rep, err := m.SendToUser(ctx, u, data)
 			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return nil
+			}
 			out[u] = rep
-			mu.Unlock()
 			return nil
 		})
 	}
-	err := g.Wait()
-	return out, err
+	_ = g.Wait()
+	return out, errors.Join(errs...)
 }
 
 // SendToChannel sends data to every member of the channel except the ids in
@@ -599,6 +639,9 @@ func (m *Manager) Cleanup(ctx context.Context) (int, error) {
 // Disconnect closes the connection through the management API and removes it
 // from the registry. A connection that is already gone is not an error.
 func (m *Manager) Disconnect(ctx context.Context, id string) error {
+	if !store.ValidConnectionID(id) {
+		return fmt.Errorf("disconnect %.*q: %w", store.MaxConnectionIDLength, id, store.ErrInvalidID)
+	}
 	s, err := m.senderFor(endpointHint(ctx))
 	if err != nil {
 		return err

@@ -121,8 +121,10 @@ func TestOverlongUserIDsAreRefused(t *testing.T) {
 
 	_, err = e.m.SendToUser(context.Background(), long, []byte(`"hi"`))
 	assert.ErrorIs(t, err, store.ErrInvalidUserID)
-	_, err = e.m.SendToUsers(context.Background(), []string{longest, long}, []byte(`"hi"`))
+	reps, err := e.m.SendToUsers(context.Background(), []string{longest, long}, []byte(`"hi"`))
 	assert.ErrorIs(t, err, store.ErrInvalidUserID)
+	assert.Empty(t, reps, "checked before any send")
+	assert.Empty(t, e.messages("c2"), "the valid user's send did not start either")
 	_, err = e.m.ConnectionsOfUser(context.Background(), long)
 	assert.ErrorIs(t, err, store.ErrInvalidUserID)
 	ids, err := e.m.ConnectionsOfUser(context.Background(), longest)

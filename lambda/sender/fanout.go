@@ -276,7 +276,8 @@ const DefaultStartRate = 10000
 // Sender delivers one payload to many connections with bounded concurrency,
 // retries on throttling and server errors with jittered backoff, and adapts
 // its rate to the throttling it meets. It is safe for concurrent use and meant
-// to be reused (it keeps its learnt rate).
+// to be reused (it keeps its learnt rate). Build it with NewSender; the zero
+// value is not usable.
 type Sender struct {
 	poster  Poster
 	opts    Options

@@ -20,7 +20,8 @@ type MemoryOptions struct {
 
 // Memory is an in-process Store: the embedded default of the local gateway and
 // the store of unit tests. It keeps the same semantics as DynamoDB, including
-// ignoring expired records on every read.
+// ignoring expired records on every read. Build it with NewMemory; the zero
+// value is not usable.
 type Memory struct {
 	opts  MemoryOptions
 	mu    sync.RWMutex
