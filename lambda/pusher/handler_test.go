@@ -391,6 +391,20 @@ func TestGoLibraryAndAuthorizerUser(t *testing.T) {
 	require.NoError(t, e.h.Trigger(t.Context(), []string{"presence-g"}, "ev", "x", ""))
 	f = e.frames("p")
 	assert.Equal(t, map[string]any{"event": "ev", "channel": "presence-g", "data": "x"}, f[len(f)-1])
+	// Trigger applies the HTTP API's checks before sending anything.
+	before := len(e.frames("p"))
+	for _, tc := range []struct {
+		channels    []string
+		event, data string
+	}{
+		{[]string{"presence-g", "bad channel!"}, "ev", "x"},
+		{[]string{"presence-g"}, "", "x"},
+		{[]string{"presence-g"}, "ev", strings.Repeat("x", pusher.DefaultMaxEventBytes+1)},
+	} {
+		err := e.h.Trigger(t.Context(), tc.channels, tc.event, tc.data, "")
+		assert.ErrorIs(t, err, pusher.ErrInvalidEvent, "%v %q", tc.channels, tc.event)
+	}
+	assert.Len(t, e.frames("p"), before, "nothing sent for a refused event")
 
 	n, err := e.h.TerminateUser(t.Context(), "jwt-1")
 	require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -204,12 +205,24 @@ func (h *Handler) apiBatch(ctx context.Context, body []byte) APIResponse {
 	return apiJSON(http.StatusOK, map[string]any{"batch": infos})
 }
 
+// ErrInvalidEvent is an event Trigger refuses before sending anything, for
+// the reasons the HTTP API answers 400 or 413 (event name, channel names and
+// count, data size, socket id).
+var ErrInvalidEvent = errors.New("pusher: invalid event")
+
 // Trigger sends an event to channels (as the HTTP API's events endpoint
-// does), with data as the string subscribers receive, except to the
-// connection of excludeSocketID when it is not empty (Laravel's toOthers()).
-// Sends to #server-to-user-{id} reach every connection signed in as the user.
+// does, with its checks: nothing is sent or stored when one fails, and the
+// error wraps ErrInvalidEvent), with data as the string subscribers receive,
+// except to the connection of excludeSocketID when it is not empty
+// (Laravel's toOthers()). Sends to #server-to-user-{id} reach every
+// connection signed in as the user.
 func (h *Handler) Trigger(ctx context.Context, channels []string, event, data, excludeSocketID string) error {
-	_, err := h.trigger(ctx, apiEvent{Name: event, Channels: channels, SocketID: excludeSocketID}, data)
+	raw, _ := json.Marshal(data)
+	e := apiEvent{Name: event, Channels: slices.Clone(channels), SocketID: excludeSocketID, Data: raw}
+	if _, msg := h.validate(&e); msg != "" {
+		return fmt.Errorf("trigger %s: %w: %s", event, ErrInvalidEvent, msg)
+	}
+	_, err := h.trigger(ctx, e, data)
 	return err
 }
 
