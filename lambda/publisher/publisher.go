@@ -171,6 +171,30 @@ func Parse(payload []byte) (Command, error) {
 	return c, c.validate()
 }
 
+// check is Parse's checks on a Command built in Go: a known action, only
+// the fields it takes set, and validate.
+func (c *Command) check() error {
+	allowed, ok := fieldsOf[c.Action]
+	if !ok {
+		return bad("unknown action %.64q; see docs/publisher.md", c.Action)
+	}
+	set := map[string]bool{
+		fieldConnectionID: c.ConnectionID != "", fieldConnectionIDs: c.ConnectionIDs != nil,
+		fieldUserID: c.UserID != "", fieldUserIDs: c.UserIDs != nil, fieldChannel: c.Channel != "",
+		fieldExclude: c.Exclude != nil, fieldData: len(c.Data) > 0,
+	}
+	for _, name := range knownFields {
+		switch {
+		case !set[name] || slices.Contains(allowed, name):
+		case name == fieldExclude:
+			return bad("exclude applies to sendToChannel and broadcast only")
+		default:
+			return bad("%s does not take field %s", c.Action, name)
+		}
+	}
+	return c.validate()
+}
+
 // validate checks the fields of a decoded command whose field names are valid for its action.
 func (c *Command) validate() error {
 	needData := func() error {
@@ -337,8 +361,14 @@ type Handler struct {
 	m *realtime.Manager
 }
 
-// New returns a Handler.
-func New(m *realtime.Manager) *Handler { return &Handler{m: m} }
+// New returns a Handler for m, which must not be nil (New panics: a
+// programming error, caught at start-up rather than at the first command).
+func New(m *realtime.Manager) *Handler {
+	if m == nil {
+		panic("publisher.New: nil *realtime.Manager")
+	}
+	return &Handler{m: m}
+}
 
 // Handle is the publisher Lambda's handler: raw JSON in, Response out. A bad
 // command returns *BadCommandError; an infrastructure failure returns a
@@ -408,8 +438,13 @@ func sendResponse(action string, rep sender.Report, onlyFailures bool) *Response
 	}
 }
 
-// Execute runs a parsed command.
+// Execute runs a command: one from Parse, or one built in Go, which gets
+// the same checks (its action, the fields the action takes, ids, sizes) and
+// a *BadCommandError when it fails them, before anything is sent.
 func (h *Handler) Execute(ctx context.Context, c Command) (*Response, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
 	data := []byte(c.Data)
 	switch c.Action {
 	case ActionSend:

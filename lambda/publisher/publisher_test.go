@@ -107,6 +107,36 @@ func (f *fixture) run(t *testing.T, cmd string) map[string]any {
 	return out
 }
 
+// TestExecuteChecksCommandsBuiltInGo: Execute gives a Command built in Go
+// the checks Parse gives a payload, so a field the action does not take
+// cannot widen a send and a missing one cannot turn it into a no-op.
+func TestExecuteChecksCommandsBuiltInGo(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		c    Command
+		want string
+	}{
+		{Command{Action: "send", ConnectionID: "a", Data: json.RawMessage(`1`)}, ""},
+		{Command{Action: "broadcast"}, "broadcast needs data"},
+		{Command{Action: "broadcast", Channel: "news", Data: json.RawMessage(`1`)}, "broadcast does not take field channel"},
+		{Command{Action: "join", ConnectionID: "a", Channel: "bad channel!"}, "join needs a channel"},
+		{Command{Action: "send", Exclude: []string{"a"}, ConnectionIDs: []string{"b"}, Data: json.RawMessage(`1`)}, "exclude applies to sendToChannel and broadcast only"},
+		{Command{Action: "explode"}, `unknown action "explode"`},
+	} {
+		before := len(f.api.Messages("a")) + len(f.api.Messages("b"))
+		resp, err := f.h.Execute(context.Background(), tc.c)
+		if tc.want == "" {
+			require.NoError(t, err)
+			assert.Equal(t, 1, *resp.Delivered, "a send with ConnectionID alone reaches it")
+			continue
+		}
+		var bc *BadCommandError
+		require.ErrorAs(t, err, &bc, "%+v", tc.c)
+		assert.Contains(t, bc.Error(), tc.want)
+		assert.Equal(t, before, len(f.api.Messages("a"))+len(f.api.Messages("b")), "nothing sent for %+v", tc.c)
+	}
+}
+
 func TestCommands(t *testing.T) {
 	f := newFixture(t)
 	f.api.Kill("d")
