@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/metrics/prom"
+	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/publisher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
@@ -227,12 +229,20 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if cfg.JWTSecret != "" && cfg.JWTPublicKey != "" {
 		return nil, errors.New("localgw: set JWTSecret or JWTPublicKey, not both")
 	}
+	if cfg.Pusher != nil && cfg.Stage == PusherStage {
+		return nil, fmt.Errorf("localgw: stage %q is the Pusher API's", PusherStage)
+	}
+	// As the module's routes input: a protocol v1 action as a route key
+	// would take that action away from $default.
+	keys := slices.Concat(cfg.BuiltinRoutes, slices.Collect(maps.Keys(cfg.Routes)), slices.Collect(maps.Keys(cfg.BootstrapRoutes)))
+	for _, key := range keys {
+		if protocol.IsAction(key) {
+			return nil, fmt.Errorf("localgw: route key %q is a protocol v1 action, which $default answers; use another route key", key)
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("localgw: listen on %s: %w", cfg.Addr, err)
-	}
-	if cfg.Pusher != nil && cfg.Stage == PusherStage {
-		return nil, fmt.Errorf("localgw: stage %q is the Pusher API's", PusherStage)
 	}
 	s := &Server{ln: ln, stage: cfg.Stage, pools: map[string]*Bootstrap{}, served: make(chan error, 1), log: cfg.Logger, metrics: prom.NewPrometheus()}
 	if err := s.wire(ctx, cfg); err != nil {

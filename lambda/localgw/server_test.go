@@ -2,6 +2,7 @@ package localgw_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -88,6 +89,8 @@ func TestStartValidates(t *testing.T) {
 	}{
 		{"bootstraps without dynamodb", localgw.ServerConfig{LambdaDir: t.TempDir()}},
 		{"secret and public key", localgw.ServerConfig{JWTSecret: testSecret, JWTPublicKey: "x"}},
+		{"builtin route named like a protocol action", localgw.ServerConfig{BuiltinRoutes: []string{"subscribe"}}},
+		{"bootstrap route named like a protocol action", localgw.ServerConfig{BootstrapRoutes: map[string]string{"publish": "/x/bootstrap"}}},
 		{"short secret", localgw.ServerConfig{JWTSecret: "short"}},
 		{"short secret for the authorizer bootstrap", localgw.ServerConfig{LambdaDir: t.TempDir(), DynamoDBEndpoint: "http://127.0.0.1:1", JWTSecret: "short"}},
 		{"JWKS over http for the authorizer bootstrap", localgw.ServerConfig{LambdaDir: t.TempDir(), DynamoDBEndpoint: "http://127.0.0.1:1", JWT: localgw.JWTConfig{JWKSURL: "http://insecure.example/jwks"}}},
@@ -101,8 +104,21 @@ func TestStartValidates(t *testing.T) {
 			if strings.Contains(tc.name, "authorizer bootstrap") {
 				assert.Regexp(t, "secret is 5 bytes|https", err.Error(), "refused for its key settings, before DynamoDB or the bootstraps")
 			}
+			if strings.Contains(tc.name, "protocol action") {
+				assert.Contains(t, err.Error(), "is a protocol v1 action")
+			}
 		})
 	}
+	// A refused configuration leaves no listener behind.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	_, err = localgw.Start(context.Background(), localgw.ServerConfig{Addr: addr, Stage: localgw.PusherStage, Pusher: &pusher.Config{}})
+	require.ErrorContains(t, err, "is the Pusher API's")
+	ln, err = net.Listen("tcp", addr)
+	require.NoError(t, err, "the address is free again")
+	require.NoError(t, ln.Close())
 }
 
 // The Pusher mode on the embedded store: pusher-js's wsPath before
