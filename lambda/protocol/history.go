@@ -67,7 +67,7 @@ func Payload(data []byte) json.RawMessage {
 
 // HistoryMessage is the v1 envelope every delivery on a history channel
 // arrives in: {"type":"message","channel":..,"data":..,"offset":..,"epoch":..}.
-// data must be a JSON value (see Payload).
+// data that is not a JSON value is sent as a JSON string (Payload).
 func HistoryMessage(ch string, data json.RawMessage, offset uint64, epoch string) []byte {
 	b, _ := json.Marshal(struct {
 		Type    string          `json:"type"`
@@ -75,7 +75,7 @@ func HistoryMessage(ch string, data json.RawMessage, offset uint64, epoch string
 		Data    json.RawMessage `json:"data"`
 		Offset  uint64          `json:"offset"`
 		Epoch   string          `json:"epoch"`
-	}{"message", ch, data, offset, epoch})
+	}{"message", ch, Payload(data), offset, epoch})
 	return b
 }
 

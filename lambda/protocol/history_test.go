@@ -40,6 +40,8 @@ func TestParseHistoryFields(t *testing.T) {
 func TestHistoryFrames(t *testing.T) {
 	assert.JSONEq(t, `{"type":"message","channel":"chat-1","data":{"a":1},"offset":7,"epoch":"e"}`,
 		string(HistoryMessage("chat-1", Payload([]byte(`{ "a": 1 }`)), 7, "e")))
+	assert.JSONEq(t, `{"type":"message","channel":"chat-1","data":"hello","offset":7,"epoch":"e"}`,
+		string(HistoryMessage("chat-1", json.RawMessage(`hello`), 7, "e")), "plain text from Go code: a JSON string")
 	assert.JSONEq(t, `"not json"`, string(Payload([]byte("not json"))), "a server send of plain text becomes a JSON string")
 	assert.JSONEq(t, `{"type":"published","channel":"c","offset":3,"epoch":"e"}`, string(PublishedAt("c", 3, "e")))
 	assert.JSONEq(t, `{"type":"member_left","channel":"presence-x","userId":"u"}`, string(MemberEvent(MemberLeft, "presence-x", "u")))

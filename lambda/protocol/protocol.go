@@ -199,8 +199,10 @@ func Whoami(connectionID, userID string) []byte {
 }
 
 // Message is what channel subscribers receive when a client publishes.
+// data that is not a JSON value (plain text from Go code) is sent as a JSON
+// string, as Payload makes it, never as an error reply.
 func Message(ch string, data json.RawMessage) []byte {
-	return Reply{Type: "message", Channel: ch, Data: compact(data)}.Encode()
+	return Reply{Type: "message", Channel: ch, Data: Payload(data)}.Encode()
 }
 
 func compact(data json.RawMessage) json.RawMessage {

@@ -71,6 +71,7 @@ func TestReplies(t *testing.T) {
 	assert.JSONEq(t, `{"type":"whoami","connectionId":"abc=","userId":"42"}`, string(Whoami("abc=", "42")))
 	assert.JSONEq(t, `{"type":"whoami","connectionId":"abc=","userId":null}`, string(Whoami("abc=", "")))
 	assert.JSONEq(t, `{"type":"message","channel":"news","data":{"a":[1,2]}}`, string(Message("news", json.RawMessage(`{"a": [1, 2]}`))))
+	assert.JSONEq(t, `{"type":"message","channel":"news","data":"hello"}`, string(Message("news", json.RawMessage(`hello`))), "plain text from Go code: a JSON string")
 	assert.JSONEq(t, `{"type":"error","code":"forbidden","message":"no"}`, string(ErrorReply(Errorf(CodeForbidden, "no"))))
 	assert.JSONEq(t, `{"type":"error","code":"forbidden","message":"no"}`, string(ErrorReply(fmt.Errorf("hook: %w", Errorf(CodeForbidden, "no")))),
 		"a wrapped protocol error keeps its code")
