@@ -10,7 +10,7 @@
 //
 // Every flag can also be set in the environment as WSLOCAL_<FLAG>, with dashes
 // as underscores (WSLOCAL_ADDR, WSLOCAL_JWT_SECRET, ...), a repeatable flag's
-// values separated by spaces (WSLOCAL_HISTORY="chat-*:100:1h feed-*"); a flag
+// values separated by spaces (WSLOCAL_HISTORY="chat-*:100:1h feed-*:50:10m"); a flag
 // on the command line wins. See docs/local-development.md.
 package main
 
@@ -110,7 +110,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.Var(&o.jwtLeeway, "jwt-leeway", "clock skew the built-in JWT authorizer tolerates on exp, nbf and iat: a duration (5s) or whole seconds")
 	fs.Var(&o.identitySources, "identity-source", "authorizer identity source `route.request.querystring.NAME` or route.request.header.NAME; a handshake missing one is refused with 401 before the authorizer runs; repeatable (default "+localgw.DefaultIdentitySource+")")
 	fs.Var(&o.routes, "route", "custom route `KEY=builtin` (the websocket handler) or KEY=bootstrap:/path/to/bootstrap (your Lambda binary); repeatable")
-	fs.StringVar(&o.lambdaDir, "lambda-dir", "", "run the compiled bootstraps in DIR/{websocket,authorizer,publisher}/bootstrap (go run ./tools/package -os linux -arch amd64 -out DIR ...); needs -dynamodb-endpoint")
+	fs.StringVar(&o.lambdaDir, "lambda-dir", "", "run the compiled bootstraps in DIR/{websocket,authorizer,publisher}/bootstrap (make host-lambdas builds them for this machine into dist/host); needs -dynamodb-endpoint")
 	fs.IntVar(&o.maxProcesses, "max-processes", 4, "bootstrap processes per function (concurrent invocations)")
 	fs.Var(&o.publisherNames, "publisher-name", "extra Lambda Invoke API name for the publisher (any name ending in \"publisher\" always works); repeatable")
 	fs.IntVar(&o.maxMessageSize, "max-message-size", localgw.DefaultMaxMessageSize, "largest client message in bytes; larger ones close the connection with 1009")
@@ -171,6 +171,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	}
 	if err := o.checkNumbers(); err != nil {
 		return nil, err
+	}
+	if len(o.identitySources) > 0 && o.jwtSecret == "" && o.jwtPublicKey == "" && o.jwtJWKSURL == "" {
+		// Identity sources belong to an authorizer; without one they would do nothing.
+		return nil, errors.New("-identity-source needs the built-in authorizer: set -jwt-secret, -jwt-public-key or -jwt-jwks-url")
 	}
 	if strings.HasPrefix(o.jwtPublicKey, "@") {
 		b, err := os.ReadFile(o.jwtPublicKey[1:])

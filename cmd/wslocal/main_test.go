@@ -64,9 +64,9 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, time.Second, o.idleTimeout)
 			}},
 		{name: "repeatable flags from the environment, separated by spaces",
-			env: map[string]string{"WSLOCAL_HISTORY": " chat-*:100:1h  feed-*\t", "WSLOCAL_IDENTITY_SOURCE": "route.request.querystring.token route.request.header.X-Tenant"},
+			env: map[string]string{"WSLOCAL_HISTORY": " chat-*:100:1h  feed-*:50:10m\t", "WSLOCAL_JWT_SECRET": "s", "WSLOCAL_IDENTITY_SOURCE": "route.request.querystring.token route.request.header.X-Tenant"},
 			check: func(t *testing.T, o *options) {
-				assert.Equal(t, listFlag{"chat-*:100:1h", "feed-*"}, o.history)
+				assert.Equal(t, listFlag{"chat-*:100:1h", "feed-*:50:10m"}, o.history)
 				assert.Equal(t, listFlag{"route.request.querystring.token", "route.request.header.X-Tenant"}, o.identitySources)
 			}},
 		{name: "flag wins over environment", args: []string{"-addr", "127.0.0.1:7000"}, env: map[string]string{"WSLOCAL_ADDR": "127.0.0.1:9999"},
@@ -75,7 +75,7 @@ func TestParseFlags(t *testing.T) {
 			check: func(t *testing.T, o *options) {
 				assert.Equal(t, listFlag{"a=builtin", "b=bootstrap:/x/bootstrap"}, o.routes)
 			}},
-		{name: "gateway fidelity flags", args: []string{"-identity-source", "route.request.querystring.token", "-identity-source", "route.request.header.X-Tenant", "-frame-size", "1024", "-allow-binary"},
+		{name: "gateway fidelity flags", args: []string{"-jwt-secret", strings.Repeat("s", 32), "-identity-source", "route.request.querystring.token", "-identity-source", "route.request.header.X-Tenant", "-frame-size", "1024", "-allow-binary"},
 			check: func(t *testing.T, o *options) {
 				assert.Equal(t, listFlag{"route.request.querystring.token", "route.request.header.X-Tenant"}, o.identitySources)
 				assert.Equal(t, 1024, o.frameSize)
@@ -127,6 +127,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "negative message size", args: []string{"-max-message-size", "-5"}, wantErr: "-max-message-size -5"},
 		{name: "frame larger than a message", args: []string{"-frame-size", "200000"}, wantErr: "want at most -max-message-size"},
 		{name: "no queue", env: map[string]string{"WSLOCAL_MAX_QUEUED_BYTES": "-1"}, wantErr: "-max-queued-bytes -1"},
+		{name: "identity source without an authorizer", args: []string{"-identity-source", "route.request.header.Authorization"}, wantErr: "-identity-source needs the built-in authorizer"},
 		{name: "zero client event rate", args: []string{"-pusher-client-event-rate", "0"}, wantErr: "-pusher-client-event-rate 0"},
 		{name: "negative idle timeout", args: []string{"-idle-timeout", "-1s"}, wantErr: "-idle-timeout -1s: want a positive duration"},
 		{name: "garbage leeway", env: map[string]string{"WSLOCAL_JWT_LEEWAY": "soon"}, wantErr: "WSLOCAL_JWT_LEEWAY"},
