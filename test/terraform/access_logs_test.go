@@ -111,7 +111,7 @@ func TestAPIGatewayCloudWatchRoleIsOptIn(t *testing.T) {
 // manages the account settings.
 func TestExamplesApplyWithoutAccountSettings(t *testing.T) {
 	t.Parallel()
-	for _, cfg := range []string{"examples/minimal", "examples/chat", "examples/complete"} {
+	for _, cfg := range []string{"examples/minimal", "examples/chat", "examples/complete", "examples/laravel"} {
 		t.Run(cfg, func(t *testing.T) {
 			t.Parallel()
 			dir := filepath.Join(copyModule(t), cfg)
