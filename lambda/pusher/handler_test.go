@@ -321,6 +321,23 @@ func apiRequest(method, path string, body string, secret string, at time.Time) e
 	return req
 }
 
+// TestHTTPAPIQueryWithSemicolon: pusher-http-go puts filter_by_prefix in the
+// query unescaped, and a channel name may hold ';'. The query is read with
+// '&' alone between pairs (url.ParseQuery refuses ';').
+func TestHTTPAPIQueryWithSemicolon(t *testing.T) {
+	e := newEnv(t, nil)
+	e.connect("a")
+	e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "pub-a;b"}})
+	q := url.Values{"auth_key": {app.Key}, "auth_timestamp": {strconv.FormatInt(time.Now().Unix(), 10)}, "auth_version": {"1.0"}, "filter_by_prefix": {"pub-a;"}}
+	sig := pusher.RequestSignature(app.Secret, "GET", "/apps/app-id/channels", q)
+	raw := "auth_key=" + app.Key + "&auth_timestamp=" + q.Get("auth_timestamp") + "&auth_version=1.0&filter_by_prefix=pub-a;&auth_signature=" + sig
+	req := events.APIGatewayV2HTTPRequest{RawPath: "/apps/app-id/channels", RawQueryString: raw}
+	req.RequestContext.HTTP.Method = "GET"
+	resp := e.h.ServeAPI(t.Context(), req)
+	assert.Equal(t, 200, resp.StatusCode, resp.Body)
+	assert.JSONEq(t, `{"channels":{"pub-a;b":{}}}`, resp.Body)
+}
+
 func TestHTTPAPI(t *testing.T) {
 	e := newEnv(t, nil)
 	sa := e.connect("a")

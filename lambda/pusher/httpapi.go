@@ -44,7 +44,7 @@ func (h *Handler) ServeAPI(ctx context.Context, req events.APIGatewayV2HTTPReque
 	if path == "" {
 		path = req.RequestContext.HTTP.Path
 	}
-	query, err := url.ParseQuery(req.RawQueryString)
+	query, err := parseQuery(req.RawQueryString)
 	if err != nil {
 		return apiError(http.StatusBadRequest, "Malformed query string")
 	}
@@ -74,6 +74,32 @@ func (h *Handler) ServeAPI(ctx context.Context, req events.APIGatewayV2HTTPReque
 	resp := h.route(ctx, method, parts, query, body)
 	h.log.InfoContext(ctx, "pusher http api", "method", method, "path", path, "status", resp.StatusCode)
 	return resp
+}
+
+// parseQuery is url.ParseQuery with '&' alone separating the pairs: a ';'
+// is part of a value, as in a channel name (which may hold one) that an SDK
+// puts in filter_by_prefix without escaping it. (url.ParseQuery refuses a
+// ';' since Go 1.17.)
+func parseQuery(raw string) (url.Values, error) {
+	q := url.Values{}
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil {
+			return nil, err
+		}
+		value, err := url.QueryUnescape(v)
+		if err != nil {
+			return nil, err
+		}
+		q[key] = append(q[key], value)
+	}
+	return q, nil
 }
 
 func (h *Handler) route(ctx context.Context, method string, parts []string, query url.Values, body []byte) APIResponse {

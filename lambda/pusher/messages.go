@@ -232,7 +232,7 @@ func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
 	}
 	userID := channelData{UserID: user.ID}.userID()
 	if userID == "" || !ValidChannel(PrefixServerToUser+userID) {
-		return ErrorFrame(CodeUnauthorized, "user_data.id must be a non-empty string of [A-Za-z0-9_-=@,.;]")
+		return ErrorFrame(CodeUnauthorized, "user_data.id must be 1 to 148 characters of [A-Za-z0-9_-=@,.;]")
 	}
 	if _, err := h.m.Store().Join(ctx, id, StoreChannel(PrefixServerToUser+userID)); err != nil {
 		h.log.ErrorContext(ctx, "signin join", "connectionId", id, "error", err)
