@@ -105,22 +105,47 @@ func RequestSignature(secret, method, path string, query url.Values) string {
 }
 
 func stringToSign(method, path string, query url.Values) string {
-	keys := make([]string, 0, len(query))
 	lower := map[string]string{}
 	for k, vs := range query {
-		lk := strings.ToLower(k)
-		if lk == "auth_signature" || len(vs) == 0 {
-			continue
+		if len(vs) > 0 {
+			lower[strings.ToLower(k)] = vs[len(vs)-1]
 		}
-		keys = append(keys, lk)
-		lower[lk] = vs[len(vs)-1]
+	}
+	return canonicalStringToSign(method, path, lower)
+}
+
+// canonicalStringToSign is the string to sign from a query whose keys are
+// lower-cased, one value each.
+func canonicalStringToSign(method, path string, query map[string]string) string {
+	keys := make([]string, 0, len(query))
+	for k := range query {
+		if k != "auth_signature" {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + "=" + lower[k]
+		parts[i] = k + "=" + query[k]
 	}
 	return strings.ToUpper(method) + "\n" + path + "\n" + strings.Join(parts, "&")
+}
+
+// canonicalQuery is query with its keys lower-cased and one value each. A
+// key given more than once, in any case, is refused: the checks and the
+// signature must read the same values (with two auth_timestamp or
+// body_md5, one could be checked and the other signed, and a captured
+// request replayed with any body).
+func canonicalQuery(query url.Values) (map[string]string, error) {
+	out := make(map[string]string, len(query))
+	for k, vs := range query {
+		lk := strings.ToLower(k)
+		if _, dup := out[lk]; dup || len(vs) != 1 {
+			return nil, fmt.Errorf("%w: query parameter %s given more than once", ErrBadSignature, lk)
+		}
+		out[lk] = vs[0]
+	}
+	return out, nil
 }
 
 // BodyMD5 is the body_md5 parameter of a request with a body.
@@ -132,24 +157,28 @@ func BodyMD5(body []byte) string {
 // VerifyRequest checks an HTTP API request's auth_key, auth_timestamp (within
 // MaxRequestAge of now), auth_version 1.0, body_md5 (when there is a body)
 // and auth_signature. Its error says what is wrong, safe to send back.
-func (a App) VerifyRequest(method, path string, query url.Values, body []byte, now time.Time) error {
-	if !equal(query.Get("auth_key"), a.Key) {
+func (a App) VerifyRequest(method, path string, values url.Values, body []byte, now time.Time) error {
+	query, err := canonicalQuery(values)
+	if err != nil {
+		return err
+	}
+	if !equal(query["auth_key"], a.Key) {
 		return fmt.Errorf("%w: unknown auth_key", ErrBadSignature)
 	}
-	if v := query.Get("auth_version"); v != "1.0" {
+	if v := query["auth_version"]; v != "1.0" {
 		return fmt.Errorf("%w: auth_version must be 1.0", ErrBadSignature)
 	}
-	ts, err := strconv.ParseInt(query.Get("auth_timestamp"), 10, 64)
+	ts, err := strconv.ParseInt(query["auth_timestamp"], 10, 64)
 	if err != nil {
 		return fmt.Errorf("%w: auth_timestamp missing or not a number", ErrBadSignature)
 	}
 	if d := now.Sub(time.Unix(ts, 0)); d > MaxRequestAge || d < -MaxRequestAge {
 		return fmt.Errorf("%w: timestamp expired: auth_timestamp must be within %d seconds of the server time", ErrBadSignature, int(MaxRequestAge.Seconds()))
 	}
-	if len(body) > 0 && !equal(query.Get("body_md5"), BodyMD5(body)) {
+	if len(body) > 0 && !equal(query["body_md5"], BodyMD5(body)) {
 		return fmt.Errorf("%w: body_md5 does not match the body", ErrBadSignature)
 	}
-	if want := stringToSign(method, path, query); !equal(query.Get("auth_signature"), sign(a.Secret, want)) {
+	if want := canonicalStringToSign(method, path, query); !equal(query["auth_signature"], sign(a.Secret, want)) {
 		return fmt.Errorf("%w: invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key)", ErrBadSignature, want)
 	}
 	return nil

@@ -80,6 +80,36 @@ func TestVerifyRequest(t *testing.T) {
 	require.NoError(t, goldenApp.VerifyRequest("GET", "/apps/app-id/channels", withInfo, nil, now))
 }
 
+// TestVerifyRequestRefusesRepeatedParameters: a captured request with a
+// fresh auth_timestamp and another body's body_md5 put in front of its own
+// (url.Values keeps both; the checks read the first, the signature the
+// last) must not pass, nor a key repeated in another case.
+func TestVerifyRequestRefusesRepeatedParameters(t *testing.T) {
+	signedAt := time.Unix(1_800_000_000, 0)
+	body := []byte(`{"name":"a","channel":"news","data":"x"}`)
+	q := signedQuery(t, goldenApp, "POST", "/apps/app-id/events", body, signedAt, nil)
+	require.NoError(t, goldenApp.VerifyRequest("POST", "/apps/app-id/events", q, body, signedAt))
+
+	later := signedAt.Add(24 * time.Hour)
+	forged := []byte(`{"name":"forged","channel":"private-admin","data":"y"}`)
+	replay := url.Values{}
+	for k, v := range q {
+		replay[k] = append([]string(nil), v...)
+	}
+	replay["body_md5"] = append([]string{BodyMD5(forged)}, replay["body_md5"]...)
+	replay["auth_timestamp"] = append([]string{strconv.FormatInt(later.Unix(), 10)}, replay["auth_timestamp"]...)
+	err := goldenApp.VerifyRequest("POST", "/apps/app-id/events", replay, forged, later)
+	require.ErrorIs(t, err, ErrBadSignature)
+	assert.Contains(t, err.Error(), "given more than once")
+
+	cased := url.Values{}
+	for k, v := range q {
+		cased[k] = v
+	}
+	cased["AUTH_TIMESTAMP"] = []string{strconv.FormatInt(later.Unix(), 10)}
+	assert.ErrorIs(t, goldenApp.VerifyRequest("POST", "/apps/app-id/events", cased, body, signedAt), ErrBadSignature)
+}
+
 func TestFrames(t *testing.T) {
 	assert.JSONEq(t, `{"event":"pusher:connection_established","data":"{\"activity_timeout\":120,\"socket_id\":\"123.456\"}"}`, string(ConnectionEstablished("123.456", ActivityTimeout)))
 	assert.JSONEq(t, `{"event":"pusher:pong","data":"{}"}`, string(Pong()))
