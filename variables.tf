@@ -192,7 +192,7 @@ variable "authorizer" {
     `public_key_ssm_parameter`, `public_key_secret_arn`, `jwks_url` (an `https://` JWKS endpoint such as Amazon Cognito's, Auth0's, Okta's or Entra ID's `jwks_uri`;
     fetched at cold start and again on an unknown `kid`, so rotated keys are picked up; `WS_JWT_JWKS_URL`), or the sensitive variable `authorizer_jwt_secret`.
     `kms_key_arn` is the customer managed key that encrypts that parameter or secret, if any (the function gets `kms:Decrypt` on it).
-    `issuer` and `audience` are checked when set; `user_claim` (default `sub`) becomes the `userId` context key and `channels_claim` (default `channels`)
+    `issuer` and `audience` are checked when set (with `jwks_url`, `issuer` and one of `audience` or `token_use` are required: a provider's keys sign other tenants' and apps' tokens too); `user_claim` (default `sub`) becomes the `userId` context key and `channels_claim` (default `channels`)
     becomes the `channels` context key (comma-separated glob patterns of the private-* channels the user may join).
     `leeway_seconds` (default 5, 0 to 300) is the clock skew allowed on `exp`, `nbf` and `iat` (`WS_JWT_LEEWAY`). `token_use` (`id` or `access`, for Amazon Cognito user pools)
     requires the token's `token_use` claim to be that value (`WS_JWT_TOKEN_USE`); unset, the claim is not checked.
@@ -254,6 +254,14 @@ variable "authorizer" {
   validation {
     condition     = var.authorizer.jwt.jwks_url == null || can(regex("^https://[^\\s/?#@]+(/[^\\s]*)?$", coalesce(var.authorizer.jwt.jwks_url, "-")))
     error_message = "The authorizer.jwt.jwks_url must be an https:// URL without credentials or spaces, such as https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123/.well-known/jwks.json (plain http is refused: the keys decide who may connect)."
+  }
+
+  # A provider's JWKS signs the tokens of all its tenants or app clients
+  # (Entra ID's common keys, every app client and token type of a Cognito
+  # pool): a signature alone does not say the token is for this API.
+  validation {
+    condition     = var.authorizer.jwt.jwks_url == null || (var.authorizer.jwt.issuer != null && (var.authorizer.jwt.audience != null || var.authorizer.jwt.token_use != null))
+    error_message = "The authorizer.jwt.jwks_url needs issuer, and audience or token_use: a provider's keys sign the tokens of all its tenants and app clients, so the signature alone does not say a token is meant for this API (for Amazon Cognito: issuer https://cognito-idp.REGION.amazonaws.com/POOL_ID, audience the app client id, token_use id or access)."
   }
 
   validation {

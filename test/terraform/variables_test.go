@@ -105,6 +105,8 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"leeway over 5 minutes", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": 301}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
 		{"fractional leeway", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": 1.5}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
 		{"token_use refresh", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "token_use": "refresh"}), `The authorizer.jwt.token_use must be "id" (Amazon Cognito ID tokens) or "access"`},
+		{"jwks url without issuer", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "audience": "app"}), "The authorizer.jwt.jwks_url needs issuer, and audience or token_use"},
+		{"jwks url without audience or token_use", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "issuer": "https://issuer.example"}), "The authorizer.jwt.jwks_url needs issuer, and audience or token_use"},
 		// Channels per connection.
 		{"no channel per connection", map[string]interface{}{"max_channels_per_connection": 0}, "The max_channels_per_connection must be a whole number >= 1"},
 		{"fractional channels per connection", map[string]interface{}{"max_channels_per_connection": 2.5}, "The max_channels_per_connection must be a whole number >= 1"},
