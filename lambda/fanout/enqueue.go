@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -30,8 +32,10 @@ const (
 	// MaxBatchSize bounds WS_FANOUT_BATCH_SIZE so that a batch with a 128 KB
 	// payload (171 KB in base64) and ids of up to 64 bytes fits one SQS message.
 	MaxBatchSize = 1000
-	// sendAttempts bounds the tries of entries SQS reports as failed.
-	sendAttempts = 3
+	// sendAttempts bounds the tries of entries SQS reports as failed, after
+	// a jittered backoff from sendBackoff doubling each time (about 50, 100,
+	// 200 and 400 ms): a transient SQS failure passes before the send fails.
+	sendAttempts = 5
 )
 
 // Pages yields recipient ids a page at a time (a store's paged Query).
@@ -45,6 +49,22 @@ type Enqueuer struct {
 	batchSize int
 	rateHint  float64
 	newID     func() string
+	sleep     func(context.Context, time.Duration) error // between tries of failed entries
+}
+
+// sendBackoff is the first wait before entries SQS failed are sent again.
+const sendBackoff = 50 * time.Millisecond
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // NewEnqueuer returns an Enqueuer for the queue in s (s.QueueURL must be set).
@@ -58,7 +78,7 @@ func NewEnqueuer(client SQSAPI, s Settings) (*Enqueuer, error) {
 	if s.BatchSize > MaxBatchSize {
 		return nil, fmt.Errorf("fanout: batch size %d above %d", s.BatchSize, MaxBatchSize)
 	}
-	return &Enqueuer{client: client, queueURL: s.QueueURL, threshold: s.Threshold, batchSize: s.BatchSize, rateHint: s.RateHint(), newID: randomID}, nil
+	return &Enqueuer{client: client, queueURL: s.QueueURL, threshold: s.Threshold, batchSize: s.BatchSize, rateHint: s.RateHint(), newID: randomID, sleep: sleepCtx}, nil
 }
 
 func randomID() string {
@@ -194,25 +214,28 @@ func (d *distribution) flush(ctx context.Context, final bool) error {
 	}
 	entries := d.pending
 	d.pending, d.bytes = nil, 0
+	// Entries failed for the sender's fault (too large, invalid) would fail
+	// again: they are reported once the others are sent.
+	var faults error
 	for attempt := 1; len(entries) > 0; attempt++ {
 		out, err := d.e.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(d.e.queueURL), Entries: entries})
 		if err != nil {
-			return fmt.Errorf("enqueue fan-out %s: %w", d.id, err)
+			return errors.Join(faults, fmt.Errorf("enqueue fan-out %s: %w", d.id, err))
 		}
 		d.batches += len(out.Successful)
-		if len(out.Failed) == 0 {
-			return nil
-		}
-		if attempt == sendAttempts {
-			f := out.Failed[0]
-			return fmt.Errorf("enqueue fan-out %s: %d batches failed, first %s: %s", d.id, len(out.Failed), aws.ToString(f.Code), aws.ToString(f.Message))
-		}
 		failed := map[string]bool{}
 		for _, f := range out.Failed {
 			if f.SenderFault {
-				return fmt.Errorf("enqueue fan-out %s: batch entry %s: %s: %s", d.id, aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message))
+				faults = errors.Join(faults, fmt.Errorf("enqueue fan-out %s: batch entry %s: %s: %s", d.id, aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message)))
+				continue
 			}
 			failed[aws.ToString(f.Id)] = true
+		}
+		if len(failed) == 0 {
+			return faults
+		}
+		if attempt == sendAttempts {
+			return errors.Join(faults, fmt.Errorf("enqueue fan-out %s: %d batches failed after %d tries", d.id, len(failed), sendAttempts))
 		}
 		var retry []types.SendMessageBatchRequestEntry
 		for _, en := range entries {
@@ -221,6 +244,10 @@ func (d *distribution) flush(ctx context.Context, final bool) error {
 			}
 		}
 		entries = retry
+		backoff := sendBackoff << (attempt - 1)
+		if err := d.e.sleep(ctx, backoff/2+time.Duration(mrand.Int64N(int64(backoff/2)+1))); err != nil {
+			return errors.Join(faults, fmt.Errorf("enqueue fan-out %s: %w", d.id, err))
+		}
 	}
-	return nil
+	return faults
 }

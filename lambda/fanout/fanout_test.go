@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ type fakeSQS struct {
 	calls    int
 	messages []types.SendMessageBatchRequestEntry
 	failOnce map[int]bool // entry index within a call -> fail its first try
+	fault    map[int]bool // entry index within the first call -> fail for the sender's fault
 }
 
 func (f *fakeSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
@@ -52,6 +54,10 @@ func (f *fakeSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchIn
 	}
 	out := &sqs.SendMessageBatchOutput{}
 	for i, e := range in.Entries {
+		if f.calls == 1 && f.fault[i] {
+			out.Failed = append(out.Failed, types.BatchResultErrorEntry{Id: e.Id, SenderFault: true, Code: aws.String("InvalidParameterValue"), Message: aws.String("bad entry")})
+			continue
+		}
 		if f.failOnce[i] {
 			delete(f.failOnce, i)
 			out.Failed = append(out.Failed, types.BatchResultErrorEntry{Id: e.Id, Code: aws.String("InternalError"), Message: aws.String("try again")})
@@ -157,6 +163,18 @@ func TestDistributeRetriesFailedEntries(t *testing.T) {
 	assert.Equal(t, 5, got)
 	assert.Equal(t, 2, q.calls, "the two failed entries are sent again")
 	assert.Len(t, q.batches(t), 5)
+}
+
+// TestDistributeRetriesOthersBeforeASenderFault: an entry SQS refuses for
+// the sender's fault is reported, but only after the entries that failed
+// for SQS's own reasons in the same answer were sent again.
+func TestDistributeRetriesOthersBeforeASenderFault(t *testing.T) {
+	q := &fakeSQS{failOnce: map[int]bool{1: true}, fault: map[int]bool{2: true}}
+	got, err := newEnqueuer(t, q, 0, 100).Distribute(context.Background(), "", []byte("x"), pagesOf(recipients(500), 1000))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "InvalidParameterValue")
+	assert.Equal(t, 4, got, "every batch but the refused one")
+	assert.Equal(t, 2, q.calls, "the retryable entry was sent again")
 }
 
 func TestDistributeStopsOnPageError(t *testing.T) {
@@ -510,6 +528,60 @@ func TestSendOrDistribute(t *testing.T) {
 		assert.Equal(t, 10, rep.TooLarge)
 		assert.Equal(t, 0, q.calls)
 	})
+}
+
+// TestWorkerRetriesABatchWhosePostsAreAllRefused: a batch every post of
+// which is answered 403 (IAM not yet in effect, a policy without the
+// batch's API) is failed and redelivered, not acknowledged as done.
+func TestWorkerRetriesABatchWhosePostsAreAllRefused(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	h := newHarness(t, mgmtapitest.Options{AutoRegister: true, Inject: func(_, _ string, _ int) int {
+		if refuse.Load() {
+			return 403
+		}
+		return 0
+	}})
+	q := &fakeSQS{}
+	_, err := newEnqueuer(t, q, 0, 5).Distribute(context.Background(), "", []byte("m"), pagesOf(recipients(5), 10))
+	require.NoError(t, err)
+	ev := q.event()
+	resp, err := h.worker.Handle(context.Background(), ev)
+	require.NoError(t, err)
+	require.Len(t, resp.BatchItemFailures, 1, "failed, so SQS redelivers it (and keeps it in the DLQ if it lasts)")
+	refuse.Store(false)
+	resp, err = h.worker.Handle(context.Background(), ev)
+	require.NoError(t, err)
+	assert.Empty(t, resp.BatchItemFailures)
+	for _, id := range recipients(5) {
+		assert.Len(t, h.srv.Messages(id), 1, id)
+	}
+}
+
+// completeFails is a ledger whose Complete fails.
+type completeFails struct{ *fanout.MemoryLedger }
+
+func (completeFails) Complete(context.Context, string) error {
+	return errors.New("ProvisionedThroughputExceededException")
+}
+
+// TestWorkerAcknowledgesADeliveredBatchWhoseLedgerWriteFails: once every
+// recipient has it, a failed ledger write does not fail the message (which
+// would send it to everyone again).
+func TestWorkerAcknowledgesADeliveredBatchWhoseLedgerWriteFails(t *testing.T) {
+	h := newHarness(t, mgmtapitest.Options{AutoRegister: true})
+	w, err := fanout.NewWorker(fanout.WorkerConfig{NewSender: func(endpoint string) (*sender.Sender, error) { return h.s, nil }, Endpoint: h.srv.URL(),
+		Ledger: completeFails{fanout.NewMemoryLedger(time.Minute, nil)}})
+	require.NoError(t, err)
+	q := &fakeSQS{}
+	_, err = newEnqueuer(t, q, 0, 5).Distribute(context.Background(), "", []byte("m"), pagesOf(recipients(5), 10))
+	require.NoError(t, err)
+	resp, err := w.Handle(context.Background(), q.event())
+	require.NoError(t, err)
+	assert.Empty(t, resp.BatchItemFailures)
+	for _, id := range recipients(5) {
+		assert.Len(t, h.srv.Messages(id), 1, id)
+	}
 }
 
 func TestWorkerRetriesFailedBatches(t *testing.T) {

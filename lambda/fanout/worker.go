@@ -185,13 +185,30 @@ func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage, b Batch, s 
 	if ctx.Err() != nil && rep.Failed == 0 {
 		rep.Failed = len(b.ConnectionIDs) - rep.Total()
 	}
-	if rep.Failed > 0 || ctx.Err() != nil {
+	failure := ""
+	switch {
+	case rep.Failed > 0 || ctx.Err() != nil:
+		failure = fmt.Sprintf("%d recipients failed", rep.Failed)
+	case rep.Forbidden > 0 && rep.Delivered == 0:
+		// Every post refused (IAM not yet in effect after a deploy, a
+		// policy without the batch's API): a fault of the deployment, not
+		// of the recipients. Retried, and kept in the DLQ if it lasts,
+		// rather than acknowledged as done.
+		failure = fmt.Sprintf("every post refused (%d forbidden)", rep.Forbidden)
+	}
+	if failure != "" {
 		// At-least-once: give the claim back so SQS's redelivery sends the
 		// batch again (to all of its recipients).
 		if rerr := w.cfg.Ledger.Release(context.WithoutCancel(ctx), b.ID); rerr != nil {
-			return errors.Join(fmt.Errorf("batch %s: %d recipients failed", b.ID, rep.Failed), rerr)
+			return errors.Join(fmt.Errorf("batch %s: %s", b.ID, failure), rerr)
 		}
-		return fmt.Errorf("batch %s: %d recipients failed", b.ID, rep.Failed)
+		return fmt.Errorf("batch %s: %s", b.ID, failure)
 	}
-	return w.cfg.Ledger.Complete(context.WithoutCancel(ctx), b.ID)
+	if err := w.cfg.Ledger.Complete(context.WithoutCancel(ctx), b.ID); err != nil {
+		// Delivered: failing the message now would send it to everyone
+		// again. Acknowledge it; the claim runs out with its lease, and a
+		// duplicate of the message (rare) could be delivered once more.
+		w.cfg.Logger.ErrorContext(ctx, "fan-out batch delivered, ledger not updated", "batchId", b.ID, "messageId", rec.MessageId, "error", err)
+	}
+	return nil
 }
