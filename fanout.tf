@@ -55,6 +55,16 @@ resource "aws_sqs_queue" "fanout" {
     maxReceiveCount     = var.distributed_fanout.max_receive_count
   })
   tags = var.tags
+
+  lifecycle {
+    # A failed batch is received again every visibility timeout; SQS deletes
+    # it when its retention ends, also before it reached the dead-letter
+    # queue, where nothing would show it was never delivered.
+    precondition {
+      condition     = var.distributed_fanout.max_receive_count * local.fanout_visibility_timeout < var.distributed_fanout.message_retention_seconds
+      error_message = "The distributed_fanout.message_retention_seconds must exceed max_receive_count x the queue's visibility timeout (6 x lambda_timeout.fanout): a batch that keeps failing would otherwise be deleted at the end of its retention before it reaches the dead-letter queue, and nobody would know its recipients never got it. Raise message_retention_seconds, or lower max_receive_count or lambda_timeout.fanout."
+    }
+  }
 }
 
 # Only the fan-out queue may use the dead-letter queue.

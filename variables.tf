@@ -638,7 +638,7 @@ variable "distributed_fanout" {
     default account limit; every batch carries `rate_budget / max_concurrency` as its worker's rate cap so the workers share the budget instead of each probing the limit;
     `0` sends no hint and leaves each worker to adapt alone; lower it to leave room for other API Gateway traffic), `messages_per_invocation` (queue messages per worker invocation, 1 to 10; the batches of one invocation are delivered together, so the end of one batch overlaps the others' posting; unset, about half a second of posting at a worker's share: `ceil(rate_budget / max_concurrency / batch_size / 2)` from 1 to 10, with 10000 for a `rate_budget` of 0, which is 1 with the defaults and 5 with `max_concurrency = 2`),
     `max_receive_count` (deliveries before a message moves to the dead-letter queue, 1 to 1000, default 5),
-    `message_retention_seconds` (how long an undelivered batch stays on the queue, 60 to 1209600, default 3600: real-time messages go stale; the dead-letter queue keeps 14 days),
+    `message_retention_seconds` (how long an undelivered batch stays on the queue, 60 to 1209600, default 3600: real-time messages go stale; the dead-letter queue keeps 14 days; it must exceed `max_receive_count` x 6 x `lambda_timeout.fanout`, or a failing batch would expire before it reaches the dead-letter queue),
     `kms_key_arn` (customer managed KMS key of both queues; `null` uses SQS managed encryption, SSE-SQS).
   EOT
   type = object({

@@ -454,7 +454,7 @@ func TestPlanToggles(t *testing.T) {
 			vars: map[string]interface{}{
 				"distributed_fanout": map[string]interface{}{
 					"enabled": true, "threshold": 0, "batch_size": 1000, "max_concurrency": 50,
-					"messages_per_invocation": 4, "max_receive_count": 3, "message_retention_seconds": 600, "kms_key_arn": keyARN,
+					"messages_per_invocation": 4, "max_receive_count": 3, "message_retention_seconds": 2400, "kms_key_arn": keyARN,
 				},
 				"lambda_timeout":     map[string]interface{}{"fanout": 120},
 				"lambda_memory_size": map[string]interface{}{"fanout": 1024, "publisher": 3600},
@@ -470,7 +470,7 @@ func TestPlanToggles(t *testing.T) {
 				}
 				queue := planned(t, plan, "aws_sqs_queue.fanout[0]")
 				assert.EqualValues(t, 6*120, queue["visibility_timeout_seconds"])
-				assert.EqualValues(t, 600, queue["message_retention_seconds"])
+				assert.EqualValues(t, 2400, queue["message_retention_seconds"])
 				mapping := planned(t, plan, "aws_lambda_event_source_mapping.fanout[0]")
 				assert.EqualValues(t, 4, mapping["batch_size"])
 				assert.EqualValues(t, 50, block(t, mapping, "scaling_config")["maximum_concurrency"])

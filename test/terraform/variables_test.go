@@ -61,6 +61,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"fanout zero receives", fanout(map[string]interface{}{"max_receive_count": 0}), "max_receive_count must be a whole number from 1 to 1000"},
 		{"fanout negative rate budget", fanout(map[string]interface{}{"rate_budget": -1}), "rate_budget must be >= 0"},
 		{"fanout retention under a minute", fanout(map[string]interface{}{"message_retention_seconds": 30}), "message_retention_seconds must be a whole number of seconds from 60 to 1209600"},
+		{"fanout retention shorter than the receives", fanout(map[string]interface{}{"max_receive_count": 10}), "message_retention_seconds must exceed max_receive_count x the queue's visibility timeout"},
 		{"fanout key alias", fanout(map[string]interface{}{"kms_key_arn": "alias/aws/sqs"}), "distributed_fanout.kms_key_arn must be a KMS key ARN"},
 		{"fanout timeout over 900s", map[string]interface{}{"lambda_timeout": map[string]interface{}{"fanout": 901}}, "lambda_timeout.fanout must be from 1 to 900 seconds"},
 		{"deployer timeout over 900s", map[string]interface{}{"lambda_timeout": map[string]interface{}{"deployer": 901}}, "lambda_timeout.deployer must be from 1 to 900 seconds"},
