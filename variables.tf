@@ -294,6 +294,13 @@ variable "authorizer_jwt_secret" {
   type        = string
   default     = null
   sensitive   = true
+
+  # As the authorizer checks at cold start (lambda/auth): a shorter HS256
+  # secret can be brute-forced from one token.
+  validation {
+    condition     = var.authorizer_jwt_secret == null || length(coalesce(var.authorizer_jwt_secret, "-")) >= 32
+    error_message = "The authorizer_jwt_secret must be at least 32 bytes (the built-in authorizer refuses a shorter HS256 secret at cold start): generate one with `openssl rand -hex 32`, and prefer authorizer.jwt.secret_ssm_parameter or secret_arn."
+  }
 }
 
 ################################################################################

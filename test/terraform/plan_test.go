@@ -295,7 +295,7 @@ func TestPlanToggles(t *testing.T) {
 			name: "authorizer jwt with an inline secret stays out of plan output",
 			vars: map[string]interface{}{
 				"authorizer":            map[string]interface{}{"mode": "jwt"},
-				"authorizer_jwt_secret": "s3cr3t-value-for-tests",
+				"authorizer_jwt_secret": "s3cr3t-value-for-tests-32-bytes-long",
 			},
 			check: func(t *testing.T, plan *terraform.PlanStruct) {
 				rc := plan.ResourceChangesMap[`aws_lambda_function.this["authorizer"]`]
