@@ -4,9 +4,11 @@
 //
 // Delivery is at-least-once (SQS) with per-batch idempotency: before
 // delivering, the worker claims the batch in a [Ledger] (a conditional
-// PutItem of pk=batch#<id> with a TTL in the connections table), so a
+// UpdateItem of pk=batch#<id> with a TTL in the connections table), so a
 // redelivered batch that was already delivered is acknowledged without
-// sending again, within the ledger's window.
+// sending again, within the ledger's window. A batch given back after some
+// of its recipients failed or were not reached in time keeps those in the
+// ledger ([ProgressLedger]), and its redelivery sends only to them.
 package fanout
 
 import (

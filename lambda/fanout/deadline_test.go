@@ -27,8 +27,14 @@ func (l *leaseRecorder) Claim(ctx context.Context, id string, lease time.Duratio
 	return l.MemoryLedger.Claim(ctx, id, lease)
 }
 
+func (l *leaseRecorder) ClaimRemaining(ctx context.Context, id string, lease time.Duration) (fanout.Claim, []string, error) {
+	l.leases = append(l.leases, lease)
+	return l.MemoryLedger.ClaimRemaining(ctx, id, lease)
+}
+
 // TestWorkerCutShortRetriesBatch: a worker whose invocation ends before the
-// batch is out must not mark it delivered; the redelivery sends it whole.
+// batch is out must not mark it delivered; the redelivery sends what it did
+// not reach.
 // Its claim lasts until the invocation's deadline, not a fixed 5 minutes.
 func TestWorkerCutShortRetriesBatch(t *testing.T) {
 	api := mgmtapitest.New(mgmtapitest.Options{Stage: "prod", AutoRegister: true, KeepMessages: true})

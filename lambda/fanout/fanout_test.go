@@ -609,14 +609,44 @@ func TestWorkerRetriesFailedBatches(t *testing.T) {
 	assert.Equal(t, []string{ev.Records[0].MessageId, "poison"}, failed, "the batch with a 503 recipient and the unreadable one")
 
 	// The failing connection recovers; SQS redelivers the failed batch, which
-	// is sent again (at-least-once), while the done batch stays done.
+	// is sent again to the recipient that failed only (the ledger kept it),
+	// while the done batch stays done.
 	failing.Delete("c00003=")
 	resp, err = h.worker.Handle(context.Background(), events.SQSEvent{Records: ev.Records[:2]})
 	require.NoError(t, err)
 	assert.Empty(t, resp.BatchItemFailures)
 	assert.Len(t, h.srv.Messages("c00003="), 1)
-	assert.Len(t, h.srv.Messages("c00000="), 2, "recipients of a partly failed batch may get it twice")
+	assert.Len(t, h.srv.Messages("c00000="), 1, "the recipients that had it do not get it again")
 	assert.Len(t, h.srv.Messages("c00005="), 1, "the completed batch is not sent again")
+}
+
+// TestWorkerGoesOnWhereACutShortDeliveryStopped: a batch that does not get
+// out within one invocation is not started over on each redelivery (which
+// sent its first recipients the message again and again and never reached
+// the last ones): the next invocation sends what the last one did not.
+func TestWorkerGoesOnWhereACutShortDeliveryStopped(t *testing.T) {
+	h := newHarness(t, mgmtapitest.Options{AutoRegister: true, Latency: 20 * time.Millisecond})
+	q := &fakeSQS{}
+	members := recipients(64)
+	_, err := newEnqueuer(t, q, 0, 64).Distribute(context.Background(), "", []byte("m"), pagesOf(members, 64))
+	require.NoError(t, err)
+	ev := q.event()
+	require.Len(t, ev.Records, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 70*time.Millisecond) // about 3 of the 8 rounds of 8
+	defer cancel()
+	resp, err := h.worker.Handle(ctx, ev)
+	require.NoError(t, err)
+	require.Len(t, resp.BatchItemFailures, 1, "cut short")
+	first := h.srv.Counts().Posts
+	require.Less(t, first, int64(64))
+
+	resp, err = h.worker.Handle(context.Background(), ev)
+	require.NoError(t, err)
+	assert.Empty(t, resp.BatchItemFailures)
+	assert.LessOrEqual(t, h.srv.Counts().Posts-first, 64-first+8, "the redelivery posts to what was left (and at most the 8 in flight when the first stopped)")
+	for _, id := range members {
+		assert.NotEmpty(t, h.srv.Messages(id), id)
+	}
 }
 
 func TestWorkerBusyBatchIsRetried(t *testing.T) {
@@ -639,6 +669,7 @@ func TestMemoryLedger(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := fanout.NewMemoryLedger(time.Hour, func() time.Time { return now })
 	runLedgerContract(t, l, func(d time.Duration) { now = now.Add(d) })
+	runProgressLedgerContract(t, l, func(d time.Duration) { now = now.Add(d) })
 }
 
 // runLedgerContract checks a Ledger; advance moves its clock.
@@ -668,6 +699,43 @@ func runLedgerContract(t *testing.T, l fanout.Ledger, advance func(time.Duration
 	assert.Equal(t, fanout.AlreadyDone, claim("a"))
 	advance(2 * time.Hour)
 	assert.Equal(t, fanout.Claimed, claim("a"), "after the window a batch id is forgotten")
+}
+
+// runProgressLedgerContract checks what a ProgressLedger adds; advance
+// moves its clock.
+func runProgressLedgerContract(t *testing.T, pl fanout.ProgressLedger, advance func(time.Duration)) {
+	t.Helper()
+	ctx := context.Background()
+	l := fanout.Ledger(pl)
+	c, left, err := pl.ClaimRemaining(ctx, "p", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, fanout.Claimed, c)
+	assert.Nil(t, left, "a new batch: every recipient")
+	require.NoError(t, pl.ReleaseRemaining(ctx, "p", []string{"r2", "r1"}))
+	c, left, err = pl.ClaimRemaining(ctx, "p", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, fanout.Claimed, c, "a batch released with recipients left is claimed again at once")
+	assert.Equal(t, []string{"r2", "r1"}, left, "in their order")
+	c, _, err = pl.ClaimRemaining(ctx, "p", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, fanout.Busy, c, "and held by its new claim")
+	advance(2 * time.Minute)
+	c, left, err = pl.ClaimRemaining(ctx, "p", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, fanout.Claimed, c, "a dead worker's claim is taken over")
+	assert.Equal(t, []string{"r2", "r1"}, left, "with the recipients it had left")
+	require.NoError(t, pl.ReleaseRemaining(ctx, "p", []string{"r1"}))
+	_, left, err = pl.ClaimRemaining(ctx, "p", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"r1"}, left)
+	require.NoError(t, l.Complete(ctx, "p"))
+	c, _, err = pl.ClaimRemaining(ctx, "p", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, fanout.AlreadyDone, c)
+	require.NoError(t, pl.ReleaseRemaining(ctx, "p", []string{"r1"}), "a done batch is not given back")
+	c, _, err = pl.ClaimRemaining(ctx, "p", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, fanout.AlreadyDone, c)
 }
 
 var _ realtime.Distributor = (*fanout.Enqueuer)(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -37,6 +38,22 @@ type Ledger interface {
 	Release(ctx context.Context, batchID string) error
 }
 
+// ProgressLedger is a Ledger that also remembers, for a batch given back
+// with ReleaseRemaining, which of its recipients are left: the next claim
+// returns them, so a redelivery (or a DLQ redrive) sends only to those, not
+// again to the ones that already have the message, and a batch too large
+// for one invocation goes on where the last one stopped. Both ledgers here
+// implement it; the worker uses it when its Ledger does.
+type ProgressLedger interface {
+	Ledger
+	// ClaimRemaining is Claim that also returns the recipients left by the
+	// last ReleaseRemaining (nil: all of the batch's).
+	ClaimRemaining(ctx context.Context, batchID string, lease time.Duration) (Claim, []string, error)
+	// ReleaseRemaining gives up a claim, keeping remaining (the recipients
+	// a redelivery sends to; nil or empty: all again, as Release).
+	ReleaseRemaining(ctx context.Context, batchID string, remaining []string) error
+}
+
 // DefaultWindow is how long a delivered batch is remembered: longer than
 // SQS's retries of one message can span (visibility timeout × maxReceiveCount;
 // at the module's limits 6 × 900 s × 10 = 15 h). The ledger item costs one
@@ -52,11 +69,13 @@ type MemoryLedger struct {
 }
 
 type ledgerEntry struct {
-	done  bool
-	until time.Time // lease end while running, forgotten after when done
+	done      bool
+	released  bool      // given back with remaining recipients
+	until     time.Time // lease end while running, forgotten after when done
+	remaining []string  // after ReleaseRemaining
 }
 
-var _ Ledger = (*MemoryLedger)(nil)
+var _ ProgressLedger = (*MemoryLedger)(nil)
 
 // NewMemoryLedger returns an empty ledger remembering batches for window
 // (DefaultWindow if 0); now may be nil for time.Now.
@@ -71,18 +90,27 @@ func NewMemoryLedger(window time.Duration, now func() time.Time) *MemoryLedger {
 }
 
 // Claim implements Ledger.
-func (m *MemoryLedger) Claim(_ context.Context, id string, lease time.Duration) (Claim, error) {
+func (m *MemoryLedger) Claim(ctx context.Context, id string, lease time.Duration) (Claim, error) {
+	c, _, err := m.ClaimRemaining(ctx, id, lease)
+	return c, err
+}
+
+// ClaimRemaining implements ProgressLedger.
+func (m *MemoryLedger) ClaimRemaining(_ context.Context, id string, lease time.Duration) (Claim, []string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	if e, ok := m.entries[id]; ok && now.Before(e.until) {
+	e, ok := m.entries[id]
+	if ok && !e.released && now.Before(e.until) {
 		if e.done {
-			return AlreadyDone, nil
+			return AlreadyDone, nil, nil
 		}
-		return Busy, nil
+		return Busy, nil, nil
 	}
-	m.entries[id] = ledgerEntry{until: now.Add(lease)}
-	return Claimed, nil
+	// The remaining recipients stay with the claim: a worker that dies
+	// with it leaves them to the next one.
+	m.entries[id] = ledgerEntry{until: now.Add(lease), remaining: e.remaining}
+	return Claimed, e.remaining, nil
 }
 
 // Complete implements Ledger.
@@ -94,11 +122,21 @@ func (m *MemoryLedger) Complete(_ context.Context, id string) error {
 }
 
 // Release implements Ledger.
-func (m *MemoryLedger) Release(_ context.Context, id string) error {
+func (m *MemoryLedger) Release(ctx context.Context, id string) error {
+	return m.ReleaseRemaining(ctx, id, nil)
+}
+
+// ReleaseRemaining implements ProgressLedger.
+func (m *MemoryLedger) ReleaseRemaining(_ context.Context, id string, remaining []string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.entries[id]; ok && !e.done {
+	e, ok := m.entries[id]
+	switch {
+	case !ok || e.done:
+	case len(remaining) == 0:
 		delete(m.entries, id)
+	default:
+		m.entries[id] = ledgerEntry{released: true, until: m.now().Add(m.window), remaining: slices.Clone(remaining)}
 	}
 	return nil
 }
@@ -123,7 +161,7 @@ type DynamoLedger struct {
 	now    func() time.Time
 }
 
-var _ Ledger = (*DynamoLedger)(nil)
+var _ ProgressLedger = (*DynamoLedger)(nil)
 
 // NewDynamoLedger returns a ledger in table; window 0 means DefaultWindow.
 func NewDynamoLedger(client DynamoAPI, table string, window time.Duration) (*DynamoLedger, error) {
@@ -140,9 +178,11 @@ const (
 	ledgerSK      = "batch"
 	stateRunning  = "running"
 	stateDone     = "done"
+	stateReleased = "released" // given back with the recipients left
 	ledgerPrefix  = "batch#"
 	attrState     = "state"
 	attrLeaseEnds = "leaseEnds"
+	attrRemaining = "remaining"
 )
 
 func ledgerKey(id string) map[string]types.AttributeValue {
@@ -165,40 +205,57 @@ func (d *DynamoLedger) WithClock(now func() time.Time) *DynamoLedger {
 	return d
 }
 
-// Claim implements Ledger with one conditional PutItem: it succeeds when no
-// item exists, or the item is past its ttl (DynamoDB deletes late), or it is
-// a running claim whose lease ran out.
+// Claim implements Ledger (ClaimRemaining without the recipients).
 func (d *DynamoLedger) Claim(ctx context.Context, id string, lease time.Duration) (Claim, error) {
+	c, _, err := d.ClaimRemaining(ctx, id, lease)
+	return c, err
+}
+
+// ClaimRemaining implements ProgressLedger with one conditional UpdateItem
+// (which creates the item when there is none): it succeeds when no item
+// exists, or the item is past its ttl (DynamoDB deletes late), or it is a
+// running claim whose lease ran out, or a batch released with recipients
+// left, which it returns (they stay on the item for a next claimer).
+func (d *DynamoLedger) ClaimRemaining(ctx context.Context, id string, lease time.Duration) (Claim, []string, error) {
 	now := d.now()
-	item := ledgerKey(id)
-	item[attrState] = &types.AttributeValueMemberS{Value: stateRunning}
-	item[attrLeaseEnds] = num(now.Add(lease).UnixMilli())
-	item["ttl"] = num(now.Add(d.window).Unix())
-	_, err := d.client.PutItem(ctx, &dynamodb.PutItemInput{
+	out, err := d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(d.table),
-		Item:                item,
-		ConditionExpression: aws.String("attribute_not_exists(pk) OR #ttl < :nowS OR (#state = :running AND #lease < :nowMs)"),
+		Key:                 ledgerKey(id),
+		UpdateExpression:    aws.String("SET #state = :running, #lease = :lease, #ttl = :ttl"),
+		ConditionExpression: aws.String("attribute_not_exists(pk) OR #ttl < :nowS OR (#state = :running AND #lease < :nowMs) OR #state = :released"),
 		ExpressionAttributeNames: map[string]string{
 			"#ttl": "ttl", "#state": attrState, "#lease": attrLeaseEnds,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":nowS":    num(now.Unix()),
-			":nowMs":   num(now.UnixMilli()),
-			":running": &types.AttributeValueMemberS{Value: stateRunning},
+			":lease":    num(now.Add(lease).UnixMilli()),
+			":ttl":      num(now.Add(d.window).Unix()),
+			":nowS":     num(now.Unix()),
+			":nowMs":    num(now.UnixMilli()),
+			":running":  &types.AttributeValueMemberS{Value: stateRunning},
+			":released": &types.AttributeValueMemberS{Value: stateReleased},
 		},
+		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
-		return Claimed, nil
+		var remaining []string
+		if l, ok := out.Attributes[attrRemaining].(*types.AttributeValueMemberL); ok {
+			for _, v := range l.Value {
+				if s, ok := v.(*types.AttributeValueMemberS); ok {
+					remaining = append(remaining, s.Value)
+				}
+			}
+		}
+		return Claimed, remaining, nil
 	case errors.As(err, &ccf):
 		if s, ok := ccf.Item[attrState].(*types.AttributeValueMemberS); ok && s.Value == stateDone {
-			return AlreadyDone, nil
+			return AlreadyDone, nil, nil
 		}
-		return Busy, nil
+		return Busy, nil, nil
 	default:
-		return Busy, fmt.Errorf("claim batch %s: %w", id, err)
+		return Busy, nil, fmt.Errorf("claim batch %s: %w", id, err)
 	}
 }
 
@@ -207,8 +264,8 @@ func (d *DynamoLedger) Complete(ctx context.Context, id string) error {
 	_, err := d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(d.table),
 		Key:                       ledgerKey(id),
-		UpdateExpression:          aws.String("SET #state = :done, #ttl = :ttl REMOVE #lease"),
-		ExpressionAttributeNames:  map[string]string{"#state": attrState, "#ttl": "ttl", "#lease": attrLeaseEnds},
+		UpdateExpression:          aws.String("SET #state = :done, #ttl = :ttl REMOVE #lease, #rem"),
+		ExpressionAttributeNames:  map[string]string{"#state": attrState, "#ttl": "ttl", "#lease": attrLeaseEnds, "#rem": attrRemaining},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":done": &types.AttributeValueMemberS{Value: stateDone}, ":ttl": num(d.now().Add(d.window).Unix())},
 	})
 	if err != nil {
@@ -217,15 +274,47 @@ func (d *DynamoLedger) Complete(ctx context.Context, id string) error {
 	return nil
 }
 
-// Release implements Ledger: it deletes a running claim (never a done one).
+// Release implements Ledger: it deletes a running claim (never a done one),
+// so a redelivery sends to all of the batch's recipients.
 func (d *DynamoLedger) Release(ctx context.Context, id string) error {
-	_, err := d.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(d.table),
-		Key:                       ledgerKey(id),
-		ConditionExpression:       aws.String("#state = :running"),
-		ExpressionAttributeNames:  map[string]string{"#state": attrState},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":running": &types.AttributeValueMemberS{Value: stateRunning}},
-	})
+	return d.ReleaseRemaining(ctx, id, nil)
+}
+
+// ReleaseRemaining implements ProgressLedger: a running claim becomes a
+// released batch holding remaining (a list, in the batch's order); with no
+// remaining recipients it is deleted, as Release does. A done batch is
+// never touched.
+func (d *DynamoLedger) ReleaseRemaining(ctx context.Context, id string, remaining []string) error {
+	var err error
+	if len(remaining) == 0 {
+		_, err = d.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName:                 aws.String(d.table),
+			Key:                       ledgerKey(id),
+			ConditionExpression:       aws.String("#state = :running"),
+			ExpressionAttributeNames:  map[string]string{"#state": attrState},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":running": &types.AttributeValueMemberS{Value: stateRunning}},
+		})
+	} else {
+		list := make([]types.AttributeValue, len(remaining))
+		for i, r := range remaining {
+			list[i] = &types.AttributeValueMemberS{Value: r}
+		}
+		_, err = d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:           aws.String(d.table),
+			Key:                 ledgerKey(id),
+			UpdateExpression:    aws.String("SET #state = :released, #rem = :rem, #ttl = :ttl REMOVE #lease"),
+			ConditionExpression: aws.String("#state = :running"),
+			ExpressionAttributeNames: map[string]string{
+				"#state": attrState, "#rem": attrRemaining, "#ttl": "ttl", "#lease": attrLeaseEnds,
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":released": &types.AttributeValueMemberS{Value: stateReleased},
+				":running":  &types.AttributeValueMemberS{Value: stateRunning},
+				":rem":      &types.AttributeValueMemberL{Value: list},
+				":ttl":      num(d.now().Add(d.window).Unix()),
+			},
+		})
+	}
 	var ccf *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &ccf) {
 		return fmt.Errorf("release batch %s: %w", id, err)

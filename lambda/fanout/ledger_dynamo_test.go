@@ -56,4 +56,6 @@ func TestDynamoLedger(t *testing.T) {
 	ttl, ok := out.Item["ttl"].(*types.AttributeValueMemberN)
 	require.True(t, ok, "the ledger item carries the table's ttl attribute")
 	assert.Equal(t, fmt.Sprint(now.Add(time.Hour).Unix()), ttl.Value)
+
+	runProgressLedgerContract(t, l, func(d time.Duration) { now = now.Add(d) })
 }

@@ -163,12 +163,42 @@ func (w *Worker) lease(ctx context.Context) time.Duration {
 	return w.cfg.Lease
 }
 
+// retryable lists, in the order of recipients, those whose post failed in
+// a way worth retrying (throttled past the retries, 5xx, no time left):
+// not the delivered, gone, too large or forbidden ones.
+func retryable(rep sender.Report, recipients []string) []string {
+	failed := map[string]bool{}
+	for _, r := range rep.Results {
+		if r.Status == sender.StatusFailed {
+			failed[r.ConnectionID] = true
+		}
+	}
+	var out []string
+	for _, id := range recipients {
+		if failed[id] {
+			out = append(out, id)
+			delete(failed, id)
+		}
+	}
+	return out
+}
+
 // errBusy means another worker holds the batch.
 var errBusy = errors.New("batch is being delivered by another worker")
 
 // deliver claims batch b (the body of rec) and sends it through s.
 func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage, b Batch, s *sender.Sender) error {
-	claim, err := w.cfg.Ledger.Claim(ctx, b.ID, w.lease(ctx))
+	progress, _ := w.cfg.Ledger.(ProgressLedger)
+	var (
+		claim     Claim
+		remaining []string
+		err       error
+	)
+	if progress != nil {
+		claim, remaining, err = progress.ClaimRemaining(ctx, b.ID, w.lease(ctx))
+	} else {
+		claim, err = w.cfg.Ledger.Claim(ctx, b.ID, w.lease(ctx))
+	}
 	if err != nil {
 		return err
 	}
@@ -179,11 +209,19 @@ func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage, b Batch, s 
 	case Busy:
 		return fmt.Errorf("batch %s: %w", b.ID, errBusy)
 	}
-	rep := s.Send(ctx, b.ConnectionIDs, b.Data)
-	w.cfg.Logger.InfoContext(ctx, "fan-out batch", "batchId", b.ID, "recipients", len(b.ConnectionIDs),
+	recipients := b.ConnectionIDs
+	if remaining != nil {
+		// An earlier delivery left these: the others already have it.
+		recipients = remaining
+	}
+	rep := s.Send(ctx, recipients, b.Data)
+	w.cfg.Logger.InfoContext(ctx, "fan-out batch", "batchId", b.ID, "recipients", len(recipients),
 		"delivered", rep.Delivered, "gone", rep.Gone, "failed", rep.Failed, "retries", rep.Retries)
+	// Only a report that accounts for every recipient can say who is left;
+	// otherwise (or after 403s) a redelivery sends to all of them.
+	accounted := rep.Total() == len(recipients)
 	if ctx.Err() != nil && rep.Failed == 0 {
-		rep.Failed = len(b.ConnectionIDs) - rep.Total()
+		rep.Failed = len(recipients) - rep.Total()
 	}
 	failure := ""
 	switch {
@@ -198,8 +236,15 @@ func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage, b Batch, s 
 	}
 	if failure != "" {
 		// At-least-once: give the claim back so SQS's redelivery sends the
-		// batch again (to all of its recipients).
-		if rerr := w.cfg.Ledger.Release(context.WithoutCancel(ctx), b.ID); rerr != nil {
+		// batch again: to the recipients that failed (or were not reached
+		// in time) when the ledger keeps them, else to all of them.
+		var rerr error
+		if left := retryable(rep, recipients); progress != nil && accounted && len(left) > 0 && rep.Forbidden == 0 {
+			rerr = progress.ReleaseRemaining(context.WithoutCancel(ctx), b.ID, left)
+		} else {
+			rerr = w.cfg.Ledger.Release(context.WithoutCancel(ctx), b.ID)
+		}
+		if rerr != nil {
 			return errors.Join(fmt.Errorf("batch %s: %s", b.ID, failure), rerr)
 		}
 		return fmt.Errorf("batch %s: %s", b.ID, failure)
