@@ -42,12 +42,14 @@ locals {
     "dynamodb:ConditionCheckItem",
   ]
 
-  # POST sends, GET looks a connection up, DELETE disconnects; only on this
-  # stage. Built from the API (not the stage) so the functions, which the stage
-  # depends on through its routes, can depend on their policies.
-  manage_connections_resources = [
-    for method in ["POST", "GET", "DELETE"] : "${aws_apigatewayv2_api.this.execution_arn}/${var.stage_name}/${method}/@connections/*"
-  ]
+  # POST sends; DELETE disconnects, which only the publisher does (its
+  # disconnect command); no function looks a connection up (GET). Only on
+  # this stage. Built from the API (not the stage) so the functions, which
+  # the stage depends on through its routes, can depend on their policies.
+  manage_connections_resources = {
+    for fn, methods in { websocket = ["POST"], publisher = ["POST", "DELETE"], fanout = ["POST"] } :
+    fn => [for method in methods : "${aws_apigatewayv2_api.this.execution_arn}/${var.stage_name}/${method}/@connections/*"]
+  }
 
   ssm_parameter_arns = [
     for p in compact([local.jwt.secret_ssm_parameter, local.jwt.public_key_ssm_parameter]) :
@@ -72,29 +74,31 @@ locals {
   }] : []
 
   # Table and management API: what the websocket, publisher and fan-out
-  # worker functions share.
-  connection_statements = concat(
-    [
-      {
-        Sid      = "ConnectionTable"
+  # worker functions share (each with its own management API methods).
+  connection_statements = {
+    for fn, resources in local.manage_connections_resources : fn => concat(
+      [
+        {
+          Sid      = "ConnectionTable"
+          Effect   = "Allow"
+          Action   = local.dynamodb_actions
+          Resource = local.table_resources
+        },
+        {
+          Sid      = "ManageConnections"
+          Effect   = "Allow"
+          Action   = ["execute-api:ManageConnections"]
+          Resource = resources
+        },
+      ],
+      var.dynamodb.kms_key_arn == null ? [] : [{
+        Sid      = "TableKey"
         Effect   = "Allow"
-        Action   = local.dynamodb_actions
-        Resource = local.table_resources
-      },
-      {
-        Sid      = "ManageConnections"
-        Effect   = "Allow"
-        Action   = ["execute-api:ManageConnections"]
-        Resource = local.manage_connections_resources
-      },
-    ],
-    var.dynamodb.kms_key_arn == null ? [] : [{
-      Sid      = "TableKey"
-      Effect   = "Allow"
-      Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-      Resource = [var.dynamodb.kms_key_arn]
-    }],
-  )
+        Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+        Resource = [var.dynamodb.kms_key_arn]
+      }],
+    )
+  }
 
   # Distributed fan-out: the senders may only enqueue (SendMessageBatch is
   # authorized as sqs:SendMessage); the worker may only consume, as the event
@@ -116,7 +120,7 @@ locals {
     }],
   ) : []
   fanout_worker_statements = concat(
-    local.connection_statements,
+    local.connection_statements["fanout"],
     [{
       Sid      = "ConsumeFanoutBatches"
       Effect   = "Allow"
@@ -150,16 +154,18 @@ locals {
     Resource = local.pusher_post_resources
   }] : []
 
-  runtime_statements = concat(
-    local.connection_statements,
-    local.fanout_send_statements,
-    local.events_enabled ? [{
-      Sid      = "LifecycleEvents"
-      Effect   = "Allow"
-      Action   = ["events:PutEvents"]
-      Resource = [local.event_bus_arn]
-    }] : [],
-  )
+  runtime_statements = {
+    for fn in ["websocket", "publisher"] : fn => concat(
+      local.connection_statements[fn],
+      local.fanout_send_statements,
+      local.events_enabled ? [{
+        Sid      = "LifecycleEvents"
+        Effect   = "Allow"
+        Action   = ["events:PutEvents"]
+        Resource = [local.event_bus_arn]
+      }] : [],
+    )
+  }
 
   authorizer_statements = concat(
     length(local.ssm_parameter_arns) == 0 ? [] : [{
@@ -202,8 +208,8 @@ locals {
   ]
 
   function_statements = {
-    websocket  = local.runtime_statements
-    publisher  = concat(local.runtime_statements, local.publisher_pusher_statements)
+    websocket  = local.runtime_statements["websocket"]
+    publisher  = concat(local.runtime_statements["publisher"], local.publisher_pusher_statements)
     authorizer = local.authorizer_statements
     fanout     = concat(local.fanout_worker_statements, local.fanout_pusher_statements)
     deployer   = local.deployer_statements

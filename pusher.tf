@@ -93,7 +93,7 @@ locals {
         Sid      = "ManageConnections"
         Effect   = "Allow"
         Action   = ["execute-api:ManageConnections"]
-        Resource = [for method in ["POST", "GET", "DELETE"] : "${try(aws_apigatewayv2_api.pusher[0].execution_arn, "")}/${var.stage_name}/${method}/@connections/*"]
+        Resource = [for method in ["POST", "DELETE"] : "${try(aws_apigatewayv2_api.pusher[0].execution_arn, "")}/${var.stage_name}/${method}/@connections/*"]
       },
       {
         # $connect hands connection_established to an asynchronous invoke of itself.

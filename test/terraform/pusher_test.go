@@ -273,7 +273,6 @@ func TestPusherApplyWiringAndIAM(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{
 		wsExec + "/" + pusherStageName + "/POST/@connections/*",
-		wsExec + "/" + pusherStageName + "/GET/@connections/*",
 		wsExec + "/" + pusherStageName + "/DELETE/@connections/*",
 	}, []string(sids["ManageConnections"].Resource), "only the Pusher stage, not the protocol v1 API")
 	assert.Equal(t, []string{"lambda:InvokeFunction"}, []string(sids["WelcomeSelfInvoke"].Action))
