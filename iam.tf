@@ -42,13 +42,19 @@ locals {
     "dynamodb:ConditionCheckItem",
   ]
 
-  # POST sends; DELETE disconnects, which only the publisher does (its
-  # disconnect command); no function looks a connection up (GET). Only on
-  # this stage. Built from the API (not the stage) so the functions, which
-  # the stage depends on through its routes, can depend on their policies.
+  # POST sends; DELETE disconnects, which only the publisher (its disconnect
+  # command) and the Pusher function (terminate_connections, refused auth)
+  # do; no function looks a connection up (GET). Only on the function's own
+  # stage: this API's, or the Pusher API's (pusher.tf). Built from the API
+  # (not the stage) so the functions, which the stage depends on through its
+  # routes, can depend on their policies.
   manage_connections_resources = {
-    for fn, methods in { websocket = ["POST"], publisher = ["POST", "DELETE"], fanout = ["POST"] } :
-    fn => [for method in methods : "${aws_apigatewayv2_api.this.execution_arn}/${var.stage_name}/${method}/@connections/*"]
+    for fn, m in {
+      websocket = { api = aws_apigatewayv2_api.this.execution_arn, methods = ["POST"] }
+      publisher = { api = aws_apigatewayv2_api.this.execution_arn, methods = ["POST", "DELETE"] }
+      fanout    = { api = aws_apigatewayv2_api.this.execution_arn, methods = ["POST"] }
+      pusher    = { api = try(aws_apigatewayv2_api.pusher[0].execution_arn, ""), methods = ["POST", "DELETE"] }
+    } : fn => [for method in m.methods : "${m.api}/${var.stage_name}/${method}/@connections/*"]
   }
 
   ssm_parameter_arns = [
@@ -73,8 +79,8 @@ locals {
     Resource = ["*"]
   }] : []
 
-  # Table and management API: what the websocket, publisher and fan-out
-  # worker functions share (each with its own management API methods).
+  # Table and management API: what the websocket, publisher, fan-out worker
+  # and Pusher functions share (each with its own management API methods).
   connection_statements = {
     for fn, resources in local.manage_connections_resources : fn => concat(
       [

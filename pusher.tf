@@ -83,18 +83,10 @@ locals {
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
         Resource = ["${try(aws_cloudwatch_log_group.pusher[0].arn, "")}:*"]
       },
-      {
-        Sid      = "ConnectionTable"
-        Effect   = "Allow"
-        Action   = local.dynamodb_actions
-        Resource = local.table_resources
-      },
-      {
-        Sid      = "ManageConnections"
-        Effect   = "Allow"
-        Action   = ["execute-api:ManageConnections"]
-        Resource = [for method in ["POST", "DELETE"] : "${try(aws_apigatewayv2_api.pusher[0].execution_arn, "")}/${var.stage_name}/${method}/@connections/*"]
-      },
+    ],
+    # The table (and its key) and POST/DELETE on the Pusher stage (iam.tf).
+    local.connection_statements["pusher"],
+    [
       {
         # $connect hands connection_established to an asynchronous invoke of itself.
         Sid      = "WelcomeSelfInvoke"
@@ -120,12 +112,6 @@ locals {
       Effect   = "Allow"
       Action   = ["kms:Decrypt"]
       Resource = [var.pusher.secret_kms_key_arn]
-    }],
-    var.dynamodb.kms_key_arn == null ? [] : [{
-      Sid      = "TableKey"
-      Effect   = "Allow"
-      Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-      Resource = [var.dynamodb.kms_key_arn]
     }],
     local.events_enabled ? [{
       Sid      = "LifecycleEvents"

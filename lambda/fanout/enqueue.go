@@ -49,7 +49,6 @@ type Enqueuer struct {
 	batchSize int
 	rateHint  float64
 	newID     func() string
-	sleep     func(context.Context, time.Duration) error // between tries of failed entries
 }
 
 // sendBackoff is the first wait before entries SQS failed are sent again.
@@ -78,7 +77,7 @@ func NewEnqueuer(client SQSAPI, s Settings) (*Enqueuer, error) {
 	if s.BatchSize > MaxBatchSize {
 		return nil, fmt.Errorf("fanout: batch size %d above %d", s.BatchSize, MaxBatchSize)
 	}
-	return &Enqueuer{client: client, queueURL: s.QueueURL, threshold: s.Threshold, batchSize: s.BatchSize, rateHint: s.RateHint(), newID: randomID, sleep: sleepCtx}, nil
+	return &Enqueuer{client: client, queueURL: s.QueueURL, threshold: s.Threshold, batchSize: s.BatchSize, rateHint: s.RateHint(), newID: randomID}, nil
 }
 
 func randomID() string {
@@ -245,7 +244,7 @@ func (d *distribution) flush(ctx context.Context, final bool) error {
 		}
 		entries = retry
 		backoff := sendBackoff << (attempt - 1)
-		if err := d.e.sleep(ctx, backoff/2+time.Duration(mrand.Int64N(int64(backoff/2)+1))); err != nil {
+		if err := sleepCtx(ctx, backoff/2+time.Duration(mrand.Int64N(int64(backoff/2)+1))); err != nil {
 			return errors.Join(faults, fmt.Errorf("enqueue fan-out %s: %w", d.id, err))
 		}
 	}
