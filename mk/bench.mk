@@ -70,7 +70,9 @@ test-bench-smoke: ## every benchmark once at small N, the fan-out ledger on Dyna
 	$(BENCH_OUT)/smoke/wsbench fanout -n 1000 -timebox 1s -out $(BENCH_OUT)/smoke >/dev/null
 	$(BENCH_OUT)/smoke/wsbench fanout -n 1000 -strategies ours -post sdk -out $(BENCH_OUT)/smoke >/dev/null
 	@grep -q '"accepted"' $(BENCH_OUT)/smoke/fanout.json || { echo "test-bench-smoke: fanout.json has no accepted calls over time"; exit 1; }
-	$(BENCH_OUT)/smoke/wsbench workers -k 1,2 -n 2000 -modes before,alone,hint,hint-unpaced,hint-full -per-invocation auto -ceiling >/dev/null
+	@rm -rf $(BENCH_OUT)/smoke/wprof
+	$(BENCH_OUT)/smoke/wsbench workers -k 1,2 -n 2000 -modes before,alone,hint,hint-unpaced,hint-full -per-invocation auto -ceiling -cpuprofile $(BENCH_OUT)/smoke/wprof >/dev/null
+	@test -n "$$(find $(BENCH_OUT)/smoke/wprof -name 'cpu-k2-hint-*-w1.pprof' -size +0)" || { echo "test-bench-smoke: workers -cpuprofile wrote no profile for k=2 hint worker 1"; ls $(BENCH_OUT)/smoke/wprof; exit 1; }
 	$(BENCH_OUT)/smoke/wsbench fanout -n 1000 -strategies ours -max-rate 2500 -pace-window=-1ns -out $(BENCH_OUT)/smoke >/dev/null
 	$(BENCH_OUT)/smoke/wsbench small -n 100 -runs 1 -pause 10ms -start-rate=-1,0 >/dev/null
 	$(BENCH_OUT)/smoke/wsbench handshake -n 20 >/dev/null

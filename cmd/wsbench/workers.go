@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,6 +107,7 @@ func runWorkers(args []string) error {
 	gogc := fs.String("client-gogc", "400", "GOGC of the worker processes")
 	gomaxprocs := fs.Int("client-gomaxprocs", sendingGOMAXPROCS, "GOMAXPROCS of the worker processes (0 = the Go default)")
 	ceiling := fs.Bool("ceiling", false, "per k, first measure k workers against a stand-in without rate limit (each sender unlimited, no hint): the machine's own ceiling for k processes")
+	cpuprofile := fs.String("cpuprofile", "", "write each worker's CPU profile (from the start signal to its last batch) to cpu-k<k>-<mode>-<per invocation>-w<worker>.pprof in this folder")
 	_ = fs.Parse(args)
 	if sf.rate <= 0 {
 		return errors.New("-rate must be positive")
@@ -130,6 +132,11 @@ func runWorkers(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *cpuprofile != "" {
+		if err := os.MkdirAll(*cpuprofile, 0o755); err != nil {
+			return err
+		}
+	}
 	loadBefore := loadAvg()
 	var rows []workersRow
 	ceilings := map[[2]int]float64{} // k, per invocation -> accepted calls/s without a limit
@@ -142,7 +149,7 @@ func runWorkers(args []string) error {
 				unlimited := sf
 				unlimited.rate = 0
 				fmt.Fprintf(os.Stderr, "wsbench: workers k=%d ceiling %d per invocation N=%d ...\n", k, pi, *n)
-				r, err := measureWorkers(exe, unlimited, k, "before", *n, *batch, *concurrency, pi, clientEnv(*gogc, *gomaxprocs))
+				r, err := measureWorkers(exe, unlimited, k, "before", *n, *batch, *concurrency, pi, clientEnv(*gogc, *gomaxprocs), "")
 				if err != nil {
 					return fmt.Errorf("k=%d ceiling: %w", k, err)
 				}
@@ -151,7 +158,7 @@ func runWorkers(args []string) error {
 			}
 			for _, m := range ms {
 				fmt.Fprintf(os.Stderr, "wsbench: workers k=%d %s %d per invocation N=%d ...\n", k, m, pi, *n)
-				r, err := measureWorkers(exe, sf, k, m, *n, *batch, *concurrency, pi, clientEnv(*gogc, *gomaxprocs))
+				r, err := measureWorkers(exe, sf, k, m, *n, *batch, *concurrency, pi, clientEnv(*gogc, *gomaxprocs), *cpuprofile)
 				if err != nil {
 					return fmt.Errorf("k=%d %s: %w", k, m, err)
 				}
@@ -299,7 +306,8 @@ func enqueueBatches(endpoint string, n, batch int, budget float64, k int) ([]str
 
 // measureWorkers starts a stand-in and k worker processes, hands each its
 // share of the batches, starts them together and collects their results.
-func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, concurrency, perInvocation int, env []string) (workersRow, error) {
+// With profileDir set, each worker writes its CPU profile there.
+func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, concurrency, perInvocation int, env []string, profileDir string) (workersRow, error) {
 	row := workersRow{K: k, Mode: mode, N: n, PerInvocation: perInvocation}
 	for i := range n {
 		if !mgmtapitest.DeadByShare(bench.ID(i), sf.dead) {
@@ -348,6 +356,9 @@ func measureWorkers(exe string, sf serverFlags, k int, mode string, n, batch, co
 			"-pace-window", pace, "-per-invocation", strconv.Itoa(perInvocation)}
 		if mode == "hint-full" {
 			args = append(args, "-full-concurrency")
+		}
+		if profileDir != "" {
+			args = append(args, "-cpuprofile", filepath.Join(profileDir, fmt.Sprintf("cpu-k%d-%s-%d-w%d.pprof", k, mode, perInvocation, w)))
 		}
 		cmd := exec.Command(exe, append(args, si.caArgs()...)...)
 		cmd.Stderr = os.Stderr
@@ -416,6 +427,7 @@ func runWorker(args []string) error {
 	perInvocation := fs.Int("per-invocation", 1, "messages per invocation (distributed_fanout.messages_per_invocation)")
 	maxReceive := fs.Int("max-receive", 5, "deliveries of a batch before it would go to the dead-letter queue")
 	caFile := fs.String("ca-file", "", "PEM certificate(s) to trust for an https:// endpoint (the stand-in's)")
+	cpuprofile := fs.String("cpuprofile", "", "write the worker's CPU profile, from the start signal to its last batch, to this file")
 	_ = fs.Parse(args)
 	rootCAs, err := rootCAsFrom(*caFile)
 	if err != nil {
@@ -457,6 +469,16 @@ func runWorker(args []string) error {
 		return fmt.Errorf("worker: want go, got %q: %v", line, err)
 	}
 	res := workerResult{Batches: len(queue)}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	cpu0 := processCPU()
 	start := time.Now()
 	ctx := context.Background()
@@ -488,6 +510,9 @@ func runWorker(args []string) error {
 	}
 	res.Wall = time.Since(start)
 	res.CPU = processCPU() - cpu0
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
 	for _, c := range tp.delivered {
 		res.Delivered++
 		res.Duplicates += c - 1
