@@ -60,7 +60,8 @@ const (
 	DeliveriesLost = "DeliveriesLost"
 	// Throttled counts 429 LimitExceededException answers met.
 	Throttled = "Throttled"
-	// Retries counts extra posts after a 429, a 5xx or a network error.
+	// Retries counts extra posts after a 429, a 5xx or a network error, and
+	// a welcome posted again while $connect had not returned (410).
 	Retries = "Retries"
 	// Recipients is the audience of one send (an observation per send).
 	Recipients = "Recipients"
@@ -168,7 +169,7 @@ var Catalog = []Definition{
 	def(DeliveriesFailed, UnitCount, Counter, "recipients failing after every retry"),
 	def(DeliveriesLost, UnitCount, Counter, "failed recipients nothing will retry (in-process sends)"),
 	def(Throttled, UnitCount, Counter, "429 answers met"),
-	def(Retries, UnitCount, Counter, "extra posts after 429, 5xx or network errors"),
+	def(Retries, UnitCount, Counter, "extra posts after 429, 5xx or network errors, and welcome posts repeated before $connect returned"),
 	def(Recipients, UnitCount, Observation, "recipients per send"),
 	def(FanoutDuration, UnitMilliseconds, Observation, "duration of a send to two or more recipients"),
 	def(FanoutRate, UnitCountPerSec, Observation, "recipients per second of a send to two or more recipients"),

@@ -354,26 +354,12 @@ func (h *Handler) RunWelcome(ctx context.Context, w Welcome) error {
 	if w.Code != 0 {
 		frame = ErrorFrame(w.Code, w.Message)
 	}
-	// Short steps: the handshake usually completes a few milliseconds after
-	// $connect returns, and every step adds to connection_established's latency.
-	delay := 5 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := h.m.SendToConnection(ctx, w.ConnectionID, frame)
-		if err == nil {
-			break
-		}
+	if err := h.m.SendToNewConnection(ctx, w.ConnectionID, frame); err != nil {
 		if !errors.Is(err, sender.ErrGone) {
 			return fmt.Errorf("welcome %s: %w", w.ConnectionID, err)
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			h.log.InfoContext(ctx, "welcome gave up: connection never came up", "connectionId", w.ConnectionID, "attempts", attempt)
-			return nil
-		case <-t.C:
-		}
-		delay = min(delay*2, 100*time.Millisecond)
+		h.log.InfoContext(ctx, "welcome gave up: connection never came up", "connectionId", w.ConnectionID)
+		return nil
 	}
 	latency := int64(-1)
 	if w.ConnectedAt > 0 {

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/metrics/metricstest"
 	"github.com/wsforge/terraform-aws-websocket/lambda/mgmtapitest"
 	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
@@ -165,6 +166,14 @@ func TestWelcomeRetriesUntilConnectReturned(t *testing.T) {
 	assert.Equal(t, "pusher:connection_established", f[0]["event"])
 	assert.Equal(t, w.SocketID, data(t, f[0])["socket_id"])
 	assert.EqualValues(t, 120, data(t, f[0])["activity_timeout"])
+	// One send to one recipient for the metrics: the 410s before $connect
+	// returned are retries, not gone recipients.
+	assert.Zero(t, e.metrics.Count(metrics.DeliveriesGone))
+	assert.Equal(t, 1.0, e.metrics.Count(metrics.DeliveriesSucceeded))
+	assert.Equal(t, []float64{1}, e.metrics.Samples(metrics.Recipients))
+	posts := float64(e.api.Counts().Gone + 1)
+	assert.Equal(t, posts, e.metrics.Count(metrics.DeliveriesAttempted))
+	assert.Equal(t, posts-1, e.metrics.Count(metrics.Retries))
 }
 
 func TestWelcomeAnnouncesConfiguredActivityTimeout(t *testing.T) {

@@ -344,6 +344,8 @@ func TestServerSideSendsRefuseBadInput(t *testing.T) {
 	_, err = e.m.SendToConnections(ctx, []string{"p1", ""}, []byte(`1`))
 	assert.ErrorIs(t, err, store.ErrInvalidID)
 	assert.ErrorIs(t, e.m.SendToConnection(ctx, "a b", []byte(`1`)), store.ErrInvalidID)
+	assert.ErrorIs(t, e.m.SendToNewConnection(ctx, "a b", []byte(`1`)), store.ErrInvalidID)
+	assert.ErrorIs(t, e.m.SendToNewConnection(ctx, "p1", big), sender.ErrTooLarge)
 	assert.ErrorIs(t, e.m.Disconnect(ctx, ""), store.ErrInvalidID)
 	assert.ErrorIs(t, e.m.CloseConnection(ctx, ""), store.ErrInvalidID)
 	assert.Empty(t, e.messages("p1"), "nothing sent")
@@ -352,6 +354,10 @@ func TestServerSideSendsRefuseBadInput(t *testing.T) {
 	cancel()
 	_, err = e.m.SendToUser(cancelled, "u1", []byte(`1`))
 	assert.ErrorIs(t, err, context.Canceled)
+	counts := metricstest.New()
+	e.m.cfg.Metrics = counts
+	assert.ErrorIs(t, e.m.SendToNewConnection(cancelled, "p1", []byte(`1`)), context.Canceled)
+	assert.Equal(t, 1.0, counts.Count(metrics.DeliveriesLost), "the cut-short welcome reached nobody")
 }
 
 func TestServerSideSends(t *testing.T) {

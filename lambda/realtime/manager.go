@@ -318,6 +318,33 @@ func (m *Manager) SendToConnection(ctx context.Context, id string, data []byte) 
 	return nil
 }
 
+// SendToNewConnection sends data to a connection whose $connect may not
+// have returned yet (a welcome posted from the $connect handler's
+// goroutine): API Gateway answers 410 until it has, and those 410s are
+// posted again, with short waits, until ctx ends (see
+// sender.Sender.SendToNewConnection). The metrics count one send to one
+// recipient, and the waiting 410s never remove the connection. It returns
+// nil once delivered; an error wrapping sender.ErrGone if ctx ended while
+// the connection still answered 410; otherwise the send's error. Data and
+// id are checked as SendToConnections checks them.
+func (m *Manager) SendToNewConnection(ctx context.Context, id string, data []byte) error {
+	if err := checkPayload(data); err != nil {
+		return err
+	}
+	if !store.ValidConnectionID(id) {
+		return fmt.Errorf("send to connection %.*q: %w", store.MaxConnectionIDLength, id, store.ErrInvalidID)
+	}
+	s, err := m.senderFor(endpointHint(ctx))
+	if err != nil {
+		return err
+	}
+	res := s.SendToNewConnection(ctx, id, data)
+	if res.Status == sender.StatusFailed {
+		m.cfg.Metrics.Add(metrics.DeliveriesLost, 1)
+	}
+	return res.Err
+}
+
 // SendToConnections sends data to each id, concurrently, and returns one
 // result per id. Data over API Gateway's limit is an error wrapping
 // sender.ErrTooLarge, and an id that fails store.ValidConnectionID one

@@ -13,6 +13,10 @@ import (
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 )
 
+// deliveryCounters are the counters a send moves.
+var deliveryCounters = []string{metrics.DeliveriesAttempted, metrics.DeliveriesSucceeded, metrics.DeliveriesGone,
+	metrics.DeliveriesRefused, metrics.DeliveriesFailed, metrics.Throttled, metrics.Retries}
+
 // TestSendMetrics checks that each delivery counter moves when its event
 // happens at the management API stand-in.
 func TestSendMetrics(t *testing.T) {
@@ -37,8 +41,6 @@ func TestSendMetrics(t *testing.T) {
 		{"too large, refused without a call", mgmtapitest.Options{AutoRegister: true}, false, make([]byte, sender.MaxPayload+1), 0,
 			map[string]float64{metrics.DeliveriesRefused: 2}},
 	}
-	all := []string{metrics.DeliveriesAttempted, metrics.DeliveriesSucceeded, metrics.DeliveriesGone,
-		metrics.DeliveriesRefused, metrics.DeliveriesFailed, metrics.Throttled, metrics.Retries}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newServer(t, tt.opts)
@@ -53,7 +55,7 @@ func TestSendMetrics(t *testing.T) {
 
 			s.Send(context.Background(), []string{"a", "b"}, tt.data)
 
-			for _, name := range all {
+			for _, name := range deliveryCounters {
 				assert.Equal(t, tt.want[name], rec.Count(name), name)
 			}
 			assert.Equal(t, []float64{2}, rec.Samples(metrics.Recipients))
