@@ -36,6 +36,26 @@ locals {
   )
   emf = local.metrics_namespace
 
+  # DynamoDB's throttle events of the table leave out its global secondary
+  # indexes (channel sends, user lookups and broadcasts read them): each
+  # index's come with GlobalSecondaryIndexName. Keys are the alarm's metric
+  # query ids.
+  index_throttle_metrics = [
+    for pair in setproduct(sort(keys(local.table_indexes)), ["ReadThrottleEvents", "WriteThrottleEvents"]) : { index = pair[0], metric = pair[1] }
+  ]
+  throttle_queries = merge(
+    {
+      table_read  = { metric = "ReadThrottleEvents", dimensions = { TableName = aws_dynamodb_table.this.name } }
+      table_write = { metric = "WriteThrottleEvents", dimensions = { TableName = aws_dynamodb_table.this.name } }
+    },
+    { for q in local.index_throttle_metrics :
+      "${replace(q.index, "-", "_")}_${q.metric == "ReadThrottleEvents" ? "read" : "write"}" => {
+        metric     = q.metric
+        dimensions = { TableName = aws_dynamodb_table.this.name, GlobalSecondaryIndexName = q.index }
+      }
+    },
+  )
+
   # One JSON object per widget's properties, in display order (two per row).
   # Strings keep the conditional widgets' types apart.
   dashboard_properties = concat(
@@ -113,8 +133,13 @@ locals {
         ]]...)
       }),
       jsonencode({
-        title   = "DynamoDB: throttled requests", view = "timeSeries", stat = "Sum", period = 60, region = local.region
-        metrics = [for m in ["ReadThrottleEvents", "WriteThrottleEvents"] : ["AWS/DynamoDB", m, "TableName", aws_dynamodb_table.this.name]]
+        title = "DynamoDB: throttled requests", view = "timeSeries", stat = "Sum", period = 60, region = local.region
+        # The table's metrics leave out its indexes, which carry the
+        # channel, user and broadcast reads: each index has its own.
+        metrics = concat(
+          [for m in ["ReadThrottleEvents", "WriteThrottleEvents"] : ["AWS/DynamoDB", m, "TableName", aws_dynamodb_table.this.name, { label = "table ${m}" }]],
+          [for q in local.index_throttle_metrics : ["AWS/DynamoDB", q.metric, "TableName", aws_dynamodb_table.this.name, "GlobalSecondaryIndexName", q.index, { label = "${q.index} ${q.metric}" }]],
+        )
       }),
       jsonencode({
         title   = "DynamoDB: consumed capacity units", view = "timeSeries", stat = "Sum", period = 60, region = local.region
@@ -208,10 +233,10 @@ resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.fanout_dlq[0].name }
   statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
+  period              = var.alarms.dlq_not_empty.period
+  evaluation_periods  = var.alarms.dlq_not_empty.evaluation_periods
   comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
+  threshold           = var.alarms.dlq_not_empty.threshold
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
@@ -310,19 +335,21 @@ resource "aws_cloudwatch_metric_alarm" "dynamodb_throttles" {
 
   metric_query {
     id          = "throttles"
-    expression  = "FILL(r, 0) + FILL(w, 0)"
+    expression  = join(" + ", [for id in keys(local.throttle_queries) : "FILL(${id}, 0)"])
     label       = "Throttled requests"
     return_data = true
   }
 
+  # The table's throttle events and each index's (the table's metrics leave
+  # the indexes out): 8 metrics, within an alarm's 10.
   dynamic "metric_query" {
-    for_each = { r = "ReadThrottleEvents", w = "WriteThrottleEvents" }
+    for_each = local.throttle_queries
     content {
       id = metric_query.key
       metric {
         namespace   = "AWS/DynamoDB"
-        metric_name = metric_query.value
-        dimensions  = { TableName = aws_dynamodb_table.this.name }
+        metric_name = metric_query.value.metric
+        dimensions  = metric_query.value.dimensions
         stat        = "Sum"
         period      = var.alarms.dynamodb_throttles.period
       }

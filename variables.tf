@@ -728,11 +728,11 @@ variable "dashboard_enabled" {
 variable "alarms" {
   description = <<-EOT
     CloudWatch alarms. `enabled = false` turns them all off; each alarm has its own `enabled` and thresholds:
-    `dlq_not_empty` (fan-out dead-letter queue holds a message; only with distributed fan-out),
+    `dlq_not_empty` (fan-out dead-letter queue holds more than `threshold` messages, by default any; only with distributed fan-out),
     `function_errors` (Lambda `Errors` of each function >= `threshold`),
     `api_execution_errors` (API Gateway `ExecutionError` >= `threshold`; in Pusher mode also on the Pusher WebSocket API, with the same settings),
     `pusher_http_errors` (Pusher mode only: the Pusher HTTP API's `5xx` answers >= `threshold`),
-    `dynamodb_throttles` (read + write throttle events of the table >= `threshold`),
+    `dynamodb_throttles` (read + write throttle events of the table and of its indexes together >= `threshold`),
     `throttled_share` (share of posts to connections answered 429 > `threshold_percent`),
     `deliveries_lost` (in-process deliveries that failed after every retry > `threshold`).
     `period` is in seconds (a multiple of 60), `evaluation_periods` how many periods in a row breach before the alarm fires.
@@ -740,7 +740,10 @@ variable "alarms" {
   type = object({
     enabled = optional(bool, true)
     dlq_not_empty = optional(object({
-      enabled = optional(bool, true)
+      enabled            = optional(bool, true)
+      threshold          = optional(number, 0)
+      period             = optional(number, 300)
+      evaluation_periods = optional(number, 1)
     }), {})
     function_errors = optional(object({
       enabled            = optional(bool, true)
@@ -783,7 +786,7 @@ variable "alarms" {
   nullable = false
 
   validation {
-    condition = alltrue([for a in [var.alarms.function_errors, var.alarms.api_execution_errors, var.alarms.pusher_http_errors, var.alarms.dynamodb_throttles, var.alarms.throttled_share, var.alarms.deliveries_lost] :
+    condition = alltrue([for a in [var.alarms.dlq_not_empty, var.alarms.function_errors, var.alarms.api_execution_errors, var.alarms.pusher_http_errors, var.alarms.dynamodb_throttles, var.alarms.throttled_share, var.alarms.deliveries_lost] :
     a.period >= 60 && a.period % 60 == 0 && a.evaluation_periods >= 1 && floor(a.evaluation_periods) == a.evaluation_periods])
     error_message = "Each alarm's period must be a multiple of 60 seconds and its evaluation_periods a whole number of at least 1."
   }

@@ -52,6 +52,10 @@ var awsMetrics = map[string]struct {
 	"AWS/SQS":        {[]string{"QueueName"}, []string{"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}},
 }
 
+// tableIndexes are the connections table's global secondary indexes
+// (dynamodb.tf), whose throttle events DynamoDB reports apart from the table's.
+var tableIndexes = []string{"channel-index", "shard-index", "user-index"}
+
 // httpAPIMetrics are the AWS/ApiGateway metrics of an HTTP API (the Pusher
 // HTTP API's), not of a WebSocket API.
 var httpAPIMetrics = []string{"Count", "4xx", "5xx", "Latency"}
@@ -123,9 +127,18 @@ func checkDashboard(t *testing.T, body, namespace string, functions, resources [
 			known, ok := awsMetrics[ns]
 			require.Truef(t, ok, "widget %q: unknown namespace %s", p.Title, ns)
 			assert.Contains(t, known.names, name, "widget %q: %s is not a %s metric", p.Title, name, ns)
-			assert.Equal(t, known.dimensions, dimNames, "widget %q: dimensions of %s %s", p.Title, ns, name)
+			wantDims := known.dimensions
+			if index, ok := dims["GlobalSecondaryIndexName"]; ok {
+				// DynamoDB's per-index throttle events (the table's leave
+				// the indexes out).
+				wantDims = []string{"TableName", "GlobalSecondaryIndexName"}
+				assert.Contains(t, tableIndexes, index, "widget %q: an index of the table", p.Title)
+				assert.Contains(t, []string{"ReadThrottleEvents", "WriteThrottleEvents"}, name, "widget %q: DynamoDB has %s per index", p.Title, name)
+				refs = append(refs, ns+" "+name+" "+index)
+			}
+			assert.Equal(t, wantDims, dimNames, "widget %q: dimensions of %s %s", p.Title, ns, name)
 			for _, d := range dimNames {
-				if d != "Stage" {
+				if d != "Stage" && d != "GlobalSecondaryIndexName" {
 					assert.Contains(t, resources, dims[d], "widget %q: %s=%s is this deployment's", p.Title, d, dims[d])
 				}
 			}
@@ -189,6 +202,11 @@ func TestMonitoringDashboard(t *testing.T) {
 						continue // the Pusher HTTP API's (TestMonitoringPusherFunction)
 					}
 					assert.Contains(t, refs, ns+" "+m, "the dashboard shows %s %s", ns, m)
+				}
+			}
+			for _, index := range tableIndexes {
+				for _, m := range []string{"ReadThrottleEvents", "WriteThrottleEvents"} {
+					assert.Contains(t, refs, "AWS/DynamoDB "+m+" "+index, "the dashboard shows the %s of %s", m, index)
 				}
 			}
 			assert.Contains(t, titles, "Fan-out queue depth and dead-letter age")
@@ -374,6 +392,34 @@ func TestMonitoringAlarms(t *testing.T) {
 			share := planned(t, plan, "aws_cloudwatch_metric_alarm.throttled_share[0]")
 			assert.EqualValues(t, 10, share["threshold"])
 			assert.EqualValues(t, 5, share["evaluation_periods"])
+			// The throttles alarm sums the table's throttle events and
+			// each index's, which the table's leave out.
+			throttles := planned(t, plan, "aws_cloudwatch_metric_alarm.dynamodb_throttles[0]")
+			var expression string
+			queried := map[string]string{}
+			for _, q := range throttles["metric_query"].([]interface{}) {
+				q := q.(map[string]interface{})
+				if e, _ := q["expression"].(string); e != "" {
+					expression = e
+					continue
+				}
+				for _, m := range q["metric"].([]interface{}) {
+					m := m.(map[string]interface{})
+					dims := m["dimensions"].(map[string]interface{})
+					assert.Equal(t, "wst-alarms", dims["TableName"])
+					index, _ := dims["GlobalSecondaryIndexName"].(string)
+					queried[m["metric_name"].(string)+" "+index] = q["id"].(string)
+				}
+			}
+			for _, index := range append([]string{""}, tableIndexes...) {
+				for _, m := range []string{"ReadThrottleEvents", "WriteThrottleEvents"} {
+					id, ok := queried[m+" "+index]
+					if assert.True(t, ok, "the throttles alarm queries %s of %q", m, index) {
+						assert.Contains(t, expression, "FILL("+id+", 0)", "the alarm's expression sums %s", id)
+					}
+				}
+			}
+			assert.Len(t, queried, 8, "an alarm takes at most 10 metrics")
 			assert.Equal(t, "WebSocket/wst-alarms", outputValue(t, plan, "metrics_namespace"))
 		}},
 		{
@@ -381,6 +427,28 @@ func TestMonitoringAlarms(t *testing.T) {
 			vars:      map[string]interface{}{"distributed_fanout": map[string]interface{}{"enabled": true}},
 			alarms:    append([]string{"aws_cloudwatch_metric_alarm.dlq_not_empty[0]", `aws_cloudwatch_metric_alarm.function_errors["fanout"]`}, defaults...),
 			dashboard: true,
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				dlq := planned(t, plan, "aws_cloudwatch_metric_alarm.dlq_not_empty[0]")
+				assert.EqualValues(t, 0, dlq["threshold"], "any dead letter")
+				assert.Equal(t, "GreaterThanThreshold", dlq["comparison_operator"])
+				assert.EqualValues(t, 300, dlq["period"])
+				assert.EqualValues(t, 1, dlq["evaluation_periods"])
+			},
+		},
+		{
+			name: "the DLQ alarm's threshold, period and evaluation periods are the caller's",
+			vars: map[string]interface{}{
+				"distributed_fanout": map[string]interface{}{"enabled": true},
+				"alarms":             map[string]interface{}{"dlq_not_empty": map[string]interface{}{"threshold": 10, "period": 60, "evaluation_periods": 3}},
+			},
+			alarms:    append([]string{"aws_cloudwatch_metric_alarm.dlq_not_empty[0]", `aws_cloudwatch_metric_alarm.function_errors["fanout"]`}, defaults...),
+			dashboard: true,
+			check: func(t *testing.T, plan *terraform.PlanStruct) {
+				dlq := planned(t, plan, "aws_cloudwatch_metric_alarm.dlq_not_empty[0]")
+				assert.EqualValues(t, 10, dlq["threshold"])
+				assert.EqualValues(t, 60, dlq["period"])
+				assert.EqualValues(t, 3, dlq["evaluation_periods"])
+			},
 		},
 		{
 			name: "Pusher mode adds the Pusher APIs' alarms and the Pusher function's errors; pusher_http_errors turns off alone",
@@ -473,6 +541,7 @@ func TestMonitoringInputsAreValidated(t *testing.T) {
 		"period":        {"alarms": map[string]interface{}{"function_errors": map[string]interface{}{"period": 90}}},
 		"share":         {"alarms": map[string]interface{}{"throttled_share": map[string]interface{}{"threshold_percent": 150}}},
 		"pusher period": {"alarms": map[string]interface{}{"pusher_http_errors": map[string]interface{}{"period": 30}}},
+		"dlq periods":   {"alarms": map[string]interface{}{"dlq_not_empty": map[string]interface{}{"evaluation_periods": 0}}},
 	} {
 		vars["name"] = "wst-bad"
 		opts := withPlanFile(t, options(t, "terraform", dir, vars))
