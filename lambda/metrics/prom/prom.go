@@ -43,14 +43,14 @@ func NewPrometheus() *Prometheus {
 	for _, d := range metrics.Catalog {
 		switch {
 		case d.HasReason:
-			v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: d.Prometheus, Help: d.Help}, []string{"reason"})
+			v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: d.Prometheus, Help: help(d)}, []string{"reason"})
 			for _, r := range metrics.DenyReasons {
 				v.WithLabelValues(r)
 			}
 			p.reasons[d.Name] = v
 			p.reg.MustRegister(v)
 		case d.Kind == metrics.Counter:
-			c := prometheus.NewCounter(prometheus.CounterOpts{Name: d.Prometheus, Help: d.Help})
+			c := prometheus.NewCounter(prometheus.CounterOpts{Name: d.Prometheus, Help: help(d)})
 			p.counters[d.Name] = c
 			p.reg.MustRegister(c)
 		default:
@@ -61,7 +61,7 @@ func NewPrometheus() *Prometheus {
 			case metrics.UnitCountPerSec:
 				buckets = bucketsPerSecond
 			}
-			h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: d.Prometheus, Help: d.Help, Buckets: buckets})
+			h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: d.Prometheus, Help: help(d), Buckets: buckets})
 			p.histograms[d.Name] = h
 			p.reg.MustRegister(h)
 		}
@@ -97,3 +97,7 @@ func (p *Prometheus) Registry() *prometheus.Registry { return p.reg }
 func (p *Prometheus) Handler() http.Handler {
 	return promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{})
 }
+
+// help is a metric's HELP text: its CloudWatch (EMF) name first, so that
+// the scrape itself says which dashboard metric each series is.
+func help(d metrics.Definition) string { return d.Name + ": " + d.Help }

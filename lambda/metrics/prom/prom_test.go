@@ -32,6 +32,7 @@ func TestPrometheusServesEveryCatalogMetric(t *testing.T) {
 	body := scrape(t, p)
 	for _, d := range metrics.Catalog {
 		assert.Contains(t, body, "# TYPE "+d.Prometheus+" ", "metric %s is served from the start", d.Name)
+		assert.Contains(t, body, "# HELP "+d.Prometheus+" "+d.Name+": ", "the HELP text names %s, as CloudWatch does", d.Name)
 	}
 	for _, r := range metrics.DenyReasons {
 		assert.Contains(t, body, `websocket_authorizer_denied_total{reason="`+r+`"} 0`)
