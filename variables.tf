@@ -552,7 +552,7 @@ variable "lambda_artifacts" {
 }
 
 variable "build_dir" {
-  description = "Directory the build writes `<function>.zip` files to when `lambda_artifacts` is empty, relative to the root module. Default: `.terraform/websocket-lambdas/<name>` in the root module. The build reruns when this folder (absolute) changes or a zip is missing from it."
+  description = "Directory the build writes `<function>.zip` files to when the zips are built from source (`lambda_artifacts` empty and no bundled release matching), relative to the root module. Default: `.terraform/websocket-lambdas/<name>` in the root module. The build reruns when this folder (absolute) changes or a zip is missing from it."
   type        = string
   default     = null
 }

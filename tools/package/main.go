@@ -95,6 +95,16 @@ func main() {
 	}
 }
 
+// buildEnv overrides the caller's environment (and `go env -w` settings)
+// wherever it would change the binary: the target, cgo, VCS stamping, the
+// instruction-set levels (GOAMD64, GOARM64, whose defaults Lambda's CPUs
+// run) and experiments. A release zip rebuilt on another machine must match
+// SHA256SUMS byte for byte.
+func buildEnv(goos, arch string) []string {
+	return []string{"CGO_ENABLED=0", "GOOS=" + goos, "GOARCH=" + arch, "GOFLAGS=-buildvcs=false",
+		"GOAMD64=v1", "GOARM64=v8.0", "GOEXPERIMENT="}
+}
+
 func build(out, fn, goos, arch string) (string, error) {
 	src := "./lambda/cmd/" + fn
 	if _, err := os.Stat(src); err != nil {
@@ -107,7 +117,7 @@ func build(out, fn, goos, arch string) (string, error) {
 	bin := filepath.Join(binDir, "bootstrap")
 	cmd := exec.Command(goCommand(), "build", "-trimpath", "-tags", "lambda.norpc", "-buildvcs=false",
 		"-ldflags=-s -w -buildid=", "-o", bin, src)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+arch, "GOFLAGS=-buildvcs=false")
+	cmd.Env = append(os.Environ(), buildEnv(goos, arch)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("build %s with %s: %w", fn, cmd.Path, err)
