@@ -22,5 +22,9 @@ test-fuzz: ## a short coverage-guided run of each fuzz target (FUZZTIME=50000x i
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./lambda/publisher
 	$(GO) test -run '^$$' -fuzz '^FuzzFrameGuard$$' -fuzztime $(FUZZTIME) ./lambda/localgw
 
-package: ## build linux/arm64 bootstrap zips into dist/ (ARCH=amd64 for x86 Lambdas)
-	$(GO) run ./tools/package -out $(DIST) -arch $${ARCH:-arm64} $(LAMBDA_FUNCTIONS)
+package: ## build every function's linux/arm64 zip (ARCH=amd64 for x86 Lambdas) into dist/<fn>.zip for lambda_artifacts, and as a one-architecture bundle (dist/<arch>/, dist/manifest.json) that the module in this checkout deploys while its sources match
+	@case "$${ARCH:-arm64}" in arm64) a=arm64;; amd64|x86_64) a=x86_64;; *) echo "package: ARCH=$$ARCH: want arm64 or amd64" >&2; exit 2;; esac; \
+	rm -rf $(DIST)/arm64 $(DIST)/x86_64 $(DIST)/assets $(DIST)/manifest.json && \
+	$(GO) run ./tools/package -release $(DIST) -release-archs $$a && \
+	for fn in $(LAMBDA_FUNCTIONS); do cp $(DIST)/$$a/$$fn.zip $(DIST)/$$fn.zip || exit 1; done && \
+	echo "package: dist/<fn>.zip and the $$a bundle in dist/$$a/ with dist/manifest.json"
