@@ -5,23 +5,31 @@
 ################################################################################
 
 locals {
-  # IAM role names are global to the account, while everything else the
-  # module names is regional: the region in the name lets the same `name` be
-  # deployed in two regions of one account. `<name>-<role>-<region>` when it
-  # fits IAM's 64 characters; otherwise the start of `<name>-<role>`, 8 hex
-  # characters of its SHA-1 (so two long names that share a prefix still
+  # IAM role names are global to the account, and so are CloudFront's names
+  # (Pusher mode's function and origin request policy) and CloudWatch
+  # dashboards, while everything else the module names is regional: the
+  # region in these names lets the same `name` be deployed in two regions of
+  # one account. `<name>-<suffix>-<region>` when it fits 64 characters (IAM's
+  # and CloudFront Functions' limit); otherwise the start of `<name>-<suffix>`,
+  # 8 hex characters of its SHA-1 (so two long names that share a prefix still
   # differ) and the region, 64 characters in all.
   role_base_names = merge(
     { for fn in local.function_names : fn => "${var.name}-${fn}" },
     { "apigateway-logs" = "${var.name}-apigateway-logs" },
     { pusher = "${var.name}-pusher" },
   )
-  role_names = {
-    for k, base in local.role_base_names : k => (
+  global_base_names = merge(local.role_base_names, {
+    "pusher-rewrite"   = "${var.name}-pusher-rewrite"
+    "pusher-websocket" = "${var.name}-pusher-websocket"
+    dashboard          = var.name
+  })
+  global_names = {
+    for k, base in local.global_base_names : k => (
       length("${base}-${local.region}") <= 64 ? "${base}-${local.region}" :
       "${substr(base, 0, 64 - 10 - length(local.region))}-${substr(sha1(base), 0, 8)}-${local.region}"
     )
   }
+  role_names = { for k in keys(local.role_base_names) : k => local.global_names[k] }
 
   table_resources = [aws_dynamodb_table.this.arn, "${aws_dynamodb_table.this.arn}/index/*"]
 

@@ -220,7 +220,7 @@ locals {
 resource "aws_cloudwatch_dashboard" "this" {
   count = var.dashboard_enabled ? 1 : 0
 
-  dashboard_name = var.name
+  dashboard_name = local.global_names["dashboard"]
   dashboard_body = local.dashboard_body
 }
 

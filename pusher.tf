@@ -413,7 +413,7 @@ resource "aws_lambda_permission" "pusher_http" {
 resource "aws_cloudfront_function" "pusher" {
   count = local.pusher_count
 
-  name    = "${var.name}-pusher-rewrite"
+  name    = local.global_names["pusher-rewrite"]
   runtime = "cloudfront-js-2.0"
   comment = "Sends /app/{key} to the Pusher stage root with ?app_key={key}"
   publish = true
@@ -426,7 +426,7 @@ resource "aws_cloudfront_function" "pusher" {
 resource "aws_cloudfront_origin_request_policy" "pusher_websocket" {
   count = local.pusher_count
 
-  name    = "${var.name}-pusher-websocket"
+  name    = local.global_names["pusher-websocket"]
   comment = "Pusher WebSocket handshake of ${var.name}"
 
   headers_config {

@@ -719,7 +719,7 @@ variable "metrics_namespace" {
 }
 
 variable "dashboard_enabled" {
-  description = "Create a CloudWatch dashboard named after `name` with the API Gateway, Lambda, DynamoDB and fan-out queue metrics and the functions' own metrics (docs/operations.md, \"What to watch\")."
+  description = "Create a CloudWatch dashboard named `<name>-<region>` (dashboards are global to the account) with the API Gateway, Lambda, DynamoDB and fan-out queue metrics and the functions' own metrics (docs/operations.md, \"What to watch\")."
   type        = bool
   default     = true
   nullable    = false

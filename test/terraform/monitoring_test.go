@@ -228,8 +228,9 @@ func TestMonitoringDashboard(t *testing.T) {
 			}
 			assert.True(t, lostQueries["DeliveriesLost fanout"], "the deliveries-lost alarm covers the fan-out worker: %v", lostQueries)
 			assert.True(t, lostQueries["DeliveriesLost websocket"])
-			assert.Equal(t, name, terraform.Output(t, opts, "dashboard_name"))
-			assert.Regexp(t, `^https://([a-z0-9-]+)\.console\.aws\.amazon\.com/cloudwatch/home\?region=[a-z0-9-]+#dashboards:name=`+name+`$`, terraform.Output(t, opts, "dashboard_url"), "the commercial partition's console")
+			dashboard := terraform.Output(t, opts, "dashboard_name")
+			assert.Regexp(t, `^`+name+`-[a-z]{2}(-[a-z]+)+-[0-9]$`, dashboard, "<name>-<region>: dashboards are global to the account")
+			assert.Regexp(t, `^https://([a-z0-9-]+)\.console\.aws\.amazon\.com/cloudwatch/home\?region=[a-z0-9-]+#dashboards:name=`+dashboard+`$`, terraform.Output(t, opts, "dashboard_url"), "the commercial partition's console")
 		})
 	}
 }

@@ -31,6 +31,7 @@ var nameLimits = map[string]struct{ min, max int }{
 	// Pusher mode.
 	"aws_cloudfront_function.name":              {1, 64},
 	"aws_cloudfront_origin_request_policy.name": {1, 128},
+	"aws_cloudwatch_dashboard.dashboard_name":   {1, 255},
 }
 
 // TestLongestNameFitsEveryDerivedName plans the longest accepted name (40
@@ -56,7 +57,7 @@ func TestLongestNameFitsEveryDerivedName(t *testing.T) {
 			})
 			checked := map[string]bool{}
 			for addr, r := range plan.ResourcePlannedValuesMap {
-				for _, key := range []string{"name", "function_name", "statement_id", "rule"} {
+				for _, key := range []string{"name", "function_name", "statement_id", "rule", "dashboard_name"} {
 					v, ok := r.AttributeValues[key].(string)
 					if !ok || !strings.Contains(v, name) {
 						continue
@@ -73,6 +74,7 @@ func TestLongestNameFitsEveryDerivedName(t *testing.T) {
 				"aws_sqs_queue.name", "aws_cloudwatch_event_rule.name", "aws_cloudwatch_event_bus.name",
 				"aws_lambda_permission.statement_id", "aws_cloudwatch_log_group.name",
 				"aws_cloudfront_function.name", "aws_cloudfront_origin_request_policy.name",
+				"aws_cloudwatch_dashboard.dashboard_name",
 			} {
 				assert.Truef(t, checked[want], "%s was checked (is the option that creates it still on?)", want)
 			}
@@ -86,7 +88,9 @@ func TestLongestNameFitsEveryDerivedName(t *testing.T) {
 // so they carry the region (the same name in two regions of one account must
 // not collide); a name that would pass IAM's 64 characters (the API Gateway
 // logs role of a 40-character name) is shortened to 64 with a hash of the
-// full base name and still ends with the region.
+// full base name and still ends with the region. So do the other names that
+// are global to the account: Pusher mode's CloudFront Function and origin
+// request policy, and the CloudWatch dashboard.
 func TestRoleNamesIncludeTheRegion(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"wst-roles", strings.Repeat("r", 40)} {
@@ -97,6 +101,7 @@ func TestRoleNamesIncludeTheRegion(t *testing.T) {
 				"authorizer":                         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": "pem"}},
 				"distributed_fanout":                 map[string]interface{}{"enabled": true},
 				"create_api_gateway_cloudwatch_role": true,
+				"pusher":                             pusherVars(nil)["pusher"],
 			})
 			seen := map[string]string{}
 			for _, fn := range []string{"websocket", "publisher", "authorizer", "fanout", "deployer"} {
@@ -116,7 +121,24 @@ func TestRoleNamesIncludeTheRegion(t *testing.T) {
 				assert.Len(t, logs, 64)
 			}
 			seen[logs] = "apigateway-logs"
-			assert.Len(t, seen, 6, "every role name is distinct")
+			pusherRole := planned(t, plan, "aws_iam_role.pusher[0]")["name"].(string)
+			assert.Equal(t, name+"-pusher-us-east-1", pusherRole)
+			seen[pusherRole] = "pusher"
+			assert.Len(t, seen, 7, "every role name is distinct")
+
+			for addr, base := range map[string]string{
+				"aws_cloudfront_function.pusher[0]":                        name + "-pusher-rewrite",
+				"aws_cloudfront_origin_request_policy.pusher_websocket[0]": name + "-pusher-websocket",
+			} {
+				got := planned(t, plan, addr)["name"].(string)
+				assert.LessOrEqual(t, len(got), 64, got)
+				if len(base+"-us-east-1") <= 64 {
+					assert.Equal(t, base+"-us-east-1", got, "%s: global to the account, so <name>-<suffix>-<region>", addr)
+				} else {
+					assert.True(t, strings.HasSuffix(got, "-us-east-1") && strings.HasPrefix(got, base[:20]), "%s = %s", addr, got)
+				}
+			}
+			assert.Equal(t, name+"-us-east-1", planned(t, plan, "aws_cloudwatch_dashboard.this[0]")["dashboard_name"], "dashboards are global to the account")
 		})
 	}
 }
