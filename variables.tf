@@ -819,7 +819,7 @@ variable "pusher" {
     - `app_id`, `key`: the app's id and key (letters, digits, `-`, `_`); clients connect to `/app/{key}`, the SDKs call `/apps/{app_id}/...`.
     - `secret_ssm_parameter` (name or ARN of an SSM SecureString) or `secret_arn` (a Secrets Manager secret): exactly one, the app secret by reference; the function reads it at cold start, so it is never in the module's state or environment. `secret_kms_key_arn`: the customer managed key that encrypts it, if not the AWS managed one.
     - `client_events` (default `true`) and `client_event_rate` (per connection per second, default `10`): Pusher client events (Echo's `whisper`).
-    - `presence_max_members` (default `100`): users per presence channel. `activity_timeout` (seconds, `1` to `540`, default `120`): how long a client stays silent before it pings. `max_channels_per_connection` (default `100`).
+    - `presence_max_members` (default `100`): users per presence channel. `activity_timeout` (seconds, `1` to `540`, default `120`): how long a client stays silent before it pings (pusher-js takes the lower of this and its own `activityTimeout`, 120 s unless set: raising it needs both). `max_channels_per_connection` (default `100`).
     - `memory_size` (MB, default `512`) and `timeout` (seconds, `1` to `29`, default `20`) of the Pusher function.
     - `alias` with `acm_certificate_arn` (a certificate in `us-east-1` covering the alias): a host name of yours for the distribution (point a DNS CNAME/alias at `pusher_cloudfront_domain_name`); without them the host is the `*.cloudfront.net` name. `price_class`: `PriceClass_100` (default), `PriceClass_200` or `PriceClass_All`.
   EOT

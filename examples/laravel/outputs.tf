@@ -25,6 +25,10 @@ output "echo_snippet" {
         forceTLS: true,
         enabledTransports: ['ws', 'wss'],
         disableStats: true,
+        // pusher-js pings after the lower of this and the server's
+        // activity_timeout (pusher.activity_timeout, 120 s by default):
+        // raise both to ping less often.
+        activityTimeout: 120000,
     });
   EOT
 }
