@@ -271,24 +271,7 @@ resource "aws_apigatewayv2_stage" "this" {
     for_each = var.access_logs_enabled ? [1] : []
     content {
       destination_arn = aws_cloudwatch_log_group.access[0].arn
-      format = jsonencode({
-        requestId          = "$context.requestId"
-        extendedRequestId  = "$context.extendedRequestId"
-        requestTime        = "$context.requestTime"
-        routeKey           = "$context.routeKey"
-        eventType          = "$context.eventType"
-        connectionId       = "$context.connectionId"
-        messageId          = "$context.messageId"
-        status             = "$context.status"
-        sourceIp           = "$context.identity.sourceIp"
-        userAgent          = "$context.identity.userAgent"
-        userId             = "$context.authorizer.userId"
-        integrationLatency = "$context.integrationLatency"
-        integrationStatus  = "$context.integration.status"
-        errorMessage       = "$context.error.message"
-        authorizerError    = "$context.authorizer.error"
-        disconnectCode     = "$context.disconnectStatusCode"
-      })
+      format          = local.websocket_access_log_format
     }
   }
 
@@ -404,4 +387,28 @@ resource "aws_cloudwatch_event_bus" "this" {
 
   name = coalesce(var.event_bus.name, "${var.name}-websocket")
   tags = var.tags
+}
+
+locals {
+  # The access log line of both WebSocket stages (Pusher mode's too, whose
+  # authorizer fields stay "-"): one JSON object per request, connect,
+  # message and disconnect.
+  websocket_access_log_format = jsonencode({
+    requestId          = "$context.requestId"
+    extendedRequestId  = "$context.extendedRequestId"
+    requestTime        = "$context.requestTime"
+    routeKey           = "$context.routeKey"
+    eventType          = "$context.eventType"
+    connectionId       = "$context.connectionId"
+    messageId          = "$context.messageId"
+    status             = "$context.status"
+    sourceIp           = "$context.identity.sourceIp"
+    userAgent          = "$context.identity.userAgent"
+    userId             = "$context.authorizer.userId"
+    integrationLatency = "$context.integrationLatency"
+    integrationStatus  = "$context.integration.status"
+    errorMessage       = "$context.error.message"
+    authorizerError    = "$context.authorizer.error"
+    disconnectCode     = "$context.disconnectStatusCode"
+  })
 }

@@ -295,18 +295,7 @@ resource "aws_apigatewayv2_stage" "pusher" {
     for_each = var.access_logs_enabled ? [1] : []
     content {
       destination_arn = aws_cloudwatch_log_group.pusher_access["websocket"].arn
-      format = jsonencode({
-        requestId          = "$context.requestId"
-        requestTime        = "$context.requestTime"
-        routeKey           = "$context.routeKey"
-        eventType          = "$context.eventType"
-        connectionId       = "$context.connectionId"
-        status             = "$context.status"
-        sourceIp           = "$context.identity.sourceIp"
-        integrationLatency = "$context.integrationLatency"
-        errorMessage       = "$context.error.message"
-        disconnectCode     = "$context.disconnectStatusCode"
-      })
+      format          = local.websocket_access_log_format
     }
   }
 

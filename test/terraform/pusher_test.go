@@ -127,6 +127,9 @@ func TestPlanPusherMode(t *testing.T) {
 			sort.Strings(routes)
 			assert.Equal(t, pusherHTTPRoutes, routes, "exactly the Pusher HTTP API, no catch-all")
 			assert.Equal(t, "$default", planned(t, plan, "aws_apigatewayv2_stage.pusher_http[0]")["name"])
+			// The Pusher WebSocket stage logs like the main one.
+			assert.Equal(t, block(t, planned(t, plan, "aws_apigatewayv2_stage.this"), "access_log_settings")["format"],
+				block(t, planned(t, plan, "aws_apigatewayv2_stage.pusher[0]"), "access_log_settings")["format"], "the Pusher stage's access log line is the main API's")
 
 			env := environment(t, plan, "aws_lambda_function.pusher[0]")
 			assert.Equal(t, "app-id", env["WS_PUSHER_APP_ID"])
