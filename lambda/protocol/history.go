@@ -26,13 +26,14 @@ func parseHistoryFields(raw map[string]json.RawMessage, f *Frame) error {
 	}
 	if v, ok := raw["since"]; ok && string(v) != "null" {
 		var s struct {
-			Offset *json.Number `json:"offset"`
-			Epoch  *string      `json:"epoch"`
+			Offset json.RawMessage `json:"offset"`
+			Epoch  *string         `json:"epoch"`
 		}
-		if err := json.Unmarshal(v, &s); err != nil || s.Offset == nil || s.Epoch == nil {
+		if err := json.Unmarshal(v, &s); err != nil || len(s.Offset) == 0 || string(s.Offset) == "null" || s.Epoch == nil {
 			return Errorf(CodeBadRequest, "field since must be {\"offset\": <integer>, \"epoch\": <string>}")
 		}
-		off, err := strconv.ParseUint(s.Offset.String(), 10, 64)
+		// A JSON number only: json.Number would take "5", a string, too.
+		off, err := strconv.ParseUint(string(s.Offset), 10, 64)
 		if err != nil {
 			return Errorf(CodeBadRequest, "since.offset must be a non-negative integer")
 		}

@@ -208,6 +208,9 @@ func (h *DynamoHistory) ReadHistory(ctx context.Context, channel string, since u
 		return StreamPosition{}, nil, fmt.Errorf("read history of %s: %w", channel, err)
 	}
 	out := []Publication{}
+	if since >= pos.Offset {
+		return pos, out, nil // nothing after it (and since+1 would wrap at the top)
+	}
 	from := max(since+1, oldestKept(pos.Offset, lim.Size))
 	if from > pos.Offset {
 		return pos, out, nil

@@ -74,8 +74,11 @@ func (h *MemoryHistory) ReadHistory(_ context.Context, channel string, since uin
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.stream(channel, now, lim.TTL)
-	from := max(since+1, oldestKept(s.pos.Offset, lim.Size))
 	out := []Publication{}
+	if since >= s.pos.Offset {
+		return s.pos, out, nil // nothing after it (and since+1 would wrap at the top)
+	}
+	from := max(since+1, oldestKept(s.pos.Offset, lim.Size))
 	for _, p := range s.pubs {
 		if limit > 0 && len(out) >= limit {
 			break

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,6 +81,9 @@ func RunHistory(t *testing.T, f HistoryFactory) {
 		_, pubs, err = h.ReadHistory(ctx, "chat-1", 5, 0, lim)
 		require.NoError(t, err)
 		assert.Empty(t, pubs)
+		_, pubs, err = h.ReadHistory(ctx, "chat-1", math.MaxUint64, 0, lim)
+		require.NoError(t, err)
+		assert.Empty(t, pubs, "nothing comes after the largest offset (since+1 must not wrap to 0)")
 		other, _, err := h.ReadHistory(ctx, "chat-2", 0, 0, lim)
 		require.NoError(t, err)
 		assert.Equal(t, uint64(0), other.Offset, "streams are per channel")
