@@ -77,5 +77,8 @@ test(`${SUBSCRIBERS} subscribers, ${RATE} msg/s for ${SECONDS} s, connections cl
   assert.equal(report.lost, 0);
   assert.equal(report.duplicates, 0);
   assert.equal(report.outOfOrder, 0);
+  // The history holds every message of the run for an hour: every recovery
+  // must be complete (recovered:true), none may fall back to a gap.
+  assert.equal(report.unrecovered, 0, 'no resubscribe answered recovered:false');
   assert.ok(report.connections > SUBSCRIBERS, 'connections were closed and reopened');
 });
