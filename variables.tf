@@ -270,6 +270,11 @@ variable "authorizer" {
   }
 
   validation {
+    condition     = var.authorizer.jwt.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", coalesce(var.authorizer.jwt.kms_key_arn, "-")))
+    error_message = "The authorizer.jwt.kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or null: it becomes the Resource of the function's kms:Decrypt."
+  }
+
+  validation {
     condition     = var.authorizer.jwt.token_use == null || contains(["id", "access"], coalesce(var.authorizer.jwt.token_use, "-"))
     error_message = "The authorizer.jwt.token_use must be \"id\" (Amazon Cognito ID tokens) or \"access\" (Cognito access tokens), or unset to skip the token_use check."
   }
@@ -382,8 +387,8 @@ variable "dynamodb" {
   }
 
   validation {
-    condition     = var.dynamodb.billing_mode != "PROVISIONED" || (coalesce(var.dynamodb.read_capacity, 0) >= 1 && coalesce(var.dynamodb.write_capacity, 0) >= 1)
-    error_message = "The dynamodb.billing_mode PROVISIONED needs read_capacity and write_capacity (each >= 1)."
+    condition     = var.dynamodb.billing_mode != "PROVISIONED" || (coalesce(var.dynamodb.read_capacity, 0) >= 1 && coalesce(var.dynamodb.write_capacity, 0) >= 1 && floor(coalesce(var.dynamodb.read_capacity, 0)) == coalesce(var.dynamodb.read_capacity, 0) && floor(coalesce(var.dynamodb.write_capacity, 0)) == coalesce(var.dynamodb.write_capacity, 0))
+    error_message = "The dynamodb.billing_mode PROVISIONED needs read_capacity and write_capacity, each a whole number >= 1."
   }
 
   validation {
@@ -426,8 +431,8 @@ variable "lambda_memory_size" {
   nullable = false
 
   validation {
-    condition     = alltrue([for v in values(var.lambda_memory_size) : v >= 128 && v <= 10240])
-    error_message = "Each lambda_memory_size value must be from 128 to 10240 MB."
+    condition     = alltrue([for v in values(var.lambda_memory_size) : v >= 128 && v <= 10240 && floor(v) == v])
+    error_message = "Each lambda_memory_size value must be a whole number from 128 to 10240 MB."
   }
 }
 
@@ -461,6 +466,11 @@ variable "lambda_timeout" {
   validation {
     condition     = var.lambda_timeout.deployer >= 1 && var.lambda_timeout.deployer <= 900
     error_message = "The lambda_timeout.deployer must be from 1 to 900 seconds."
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.lambda_timeout) : floor(v) == v])
+    error_message = "Each lambda_timeout value must be a whole number of seconds (Lambda takes no fractions)."
   }
 }
 
@@ -593,6 +603,14 @@ variable "custom_domain" {
     condition     = var.custom_domain == null || can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z]{2,}$", var.custom_domain.domain_name))
     error_message = "The custom_domain.domain_name must be a lower-case DNS name such as ws.example.com."
   }
+
+  # What API Gateway takes as a mapping key: path segments of letters,
+  # digits and $-_.+!*'(), no empty segment (an empty key would make
+  # websocket_url end in "/").
+  validation {
+    condition     = try(var.custom_domain.api_mapping_key, null) == null || can(regex("^[A-Za-z0-9$_.+!*'()-]+(/[A-Za-z0-9$_.+!*'()-]+)*$", var.custom_domain.api_mapping_key))
+    error_message = "The custom_domain.api_mapping_key must be null (the domain's root) or a path such as v1 or chat/v1: segments of letters, digits and $-_.+!*'(), without spaces or a leading, trailing or double '/'."
+  }
 }
 
 ################################################################################
@@ -611,6 +629,13 @@ variable "event_bus" {
   validation {
     condition     = var.event_bus == null || try(var.event_bus.create, false) || try(var.event_bus.name, null) != null
     error_message = "The event_bus needs create = true or the name (or ARN) of an existing bus."
+  }
+
+  # PutEvents refuses an empty source and one starting with "aws." (AWS's
+  # own): every lifecycle event would be lost at run time.
+  validation {
+    condition     = var.event_bus == null || try(length(var.event_bus.source) >= 1 && length(var.event_bus.source) <= 256 && !startswith(var.event_bus.source, "aws."), false)
+    error_message = "The event_bus.source must be 1 to 256 characters and must not start with \"aws.\" (reserved for AWS's own events); default \"websocket\"."
   }
 
   validation {

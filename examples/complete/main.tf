@@ -93,7 +93,7 @@ resource "aws_lambda_function" "echo" {
   function_name    = "${var.name}-echo"
   description      = "Answers the custom route echo of ${var.name}"
   role             = aws_iam_role.echo.arn
-  runtime          = "nodejs24.x"
+  runtime          = "nodejs22.x" # nodejs24.x needs hashicorp/aws >= 6.19
   handler          = "index.handler"
   architectures    = ["arm64"]
   filename         = local.echo_zip

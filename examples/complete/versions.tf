@@ -3,8 +3,10 @@ terraform {
 
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = ">= 5.53"
+      source = "hashicorp/aws"
+      # The module needs >= 5.53; the echo function's nodejs22.x runtime is
+      # known to the provider's runtime list from 6.0 on.
+      version = ">= 6.0"
     }
   }
 }

@@ -132,7 +132,7 @@ func TestDeprecatedRuntimeCheckCatchesNodejs20(t *testing.T) {
 	date, ok := deprecations["nodejs20.x"]
 	require.True(t, ok)
 	assert.True(t, time.Now().UTC().After(date), "nodejs20.x is deprecated since %s", date.Format(time.DateOnly))
-	supported, ok := deprecations["nodejs24.x"]
+	supported, ok := deprecations["nodejs22.x"]
 	require.True(t, ok)
-	assert.True(t, time.Now().UTC().Before(supported), "nodejs24.x, the example's runtime, is supported")
+	assert.True(t, time.Now().UTC().Before(supported), "nodejs22.x, the example's runtime, is supported")
 }
