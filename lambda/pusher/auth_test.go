@@ -111,16 +111,20 @@ func TestVerifyRequestRefusesRepeatedParameters(t *testing.T) {
 }
 
 func TestFrames(t *testing.T) {
-	assert.JSONEq(t, `{"event":"pusher:connection_established","data":"{\"activity_timeout\":120,\"socket_id\":\"123.456\"}"}`, string(ConnectionEstablished("123.456", ActivityTimeout)))
+	// Byte for byte what Pusher sends (the issue's frames): fields in
+	// Pusher's order, nothing HTML-escaped.
+	assert.Equal(t, `{"event":"pusher:connection_established","data":"{\"socket_id\":\"123.456\",\"activity_timeout\":120}"}`, string(ConnectionEstablished("123.456", ActivityTimeout)))
+	assert.Equal(t, `{"event":"pusher:error","data":"{\"code\":4001,\"message\":\"App key k not in this cluster\"}"}`, string(ErrorFrame(4001, "App key k not in this cluster")))
+	assert.Equal(t, `{"event":"news","channel":"c","data":"<b>&\"x\"</b>"}`, string(ChannelEvent("c", "news", `<b>&"x"</b>`)))
 	assert.JSONEq(t, `{"event":"pusher:pong","data":"{}"}`, string(Pong()))
 	var f Frame
 	require.NoError(t, json.Unmarshal(PresenceSucceeded("presence-room", []Member{{UserID: "u1", UserInfo: json.RawMessage(`{"name":"A"}`)}}), &f))
 	var s string
 	require.NoError(t, json.Unmarshal(f.Data, &s))
-	assert.JSONEq(t, `{"presence":{"ids":["u1"],"hash":{"u1":{"name":"A"}},"count":1}}`, s)
+	assert.Equal(t, `{"presence":{"ids":["u1"],"hash":{"u1":{"name":"A"}},"count":1}}`, s)
 	require.NoError(t, json.Unmarshal(SubscriptionError("private-x", 401, "bad"), &f))
 	require.NoError(t, json.Unmarshal(f.Data, &s))
-	assert.JSONEq(t, `{"type":"AuthError","error":"bad","status":401}`, s)
+	assert.Equal(t, `{"type":"AuthError","error":"bad","status":401}`, s)
 
 	in, err := ParseFrame([]byte(`{"event":"pusher:subscribe","data":{"channel":"private-x","auth":"k:s"}}`))
 	require.NoError(t, err)

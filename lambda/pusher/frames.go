@@ -1,6 +1,7 @@
 package pusher
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -151,32 +152,42 @@ func (f Frame) DataObject(v any) error {
 }
 
 // Encode marshals a frame.
-func (f Frame) Encode() []byte {
-	b, _ := json.Marshal(f)
-	return b
+func (f Frame) Encode() []byte { return marshal(f) }
+
+// marshal is json.Marshal without HTML escaping: Pusher sends data as given,
+// and "<b>" escaped as "\u003cb\u003e" is six times longer and not what a
+// client comparing frames expects.
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // stringData encodes v as JSON and then as a JSON string: the server always
-// sends data as a string.
-func stringData(v any) json.RawMessage {
-	inner, _ := json.Marshal(v)
-	return quote(string(inner))
-}
+// sends data as a string. Structs keep their fields in the order Pusher
+// sends them.
+func stringData(v any) json.RawMessage { return quote(string(marshal(v))) }
 
-func quote(s string) json.RawMessage {
-	b, _ := json.Marshal(s)
-	return b
-}
+func quote(s string) json.RawMessage { return marshal(s) }
 
 // ConnectionEstablished is the first frame of every connection; activityTimeout
-// is in seconds (ActivityTimeout unless configured).
+// is in seconds (ActivityTimeout unless configured):
+// {"event":"pusher:connection_established","data":"{\"socket_id\":\"123.456\",\"activity_timeout\":120}"}.
 func ConnectionEstablished(socketID string, activityTimeout int) []byte {
-	return Frame{Event: EventConnectionEstablished, Data: stringData(map[string]any{"socket_id": socketID, "activity_timeout": activityTimeout})}.Encode()
+	return Frame{Event: EventConnectionEstablished, Data: stringData(struct {
+		SocketID        string `json:"socket_id"`
+		ActivityTimeout int    `json:"activity_timeout"`
+	}{socketID, activityTimeout})}.Encode()
 }
 
 // ErrorFrame is pusher:error with a code and message.
 func ErrorFrame(code int, message string) []byte {
-	return Frame{Event: EventError, Data: stringData(map[string]any{"code": code, "message": message})}.Encode()
+	return Frame{Event: EventError, Data: stringData(struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, message})}.Encode()
 }
 
 // Pong answers pusher:ping.
@@ -207,7 +218,14 @@ func PresenceSucceeded(ch string, members []Member) []byte {
 		}
 		hash[m.UserID] = info
 	}
-	data := map[string]any{"presence": map[string]any{"ids": ids, "hash": hash, "count": len(ids)}}
+	type presence struct {
+		IDs   []string                   `json:"ids"`
+		Hash  map[string]json.RawMessage `json:"hash"`
+		Count int                        `json:"count"`
+	}
+	data := struct {
+		Presence presence `json:"presence"`
+	}{presence{ids, hash, len(ids)}}
 	return Frame{Event: EventSubscriptionSucceeded, Channel: ch, Data: stringData(data)}.Encode()
 }
 
@@ -227,7 +245,11 @@ func SubscriptionError(ch string, status int, message string) []byte {
 	if status == 403 {
 		typ = "LimitReached"
 	}
-	return Frame{Event: EventSubscriptionError, Channel: ch, Data: stringData(map[string]any{"type": typ, "error": message, "status": status})}.Encode()
+	return Frame{Event: EventSubscriptionError, Channel: ch, Data: stringData(struct {
+		Type   string `json:"type"`
+		Error  string `json:"error"`
+		Status int    `json:"status"`
+	}{typ, message, status})}.Encode()
 }
 
 // CacheMiss tells a subscriber of a cache channel that nothing is cached.
