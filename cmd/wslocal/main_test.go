@@ -217,6 +217,13 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	status, body = get("/client.js")
 	assert.Equal(t, 200, status)
 	assert.Equal(t, string(jsclient.Source), body, "client.js is clients/js/index.js itself")
+	// Any other path, or a plain request to another stage, answers as
+	// execute-api does for a route it lacks.
+	for _, path := range []string{"/nothing-here", "/prod", "/local/foo"} {
+		status, body = get(path)
+		assert.Equal(t, 403, status, path)
+		assert.JSONEq(t, `{"message":"Missing Authentication Token"}`, body, path)
+	}
 
 	c := localgwtest.MustDial(ctx, t, wsURL, "")
 	assert.Nil(t, c.Whoami(ctx).UserID, "anonymous without an authorizer")

@@ -122,6 +122,10 @@ func TestCrossOriginRequestsAreRefused(t *testing.T) {
 		assert.Equal(t, tc.errorType, resp.Header.Get("x-amzn-ErrorType"), tc.name)
 		if tc.req.origin == "http://app.example:3000" || tc.req.origin == "http://APP.example:3000" {
 			assert.Equal(t, tc.req.origin, resp.Header.Get("Access-Control-Allow-Origin"), tc.name)
+			// A page's SDK must see AWS's error type and Lambda's function error.
+			for _, h := range []string{"x-amzn-ErrorType", "X-Amz-Function-Error", "x-amzn-RequestId"} {
+				assert.Contains(t, resp.Header.Get("Access-Control-Expose-Headers"), h, tc.name)
+			}
 		} else {
 			assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), tc.name)
 		}

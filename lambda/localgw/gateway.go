@@ -242,9 +242,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case g.cfg.NotFound != nil:
 		g.cfg.NotFound.ServeHTTP(w, r)
 	default:
-		mgmtapitest.WriteError(w, http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
+		UnknownPath.ServeHTTP(w, r)
 	}
 }
+
+// UnknownPath answers what execute-api answers for a path it has no route
+// for: 403 MissingAuthenticationTokenException, {"message":"Missing
+// Authentication Token"}. A Config.NotFound handler (wslocal's demo page)
+// ends with it for the paths it does not serve either.
+var UnknownPath http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	mgmtapitest.WriteError(w, http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
+})
 
 // Shutdown closes every connection with 1001 (going away), waits until each
 // one's $disconnect has run and refuses new connections. It returns early

@@ -32,6 +32,9 @@ func (g *Gateway) crossOrigin(w http.ResponseWriter, r *http.Request, forbidden 
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
+	// A page's AWS SDK reads these to tell a 410 from a 403, or a function
+	// error from a result: browsers hide every other header.
+	h.Set("Access-Control-Expose-Headers", exposedHeaders)
 	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
 		return false
 	}
@@ -82,3 +85,8 @@ func writeManagementForbidden(w http.ResponseWriter) {
 func writeInvokeForbidden(w http.ResponseWriter) {
 	writeLambdaError(w, http.StatusForbidden, "AccessDeniedException", "Cross-origin request refused")
 }
+
+// exposedHeaders are the AWS answer headers an allowed cross-origin caller
+// may read: the error type, request id and Lambda's function-error, log
+// and version headers.
+const exposedHeaders = "x-amzn-ErrorType, x-amzn-RequestId, X-Amz-Function-Error, X-Amz-Log-Result, X-Amz-Executed-Version"

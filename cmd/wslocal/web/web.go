@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	jsclient "github.com/wsforge/terraform-aws-websocket/clients/js"
+	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
 )
 
 //go:embed index.html app.js app.css pusher.html pusher.js
@@ -43,5 +44,7 @@ func Handler(stage string) http.Handler {
 	})
 	mux.Handle("GET /app.js", static)
 	mux.Handle("GET /app.css", static)
+	// Any other path answers as execute-api does for a route it lacks.
+	mux.Handle("/", localgw.UnknownPath)
 	return mux
 }
