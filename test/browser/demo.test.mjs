@@ -10,7 +10,7 @@ import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { startWslocal, stopWslocal } from './wslocal.mjs';
+import { launchChromium, startWslocal, stopWslocal } from './wslocal.mjs';
 
 const bin = process.env.WSLOCAL_BIN;
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -59,12 +59,7 @@ async function kick(connectionId) {
 }
 
 const gw = await startGateway();
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-});
+const browser = await launchChromium(chromium, chromiumPath);
 let failed = false;
 const pages = [];
 try {

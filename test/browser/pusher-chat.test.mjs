@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { startWslocal, stopWslocal } from './wslocal.mjs';
+import { launchChromium, startWslocal, stopWslocal } from './wslocal.mjs';
 
 const bin = process.env.WSLOCAL_BIN;
 const nodeModules = process.env.WEB_NODE_MODULES;
@@ -29,12 +29,7 @@ let browser;
 let failed = false;
 const pages = [];
 try {
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  browser = await launchChromium(chromium, chromiumPath);
   const context = await browser.newContext({ viewport: { width: 1280, height: 820 } });
   context.setDefaultTimeout(20000);
   for (const name of ['Ann', 'Bob']) {

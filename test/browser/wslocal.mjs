@@ -34,3 +34,25 @@ export function stopWslocal(child, graceMs = 15000) {
     process.kill(child.pid, 'SIGTERM');
   });
 }
+
+// launchChromium starts headless Chromium with playwright-core's launcher,
+// trying up to three times: on a loaded machine Chromium now and then dies
+// while starting (SIGSEGV before its first page), which says nothing about
+// the page under test. A browser that started and then fails a check still
+// fails the test.
+export async function launchChromium(chromium, executablePath, attempts = 3) {
+  for (let i = 1; ; i++) {
+    try {
+      return await chromium.launch({
+        executablePath,
+        headless: true,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+          '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      });
+    } catch (err) {
+      if (i >= attempts) throw err;
+      console.error(`chromium did not start (attempt ${i} of ${attempts}): ${String(err.message).split('\n')[0]}; trying again`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
