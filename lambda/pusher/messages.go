@@ -113,7 +113,7 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 			return SubscriptionError(ch, http.StatusUnauthorized, "Invalid signature: the auth of "+ch+" does not match")
 		}
 	}
-	if _, err := h.m.Store().JoinAtMost(ctx, id, StoreChannel(ch), h.m.MaxChannelsPerConnection()); err != nil {
+	if _, err := store.JoinLive(ctx, h.m.Store(), id, StoreChannel(ch), h.m.MaxChannelsPerConnection()); err != nil {
 		if errors.Is(err, store.ErrTooManyChannels) {
 			return SubscriptionError(ch, http.StatusForbidden, fmt.Sprintf("Too many channels: a connection may subscribe to at most %d", h.m.MaxChannelsPerConnection()))
 		}

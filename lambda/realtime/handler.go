@@ -269,6 +269,9 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 		SourceIP:    rc.Identity.SourceIP,
 		UserAgent:   rc.Identity.UserAgent,
 		ExpiresAt:   connectedAt.Add(m.cfg.TTL).UTC(),
+		// Until it asks for something itself, API Gateway may still be
+		// finishing its handshake (GoneGrace).
+		Pending: true,
 	}
 	if conn.UserAgent == "" {
 		conn.UserAgent = header(req.Event, "User-Agent")
@@ -442,7 +445,7 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 		if presence && req.UserID == "" {
 			return nil, protocol.Errorf(protocol.CodeForbidden, "presence channels need an authenticated user")
 		}
-		if _, err := m.join(ctx, req.ConnectionID, f.Channel); err != nil {
+		if _, err := m.joinAs(ctx, req.ConnectionID, f.Channel, true); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, protocol.Errorf(protocol.CodeBadRequest, "connection is not registered")
 			}

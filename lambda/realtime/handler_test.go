@@ -296,6 +296,44 @@ func TestGoneDuringHandshakeKeepsConnection(t *testing.T) {
 	assert.True(t, removed, "past the grace a 410 removes it")
 }
 
+// TestGoneRemovesLiveConnectionsAtOnce is issue 2's "a GoneException
+// during a channel send removes exactly the dead connections and their
+// memberships, not the sender", with connections seconds old: a connection
+// that has subscribed itself is up (API Gateway delivered its frame), so its
+// 410 means gone, whatever its age; and a connection recorded by other code
+// (the store directly) is never pending.
+func TestGoneRemovesLiveConnectionsAtOnce(t *testing.T) {
+	e := newEnv(t, Hooks{})
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "c"} {
+		ev := loadEvent(t, "apigw-websocket-request-connect.json")
+		ev.RequestContext.ConnectionID = id
+		ev.RequestContext.ConnectedAt = e.now.UnixMilli() // just now
+		ev.QueryStringParameters, ev.MultiValueQueryStringParameters = nil, nil
+		resp, err := e.m.Handle(ctx, ev)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		e.api.Connect(id)
+		assert.Contains(t, e.send(id, "", "", "$default", `{"action":"subscribe","channel":"room"}`), `"subscribed"`)
+	}
+	require.NoError(t, e.store.AddConnection(ctx, store.Connection{ID: "d", ConnectedAt: e.now}))
+	_, err := e.store.Join(ctx, "d", "room")
+	require.NoError(t, err)
+	e.api.Connect("d")
+	e.api.Kill("b", "d")
+
+	assert.Contains(t, e.send("a", "", "", "$default", `{"action":"publish","channel":"room","data":1}`), `"published"`)
+
+	for id, want := range map[string]bool{"a": true, "b": false, "c": true, "d": false} {
+		ok, err := e.m.Exists(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, want, ok, "connection %s", id)
+	}
+	var members []string
+	require.NoError(t, e.store.ChannelMembers(ctx, "room", func(ids []string) error { members = append(members, ids...); return nil }))
+	assert.ElementsMatch(t, []string{"a", "c"}, members, "the dead connections' memberships went with them")
+}
+
 func TestOversizeAudienceSendIsRefusedUpFront(t *testing.T) {
 	e := newEnv(t, Hooks{})
 	e.connect("a", "", "", "room")

@@ -273,15 +273,18 @@ func (m *Manager) RemoveGone(ctx context.Context, id string) {
 	m.log.InfoContext(ctx, "gone connection", "connectionId", id, "removed", removed)
 }
 
-// GoneGrace is how old a connection must be before a 410 GoneException
+// GoneGrace is how old a pending connection (store.Connection.Pending: recorded
+// by its $connect, not heard from since) must be before a 410 GoneException
 // removes it. API Gateway answers 410 to posts made while a connection is
-// still in its $connect (up to 29 s), so a young connection that answers 410
-// may be about to go live; if it really is dead, its $disconnect or Cleanup
-// removes it.
+// still in its $connect (up to 29 s), so such a connection may be about to
+// go live; if it really is dead, its $disconnect or Cleanup removes it. A
+// connection that has sent a subscribe is up, and a 410 removes it at once,
+// as it does any connection recorded by other code.
 const GoneGrace = 30 * time.Second
 
 // RemoveGone removes a connection that answered 410 GoneException, with all
-// its memberships, unless it connected less than GoneGrace before now. It
+// its memberships, unless it is pending and connected less than GoneGrace
+// before now. It
 // reports whether it removed anything. It does not leave presence channels:
 // Manager.RemoveGone (what the Manager's and the fan-out worker's senders
 // call) does, through RemoveGoneFunc.
@@ -299,7 +302,7 @@ func RemoveGoneFunc(ctx context.Context, st store.Store, id string, now time.Tim
 		// Expired or half removed: clear whatever is left.
 	case err != nil:
 		return false, fmt.Errorf("remove gone connection %s: %w", id, err)
-	case now.Sub(c.ConnectedAt) < GoneGrace:
+	case c.Pending && now.Sub(c.ConnectedAt) < GoneGrace:
 		return false, nil
 	}
 	return st.RemoveConnectionFunc(ctx, id, fn)
@@ -559,10 +562,22 @@ func (m *Manager) undoJoin(ctx context.Context, id, channel string) {
 
 // join is Join without presence: the store's membership, the event and the hook.
 func (m *Manager) join(ctx context.Context, id, channel string) (bool, error) {
+	return m.joinAs(ctx, id, channel, false)
+}
+
+// joinAs is join; live is set for a join the connection asked for itself (a
+// subscribe frame), which also records that it is up (store.JoinLive).
+func (m *Manager) joinAs(ctx context.Context, id, channel string, live bool) (bool, error) {
 	if !protocol.ValidChannel(channel) {
 		return false, fmt.Errorf("join %s to %q: %w", id, channel, ErrInvalidChannel)
 	}
-	added, err := m.store.JoinAtMost(ctx, id, channel, m.cfg.MaxChannelsPerConnection)
+	join := m.store.JoinAtMost
+	if live {
+		join = func(ctx context.Context, id, channel string, max int) (bool, error) {
+			return store.JoinLive(ctx, m.store, id, channel, max)
+		}
+	}
+	added, err := join(ctx, id, channel, m.cfg.MaxChannelsPerConnection)
 	if err != nil {
 		return false, err
 	}

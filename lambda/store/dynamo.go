@@ -48,6 +48,8 @@ const (
 	// attrMemberships on a connection record counts its memberships, so a
 	// join can be capped in the same transaction that adds one.
 	attrMemberships = "nch"
+	// attrPending on a connection record is Connection.Pending.
+	attrPending = "pending"
 
 	prefixConn        = "c#"
 	prefixMember      = "ch#"
@@ -277,6 +279,9 @@ func (d *DynamoDB) connItem(c Connection, ttl int64) map[string]types.AttributeV
 			item[name] = avS(v)
 		}
 	}
+	if c.Pending {
+		item[attrPending] = &types.AttributeValueMemberBOOL{Value: true}
+	}
 	return item
 }
 
@@ -287,6 +292,9 @@ func connFromItem(item map[string]types.AttributeValue) Connection {
 		RouteKey:  getS(item, attrRouteKey),
 		SourceIP:  getS(item, attrSourceIP),
 		UserAgent: getS(item, attrUserAgent),
+	}
+	if b, ok := item[attrPending].(*types.AttributeValueMemberBOOL); ok {
+		c.Pending = b.Value
 	}
 	if ns, ok := getN(item, attrConnectedAt); ok {
 		c.ConnectedAt = time.Unix(0, ns)
@@ -724,6 +732,16 @@ func (d *DynamoDB) Join(ctx context.Context, id, channel string) (bool, error) {
 // changes nothing; concurrent joins of one connection all update its record,
 // so DynamoDB serialises them and the cap holds exactly.
 func (d *DynamoDB) JoinAtMost(ctx context.Context, id, channel string, max int) (bool, error) {
+	return d.joinAtMost(ctx, id, channel, max, false)
+}
+
+// JoinLiveAtMost implements LiveJoiner: JoinAtMost whose update of the
+// connection record also removes its pending attribute (no extra request).
+func (d *DynamoDB) JoinLiveAtMost(ctx context.Context, id, channel string, max int) (bool, error) {
+	return d.joinAtMost(ctx, id, channel, max, true)
+}
+
+func (d *DynamoDB) joinAtMost(ctx context.Context, id, channel string, max int, live bool) (bool, error) {
 	if !ValidConnectionID(id) {
 		return false, fmt.Errorf("join %.*q to %s: %w", MaxConnectionIDLength, id, channel, ErrNotFound)
 	}
@@ -750,13 +768,18 @@ func (d *DynamoDB) JoinAtMost(ctx context.Context, id, channel string, max int) 
 		cond += " AND (attribute_not_exists(#nch) OR #nch < :max)"
 		values[":max"] = avN(int64(max))
 	}
+	update, names := "ADD #nch :one", map[string]string{"#ttl": attrTTL, "#nch": attrMemberships}
+	if live {
+		update += " REMOVE #pending"
+		names["#pending"] = attrPending
+	}
 	err = d.transact(ctx, []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName:                           aws.String(d.opts.Table),
 			Key:                                 metaKey(id),
-			UpdateExpression:                    aws.String("ADD #nch :one"),
+			UpdateExpression:                    aws.String(update),
 			ConditionExpression:                 aws.String(cond),
-			ExpressionAttributeNames:            map[string]string{"#ttl": attrTTL, "#nch": attrMemberships},
+			ExpressionAttributeNames:            names,
 			ExpressionAttributeValues:           values,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},

@@ -169,6 +169,15 @@ func (m *Memory) Join(ctx context.Context, id, channel string) (bool, error) {
 
 // JoinAtMost implements Store.
 func (m *Memory) JoinAtMost(_ context.Context, id, channel string, max int) (bool, error) {
+	return m.joinAtMost(id, channel, max, false)
+}
+
+// JoinLiveAtMost implements LiveJoiner.
+func (m *Memory) JoinLiveAtMost(_ context.Context, id, channel string, max int) (bool, error) {
+	return m.joinAtMost(id, channel, max, true)
+}
+
+func (m *Memory) joinAtMost(id, channel string, max int, live bool) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mc := m.conns[id]
@@ -183,6 +192,9 @@ func (m *Memory) JoinAtMost(_ context.Context, id, channel string, max int) (boo
 	}
 	mc.channels[channel] = struct{}{}
 	addTo(m.chans, channel, id)
+	if live {
+		mc.c.Pending = false // as DynamoDB: only a new membership's write clears it
+	}
 	return true, nil
 }
 

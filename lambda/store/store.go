@@ -95,6 +95,13 @@ type Connection struct {
 	// ExpiresAt is when the record becomes stale; the zero value means
 	// ConnectedAt plus the store's TTL.
 	ExpiresAt time.Time `json:"expiresAt"`
+	// Pending marks a connection recorded by its $connect that has not
+	// been heard from since: API Gateway may still be finishing the
+	// handshake, and answers 410 to posts until it has, so a 410 does not
+	// yet prove it gone (realtime.GoneGrace). A join the connection asks for
+	// itself (JoinLive) clears it. Connections recorded by other code are
+	// not pending.
+	Pending bool `json:"-"`
 }
 
 // Stats are aggregate counts, maintained on write rather than computed by a scan.
@@ -190,3 +197,26 @@ type Removed struct {
 // memberships are gone. It is called outside any store lock and may call the
 // store; CleanupFunc may call it from several goroutines at once.
 type RemovedFunc func(ctx context.Context, r Removed)
+
+// LiveJoiner is a Store whose joins can also record that the connection is
+// up: JoinLiveAtMost is JoinAtMost for a join the connection asked for itself
+// (a subscribe frame, which API Gateway only delivers once the connection is
+// live), and clears Connection.Pending in the same write. Both stores here
+// implement it.
+type LiveJoiner interface {
+	JoinLiveAtMost(ctx context.Context, id, channel string, max int) (bool, error)
+}
+
+// JoinLive joins the connection to the channel for a request of its own:
+// JoinLiveAtMost when st is a LiveJoiner, JoinAtMost otherwise.
+func JoinLive(ctx context.Context, st Store, id, channel string, max int) (bool, error) {
+	if lj, ok := st.(LiveJoiner); ok {
+		return lj.JoinLiveAtMost(ctx, id, channel, max)
+	}
+	return st.JoinAtMost(ctx, id, channel, max)
+}
+
+var (
+	_ LiveJoiner = (*Memory)(nil)
+	_ LiveJoiner = (*DynamoDB)(nil)
+)

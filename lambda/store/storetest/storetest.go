@@ -222,6 +222,7 @@ func Run(t *testing.T, f Factory) {
 		{"InvalidUserIDs", 0, testInvalidUserIDs},
 		{"InterruptedRemoval", 0, testInterruptedRemoval},
 		{"RemovalReportsChannels", 0, testRemovalReportsChannels},
+		{"PendingUntilALiveJoin", 0, testPendingUntilALiveJoin},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -898,4 +899,35 @@ func testRemovalReportsChannels(e *env) {
 	assert.Equal(t, 1, n)
 	assert.NotEmpty(t, got["cut"], "cleanup reports the memberships the cut left")
 	assert.Subset(t, channels, got["cut"])
+}
+
+// testPendingUntilALiveJoin: Connection.Pending is stored; a join made for
+// the connection by other code (JoinAtMost, as $connect's query channels)
+// keeps it, and a join the connection asked for (store.JoinLive) clears it.
+func testPendingUntilALiveJoin(e *env) {
+	t := e.t
+	_, ok := e.s.(store.LiveJoiner)
+	require.True(t, ok, "the store implements store.LiveJoiner")
+	require.NoError(t, e.s.AddConnection(e.ctx, store.Connection{ID: "fresh", Pending: true}))
+	require.NoError(t, e.s.AddConnection(e.ctx, store.Connection{ID: "other"}))
+	got, err := e.s.GetConnection(e.ctx, "fresh")
+	require.NoError(t, err)
+	assert.True(t, got.Pending, "Pending is stored")
+	got, err = e.s.GetConnection(e.ctx, "other")
+	require.NoError(t, err)
+	assert.False(t, got.Pending, "a connection is not pending unless recorded so")
+
+	_, err = e.s.JoinAtMost(e.ctx, "fresh", "query", 10)
+	require.NoError(t, err)
+	got, err = e.s.GetConnection(e.ctx, "fresh")
+	require.NoError(t, err)
+	assert.True(t, got.Pending, "a join by other code keeps it pending")
+
+	added, err := store.JoinLive(e.ctx, e.s, "fresh", "asked", 10)
+	require.NoError(t, err)
+	assert.True(t, added)
+	got, err = e.s.GetConnection(e.ctx, "fresh")
+	require.NoError(t, err)
+	assert.False(t, got.Pending, "a join it asked for clears it")
+	assert.Equal(t, []string{"asked", "query"}, got.Channels)
 }
