@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
@@ -59,6 +60,34 @@ type Command struct {
 	Exclude []string `json:"exclude,omitempty"`
 	// Data is the payload, any JSON value, delivered to clients unchanged.
 	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// wireCommand is a Command as JSON: user ids may also be integers, as the
+// original package and the authorizer's context take them (42 is "42").
+type wireCommand struct {
+	Command
+	UserID  userIDValue   `json:"userId,omitempty"`
+	UserIDs []userIDValue `json:"userIds,omitempty"`
+}
+
+// userIDValue is a user id given as a JSON string or a JSON integer (its
+// digits, exactly; a fraction or exponent is refused).
+type userIDValue string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (u *userIDValue) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*u = userIDValue(s)
+		return nil
+	}
+	text := string(b)
+	digits := strings.TrimPrefix(text, "-")
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return fmt.Errorf("a user id must be a string or an integer, got %.32s", text)
+	}
+	*u = userIDValue(text)
+	return nil
 }
 
 // BadCommandError is returned for a command that cannot be executed as
@@ -146,8 +175,17 @@ func Parse(payload []byte) (Command, error) {
 	}
 	dec = json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	var w wireCommand
+	if err := dec.Decode(&w); err != nil {
 		return c, bad("command must be a JSON object with known fields: %v", err)
+	}
+	c = w.Command
+	c.UserID = string(w.UserID)
+	if w.UserIDs != nil {
+		c.UserIDs = make([]string, len(w.UserIDs))
+		for i, id := range w.UserIDs {
+			c.UserIDs[i] = string(id)
+		}
 	}
 	if _, ok := fields[fieldAction]; !ok || c.Action == "" {
 		return c, bad("missing action")

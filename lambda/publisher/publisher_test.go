@@ -64,6 +64,31 @@ func TestParseNormalisesSend(t *testing.T) {
 	assert.JSONEq(t, `{"x":1}`, string(c.Data))
 }
 
+// TestParseTakesIntegerUserIDs: user ids may be JSON integers, as the
+// original package and the authorizer's context take them; their digits are
+// the id, exactly. A fraction, an exponent or another type is refused.
+func TestParseTakesIntegerUserIDs(t *testing.T) {
+	c, err := Parse([]byte(`{"action":"sendToUser","userId":42,"data":1}`))
+	require.NoError(t, err)
+	assert.Equal(t, "42", c.UserID)
+	c, err = Parse([]byte(`{"action":"sendToUsers","userIds":[9007199254740993,"u2",-7],"data":1}`))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"9007199254740993", "u2", "-7"}, c.UserIDs, "every digit kept, past 2^53")
+	c, err = Parse([]byte(`{"action":"user","userId":"42"}`))
+	require.NoError(t, err)
+	assert.Equal(t, "42", c.UserID)
+	for _, body := range []string{
+		`{"action":"sendToUser","userId":4.2,"data":1}`,
+		`{"action":"sendToUser","userId":1e3,"data":1}`,
+		`{"action":"sendToUser","userId":true,"data":1}`,
+		`{"action":"sendToUsers","userIds":[{"id":1}],"data":1}`,
+	} {
+		_, err := Parse([]byte(body))
+		var bad *BadCommandError
+		assert.ErrorAs(t, err, &bad, body)
+	}
+}
+
 type fixture struct {
 	h   *Handler
 	m   *realtime.Manager
