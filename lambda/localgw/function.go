@@ -26,6 +26,7 @@ type FunctionError struct {
 	StackTrace json.RawMessage `json:"stackTrace,omitempty"`
 }
 
+// Error implements error: "function error <type>: <message>".
 func (e *FunctionError) Error() string {
 	return fmt.Sprintf("function error %s: %s", e.Type, e.Message)
 }
