@@ -41,3 +41,18 @@ func TestSendCutShortReportsEveryRecipient(t *testing.T) {
 		}
 	}
 }
+
+// TestSendPagesReportsTheContextsError: a fan-out whose context has ended
+// returns that error with its report (SendPages' doc), not nil beside
+// failed recipients: here every recipient gets a worker of its own at once
+// (5 of 16), so none waits on ctx in the dispatch.
+func TestSendPagesReportsTheContextsError(t *testing.T) {
+	srv := newServer(t, mgmtapitest.Options{AutoRegister: true})
+	s := sender.NewSender(newAPI(t, srv), sender.Options{Concurrency: 16})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rep, err := s.SendPages(ctx, []byte(`1`), func(fn func([]string) error) error { return fn(ids(5)) })
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 5, rep.Failed)
+	assert.Zero(t, srv.Counts().Posts, "nothing posted")
+}

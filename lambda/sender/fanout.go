@@ -537,6 +537,11 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 	rep.Retries = int(retries.Load())
 	rep.Throttled = int(throttled.Load())
 	s.record(rep, int(attempts.Load()), time.Since(start))
+	if err == nil && rep.Failed > 0 && ctx.Err() != nil {
+		// Recipients failed because ctx ended (dispatched, then cut short
+		// waiting for a slot or the limiter): say so, as the doc promises.
+		err = ctx.Err()
+	}
 	return rep, err
 }
 
