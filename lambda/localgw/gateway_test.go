@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -466,7 +467,11 @@ func TestInvokeAPI(t *testing.T) {
 		Say string `json:"say"`
 	}
 	calls := make(chan string, 4)
-	echo := localgw.Handler(func(_ context.Context, in echoIn) (map[string]string, error) {
+	requestIDs := make(chan string, 16)
+	echo := localgw.Handler(func(ctx context.Context, in echoIn) (map[string]string, error) {
+		if lc, ok := lambdacontext.FromContext(ctx); ok {
+			requestIDs <- lc.AwsRequestID
+		}
 		calls <- in.Say
 		if in.Say == "fail" {
 			return nil, &echoError{}
@@ -548,6 +553,11 @@ func TestInvokeAPI(t *testing.T) {
 	tail, err := base64.StdEncoding.DecodeString(resp.Header.Get("X-Amz-Log-Result"))
 	require.NoError(t, err)
 	id := resp.Header.Get("x-amzn-RequestId")
+	var seen string
+	for len(requestIDs) > 0 {
+		seen = <-requestIDs // the last invocation's
+	}
+	assert.Equal(t, id, seen, "the handler's lambdacontext carries the Invoke API's request id")
 	assert.Regexp(t, `^START RequestId: `+id+` Version: \$LATEST\nEND RequestId: `+id+`\nREPORT RequestId: `+id+`\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t\n$`, string(tail))
 	resp = post("/2015-03-31/functions/echo/invocations", `{"say":"none"}`, nil)
 	assert.Empty(t, resp.Header.Get("X-Amz-Log-Result"), "no LogType: no log")

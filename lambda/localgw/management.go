@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/coder/websocket"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/mgmtapitest"
@@ -172,7 +173,7 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	case "Event":
 		go func() {
-			ctx, cancel := g.invocationContext(context.Background())
+			ctx, cancel := g.invocationContext(withRequestID(context.Background(), requestID))
 			defer cancel()
 			if _, err := fn(ctx, payload); err != nil {
 				g.log.Error("asynchronous invoke failed", "function", name, "error", err)
@@ -182,7 +183,7 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The caller hanging up does not cancel the invocation, as on Lambda.
-	ctx, cancel := g.invocationContext(r.Context())
+	ctx, cancel := g.invocationContext(withRequestID(r.Context(), requestID))
 	defer cancel()
 	start := time.Now()
 	out, err := fn(ctx, payload)
@@ -252,4 +253,12 @@ func connectionGone(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// withRequestID gives an invocation the request id its Invoke API answer
+// carries (x-amzn-RequestId): a bootstrap gets it as
+// Lambda-Runtime-Aws-Request-Id and an in-process handler in its
+// lambdacontext, as on Lambda, where the three are one id.
+func withRequestID(ctx context.Context, id string) context.Context {
+	return lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: id})
 }

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
 	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 )
 
@@ -148,10 +150,19 @@ func (b *Bootstrap) Function() Function { return b.Invoke }
 // Invoke returns its error but the invocation runs to completion (or to the
 // function's Timeout) in the background, as on Lambda: the process is
 // neither killed nor handed another event meanwhile.
+//
+// The invocation's request id (Lambda-Runtime-Aws-Request-Id, and the
+// "RequestId:" of Lambda's error messages) is the AwsRequestID of ctx's
+// lambdacontext when it has one, as the Invoke API sets it from its
+// x-amzn-RequestId, and a new one otherwise.
 func (b *Bootstrap) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	type result struct {
 		out []byte
 		err error
+	}
+	id := newUUID()
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		id = lc.AwsRequestID
 	}
 	for {
 		p, err := b.acquire(ctx)
@@ -160,7 +171,7 @@ func (b *Bootstrap) Invoke(ctx context.Context, payload []byte) ([]byte, error) 
 		}
 		done := make(chan result, 1)
 		go func() {
-			out, err, healthy := p.invoke(payload, b.cfg.Timeout)
+			out, err, healthy := p.invoke(id, payload, b.cfg.Timeout)
 			b.release(p, healthy)
 			done <- result{out, err}
 		}()
@@ -416,8 +427,8 @@ func (p *process) stop() {
 
 // invoke hands one event to the process and waits for its answer. healthy
 // is false when the process died or timed out.
-func (p *process) invoke(payload []byte, timeout time.Duration) ([]byte, error, bool) {
-	inv := &invocation{id: newUUID(), payload: payload, timeout: timeout, done: make(chan invokeResult, 1)}
+func (p *process) invoke(id string, payload []byte, timeout time.Duration) ([]byte, error, bool) {
+	inv := &invocation{id: id, payload: payload, timeout: timeout, done: make(chan invokeResult, 1)}
 	p.mu.Lock()
 	p.pending[inv.id] = inv
 	p.invocations++

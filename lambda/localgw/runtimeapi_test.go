@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -287,4 +288,18 @@ func TestModuleFunctionsFollowTheModuleDefaults(t *testing.T) {
 	assert.Equal(t, []string{"GOGC=400", "GOMEMLIMIT=204MiB", "GOMAXPROCS=1"}, localgw.GoRuntimeEnv(256))
 	assert.Equal(t, []string{"GOGC=400", "GOMEMLIMIT=594MiB", "GOMAXPROCS=1"}, localgw.GoRuntimeEnv(743))
 	assert.Equal(t, []string{"GOGC=400", "GOMEMLIMIT=2880MiB", "GOMAXPROCS=2"}, localgw.GoRuntimeEnv(3600))
+}
+
+// TestBootstrapTakesTheRequestIDOfItsContext: the Invoke API's
+// x-amzn-RequestId reaches the bootstrap as Lambda-Runtime-Aws-Request-Id
+// (through ctx's lambdacontext), as on Lambda, where they are one id.
+func TestBootstrapTakesTheRequestIDOfItsContext(t *testing.T) {
+	b := newPool(t, localgw.BootstrapConfig{MaxProcesses: 1})
+	const id = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: id})
+	out, err := b.Invoke(ctx, []byte(`{"mode":"echo","value":"x"}`))
+	require.NoError(t, err)
+	var r echoResult
+	require.NoError(t, json.Unmarshal(out, &r))
+	assert.Equal(t, id, r.RequestID)
 }
