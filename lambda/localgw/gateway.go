@@ -103,8 +103,9 @@ type Config struct {
 	// Requests without an Origin header (SDKs, curl) are not affected.
 	AllowedOrigins []string
 	// AllowBinary accepts binary messages from clients and passes them base64
-	// encoded, as an API with binaryMediaTypes does. By default a binary
-	// frame closes the connection with 1003, like an API without them.
+	// encoded: a local extension. API Gateway WebSocket APIs take no binary
+	// frames from clients and close the connection with 1003, as the gateway
+	// does by default.
 	AllowBinary bool
 	// FunctionTimeout bounds one invocation of a function. Invocations run to
 	// completion when their caller hangs up, as on Lambda. Default 15 minutes;
