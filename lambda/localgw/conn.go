@@ -241,7 +241,7 @@ read:
 		}
 		c.touch()
 		if typ == websocket.MessageBinary && !g.cfg.AllowBinary {
-			// An API without binaryMediaTypes rejects binary frames.
+			// API Gateway WebSocket APIs close a binary client frame with 1003.
 			code, reason = websocket.StatusUnsupportedData, "Unsupported data"
 			c.closeNow(code, reason)
 			break read
