@@ -342,7 +342,61 @@ func (d *DynamoDB) CleanupFunc(ctx context.Context, now time.Time, fn RemovedFun
 	if err != nil {
 		return removed, fmt.Errorf("cleanup: %w", err)
 	}
+	if err := d.sweepZeroCounters(ctx); err != nil {
+		return removed, fmt.Errorf("cleanup: %w", err)
+	}
 	return removed, nil
+}
+
+// sweepZeroCounters deletes the channel sub-counters that stand at 0 (every
+// member of their channel in that shard left). Channels and Stats read every
+// counter partition, so without this their cost would grow with every channel
+// ever used instead of the channels in use. Each delete is conditioned on the
+// counter still being 0, so a join racing it either keeps the item or, after
+// the delete, adds it back (ADD creates it, with its channel): counts stay
+// exact. One Query per counter partition, then one request per zero counter.
+func (d *DynamoDB) sweepZeroCounters(ctx context.Context) error {
+	var (
+		mu   sync.Mutex
+		keys []map[string]types.AttributeValue
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.opts.Parallelism)
+	for p := range d.opts.Shards {
+		g.Go(func() error {
+			in := &dynamodb.QueryInput{
+				TableName:                 aws.String(d.opts.Table),
+				KeyConditionExpression:    aws.String("#pk = :pk"),
+				FilterExpression:          aws.String("#n = :zero"),
+				ProjectionExpression:      aws.String("#pk, #sk"),
+				ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK, "#n": attrCount},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(prefixChanCount + strconv.Itoa(p)), ":zero": avN(0)},
+			}
+			return d.queryPages(gctx, in, func(items []map[string]types.AttributeValue) error {
+				mu.Lock()
+				defer mu.Unlock()
+				keys = append(keys, items...)
+				return nil
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("find counters at zero: %w", err)
+	}
+	for _, k := range keys {
+		err := d.transact(ctx, []types.TransactWriteItem{{Delete: &types.Delete{
+			TableName:                 aws.String(d.opts.Table),
+			Key:                       key(getS(k, attrPK), getS(k, attrSK)),
+			ConditionExpression:       aws.String("#n = :zero"),
+			ExpressionAttributeNames:  map[string]string{"#n": attrCount},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":zero": avN(0)},
+		}}})
+		var tc *txCanceled
+		if err != nil && !errors.As(err, &tc) {
+			return fmt.Errorf("delete counter at zero: %w", err)
+		}
+	}
+	return nil
 }
 
 // shardIDs runs the Query query(shard) on every shard, in parallel, and

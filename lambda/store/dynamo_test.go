@@ -587,3 +587,59 @@ func TestDynamoDBJoinOfAConnectionRemovedMeanwhile(t *testing.T) {
 	assert.False(t, added)
 	assert.ErrorIs(t, err, store.ErrNotFound)
 }
+
+// TestDynamoDBCleanupSweepsZeroCounters: a channel everyone left leaves
+// sub-counters at 0, which Channels and Stats would read forever; Cleanup
+// deletes them, and a later join counts from scratch.
+func TestDynamoDBCleanupSweepsZeroCounters(t *testing.T) {
+	client, _ := localClient(t)
+	table := freshTable(t, client)
+	s, err := store.NewDynamoDB(client, store.DynamoOptions{Table: table})
+	require.NoError(t, err)
+	ctx := t.Context()
+	channelCounters := func() (zero, other int) {
+		out, err := client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+		require.NoError(t, err)
+		for _, it := range out.Items {
+			if !strings.HasPrefix(it["pk"].(*types.AttributeValueMemberS).Value, "cnt#ch#") {
+				continue
+			}
+			if it["n"].(*types.AttributeValueMemberN).Value == "0" {
+				zero++
+			} else {
+				other++
+			}
+		}
+		return zero, other
+	}
+	for _, id := range []string{"a", "b"} {
+		require.NoError(t, s.AddConnection(ctx, store.Connection{ID: id}))
+	}
+	for _, ch := range []string{"gone-1", "gone-2", "kept"} {
+		_, err := s.Join(ctx, "a", ch)
+		require.NoError(t, err)
+	}
+	_, err = s.Join(ctx, "b", "kept")
+	require.NoError(t, err)
+	for _, ch := range []string{"gone-1", "gone-2"} {
+		_, err := s.Leave(ctx, "a", ch)
+		require.NoError(t, err)
+	}
+	zero, other := channelCounters()
+	require.Equal(t, 2, zero, "the channels everyone left leave counters at 0")
+
+	_, err = s.Cleanup(ctx, time.Now())
+	require.NoError(t, err)
+	zero, after := channelCounters()
+	assert.Zero(t, zero, "Cleanup deletes the counters at 0")
+	assert.Equal(t, other, after, "and no other")
+	chans, err := s.Channels(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"kept"}, chans)
+
+	_, err = s.Join(ctx, "b", "gone-1")
+	require.NoError(t, err)
+	st, err := s.Stats(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int64{"gone-1": 1, "kept": 2}, st.Channels, "a join after the sweep counts from scratch")
+}
