@@ -199,29 +199,14 @@ func (d *DynamoDB) AllConnections(ctx context.Context, fn PageFunc) error {
 // channelCounts sums the channel sub-counters: one Query per counter
 // partition, in parallel.
 func (d *DynamoDB) channelCounts(ctx context.Context) (map[string]int64, error) {
-	var mu sync.Mutex
 	counts := map[string]int64{}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(d.opts.Parallelism)
-	for p := range d.opts.Shards {
-		g.Go(func() error {
-			in := &dynamodb.QueryInput{
-				TableName:                 aws.String(d.opts.Table),
-				KeyConditionExpression:    aws.String("pk = :pk"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(prefixChanCount + strconv.Itoa(p))},
-			}
-			return d.queryPages(gctx, in, func(items []map[string]types.AttributeValue) error {
-				mu.Lock()
-				defer mu.Unlock()
-				for _, it := range items {
-					n, _ := getN(it, attrCount)
-					counts[getS(it, attrChannel)] += n
-				}
-				return nil
-			})
-		})
-	}
-	if err := g.Wait(); err != nil {
+	err := d.counterPartitions(ctx, func(in *dynamodb.QueryInput) {}, func(items []map[string]types.AttributeValue) {
+		for _, it := range items {
+			n, _ := getN(it, attrCount)
+			counts[getS(it, attrChannel)] += n
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
 	for ch, n := range counts {
@@ -230,6 +215,33 @@ func (d *DynamoDB) channelCounts(ctx context.Context) (map[string]int64, error) 
 		}
 	}
 	return counts, nil
+}
+
+// counterPartitions runs one Query of every channel-counter partition, in
+// parallel, shaped by shape (a filter, a projection), and hands each page of
+// items to fn, one page at a time.
+func (d *DynamoDB) counterPartitions(ctx context.Context, shape func(*dynamodb.QueryInput), fn func(items []map[string]types.AttributeValue)) error {
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.opts.Parallelism)
+	for p := range d.opts.Shards {
+		g.Go(func() error {
+			in := &dynamodb.QueryInput{
+				TableName:                 aws.String(d.opts.Table),
+				KeyConditionExpression:    aws.String("#pk = :pk"),
+				ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(prefixChanCount + strconv.Itoa(p))},
+			}
+			shape(in)
+			return d.queryPages(gctx, in, func(items []map[string]types.AttributeValue) error {
+				mu.Lock()
+				defer mu.Unlock()
+				fn(items)
+				return nil
+			})
+		})
+	}
+	return g.Wait()
 }
 
 // Channels implements Store from the channel counters (never a Scan).
@@ -356,31 +368,15 @@ func (d *DynamoDB) CleanupFunc(ctx context.Context, now time.Time, fn RemovedFun
 // the delete, adds it back (ADD creates it, with its channel): counts stay
 // exact. One Query per counter partition, then one request per zero counter.
 func (d *DynamoDB) sweepZeroCounters(ctx context.Context) error {
-	var (
-		mu   sync.Mutex
-		keys []map[string]types.AttributeValue
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(d.opts.Parallelism)
-	for p := range d.opts.Shards {
-		g.Go(func() error {
-			in := &dynamodb.QueryInput{
-				TableName:                 aws.String(d.opts.Table),
-				KeyConditionExpression:    aws.String("#pk = :pk"),
-				FilterExpression:          aws.String("#n = :zero"),
-				ProjectionExpression:      aws.String("#pk, #sk"),
-				ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK, "#n": attrCount},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(prefixChanCount + strconv.Itoa(p)), ":zero": avN(0)},
-			}
-			return d.queryPages(gctx, in, func(items []map[string]types.AttributeValue) error {
-				mu.Lock()
-				defer mu.Unlock()
-				keys = append(keys, items...)
-				return nil
-			})
-		})
-	}
-	if err := g.Wait(); err != nil {
+	var keys []map[string]types.AttributeValue
+	err := d.counterPartitions(ctx, func(in *dynamodb.QueryInput) {
+		in.FilterExpression = aws.String("#n = :zero")
+		in.ProjectionExpression = aws.String("#pk, #sk")
+		in.ExpressionAttributeNames["#sk"] = attrSK
+		in.ExpressionAttributeNames["#n"] = attrCount
+		in.ExpressionAttributeValues[":zero"] = avN(0)
+	}, func(items []map[string]types.AttributeValue) { keys = append(keys, items...) })
+	if err != nil {
 		return fmt.Errorf("find counters at zero: %w", err)
 	}
 	for _, k := range keys {
