@@ -59,10 +59,12 @@ async function kick(connectionId) {
 }
 
 const gw = await startGateway();
-const browser = await launchChromium(chromium, chromiumPath);
+let browser;
 let failed = false;
 const pages = [];
 try {
+  // Inside the try: a browser that never starts still stops the gateway.
+  browser = await launchChromium(chromium, chromiumPath);
   const context = await browser.newContext({ viewport: { width: 1280, height: 820 } });
   context.setDefaultTimeout(20000);
   for (const [name, user] of [['A', 'alice'], ['B', 'bob']]) {
@@ -167,7 +169,7 @@ try {
     await p.screenshot({ path: join(artifacts, `failure-tab-${i}.png`), fullPage: true }).catch(() => {});
   }
 } finally {
-  await browser.close();
+  if (browser) await browser.close();
   const code = await stopGateway(gw.child);
   if (code !== 0) {
     console.error('wslocal exited with ' + code + ' after SIGTERM');
