@@ -520,6 +520,10 @@ func TestInvokeAPI(t *testing.T) {
 	resp = post("/2015-03-31/functions/nothing/invocations", `{}`, nil)
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	assert.Equal(t, "ResourceNotFoundException", resp.Header.Get("x-amzn-ErrorType"))
+	var notFound map[string]string
+	require.NoError(t, json.Unmarshal([]byte(read(resp)), &notFound))
+	assert.Equal(t, "User", notFound["Type"])
+	assert.Contains(t, notFound["Message"], "nothing", "Message, as Lambda's model spells it for ResourceNotFoundException")
 
 	resp = post("/2015-03-31/functions/echo/invocations", `{"say":"fail"}`, nil)
 	assert.Equal(t, 200, resp.StatusCode)

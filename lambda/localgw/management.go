@@ -232,7 +232,12 @@ func writeLambdaError(w http.ResponseWriter, status int, errorType, message stri
 	w.Header().Set("x-amzn-ErrorType", errorType)
 	w.Header().Set("x-amzn-RequestId", newUUID())
 	w.WriteHeader(status)
-	body, _ := json.Marshal(map[string]string{"Type": "User", "message": message})
+	// The member is spelled as Lambda's model spells it for the type.
+	field := "message"
+	if errorType == "ResourceNotFoundException" || errorType == "ServiceException" {
+		field = "Message"
+	}
+	body, _ := json.Marshal(map[string]string{"Type": "User", field: message})
 	_, _ = w.Write(body)
 }
 
