@@ -443,9 +443,10 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		methodArn := g.methodArn(RouteConnect)
+		authHeaders, authMulti := authorizerHeaders(headers, multiHeaders)
 		areq := auth.Request{
 			Type: "REQUEST", MethodArn: methodArn,
-			Headers: headers, MultiValueHeaders: multiHeaders,
+			Headers: authHeaders, MultiValueHeaders: authMulti,
 			QueryStringParameters: query, MultiValueQueryStringParameters: multiQuery,
 			StageVariables: map[string]string{},
 			RequestContext: rc,
@@ -597,6 +598,25 @@ func remoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// authorizerHeaders are the $connect headers with the three API Gateway's
+// REQUEST authorizer input has on top (AWS's example of a WebSocket
+// authorizer's input): Connection and Upgrade, which $connect does not get,
+// and content-length 0.
+func authorizerHeaders(single map[string]string, multi map[string][]string) (map[string]string, map[string][]string) {
+	s := make(map[string]string, len(single)+3)
+	m := make(map[string][]string, len(multi)+3)
+	for k, v := range single {
+		s[k] = v
+	}
+	for k, v := range multi {
+		m[k] = v
+	}
+	for k, v := range map[string]string{"Connection": "upgrade", "Upgrade": "websocket", "content-length": "0"} {
+		s[k], m[k] = v, []string{v}
+	}
+	return s, m
 }
 
 // hopByHop are the headers API Gateway does not pass to $connect.

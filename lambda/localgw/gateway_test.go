@@ -129,7 +129,9 @@ func TestEventsCarryAPIGatewayFields(t *testing.T) {
 		}
 		return events.APIGatewayProxyResponse{StatusCode: 200}, nil
 	}}
+	authHeaders := make(chan map[string]string, 1)
 	authorizer := func(_ context.Context, req auth.Request) (events.APIGatewayCustomAuthorizerResponse, error) {
+		authHeaders <- req.Headers
 		return events.APIGatewayCustomAuthorizerResponse{
 			PrincipalID: "u-1",
 			PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{Version: "2012-10-17", Statement: []events.IAMPolicyStatement{
@@ -164,6 +166,12 @@ func TestEventsCarryAPIGatewayFields(t *testing.T) {
 	assert.Empty(t, rc.MessageID)
 	assert.NotContains(t, connect.Headers, "Upgrade", "API Gateway does not pass hop-by-hop headers")
 	assert.NotContains(t, connect.Headers, "Connection")
+	// Its REQUEST authorizer gets them, and content-length (AWS's example input).
+	ah := <-authHeaders
+	assert.Equal(t, "upgrade", ah["Connection"])
+	assert.Equal(t, "websocket", ah["Upgrade"])
+	assert.Equal(t, "0", ah["content-length"])
+	assert.Equal(t, connect.Headers["Sec-WebSocket-Key"], ah["Sec-WebSocket-Key"])
 	assert.Equal(t, "13", connect.Headers["Sec-WebSocket-Version"])
 	assert.Equal(t, []string{"13"}, connect.MultiValueHeaders["Sec-WebSocket-Version"])
 	assert.NotEmpty(t, connect.Headers["Sec-WebSocket-Key"])
