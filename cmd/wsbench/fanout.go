@@ -165,17 +165,11 @@ func runClient(args []string) error {
 			return err
 		}
 	}
-	if cf.cpuprofile != "" {
-		f, err := os.Create(cf.cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(cf.cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	if st == bench.Sequential {
 		cfg.TimeBox = cf.timebox
 	}
@@ -548,4 +542,24 @@ func loadAvg() string {
 		return f[0]
 	}
 	return "?"
+}
+
+// startCPUProfile writes this process's CPU profile to path until the
+// returned stop is called; with an empty path it does nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -469,15 +468,9 @@ func runWorker(args []string) error {
 		return fmt.Errorf("worker: want go, got %q: %v", line, err)
 	}
 	res := workerResult{Batches: len(queue)}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopProfile, err := startCPUProfile(*cpuprofile)
+	if err != nil {
+		return err
 	}
 	cpu0 := processCPU()
 	start := time.Now()
@@ -510,9 +503,7 @@ func runWorker(args []string) error {
 	}
 	res.Wall = time.Since(start)
 	res.CPU = processCPU() - cpu0
-	if *cpuprofile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	for _, c := range tp.delivered {
 		res.Delivered++
 		res.Duplicates += c - 1

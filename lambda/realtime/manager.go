@@ -331,11 +331,8 @@ func (m *Manager) SendToConnection(ctx context.Context, id string, data []byte) 
 // the connection still answered 410; otherwise the send's error. Data and
 // id are checked as SendToConnections checks them.
 func (m *Manager) SendToNewConnection(ctx context.Context, id string, data []byte) error {
-	if err := checkPayload(data); err != nil {
+	if err := checkSend(data, id); err != nil {
 		return err
-	}
-	if !store.ValidConnectionID(id) {
-		return fmt.Errorf("send to connection %.*q: %w", store.MaxConnectionIDLength, id, store.ErrInvalidID)
 	}
 	s, err := m.senderFor(endpointHint(ctx))
 	if err != nil {
@@ -354,13 +351,8 @@ func (m *Manager) SendToNewConnection(ctx context.Context, id string, data []byt
 // wrapping store.ErrInvalidID, before anything is sent; a send cut short by
 // ctx returns ctx's error with the report.
 func (m *Manager) SendToConnections(ctx context.Context, ids []string, data []byte) (sender.Report, error) {
-	if err := checkPayload(data); err != nil {
+	if err := checkSend(data, ids...); err != nil {
 		return sender.Report{}, err
-	}
-	for _, id := range ids {
-		if !store.ValidConnectionID(id) {
-			return sender.Report{}, fmt.Errorf("send to connection %.*q: %w", store.MaxConnectionIDLength, id, store.ErrInvalidID)
-		}
 	}
 	s, err := m.senderFor(endpointHint(ctx))
 	if err != nil {
@@ -372,6 +364,20 @@ func (m *Manager) SendToConnections(ctx context.Context, ids []string, data []by
 		return rep, fmt.Errorf("send to %d connections: %w", len(ids), ctx.Err())
 	}
 	return rep, nil
+}
+
+// checkSend is the checks of a send to connection ids, before anything is
+// sent: the data's size (checkPayload) and each id (store.ValidConnectionID).
+func checkSend(data []byte, ids ...string) error {
+	if err := checkPayload(data); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if !store.ValidConnectionID(id) {
+			return fmt.Errorf("send to connection %.*q: %w", store.MaxConnectionIDLength, id, store.ErrInvalidID)
+		}
+	}
+	return nil
 }
 
 // checkPayload refuses data over API Gateway's message limit.
@@ -571,13 +577,15 @@ func (m *Manager) joinAs(ctx context.Context, id, channel string, live bool) (bo
 	if !protocol.ValidChannel(channel) {
 		return false, fmt.Errorf("join %s to %q: %w", id, channel, ErrInvalidChannel)
 	}
-	join := m.store.JoinAtMost
+	var (
+		added bool
+		err   error
+	)
 	if live {
-		join = func(ctx context.Context, id, channel string, max int) (bool, error) {
-			return store.JoinLive(ctx, m.store, id, channel, max)
-		}
+		added, err = store.JoinLive(ctx, m.store, id, channel, m.cfg.MaxChannelsPerConnection)
+	} else {
+		added, err = m.store.JoinAtMost(ctx, id, channel, m.cfg.MaxChannelsPerConnection)
 	}
-	added, err := join(ctx, id, channel, m.cfg.MaxChannelsPerConnection)
 	if err != nil {
 		return false, err
 	}

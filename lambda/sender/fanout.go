@@ -445,7 +445,7 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 		seen               = map[string]struct{}{}
 		work               = make(chan string)
 		workers            int
-		tooLarge           = len(data) > MaxPayload
+		oversize           = len(data) > MaxPayload
 		retries, throttled atomic.Int64
 		attempts           atomic.Int64
 		start              = time.Now()
@@ -457,16 +457,7 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 		mu.Unlock()
 	}
 	handle := func(id string) {
-		// The sender's slots bound the posts in flight across all of its
-		// sends together (a fan-out worker may run several at once).
-		select {
-		case s.slots <- struct{}{}:
-		case <-ctx.Done():
-			record(Result{ConnectionID: id, Status: StatusFailed, Err: fmt.Errorf("post to connection %s: %w", id, ctx.Err())})
-			return
-		}
-		res, r, t := s.deliver(ctx, id, data)
-		s.release()
+		res, r, t := s.postOnce(ctx, id, data)
 		// OnGone runs without a slot: it may send through this sender
 		// (presence leaves announce member_left), and a callback waiting
 		// for a slot while holding one could deadlock once every slot is
@@ -512,8 +503,8 @@ func (s *Sender) sendPages(ctx context.Context, data []byte, pages func(fn func(
 				continue
 			}
 			seen[id] = struct{}{}
-			if tooLarge {
-				record(Result{ConnectionID: id, Status: StatusTooLarge, Err: fmt.Errorf("post to connection %s: %d bytes: %w", id, len(data), ErrTooLarge)})
+			if oversize {
+				record(tooLarge(id, len(data)))
 				continue
 			}
 			if err := dispatch(id); err != nil {

@@ -34,15 +34,19 @@ func (s *Sender) SendToNewConnection(ctx context.Context, id string, data []byte
 		wait      = newConnFirstWait
 		start     = time.Now()
 	)
-	for {
-		var t int
-		res, t = s.postOnce(ctx, id, data)
-		attempts += res.Attempts
-		throttled += t
-		if res.Status != StatusGone || sleepCtx(ctx, wait) != nil {
-			break
+	if len(data) > MaxPayload {
+		res = tooLarge(id, len(data))
+	} else {
+		for {
+			var t int
+			res, _, t = s.postOnce(ctx, id, data)
+			attempts += res.Attempts
+			throttled += t
+			if res.Status != StatusGone || sleepCtx(ctx, wait) != nil {
+				break
+			}
+			wait = min(2*wait, newConnMaxWait)
 		}
-		wait = min(2*wait, newConnMaxWait)
 	}
 	res.Attempts = attempts
 	rep.add(res)
@@ -52,18 +56,23 @@ func (s *Sender) SendToNewConnection(ctx context.Context, id string, data []byte
 	return res
 }
 
-// postOnce is one of Send's deliveries to id, with its slot, recording
-// nothing: the result (Attempts the posts made) and the 429s met.
-func (s *Sender) postOnce(ctx context.Context, id string, data []byte) (Result, int) {
-	if len(data) > MaxPayload {
-		return Result{ConnectionID: id, Status: StatusTooLarge, Err: fmt.Errorf("post to connection %s: %d bytes: %w", id, len(data), ErrTooLarge)}, 0
-	}
+// tooLarge is the result for a recipient of data over API Gateway's limit,
+// refused here without a post (the local 128 KB guard).
+func tooLarge(id string, n int) Result {
+	return Result{ConnectionID: id, Status: StatusTooLarge, Err: fmt.Errorf("post to connection %s: %d bytes: %w", id, n, ErrTooLarge)}
+}
+
+// postOnce is one delivery to id as Send makes it, recording nothing: it
+// takes one of the sender's slots, which bound the posts in flight across all
+// of its sends together (a fan-out worker may run several at once), or fails
+// with ctx's error; then deliver. It returns the result (Attempts the posts
+// made), the retries and the 429s met.
+func (s *Sender) postOnce(ctx context.Context, id string, data []byte) (Result, int, int) {
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
-		return Result{ConnectionID: id, Status: StatusFailed, Err: fmt.Errorf("post to connection %s: %w", id, ctx.Err())}, 0
+		return Result{ConnectionID: id, Status: StatusFailed, Err: fmt.Errorf("post to connection %s: %w", id, ctx.Err())}, 0, 0
 	}
 	defer s.release()
-	res, _, throttled := s.deliver(ctx, id, data)
-	return res, throttled
+	return s.deliver(ctx, id, data)
 }
