@@ -87,6 +87,7 @@ type clientFlags struct {
 	concurrency int
 	maxRate     float64
 	paceWindow  time.Duration
+	stepCuts    bool
 	gogc        string
 	post        string
 	gomaxprocs  int
@@ -99,6 +100,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.concurrency, "concurrency", bench.DefaultConcurrency, "ours: sender concurrency")
 	fs.Float64Var(&c.maxRate, "max-rate", 0, "ours: Options.MaxRate (0 = adaptive only)")
 	fs.DurationVar(&c.paceWindow, "pace-window", 0, "ours: Options.PaceWindow (0 = the default, 10ms; negative = every post wakes at its own token, the sender before pacing)")
+	fs.BoolVar(&c.stepCuts, "step-cuts-only", false, "ours: sender.Options.StepCutsOnly (every 429 cuts the limit by its step, also when most posts meet 429s: the sender before the cut to the accepted rate)")
 	// The module runs the sending functions with GOGC=400 (and a GOMEMLIMIT
 	// below their memory size); every strategy's client gets the same.
 	fs.StringVar(&c.gogc, "client-gogc", "400", "GOGC of the client process (every strategy)")
@@ -110,7 +112,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 
 func (c *clientFlags) args() []string {
 	return []string{"-timebox", c.timebox.String(), "-concurrency", strconv.Itoa(c.concurrency), "-max-rate", fmt.Sprint(c.maxRate),
-		"-pace-window", c.paceWindow.String(),
+		"-pace-window", c.paceWindow.String(), "-step-cuts-only=" + strconv.FormatBool(c.stepCuts),
 		"-post", c.post, "-http1=" + strconv.FormatBool(c.http1)}
 }
 
@@ -156,7 +158,7 @@ func runClient(args []string) error {
 	}
 	cfg := bench.Config{
 		Endpoint: *endpoint, N: *n,
-		Sender:  sender.Options{Concurrency: cf.concurrency, MaxRate: cf.maxRate, PaceWindow: cf.paceWindow},
+		Sender:  sender.Options{Concurrency: cf.concurrency, MaxRate: cf.maxRate, PaceWindow: cf.paceWindow, StepCutsOnly: cf.stepCuts},
 		IsDead:  func(id string) bool { return mgmtapitest.DeadByShare(id, *dead) },
 		SDKPost: cf.post == "sdk", ClientTransport: cf.post == "lean-client", HTTP1: cf.http1,
 	}
@@ -335,8 +337,8 @@ func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func fanoutTable(rows []row, sf serverFlags, cf clientFlags) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections, %s. Ours: concurrency %d, max rate %s, %s. Post path: %s. Client GOMAXPROCS %s on %d cores.\n\n",
-		sf.latency, sf.rate, sf.burst, sf.dead*100, standInTransport(sf), cf.concurrency, rateOrAdaptive(cf.maxRate), paceText(cf.paceWindow), postPath(cf), procsText(cf.gomaxprocs), numCPU())
+	fmt.Fprintf(&b, "Stand-in: %s per call, token bucket %.0f/s (burst %d), %.1f%% dead connections, %s. Ours: concurrency %d, max rate %s, %s%s. Post path: %s. Client GOMAXPROCS %s on %d cores.\n\n",
+		sf.latency, sf.rate, sf.burst, sf.dead*100, standInTransport(sf), cf.concurrency, rateOrAdaptive(cf.maxRate), paceText(cf.paceWindow), cutsText(cf.stepCuts), postPath(cf), procsText(cf.gomaxprocs), numCPU())
 	b.WriteString("| N | strategy | delivered (of live) | lost | retried | 429s met | other errors | wall time | accepted calls/s | share of limit | peak RSS | peak Go heap+stacks | client CPU per post (of it kernel) |\n")
 	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
@@ -530,6 +532,14 @@ func paceText(w time.Duration) string {
 		return fmt.Sprintf("pace window %s (the default)", sender.DefaultPaceWindow)
 	}
 	return "pace window " + w.String()
+}
+
+// cutsText describes -step-cuts-only ("" when off).
+func cutsText(stepOnly bool) string {
+	if stepOnly {
+		return ", every 429 cutting the limit by its step (-step-cuts-only: before the cut to the accepted rate)"
+	}
+	return ""
 }
 
 // loadAvg is the 1-minute load average, "?" when unknown.

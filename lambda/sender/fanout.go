@@ -121,6 +121,11 @@ type Options struct {
 	// sender is capped, as before the share above: for comparison runs
 	// (wsbench workers -modes hint-full).
 	FullConcurrency bool
+	// StepCutsOnly makes every 429 after the first cut the adaptive limit
+	// by its step (10%, 5% when re-probing), also when most posts meet
+	// 429s, as before the cut to the accepted rate: for comparison runs
+	// (wsbench fanout -step-cuts-only).
+	StepCutsOnly bool
 	// MaxAttempts bounds the posts per recipient. Default 12 (DefaultMaxAttempts).
 	MaxAttempts int
 	// BaseBackoff and MaxBackoff shape the full-jitter exponential backoff
@@ -142,7 +147,8 @@ type Options struct {
 	StartRate float64
 	// DisableAdaptive turns off the AIMD rate limiter, which is on by default:
 	// the rate is cut by 10% (at most once per 100 ms) when API Gateway
-	// throttles and grows back after successes, so one fan-out neither wastes
+	// throttles, straight to the rate it accepted when most posts meet 429s,
+	// and grows back after successes, so one fan-out neither wastes
 	// the account's budget on 429s nor starves other traffic. With it off,
 	// MaxRate (if set) is a fixed rate.
 	DisableAdaptive bool
@@ -261,12 +267,14 @@ func (f *latencyFloor) get(now time.Time) time.Duration {
 const DefaultPaceWindow = 10 * time.Millisecond
 
 // DefaultMaxAttempts is Options.MaxAttempts when unset. A sender starting at
-// DefaultStartRate against an account that accepts far less (3,000/s, or the
+// DefaultStartRate against an account that accepts less (3,000/s, or the
 // share other traffic leaves) meets 429s until its limiter has cut its way
-// down, 10% per 100 ms; the attempts' backoffs (on average half of 25 ms,
-// 50 ms, ... up to MaxBackoff each) must outlast that descent, or recipients
-// are lost to throttling alone (8 attempts, about 1.6 s of backoff on
-// average, lost 2 of 10,000 at 3,000/s; 12 give about 5.6 s).
+// down: 10% per 100 ms while fewer than half of its posts meet 429s (from
+// 10,000/s to 5,000/s in 0.7 s), straight to the accepted rate below that.
+// The attempts' backoffs (on average half of 25 ms, 50 ms, ... up to
+// MaxBackoff each) must outlast that descent, or recipients are lost to
+// throttling alone (8 attempts, about 1.6 s of backoff on average, lost 2 of
+// 10,000 at 3,000/s when every cut was a step; 12 give about 5.6 s).
 const DefaultMaxAttempts = 12
 
 // DefaultStartRate is Options.StartRate when unset: API Gateway's default
@@ -328,6 +336,7 @@ func NewSender(poster Poster, opts Options) *Sender {
 	// rate.Limiter lets every post through without waiting.
 	s := &Sender{poster: poster, opts: opts, limiter: newAIMD(opts.MaxRate, start, !opts.DisableAdaptive, opts.PaceWindow, nil),
 		slots: make(chan struct{}, opts.Concurrency)}
+	s.limiter.stepOnly = opts.StepCutsOnly
 	s.bound(opts.MaxRate)
 	return s
 }
@@ -636,6 +645,11 @@ func (s *Sender) backoff(attempt int) time.Duration {
 //     thirds within a second. The cut is taken from the limit, not from a
 //     measurement: a stall (GC, a descheduled process) depresses the measured
 //     rate and the 429s of the burst that follows it would otherwise cut deep.
+//   - Unless 429s outnumbered the successes over the last cooldown (at least
+//     aimdClampMin of them): then the server accepts far less than the limit,
+//     and the limit goes straight to aimdReprobe (95%) of the success rate
+//     measured over that cooldown, which becomes the ceiling. A stall delays
+//     the 429s as much as the successes, so it cannot trigger this.
 //   - Each success adds aimdIncrease requests per second to the limit, that
 //     is 10% of the rate per second of successes, growing by 10% more per
 //     half second without a 429 up to aimdRecover (50%), or aimdRecover
@@ -654,6 +668,7 @@ type aimd struct {
 	cap      float64 // hard cap, 0 = none
 	start    float64 // first rate when no cap holds, 0 = unlimited
 	adaptive bool
+	stepOnly bool    // Options.StepCutsOnly
 	current  float64 // 0 = unlimited so far
 	ceiling  float64 // the limit at the last cut (or the measured rate at the first)
 	lastCut  time.Time
@@ -672,6 +687,9 @@ const (
 	aimdRecover  = 0.50 // step per success while below the last ceiling
 	aimdHeadroom = 1.5  // the limit grows to at most this multiple of the measured rate
 	aimdMinRate  = 10.0
+	// aimdClampMin is the fewest 429s in a cooldown that, outnumbering the
+	// successes, set the limit to the measured success rate (see throttled).
+	aimdClampMin = 8
 	// aimdFirstBuckets is the meter's span (5 buckets, 100 ms) for the first
 	// 429's measurement: a cold sender is still opening connections in its
 	// first few hundred milliseconds, and a longer span would average that
@@ -856,7 +874,7 @@ func (a *aimd) throttled() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
-	a.meter.touch(now)
+	a.meter.throttle(now)
 	if now.Sub(a.lastCut) < aimdCooldown || now.Sub(a.meter.activeSince) < aimdCooldown {
 		return
 	}
@@ -868,6 +886,20 @@ func (a *aimd) throttled() {
 		a.ceiling = measured
 		a.setLocked(measured * aimdDecrease)
 		return
+	}
+	// Most posts of the last cooldown met a 429: the server accepts far less
+	// than the limit (a lower account limit, other senders sharing it), and
+	// cutting by a tenth per cooldown would take seconds of 429s to get
+	// there (2.2 s from 10,000/s to 1,000/s). What it accepted is its rate:
+	// start just below it, and probe up from there. A stall cannot trigger
+	// this: it delays successes and 429s alike.
+	if successes, throttles, span := a.meter.countsOver(now, aimdFirstBuckets); !a.stepOnly && throttles >= aimdClampMin && throttles > successes {
+		accepted := float64(successes) / span.Seconds()
+		if accepted*aimdReprobe < a.current*aimdDecrease {
+			a.ceiling = accepted
+			a.setLocked(accepted * aimdReprobe)
+			return
+		}
 	}
 	// Throttled again before getting back to the last ceiling: the limit
 	// has come down, so cut by the full step. Throttled while probing at or
@@ -882,9 +914,11 @@ func (a *aimd) throttled() {
 	a.setLocked(a.current * cut)
 }
 
-// successMeter counts successes in ring buckets over the last meterWindow.
+// successMeter counts successes, and 429s, in ring buckets over the last
+// meterWindow.
 type successMeter struct {
-	counts      [meterBuckets]int
+	counts      [meterBuckets]int // successes
+	throttles   [meterBuckets]int // 429s
 	epochs      [meterBuckets]int64
 	activeSince time.Time // start of the current busy period
 	last        time.Time // last event seen
@@ -901,20 +935,25 @@ func (m *successMeter) touch(now time.Time) {
 	if m.last.IsZero() || now.Sub(m.last) > meterWindow {
 		m.activeSince = now
 		m.counts = [meterBuckets]int{}
+		m.throttles = [meterBuckets]int{}
 		m.epochs = [meterBuckets]int64{}
 	}
 	m.last = now
 }
 
-func (m *successMeter) add(now time.Time) {
+// slot is the bucket of now, emptied when it last held an older epoch.
+func (m *successMeter) slot(now time.Time) int {
 	m.touch(now)
 	e := now.UnixNano() / int64(meterWidth)
-	i := e % meterBuckets
+	i := int(e % meterBuckets)
 	if m.epochs[i] != e {
-		m.epochs[i], m.counts[i] = e, 0
+		m.epochs[i], m.counts[i], m.throttles[i] = e, 0, 0
 	}
-	m.counts[i]++
+	return i
 }
+
+func (m *successMeter) add(now time.Time)      { m.counts[m.slot(now)]++ }
+func (m *successMeter) throttle(now time.Time) { m.throttles[m.slot(now)]++ }
 
 // rate is successes per second over the window (or the busy period, if shorter).
 func (m *successMeter) rate(now time.Time) float64 { return m.rateOver(now, meterBuckets) }
@@ -922,23 +961,30 @@ func (m *successMeter) rate(now time.Time) float64 { return m.rateOver(now, mete
 // rateOver is successes per second over the last n buckets, the current one
 // included (or the busy period, if shorter).
 func (m *successMeter) rateOver(now time.Time, n int) float64 {
+	successes, _, span := m.countsOver(now, n)
+	return float64(successes) / span.Seconds()
+}
+
+// countsOver is the successes and 429s of the last n buckets, the current
+// one included, and the span they cover (the busy period, if shorter; at
+// least one bucket). Both are 0 after an idle window.
+func (m *successMeter) countsOver(now time.Time, n int) (successes, throttles int, span time.Duration) {
 	if m.last.IsZero() || now.Sub(m.last) > meterWindow {
-		return 0
+		return 0, 0, meterWidth
 	}
 	n = min(max(n, 1), meterBuckets)
 	e := now.UnixNano() / int64(meterWidth)
-	sum := 0
 	for i := range m.counts {
 		if m.epochs[i] > e-int64(n) && m.epochs[i] <= e {
-			sum += m.counts[i]
+			successes += m.counts[i]
+			throttles += m.throttles[i]
 		}
 	}
 	oldest := time.Unix(0, (e-int64(n)+1)*int64(meterWidth))
 	if m.activeSince.After(oldest) {
 		oldest = m.activeSince
 	}
-	span := max(now.Sub(oldest), meterWidth)
-	return float64(sum) / span.Seconds()
+	return successes, throttles, max(now.Sub(oldest), meterWidth)
 }
 
 // SetRateHint caps the sender at r posts per second from now on, on top of

@@ -351,3 +351,64 @@ func TestDefaultAttemptsOutlastTheDescentFromTheStartRate(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, meanBackoff, 2*descent, "mean backoff %s, descent %s", meanBackoff, descent)
 }
+
+// feed gives the limiter successes and 429s at the given rates for d, as a
+// server answers that accepts okPerSecond of what the sender offers; with
+// untilCut it stops at the first cut.
+func feed(a *aimd, c *clock, okPerSecond, throttledPerSecond float64, d time.Duration, untilCut bool) {
+	step := time.Millisecond
+	var ok, thr float64
+	last := a.lastCut
+	for end := c.t.Add(d); c.t.Before(end) && !(untilCut && a.lastCut != last); c.advance(step) {
+		ok += okPerSecond * step.Seconds()
+		thr += throttledPerSecond * step.Seconds()
+		for ; ok >= 1; ok-- {
+			a.success()
+		}
+		for ; thr >= 1 && !(untilCut && a.lastCut != last); thr-- {
+			a.throttled()
+		}
+	}
+}
+
+// A sender that starts at 10,000/s against a server accepting 1,000/s meets
+// 429s on nine posts in ten: the limit goes to what the server accepted at
+// the first cut, instead of a tenth less per cooldown for 2.2 s.
+func TestAIMDMostlyThrottledGoesToTheAcceptedRate(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a := newAIMD(0, DefaultStartRate, true, 0, c.now)
+	feed(a, c, 1000, 9000, 150*time.Millisecond, true)
+	assert.InDelta(t, 1000*aimdReprobe, a.current, 30, "just below the rate the server accepted")
+	assert.InDelta(t, 1000, a.ceiling, 30, "which is the ceiling to recover to")
+}
+
+// At the limit a probing sender meets a few 429s among many successes: the
+// cut is the usual one, not the measured rate. (The tests below cap the
+// limit at its start so that successes do not raise it before the cut.)
+func TestAIMDFewThrottlesCutByTheStep(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a := newAIMD(DefaultStartRate, DefaultStartRate, true, 0, c.now)
+	feed(a, c, 6000, 500, 150*time.Millisecond, true)
+	assert.InDelta(t, DefaultStartRate*aimdDecrease, a.current, 1e-9)
+	assert.Equal(t, float64(DefaultStartRate), a.ceiling)
+}
+
+// Fewer than aimdClampMin 429s (a handful of posts at a low rate) are not
+// enough to measure by: the usual cut.
+func TestAIMDAFewThrottlesAtALowRateCutByTheStep(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a := newAIMD(100, 100, true, 0, c.now)
+	feed(a, c, 20, 40, 150*time.Millisecond, true)
+	assert.InDelta(t, 100*aimdDecrease, a.current, 1e-9)
+}
+
+// After a stall, the burst that follows meets 429s, but the successes of
+// the same cooldown outnumber them: the usual cut.
+func TestAIMDBurstAfterAStallCutsByTheStep(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a := newAIMD(5000, 5000, true, 0, c.now)
+	feed(a, c, 5000, 0, 300*time.Millisecond, false)
+	c.advance(60 * time.Millisecond) // stalled
+	feed(a, c, 2000, 1000, 100*time.Millisecond, true)
+	assert.InDelta(t, 5000*aimdDecrease, a.current, 1e-9)
+}
