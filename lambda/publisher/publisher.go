@@ -293,6 +293,11 @@ func (c *Command) validate() error {
 		if len(c.ConnectionIDs) == 0 {
 			return bad("send needs connectionId or connectionIds")
 		}
+		// Its answer lists every recipient: past this many, it could outgrow
+		// Lambda's 6 MB response after every post was made.
+		if n := len(distinct(c.ConnectionIDs)); n > MaxConnectionIDs {
+			return bad("send takes at most %d distinct connection ids, got %d", MaxConnectionIDs, n)
+		}
 		return needData()
 	case ActionSendToUser:
 		if c.UserID == "" {
@@ -367,16 +372,20 @@ type Response struct {
 	// was above the distributed fan-out threshold; the workers deliver them,
 	// so the counts above cover only what this invocation sent itself.
 	Batches *int `json:"batches,omitempty"`
-	// Results has one entry per recipient for send and sendToUser; for
-	// sendToChannel and broadcast only recipients that were not delivered,
-	// so the response stays small for large audiences.
+	// Results has one entry per recipient for send and sendToUser (for
+	// sendToUser only the recipients not delivered when the user has more
+	// than MaxUserResults connections); for sendToChannel and broadcast only
+	// recipients that were not delivered, so the response stays small for
+	// large audiences.
 	// An empty list is sent as [] (omitzero omits only an action's unset
 	// fields).
 	Results []RecipientResult `json:"results,omitzero"`
-	// ResultsTruncated is true when sendToChannel or broadcast had more than
-	// MaxResults failures to list.
+	// ResultsTruncated is true when an answer that lists only the
+	// recipients not delivered had more than MaxResults of them to list.
 	ResultsTruncated bool `json:"resultsTruncated,omitempty"`
-	// Users holds sendToUsers' results per user.
+	// Users holds sendToUsers' results per user: every recipient, or only
+	// the ones not delivered (at most MaxResults in all) when the users have
+	// more than MaxUserResults connections together.
 	Users map[string][]RecipientResult `json:"users,omitempty"`
 	// Connection answers connection when Found.
 	Connection *store.Connection `json:"connection,omitempty"`
@@ -426,14 +435,28 @@ func ptr[T any](v T) *T { return &v }
 // the counts stay exact and ResultsTruncated says when the list is cut.
 const MaxResults = 1000
 
-func results(rep sender.Report, onlyFailures bool) []RecipientResult {
-	out := make([]RecipientResult, 0, min(len(rep.Results), MaxResults))
+// MaxConnectionIDs bounds the distinct connection ids of one send command,
+// whose answer lists every recipient (about 60 bytes each: 0.6 MB at most).
+const MaxConnectionIDs = 10000
+
+// MaxUserResults bounds the recipients sendToUser and sendToUsers list one
+// by one. Their audience is the users' connections, which the command does
+// not bound; above it the answer lists only the recipients not delivered
+// (at most MaxResults, with ResultsTruncated when there were more), as for
+// sendToChannel, so that it stays far below Lambda's 6 MB.
+const MaxUserResults = 10000
+
+// results lists rep's recipients, only the ones not delivered (at most
+// MaxResults of them) when onlyFailures is set. truncated says whether
+// failures were left out.
+func results(rep sender.Report, onlyFailures bool) (out []RecipientResult, truncated bool) {
+	out = make([]RecipientResult, 0, min(len(rep.Results), MaxResults))
 	for _, r := range rep.Results {
 		if onlyFailures && r.Status == sender.StatusDelivered {
 			continue
 		}
 		if onlyFailures && len(out) == MaxResults {
-			break
+			return out, true
 		}
 		rr := RecipientResult{ConnectionID: r.ConnectionID, Status: r.Status}
 		if r.Err != nil && r.Status != sender.StatusDelivered {
@@ -441,7 +464,7 @@ func results(rep sender.Report, onlyFailures bool) []RecipientResult {
 		}
 		out = append(out, rr)
 	}
-	return out
+	return out, false
 }
 
 // publicError names the failure without leaking internals.
@@ -467,12 +490,12 @@ func sendResponse(action string, rep sender.Report, onlyFailures bool) *Response
 	if rep.Batches > 0 {
 		batches = ptr(rep.Batches)
 	}
+	list, truncated := results(rep, onlyFailures)
 	return &Response{
 		OK: true, Action: action, Batches: batches,
 		Delivered: ptr(rep.Delivered), Gone: ptr(rep.Gone),
 		Failed: ptr(rep.Failed + rep.TooLarge + rep.Forbidden), Retries: ptr(rep.Retries),
-		Results:          results(rep, onlyFailures),
-		ResultsTruncated: onlyFailures && rep.Total()-rep.Delivered > MaxResults,
+		Results: list, ResultsTruncated: truncated,
 	}
 }
 
@@ -496,20 +519,31 @@ func (h *Handler) Execute(ctx context.Context, c Command) (*Response, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sendToUser %s: %w", c.UserID, err)
 		}
-		return sendResponse(c.Action, rep, false), nil
+		return sendResponse(c.Action, rep, rep.Total() > MaxUserResults), nil
 	case ActionSendToUsers:
 		reps, err := h.m.SendToUsers(ctx, c.UserIDs, data)
 		if err != nil {
 			return nil, fmt.Errorf("sendToUsers: %w", err)
 		}
 		var total sender.Report
-		users := map[string][]RecipientResult{}
-		for u, rep := range reps {
-			users[u] = results(rep, false)
+		for _, rep := range reps {
 			total.Merge(rep)
 		}
 		resp := sendResponse(c.Action, total, false)
-		resp.Results, resp.Users = nil, users
+		resp.Results, resp.Users = nil, map[string][]RecipientResult{}
+		onlyFailures, listed := total.Total() > MaxUserResults, 0
+		for _, u := range slices.Sorted(maps.Keys(reps)) {
+			list, truncated := results(reps[u], onlyFailures)
+			if onlyFailures {
+				// One bound for the whole answer, as for sendToChannel.
+				if keep := MaxResults - listed; len(list) > keep {
+					list, truncated = list[:keep], true
+				}
+				listed += len(list)
+			}
+			resp.Users[u] = list
+			resp.ResultsTruncated = resp.ResultsTruncated || truncated
+		}
 		return resp, nil
 	case ActionSendToChannel:
 		rep, err := h.m.SendToChannel(ctx, c.Channel, data, c.Exclude...)

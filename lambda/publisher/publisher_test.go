@@ -3,6 +3,7 @@ package publisher
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -92,6 +93,7 @@ func TestParseTakesIntegerUserIDs(t *testing.T) {
 type fixture struct {
 	h   *Handler
 	m   *realtime.Manager
+	st  store.Store
 	api *mgmtapitest.Server
 	now time.Time
 }
@@ -107,7 +109,7 @@ func newFixture(t *testing.T) *fixture {
 	f.m, err = realtime.New(realtime.Config{Store: st, Poster: poster, Now: func() time.Time { return f.now },
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	require.NoError(t, err)
-	f.h = New(f.m)
+	f.h, f.st = New(f.m), st
 	ctx := context.Background()
 	for _, c := range []struct{ id, user string }{{"a", "u1"}, {"b", "u1"}, {"c", "u2"}, {"d", ""}} {
 		// Connected a minute ago: past realtime.GoneGrace, so a 410 removes them.
@@ -160,6 +162,63 @@ func TestExecuteChecksCommandsBuiltInGo(t *testing.T) {
 		assert.Contains(t, bc.Error(), tc.want)
 		assert.Equal(t, before, len(f.api.Messages("a"))+len(f.api.Messages("b")), "nothing sent for %+v", tc.c)
 	}
+}
+
+// A user's connections are not bounded by the command: past MaxUserResults
+// recipients, sendToUser and sendToUsers list only the recipients not
+// delivered, at most MaxResults in all, so the answer stays far below
+// Lambda's 6 MB.
+func TestUserSendsBoundTheirResults(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var dead []string
+	for i := range MaxUserResults {
+		id := fmt.Sprintf("many-%05d", i)
+		require.NoError(t, f.st.AddConnection(ctx, store.Connection{ID: id, UserID: "many", ConnectedAt: f.now.Add(-time.Minute)}))
+		f.api.Connect(id)
+		if i%4 == 0 {
+			dead = append(dead, id)
+		}
+	}
+	f.api.Kill(dead...)
+
+	out := f.run(t, `{"action":"sendToUser","userId":"many","data":1}`)
+	assert.EqualValues(t, MaxUserResults-len(dead), out["delivered"])
+	assert.EqualValues(t, len(dead), out["gone"])
+	assert.Len(t, out["results"], MaxUserResults, "10,000 recipients: every one listed")
+	assert.NotContains(t, out, "resultsTruncated")
+
+	// The dead are removed by now; more live ones take the user past the bound.
+	for i := range len(dead) + 1 {
+		id := fmt.Sprintf("more-%05d", i)
+		require.NoError(t, f.st.AddConnection(ctx, store.Connection{ID: id, UserID: "many", ConnectedAt: f.now.Add(-time.Minute)}))
+		f.api.Connect(id)
+	}
+	f.api.Kill("many-00001", "many-00002")
+	out = f.run(t, `{"action":"sendToUser","userId":"many","data":2}`)
+	assert.EqualValues(t, MaxUserResults-1, out["delivered"])
+	assert.EqualValues(t, 2, out["gone"])
+	assert.ElementsMatch(t, []any{
+		map[string]any{"connectionId": "many-00001", "status": "gone", "error": "GoneException"},
+		map[string]any{"connectionId": "many-00002", "status": "gone", "error": "GoneException"},
+	}, out["results"], "10,001 recipients: only the ones not delivered")
+	assert.NotContains(t, out, "resultsTruncated")
+
+	// sendToUsers: the bound is on all the users' recipients together, and
+	// at most MaxResults failures are listed in all.
+	var more []string
+	for i := range MaxResults + 10 {
+		id := fmt.Sprintf("many-%05d", 4*i+3)
+		more = append(more, id)
+	}
+	f.api.Kill(more...)
+	f.api.Kill("a")
+	out = f.run(t, `{"action":"sendToUsers","userIds":["many","u1"],"data":3}`)
+	assert.EqualValues(t, len(more)+1, out["gone"])
+	users := out["users"].(map[string]any)
+	listed := len(users["many"].([]any)) + len(users["u1"].([]any))
+	assert.Equal(t, MaxResults, listed, "failures listed up to the bound")
+	assert.Equal(t, true, out["resultsTruncated"])
 }
 
 func TestCommands(t *testing.T) {

@@ -26,6 +26,18 @@ func TestParseIsStrict(t *testing.T) {
 	require.NoError(t, err, "a repeated id counts once")
 	_, err = Parse([]byte(`{"action":"connection","connectionId":"` + strings.Repeat("x", store.MaxConnectionIDLength) + `"}`))
 	require.NoError(t, err, "128 characters are fine")
+	c, err = Parse([]byte(`{"action":"send","connectionId":"c0","connectionIds":[` + strings.Join(append(connList(MaxConnectionIDs), `"c1"`), ",") + `],"data":1}`))
+	require.NoError(t, err, "10,000 distinct connection ids are fine, a repeated one counts once")
+	assert.Len(t, c.ConnectionIDs, MaxConnectionIDs+2)
+}
+
+// connList is n distinct connection ids, JSON-quoted.
+func connList(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%q", fmt.Sprint("c", i))
+	}
+	return ids
 }
 
 // userList is n distinct user ids, JSON-quoted.
@@ -57,6 +69,7 @@ func strictCases() []struct{ name, cmd, want string } {
 		{"control character", `{"action":"join","connectionId":"a\u0000","channel":"news"}`, "invalid connection id"},
 		{"over-long exclude", `{"action":"broadcast","data":1,"exclude":["` + long + `"]}`, "invalid connection id"},
 		{"too many users", `{"action":"sendToUsers","userIds":[` + strings.Join(userList(MaxUsers+1), ",") + `],"data":1}`, "at most 1000 distinct userIds"},
+		{"too many connection ids", `{"action":"send","connectionIds":[` + strings.Join(connList(MaxConnectionIDs+1), ",") + `],"data":1}`, "send takes at most 10000 distinct connection ids, got 10001"},
 	}
 }
 
