@@ -444,6 +444,10 @@ func TestServerSideSends(t *testing.T) {
 
 	_, err = e.m.SendToChannel(ctx, "bad channel", []byte(`1`))
 	assert.ErrorIs(t, err, ErrInvalidChannel)
+	for _, name := range []string{"bad channel", "", strings.Repeat("c", 3000)} {
+		_, err = e.m.ConnectionsOfChannel(ctx, name)
+		assert.ErrorIs(t, err, ErrInvalidChannel, "a lookup checks the name as a send does: %.20q", name)
+	}
 }
 
 func TestLookupsStatsCleanupAndDisconnect(t *testing.T) {

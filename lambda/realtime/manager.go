@@ -642,8 +642,12 @@ func (m *Manager) ConnectionsOfUser(ctx context.Context, userID string) ([]strin
 }
 
 // ConnectionsOfChannel returns the ids of the channel's live members. For
-// large channels prefer SendToChannel, which streams.
+// large channels prefer SendToChannel, which streams. An invalid channel name
+// is an error wrapping ErrInvalidChannel.
 func (m *Manager) ConnectionsOfChannel(ctx context.Context, channel string) ([]string, error) {
+	if !protocol.ValidChannel(channel) {
+		return nil, fmt.Errorf("connections of channel %.*q: %w", 164, channel, ErrInvalidChannel)
+	}
 	return collect(ctx, func(fn store.PageFunc) error { return m.store.ChannelMembers(ctx, channel, fn) })
 }
 
