@@ -375,12 +375,22 @@ func header(ev events.APIGatewayWebsocketProxyRequest, name string) string {
 }
 
 func (m *Manager) handleDisconnect(ctx context.Context, req *Request) (Response, error) {
-	if req.UserID != "" {
-		// Only connections with a user can be in presence channels, so an
-		// anonymous disconnect costs no lookup of its channels.
-		m.leaveAllPresence(ctx, req.ConnectionID)
+	// The presence channels left are those among the memberships the
+	// removal itself read and deleted (no extra lookup): a subscribe racing
+	// it either joined before that read, or finds its membership gone and
+	// leaves by itself (joinPresence). Only connections with a user can be
+	// in presence channels.
+	var leave store.RemovedFunc
+	if req.UserID != "" && m.cfg.Presence != nil {
+		leave = func(ctx context.Context, r store.Removed) {
+			for _, ch := range r.Channels {
+				if strings.HasPrefix(ch, protocol.PresencePrefix) {
+					m.leavePresence(ctx, req.ConnectionID, ch)
+				}
+			}
+		}
 	}
-	if _, err := m.store.RemoveConnection(ctx, req.ConnectionID); err != nil {
+	if _, err := m.store.RemoveConnectionFunc(ctx, req.ConnectionID, leave); err != nil {
 		m.log.ErrorContext(ctx, "remove connection", "connectionId", req.ConnectionID, "error", err)
 		return Response{StatusCode: http.StatusInternalServerError}, nil
 	}

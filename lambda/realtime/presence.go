@@ -3,7 +3,7 @@ package realtime
 import (
 	"context"
 	"errors"
-	"strings"
+	"fmt"
 	"time"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
@@ -62,6 +62,14 @@ func (m *Manager) joinPresence(ctx context.Context, req *Request, channel string
 // enterPresence records userID's connection id as a member of channel until
 // exp (the connection's expiry) and, on the user's first connection there,
 // tells the others member_joined.
+//
+// A $disconnect racing it leaves the presence channels among the memberships
+// its removal reads and deletes (handleDisconnect). A membership it deleted
+// before the member was recorded here would leave the member behind, listed
+// until it expires (hours), so enterPresence then checks the membership
+// (one key lookup): when it is gone, the connection leaves at once
+// (member_left after its member_joined) and the join fails with
+// store.ErrNotFound.
 func (m *Manager) enterPresence(ctx context.Context, id, userID, channel string, exp time.Time) error {
 	first, err := m.cfg.Presence.JoinPresence(ctx, channel, store.PresenceMember{ConnectionID: id, UserID: userID, ExpiresAt: exp}, 0)
 	if err != nil {
@@ -73,6 +81,10 @@ func (m *Manager) enterPresence(ctx context.Context, id, userID, channel string,
 		}); err != nil {
 			m.log.WarnContext(ctx, "announce member_joined", "connectionId", id, "channel", channel, "error", err)
 		}
+	}
+	if ok, err := m.store.IsMember(ctx, id, channel); err == nil && !ok {
+		m.leavePresence(context.WithoutCancel(ctx), id, channel)
+		return fmt.Errorf("connection %s left %s while joining: %w", id, channel, store.ErrNotFound)
 	}
 	return nil
 }
@@ -98,24 +110,5 @@ func (m *Manager) leavePresence(ctx context.Context, id, channel string) {
 		return m.store.ChannelMembers(ctx, channel, fn)
 	}); err != nil {
 		m.log.WarnContext(ctx, "announce member_left", "connectionId", id, "channel", channel, "error", err)
-	}
-}
-
-// leaveAllPresence runs leavePresence for each presence channel of a
-// disconnecting connection (one lookup of its channels, only when presence
-// is configured).
-func (m *Manager) leaveAllPresence(ctx context.Context, id string) {
-	if m.cfg.Presence == nil {
-		return
-	}
-	channels, err := m.store.ConnectionChannels(ctx, id)
-	if err != nil {
-		m.log.ErrorContext(ctx, "presence channels of disconnecting connection", "connectionId", id, "error", err)
-		return
-	}
-	for _, ch := range channels {
-		if strings.HasPrefix(ch, protocol.PresencePrefix) {
-			m.leavePresence(ctx, id, ch)
-		}
 	}
 }

@@ -131,3 +131,47 @@ func TestOverlongUserIDsAreRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"c2"}, ids)
 }
+
+// racingPresence runs before once, inside the first JoinPresence, ahead of
+// the write: the moment a $disconnect can slip in between a subscribe's
+// membership and its presence member.
+type racingPresence struct {
+	store.Presence
+	before func()
+}
+
+func (r *racingPresence) JoinPresence(ctx context.Context, channel string, m store.PresenceMember, max int) (bool, error) {
+	if f := r.before; f != nil {
+		r.before = nil
+		f()
+	}
+	return r.Presence.JoinPresence(ctx, channel, m, max)
+}
+
+// TestSubscribeRacingDisconnectLeavesNoGhost: the $disconnect of a
+// connection runs to its end between its subscribe's membership and its
+// presence member. The disconnect found no presence member to remove; the
+// subscribe finds its membership gone and leaves, so the user is not listed
+// (for hours, until the member expires) and the others get member_left
+// after member_joined.
+func TestSubscribeRacingDisconnectLeavesNoGhost(t *testing.T) {
+	e := newHistoryEnv(t, 100)
+	e.connect("b", "bob", "", "")
+	e.send("b", "bob", "", "$default", `{"action":"subscribe","channel":"presence-room"}`)
+	e.connect("a", "alice", "", "")
+	e.m.cfg.Presence = &racingPresence{Presence: e.m.cfg.Presence, before: func() {
+		ev := loadEvent(t, "apigw-websocket-request-disconnect.json")
+		ev.RequestContext.ConnectionID = "a"
+		ev.RequestContext.Authorizer = authorizer("alice", "")
+		resp, err := e.m.Handle(context.Background(), ev)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}}
+	reply := e.send("a", "alice", "", "$default", `{"action":"subscribe","channel":"presence-room"}`)
+	assert.Contains(t, reply, `"type":"error"`, "the subscribe of a connection gone meanwhile fails")
+	assert.Equal(t, []string{"bob"}, e.presenceUsers("presence-room"), "alice is not left behind")
+	assert.Equal(t, 1, e.memberLeft("b", "alice"), "bob saw alice come and go")
+	exists, err := e.m.Exists(context.Background(), "a")
+	require.NoError(t, err)
+	assert.False(t, exists)
+}
