@@ -24,20 +24,12 @@ func parseHistoryFields(raw map[string]json.RawMessage, f *Frame) error {
 	if f.Action != ActionSubscribe && f.Action != ActionHistory {
 		return nil
 	}
-	if v, ok := raw["since"]; ok && string(v) != "null" {
-		var s struct {
-			Offset json.RawMessage `json:"offset"`
-			Epoch  *string         `json:"epoch"`
-		}
-		if err := json.Unmarshal(v, &s); err != nil || len(s.Offset) == 0 || string(s.Offset) == "null" || s.Epoch == nil {
-			return Errorf(CodeBadRequest, "field since must be {\"offset\": <integer>, \"epoch\": <string>}")
-		}
-		// A JSON number only: json.Number would take "5", a string, too.
-		off, err := strconv.ParseUint(string(s.Offset), 10, 64)
+	if v, ok := raw["since"]; ok {
+		since, err := ParseSince(v)
 		if err != nil {
-			return Errorf(CodeBadRequest, "since.offset must be a non-negative integer")
+			return err
 		}
-		f.Since = &Since{Offset: off, Epoch: *s.Epoch}
+		f.Since = since
 	}
 	if v, ok := raw["limit"]; ok && f.Action == ActionHistory {
 		if err := json.Unmarshal(v, &f.Limit); err != nil || f.Limit < 0 || f.Limit > MaxHistoryLimit {
@@ -45,6 +37,29 @@ func parseHistoryFields(raw map[string]json.RawMessage, f *Frame) error {
 		}
 	}
 	return nil
+}
+
+// ParseSince reads a since field: {"offset": <integer>, "epoch": <string>},
+// or null (nil). Anything else, a string offset or a missing field among
+// them, is a *Error with CodeBadRequest. The Pusher protocol's since is read
+// by the same rules.
+func ParseSince(v json.RawMessage) (*Since, error) {
+	if string(v) == "null" {
+		return nil, nil
+	}
+	var s struct {
+		Offset json.RawMessage `json:"offset"`
+		Epoch  *string         `json:"epoch"`
+	}
+	if err := json.Unmarshal(v, &s); err != nil || len(s.Offset) == 0 || string(s.Offset) == "null" || s.Epoch == nil {
+		return nil, Errorf(CodeBadRequest, "field since must be {\"offset\": <integer>, \"epoch\": <string>}")
+	}
+	// A JSON number only: json.Number would take "5", a string, too.
+	off, err := strconv.ParseUint(string(s.Offset), 10, 64)
+	if err != nil {
+		return nil, Errorf(CodeBadRequest, "since.offset must be a non-negative integer")
+	}
+	return &Since{Offset: off, Epoch: *s.Epoch}, nil
 }
 
 // Publication is one message of a history channel in a subscribed or

@@ -66,12 +66,12 @@ func TestHistoryChannelsNumberTriggersAndRecover(t *testing.T) {
 
 	// Stored in the Pusher channel's stream, pusher/chat-1, not protocol v1's chat-1.
 	lim := store.HistoryLimits{Size: 1000, TTL: time.Hour}
-	pos, pubs, err := hist.ReadHistory(t.Context(), pusher.StoreChannel("chat-1"), 0, 10, lim)
+	pos, pubs, err := hist.ReadHistory(t.Context(), pusher.StoreChannel("chat-1"), 0, 10, 0, lim)
 	require.NoError(t, err)
 	assert.Equal(t, store.StreamPosition{Offset: 2, Epoch: epoch}, pos)
 	require.Len(t, pubs, 2)
 	assert.JSONEq(t, `{"event":"said","channel":"chat-1","data":"{\"n\":2}"}`, string(pubs[1].Data))
-	v1, _, err := hist.ReadHistory(t.Context(), "chat-1", 0, 10, lim)
+	v1, _, err := hist.ReadHistory(t.Context(), "chat-1", 0, 10, 0, lim)
 	require.NoError(t, err)
 	assert.EqualValues(t, 0, v1.Offset, "protocol v1's chat-1 is another stream")
 
@@ -165,4 +165,13 @@ func TestHistoryMalformedSinceIsRefusedClearly(t *testing.T) {
 	assert.Equal(t, "pusher:subscription_error", rep["event"])
 	assert.Contains(t, fmt.Sprint(rep["data"]), "Invalid subscribe data")
 	assert.NotContains(t, fmt.Sprint(rep["data"]), "Invalid channel name")
+	// Objects that are not {offset, epoch}, read by protocol v1's rules.
+	for _, since := range []string{`{}`, `{"epoch":"x"}`, `{"offset":1}`, `{"offset":null,"epoch":null}`, `{"offset":"5","epoch":"x"}`, `{"offset":-1,"epoch":"x"}`, `{"offset":1.5,"epoch":"x"}`} {
+		rep := e.send("a", map[string]any{"event": "pusher:subscribe", "data": `{"channel":"chat-1","since":` + since + `}`})
+		assert.Equal(t, "pusher:subscription_error", rep["event"], since)
+		assert.Contains(t, fmt.Sprint(rep["data"]), "Invalid subscribe data", since)
+	}
+	rep = e.send("a", map[string]any{"event": "pusher:subscribe", "data": `{"channel":"chat-1","since":null}`})
+	assert.Equal(t, "pusher_internal:subscription_succeeded", rep["event"], "a null since is no since")
+	assert.NotContains(t, rep, "recovered")
 }

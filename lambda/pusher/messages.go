@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
 
@@ -42,7 +43,22 @@ type subscribeData struct {
 	ChannelData string `json:"channel_data"`
 	// Since, on a history channel, asks for the events after this offset
 	// of this epoch before subscription_succeeded (docs/pusher.md).
-	Since *store.StreamPosition `json:"since"`
+	Since *since `json:"since"`
+}
+
+// since is subscribeData's since, read as protocol v1 reads its own: an
+// offset that is a JSON integer and an epoch that is a string, both given.
+type since store.StreamPosition
+
+func (s *since) UnmarshalJSON(b []byte) error {
+	p, err := protocol.ParseSince(b)
+	if err != nil {
+		return err
+	}
+	if p != nil {
+		*s = since{Offset: p.Offset, Epoch: p.Epoch}
+	}
+	return nil
 }
 
 // channelData is a presence subscription's channel_data.
@@ -143,7 +159,7 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 	}
 	// History is read after the join, so an event published in between
 	// arrives live and recovered: clients drop duplicates by offset.
-	frames, err := h.withHistory(ctx, ch, reply, d.Since)
+	frames, err := h.withHistory(ctx, ch, reply, (*store.StreamPosition)(d.Since))
 	if err != nil {
 		return h.internal(ctx, id, ch, err)
 	}
