@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
+	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
@@ -187,7 +188,7 @@ func runDynamo(args []string) error {
 	// Keep one steady-state row: the last of the five sends.
 	rows = append(rows[:len(rows)-5], rows[len(rows)-1])
 	if err := measure("read history (5 missed)", "what a resubscribe with since costs", func() error {
-		_, pubs, err := hist.ReadHistory(ctx, "hist-1", 1, 100, store.HistoryLimits{Size: 100, TTL: time.Hour})
+		_, pubs, err := hist.ReadHistory(ctx, "hist-1", 1, 100, protocol.MaxFrame, store.HistoryLimits{Size: 100, TTL: time.Hour})
 		if err == nil && len(pubs) != 5 {
 			err = fmt.Errorf("read %d of 5", len(pubs))
 		}

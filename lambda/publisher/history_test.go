@@ -41,7 +41,7 @@ func TestSendToChannelOnHistoryChannel(t *testing.T) {
 	resp, err := New(m).Handle(ctx, json.RawMessage(`{"action":"sendToChannel","channel":"chat-1","data":{"text":"hi"}}`))
 	require.NoError(t, err)
 	assert.True(t, resp.OK)
-	pos, pubs, err := hist.ReadHistory(ctx, "chat-1", 0, 0, store.HistoryLimits{Size: 10, TTL: time.Hour})
+	pos, pubs, err := hist.ReadHistory(ctx, "chat-1", 0, 0, 0, store.HistoryLimits{Size: 10, TTL: time.Hour})
 	require.NoError(t, err)
 	require.Len(t, pubs, 1)
 	assert.JSONEq(t, `{"text":"hi"}`, string(pubs[0].Data))
@@ -54,7 +54,7 @@ func TestSendToChannelOnHistoryChannel(t *testing.T) {
 	var bc *BadCommandError
 	require.ErrorAs(t, err, &bc)
 	assert.Contains(t, bc.Reason, "too large")
-	pos2, _, err := hist.ReadHistory(ctx, "chat-1", 0, 0, store.HistoryLimits{Size: 10, TTL: time.Hour})
+	pos2, _, err := hist.ReadHistory(ctx, "chat-1", 0, 0, 0, store.HistoryLimits{Size: 10, TTL: time.Hour})
 	require.NoError(t, err)
 	assert.Equal(t, pos.Offset, pos2.Offset)
 }

@@ -94,7 +94,7 @@ func (m *Manager) RecoverStoredChannel(ctx context.Context, channel string, sinc
 	if since != nil {
 		from, limit = since.Offset, min(maxPubs, lim.Size)
 	}
-	pos, pubs, err = m.cfg.History.ReadHistory(ctx, channel, from, limit, lim)
+	pos, pubs, err = m.cfg.History.ReadHistory(ctx, channel, from, limit, 0, lim)
 	if err != nil {
 		return store.StreamPosition{}, nil, false, fmt.Errorf("recover %s: %w", channel, err)
 	}

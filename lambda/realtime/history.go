@@ -170,7 +170,8 @@ func (m *Manager) streamReply(ctx context.Context, r protocol.StreamReply, since
 	if limit <= 0 || limit > lim.Size {
 		limit = lim.Size
 	}
-	pos, pubs, err := m.cfg.History.ReadHistory(ctx, channel, from, limit, lim)
+	// Data past the reply's 128 KB cannot be in it: read no further.
+	pos, pubs, err := m.cfg.History.ReadHistory(ctx, channel, from, limit, maxRecoveryReply, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +179,7 @@ func (m *Manager) streamReply(ctx context.Context, r protocol.StreamReply, since
 	if typ == replyHistory {
 		if since != nil && since.Epoch != pos.Epoch {
 			// Another stream: page it from its start.
-			if _, pubs, err = m.cfg.History.ReadHistory(ctx, channel, 0, limit, lim); err != nil {
+			if _, pubs, err = m.cfg.History.ReadHistory(ctx, channel, 0, limit, maxRecoveryReply, lim); err != nil {
 				return nil, err
 			}
 		}

@@ -337,7 +337,7 @@ func TestHistoryTakesNoOffsetWithoutAnEndpoint(t *testing.T) {
 		_, err := m.SendToChannel(context.Background(), "chat-1", []byte(`{"n":1}`))
 		require.ErrorIs(t, err, ErrNoEndpoint)
 	}
-	pos, pubs, err := hist.ReadHistory(context.Background(), "chat-1", 0, 10, store.HistoryLimits{Size: 10, TTL: time.Hour})
+	pos, pubs, err := hist.ReadHistory(context.Background(), "chat-1", 0, 10, 0, store.HistoryLimits{Size: 10, TTL: time.Hour})
 	require.NoError(t, err)
 	assert.Zero(t, pos.Offset, "nothing stored")
 	assert.Empty(t, pubs)

@@ -47,10 +47,13 @@ type History interface {
 	Append(ctx context.Context, channel string, data []byte, lim HistoryLimits) (StreamPosition, error)
 	// ReadHistory returns the stream's current position and its publications
 	// with an offset above since, oldest first, at most limit of them, only
-	// among the latest lim.Size. A missing or expired stream is created
-	// (offset 0, a new epoch), so the position it returns stays valid for
-	// recovery until the stream expires.
-	ReadHistory(ctx context.Context, channel string, since uint64, limit int, lim HistoryLimits) (StreamPosition, []Publication, error)
+	// among the latest lim.Size. With maxBytes > 0 it stops at the first
+	// publication that takes their data past maxBytes (that one included, so
+	// the caller sees that they did not all fit): a reply bounded in bytes
+	// does not read the whole history to keep its start. A missing or expired
+	// stream is created (offset 0, a new epoch), so the position it returns
+	// stays valid for recovery until the stream expires.
+	ReadHistory(ctx context.Context, channel string, since uint64, limit, maxBytes int, lim HistoryLimits) (StreamPosition, []Publication, error)
 }
 
 // newEpoch returns a random stream epoch: 8 random bytes, hex-encoded.

@@ -199,7 +199,7 @@ func (h *DynamoHistory) stream(ctx context.Context, channel string, lim HistoryL
 }
 
 // ReadHistory implements History.
-func (h *DynamoHistory) ReadHistory(ctx context.Context, channel string, since uint64, limit int, lim HistoryLimits) (StreamPosition, []Publication, error) {
+func (h *DynamoHistory) ReadHistory(ctx context.Context, channel string, since uint64, limit, maxBytes int, lim HistoryLimits) (StreamPosition, []Publication, error) {
 	if lim.TTL <= 0 || lim.Size <= 0 {
 		return StreamPosition{}, nil, fmt.Errorf("read history of %s: history size %d and ttl %s must be positive", channel, lim.Size, lim.TTL)
 	}
@@ -229,7 +229,10 @@ func (h *DynamoHistory) ReadHistory(ctx context.Context, channel string, since u
 		ConsistentRead: aws.Bool(true),
 		Limit:          aws.Int32(int32(want)),
 	}
-	for len(out) < want {
+	// A page holds at most 1 MB: a read bounded in bytes stops after the
+	// page that passes maxBytes, however many items want asks for.
+	bytes := 0
+	for len(out) < want && (maxBytes <= 0 || bytes <= maxBytes) {
 		page, err := h.d.client.Query(ctx, in)
 		if err != nil {
 			return StreamPosition{}, nil, fmt.Errorf("read history of %s since %d: %w", channel, since, err)
@@ -251,6 +254,9 @@ func (h *DynamoHistory) ReadHistory(ctx context.Context, channel string, since u
 				data = b.Value
 			}
 			out = append(out, Publication{Offset: off, Data: data})
+			if bytes += len(data); maxBytes > 0 && bytes > maxBytes {
+				break
+			}
 		}
 		if len(page.LastEvaluatedKey) == 0 {
 			break

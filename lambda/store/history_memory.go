@@ -66,7 +66,7 @@ func (h *MemoryHistory) Append(_ context.Context, channel string, data []byte, l
 }
 
 // ReadHistory implements History.
-func (h *MemoryHistory) ReadHistory(_ context.Context, channel string, since uint64, limit int, lim HistoryLimits) (StreamPosition, []Publication, error) {
+func (h *MemoryHistory) ReadHistory(_ context.Context, channel string, since uint64, limit, maxBytes int, lim HistoryLimits) (StreamPosition, []Publication, error) {
 	if lim.TTL <= 0 || lim.Size <= 0 {
 		return StreamPosition{}, nil, fmt.Errorf("read history of %s: history size %d and ttl %s must be positive", channel, lim.Size, lim.TTL)
 	}
@@ -79,12 +79,14 @@ func (h *MemoryHistory) ReadHistory(_ context.Context, channel string, since uin
 		return s.pos, out, nil // nothing after it (and since+1 would wrap at the top)
 	}
 	from := max(since+1, oldestKept(s.pos.Offset, lim.Size))
+	bytes := 0
 	for _, p := range s.pubs {
-		if limit > 0 && len(out) >= limit {
+		if (limit > 0 && len(out) >= limit) || (maxBytes > 0 && bytes > maxBytes) {
 			break
 		}
 		if p.Offset >= from && now.Before(p.expires) {
 			out = append(out, Publication{Offset: p.Offset, Data: append([]byte(nil), p.Data...)})
+			bytes += len(p.Data)
 		}
 	}
 	return s.pos, out, nil

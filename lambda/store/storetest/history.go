@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,12 +46,12 @@ func RunHistory(t *testing.T, f HistoryFactory) {
 	t.Run("EmptyStreamHasAnEpoch", func(t *testing.T) {
 		ctx := t.Context()
 		h, other := f(t, time.Now)
-		pos, pubs, err := h.ReadHistory(ctx, "chat-empty", 0, 10, lim)
+		pos, pubs, err := h.ReadHistory(ctx, "chat-empty", 0, 10, 0, lim)
 		require.NoError(t, err)
 		assert.Empty(t, pubs)
 		assert.Equal(t, uint64(0), pos.Offset)
 		require.NotEmpty(t, pos.Epoch)
-		again, _, err := other.ReadHistory(ctx, "chat-empty", 0, 10, lim)
+		again, _, err := other.ReadHistory(ctx, "chat-empty", 0, 10, 0, lim)
 		require.NoError(t, err)
 		assert.Equal(t, pos, again, "reading does not change the stream")
 		appended, err := other.Append(ctx, "chat-empty", []byte(`"first"`), lim)
@@ -70,21 +71,21 @@ func RunHistory(t *testing.T, f HistoryFactory) {
 			}
 			assert.Equal(t, epoch, pos.Epoch)
 		}
-		pos, pubs, err := h.ReadHistory(ctx, "chat-1", 2, 0, lim)
+		pos, pubs, err := h.ReadHistory(ctx, "chat-1", 2, 0, 0, lim)
 		require.NoError(t, err)
 		assert.Equal(t, store.StreamPosition{Offset: 5, Epoch: epoch}, pos)
 		assert.Equal(t, []uint64{3, 4, 5}, offsets(pubs))
 		assert.JSONEq(t, `{"n":3}`, string(pubs[0].Data))
-		_, pubs, err = h.ReadHistory(ctx, "chat-1", 0, 2, lim)
+		_, pubs, err = h.ReadHistory(ctx, "chat-1", 0, 2, 0, lim)
 		require.NoError(t, err)
 		assert.Equal(t, []uint64{1, 2}, offsets(pubs), "limit keeps the oldest")
-		_, pubs, err = h.ReadHistory(ctx, "chat-1", 5, 0, lim)
+		_, pubs, err = h.ReadHistory(ctx, "chat-1", 5, 0, 0, lim)
 		require.NoError(t, err)
 		assert.Empty(t, pubs)
-		_, pubs, err = h.ReadHistory(ctx, "chat-1", math.MaxUint64, 0, lim)
+		_, pubs, err = h.ReadHistory(ctx, "chat-1", math.MaxUint64, 0, 0, lim)
 		require.NoError(t, err)
 		assert.Empty(t, pubs, "nothing comes after the largest offset (since+1 must not wrap to 0)")
-		other, _, err := h.ReadHistory(ctx, "chat-2", 0, 0, lim)
+		other, _, err := h.ReadHistory(ctx, "chat-2", 0, 0, 0, lim)
 		require.NoError(t, err)
 		assert.Equal(t, uint64(0), other.Offset, "streams are per channel")
 		assert.NotEqual(t, epoch, other.Epoch)
@@ -97,9 +98,31 @@ func RunHistory(t *testing.T, f HistoryFactory) {
 			_, err := h.Append(ctx, "chat-s", []byte(fmt.Sprint(i)), small)
 			require.NoError(t, err)
 		}
-		_, pubs, err := h.ReadHistory(ctx, "chat-s", 0, 0, small)
+		_, pubs, err := h.ReadHistory(ctx, "chat-s", 0, 0, 0, small)
 		require.NoError(t, err)
 		assert.Equal(t, []uint64{3, 4, 5}, offsets(pubs))
+	})
+	t.Run("MaxBytesStopsTheRead", func(t *testing.T) {
+		// 60 publications of 10 KB (more than one Query page of the bounded
+		// read): a 25 KB budget stops at the third, the one that passes it.
+		ctx := t.Context()
+		h, _ := f(t, time.Now)
+		for i := 1; i <= 60; i++ {
+			_, err := h.Append(ctx, "chat-b", []byte(fmt.Sprintf("%010d", i)+strings.Repeat("x", 10_000-10)), lim)
+			require.NoError(t, err)
+		}
+		_, pubs, err := h.ReadHistory(ctx, "chat-b", 0, 0, 25_000, lim)
+		require.NoError(t, err)
+		assert.Equal(t, []uint64{1, 2, 3}, offsets(pubs))
+		_, pubs, err = h.ReadHistory(ctx, "chat-b", 40, 0, 30_000, lim)
+		require.NoError(t, err)
+		assert.Equal(t, []uint64{41, 42, 43, 44}, offsets(pubs), "exactly at the budget is not past it")
+		_, pubs, err = h.ReadHistory(ctx, "chat-b", 0, 2, 25_000, lim)
+		require.NoError(t, err)
+		assert.Equal(t, []uint64{1, 2}, offsets(pubs), "limit still holds")
+		_, pubs, err = h.ReadHistory(ctx, "chat-b", 0, 0, 0, lim)
+		require.NoError(t, err)
+		assert.Len(t, pubs, 60, "no budget: everything")
 	})
 	t.Run("ExpiredStreamGetsANewEpoch", func(t *testing.T) {
 		ctx := t.Context()
@@ -109,21 +132,21 @@ func RunHistory(t *testing.T, f HistoryFactory) {
 			_, err := h.Append(ctx, "chat-x", []byte(fmt.Sprint(i)), lim)
 			require.NoError(t, err)
 		}
-		old, _, err := h.ReadHistory(ctx, "chat-x", 0, 0, lim)
+		old, _, err := h.ReadHistory(ctx, "chat-x", 0, 0, 0, lim)
 		require.NoError(t, err)
 		clock.advance(2 * time.Hour)
 		pos, err := h.Append(ctx, "chat-x", []byte(`"new"`), lim)
 		require.NoError(t, err)
 		assert.Equal(t, uint64(1), pos.Offset)
 		assert.NotEqual(t, old.Epoch, pos.Epoch)
-		got, pubs, err := other.ReadHistory(ctx, "chat-x", 0, 0, lim)
+		got, pubs, err := other.ReadHistory(ctx, "chat-x", 0, 0, 0, lim)
 		require.NoError(t, err)
 		assert.Equal(t, pos, got)
 		require.Len(t, pubs, 1, "nothing of the old epoch is read")
 		assert.Equal(t, `"new"`, string(pubs[0].Data))
 
 		clock.advance(2 * time.Hour)
-		fresh, pubs, err := h.ReadHistory(ctx, "chat-x", 0, 0, lim)
+		fresh, pubs, err := h.ReadHistory(ctx, "chat-x", 0, 0, 0, lim)
 		require.NoError(t, err)
 		assert.Equal(t, uint64(0), fresh.Offset)
 		assert.NotEqual(t, pos.Epoch, fresh.Epoch)
@@ -139,7 +162,7 @@ func RunHistory(t *testing.T, f HistoryFactory) {
 		_, err = h.Append(ctx, "chat-e", []byte(`2`), lim)
 		require.NoError(t, err)
 		clock.advance(40 * time.Minute)
-		pos, pubs, err := h.ReadHistory(ctx, "chat-e", 0, 0, lim)
+		pos, pubs, err := h.ReadHistory(ctx, "chat-e", 0, 0, 0, lim)
 		require.NoError(t, err)
 		assert.Equal(t, uint64(2), pos.Offset, "the stream lives on after its last append")
 		assert.Equal(t, []uint64{2}, offsets(pubs))
@@ -187,7 +210,7 @@ func RunHistoryConcurrency(t *testing.T, f HistoryFactory, writers, each int) {
 	for off := uint64(1); off <= uint64(total); off++ {
 		require.Contains(t, byOffset, off, "offsets are gap-free")
 	}
-	pos, pubs, err := a.ReadHistory(ctx, "chat-race", 0, 0, lim)
+	pos, pubs, err := a.ReadHistory(ctx, "chat-race", 0, 0, 0, lim)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(total), pos.Offset)
 	require.Len(t, pubs, total)
