@@ -105,9 +105,16 @@ const HistoryMessageOverhead = 64 + 20 + 64
 // maxEpoch is as long as an epoch gets (the stores make 16 hex digits).
 var maxEpoch = strings.Repeat("f", 64)
 
+// HistoryReserveText says, in a too_large error, what HistoryMessageSize
+// counts beyond the message as it will be: the offset and epoch are not
+// known before the message is stored, and it must fit whatever they are.
+const HistoryReserveText = "counting 20 digits for its offset and 64 bytes for its epoch"
+
 // HistoryMessageSize is the size of HistoryMessage(ch, data, offset, epoch)
 // at most, whatever the offset and epoch: the envelope encoded with the
-// largest offset and a 64-byte epoch, escapes included.
+// largest offset and a 64-byte epoch, escapes included. The stores' epochs
+// are 16 bytes and offsets start at 1 digit, so the envelope as sent is up
+// to 67 bytes smaller.
 func HistoryMessageSize(ch string, data json.RawMessage) int {
 	return len(HistoryMessage(ch, data, math.MaxUint64, maxEpoch))
 }

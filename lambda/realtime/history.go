@@ -131,7 +131,7 @@ func (m *Manager) HistoryLimits(channel string) (store.HistoryLimits, bool) {
 // message takes no offset.
 func (m *Manager) publishToHistory(ctx context.Context, channel string, payload json.RawMessage, lim store.HistoryLimits, exclude []string) (store.StreamPosition, sender.Report, error) {
 	if n := protocol.HistoryMessageSize(channel, payload); n > sender.MaxPayload {
-		return store.StreamPosition{}, sender.Report{}, fmt.Errorf("send %d bytes to %s: %w (API Gateway's limit is %d)", n, channel, sender.ErrTooLarge, sender.MaxPayload)
+		return store.StreamPosition{}, sender.Report{}, fmt.Errorf("send to %s: the message envelope takes up to %d bytes (%s): %w (API Gateway's limit is %d)", channel, n, protocol.HistoryReserveText, sender.ErrTooLarge, sender.MaxPayload)
 	}
 	// A message that cannot be sent (no management endpoint known yet) takes
 	// no offset either: a retry would store it twice, and a recovery would
@@ -235,7 +235,7 @@ func fitPublications(pubs []store.Publication, budget int) []protocol.Publicatio
 func (m *Manager) publishHistoryFrame(ctx context.Context, req *Request, f protocol.Frame, lim store.HistoryLimits) ([]byte, error) {
 	payload := protocol.Payload(f.Data)
 	if n := protocol.HistoryMessageSize(f.Channel, payload); n > protocol.MaxFrame {
-		return nil, protocol.Errorf(protocol.CodeTooLarge, "message of %d bytes exceeds %d", n, protocol.MaxFrame)
+		return nil, protocol.Errorf(protocol.CodeTooLarge, "message envelope of up to %d bytes (%s) exceeds %d", n, protocol.HistoryReserveText, protocol.MaxFrame)
 	}
 	pos, rep, err := m.publishToHistory(ctx, f.Channel, payload, lim, []string{req.ConnectionID})
 	if err != nil {
