@@ -25,6 +25,14 @@ func (m *Manager) subscribed(ctx context.Context, req *Request, f protocol.Frame
 			return nil, err
 		}
 		r.Members = members
+		if n := len(r.Encode()); n > maxRecoveryReply {
+			// The reply is the route response, one frame: past 128 KB API
+			// Gateway cannot deliver it, and the client would wait for it
+			// in vain. Refuse the subscribe instead, and take it back.
+			m.leavePresence(ctx, req.ConnectionID, f.Channel)
+			m.undoJoin(ctx, req.ConnectionID, f.Channel)
+			return nil, protocol.Errorf(protocol.CodeTooLarge, "presence channel %s has %d members: the subscribed reply listing them would take %d bytes, over %d", f.Channel, len(members), n, maxRecoveryReply)
+		}
 	}
 	lim, history := m.cfg.HistoryRules.Limits(f.Channel)
 	if !history {

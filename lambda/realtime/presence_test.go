@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -174,4 +175,36 @@ func TestSubscribeRacingDisconnectLeavesNoGhost(t *testing.T) {
 	exists, err := e.m.Exists(context.Background(), "a")
 	require.NoError(t, err)
 	assert.False(t, exists)
+}
+
+// TestPresenceReplyOver128KBIsRefused: the subscribed reply lists every
+// member in one frame; when that passes 128 KB (about 480 users of 255-byte
+// ids) the subscribe answers too_large and is taken back, instead of a reply
+// API Gateway cannot deliver.
+func TestPresenceReplyOver128KBIsRefused(t *testing.T) {
+	e := newHistoryEnv(t, 100)
+	ctx := context.Background()
+	user := func(i int) string { return fmt.Sprintf("%03d", i) + strings.Repeat("u", store.MaxUserIDLength-3) }
+	fill := func(from, to int) {
+		for i := from; i < to; i++ {
+			_, err := e.m.cfg.Presence.JoinPresence(ctx, "presence-big", store.PresenceMember{ConnectionID: fmt.Sprintf("m%03d", i), UserID: user(i), ExpiresAt: e.now.Add(time.Hour)}, 0)
+			require.NoError(t, err)
+		}
+	}
+	fill(0, 400)
+	e.connect("fits", "alice", "", "")
+	reply := e.send("fits", "alice", "", "$default", `{"action":"subscribe","channel":"presence-big"}`)
+	assert.Contains(t, reply, `"type":"subscribed"`, "401 members fit")
+	assert.Less(t, len(reply), 131072)
+
+	fill(400, 500)
+	e.connect("late", "bob", "", "")
+	reply = e.send("late", "bob", "", "$default", `{"action":"subscribe","channel":"presence-big"}`)
+	assert.Contains(t, reply, `"code":"too_large"`)
+	assert.Contains(t, reply, "presence channel presence-big has 502 members")
+	assert.NotContains(t, e.presenceUsers("presence-big"), "bob", "the refused subscriber is not a member")
+	chans, err := e.store.ConnectionChannels(ctx, "late")
+	require.NoError(t, err)
+	assert.Empty(t, chans, "and not subscribed")
+	assert.Equal(t, 1, e.memberLeft("fits", "bob"), "the others saw it leave again")
 }
