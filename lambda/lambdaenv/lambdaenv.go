@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -99,7 +100,7 @@ func Parse(getenv func(string) string) (Settings, error) {
 	}
 	if v := getenv("WS_MAX_SEND_RATE"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 {
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
 			return s, fmt.Errorf("WS_MAX_SEND_RATE=%q: want a number of requests per second, 0 for adaptive only", v)
 		}
 		s.MaxSendRate = f

@@ -52,6 +52,8 @@ func TestParseErrors(t *testing.T) {
 		"WS_TABLE_NAME is required":              {},
 		"WS_SEND_CONCURRENCY":                    {"WS_TABLE_NAME": "t", "WS_SEND_CONCURRENCY": "0"},
 		"WS_MAX_SEND_RATE":                       {"WS_TABLE_NAME": "t", "WS_MAX_SEND_RATE": "-1"},
+		"WS_MAX_SEND_RATE=\"NaN\"":               {"WS_TABLE_NAME": "t", "WS_MAX_SEND_RATE": "NaN"},
+		"WS_MAX_SEND_RATE=\"+Inf\"":              {"WS_TABLE_NAME": "t", "WS_MAX_SEND_RATE": "+Inf"},
 		"at least 2h":                            {"WS_TABLE_NAME": "t", "WS_CONNECTION_TTL": "1h"},
 		"WS_LOG_LEVEL":                           {"WS_TABLE_NAME": "t", "WS_LOG_LEVEL": "loud"},
 		"WS_MAX_CHANNELS_PER_CONNECTION=\"0\"":   {"WS_TABLE_NAME": "t", "WS_MAX_CHANNELS_PER_CONNECTION": "0"},
