@@ -355,14 +355,15 @@ func (m *Manager) rollbackConnect(ctx context.Context, id string) {
 	}
 }
 
+// queryParam is a query parameter's value; a repeated one's values joined
+// with commas (API Gateway keeps only the last in queryStringParameters and
+// all of them in multiValueQueryStringParameters), so ?channels=a&channels=b
+// is ?channels=a,b.
 func queryParam(ev events.APIGatewayWebsocketProxyRequest, name string) string {
-	if v, ok := ev.QueryStringParameters[name]; ok {
-		return v
-	}
 	if vs := ev.MultiValueQueryStringParameters[name]; len(vs) > 0 {
 		return strings.Join(vs, ",")
 	}
-	return ""
+	return ev.QueryStringParameters[name]
 }
 
 func header(ev events.APIGatewayWebsocketProxyRequest, name string) string {

@@ -280,6 +280,7 @@ func TestGoneDuringHandshakeKeepsConnection(t *testing.T) {
 	ev.RequestContext.ConnectionID = "new"
 	ev.RequestContext.ConnectedAt = e.now.UnixMilli()
 	ev.QueryStringParameters = map[string]string{"channels": "room"}
+	ev.MultiValueQueryStringParameters = map[string][]string{"channels": {"room"}}
 	resp, err := e.m.Handle(ctx, ev)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -649,6 +650,7 @@ func TestEndpointDerivedFromEvent(t *testing.T) {
 		ev := loadEvent(t, "apigw-websocket-request-connect.json")
 		ev.RequestContext.ConnectionID = id
 		ev.QueryStringParameters = map[string]string{"channels": "news"}
+		ev.MultiValueQueryStringParameters = map[string][]string{"channels": {"news"}}
 		_, err := m.Handle(ctx, ev)
 		require.NoError(t, err)
 	}

@@ -63,6 +63,19 @@ func TestConnectQueryBeyondCapIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "b", "c"}, chs)
 
+	// A repeated parameter: API Gateway keeps the last value in the single
+	// map and every value in the multi-value one; all of them are joined.
+	ev := loadEvent(t, "apigw-websocket-request-connect.json")
+	ev.RequestContext.ConnectionID = "repeated"
+	ev.QueryStringParameters = map[string]string{"channels": "d"}
+	ev.MultiValueQueryStringParameters = map[string][]string{"channels": {"a,b", "d"}}
+	resp, err := e.m.Handle(context.Background(), ev)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	chs, err = e.m.ChannelsOfConnection(context.Background(), "repeated")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b", "d"}, chs)
+
 	// The query fits, but the connect hook joined channels of its own first.
 	e = newEnv(t, Hooks{OnConnect: func(ctx context.Context, m *Manager, req *Request) error {
 		_, err := m.Join(ctx, req.ConnectionID, "from-hook")
