@@ -51,9 +51,21 @@ export interface MessageFrame {
   recovered?: boolean;
 }
 
-/** A history or subscribed reply on a history channel. */
+/** A history reply, or a subscribed reply on a history channel. */
 export interface StreamReply extends StreamPosition {
   type: 'history' | 'subscribed';
+  channel: string;
+  recovered?: boolean;
+  publications?: { offset: number; data: unknown }[];
+  members?: { userId: string }[];
+}
+
+/**
+ * A subscribed reply: offset and epoch on history channels only, members on
+ * presence channels, recovered when the subscribe sent since.
+ */
+export interface SubscribedReply extends Partial<StreamPosition> {
+  type: 'subscribed';
   channel: string;
   recovered?: boolean;
   publications?: { offset: number; data: unknown }[];
@@ -109,7 +121,7 @@ export class Subscription {
    */
   on(event: 'unrecovered', fn: (position: StreamPosition | null) => void): () => void;
   /** After each (re)subscribe reply, once its recovered messages were delivered. */
-  on(event: 'subscribed', fn: (reply: StreamReply) => void): () => void;
+  on(event: 'subscribed', fn: (reply: SubscribedReply) => void): () => void;
   off(event: string, fn: (...args: any[]) => void): void;
   unsubscribe(): Promise<void>;
 }
