@@ -210,7 +210,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 	case realtime.RouteConnect:
 		return h.connect(ctx, ev)
 	case realtime.RouteDisconnect:
-		h.cleanup(ctx, ev.RequestContext.ConnectionID)
+		// The Manager's removal leaves the presence channels among the
+		// memberships it deletes, through h.removed (OnRemoved).
 		return h.m.Handle(ctx, ev)
 	default:
 		h.m.Metrics().Add(metrics.MessagesReceived, 1)
@@ -374,8 +375,9 @@ func (h *Handler) RunWelcome(ctx context.Context, w Welcome) error {
 	return nil
 }
 
-// cleanup leaves every presence channel of a connection that is going away,
-// announcing member_removed for users whose last connection it was.
+// cleanup leaves every presence channel of a connection that is going away
+// (terminate_connections, before it closes them), announcing member_removed
+// for users whose last connection it was.
 func (h *Handler) cleanup(ctx context.Context, id string) {
 	chans, err := h.m.Store().ConnectionChannels(ctx, id)
 	if err != nil {

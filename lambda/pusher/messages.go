@@ -151,6 +151,14 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 				h.log.ErrorContext(ctx, "send member_added", "channel", ch, "error", err)
 			}
 		}
+		// A $disconnect racing this subscribe leaves the presence channels
+		// among the memberships its removal deletes; when it deleted this one
+		// before the member above was written, the member would stay listed
+		// until it expires. The membership is gone then: leave at once.
+		if ok, err := h.m.Store().IsMember(ctx, id, StoreChannel(ch)); err == nil && !ok {
+			h.leavePresence(context.WithoutCancel(ctx), id, ch)
+			return nil
+		}
 		members, err := h.Members(ctx, ch)
 		if err != nil {
 			return h.internal(ctx, id, ch, err)

@@ -3,6 +3,7 @@ package pusher_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -269,4 +270,54 @@ func TestLeavePresenceWithoutLoggerLogsToDefault(t *testing.T) {
 	assert.NotPanics(t, func() {
 		leave(t.Context(), store.Removed{ID: "c1", Channels: []string{pusher.StoreChannel("presence-r"), pusher.StoreChannel("public")}})
 	})
+}
+
+// racingPresence runs before once, inside the first JoinPresence, ahead of
+// the write: where a $disconnect can slip in between a subscribe's
+// membership and its presence member.
+type racingPresence struct {
+	*store.MemoryPresence
+	before func()
+}
+
+func (r *racingPresence) JoinPresence(ctx context.Context, channel string, m store.PresenceMember, max int) (bool, error) {
+	if f := r.before; f != nil {
+		r.before = nil
+		f()
+	}
+	return r.MemoryPresence.JoinPresence(ctx, channel, m, max)
+}
+
+// TestSubscribeRacingDisconnectLeavesNoGhost: a connection's $disconnect
+// runs to its end between its presence subscribe's membership and its
+// member. The subscribe finds the membership gone and leaves, so the user is
+// not listed until the member expires, and the others see member_added,
+// then member_removed.
+func TestSubscribeRacingDisconnectLeavesNoGhost(t *testing.T) {
+	var race *racingPresence
+	e := newEnv(t, func(c *pusher.Config) {
+		race = &racingPresence{MemoryPresence: c.Presence.(*store.MemoryPresence)}
+		c.Presence = race
+	})
+	join := func(id, sid, user string) map[string]any {
+		cd := `{"user_id":"` + user + `"}`
+		return e.send(id, map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-r", "auth": app.ChannelAuth(sid, "presence-r", cd), "channel_data": cd}})
+	}
+	race.before = func() {} // spent by b's join
+	join("b", e.connect("b"), "bob")
+	sa := e.connect("a")
+	race.before = func() {
+		_, err := e.h.Handle(t.Context(), e.event("$disconnect", "a", "", nil))
+		require.NoError(t, err)
+	}
+	join("a", sa, "alice")
+	users, err := e.presence.PresenceUsers(t.Context(), pusher.StoreChannel("presence-r"))
+	require.NoError(t, err)
+	require.Len(t, users, 1)
+	assert.Equal(t, "bob", users[0].UserID, "alice is not left behind")
+	var events []string
+	for _, f := range e.frames("b") {
+		events = append(events, fmt.Sprint(f["event"]))
+	}
+	assert.Equal(t, []string{"pusher:connection_established", "pusher_internal:member_added", "pusher_internal:member_removed"}, events)
 }

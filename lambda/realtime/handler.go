@@ -376,22 +376,12 @@ func header(ev events.APIGatewayWebsocketProxyRequest, name string) string {
 }
 
 func (m *Manager) handleDisconnect(ctx context.Context, req *Request) (Response, error) {
-	// The presence channels left are those among the memberships the
-	// removal itself read and deleted (no extra lookup): a subscribe racing
-	// it either joined before that read, or finds its membership gone and
-	// leaves by itself (joinPresence). Only connections with a user can be
-	// in presence channels.
-	var leave store.RemovedFunc
-	if req.UserID != "" && m.cfg.Presence != nil {
-		leave = func(ctx context.Context, r store.Removed) {
-			for _, ch := range r.Channels {
-				if strings.HasPrefix(ch, protocol.PresencePrefix) {
-					m.leavePresence(ctx, req.ConnectionID, ch)
-				}
-			}
-		}
-	}
-	if _, err := m.store.RemoveConnectionFunc(ctx, req.ConnectionID, leave); err != nil {
+	// The presence channels left (protocol v1's, and the OnRemoved
+	// callbacks': the Pusher protocol's) are those among the memberships the
+	// removal itself read and deleted, no extra lookup: a subscribe racing it
+	// either joined before that read, or finds its membership gone and leaves
+	// by itself (enterPresence).
+	if _, err := m.store.RemoveConnectionFunc(ctx, req.ConnectionID, m.connectionRemoved); err != nil {
 		m.log.ErrorContext(ctx, "remove connection", "connectionId", req.ConnectionID, "error", err)
 		return Response{StatusCode: http.StatusInternalServerError}, nil
 	}

@@ -125,22 +125,24 @@ type Manager struct {
 	removed []store.RemovedFunc       // OnRemoved callbacks
 }
 
-// OnRemoved registers fn to run for each connection this Manager removes
-// without a $disconnect: one that answered 410 GoneException to a post,
-// one Cleanup removed, one closed by Disconnect. fn gets the channels whose
-// memberships went with it, so a protocol can leave the presence channels
-// among them (the Pusher handler registers itself here). Protocol v1
-// presence-* channels are left by the Manager itself.
+// OnRemoved registers fn to run for each connection this Manager removes:
+// on its $disconnect, one that answered 410 GoneException to a post, one
+// Cleanup removed, one closed by Disconnect. fn gets the channels whose
+// memberships went with it (read by the removal itself), so a protocol can
+// leave the presence channels among them (the Pusher handler registers
+// itself here). Protocol v1 presence-* channels are left by the Manager
+// itself.
 func (m *Manager) OnRemoved(fn store.RemovedFunc) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.removed = append(m.removed, fn)
 }
 
-// connectionRemoved runs after a removal that had no $disconnect: it leaves
-// the connection's protocol v1 presence channels (member_left once per user)
+// connectionRemoved runs after every removal of a connection ($disconnect,
+// 410, Cleanup, Disconnect): it leaves the connection's protocol v1 presence
+// channels (member_left once per user)
 // and calls the OnRemoved callbacks. Its cost is one presence leave per
-// channel of the connection; nothing is scanned.
+// presence channel of the connection; nothing is scanned.
 func (m *Manager) connectionRemoved(ctx context.Context, r store.Removed) {
 	ctx = context.WithoutCancel(ctx)
 	for _, ch := range r.Channels {
