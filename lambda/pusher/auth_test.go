@@ -150,6 +150,11 @@ func TestSocketIDAndChannels(t *testing.T) {
 	assert.True(t, ValidChannel("#server-to-user-u1"))
 	assert.False(t, ValidChannel("a:b"))
 	assert.False(t, ValidChannel("#other"))
-	assert.True(t, IsCache("presence-cache-x"))
+	for _, ch := range []string{"cache-x", "private-cache-x", "private-encrypted-cache-x", "presence-cache-x"} {
+		assert.True(t, IsCache(ch), ch)
+	}
+	for _, ch := range []string{"x-cache-", "private-encrypted-x", "presence-x", "encrypted-cache-x"} {
+		assert.False(t, IsCache(ch), ch)
+	}
 	assert.True(t, IsPrivate("private-encrypted-x"))
 }

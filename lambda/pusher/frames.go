@@ -60,6 +60,7 @@ const (
 	PrefixPresence         = "presence-"
 	PrefixCache            = "cache-"
 	PrefixPrivateCache     = "private-cache-"
+	PrefixEncryptedCache   = "private-encrypted-cache-"
 	PrefixPresenceCache    = "presence-cache-"
 	PrefixServerToUser     = "#server-to-user-"
 	PrefixClientEvent      = "client-"
@@ -89,9 +90,14 @@ func IsPrivate(ch string) bool { return strings.HasPrefix(ch, PrefixPrivate) }
 func IsPresence(ch string) bool { return strings.HasPrefix(ch, PrefixPresence) }
 
 // IsCache reports whether the channel keeps its last event (cache-,
-// private-cache-, presence-cache-).
+// private-cache-, private-encrypted-cache-, presence-cache-: Pusher's four).
 func IsCache(ch string) bool {
-	return strings.HasPrefix(ch, PrefixCache) || strings.HasPrefix(ch, PrefixPrivateCache) || strings.HasPrefix(ch, PrefixPresenceCache)
+	for _, p := range []string{PrefixCache, PrefixPrivateCache, PrefixEncryptedCache, PrefixPresenceCache} {
+		if strings.HasPrefix(ch, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Frame is a protocol message in either direction. Data is kept raw: clients
