@@ -386,6 +386,37 @@ func TestHTTPAPI(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode, "exactly 10 KB is allowed")
 	resp = e.h.ServeAPI(t.Context(), apiRequest("POST", "/apps/app-id/events", `{"name":"","channel":"news","data":"x"}`, app.Secret, time.Now()))
 	assert.Equal(t, 400, resp.StatusCode)
+	for _, body := range []string{`{}`, `{"batch":[]}`, `{"batch":null}`, `[]`} {
+		resp = e.h.ServeAPI(t.Context(), apiRequest("POST", "/apps/app-id/batch_events", body, app.Secret, time.Now()))
+		assert.Equal(t, 400, resp.StatusCode, "a batch of nothing is an error, not a silent 200: %s", body)
+		assert.JSONEq(t, `{"error":"Body must be {\"batch\": [...]} with 1 to 10 events","code":400}`, resp.Body)
+	}
+	resp = e.h.ServeAPI(t.Context(), apiRequest("POST", "/apps/app-id/events", `{"name":"e","channel":"news","data":null}`, app.Secret, time.Now()))
+	assert.Equal(t, 400, resp.StatusCode, "null data is missing data")
+
+	// A channel named twice is delivered once.
+	before := len(e.events("b", "twice"))
+	resp = e.h.ServeAPI(t.Context(), apiRequest("POST", "/apps/app-id/events", `{"name":"twice","channel":"news","channels":["news","news"],"data":"1"}`, app.Secret, time.Now()))
+	assert.Equal(t, 200, resp.StatusCode, resp.Body)
+	assert.Len(t, e.events("b", "twice"), before+1)
+}
+
+// TestHTTPAPIQueryNamesAreCaseInsensitive: the signature covers the
+// parameters by their lower-cased names, so they are read that way too: a
+// signed FILTER_BY_PREFIX filters.
+func TestHTTPAPIQueryNamesAreCaseInsensitive(t *testing.T) {
+	e := newEnv(t, nil)
+	e.connect("a")
+	for _, ch := range []string{"news", "presence-x-other"} {
+		e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": ch}})
+	}
+	q := url.Values{"auth_key": {app.Key}, "auth_timestamp": {strconv.FormatInt(time.Now().Unix(), 10)}, "auth_version": {"1.0"}, "FILTER_BY_PREFIX": {"new"}}
+	q.Set("auth_signature", pusher.RequestSignature(app.Secret, "GET", "/apps/app-id/channels", q))
+	req := events.APIGatewayV2HTTPRequest{RawPath: "/apps/app-id/channels", RawQueryString: q.Encode()}
+	req.RequestContext.HTTP.Method = "GET"
+	resp := e.h.ServeAPI(t.Context(), req)
+	assert.Equal(t, 200, resp.StatusCode, resp.Body)
+	assert.JSONEq(t, `{"channels":{"news":{}}}`, resp.Body)
 }
 
 func TestGoLibraryAndAuthorizerUser(t *testing.T) {

@@ -71,7 +71,14 @@ func (h *Handler) ServeAPI(ctx context.Context, req events.APIGatewayV2HTTPReque
 			parts[i] = u
 		}
 	}
-	resp := h.route(ctx, method, parts, query, body)
+	// The signature covers the parameters by their lower-cased names (each
+	// once, or VerifyRequest refused them): read them by those names too,
+	// so a signed FILTER_BY_PREFIX is not accepted and then ignored.
+	lower := make(url.Values, len(query))
+	for k, vs := range query {
+		lower[strings.ToLower(k)] = vs
+	}
+	resp := h.route(ctx, method, parts, lower, body)
 	h.log.InfoContext(ctx, "pusher http api", "method", method, "path", path, "status", resp.StatusCode)
 	return resp
 }
@@ -151,6 +158,13 @@ func (h *Handler) validate(e *apiEvent) (int, string) {
 	if e.Channel != "" {
 		e.Channels = append(e.Channels, e.Channel)
 	}
+	// A channel named twice is one channel: one delivery, one offset.
+	seen := make(map[string]bool, len(e.Channels))
+	e.Channels = slices.DeleteFunc(e.Channels, func(ch string) bool {
+		dup := seen[ch]
+		seen[ch] = true
+		return dup
+	})
 	bad := func(msg string) (int, string) { return http.StatusBadRequest, msg }
 	switch {
 	case e.Name == "" || len(e.Name) > MaxEventName:
@@ -159,7 +173,7 @@ func (h *Handler) validate(e *apiEvent) (int, string) {
 		return bad("Give channel or channels")
 	case len(e.Channels) > MaxEventChannels:
 		return bad(fmt.Sprintf("At most %d channels per event", MaxEventChannels))
-	case len(e.Data) == 0:
+	case len(e.Data) == 0 || string(e.Data) == "null":
 		return bad("Missing data")
 	case len(e.dataString()) > h.cfg.MaxEventBytes:
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("Event data exceeds %d bytes", h.cfg.MaxEventBytes)
@@ -197,8 +211,8 @@ func (h *Handler) apiBatch(ctx context.Context, body []byte) APIResponse {
 	var b struct {
 		Batch []apiEvent `json:"batch"`
 	}
-	if err := json.Unmarshal(body, &b); err != nil {
-		return apiError(http.StatusBadRequest, "Body must be {\"batch\": [...]}")
+	if err := json.Unmarshal(body, &b); err != nil || len(b.Batch) == 0 {
+		return apiError(http.StatusBadRequest, fmt.Sprintf("Body must be {\"batch\": [...]} with 1 to %d events", MaxBatchEvents))
 	}
 	if len(b.Batch) > MaxBatchEvents {
 		return apiError(http.StatusBadRequest, fmt.Sprintf("At most %d events per batch", MaxBatchEvents))
