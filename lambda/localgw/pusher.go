@@ -190,17 +190,28 @@ func (s *Server) handler() http.Handler {
 // writePusherForbidden answers a refused cross-origin request in the Pusher
 // HTTP API's error shape.
 func writePusherForbidden(w http.ResponseWriter) {
+	writePusherError(w, http.StatusForbidden, "Cross-origin requests are refused; allow the origin with -allow-origin")
+}
+
+// writePusherError answers in the Pusher HTTP API's error shape,
+// {"error":…,"code":N}, as the function does.
+func writePusherError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(map[string]any{"error": msg, "code": status})
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusForbidden)
-	_, _ = w.Write([]byte(`{"error":"Cross-origin requests are refused; allow the origin with -allow-origin","code":403}` + "\n"))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // serveHTTPAPI passes a request to the Pusher function as a Lambda function
 // URL event (payload format 2.0) and writes its answer back.
 func (s *Server) serveHTTPAPI(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxAPIBody+1))
-	if err != nil || len(body) > maxAPIBody {
-		http.Error(w, `{"error":"request body too large or unreadable"}`, http.StatusRequestEntityTooLarge)
+	if err != nil {
+		writePusherError(w, http.StatusBadRequest, "Request body could not be read: "+err.Error())
+		return
+	}
+	if len(body) > maxAPIBody {
+		writePusherError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body exceeds %d bytes", maxAPIBody))
 		return
 	}
 	now := time.Now()
@@ -226,7 +237,7 @@ func (s *Server) serveHTTPAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	payload, err := json.Marshal(ev)
 	if err != nil {
-		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
+		writePusherError(w, http.StatusInternalServerError, "Internal error")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), DefaultFunctionTimeout)

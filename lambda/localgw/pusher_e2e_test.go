@@ -284,3 +284,19 @@ func testPublisherCleanupAnnouncesExpiredPusherMember(t *testing.T, srv *localgw
 	_, err = presence.PresenceMember(ctx, pusher.StoreChannel(channel), expired)
 	assert.ErrorIs(t, err, store.ErrNotFound)
 }
+
+// TestPusherHTTPAPIRefusalsKeepTheErrorShape: bodies the local gateway
+// refuses itself, before the function, answer in the HTTP API's error shape
+// ({"error":…,"code":N}, application/json) as the function does.
+func TestPusherHTTPAPIRefusalsKeepTheErrorShape(t *testing.T) {
+	srv := startServer(t, localgw.ServerConfig{Pusher: &pusher.Config{App: pusherApp}})
+	url := "http://" + srv.Addr() + "/apps/" + pusherApp.ID + "/events"
+	resp, err := http.Post(url, "application/json", strings.NewReader(strings.Repeat("x", 1<<20+1)))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	assert.JSONEq(t, `{"error":"Request body exceeds 1048576 bytes","code":413}`, string(body))
+}
