@@ -100,7 +100,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs := flag.NewFlagSet("wslocal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address; the WebSocket endpoint is ws://ADDR/STAGE")
-	fs.StringVar(&o.stage, "stage", localgw.DefaultStage, "stage name, the first path segment: 1 to 128 of A-Z a-z 0-9 - _ (API Gateway's rule)")
+	fs.StringVar(&o.stage, "stage", localgw.DefaultStage, "stage name, the first path segment: 1 to 128 of A-Z a-z 0-9 - _ (API Gateway's rule); not pusher, app or apps in Pusher mode")
 	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint (e.g. DynamoDB Local, http://127.0.0.1:8000) instead of the embedded store; the table is created if missing")
 	fs.StringVar(&o.table, "table", localgw.DefaultTable, "DynamoDB table name (with -dynamodb-endpoint)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret (at least 32 bytes): turns on the built-in JWT authorizer on $connect")

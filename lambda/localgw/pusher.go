@@ -155,14 +155,17 @@ func (s *Server) PusherURL(key string) string { return "ws://" + s.Addr() + "/ap
 // PusherAPI is the Pusher HTTP API base: http://host:port/apps/{app_id}.
 func (s *Server) PusherAPI(appID string) string { return "http://" + s.Addr() + "/apps/" + appID }
 
-// handler routes the listener: /apps/... to the Pusher HTTP API,
-// [wsPath]/app/{key} and /pusher/... to the Pusher stage, the rest to
-// protocol v1's stage.
+// handler routes the listener: the Lambda Invoke API first, /apps/... to
+// the Pusher HTTP API, [wsPath]/app/{key} and /pusher/... to the Pusher
+// stage, the rest to protocol v1's stage (whose name cannot be pusher, app
+// or apps in Pusher mode).
 func (s *Server) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
 		switch {
-		case s.pusherGW == nil:
+		case s.pusherGW == nil,
+			// The Invoke API: a function may be called app or apps.
+			strings.HasPrefix(path, invokePrefix):
 			s.gw.ServeHTTP(w, r)
 		case strings.HasPrefix(path, "/apps/"):
 			// Like the management and Invoke APIs: a web page from another

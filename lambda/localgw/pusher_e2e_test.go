@@ -300,3 +300,19 @@ func TestPusherHTTPAPIRefusalsKeepTheErrorShape(t *testing.T) {
 	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	assert.JSONEq(t, `{"error":"Request body exceeds 1048576 bytes","code":413}`, string(body))
 }
+
+// TestInvokeAPIFunctionNamedAppWithPusher: the Lambda Invoke API comes
+// before the Pusher routes, so a publisher name containing /app/ in its
+// path (-publisher-name app) is invoked, not upgraded as a Pusher socket.
+func TestInvokeAPIFunctionNamedAppWithPusher(t *testing.T) {
+	srv := startServer(t, localgw.ServerConfig{Pusher: &pusher.Config{App: pusherApp}, PublisherNames: []string{"app", "apps"}})
+	for _, name := range []string{"app", "apps"} {
+		resp, err := http.Post(srv.LambdaEndpoint()+"/2015-03-31/functions/"+name+"/invocations", "application/json", strings.NewReader(`{"action":"stats"}`))
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", name, body)
+		assert.Contains(t, string(body), `"action":"stats"`, name)
+	}
+}

@@ -229,8 +229,9 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if cfg.JWTSecret != "" && cfg.JWTPublicKey != "" {
 		return nil, errors.New("localgw: set JWTSecret or JWTPublicKey, not both")
 	}
-	if cfg.Pusher != nil && cfg.Stage == PusherStage {
-		return nil, fmt.Errorf("localgw: stage %q is the Pusher API's", PusherStage)
+	if cfg.Pusher != nil && (cfg.Stage == PusherStage || cfg.Stage == "app" || cfg.Stage == "apps") {
+		// /app/{key} is the Pusher WebSocket and /apps/{id} its HTTP API.
+		return nil, fmt.Errorf("localgw: stage %q is taken by the Pusher API (/pusher, /app/{key}, /apps/{app_id}); pick another or turn Pusher mode off", cfg.Stage)
 	}
 	// As the module's routes input: a protocol v1 action as a route key
 	// would take that action away from $default.

@@ -114,8 +114,10 @@ func TestStartValidates(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
-	_, err = localgw.Start(context.Background(), localgw.ServerConfig{Addr: addr, Stage: localgw.PusherStage, Pusher: &pusher.Config{}})
-	require.ErrorContains(t, err, "is the Pusher API's")
+	for _, stage := range []string{localgw.PusherStage, "app", "apps"} {
+		_, err = localgw.Start(context.Background(), localgw.ServerConfig{Addr: addr, Stage: stage, Pusher: &pusher.Config{}})
+		require.ErrorContains(t, err, "is taken by the Pusher API", stage)
+	}
 	ln, err = net.Listen("tcp", addr)
 	require.NoError(t, err, "the address is free again")
 	require.NoError(t, ln.Close())
