@@ -134,6 +134,7 @@ type Gateway struct {
 	conns    map[string]*conn
 	closing  bool
 	sessions sync.WaitGroup // one per handshake or connection, done after its $disconnect
+	async    sync.WaitGroup // asynchronous (Event) invocations still running
 }
 
 // New validates cfg, fills in defaults and returns a Gateway.
@@ -273,9 +274,19 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	go func() { g.sessions.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("localgw shutdown: %d connections still open: %w", len(g.ConnectionIDs()), ctx.Err())
+	}
+	// Accepted Event invocations run to their end, as Lambda's queue would
+	// run them, before the functions (bootstraps) go away.
+	asyncDone := make(chan struct{})
+	go func() { g.async.Wait(); close(asyncDone) }()
+	select {
+	case <-asyncDone:
+		return nil
+	case <-ctx.Done():
+		g.log.Error("shutdown cut asynchronous invocations short", "error", ctx.Err())
+		return fmt.Errorf("localgw shutdown: asynchronous invocations still running: %w", ctx.Err())
 	}
 }
 

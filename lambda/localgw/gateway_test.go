@@ -723,3 +723,51 @@ func TestAuthorizerPolicyInAWSDocumentedForm(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownRunsAcceptedEventInvocations: an Event invocation answered
+// 202 runs to its end before Shutdown returns (Lambda's queue would run
+// it), and one arriving while the gateway shuts down is refused, not
+// accepted and dropped.
+func TestShutdownRunsAcceptedEventInvocations(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var finished atomic.Int32
+	slow := localgw.Function(func(ctx context.Context, _ []byte) ([]byte, error) {
+		once.Do(func() { close(started) })
+		<-release
+		finished.Add(1)
+		return []byte(`null`), nil
+	})
+	var accepted atomic.Int32
+	gw, err := localgw.New(localgw.Config{WebSocket: slow, Functions: map[string]localgw.Function{"slow": slow}})
+	require.NoError(t, err)
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	event := func() *http.Response {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/2015-03-31/functions/slow/invocations", strings.NewReader(`{}`))
+		require.NoError(t, err)
+		req.Header.Set("X-Amz-Invocation-Type", "Event")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusAccepted {
+			accepted.Add(1)
+		}
+		return resp
+	}
+	require.Equal(t, http.StatusAccepted, event().StatusCode)
+	<-started
+
+	shut := make(chan error, 1)
+	go func() { shut <- gw.Shutdown(testCtx(t)) }()
+	require.Eventually(t, func() bool { return event().StatusCode == http.StatusServiceUnavailable }, 5*time.Second, 10*time.Millisecond,
+		"an Event invocation during shutdown is refused")
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned before the accepted invocation ended: %v", err)
+	default:
+	}
+	close(release)
+	require.NoError(t, <-shut)
+	assert.Equal(t, accepted.Load(), finished.Load(), "every accepted invocation ran to its end")
+}

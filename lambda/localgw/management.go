@@ -172,7 +172,18 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case "Event":
+		g.mu.Lock()
+		closing := g.closing
+		if !closing {
+			g.async.Add(1) // Shutdown waits for it
+		}
+		g.mu.Unlock()
+		if closing {
+			writeLambdaError(w, http.StatusServiceUnavailable, "ServiceException", "The local gateway is shutting down: the invocation was not accepted")
+			return
+		}
 		go func() {
+			defer g.async.Done()
 			ctx, cancel := g.invocationContext(withRequestID(context.Background(), requestID))
 			defer cancel()
 			if _, err := fn(ctx, payload); err != nil {
