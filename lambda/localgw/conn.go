@@ -19,18 +19,23 @@ import (
 // errClosed means the connection is closing or closed.
 var errClosed = errors.New("connection closed")
 
-// errSlowClient means a message did not fit in the connection's outgoing
-// buffer (Config.MaxQueuedBytes) or could not be written within sendTimeout:
-// the client does not read fast enough, and the gateway closes it.
+// errSlowClient means a message could not be written within
+// Config.SendTimeout: the client does not read, and the gateway closes it.
 var errSlowClient = errors.New("client does not read fast enough")
 
-// sendTimeout bounds the write of one outgoing message.
-const sendTimeout = 30 * time.Second
+// errBufferFull means a message did not fit in the connection's outgoing
+// buffer (Config.MaxQueuedBytes): the management API answers 429
+// LimitExceededException, as AWS documents for a full client-side buffer,
+// and the connection stays open.
+var errBufferFull = errors.New("the client's outgoing buffer is full")
+
+// DefaultSendTimeout is Config.SendTimeout when unset.
+const DefaultSendTimeout = 30 * time.Second
 
 // Close code and reason for a client that does not keep up with its messages.
 const (
 	slowClientCode   = websocket.StatusPolicyViolation
-	slowClientReason = "Slow client: outgoing messages exceed the buffer"
+	slowClientReason = "Slow client: an outgoing message was not read in time"
 )
 
 // conn is one accepted WebSocket connection.
@@ -118,8 +123,9 @@ func (c *conn) closing() bool {
 // send delivers one message as a text message when it is valid UTF-8 and as
 // a binary one otherwise, in one frame when it fits in FrameSize. Messages
 // waiting for the connection (their writes run one at a time) may hold at
-// most MaxQueuedBytes together; one that does not fit, or a write that does
-// not end within sendTimeout, closes the connection with 1008 and returns
+// most MaxQueuedBytes together; one that does not fit is refused with
+// errBufferFull and the connection stays open. A write that does not end
+// within SendTimeout closes the connection with 1008 and returns
 // errSlowClient. A caller that goes away does not cut a write short: that
 // would leave half a frame on the wire.
 func (c *conn) send(ctx context.Context, data []byte) error {
@@ -127,15 +133,14 @@ func (c *conn) send(ctx context.Context, data []byte) error {
 		return errClosed
 	}
 	if queued, ok := c.reserve(len(data)); !ok {
-		c.close(slowClientCode, slowClientReason)
-		return fmt.Errorf("send %d bytes to %s with %d bytes queued: %w", len(data), c.id, queued, errSlowClient)
+		return fmt.Errorf("send %d bytes to %s with %d bytes queued: %w", len(data), c.id, queued, errBufferFull)
 	}
 	defer c.release(len(data))
 	typ := websocket.MessageText
 	if !utf8.Valid(data) {
 		typ = websocket.MessageBinary
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.gw.cfg.SendTimeout)
 	defer cancel()
 	stop := context.AfterFunc(c.ctx, cancel)
 	defer stop()

@@ -10,7 +10,8 @@
 //     API Gateway sends, route responses, the 32 KB frame and 128 KB message
 //     limits (close 1009), binary frames refused (close 1003), invalid UTF-8
 //     refused (close 1007), outgoing messages in one frame up to 32 KB,
-//     slow clients closed (1008) with a bounded buffer, the idle timeout and
+//     a bounded buffer per client (a full one answers POSTs 429), clients
+//     that do not read closed (1008), the idle timeout and
 //     the maximum connection duration;
 //   - the management API POST/GET/DELETE /{stage}/@connections/{id}, in AWS's
 //     wire format (410 GoneException, 413 PayloadTooLargeException, 403

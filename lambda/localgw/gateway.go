@@ -90,12 +90,17 @@ type Config struct {
 	// into. Default 32 KB.
 	FrameSize int
 	// MaxQueuedBytes bounds each connection's outgoing messages waiting to be
-	// written (POSTs and route responses): a message that does not fit means
-	// the client does not read fast enough, so the gateway closes it with 1008
-	// and the POST answers 410 GoneException, as for any gone connection. It
-	// also bounds the client messages read but not yet dispatched (the gateway
-	// then stops reading). Default 1 MiB.
+	// written (POSTs and route responses): a POST whose message does not fit
+	// answers 429 LimitExceededException, which AWS's model documents for a
+	// full client-side buffer, and the connection stays open (a route
+	// response that does not fit is dropped and logged). It also bounds the
+	// client messages read but not yet dispatched (the gateway then stops
+	// reading). Default 1 MiB.
 	MaxQueuedBytes int
+	// SendTimeout bounds the write of one outgoing message: a client that
+	// has not read it by then is closed with 1008, and the POST (and every
+	// later one) answers 410 GoneException. Default 30 s.
+	SendTimeout time.Duration
 	// AllowedOrigins are the browser origins (scheme://host[:port], or "*"
 	// for any) besides the gateway's own that may call the management and
 	// Invoke APIs. A request with another Origin header is refused with 403,
@@ -175,6 +180,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.FrameSize <= 0 {
 		cfg.FrameSize = DefaultFrameSize
+	}
+	if cfg.SendTimeout <= 0 {
+		cfg.SendTimeout = DefaultSendTimeout
 	}
 	if cfg.MaxQueuedBytes <= 0 {
 		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes

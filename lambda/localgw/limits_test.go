@@ -71,55 +71,73 @@ func peakSampler(sample func() (int, int)) (stop func() (int, int)) {
 	}
 }
 
-// TestSlowClientPostsAnswerGone sends 200 concurrent 128 KB posts to a
-// client that never reads. Every post answers 200 or 410 GoneException
-// (never 500), the client is closed with 1008, and the bytes queued for it
-// never exceed MaxQueuedBytes.
-func TestSlowClientPostsAnswerGone(t *testing.T) {
+// TestSlowClientPostsAnswerThrottledThenGone: posts to a client that does
+// not read fill its outgoing buffer (bounded); past it they answer 429
+// LimitExceededException, as AWS documents for a full client-side buffer,
+// and the connection stays open; once a write has waited SendTimeout the
+// client is closed with 1008 and posts answer 410 GoneException.
+func TestSlowClientPostsAnswerThrottledThenGone(t *testing.T) {
 	ctx := testCtx(t)
 	rec := &recorder{}
-	gw, url := startGateway(t, localgw.Config{WebSocket: localgw.Handler(rec.handle)})
+	gw, url := startGateway(t, localgw.Config{WebSocket: localgw.Handler(rec.handle), SendTimeout: 2 * time.Second})
 	dialNonReading(ctx, t, url)
 	localgwtest.WaitFor(ctx, t, "connection", func() bool { return len(gw.ConnectionIDs()) == 1 })
 	id := gw.ConnectionIDs()[0]
+	post := func() (int, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, httpBase(url)+"/dev/@connections/"+id, bytes.NewReader(bytes.Repeat([]byte("x"), 128*1024)))
+		if !assert.NoError(t, err) {
+			return 0, ""
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if !assert.NoError(t, err) {
+			return 0, ""
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("x-amzn-ErrorType")
+	}
 
 	stop := peakSampler(func() (int, int) { return gw.QueuedBytes(id) })
 	const posts = 200
-	body := bytes.Repeat([]byte("x"), 128*1024)
 	statuses := make([]int, posts)
 	errorTypes := make([]string, posts)
 	var wg sync.WaitGroup
 	for i := range posts {
-		wg.Go(func() {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, httpBase(url)+"/dev/@connections/"+id, bytes.NewReader(body))
-			if !assert.NoError(t, err) {
-				return
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if !assert.NoError(t, err) {
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			statuses[i], errorTypes[i] = resp.StatusCode, resp.Header.Get("x-amzn-ErrorType")
-		})
+		wg.Go(func() { statuses[i], errorTypes[i] = post() })
 	}
 	wg.Wait()
 	peakOut, _ := stop()
 
-	gone := 0
+	throttled := 0
 	for i, status := range statuses {
 		switch status {
 		case http.StatusOK:
+		case http.StatusTooManyRequests:
+			throttled++
+			assert.Equal(t, "LimitExceededException", errorTypes[i])
 		case http.StatusGone:
-			gone++
-			assert.Equal(t, "GoneException", errorTypes[i])
+			assert.Equal(t, "GoneException", errorTypes[i], "only once a write waited SendTimeout")
 		default:
-			t.Errorf("post %d answered %d %s, want 200 or 410 GoneException", i, status, errorTypes[i])
+			t.Errorf("post %d answered %d %s, want 200, 429 LimitExceededException or 410 GoneException", i, status, errorTypes[i])
 		}
 	}
-	assert.Positive(t, gone, "a client that cannot keep up is dropped and further posts answer 410")
+	assert.Positive(t, throttled, "posts past the full buffer are throttled")
 	assert.LessOrEqual(t, peakOut, localgw.DefaultMaxQueuedBytes, "bytes queued for the client")
+
+	// Posting on fills the kernel's socket buffers too; then a write waits
+	// SendTimeout and the client is dropped: 1008, then 410.
+	status, errorType := 0, ""
+	for range 1000 {
+		if status, errorType = post(); status == http.StatusGone {
+			break
+		}
+		require.Contains(t, []int{http.StatusOK, http.StatusTooManyRequests}, status)
+		if status == http.StatusTooManyRequests {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	assert.Equal(t, http.StatusGone, status)
+	assert.Equal(t, "GoneException", errorType)
 	localgwtest.WaitFor(ctx, t, "$disconnect", rec.count("$disconnect"))
 	disc := rec.byRoute("$disconnect")[0].RequestContext
 	assert.Equal(t, int64(websocket.StatusPolicyViolation), disc.DisconnectStatusCode)

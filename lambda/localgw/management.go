@@ -50,6 +50,10 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := c.send(r.Context(), body); err != nil {
+			if errors.Is(err, errBufferFull) {
+				mgmtapitest.WriteError(w, http.StatusTooManyRequests, sender.ErrorTypeLimitExceeded, "Rate exceeded")
+				return
+			}
 			if errors.Is(err, errSlowClient) {
 				g.log.Info("client too slow: closed", "connectionId", id, "error", err)
 			}
