@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 )
 
 // errClosed means the connection is closing or closed.
@@ -342,6 +344,13 @@ func (c *conn) dispatch(m inbound) {
 		if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
 			body = b
 		}
+	}
+	if len(body) > sender.MaxPayload {
+		// API Gateway's messages are at most 128 KB, route responses too
+		// (as the management API's POSTs, which answer 413): delivering a
+		// larger one here would hide a reply AWS cannot deliver.
+		g.log.Error("route response not delivered: over API Gateway's 128 KB message limit", "connectionId", c.id, "routeKey", routeKey, "bytes", len(body))
+		return
 	}
 	if err := c.send(c.ctx, body); err != nil && !errors.Is(err, errClosed) {
 		g.log.Info("route response not delivered", "connectionId", c.id, "routeKey", routeKey, "error", err)

@@ -405,6 +405,8 @@ func TestRouteResponseAndFailures(t *testing.T) {
 			return events.APIGatewayProxyResponse{}, errors.New("boom")
 		case "silent":
 			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+		case "too big":
+			return events.APIGatewayProxyResponse{StatusCode: 200, Body: strings.Repeat("y", 128*1024+1)}, nil
 		}
 		return events.APIGatewayProxyResponse{StatusCode: 200, Body: "ok:" + ev.Body}, nil
 	}}
@@ -412,8 +414,10 @@ func TestRouteResponseAndFailures(t *testing.T) {
 	c := localgwtest.MustDial(ctx, t, url, "")
 	write := func(s string) { require.NoError(t, c.Conn.Write(ctx, websocket.MessageText, []byte(s))) }
 	write("silent")
+	write("too big") // over API Gateway's 128 KB message limit: not delivered
 	write("big")
-	assert.True(t, big == string(c.Expect(ctx, "big reply", func(localgwtest.Frame) bool { return true }).Raw), "a message larger than one 32 KB frame arrives whole")
+	assert.True(t, big == string(c.Expect(ctx, "big reply", func(localgwtest.Frame) bool { return true }).Raw),
+		"a message larger than one 32 KB frame arrives whole, and the one over 128 KB before it did not arrive")
 	write("fail")
 	f := c.Expect(ctx, "error", func(localgwtest.Frame) bool { return true })
 	var apigwErr map[string]string
