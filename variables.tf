@@ -738,8 +738,8 @@ variable "metrics_namespace" {
   default     = null
 
   validation {
-    condition     = var.metrics_namespace == null || can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metrics_namespace)) && !startswith(coalesce(var.metrics_namespace, "-"), "AWS/")
-    error_message = "The metrics_namespace must be 1 to 255 characters of letters, digits and . _ / # : - and must not start with AWS/ (reserved for AWS services), or null."
+    condition     = var.metrics_namespace == null || can(regex("^[A-Za-z0-9._/#-][A-Za-z0-9._/#:-]{0,254}$", var.metrics_namespace)) && !startswith(coalesce(var.metrics_namespace, "-"), "AWS/")
+    error_message = "The metrics_namespace must be 1 to 255 characters of letters, digits and . _ / # : -, not starting with a colon or with AWS/ (reserved for AWS services), or null."
   }
 }
 
@@ -814,6 +814,17 @@ variable "alarms" {
     condition = alltrue([for a in [var.alarms.dlq_not_empty, var.alarms.function_errors, var.alarms.api_execution_errors, var.alarms.pusher_http_errors, var.alarms.dynamodb_throttles, var.alarms.throttled_share, var.alarms.deliveries_lost] :
     a.period >= 60 && a.period % 60 == 0 && a.evaluation_periods >= 1 && floor(a.evaluation_periods) == a.evaluation_periods])
     error_message = "Each alarm's period must be a multiple of 60 seconds and its evaluation_periods a whole number of at least 1."
+  }
+
+  validation {
+    condition = alltrue([for a in [var.alarms.dlq_not_empty, var.alarms.function_errors, var.alarms.api_execution_errors, var.alarms.pusher_http_errors, var.alarms.dynamodb_throttles, var.alarms.throttled_share, var.alarms.deliveries_lost] :
+    a.period * a.evaluation_periods <= (a.period < 3600 ? 86400 : 604800)])
+    error_message = "Each alarm's period x evaluation_periods must be at most one day (86,400 s) for periods under an hour, and at most 7 days (604,800 s) otherwise, as CloudWatch requires."
+  }
+
+  validation {
+    condition     = alltrue([for a in [var.alarms.function_errors, var.alarms.api_execution_errors, var.alarms.pusher_http_errors, var.alarms.dynamodb_throttles] : a.threshold > 0]) && alltrue([for a in [var.alarms.dlq_not_empty, var.alarms.deliveries_lost] : a.threshold >= 0])
+    error_message = "The alarms' thresholds must be above 0 for function_errors, api_execution_errors, pusher_http_errors and dynamodb_throttles (they fire at >= threshold: 0 would fire on every datapoint), and at least 0 for dlq_not_empty and deliveries_lost (they fire above it)."
   }
 
   validation {

@@ -531,8 +531,10 @@ func TestMonitoringAlarms(t *testing.T) {
 	}
 }
 
-// TestMonitoringInputsAreValidated: the module refuses a reserved namespace,
-// a topic that is not an SNS ARN and an alarm period that is not whole minutes.
+// TestMonitoringInputsAreValidated: the module refuses a reserved namespace
+// or one starting with a colon, a topic that is not an SNS ARN, an alarm
+// period that is not whole minutes, periods x evaluation periods past
+// CloudWatch's bounds, and thresholds that fire on every datapoint.
 func TestMonitoringInputsAreValidated(t *testing.T) {
 	t.Parallel()
 	dir := copyModule(t)
@@ -543,6 +545,11 @@ func TestMonitoringInputsAreValidated(t *testing.T) {
 		"share":         {"alarms": map[string]interface{}{"throttled_share": map[string]interface{}{"threshold_percent": 150}}},
 		"pusher period": {"alarms": map[string]interface{}{"pusher_http_errors": map[string]interface{}{"period": 30}}},
 		"dlq periods":   {"alarms": map[string]interface{}{"dlq_not_empty": map[string]interface{}{"evaluation_periods": 0}}},
+		"over a day":    {"alarms": map[string]interface{}{"function_errors": map[string]interface{}{"period": 300, "evaluation_periods": 289}}},
+		"over 7 days":   {"alarms": map[string]interface{}{"throttled_share": map[string]interface{}{"period": 3600, "evaluation_periods": 169}}},
+		"zero errors":   {"alarms": map[string]interface{}{"function_errors": map[string]interface{}{"threshold": 0}}},
+		"negative lost": {"alarms": map[string]interface{}{"deliveries_lost": map[string]interface{}{"threshold": -1}}},
+		"colon":         {"metrics_namespace": ":ws"},
 	} {
 		vars["name"] = "wst-bad"
 		opts := withPlanFile(t, options(t, "terraform", dir, vars))
