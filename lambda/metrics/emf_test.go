@@ -268,3 +268,38 @@ func TestOperationsDocListsEveryMetric(t *testing.T) {
 		assert.Contains(t, string(doc), fmt.Sprintf("| `%s` | %s |", d.Name, d.Unit), "docs/operations.md lists %s with its unit", d.Name)
 	}
 }
+
+// TestWrapEndsTheHandlerBeforeTheDeadline: a handler that runs until its
+// context ends (a send cut short by the invocation's deadline) returns
+// DeadlineMargin before the deadline, and its metrics are flushed by then.
+func TestWrapEndsTheHandlerBeforeTheDeadline(t *testing.T) {
+	var buf bytes.Buffer
+	e := metrics.NewEMF(&buf, "ns", "publisher")
+	h := metrics.Wrap(e, func(ctx context.Context, _ int) (string, error) {
+		<-ctx.Done()
+		e.Add(metrics.DeliveriesLost, 7)
+		return "", ctx.Err()
+	})
+	deadline := time.Now().Add(2 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	_, err := h(ctx, 1)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	flushed := time.Now()
+	assert.True(t, flushed.Before(deadline), "returned and flushed before the invocation's deadline")
+	ls := lines(t, buf.Bytes())
+	require.Len(t, ls, 1)
+	assert.Equal(t, float64(7), validateEMF(t, "ns", ls[0])[metrics.DeliveriesLost])
+
+	// Less than twice the margin left: the handler keeps the whole of it.
+	short, cancelShort := context.WithTimeout(context.Background(), metrics.DeadlineMargin)
+	defer cancelShort()
+	got := metrics.Wrap(e, func(ctx context.Context, _ int) (time.Time, error) {
+		dl, _ := ctx.Deadline()
+		return dl, nil
+	})
+	dl, _ := short.Deadline()
+	at, err := got(short, 1)
+	require.NoError(t, err)
+	assert.Equal(t, dl, at)
+}

@@ -18,6 +18,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -277,7 +278,11 @@ type Flusher interface {
 }
 
 // Wrap returns a Lambda handler that runs h and then flushes f, so every
-// invocation writes its metrics before Lambda freezes the process.
+// invocation writes its metrics before Lambda freezes the process. h's
+// context ends DeadlineMargin before the invocation's deadline: a handler
+// cut short by it (a fan-out past its time) still returns, and the metrics
+// of exactly that case (DeliveriesFailed, DeliveriesLost) are written
+// instead of dying with the timed-out invocation.
 func Wrap[In, Out any](f Flusher, h func(context.Context, In) (Out, error)) func(context.Context, In) (Out, error) {
 	return func(ctx context.Context, in In) (Out, error) {
 		defer func() {
@@ -285,6 +290,16 @@ func Wrap[In, Out any](f Flusher, h func(context.Context, In) (Out, error)) func
 				slog.Default().ErrorContext(ctx, "flush metrics", "error", err)
 			}
 		}()
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 2*DeadlineMargin {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl.Add(-DeadlineMargin))
+			defer cancel()
+		}
 		return h(ctx, in)
 	}
 }
+
+// DeadlineMargin is how long before the invocation's deadline Wrap ends the
+// handler's context (when more than twice that is left): time to return,
+// answer and flush the metrics.
+const DeadlineMargin = 250 * time.Millisecond
