@@ -355,6 +355,13 @@ resource "aws_apigatewayv2_domain_name" "this" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = split(":", var.custom_domain.certificate_arn)[3] == local.region
+      error_message = "The custom_domain.certificate_arn is in ${split(":", var.custom_domain.certificate_arn)[3]}, the API in ${local.region}: a REGIONAL domain name needs an ACM certificate in the API's own region."
+    }
+  }
 }
 
 resource "aws_apigatewayv2_api_mapping" "this" {

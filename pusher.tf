@@ -197,6 +197,13 @@ resource "aws_lambda_function" "pusher" {
 
   tags = var.tags
 
+  lifecycle {
+    precondition {
+      condition     = sum(concat([0], [for k, v in local.pusher_environment : length(k) + length(v)])) <= 4096
+      error_message = "The environment of the Pusher function (the websocket function's plus its WS_PUSHER_* settings) is larger than Lambda's 4 KB (4096 bytes) limit for all environment variables together (names and values). Long history rules (WS_HISTORY) are the usual cause: use fewer, broader patterns."
+    }
+  }
+
   depends_on = [
     terraform_data.build,
     aws_cloudwatch_log_group.pusher,

@@ -17,6 +17,11 @@ variable "tags" {
   type        = map(string)
   default     = {}
   nullable    = false
+
+  validation {
+    condition     = length(var.tags) <= 50 && alltrue([for k, v in var.tags : length(k) >= 1 && length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:")])
+    error_message = "The tags may be at most 50, with keys of 1 to 128 characters not starting with aws: (reserved by AWS) and values of at most 256 characters, as AWS requires."
+  }
 }
 
 variable "log_level" {
@@ -49,7 +54,7 @@ variable "cloudwatch_logs_kms_key_arn" {
   default     = null
 
   validation {
-    condition     = var.cloudwatch_logs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.cloudwatch_logs_kms_key_arn))
+    condition     = var.cloudwatch_logs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", coalesce(var.cloudwatch_logs_kms_key_arn, "-")))
     error_message = "The cloudwatch_logs_kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or null."
   }
 }
@@ -397,7 +402,7 @@ variable "dynamodb" {
   }
 
   validation {
-    condition     = var.dynamodb.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.dynamodb.kms_key_arn))
+    condition     = var.dynamodb.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", coalesce(var.dynamodb.kms_key_arn, "-")))
     error_message = "The dynamodb.kms_key_arn must be a KMS key ARN or null."
   }
 }
@@ -600,16 +605,16 @@ variable "custom_domain" {
   }
 
   validation {
-    condition     = var.custom_domain == null || can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z]{2,}$", var.custom_domain.domain_name))
-    error_message = "The custom_domain.domain_name must be a lower-case DNS name such as ws.example.com."
+    condition     = var.custom_domain == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", try(var.custom_domain.domain_name, "-"))) && length(try(var.custom_domain.domain_name, "")) <= 253
+    error_message = "The custom_domain.domain_name must be a lower-case DNS name such as ws.example.com: labels of 1 to 63 characters, at most 253 in all."
   }
 
   # What API Gateway takes as a mapping key: path segments of letters,
   # digits and $-_.+!*'(), no empty segment (an empty key would make
   # websocket_url end in "/").
   validation {
-    condition     = try(var.custom_domain.api_mapping_key, null) == null || can(regex("^[A-Za-z0-9$_.+!*'()-]+(/[A-Za-z0-9$_.+!*'()-]+)*$", var.custom_domain.api_mapping_key))
-    error_message = "The custom_domain.api_mapping_key must be null (the domain's root) or a path such as v1 or chat/v1: segments of letters, digits and $-_.+!*'(), without spaces or a leading, trailing or double '/'."
+    condition     = try(var.custom_domain.api_mapping_key, null) == null || can(regex("^[A-Za-z0-9$_.+!*'()-]+(/[A-Za-z0-9$_.+!*'()-]+)*$", var.custom_domain.api_mapping_key)) && length(coalesce(try(var.custom_domain.api_mapping_key, null), "-")) <= 300
+    error_message = "The custom_domain.api_mapping_key must be null (the domain's root) or a path of at most 300 characters such as v1 or chat/v1: segments of letters, digits and $-_.+!*'(), without spaces or a leading, trailing or double '/'."
   }
 }
 
@@ -891,12 +896,12 @@ variable "pusher" {
   }
 
   validation {
-    condition     = var.pusher.secret_arn == null || can(regex("^arn:[a-z-]+:secretsmanager:", var.pusher.secret_arn))
+    condition     = var.pusher.secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:", coalesce(var.pusher.secret_arn, "-")))
     error_message = "The pusher.secret_arn must be a Secrets Manager ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME); for an SSM parameter use pusher.secret_ssm_parameter."
   }
 
   validation {
-    condition     = var.pusher.secret_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:", var.pusher.secret_kms_key_arn))
+    condition     = var.pusher.secret_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", coalesce(var.pusher.secret_kms_key_arn, "-")))
     error_message = "The pusher.secret_kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), or null for the AWS managed key."
   }
 
@@ -911,13 +916,18 @@ variable "pusher" {
   }
 
   validation {
-    condition     = var.pusher.memory_size >= 128 && var.pusher.memory_size <= 10240 && var.pusher.timeout >= 1 && var.pusher.timeout <= 29
-    error_message = "The pusher.memory_size must be from 128 to 10240 MB and pusher.timeout from 1 to 29 seconds (API Gateway's integration timeout)."
+    condition     = var.pusher.memory_size >= 128 && var.pusher.memory_size <= 10240 && var.pusher.timeout >= 1 && var.pusher.timeout <= 29 && floor(var.pusher.memory_size) == var.pusher.memory_size && floor(var.pusher.timeout) == var.pusher.timeout
+    error_message = "The pusher.memory_size must be a whole number from 128 to 10240 MB and pusher.timeout a whole number from 1 to 29 seconds (API Gateway's integration timeout)."
   }
 
   validation {
     condition     = (var.pusher.alias == null) == (var.pusher.acm_certificate_arn == null)
     error_message = "Set pusher.alias and pusher.acm_certificate_arn together (a custom host name needs a certificate for it), or neither to use the distribution's *.cloudfront.net name."
+  }
+
+  validation {
+    condition     = var.pusher.alias == null || can(regex("^(\\*\\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", coalesce(var.pusher.alias, "-"))) && length(coalesce(var.pusher.alias, "-")) <= 253
+    error_message = "The pusher.alias must be a lower-case DNS name (labels of 1 to 63 letters, digits or \"-\", at most 253 characters in all), optionally starting with \"*.\": CloudFront refuses any other alternate domain name."
   }
 
   validation {

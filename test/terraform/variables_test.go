@@ -1,6 +1,7 @@
 package terraform_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -117,6 +118,21 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"token_use refresh", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "token_use": "refresh"}), `The authorizer.jwt.token_use must be "id" (Amazon Cognito ID tokens) or "access"`},
 		{"jwks url without issuer", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "audience": "app"}), "The authorizer.jwt.jwks_url needs issuer, and audience or token_use"},
 		{"jwks url without audience or token_use", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "issuer": "https://issuer.example"}), "The authorizer.jwt.jwks_url needs issuer, and audience or token_use"},
+		// ARNs that become IAM resources or KMS key ids must be whole.
+		{"log group key ARN cut short", map[string]interface{}{"cloudwatch_logs_kms_key_arn": "arn:aws:kms:"}, "The cloudwatch_logs_kms_key_arn must be a KMS key ARN"},
+		{"table key given as an alias ARN", map[string]interface{}{"dynamodb": map[string]interface{}{"kms_key_arn": "arn:aws:kms:us-east-1:123456789012:alias/mykey"}}, "dynamodb.kms_key_arn"},
+		{"pusher secret ARN cut short", map[string]interface{}{"pusher": map[string]interface{}{"enabled": true, "app_id": "app", "key": "key1", "secret_arn": "arn:x:secretsmanager:"}}, "The pusher.secret_arn must be a Secrets Manager ARN"},
+		{"pusher secret key ARN cut short", map[string]interface{}{"pusher": map[string]interface{}{"enabled": true, "app_id": "app", "key": "key1", "secret_ssm_parameter": "/x/y", "secret_kms_key_arn": "arn:x:kms:"}}, "The pusher.secret_kms_key_arn must be a KMS key ARN"},
+		{"fractional pusher memory", map[string]interface{}{"pusher": map[string]interface{}{"enabled": true, "app_id": "app", "key": "key1", "secret_ssm_parameter": "/x/y", "memory_size": 512.5}}, "The pusher.memory_size must be a whole number"},
+		{"fractional pusher timeout", map[string]interface{}{"pusher": map[string]interface{}{"enabled": true, "app_id": "app", "key": "key1", "secret_ssm_parameter": "/x/y", "timeout": 20.5}}, "pusher.timeout a whole number"},
+		{"pusher alias not a host", map[string]interface{}{"pusher": map[string]interface{}{"enabled": true, "app_id": "app", "key": "key1", "secret_ssm_parameter": "/x/y", "alias": "not a host!", "acm_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc"}}, "The pusher.alias must be a lower-case DNS name"},
+		// Names and tags AWS refuses.
+		{"domain label over 63 characters", map[string]interface{}{"custom_domain": map[string]interface{}{"domain_name": strings.Repeat("a", 64) + ".example.com", "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc"}}, "labels of 1 to 63 characters"},
+		{"certificate in another region", map[string]interface{}{"custom_domain": map[string]interface{}{"domain_name": "ws.example.com", "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"}}, "a REGIONAL domain name needs an ACM certificate in the API's own region"},
+		{"api mapping key over 300 characters", map[string]interface{}{"custom_domain": map[string]interface{}{"domain_name": "ws.example.com", "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc", "api_mapping_key": strings.Repeat("k", 301)}}, "a path of at most 300 characters"},
+		{"tag key in the aws: namespace", map[string]interface{}{"tags": map[string]interface{}{"aws:owner": "me"}}, "not starting with aws:"},
+		{"tag value over 256 characters", map[string]interface{}{"tags": map[string]interface{}{"team": strings.Repeat("v", 257)}}, "values of at most 256 characters"},
+		{"51 tags", map[string]interface{}{"tags": manyTags(51)}, "The tags may be at most 50"},
 		// Channels per connection.
 		{"no channel per connection", map[string]interface{}{"max_channels_per_connection": 0}, "The max_channels_per_connection must be a whole number >= 1"},
 		{"fractional channels per connection", map[string]interface{}{"max_channels_per_connection": 2.5}, "The max_channels_per_connection must be a whole number >= 1"},
@@ -223,4 +239,13 @@ func TestBuiltinCustomRouteWithEventsPlans(t *testing.T) {
 			assert.NotEmpty(t, environment(t, plan, `aws_lambda_function.this["websocket"]`)["WS_EVENT_BUS_NAME"])
 		})
 	}
+}
+
+// manyTags is n distinct tags.
+func manyTags(n int) map[string]interface{} {
+	tags := map[string]interface{}{}
+	for i := range n {
+		tags[fmt.Sprintf("t%02d", i)] = "v"
+	}
+	return tags
 }
