@@ -172,6 +172,18 @@ resource "aws_iam_role_policy" "pusher" {
   })
 }
 
+# The welcome (connection_established) is an asynchronous self-invocation
+# that posts within a second of the handshake, retrying on its own; Lambda's
+# own retries of a failed one (after a minute, then two) would post it long
+# after pusher-js gave up and reconnected.
+resource "aws_lambda_function_event_invoke_config" "pusher" {
+  count = local.pusher_count
+
+  function_name                = aws_lambda_function.pusher[0].function_name
+  maximum_event_age_in_seconds = 60
+  maximum_retry_attempts       = 0
+}
+
 #tfsec:ignore:aws-lambda-enable-tracing X-Ray tracing is opt-in (var.tracing_enabled): it adds cost and needs the xray:* actions on resource "*".
 resource "aws_lambda_function" "pusher" {
   count = local.pusher_count

@@ -3,7 +3,8 @@
 //
 // pusher-js connects to wss://HOST[wsPath]/app/{key}?protocol=7&client=js&version=...
 // (wsPath, its option, is empty by default; any path of whole segments is
-// accepted before /app/{key} and dropped).
+// accepted before /app/{key} and dropped, except one under /apps, which the
+// distribution's /apps/* behaviour sends to the HTTP API first).
 // API Gateway WebSocket stages have no paths, so this sends the request to
 // the stage root ("/"; the origin path adds the stage name) with the query
 // string kept and the key added as the query parameter app_key, which the

@@ -24,7 +24,6 @@ output "echo_snippet" {
         wssPort: import.meta.env.VITE_PUSHER_PORT,
         forceTLS: true,
         enabledTransports: ['ws', 'wss'],
-        disableStats: true,
         // pusher-js pings after the lower of this and the server's
         // activity_timeout (pusher.activity_timeout, 120 s by default):
         // raise both to ping less often.

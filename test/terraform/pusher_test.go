@@ -58,6 +58,10 @@ func TestPlanPusherMode(t *testing.T) {
 			vars["history"] = []interface{}{map[string]interface{}{"pattern": "chat-*", "size": 50, "ttl": "90s"}}
 			plan := terraform.InitAndPlanAndShowWithStruct(t, withPlanFile(t, options(t, tool, copyModule(t), vars)))
 
+			welcome := planned(t, plan, "aws_lambda_function_event_invoke_config.pusher[0]")
+			assert.EqualValues(t, 0, welcome["maximum_retry_attempts"], "a failed welcome is not posted again minutes later")
+			assert.EqualValues(t, 60, welcome["maximum_event_age_in_seconds"])
+
 			dist := planned(t, plan, "aws_cloudfront_distribution.pusher[0]")
 			assert.Equal(t, []interface{}{"ws.example.com"}, dist["aliases"])
 			assert.Equal(t, "PriceClass_200", dist["price_class"])

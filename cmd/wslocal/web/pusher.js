@@ -37,7 +37,7 @@
     const id = name.toLowerCase().replace(/[^a-z0-9_\-=@,.;]/g, '-') + '-' + Math.random().toString(36).slice(2, 8);
     echo = new window.Echo.default({
       broadcaster: 'pusher', Pusher: window.Pusher, key: cfg.key, cluster: '',
-      wsHost: location.hostname, wsPort: Number(location.port || 80), forceTLS: false, enabledTransports: ['ws'], disableStats: true,
+      wsHost: location.hostname, wsPort: Number(location.port || 80), forceTLS: false, enabledTransports: ['ws'],
       channelAuthorization: { endpoint: 'pusher-auth', params: { user_id: id, user_name: name } },
     });
     const pusher = echo.connector.pusher;
