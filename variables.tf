@@ -896,6 +896,11 @@ variable "pusher" {
   }
 
   validation {
+    condition     = var.pusher.secret_ssm_parameter == null || (!startswith(coalesce(var.pusher.secret_ssm_parameter, "-"), "/aws/reference/") && (!startswith(coalesce(var.pusher.secret_ssm_parameter, "-"), "arn:") || can(regex("^arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/.+", coalesce(var.pusher.secret_ssm_parameter, "-")))))
+    error_message = "The pusher.secret_ssm_parameter must be the name (such as /myapp/pusher-secret) or the ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME) of an SSM parameter; for a Secrets Manager secret use pusher.secret_arn (the function gets secretsmanager:GetSecretValue only then)."
+  }
+
+  validation {
     condition     = var.pusher.secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:", coalesce(var.pusher.secret_arn, "-")))
     error_message = "The pusher.secret_arn must be a Secrets Manager ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME); for an SSM parameter use pusher.secret_ssm_parameter."
   }

@@ -354,7 +354,7 @@ func TestPusherValidation(t *testing.T) {
 		{"alias without certificate", map[string]interface{}{"alias": "ws.example.com"}, "Set pusher.alias and pusher.acm_certificate_arn together"},
 		{"certificate outside us-east-1", map[string]interface{}{"alias": "ws.example.com", "acm_certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/x"}, "must be an ACM certificate in us-east-1"},
 		{"bad price class", map[string]interface{}{"price_class": "PriceClass_50"}, "must be PriceClass_100"},
-		{"timeout over 29s", map[string]interface{}{"timeout": 30}, "pusher.timeout from 1 to 29 seconds"},
+		{"timeout over 29s", map[string]interface{}{"timeout": 30}, "pusher.timeout a whole number from 1 to 29 seconds"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
