@@ -270,7 +270,8 @@ const DefaultPaceWindow = 10 * time.Millisecond
 // DefaultStartRate against an account that accepts less (3,000/s, or the
 // share other traffic leaves) meets 429s until its limiter has cut its way
 // down: 10% per 100 ms while fewer than half of its posts meet 429s (from
-// 10,000/s to 5,000/s in 0.7 s), straight to the accepted rate below that.
+// 10,000/s to 5,000/s in 0.7 s), by up to half per 100 ms towards the
+// accepted rate below that.
 // The attempts' backoffs (on average half of 25 ms, 50 ms, ... up to
 // MaxBackoff each) must outlast that descent, or recipients are lost to
 // throttling alone (8 attempts, about 1.6 s of backoff on average, lost 2 of
@@ -647,8 +648,11 @@ func (s *Sender) backoff(attempt int) time.Duration {
 //     rate and the 429s of the burst that follows it would otherwise cut deep.
 //   - Unless 429s outnumbered the successes over the last cooldown (at least
 //     aimdClampMin of them): then the server accepts far less than the limit,
-//     and the limit goes straight to aimdReprobe (95%) of the success rate
-//     measured over that cooldown, which becomes the ceiling. A stall delays
+//     and the limit goes to aimdReprobe (95%) of the success rate measured
+//     over that cooldown, but no lower than aimdClampFloor (half) of itself,
+//     and that rate becomes the ceiling: from 10,000/s to a 1,000/s server
+//     in four cuts (0.4 s) instead of 22, and a moment with no success at all
+//     halves the limit rather than dropping it to the minimum. A stall delays
 //     the 429s as much as the successes, so it cannot trigger this.
 //   - Each success adds aimdIncrease requests per second to the limit, that
 //     is 10% of the rate per second of successes, growing by 10% more per
@@ -690,6 +694,8 @@ const (
 	// aimdClampMin is the fewest 429s in a cooldown that, outnumbering the
 	// successes, set the limit to the measured success rate (see throttled).
 	aimdClampMin = 8
+	// aimdClampFloor bounds that cut: at most to this share of the limit.
+	aimdClampFloor = 0.5
 	// aimdFirstBuckets is the meter's span (5 buckets, 100 ms) for the first
 	// 429's measurement: a cold sender is still opening connections in its
 	// first few hundred milliseconds, and a longer span would average that
@@ -891,13 +897,15 @@ func (a *aimd) throttled() {
 	// than the limit (a lower account limit, other senders sharing it), and
 	// cutting by a tenth per cooldown would take seconds of 429s to get
 	// there (2.2 s from 10,000/s to 1,000/s). What it accepted is its rate:
-	// start just below it, and probe up from there. A stall cannot trigger
-	// this: it delays successes and 429s alike.
+	// go to just below it, and probe up from there; but at most halve the
+	// limit per cut, so that a moment in which another sender took the
+	// whole budget (no success at all) does not drop it to the minimum. A
+	// stall cannot trigger this: it delays successes and 429s alike.
 	if successes, throttles, span := a.meter.countsOver(now, aimdFirstBuckets); !a.stepOnly && throttles >= aimdClampMin && throttles > successes {
-		accepted := float64(successes) / span.Seconds()
-		if accepted*aimdReprobe < a.current*aimdDecrease {
-			a.ceiling = accepted
-			a.setLocked(accepted * aimdReprobe)
+		target := max(float64(successes)/span.Seconds(), a.current*aimdClampFloor)
+		if target*aimdReprobe < a.current*aimdDecrease {
+			a.ceiling = target
+			a.setLocked(target * aimdReprobe)
 			return
 		}
 	}

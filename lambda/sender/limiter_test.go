@@ -372,14 +372,39 @@ func feed(a *aimd, c *clock, okPerSecond, throttledPerSecond float64, d time.Dur
 }
 
 // A sender that starts at 10,000/s against a server accepting 1,000/s meets
-// 429s on nine posts in ten: the limit goes to what the server accepted at
-// the first cut, instead of a tenth less per cooldown for 2.2 s.
+// 429s on most posts: each cut halves the limit, or goes to what the server
+// accepted once that is nearer, so it gets there in four cuts (0.4 s)
+// instead of twenty-two of a tenth (2.2 s).
 func TestAIMDMostlyThrottledGoesToTheAcceptedRate(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	a := newAIMD(0, DefaultStartRate, true, 0, c.now)
-	feed(a, c, 1000, 9000, 150*time.Millisecond, true)
-	assert.InDelta(t, 1000*aimdReprobe, a.current, 30, "just below the rate the server accepted")
-	assert.InDelta(t, 1000, a.ceiling, 30, "which is the ceiling to recover to")
+	offered := float64(DefaultStartRate)
+	var limits []float64
+	for range 4 {
+		feed(a, c, 1000, offered-1000, 150*time.Millisecond, true)
+		limits = append(limits, a.current)
+		offered = max(a.current, 1001)
+	}
+	assert.InDelta(t, DefaultStartRate*aimdClampFloor*aimdReprobe, limits[0], 1, "at most halved per cut: %v", limits)
+	assert.InDelta(t, limits[0]*aimdClampFloor*aimdReprobe, limits[1], 1, "halved again: %v", limits)
+	assert.InDelta(t, 1100, limits[2], 50, "at the accepted rate after three cuts: %v", limits)
+	assert.Less(t, limits[3], 1100.0, "and near it after four: %v", limits)
+}
+
+// A moment in which another sender takes the whole budget (429s, no
+// success) halves the limit: it does not drop it to the minimum.
+func TestAIMDNoSuccessAtAllHalvesTheLimit(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a := newAIMD(0, 4000, true, 0, c.now)
+	feed(a, c, 4000, 0, 300*time.Millisecond, false)
+	// The first 429 comes with the last 100 ms full of successes: a step.
+	before := a.current
+	feed(a, c, 0, 4000, 150*time.Millisecond, true)
+	require.InDelta(t, before*aimdDecrease, a.current, 1)
+	// A cooldown later nothing but 429s: halved, not the accepted 0/s.
+	before = a.current
+	feed(a, c, 0, 4000, 150*time.Millisecond, true)
+	assert.InDelta(t, before*aimdClampFloor*aimdReprobe, a.current, 1)
 }
 
 // At the limit a probing sender meets a few 429s among many successes: the
