@@ -29,9 +29,10 @@ var nameLimits = map[string]struct{ min, max int }{
 	"aws_lambda_event_source_mapping.name": {1, 64},
 	"aws_lambda_invocation.function_name":  {1, 64},
 	// Pusher mode.
-	"aws_cloudfront_function.name":              {1, 64},
-	"aws_cloudfront_origin_request_policy.name": {1, 128},
-	"aws_cloudwatch_dashboard.dashboard_name":   {1, 255},
+	"aws_lambda_function_event_invoke_config.function_name": {1, 140},
+	"aws_cloudfront_function.name":                          {1, 64},
+	"aws_cloudfront_origin_request_policy.name":             {1, 128},
+	"aws_cloudwatch_dashboard.dashboard_name":               {1, 255},
 }
 
 // TestLongestNameFitsEveryDerivedName plans the longest accepted name (40
