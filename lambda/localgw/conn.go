@@ -89,16 +89,22 @@ func (c *conn) lastActiveAt() time.Time {
 // close starts closing the connection from the gateway's side; the first
 // caller's code and reason are what $disconnect reports.
 func (c *conn) close(code websocket.StatusCode, reason string) {
-	c.mu.Lock()
-	first := c.closeCode == 0
-	if first {
-		c.closeCode, c.closeMsg = code, reason
-	}
-	c.mu.Unlock()
-	if first {
+	if c.markClosed(code, reason) {
 		// Close waits for the client's close frame, which run's reader consumes.
 		go func() { _ = c.ws.Close(code, reason) }()
 	}
+}
+
+// markClosed records the code and reason the connection closes with, unless
+// one is recorded already, and reports whether it was the first.
+func (c *conn) markClosed(code websocket.StatusCode, reason string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeCode != 0 {
+		return false
+	}
+	c.closeCode, c.closeMsg = code, reason
+	return true
 }
 
 // closeNow closes the connection from run's goroutine, the connection's
@@ -142,15 +148,29 @@ func (c *conn) send(ctx context.Context, data []byte) error {
 	if !utf8.Valid(data) {
 		typ = websocket.MessageBinary
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.gw.cfg.SendTimeout)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(c.ctx, cancel)
 	defer stop()
-	if err := c.write(ctx, typ, data); err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			c.close(slowClientCode, slowClientReason)
-			return fmt.Errorf("send %d bytes to %s: %w: %w", len(data), c.id, errSlowClient, err)
-		}
+	// A write still running after SendTimeout drops the client. The close
+	// code is recorded before the write is cancelled: cancelling it tears
+	// the socket down at once, and the reader must find 1008, not the 1006
+	// of a connection that just broke.
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(c.gw.cfg.SendTimeout, func() {
+		timedOut.Store(true)
+		c.markClosed(slowClientCode, slowClientReason)
+		cancel()
+	})
+	defer timer.Stop()
+	err := c.write(ctx, typ, data)
+	if timedOut.Load() {
+		// Even a write that ended as the timer fired: the client is marked
+		// closing, so it goes.
+		go func() { _ = c.ws.Close(slowClientCode, slowClientReason) }()
+		return fmt.Errorf("send %d bytes to %s: %w (%v)", len(data), c.id, errSlowClient, err)
+	}
+	if err != nil {
 		return fmt.Errorf("send to %s: %w", c.id, err)
 	}
 	c.touch()
