@@ -362,6 +362,13 @@ variable "history" {
     condition     = alltrue([for r in var.history : can(regex("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", r.ttl)) && r.ttl != "" && can(regex("[1-9]", r.ttl))])
     error_message = "Each history[].ttl must be a Go duration of whole hours, minutes and seconds of at least 1s, such as \"1h\", \"90s\" or \"2h30m\"."
   }
+
+  validation {
+    condition = alltrue([for r in var.history : try(sum([
+      for i, part in regex("^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$", r.ttl) : (part == null ? 0 : tonumber(part)) * [3600, 60, 1][i]
+    ]) <= 315360000, false)])
+    error_message = "Each history[].ttl must be at most 87600h (10 years): longer Go durations overflow, and the functions would refuse them at startup."
+  }
 }
 
 ################################################################################
@@ -527,6 +534,15 @@ variable "connection_ttl" {
       for i, part in regex("^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$", var.connection_ttl) : (part == null ? 0 : tonumber(part)) * [3600, 60, 1][i]
     ]) >= 7200, false)
     error_message = "The connection_ttl must be at least 2h (7200 seconds), such as the default 2h10m: API Gateway keeps a connection open up to 2 hours, so a shorter TTL would delete records of live connections, and the functions refuse it at startup (WS_CONNECTION_TTL)."
+  }
+
+  # Go durations end near 2,562,047 hours: past it every function would
+  # refuse the value at startup. Ten years is far beyond any use.
+  validation {
+    condition = try(sum([
+      for i, part in regex("^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$", var.connection_ttl) : (part == null ? 0 : tonumber(part)) * [3600, 60, 1][i]
+    ]) <= 315360000, false)
+    error_message = "The connection_ttl must be at most 87600h (10 years)."
   }
 }
 

@@ -135,6 +135,9 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"tag key in the aws: namespace", map[string]interface{}{"tags": map[string]interface{}{"aws:owner": "me"}}, "not starting with aws:"},
 		{"tag value over 256 characters", map[string]interface{}{"tags": map[string]interface{}{"team": strings.Repeat("v", 257)}}, "values of at most 256 characters"},
 		{"51 tags", map[string]interface{}{"tags": manyTags(51)}, "The tags may be at most 50"},
+		// Durations past what Go can hold.
+		{"connection ttl of 3,000,000 hours", map[string]interface{}{"connection_ttl": "3000000h"}, "The connection_ttl must be at most 87600h"},
+		{"history ttl of 3,000,000 hours", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-*", "size": 10, "ttl": "3000000h"}}}, "Each history[].ttl must be at most 87600h"},
 		// Channels per connection.
 		{"no channel per connection", map[string]interface{}{"max_channels_per_connection": 0}, "The max_channels_per_connection must be a whole number >= 1"},
 		{"fractional channels per connection", map[string]interface{}{"max_channels_per_connection": 2.5}, "The max_channels_per_connection must be a whole number >= 1"},
