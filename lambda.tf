@@ -118,12 +118,15 @@ resource "terraform_data" "build" {
 
   provisioner "local-exec" {
     working_dir = path.module
-    command     = "command -v \"$GO\" >/dev/null 2>&1 || { echo 'go_command \"${var.go_command}\" not found: install Go, set go_command, or deploy a vX.Y.Z-bundled release (docs/module.md#artifacts)' >&2; exit 127; }; ${var.go_command} run ./tools/package -out '${local.build_output_dir}' -arch ${local.go_arch} ${join(" ", local.function_names)}"
+    # go_command and the output folder reach the shell as variables, quoted,
+    # so a path with spaces or quotes in it is one word.
+    command = "command -v \"$GO\" >/dev/null 2>&1 || { echo \"go_command \\\"$GO\\\" not found: install Go, set go_command, or deploy a vX.Y.Z-bundled release (docs/module.md#artifacts)\" >&2; exit 127; }; \"$GO\" run ./tools/package -out \"$OUT\" -arch ${local.go_arch} ${join(" ", local.function_names)}"
     environment = {
       CGO_ENABLED = "0"
       GOFLAGS     = "-buildvcs=false"
       # The packager compiles with this binary too.
-      GO = var.go_command
+      GO  = var.go_command
+      OUT = local.build_output_dir
     }
   }
 }

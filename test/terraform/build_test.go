@@ -121,12 +121,15 @@ func requireZips(t *testing.T, dir string) {
 }
 
 // loggingGo writes a go_command that logs its arguments (one call per line)
-// and runs the real go, and returns it with its log file.
+// and runs the real go, and returns it with its log file. Its folder's name
+// has a space, as a user's path may ("/Users/Jane Doe/sdk/go/bin/go"): the
+// build must pass it to the shell as one word.
 func loggingGo(t *testing.T) (string, string) {
 	t.Helper()
 	realGo, err := exec.LookPath("go")
 	require.NoError(t, err, "the build tests need go on PATH")
-	tmp := t.TempDir()
+	tmp := filepath.Join(t.TempDir(), "go tools")
+	require.NoError(t, os.Mkdir(tmp, 0o755))
 	log := filepath.Join(tmp, "go.log")
 	script := filepath.Join(tmp, "logging-go")
 	body := "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '" + log + "'\nexec '" + realGo + "' \"$@\"\n"
