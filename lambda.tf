@@ -255,6 +255,17 @@ locals {
     local.jwt.public_key_ssm_parameter, local.jwt.public_key_secret_arn, local.jwt.jwks_url,
   ] : v if v != null]) + (var.authorizer_jwt_secret == null ? 0 : 1)
 
+  # The JWT settings given outside mode jwt, which nothing would read: a
+  # configuration with a key and mode none would let anyone connect while
+  # its author believes tokens are checked.
+  jwt_settings_unused = local.jwt_enabled ? [] : concat(
+    [for k in ["secret_ssm_parameter", "secret_arn", "public_key", "public_key_ssm_parameter", "public_key_secret_arn", "jwks_url", "kms_key_arn", "issuer", "audience", "token_use"] : "authorizer.jwt.${k}" if local.jwt[k] != null],
+    local.jwt.user_claim != "sub" ? ["authorizer.jwt.user_claim"] : [],
+    local.jwt.channels_claim != "channels" ? ["authorizer.jwt.channels_claim"] : [],
+    local.jwt.leeway_seconds != 5 ? ["authorizer.jwt.leeway_seconds"] : [],
+    nonsensitive(var.authorizer_jwt_secret == null) ? [] : ["authorizer_jwt_secret"],
+  )
+
   # Lambda refuses a function whose environment variables (names and values)
   # add up to more than 4 KB.
   environment_bytes = {
@@ -312,6 +323,10 @@ resource "aws_lambda_function" "this" {
     precondition {
       condition     = !local.artifacts_given || local.packages[each.key].source_code_hash != null
       error_message = "The lambda_artifacts zip of ${each.key} (${coalesce(local.packages[each.key].filename, "unset")}) cannot be read; build it first (make package) or fix the path."
+    }
+    precondition {
+      condition     = length(local.jwt_settings_unused) == 0
+      error_message = "The JWT settings ${join(", ", local.jwt_settings_unused)} are only read in authorizer mode \"jwt\", and the mode is \"${var.authorizer.mode}\": with mode none anyone may connect, with mode lambda your function decides. Set authorizer.mode = \"jwt\" to verify tokens with them, or remove them."
     }
     precondition {
       condition     = !local.jwt_enabled || local.jwt_key_source_count == 1

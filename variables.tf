@@ -202,6 +202,7 @@ variable "authorizer" {
     `leeway_seconds` (default 5, 0 to 300) is the clock skew allowed on `exp`, `nbf` and `iat` (`WS_JWT_LEEWAY`). `token_use` (`id` or `access`, for Amazon Cognito user pools)
     requires the token's `token_use` claim to be that value (`WS_JWT_TOKEN_USE`); unset, the claim is not checked.
     A `lambda` authorizer must return the same context keys: `userId` (string) and `channels` (comma-separated string).
+    The `jwt` settings (and `authorizer_jwt_secret`) are refused at plan outside mode `jwt`, where nothing would read them.
   EOT
   type = object({
     mode             = optional(string, "none")
