@@ -71,6 +71,16 @@ locals {
   ]
   secret_arns = compact([local.jwt.secret_arn, local.jwt.public_key_secret_arn])
 
+  # Every customer managed key is usable only through the service whose data
+  # it encrypts (kms:ViaService: "<service>.<region>.<dns suffix>"), in the
+  # region of that data: a function cannot decrypt or encrypt with it
+  # directly.
+  fanout_key_condition = { StringEquals = { "kms:ViaService" = ["sqs.${local.region}.${local.dns_suffix}"] } }
+  jwt_key_services = distinct(concat(
+    [for arn in local.ssm_parameter_arns : "ssm.${split(":", arn)[3]}.${local.dns_suffix}"],
+    [for arn in local.secret_arns : "secretsmanager.${split(":", arn)[3]}.${local.dns_suffix}"],
+  ))
+
   logs_statement = {
     for fn in local.function_names : fn => {
       Sid      = "WriteOwnLogs"
@@ -110,6 +120,8 @@ locals {
         Effect   = "Allow"
         Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
         Resource = [var.dynamodb.kms_key_arn]
+        # Only as DynamoDB uses it for the table, never directly.
+        Condition = { StringEquals = { "kms:ViaService" = ["dynamodb.${local.region}.${local.dns_suffix}"] } }
       }],
     )
   }
@@ -119,20 +131,22 @@ locals {
   # source mapping's poller does with its role. With a customer key, sending
   # needs GenerateDataKey and Decrypt, receiving Decrypt.
   fanout_queue_arns = local.fanout_enabled ? [aws_sqs_queue.fanout[0].arn] : []
-  fanout_send_statements = local.fanout_enabled ? concat(
-    [{
+  # (One conditional per statement: the key's has a Condition the other lacks.)
+  fanout_send_statements = concat(
+    local.fanout_enabled ? [{
       Sid      = "EnqueueFanoutBatches"
       Effect   = "Allow"
       Action   = ["sqs:SendMessage"]
       Resource = local.fanout_queue_arns
-    }],
-    local.fanout_kms_key_arn == null ? [] : [{
-      Sid      = "FanoutQueueKey"
-      Effect   = "Allow"
-      Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
-      Resource = [local.fanout_kms_key_arn]
-    }],
-  ) : []
+    }] : [],
+    local.fanout_enabled && local.fanout_kms_key_arn != null ? [{
+      Sid       = "FanoutQueueKey"
+      Effect    = "Allow"
+      Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
+      Resource  = [local.fanout_kms_key_arn]
+      Condition = local.fanout_key_condition
+    }] : [],
+  )
   fanout_worker_statements = concat(
     local.connection_statements["fanout"],
     [{
@@ -142,10 +156,11 @@ locals {
       Resource = local.fanout_queue_arns
     }],
     local.fanout_kms_key_arn == null ? [] : [{
-      Sid      = "FanoutQueueKey"
-      Effect   = "Allow"
-      Action   = ["kms:Decrypt"]
-      Resource = [local.fanout_kms_key_arn]
+      Sid       = "FanoutQueueKey"
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt"]
+      Resource  = [local.fanout_kms_key_arn]
+      Condition = local.fanout_key_condition
     }],
   )
 
@@ -194,11 +209,13 @@ locals {
       Action   = ["secretsmanager:GetSecretValue"]
       Resource = local.secret_arns
     }],
-    local.jwt.kms_key_arn == null ? [] : [{
-      Sid      = "DecryptKey"
-      Effect   = "Allow"
-      Action   = ["kms:Decrypt"]
-      Resource = [local.jwt.kms_key_arn]
+    # A key given with an inline key source (nothing to decrypt) adds nothing.
+    local.jwt.kms_key_arn == null || length(local.jwt_key_services) == 0 ? [] : [{
+      Sid       = "DecryptKey"
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt"]
+      Resource  = [local.jwt.kms_key_arn]
+      Condition = { StringEquals = { "kms:ViaService" = local.jwt_key_services } }
     }],
   )
 

@@ -10,6 +10,7 @@ locals {
   # `id` is the region name on every provider version (`name` is deprecated in v6).
   region     = data.aws_region.current.id
   partition  = data.aws_partition.current.partition
+  dns_suffix = data.aws_partition.current.dns_suffix
   account_id = data.aws_caller_identity.current.account_id
 
   # The AWS console of the partition (dashboard_url): China and GovCloud have their own.

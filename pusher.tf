@@ -112,6 +112,10 @@ locals {
       Effect   = "Allow"
       Action   = ["kms:Decrypt"]
       Resource = [var.pusher.secret_kms_key_arn]
+      # Only as SSM or Secrets Manager decrypts the app secret with it.
+      Condition = { StringEquals = { "kms:ViaService" = [
+        local.pusher_secret_parameter_arn != null ? "ssm.${split(":", local.pusher_secret_parameter_arn)[3]}.${local.dns_suffix}" : "secretsmanager.${try(split(":", var.pusher.secret_arn)[3], local.region)}.${local.dns_suffix}"
+      ] } }
     }],
     local.events_enabled ? [{
       Sid      = "LifecycleEvents"

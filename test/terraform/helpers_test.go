@@ -192,6 +192,8 @@ type policyStatement struct {
 	Effect   string      `json:"Effect"`
 	Action   stringOrSet `json:"Action"`
 	Resource stringOrSet `json:"Resource"`
+	// Condition is operator -> key -> values.
+	Condition map[string]map[string]stringOrSet `json:"Condition,omitempty"`
 }
 
 // stringOrSet decodes IAM's "string or list of strings".

@@ -31,6 +31,8 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 		functions []string
 		// inputs are resources the caller named, allowed in policies as given.
 		inputs []string
+		// decryptKey: the authorizer gets kms:Decrypt for its key source.
+		decryptKey bool
 	}{
 		{
 			name: "jwt from Secrets Manager with a customer key, events on an existing bus, tracing, table key",
@@ -41,8 +43,9 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 				"dynamodb":        map[string]interface{}{"kms_key_arn": keyARN},
 				"routes":          map[string]interface{}{"orders": map[string]interface{}{"handler": "lambda", "function_arn": userFunctionARN}},
 			},
-			functions: []string{"websocket", "publisher", "authorizer"},
-			inputs:    []string{jwtSecretARN, keyARN, existingEventBusARN},
+			functions:  []string{"websocket", "publisher", "authorizer"},
+			inputs:     []string{jwtSecretARN, keyARN, existingEventBusARN},
+			decryptKey: true,
 		},
 		{
 			name: "jwt public key from SSM, events on a new bus",
@@ -56,9 +59,10 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 			inputs: []string{"arn:aws:ssm:us-east-1:123456789012:parameter/ws/jwks"},
 		},
 		{
-			name: "distributed fan-out with a customer queue key, jwt, table key",
+			// An inline key has nothing to decrypt: its kms_key_arn adds no statement.
+			name: "distributed fan-out with a customer queue key, jwt inline with a key, table key",
 			vars: map[string]interface{}{
-				"authorizer":         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": "pem"}},
+				"authorizer":         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": "pem", "kms_key_arn": keyARN}},
 				"distributed_fanout": map[string]interface{}{"enabled": true, "kms_key_arn": queueKeyARN},
 				"dynamodb":           map[string]interface{}{"kms_key_arn": keyARN},
 				"event_bus":          map[string]interface{}{"create": true},
@@ -138,6 +142,15 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 						assert.NotContains(t, st.Action, "dynamodb:Scan")
 						assert.ElementsMatch(t, dynamoActionsCalled(t), []string(st.Action), "the table actions are exactly the DynamoDB calls the functions make")
 					}
+					if strings.HasPrefix(st.Action[0], "kms:") {
+						// A customer key only through the service whose data it encrypts.
+						service, ok := map[string]string{"TableKey": "dynamodb", "FanoutQueueKey": "sqs", "DecryptKey": "secretsmanager"}[st.Sid]
+						require.Truef(t, ok, "%s: unexpected key statement %s", r.Address, st.Sid)
+						assert.Equalf(t, map[string]map[string]stringOrSet{"StringEquals": {"kms:ViaService": {service + ".us-east-1.amazonaws.com"}}}, st.Condition,
+							"%s %s: the key is usable only through %s", r.Address, st.Sid, service)
+					} else {
+						assert.Nil(t, st.Condition, "%s %s", r.Address, st.Sid)
+					}
 					if st.Sid == "ReadKeyParameter" {
 						assert.Len(t, st.Resource, 1)
 						assert.Equal(t, "arn:aws:ssm:us-east-1:123456789012:parameter/ws/jwks", st.Resource[0])
@@ -157,6 +170,8 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 				}
 				checkFanoutStatements(t, r.Address, doc, tc.vars, resources)
 				if strings.Contains(r.Address, `"authorizer"`) {
+					_, decrypts := policyOf(t, resources, r.Address)["DecryptKey"]
+					assert.Equal(t, tc.decryptKey, decrypts, "kms:Decrypt exactly for a key source it encrypts")
 					for _, st := range doc.Statement {
 						assert.NotEqual(t, "ConnectionTable", st.Sid, "the authorizer never touches the table")
 						assert.NotEqual(t, "ManageConnections", st.Sid)

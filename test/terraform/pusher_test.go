@@ -287,6 +287,8 @@ func TestPusherApplyWiringAndIAM(t *testing.T) {
 	assert.Equal(t, []string{"secretsmanager:GetSecretValue"}, []string(sids["ReadAppSecret"].Action))
 	assert.Equal(t, []string{pusherSecretARN}, []string(sids["ReadAppSecret"].Resource))
 	assert.Equal(t, []string{"kms:Decrypt"}, []string(sids["DecryptAppSecret"].Action))
+	assert.Equal(t, map[string]map[string]stringOrSet{"StringEquals": {"kms:ViaService": {"secretsmanager.us-east-1.amazonaws.com"}}}, sids["DecryptAppSecret"].Condition,
+		"the app secret's key decrypts only through Secrets Manager")
 	assert.Equal(t, []string{attr(t, resources, "aws_cloudwatch_log_group.pusher[0]", "arn") + ":*"}, []string(sids["WriteOwnLogs"].Resource))
 	assert.NotContains(t, sids["ConnectionTable"].Action, "dynamodb:Scan")
 
