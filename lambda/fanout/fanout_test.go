@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -556,6 +557,76 @@ func TestWorkerRetriesABatchWhosePostsAreAllRefused(t *testing.T) {
 	for _, id := range recipients(5) {
 		assert.Len(t, h.srv.Messages(id), 1, id)
 	}
+}
+
+// TestWorkerRedeliversOnlyToTheRefusedAndFailed: a batch with one post
+// refused (403) and one failed (503) among delivered ones is redelivered to
+// those two only; and when every post of a redelivery is refused, the next
+// one still sends only to the recipients left, never again to those an
+// earlier delivery reached.
+func TestWorkerRedeliversOnlyToTheRefusedAndFailed(t *testing.T) {
+	ids := recipients(10)
+	t.Run("one refused, one failed", func(t *testing.T) {
+		var phase atomic.Int32
+		phase.Store(1)
+		h := newHarness(t, mgmtapitest.Options{AutoRegister: true, Inject: func(_, id string, _ int) int {
+			switch {
+			case phase.Load() == 1 && id == ids[1]:
+				return 403
+			case phase.Load() == 1 && id == ids[2]:
+				return 503
+			}
+			return 0
+		}})
+		q := &fakeSQS{}
+		_, err := newEnqueuer(t, q, 0, 10).Distribute(context.Background(), "", []byte("m"), pagesOf(ids, 10))
+		require.NoError(t, err)
+		ev := q.event()
+		resp, err := h.worker.Handle(context.Background(), ev)
+		require.NoError(t, err)
+		require.Len(t, resp.BatchItemFailures, 1)
+		phase.Store(2)
+		resp, err = h.worker.Handle(context.Background(), ev)
+		require.NoError(t, err)
+		assert.Empty(t, resp.BatchItemFailures)
+		for _, id := range ids {
+			assert.Len(t, h.srv.Messages(id), 1, id)
+		}
+	})
+	t.Run("every post of a redelivery refused", func(t *testing.T) {
+		var phase atomic.Int32
+		var posts [4]atomic.Int32 // per delivery
+		h := newHarness(t, mgmtapitest.Options{AutoRegister: true, Inject: func(method, id string, _ int) int {
+			if method == http.MethodPost {
+				posts[phase.Load()].Add(1)
+			}
+			switch {
+			case phase.Load() == 1 && id == ids[2]:
+				return 503
+			case phase.Load() == 2:
+				return 403
+			}
+			return 0
+		}})
+		q := &fakeSQS{}
+		_, err := newEnqueuer(t, q, 0, 10).Distribute(context.Background(), "", []byte("m"), pagesOf(ids, 10))
+		require.NoError(t, err)
+		ev := q.event()
+		for p := int32(1); p <= 3; p++ {
+			phase.Store(p)
+			resp, err := h.worker.Handle(context.Background(), ev)
+			require.NoError(t, err)
+			if p < 3 {
+				require.Len(t, resp.BatchItemFailures, 1, "delivery %d", p)
+			} else {
+				assert.Empty(t, resp.BatchItemFailures)
+			}
+		}
+		for _, id := range ids {
+			assert.Len(t, h.srv.Messages(id), 1, id)
+		}
+		assert.Equal(t, []int32{1, 1}, []int32{posts[2].Load(), posts[3].Load()}, "the second and third deliveries post to the one recipient left")
+	})
 }
 
 // completeFails is a ledger whose Complete fails.

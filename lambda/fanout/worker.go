@@ -164,12 +164,13 @@ func (w *Worker) lease(ctx context.Context) time.Duration {
 }
 
 // retryable lists, in the order of recipients, those whose post failed in
-// a way worth retrying (throttled past the retries, 5xx, no time left):
-// not the delivered, gone, too large or forbidden ones.
+// a way worth retrying (throttled past the retries, 5xx, no time left) or
+// was refused with 403 (IAM not in effect yet: a fault of the deployment,
+// not of the recipient): not the delivered, gone or too large ones.
 func retryable(rep sender.Report, recipients []string) []string {
 	failed := map[string]bool{}
 	for _, r := range rep.Results {
-		if r.Status == sender.StatusFailed {
+		if r.Status == sender.StatusFailed || r.Status == sender.StatusForbidden {
 			failed[r.ConnectionID] = true
 		}
 	}
@@ -217,15 +218,16 @@ func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage, b Batch, s 
 	rep := s.Send(ctx, recipients, b.Data)
 	w.cfg.Logger.InfoContext(ctx, "fan-out batch", "batchId", b.ID, "recipients", len(recipients),
 		"delivered", rep.Delivered, "gone", rep.Gone, "failed", rep.Failed, "retries", rep.Retries)
-	// Only a report that accounts for every recipient can say who is left;
-	// otherwise (or after 403s) a redelivery sends to all of them.
+	// Only a report that accounts for every recipient can say who is left
+	// (with OmitDelivered the delivered ones are not listed).
 	accounted := rep.Total() == len(recipients)
 	if ctx.Err() != nil && rep.Failed == 0 {
 		rep.Failed = len(recipients) - rep.Total()
 	}
 	failure := ""
 	switch {
-	case rep.Failed > 0 || ctx.Err() != nil:
+	case rep.Failed > 0:
+		// (Cut short by the deadline, the recipients not reached count as failed.)
 		failure = fmt.Sprintf("%d recipients failed", rep.Failed)
 	case rep.Forbidden > 0 && rep.Delivered == 0:
 		// Every post refused (IAM not yet in effect after a deploy, a
@@ -236,12 +238,20 @@ func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage, b Batch, s 
 	}
 	if failure != "" {
 		// At-least-once: give the claim back so SQS's redelivery sends the
-		// batch again: to the recipients that failed (or were not reached
-		// in time) when the ledger keeps them, else to all of them.
+		// batch again, when the ledger keeps them, to the recipients of
+		// this delivery that failed or were refused (403), never to those
+		// it or an earlier one delivered. When the report does not say who
+		// was reached (cut short by the deadline), that is all of this
+		// delivery's recipients; a ledger without progress sends to all.
+		left := recipients
+		if accounted {
+			left = retryable(rep, recipients)
+		}
 		var rerr error
-		if left := retryable(rep, recipients); progress != nil && accounted && len(left) > 0 && rep.Forbidden == 0 {
+		if progress != nil && len(left) > 0 && (remaining != nil || len(left) < len(b.ConnectionIDs)) {
 			rerr = progress.ReleaseRemaining(context.WithoutCancel(ctx), b.ID, left)
 		} else {
+			// All of the batch is left, or the ledger keeps no list: release it whole.
 			rerr = w.cfg.Ledger.Release(context.WithoutCancel(ctx), b.ID)
 		}
 		if rerr != nil {
