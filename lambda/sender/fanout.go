@@ -836,7 +836,13 @@ func (a *aimd) setLocked(r float64) {
 	if a.cap > 0 && r > a.cap {
 		r = a.cap
 	}
-	a.current = max(r, aimdMinRate)
+	// The cuts stop at aimdMinRate, or at the cap when that is lower: a
+	// cap (MaxRate, a rate hint) below it still holds.
+	floor := aimdMinRate
+	if a.cap > 0 {
+		floor = min(floor, a.cap)
+	}
+	a.current = max(r, floor)
 	now := a.now()
 	a.lim.SetLimitAt(now, rate.Limit(a.current))
 	a.lim.SetBurstAt(now, burstFor(a.current))

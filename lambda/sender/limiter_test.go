@@ -226,6 +226,22 @@ func TestAIMDStaysAboveMinimum(t *testing.T) {
 	assert.Equal(t, aimdMinRate, a.current)
 }
 
+// TestAIMDHoldsACapBelowTheMinimum: a cap below aimdMinRate (a rate hint of
+// 5/s: a budget of 50 over 10 workers) holds, after cuts and when set later.
+func TestAIMDHoldsACapBelowTheMinimum(t *testing.T) {
+	a, c := newTestAIMD(5)
+	assert.Equal(t, 5.0, a.current)
+	c.advance(time.Second)
+	a.throttled()
+	c.advance(200 * time.Millisecond)
+	a.throttled()
+	assert.LessOrEqual(t, a.current, 5.0, "a cut never lifts the rate above the cap")
+	b, _ := newTestAIMD(0)
+	b.setCap(2)
+	assert.Equal(t, 2.0, b.current)
+	assert.Equal(t, rate.Limit(2), b.lim.Limit())
+}
+
 func TestAIMDFixedCapWithoutAdaptation(t *testing.T) {
 	c := &clock{t: time.Now()}
 	a := newAIMD(200, 0, false, 0, c.now)
