@@ -74,3 +74,36 @@ func TestWorkerCutShortRetriesBatch(t *testing.T) {
 		assert.Len(t, api.Messages(id), 1, id)
 	}
 }
+
+// TestWorkerClaimsUntilALongDeadline: a worker with 15 minutes to go (the
+// longest fan-out timeout) claims its batch for all of them, not for the
+// 5-minute default: a duplicate of its message must not take the batch
+// over while it still sends.
+func TestWorkerClaimsUntilALongDeadline(t *testing.T) {
+	api := mgmtapitest.New(mgmtapitest.Options{Stage: "prod", AutoRegister: true})
+	defer api.Close()
+	q := &fakeSQS{}
+	_, err := newEnqueuer(t, q, 0, 10).Distribute(context.Background(), api.URL(), []byte(`"hi"`), pagesOf(recipients(2), 3))
+	require.NoError(t, err)
+	ledger := &leaseRecorder{MemoryLedger: fanout.NewMemoryLedger(time.Hour, time.Now)}
+	cfg := aws.Config{Region: "eu-west-1", Credentials: aws.AnonymousCredentials{}}
+	w, err := fanout.NewWorker(fanout.WorkerConfig{
+		Ledger: ledger,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		NewSender: func(endpoint string) (*sender.Sender, error) {
+			p, err := sender.NewManagementAPI(cfg, endpoint, nil)
+			if err != nil {
+				return nil, err
+			}
+			return sender.NewSender(p, sender.Options{}), nil
+		},
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	out, err := w.Handle(ctx, q.event())
+	require.NoError(t, err)
+	assert.Empty(t, out.BatchItemFailures)
+	require.Len(t, ledger.leases, 1)
+	assert.Greater(t, ledger.leases[0], 14*time.Minute, "the claim lasts until the invocation's deadline")
+}

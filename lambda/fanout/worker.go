@@ -25,9 +25,11 @@ type WorkerConfig struct {
 	Endpoint string
 	// Ledger makes redeliveries idempotent (required).
 	Ledger Ledger
-	// Lease bounds how long a claim holds before another worker may take the
-	// batch over. Each invocation claims until its own deadline (plus a few
-	// seconds) when that is sooner, so a timed-out worker's batch is free by
+	// Lease is how long a claim holds before another worker may take the
+	// batch over, when the context has no deadline. An invocation with a
+	// deadline (every Lambda invocation) claims until it (plus a few
+	// seconds), however long: a worker still sending is never overtaken by
+	// a duplicate of its message, and a timed-out worker's batch is free by
 	// the time SQS redelivers it. Default 5 minutes.
 	Lease time.Duration
 	// Logger logs one line per batch; nil means slog.Default().
@@ -153,10 +155,12 @@ func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 
 // lease is how long a claim holds: until this invocation's deadline (plus a
 // margin for the ledger write), so a batch whose worker timed out is free
-// again by the time SQS redelivers it; Lease when there is no deadline.
+// again by the time SQS redelivers it and one still being sent is not taken
+// over (a 15-minute function sends for longer than the 5-minute default);
+// Lease when there is no deadline.
 func (w *Worker) lease(ctx context.Context) time.Duration {
 	if d, ok := ctx.Deadline(); ok {
-		if left := time.Until(d) + 5*time.Second; left > 0 && left < w.cfg.Lease {
+		if left := time.Until(d) + 5*time.Second; left > 0 {
 			return left
 		}
 	}
