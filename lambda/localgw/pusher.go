@@ -59,6 +59,8 @@ func (s *Server) wirePusher(ctx context.Context, cfg ServerConfig, gcfg *Config)
 			HistoryRules: cfg.History,
 			Metrics:      s.metrics,
 			Logger:       cfg.Logger,
+			// As the bootstraps get it (WS_MAX_CHANNELS_PER_CONNECTION).
+			MaxChannelsPerConnection: cfg.MaxChannelsPerConnection,
 		})
 		if err != nil {
 			return fmt.Errorf("localgw: pusher: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,4 +157,25 @@ func TestPusherModeWsPathAndCrossOrigin(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, post("http://evil.example"), "a page from another origin")
 	assert.Equal(t, http.StatusUnauthorized, post(""), "a server SDK (no Origin) reaches the signature check")
 	assert.Equal(t, http.StatusUnauthorized, post("http://"+srv.Addr()), "the gateway's own origin too")
+}
+
+// TestPusherStageHonoursMaxChannelsPerConnection: -max-channels-per-connection
+// caps the in-process Pusher stage too (the bootstraps get it as
+// WS_MAX_CHANNELS_PER_CONNECTION).
+func TestPusherStageHonoursMaxChannelsPerConnection(t *testing.T) {
+	ctx := testCtx(t)
+	app := pusher.App{ID: pusher.DefaultAppID, Key: pusher.DefaultAppKey, Secret: pusher.DefaultAppSecret}
+	srv := startServer(t, localgw.ServerConfig{JWTSecret: testSecret, MaxChannelsPerConnection: 2, Pusher: &pusher.Config{App: app}})
+	c, _, err := websocket.Dial(ctx, srv.PusherURL(app.Key)+"?protocol=7&client=go&version=1", nil)
+	require.NoError(t, err)
+	defer c.CloseNow()
+	_, msg, err := c.Read(ctx)
+	require.NoError(t, err)
+	require.Contains(t, string(msg), `"event":"pusher:connection_established"`)
+	for i, want := range []string{"pusher_internal:subscription_succeeded", "pusher_internal:subscription_succeeded", "pusher:subscription_error"} {
+		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(`{"event":"pusher:subscribe","data":{"channel":"c`+strconv.Itoa(i)+`"}}`)))
+		_, msg, err := c.Read(ctx)
+		require.NoError(t, err)
+		assert.Contains(t, string(msg), `"event":"`+want+`"`, "subscribe %d", i)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -474,6 +475,77 @@ func TestGoLibraryAndAuthorizerUser(t *testing.T) {
 
 // The per-connection channel cap of protocol v1 holds for Pusher clients too:
 // a subscribe past it is a 403 subscription_error and the connection stays.
+// membershipReads counts the store's reads of a connection's channels: the
+// whole list (a Query of its partition on DynamoDB) and one membership (a
+// GetItem).
+type membershipReads struct {
+	store.Store
+	whole, one atomic.Int64
+}
+
+func (m *membershipReads) ConnectionChannels(ctx context.Context, id string) ([]string, error) {
+	m.whole.Add(1)
+	return m.Store.ConnectionChannels(ctx, id)
+}
+
+func (m *membershipReads) IsMember(ctx context.Context, id, ch string) (bool, error) {
+	m.one.Add(1)
+	return m.Store.IsMember(ctx, id, ch)
+}
+
+// TestMembershipChecksReadOneMembership: a client event and a subscribe to
+// the user's #server-to-user channel check the one membership they need, not
+// the connection's whole channel list.
+func TestMembershipChecksReadOneMembership(t *testing.T) {
+	var reads *membershipReads
+	e := newEnvWith(t, func(rc *realtime.Config) {
+		reads = &membershipReads{Store: rc.Store}
+		rc.Store = reads
+	}, nil)
+	sids := map[string]string{"a": e.connect("a"), "b": e.connect("b")}
+	sa := sids["a"]
+	for _, c := range []string{"a", "b"} {
+		r := e.send(c, map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "private-room", "auth": app.ChannelAuth(sids[c], "private-room", "")}})
+		require.Equal(t, "pusher_internal:subscription_succeeded", r["event"], "%v", r)
+	}
+	ud := `{"id":"u1"}`
+	r := e.send("a", map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.UserAuth(sa, ud), "user_data": ud}})
+	require.Equal(t, "pusher:signin_success", r["event"], "%v", r)
+	whole, one := reads.whole.Load(), reads.one.Load()
+
+	assert.Nil(t, e.send("a", map[string]any{"event": "client-typing", "channel": "private-room", "data": map[string]any{}}))
+	r = e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "#server-to-user-u1"}})
+	assert.Equal(t, "pusher_internal:subscription_succeeded", r["event"], "%v", r)
+	r = e.send("b", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "#server-to-user-u1"}})
+	assert.Equal(t, "pusher:subscription_error", r["event"], "not signed in as u1: %v", r)
+	assert.Equal(t, whole, reads.whole.Load(), "no read of a whole channel list")
+	assert.GreaterOrEqual(t, reads.one.Load()-one, int64(3), "one membership read each")
+}
+
+// TestSigninCountsAgainstTheChannelCap: the #server-to-user channel signin
+// joins counts against max channels per connection, as a subscription does;
+// signing in again as the same user adds nothing.
+func TestSigninCountsAgainstTheChannelCap(t *testing.T) {
+	e := newEnvWith(t, func(rc *realtime.Config) { rc.MaxChannelsPerConnection = 3 }, nil)
+	sa := e.connect("a")
+	signin := func(user string) map[string]any {
+		ud := `{"id":"` + user + `"}`
+		return e.send("a", map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.UserAuth(sa, ud), "user_data": ud}})
+	}
+	for _, ch := range []string{"c0", "c1"} {
+		r := e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": ch}})
+		require.Equal(t, "pusher_internal:subscription_succeeded", r["event"], "%v", r)
+	}
+	assert.Equal(t, "pusher:signin_success", signin("u1")["event"], "the third channel")
+	assert.Equal(t, "pusher:signin_success", signin("u1")["event"], "the same user again: no new channel")
+	over := signin("u2")
+	assert.Equal(t, "pusher:error", over["event"], "%v", over)
+	assert.EqualValues(t, pusher.CodeOverCapacity, data(t, over)["code"])
+	chans, err := e.h.Manager().Store().ConnectionChannels(context.Background(), "a")
+	require.NoError(t, err)
+	assert.Len(t, chans, 3)
+}
+
 func TestSubscribeBeyondChannelCap(t *testing.T) {
 	e := newEnv(t, nil)
 	e.connect("a")

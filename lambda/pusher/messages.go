@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -93,11 +92,11 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 	switch {
 	case strings.HasPrefix(ch, PrefixServerToUser):
 		// Only the connection signed in as this user is in it (see signin).
-		chans, err := h.m.Store().ConnectionChannels(ctx, id)
+		in, err := h.m.Store().IsMember(ctx, id, StoreChannel(ch))
 		if err != nil {
 			return h.internal(ctx, id, ch, err)
 		}
-		if !slices.Contains(chans, StoreChannel(ch)) {
+		if !in {
 			return SubscriptionError(ch, http.StatusUnauthorized, "Sign in as this user before subscribing to "+ch)
 		}
 		return SubscriptionSucceeded(ch)
@@ -258,7 +257,12 @@ func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
 	if userID == "" || !ValidChannel(PrefixServerToUser+userID) {
 		return ErrorFrame(CodeUnauthorized, "user_data.id must be 1 to 148 characters of [A-Za-z0-9_-=@,.;]")
 	}
-	if _, err := h.m.Store().Join(ctx, id, StoreChannel(PrefixServerToUser+userID)); err != nil {
+	// The user's channel counts against the connection's channel cap, as a
+	// subscription does (a repeated signin as the same user adds nothing).
+	if _, err := store.JoinLive(ctx, h.m.Store(), id, StoreChannel(PrefixServerToUser+userID), h.m.MaxChannelsPerConnection()); err != nil {
+		if errors.Is(err, store.ErrTooManyChannels) {
+			return ErrorFrame(CodeOverCapacity, fmt.Sprintf("Too many channels: signing in joins the user's channel, and a connection may be in at most %d", h.m.MaxChannelsPerConnection()))
+		}
 		h.log.ErrorContext(ctx, "signin join", "connectionId", id, "error", err)
 		return ErrorFrame(CodeGenericReconnect, "Internal error")
 	}
@@ -293,12 +297,13 @@ func (h *Handler) clientEvent(ctx context.Context, id string, f Frame, at time.T
 	if n > int64(h.cfg.ClientEventRate) {
 		return ErrorFrame(CodeClientEvent, fmt.Sprintf("Client event rejected: more than %d per second", h.cfg.ClientEventRate))
 	}
-	chans, err := h.m.Store().ConnectionChannels(ctx, id)
+	// One membership read (GetItem), not the connection's whole partition.
+	in, err := h.m.Store().IsMember(ctx, id, StoreChannel(ch))
 	if err != nil {
-		h.log.ErrorContext(ctx, "client event channels", "connectionId", id, "error", err)
+		h.log.ErrorContext(ctx, "client event membership", "connectionId", id, "error", err)
 		return ErrorFrame(CodeGenericReconnect, "Internal error")
 	}
-	if !slices.Contains(chans, StoreChannel(ch)) {
+	if !in {
 		return ErrorFrame(CodeClientEvent, "Client event rejected: subscribe to "+ch+" first")
 	}
 	out := Frame{Event: f.Event, Channel: ch, Data: quote(dataText(f.Data))}
