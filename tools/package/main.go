@@ -28,6 +28,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -35,6 +36,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -95,14 +97,47 @@ func main() {
 	}
 }
 
-// buildEnv overrides the caller's environment (and `go env -w` settings)
-// wherever it would change the binary: the target, cgo, VCS stamping, the
-// instruction-set levels (GOAMD64, GOARM64, whose defaults Lambda's CPUs
-// run) and experiments. A release zip rebuilt on another machine must match
-// SHA256SUMS byte for byte.
+// buildEnv overrides the caller's environment wherever it would change the
+// binary: the target, cgo, VCS stamping, the instruction-set levels (GOAMD64,
+// GOARM64, whose defaults Lambda's CPUs run), experiments and the FIPS 140
+// module. A release zip rebuilt on another machine must match SHA256SUMS
+// byte for byte. GOENV=off drops the caller's `go env -w` file, which an
+// empty variable does not override (GOEXPERIMENT= would fall back to it);
+// the settings of that file that only say where modules come from and where
+// caches live come back through goSettings.
 func buildEnv(goos, arch string) []string {
-	return []string{"CGO_ENABLED=0", "GOOS=" + goos, "GOARCH=" + arch, "GOFLAGS=-buildvcs=false",
-		"GOAMD64=v1", "GOARM64=v8.0", "GOEXPERIMENT="}
+	return []string{"GOENV=off", "CGO_ENABLED=0", "GOOS=" + goos, "GOARCH=" + arch, "GOFLAGS=-buildvcs=false",
+		"GOAMD64=v1", "GOARM64=v8.0", "GOEXPERIMENT=", "GOFIPS140=off"}
+}
+
+// passedSettings are the go settings that never change a binary: module
+// sources and their checks, caches, the toolchain choice.
+var passedSettings = []string{
+	"GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GOSUMDB", "GOINSECURE", "GOAUTH", "GOVCS",
+	"GOPATH", "GOMODCACHE", "GOCACHE", "GOTMPDIR", "GOTOOLCHAIN",
+}
+
+// goSettings returns passedSettings as the caller's go sees them (from the
+// environment or `go env -w`), as KEY=value, for a build with GOENV=off: a
+// proxy or private-module setting made with `go env -w` keeps working.
+var goSettings = sync.OnceValues(readGoSettings)
+
+func readGoSettings() ([]string, error) {
+	out, err := exec.Command(goCommand(), append([]string{"env", "-json"}, passedSettings...)...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("read the go settings of %s: %w", goCommand(), err)
+	}
+	var values map[string]string
+	if err := json.Unmarshal(out, &values); err != nil {
+		return nil, fmt.Errorf("read the go settings of %s: %w", goCommand(), err)
+	}
+	env := make([]string, 0, len(passedSettings))
+	for _, k := range passedSettings {
+		if v := values[k]; v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env, nil
 }
 
 func build(out, fn, goos, arch string) (string, error) {
@@ -117,7 +152,11 @@ func build(out, fn, goos, arch string) (string, error) {
 	bin := filepath.Join(binDir, "bootstrap")
 	cmd := exec.Command(goCommand(), "build", "-trimpath", "-tags", "lambda.norpc", "-buildvcs=false",
 		"-ldflags=-s -w -buildid=", "-o", bin, src)
-	cmd.Env = append(os.Environ(), buildEnv(goos, arch)...)
+	settings, err := goSettings()
+	if err != nil {
+		return "", err
+	}
+	cmd.Env = append(append(os.Environ(), settings...), buildEnv(goos, arch)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("build %s with %s: %w", fn, cmd.Path, err)

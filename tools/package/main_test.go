@@ -3,7 +3,9 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -68,4 +70,26 @@ func TestGoFromEnvironment(t *testing.T) {
 
 	t.Setenv("GO", "")
 	assert.Equal(t, "go", goCommand(), "unset or empty GO falls back to go from PATH")
+}
+
+// TestBuildIgnoresTheCallersGoEnvFile: what `go env -w` set that changes a
+// binary (an experiment, the FIPS 140 module) does not reach the build,
+// while its module-source settings (a proxy) do. Checked with go's own view
+// of the build's environment.
+func TestBuildIgnoresTheCallersGoEnvFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "go.env")
+	require.NoError(t, os.WriteFile(file, []byte("GOEXPERIMENT=nogreenteagc\nGOFIPS140=v1.0.0\nGOPROXY=https://proxy.example\nGOAMD64=v3\n"), 0o644))
+	t.Setenv("GOENV", file)
+	t.Setenv("GO", "")
+	settings, err := readGoSettings()
+	require.NoError(t, err)
+	assert.Contains(t, settings, "GOPROXY=https://proxy.example")
+
+	cmd := exec.Command(goCommand(), "env", "-json", "GOEXPERIMENT", "GOFIPS140", "GOPROXY", "GOAMD64")
+	cmd.Env = append(append(os.Environ(), settings...), buildEnv("linux", "arm64")...)
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	var got map[string]string
+	require.NoError(t, json.Unmarshal(out, &got))
+	assert.Equal(t, map[string]string{"GOEXPERIMENT": "", "GOFIPS140": "off", "GOPROXY": "https://proxy.example", "GOAMD64": "v1"}, got)
 }
