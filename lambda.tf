@@ -35,12 +35,15 @@ locals {
   # these very sources and every zip this configuration needs is there with
   # the sha256 the manifest gives; anything else (no manifest, edited sources,
   # a missing or different zip) falls back to the build.
-  bundle_manifest = try(jsondecode(file("${path.module}/dist/manifest.json")), null)
-  bundle_dir      = "${path.module}/dist/${var.lambda_architecture}"
-  bundle_matches  = try(local.bundle_manifest.source_hash == local.source_hash, false)
-  bundle_usable = var.use_bundled_artifacts && local.bundle_matches && alltrue([
-    for fn in local.function_names : try(filesha256("${local.bundle_dir}/${fn}.zip") == local.bundle_manifest.zips[var.lambda_architecture][fn], false)
-  ])
+  bundle_manifest_exists = fileexists("${path.module}/dist/manifest.json")
+  bundle_manifest        = try(jsondecode(file("${path.module}/dist/manifest.json")), null)
+  bundle_dir             = "${path.module}/dist/${var.lambda_architecture}"
+  bundle_matches         = try(local.bundle_manifest.source_hash == local.source_hash, false)
+  # The functions whose bundled zip is missing or not the manifest's.
+  bundle_bad_zips = [
+    for fn in local.function_names : fn if !try(filesha256("${local.bundle_dir}/${fn}.zip") == local.bundle_manifest.zips[var.lambda_architecture][fn], false)
+  ]
+  bundle_usable = var.use_bundled_artifacts && local.bundle_matches && length(local.bundle_bad_zips) == 0
 
   # Whether go_command can run, known at plan: a path is checked directly (a
   # relative one from the module folder, where the build runs); a bare name
@@ -56,10 +59,12 @@ locals {
   )
   go_missing_reason = local.go_command_is_path ? "go_command \"${var.go_command}\" does not exist" : "\"${var.go_command}\" (go_command) is not on PATH"
   bundle_state = (
-    local.bundle_manifest == null ? "this copy of the module has no bundled zips (dist/manifest.json): it is a source tree, such as a vX.Y.Z tag or a branch" :
+    !local.bundle_manifest_exists ? "this copy of the module has no bundled zips (dist/manifest.json): it is a source tree, such as a vX.Y.Z tag or a branch" :
+    local.bundle_manifest == null ? "dist/manifest.json cannot be read (not the JSON a release writes): this copy's bundle is damaged; download the vX.Y.Z-bundled tag again" :
     !local.bundle_matches ? "dist/manifest.json was built from other sources (source hash ${try(local.bundle_manifest.source_hash, "unreadable")}, these sources hash to ${local.source_hash})" :
     !var.use_bundled_artifacts ? "use_bundled_artifacts is false" :
-    "dist/${var.lambda_architecture}/ lacks a zip of ${join(", ", local.function_names)} with the sha256 of dist/manifest.json"
+    !can(local.bundle_manifest.zips[var.lambda_architecture]) ? "dist/manifest.json has no zips for lambda_architecture ${var.lambda_architecture}" :
+    "dist/${var.lambda_architecture}/ lacks a zip of ${join(", ", local.bundle_bad_zips)} with the sha256 of dist/manifest.json (missing or damaged: download the vX.Y.Z-bundled tag again)"
   )
 
   # Absolute output folder of the build, and whether every zip is there. A

@@ -168,6 +168,15 @@ func TestReleaseTreeDeploysWithoutGo(t *testing.T) {
 			requireNoGoError(t, withVars(srcOpts, map[string]interface{}{"go_command": "/nonexistent/go"}),
 				`go_command "/nonexistent/go" does not exist`)
 
+			// A damaged bundle says what is damaged: the one zip, or the manifest.
+			damaged := gitArchive(t, repo, bundledTag)
+			appendLine(t, filepath.Join(damaged, "dist", "arm64", "publisher.zip"), "x")
+			damagedOpts := withPath(options(t, tool, damaged, releaseVars), pathWithoutGo(t))
+			terraform.Init(t, damagedOpts)
+			requireNoGoError(t, damagedOpts, `"go" (go_command) is not on PATH, and dist/arm64/ lacks a zip of publisher with the sha256 of dist/manifest.json (missing or damaged`)
+			require.NoError(t, os.WriteFile(filepath.Join(damaged, "dist", "manifest.json"), []byte(`{"source_hash":`), 0o644))
+			requireNoGoError(t, damagedOpts, `"go" (go_command) is not on PATH, and dist/manifest.json cannot be read`)
+
 			// Sources that differ from the manifest's: the bundle is not used.
 			appendLine(t, filepath.Join(bundled, "lambda", "cmd", "websocket", "main.go"), "// a local edit")
 			requireNoGoError(t, noGo, `"go" (go_command) is not on PATH, and dist/manifest.json was built from other sources (source hash `+manifest.SourceHash)
