@@ -4,8 +4,10 @@
 # every zip with that tag's own packager (go run ./tools/package -release),
 # and fails unless each asset's sha256 matches SUMS line for line. For a
 # bundled tag it also checks that the zips and manifest in its dist/ are the
-# ones its source builds to. The build needs the Go version the release was
-# built with (manifest.json's go_version): `GOTOOLCHAIN=go1.26.8 make ...`.
+# ones its source builds to, and nothing more, and that it differs from its
+# source tag (the name without -bundled) only in dist/. The build needs the
+# Go version the release was built with (manifest.json's go_version):
+# `GOTOOLCHAIN=go1.26.8 make ...`.
 #
 #   scripts/verify-release.sh v1.2.0 path/to/SHA256SUMS
 #   make verify-release TAG=v1.2.0 SUMS=path/to/SHA256SUMS
@@ -71,6 +73,28 @@ if [[ -f "$work/src/dist/manifest.json" ]]; then
       fi
     done
   done
+  # Exactly those: nothing else in the tag's dist/.
+  while read -r rel; do
+    [[ "$rel" == dist/manifest.json || ( "$rel" =~ ^dist/[^/]+/[^/]+\.zip$ && "$rel" != dist/assets/* && -f "$work/$rel" ) ]] ||
+      { echo "EXTRA    $rel of $tag: not a rebuilt file"; status=1; }
+  done < <(cd "$work/src" && find dist -type f | sort)
+fi
+
+# A bundled tag is its source tag plus dist/: nothing else may differ (the
+# zips' source hash does not cover the Terraform files).
+if [[ "$tag" == *-bundled ]]; then
+  source_tag="${tag%-bundled}"
+  if source_commit="$(git rev-parse --verify --quiet "refs/tags/$source_tag^{commit}")"; then
+    changed="$(git diff --name-only "$source_commit" "$commit" | grep -v '^dist/' || true)"
+    if [[ -z "$changed" ]]; then
+      echo "OK       $tag differs from $source_tag only in dist/"
+    else
+      while read -r f; do echo "CHANGED  $f: $tag differs from $source_tag outside dist/"; done <<<"$changed"
+      status=1
+    fi
+  else
+    echo "MISSING  tag $source_tag: cannot check that $tag adds only dist/ to it (git fetch --tags?)"; status=1
+  fi
 fi
 
 if [[ $status -ne 0 ]]; then

@@ -96,6 +96,24 @@ func TestReleaseTreeDeploysWithoutGo(t *testing.T) {
 		}
 	}
 	assert.Contains(t, out, "reproduces SHA256SUMS exactly")
+	assert.Contains(t, out, "OK       "+bundledTag+" differs from "+releaseTag+" only in dist/")
+
+	// A bundled tag with a file more in dist/ and an edited main.tf (which
+	// the zips' source hash does not cover) fails, naming both.
+	git(t, repo, "tag", "v0.1.1", releaseTag)
+	tree := filepath.Join(t.TempDir(), "tampered")
+	git(t, repo, "worktree", "add", "-q", "--detach", tree, bundledTag)
+	require.NoError(t, os.WriteFile(filepath.Join(tree, "dist", "arm64", "extra.zip"), []byte("x"), 0o644))
+	appendLine(t, filepath.Join(tree, "main.tf"), "# an edit")
+	git(t, tree, "add", "-f", "dist/arm64/extra.zip", "main.tf")
+	git(t, tree, "commit", "-q", "-m", "tampered")
+	git(t, tree, "tag", "v0.1.1-bundled")
+	git(t, repo, "worktree", "remove", "--force", tree)
+	out, err = runE(repo, nil, "scripts/verify-release.sh", "v0.1.1-bundled", sums)
+	require.Error(t, err, "a bundled tag with more than its source and dist/ must fail: %s", out)
+	assert.Contains(t, out, "EXTRA    dist/arm64/extra.zip of v0.1.1-bundled")
+	assert.Contains(t, out, "CHANGED  main.tf: v0.1.1-bundled differs from v0.1.1 outside dist/")
+	assert.Contains(t, out, "OK       publisher-arm64.zip", "the zips themselves still reproduce")
 
 	// A published sum that the source does not build fails, naming the asset.
 	var body []byte
