@@ -34,6 +34,12 @@ trap 'rm -rf "$work"' EXIT
 git archive --format=tar "$commit" | tar -x -C "$work"
 list="$(cd "$work" && "$go" run ./tools/package -check-release "$dist")" || die "$dist is not a release of $tag: rebuild it with make release-dist on $tag"
 mapfile -t files <<<"$list"
+# Both of Lambda's architectures: lambda_architecture may be either, and a
+# bundle without the chosen one would send its users back to building.
+for arch in arm64 x86_64; do
+  printf '%s\n' "${files[@]}" | grep -q "^$arch/" ||
+    die "$dist has no $arch zips (one architecture, as make package builds): run make release-dist, which builds both"
+done
 hash="$(cd "$work" && "$go" run ./tools/package -source-hash)"
 
 # Build the commit with a private index: git's own index, HEAD and branches

@@ -66,7 +66,24 @@ func TestReleaseTreeDeploysWithoutGo(t *testing.T) {
 	source := strings.TrimSpace(git(t, repo, "rev-parse", "HEAD"))
 
 	run(t, repo, nil, "make", "release-dist")
-	out := run(t, repo, nil, "scripts/release-tree.sh", releaseTag)
+
+	// A bundle of one architecture (what make package builds) is refused.
+	oneArch := t.TempDir()
+	var m map[string]interface{}
+	require.NoError(t, json.Unmarshal(readFile(t, filepath.Join(repo, "dist", "manifest.json")), &m))
+	delete(m["zips"].(map[string]interface{}), "x86_64")
+	body, err := json.Marshal(m)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(oneArch, "manifest.json"), body, 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(oneArch, "arm64"), 0o755))
+	for _, fn := range releaseFunctions {
+		require.NoError(t, os.WriteFile(filepath.Join(oneArch, "arm64", fn+".zip"), readFile(t, filepath.Join(repo, "dist", "arm64", fn+".zip")), 0o644))
+	}
+	out, err := runE(repo, nil, "scripts/release-tree.sh", releaseTag, oneArch)
+	require.Error(t, err, "a one-architecture bundle must be refused: %s", out)
+	assert.Contains(t, out, "has no x86_64 zips")
+
+	out = run(t, repo, nil, "scripts/release-tree.sh", releaseTag)
 	assert.Contains(t, out, "tagged "+bundledTag)
 
 	// The release tree: the source commit plus dist/ only; no branch moved.
@@ -82,7 +99,7 @@ func TestReleaseTreeDeploysWithoutGo(t *testing.T) {
 	}
 	sort.Strings(want)
 	assert.Equal(t, want, added, "the bundled tag adds exactly the manifest and the zips")
-	out, err := runE(repo, nil, "scripts/release-tree.sh", releaseTag)
+	out, err = runE(repo, nil, "scripts/release-tree.sh", releaseTag)
 	require.Error(t, err, "a second run must refuse to move the tag: %s", out)
 	assert.Contains(t, out, "tag "+bundledTag+" exists already")
 
@@ -116,7 +133,6 @@ func TestReleaseTreeDeploysWithoutGo(t *testing.T) {
 	assert.Contains(t, out, "OK       publisher-arm64.zip", "the zips themselves still reproduce")
 
 	// A published sum that the source does not build fails, naming the asset.
-	var body []byte
 	body, err = os.ReadFile(sums)
 	require.NoError(t, err)
 	var armOnly []string
@@ -381,4 +397,11 @@ func TestWorkflowActionsArePinnedByCommit(t *testing.T) {
 		}
 	}
 	assert.Positive(t, n)
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
 }
