@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -48,6 +49,37 @@ func (s *serverFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&s.verify, "verify-sigv4", true, "the stand-in verifies every call's SigV4 signature (403 InvalidSignatureException)")
 }
 
+// validate refuses values the stand-in cannot honour: the tables print the
+// flags, so a run must use exactly what they say. A rate of 0 (no limit) is
+// valid here; the commands that need a limit check for it.
+func (s *serverFlags) validate() error {
+	switch {
+	case s.latency < 0:
+		return fmt.Errorf("-latency %v: want 0 or more", s.latency)
+	case !finite(s.rate) || s.rate < 0:
+		return fmt.Errorf("-rate %v: want calls per second, 0 or more", s.rate)
+	case s.burst < 1:
+		return fmt.Errorf("-burst %d: want at least 1", s.burst)
+	case !(s.dead >= 0 && s.dead < 1):
+		return fmt.Errorf("-dead %v: want a share from 0 up to (not including) 1", s.dead)
+	}
+	return validGOGC("-server-gogc", s.gogc)
+}
+
+// validGOGC accepts what the Go runtime accepts as GOGC: off or a
+// non-negative integer.
+func validGOGC(name, v string) error {
+	if v == "off" {
+		return nil
+	}
+	if n, err := strconv.Atoi(v); err != nil || n < 0 {
+		return fmt.Errorf("%s %q: want off or a percentage of 0 or more", name, v)
+	}
+	return nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
 func (s *serverFlags) args() []string {
 	return []string{"-latency", s.latency.String(), "-rate", fmt.Sprint(s.rate), "-burst", strconv.Itoa(s.burst), "-dead", fmt.Sprint(s.dead),
 		"-tls=" + strconv.FormatBool(s.tls), "-verify-sigv4=" + strconv.FormatBool(s.verify)}
@@ -61,6 +93,9 @@ func runServe(args []string) error {
 	sf.register(fs)
 	caFile := fs.String("ca-file", "", "with -tls: write the stand-in's certificate (PEM) here for the client to trust")
 	_ = fs.Parse(args)
+	if err := sf.validate(); err != nil {
+		return err
+	}
 	opts := mgmtapitest.Options{
 		Latency: sf.latency, RateLimit: sf.rate, Burst: sf.burst, DeadShare: sf.dead, AutoRegister: true, TLS: sf.tls,
 	}
@@ -110,6 +145,23 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write the client's CPU profile (client: to this file; fanout: cpu-<strategy>-<n>.pprof in this folder)")
 }
 
+// validate refuses values the client cannot honour.
+func (c *clientFlags) validate() error {
+	switch {
+	case c.timebox < 0:
+		return fmt.Errorf("-timebox %v: want 0 (never) or more", c.timebox)
+	case c.concurrency < 1:
+		return fmt.Errorf("-concurrency %d: want at least 1", c.concurrency)
+	case !finite(c.maxRate) || c.maxRate < 0:
+		return fmt.Errorf("-max-rate %v: want 0 (adaptive only) or a rate in posts per second", c.maxRate)
+	case c.gomaxprocs < 0:
+		return fmt.Errorf("-client-gomaxprocs %d: want 0 (the Go default) or more", c.gomaxprocs)
+	case c.post != "lean" && c.post != "lean-client" && c.post != "sdk":
+		return fmt.Errorf("-post: %q, want lean, lean-client or sdk", c.post)
+	}
+	return validGOGC("-client-gogc", c.gogc)
+}
+
 func (c *clientFlags) args() []string {
 	return []string{"-timebox", c.timebox.String(), "-concurrency", strconv.Itoa(c.concurrency), "-max-rate", fmt.Sprint(c.maxRate),
 		"-pace-window", c.paceWindow.String(), "-step-cuts-only=" + strconv.FormatBool(c.stepCuts),
@@ -153,8 +205,11 @@ func runClient(args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.post != "lean" && cf.post != "lean-client" && cf.post != "sdk" {
-		return fmt.Errorf("-post: %q, want lean, lean-client or sdk", cf.post)
+	if err := cf.validate(); err != nil {
+		return err
+	}
+	if *n < 1 || !(*dead >= 0 && *dead < 1) {
+		return fmt.Errorf("-n %d, -dead %v: want at least 1 recipient and a share from 0 up to 1", *n, *dead)
 	}
 	cfg := bench.Config{
 		Endpoint: *endpoint, N: *n,
@@ -224,6 +279,12 @@ func runFanout(args []string) error {
 	out := fs.String("out", "artifacts", "folder for fanout.json and benchmarks-rate.svg")
 	ceiling := fs.Bool("ceiling", false, "first measure ours against a stand-in without rate limit at the largest N: the machine's own ceiling")
 	_ = fs.Parse(args)
+	if err := sf.validate(); err != nil {
+		return err
+	}
+	if err := cf.validate(); err != nil {
+		return err
+	}
 	if sf.rate <= 0 {
 		return errors.New("-rate must be positive (use -ceiling for an unlimited run)")
 	}

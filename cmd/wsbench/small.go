@@ -54,6 +54,15 @@ func runSmall(args []string) error {
 	gomaxprocs := fs.Int("client-gomaxprocs", sendingGOMAXPROCS, "GOMAXPROCS of the client processes (0 = the Go default)")
 	startRates := fs.String("start-rate", "0", "comma-separated sender.Options.StartRate values to compare (0 = the default 10,000/s, -1 = unlimited, the sender before issue 13)")
 	_ = fs.Parse(args)
+	if err := sf.validate(); err != nil {
+		return err
+	}
+	if *concurrency < 1 || *pause < 0 || *gomaxprocs < 0 {
+		return fmt.Errorf("-concurrency %d, -pause %v, -client-gomaxprocs %d: want at least 1, 0 or more, 0 or more", *concurrency, *pause, *gomaxprocs)
+	}
+	if err := validGOGC("-client-gogc", *gogc); err != nil {
+		return err
+	}
 	if sf.rate <= 0 || *runs <= 0 {
 		return fmt.Errorf("-rate and -runs must be positive")
 	}

@@ -108,8 +108,24 @@ func runWorkers(args []string) error {
 	ceiling := fs.Bool("ceiling", false, "per k, first measure k workers against a stand-in without rate limit (each sender unlimited, no hint): the machine's own ceiling for k processes")
 	cpuprofile := fs.String("cpuprofile", "", "write each worker's CPU profile (from the start signal to its last batch) to cpu-k<k>-<mode>-<per invocation>-w<worker>.pprof in this folder")
 	_ = fs.Parse(args)
+	if err := sf.validate(); err != nil {
+		return err
+	}
 	if sf.rate <= 0 {
 		return errors.New("-rate must be positive")
+	}
+	switch {
+	case *n < 1:
+		return fmt.Errorf("-n %d: want at least 1 recipient", *n)
+	case *batch < 1 || *batch > fanout.MaxBatchSize:
+		return fmt.Errorf("-batch %d: want 1 to %d (WS_FANOUT_BATCH_SIZE)", *batch, fanout.MaxBatchSize)
+	case *concurrency < 1:
+		return fmt.Errorf("-concurrency %d: want at least 1", *concurrency)
+	case *gomaxprocs < 0:
+		return fmt.Errorf("-client-gomaxprocs %d: want 0 (the Go default) or more", *gomaxprocs)
+	}
+	if err := validGOGC("-client-gogc", *gogc); err != nil {
+		return err
 	}
 	counts, err := positiveInts("-k", *ks)
 	if err != nil {
@@ -185,8 +201,8 @@ func perInvocationValues(list string) ([]int, error) {
 			continue
 		}
 		v, err := positiveInts("-per-invocation", f)
-		if err != nil {
-			return nil, fmt.Errorf("%w (or auto)", err)
+		if err != nil || v[0] > fanout.MaxMessagesPerInvocation {
+			return nil, fmt.Errorf("-per-invocation %q: want 1 to %d (SQS's batch size for a Lambda event source) or auto", strings.TrimSpace(f), fanout.MaxMessagesPerInvocation)
 		}
 		out = append(out, v...)
 	}
