@@ -88,6 +88,9 @@ func Parse(getenv func(string) string) (Settings, error) {
 	if s.TableName == "" {
 		return s, fmt.Errorf("WS_TABLE_NAME is required")
 	}
+	if v := s.ManagementEndpoint; v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
+		return s, fmt.Errorf("WS_MANAGEMENT_ENDPOINT=%q: want the stage's https://{api-id}.execute-api.{region}.amazonaws.com/{stage}", v)
+	}
 	if v := s.PusherManagementEndpoint; v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
 		return s, fmt.Errorf("WS_PUSHER_MANAGEMENT_ENDPOINT=%q: want the Pusher stage's https://{api-id}.execute-api.{region}.amazonaws.com/{stage}", v)
 	}

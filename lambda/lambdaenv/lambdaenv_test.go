@@ -63,6 +63,7 @@ func TestParseErrors(t *testing.T) {
 		"WS_HISTORY":                             {"WS_TABLE_NAME": "t", "WS_HISTORY": `{"pattern":"chat-*"}`},
 		"size 0":                                 {"WS_TABLE_NAME": "t", "WS_HISTORY": `[{"pattern":"chat-*","size":0,"ttl":"1h"}]`},
 		"WS_PUSHER_MANAGEMENT_ENDPOINT":          {"WS_TABLE_NAME": "t", "WS_PUSHER_MANAGEMENT_ENDPOINT": "p.execute-api.eu-west-1.amazonaws.com/prod"},
+		"WS_MANAGEMENT_ENDPOINT=":                {"WS_TABLE_NAME": "t", "WS_MANAGEMENT_ENDPOINT": "x.execute-api.eu-west-1.amazonaws.com/prod"},
 	}
 	for want, vars := range tests {
 		_, err := Parse(env(vars))
