@@ -473,8 +473,6 @@ func TestGoLibraryAndAuthorizerUser(t *testing.T) {
 	assert.EqualValues(t, 4009, data(t, f[len(f)-1])["code"])
 }
 
-// The per-connection channel cap of protocol v1 holds for Pusher clients too:
-// a subscribe past it is a 403 subscription_error and the connection stays.
 // membershipReads counts the store's reads of a connection's channels: the
 // whole list (a Query of its partition on DynamoDB) and one membership (a
 // GetItem).
@@ -546,6 +544,8 @@ func TestSigninCountsAgainstTheChannelCap(t *testing.T) {
 	assert.Len(t, chans, 3)
 }
 
+// The per-connection channel cap of protocol v1 holds for Pusher clients too:
+// a subscribe past it is a 403 subscription_error and the connection stays.
 func TestSubscribeBeyondChannelCap(t *testing.T) {
 	e := newEnv(t, nil)
 	e.connect("a")
