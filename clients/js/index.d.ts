@@ -104,11 +104,12 @@ export class Subscription {
   readonly position: StreamPosition | null;
   /** A presence channel's users. */
   readonly members: Set<string>;
-  /** Resubscribes that recovered every missed message. */
+  /** Resubscribes that recovered every missed message (in their reply, or read with history). */
   readonly recoveries: number;
   /**
    * Times messages could not be recovered (messages may be missing: reload state): resubscribes
-   * answered recovered:false, and gaps in live delivery the history no longer holds.
+   * answered recovered:false in a new epoch, and gaps (after a resubscribe, or in live delivery)
+   * reaching back past what the history keeps.
    */
   readonly unrecovered: number;
   /** Messages that arrived twice and were dropped by offset. */

@@ -90,7 +90,7 @@ export class Subscription extends Emitter {
     // A message that skips ahead of the stream (in its epoch: a new epoch
     // starts at offset 1) waits until the skipped ones are read.
     if (typeof frame.offset === 'number' && this.position && frame.offset > this._known(frame.epoch) + 1) {
-      this._fillGap(frame);
+      this._fillGap(frame.epoch, frame.offset, [frame]);
       return;
     }
     this._deliver(frame);
@@ -126,16 +126,20 @@ export class Subscription extends Emitter {
     if (!this._pending && this._known(reply.epoch) >= reply.offset) this._moveTo(pos.epoch === reply.epoch ? pos.offset : 0, reply.epoch);
   }
 
-  // _fillGap reads the messages a live delivery skipped (a send that failed
-  // while the connection stayed open, or concurrent publishes delivered out
-  // of order) from the history, holding later messages back until they are
-  // delivered in order. What the history no longer has is reported with
-  // unrecovered, never skipped silently.
-  async _fillGap(frame) {
+  // _fillGap reads from the history the messages of epoch before offset
+  // until that were neither delivered nor passed over: those a live delivery
+  // skipped (a send that failed while the connection stayed open, or
+  // concurrent publishes delivered out of order), or the gap of a
+  // resubscribe whose recovery did not fit in one reply. pending are the
+  // messages held back meanwhile (more arrive while the read runs), delivered
+  // in order after the gap. What the history no longer has is reported with
+  // unrecovered, never skipped silently. It resolves to whether something
+  // was missing, or null when the read was given up (the connection closed:
+  // the next resubscribe recovers the gap).
+  async _fillGap(epoch, until, pending) {
     const owner = {};
-    this._pending = [frame];
+    this._pending = pending;
     this._pendingOwner = owner;
-    const { epoch, offset: until } = frame;
     const found = new Map();
     let read = 0;
     for (;;) {
@@ -153,9 +157,9 @@ export class Subscription extends Emitter {
         // The connection closed, or the read failed: start over on a new
         // connection, whose resubscribe recovers the gap.
         if (this._pendingOwner === owner) this.client._restart('history read failed');
-        return;
+        return null;
       }
-      if (this._pendingOwner !== owner) return;
+      if (this._pendingOwner !== owner) return null;
       // The reply starts at the oldest message kept, and in the current epoch.
       if (!reply || reply.epoch !== epoch) break;
       let last = since;
@@ -187,6 +191,14 @@ export class Subscription extends Emitter {
       }
     }
     this._release(held);
+    return lost !== 0;
+  }
+
+  async _recoverByPages(reply, pending) {
+    const lost = await this._fillGap(reply.epoch, reply.offset + 1, pending);
+    if (lost === null) return;
+    if (!lost) this.recoveries++;
+    this.emit('subscribed', reply);
   }
 
   _deliver(frame) {
@@ -222,6 +234,14 @@ export class Subscription extends Emitter {
       }
     }
     if (typeof reply.offset === 'number') {
+      if (reply.recovered === false && this.position && this.position.epoch === reply.epoch && reply.offset > this._known(reply.epoch)) {
+        // Recovery refused in the same epoch: the missed messages would
+        // pass 128 KB in one reply, or some are past the history. Read them
+        // with history, page by page: what is kept is delivered, only what
+        // is not is reported.
+        this._recoverByPages(reply, pending);
+        return;
+      }
       if (reply.recovered === true) {
         this.recoveries++;
         for (const p of reply.publications || []) {

@@ -60,6 +60,28 @@ test('recovers what was published while the connection was closed', async () => 
   assert.ok(c.connections >= 4);
 });
 
+test('recovers a gap of more than one 128 KB reply, page by page', async () => {
+  // Reconnects wait 0.75 to 1.5 s: the gap is published before the resubscribe.
+  const c = make('kate', { minReconnectDelay: 1500, maxReconnectDelay: 1500 });
+  await c.connect();
+  const sub = await c.subscribe('chat-large');
+  const got = [];
+  const replies = [];
+  sub.on('message', (data, frame) => got.push([data.n, !!frame.recovered]));
+  sub.on('subscribed', (reply) => replies.push(reply.recovered));
+  const { connectionId } = await c.whoami();
+  const down = new Promise((r) => { const off = c.on('disconnected', () => { off(); r(); }); });
+  await kick(gw.url, connectionId);
+  await down;
+  // Four messages of 50 KB: together past what one reply can carry.
+  for (let n = 1; n <= 4; n++) await publish(gw.invoke, 'chat-large', { n, pad: 'x'.repeat(50000) });
+  await waitFor(() => got.length === 4, 'the four messages');
+  assert.deepEqual(got, [[1, true], [2, true], [3, true], [4, true]]);
+  assert.deepEqual(replies, [false], 'the server refused the one-reply recovery');
+  assert.equal(sub.unrecovered, 0);
+  assert.equal(sub.recoveries, 1);
+});
+
 test('a publisher gets neither its own messages nor a history read for them', async () => {
   const a = make('henry');
   const b = make('iris');

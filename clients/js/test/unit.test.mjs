@@ -348,3 +348,50 @@ test('requests queued while disconnected are sent after the resubscribes', async
   assert.equal((await publishing).offset, 1);
   c.close();
 });
+
+test('a resubscribe whose recovery would pass 128 KB recovers the gap with history, page by page', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, minReconnectDelay: 1, maxReconnectDelay: 2 });
+  await c.connect();
+  const { ws: first, sub, got, lost } = await subscribed(c, 'chat-big', { epoch: 'e', offset: 2 });
+  const replies = [];
+  sub.on('subscribed', (r) => replies.push([r.recovered, got.length]));
+  first.close(1006, '');
+  await reconnected(c);
+  const ws = FakeSocket.last;
+  await tick();
+  assert.deepEqual(ws.sent.at(-1), { action: 'subscribe', channel: 'chat-big', since: { offset: 2, epoch: 'e' } });
+  // Offsets 3 to 6 were missed; together they pass 128 KB.
+  ws.receive({ type: 'subscribed', channel: 'chat-big', recovered: false, epoch: 'e', offset: 6 });
+  await tick();
+  assert.deepEqual(ws.sent.at(-1), { action: 'history', channel: 'chat-big', since: { offset: 2, epoch: 'e' }, limit: 4 });
+  ws.receive(msg('chat-big', 7, 'e')); // a live message meanwhile waits for the gap
+  ws.receive({ type: 'history', channel: 'chat-big', epoch: 'e', offset: 7, publications: [{ offset: 3, data: 3 }, { offset: 4, data: 4 }] });
+  await tick();
+  assert.deepEqual(ws.sent.at(-1), { action: 'history', channel: 'chat-big', since: { offset: 4, epoch: 'e' }, limit: 2 });
+  assert.deepEqual(got, []);
+  ws.receive({ type: 'history', channel: 'chat-big', epoch: 'e', offset: 7, publications: [{ offset: 5, data: 5 }, { offset: 6, data: 6 }, { offset: 7, data: 7 }] });
+  await tick();
+  assert.deepEqual(got, ['3(r)', '4(r)', '5(r)', '6(r)', 7]);
+  assert.deepEqual(lost, []);
+  assert.equal(sub.recoveries, 1);
+  assert.equal(sub.unrecovered, 0);
+  assert.deepEqual(replies, [[false, 5]], 'subscribed is emitted once the recovered messages (and those held back) are delivered');
+  assert.deepEqual(sub.position, { offset: 7, epoch: 'e' });
+
+  // A gap partly past the history: what is kept is delivered, the rest reported.
+  ws.close(1006, '');
+  await reconnected(c);
+  const ws2 = FakeSocket.last;
+  await tick();
+  ws2.receive({ type: 'subscribed', channel: 'chat-big', recovered: false, epoch: 'e', offset: 12 });
+  await tick();
+  assert.deepEqual(ws2.sent.at(-1), { action: 'history', channel: 'chat-big', since: { offset: 7, epoch: 'e' }, limit: 5 });
+  ws2.receive({ type: 'history', channel: 'chat-big', epoch: 'e', offset: 12, publications: [{ offset: 11, data: 11 }, { offset: 12, data: 12 }] });
+  await tick();
+  assert.deepEqual(lost, [{ offset: 10, epoch: 'e' }]);
+  assert.deepEqual(got.slice(5), ['11(r)', '12(r)']);
+  assert.equal(sub.unrecovered, 1);
+  assert.equal(sub.recoveries, 1);
+  assert.deepEqual(sub.position, { offset: 12, epoch: 'e' });
+  c.close();
+});
