@@ -88,7 +88,8 @@ const (
 	HistoryRecovered = "HistoryRecovered"
 	// HistoryNotRecovered counts subscribes with `since` answered
 	// recovered:false (gap beyond the history, another epoch, or a reply over
-	// 128 KB): the client lost messages.
+	// 128 KB, which a client can still read with history): the client lost
+	// messages, or must page them.
 	HistoryNotRecovered = "HistoryNotRecovered"
 )
 
