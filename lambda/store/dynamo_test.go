@@ -181,6 +181,7 @@ func TestDynamoDBRequestCounts(t *testing.T) {
 		"Join (again)":                  {"GetItem": 1, "TransactWriteItems": 1},
 		"Leave":                         {"TransactWriteItems": 1},
 		"Leave (not a member)":          {"TransactWriteItems": 1},
+		"Leave (record gone)":           {"TransactWriteItems": 2},
 		"GetConnection":                 {"Query": 1},
 		"IsMember":                      {"GetItem": 1},
 		"JoinAtMost (at the cap)":       {"GetItem": 2},
@@ -235,6 +236,22 @@ func TestDynamoDBRequestCounts(t *testing.T) {
 		step("RemoveConnection (3 channels)", func() error { _, err := s.RemoveConnection(ctx, "me"); return err })
 		require.NoError(t, s.AddConnection(ctx, store.Connection{ID: "bare"}))
 		step("RemoveConnection (0 channels)", func() error { _, err := s.RemoveConnection(ctx, "bare"); return err })
+		// A membership whose connection record is gone (a removal cut short
+		// deletes the record first): the first transaction is cancelled on
+		// meta's condition and the second goes without it.
+		require.NoError(t, s.AddConnection(ctx, store.Connection{ID: "orphan"}))
+		_, err = s.Join(ctx, "orphan", "e")
+		require.NoError(t, err)
+		_, err = client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "c#orphan"}, "sk": &types.AttributeValueMemberS{Value: "meta"},
+		}})
+		require.NoError(t, err)
+		step("Leave (record gone)", func() error {
+			if left, err := s.Leave(ctx, "orphan", "e"); err != nil || !left {
+				return fmt.Errorf("leave: %v %w", left, err)
+			}
+			return nil
+		})
 		return got
 	}
 	small := measure(t, 0)
