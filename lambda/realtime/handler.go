@@ -512,8 +512,20 @@ func (m *Manager) handleCustom(ctx context.Context, req *Request) (Response, err
 		if m.cfg.Events != nil {
 			// No Go hook, but lifecycle events are on: the frame goes to
 			// the bus as websocket.message (with its routeKey), where an
-			// EventBridge rule handles it. Nothing is sent back.
-			m.emit(ctx, EventMessage, map[string]any{"connectionId": req.ConnectionID, "userId": req.UserID, "routeKey": req.RouteKey, "body": string(req.Body)})
+			// EventBridge rule handles it. Nothing is sent back, unless the
+			// bus cannot take it: the event is its only delivery, so the
+			// client learns it was not handed on.
+			detail := map[string]any{"connectionId": req.ConnectionID, "userId": req.UserID, "routeKey": req.RouteKey, "body": string(req.Body)}
+			if b, err := json.Marshal(detail); err == nil && len(b) > MaxEventBytes {
+				// JSON escapes (quotes, <, >, &, control characters) can
+				// make a 128 KB frame's event pass 256 KB.
+				return reply(http.StatusOK, protocol.ErrorReply(protocol.Errorf(protocol.CodeTooLarge,
+					"route %q: the frame makes an event of %d bytes, over the event bus's %d", req.RouteKey, len(b), MaxEventBytes))), nil
+			}
+			if err := m.emit(ctx, EventMessage, detail); err != nil {
+				return reply(http.StatusOK, protocol.ErrorReply(protocol.Errorf(protocol.CodeInternal,
+					"route %q: the frame could not be handed to the event bus", req.RouteKey))), nil
+			}
 			return Response{StatusCode: http.StatusOK}, nil
 		}
 		return reply(http.StatusOK, protocol.ErrorReply(protocol.Errorf(protocol.CodeUnknownAction, "no handler for route %q", req.RouteKey))), nil

@@ -607,6 +607,65 @@ func TestCustomRouteWithoutHookGoesToEvents(t *testing.T) {
 	assert.Contains(t, ev.events, `websocket.message typing {"action":"typing"}`)
 }
 
+// failingEvents is an event publisher that fails, or panics.
+type failingEvents struct{ panics bool }
+
+func (f failingEvents) Publish(context.Context, string, map[string]any) error {
+	if f.panics {
+		panic("publisher bug")
+	}
+	return errors.New("AccessDeniedException")
+}
+
+// TestCustomRouteEventTheBusCannotTake: a custom route whose only delivery
+// is the event bus tells the client when the bus cannot take its frame: an
+// event past EventBridge's 256 KB (JSON escapes can make a 128 KB frame's
+// event pass it) answers too_large, a failed or panicking publish
+// internal_error.
+func TestCustomRouteEventTheBusCannotTake(t *testing.T) {
+	custom := func(e *env, body string) events.APIGatewayProxyResponse {
+		req := loadEvent(t, "apigw-websocket-request-message.json")
+		req.RequestContext.ConnectionID, req.RequestContext.RouteKey, req.Body = "a", "typing", body
+		resp, err := e.m.Handle(context.Background(), req)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		return resp
+	}
+	e := newEnv(t, Hooks{})
+	ev := &recordedEvents{}
+	e.m.cfg.Events = ev
+	e.connect("a", "", "", "")
+	// Each < is 6 bytes in JSON (\u003c): 45,000 of them pass 256 KB.
+	escaped := `{"action":"typing","text":"` + strings.Repeat(`<`, 45000) + `"}`
+	require.Less(t, len(escaped), sender.MaxPayload)
+	published := len(ev.events)
+	resp := custom(e, escaped)
+	assert.Contains(t, resp.Body, `"code":"too_large"`)
+	assert.Equal(t, published, len(ev.events), "nothing published")
+	resp = custom(e, `{"action":"typing","text":"`+strings.Repeat(`<`, 40000)+`"}`)
+	assert.Empty(t, resp.Body, "an event under the bound is published")
+	assert.Equal(t, published+1, len(ev.events))
+
+	for _, f := range []failingEvents{{}, {panics: true}} {
+		e.m.cfg.Events = f
+		resp = custom(e, `{"action":"typing"}`)
+		assert.Contains(t, resp.Body, `"code":"internal_error"`, "panics %v", f.panics)
+	}
+}
+
+// TestPanickingEventPublisherLeavesNoGhost: an event publisher that panics
+// on $connect is logged like one that fails: the connection is accepted and
+// registered as usual, not refused with 500 after its writes.
+func TestPanickingEventPublisherLeavesNoGhost(t *testing.T) {
+	e := newEnv(t, Hooks{})
+	e.m.cfg.Events = failingEvents{panics: true}
+	resp := e.connect("a", "alice", "", "chat")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	ids, err := e.m.ConnectionsOfChannel(context.Background(), "chat")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a"}, ids)
+}
+
 func TestBadEvents(t *testing.T) {
 	e := newEnv(t, Hooks{})
 	ev := loadEvent(t, "apigw-websocket-request-message.json")

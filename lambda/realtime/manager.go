@@ -712,11 +712,25 @@ func (m *Manager) Disconnect(ctx context.Context, id string) error {
 	return nil
 }
 
-func (m *Manager) emit(ctx context.Context, detailType string, detail map[string]any) {
+func (m *Manager) emit(ctx context.Context, detailType string, detail map[string]any) (err error) {
 	if m.cfg.Events == nil {
-		return
+		return nil
 	}
-	if err := m.cfg.Events.Publish(ctx, detailType, detail); err != nil {
-		m.log.WarnContext(ctx, "publish lifecycle event", "detailType", detailType, "error", err)
-	}
+	// A publisher is user code (Config.Events): its panic must not cut a
+	// $connect or a subscribe short after their writes, leaving them half
+	// done. It is logged and returned like an error.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("publish %s: the event publisher panicked: %v", detailType, r)
+		}
+		if err != nil {
+			m.log.WarnContext(ctx, "publish lifecycle event", "detailType", detailType, "error", err)
+		}
+	}()
+	return m.cfg.Events.Publish(ctx, detailType, detail)
 }
+
+// MaxEventBytes is the largest event detail (JSON) handed to the event bus:
+// EventBridge's 256 KB per entry, less room for its source, detail type and
+// time.
+const MaxEventBytes = 256*1024 - 512
