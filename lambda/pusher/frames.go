@@ -245,10 +245,11 @@ func MemberRemoved(ch, userID string) []byte {
 	return Frame{Event: EventMemberRemoved, Channel: ch, Data: stringData(map[string]string{"user_id": userID})}.Encode()
 }
 
-// SubscriptionError answers a refused subscribe; status is 401 or 403.
+// SubscriptionError answers a refused subscribe: type AuthError, or
+// LimitReached for status 403 (a limit) and 413 (a reply too large).
 func SubscriptionError(ch string, status int, message string) []byte {
 	typ := "AuthError"
-	if status == 403 {
+	if status == 403 || status == 413 {
 		typ = "LimitReached"
 	}
 	return Frame{Event: EventSubscriptionError, Channel: ch, Data: stringData(struct {

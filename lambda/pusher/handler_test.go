@@ -561,3 +561,69 @@ func TestSubscribeBeyondChannelCap(t *testing.T) {
 	again := e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "c0"}})
 	assert.Equal(t, "pusher_internal:subscription_succeeded", again["event"], "a channel already held is fine at the cap")
 }
+
+// TestPresenceReplyOver128KBIsRefused: a presence subscribe whose
+// subscription_succeeded (every member's id and user_info, encoded twice)
+// would pass the 128 KB API Gateway delivers is refused with a 413
+// subscription_error and taken back: the subscriber is not left listed with
+// no answer, and the others see member_removed after member_added.
+func TestPresenceReplyOver128KBIsRefused(t *testing.T) {
+	e := newEnv(t, func(c *pusher.Config) { c.MaxUserInfoBytes = 10000 })
+	info := `"` + strings.Repeat("x", 9000) + `"`
+	join := func(id, sid, user string) map[string]any {
+		cd := `{"user_id":"` + user + `","user_info":` + info + `}`
+		return e.send(id, map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-big", "auth": app.ChannelAuth(sid, "presence-big", cd), "channel_data": cd}})
+	}
+	var refused map[string]any
+	n := 0
+	for ; n < 30 && refused == nil; n++ {
+		id := "c" + strconv.Itoa(n)
+		r := join(id, e.connect(id), "u"+strconv.Itoa(n))
+		if r["event"] == "pusher:subscription_error" {
+			refused = r
+			break
+		}
+		require.Equal(t, "pusher_internal:subscription_succeeded", r["event"])
+	}
+	require.NotNil(t, refused, "a reply past 128 KB")
+	d := data(t, refused)
+	assert.EqualValues(t, 413, d["status"])
+	assert.Equal(t, "LimitReached", d["type"])
+	assert.Contains(t, d["error"], "more than the 131072 bytes a message may carry")
+	last := "c" + strconv.Itoa(n)
+	members, err := e.h.Members(t.Context(), "presence-big")
+	require.NoError(t, err)
+	assert.Len(t, members, n, "the refused subscriber is not listed")
+	in, err := e.h.Manager().Store().IsMember(t.Context(), last, pusher.StoreChannel("presence-big"))
+	require.NoError(t, err)
+	assert.False(t, in, "nor a member of the channel")
+	events := []string{}
+	for _, f := range e.frames("c0") {
+		if f["event"] == "pusher_internal:member_added" || f["event"] == "pusher_internal:member_removed" {
+			if u := data(t, f)["user_id"]; u == "u"+strconv.Itoa(n) {
+				events = append(events, f["event"].(string))
+			}
+		}
+	}
+	assert.Equal(t, []string{"pusher_internal:member_added", "pusher_internal:member_removed"}, events)
+}
+
+// TestGoLibraryRefusesWhatTheHTTPAPIRefuses: Members and TerminateUser meet
+// a name the HTTP API answers with 400 with an error, not an empty answer.
+func TestGoLibraryRefusesWhatTheHTTPAPIRefuses(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, ch := range []string{"", "not-presence", "presence-bad channel!", "private-x"} {
+		_, err := e.h.Members(t.Context(), ch)
+		assert.ErrorIs(t, err, pusher.ErrNotPresence, ch)
+	}
+	members, err := e.h.Members(t.Context(), "presence-empty")
+	require.NoError(t, err)
+	assert.Empty(t, members)
+	for _, u := range []string{"", "auth0|123", strings.Repeat("u", 200)} {
+		_, err := e.h.TerminateUser(t.Context(), u)
+		assert.ErrorIs(t, err, pusher.ErrInvalidUserID, u)
+	}
+	n, err := e.h.TerminateUser(t.Context(), "nobody")
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}

@@ -250,6 +250,14 @@ func (h *Handler) apiBatch(ctx context.Context, body []byte) APIResponse {
 // count, data size, socket id).
 var ErrInvalidEvent = errors.New("pusher: invalid event")
 
+// ErrNotPresence is the error of Members for a name that is not a valid
+// presence channel, and ErrInvalidUserID that of TerminateUser for a user id
+// no connection can sign in as (the HTTP API answers both with 400).
+var (
+	ErrNotPresence   = errors.New("pusher: not a presence channel")
+	ErrInvalidUserID = errors.New("pusher: invalid user id")
+)
+
 // Trigger sends an event to channels (as the HTTP API's events endpoint
 // does, with its checks: nothing is sent or stored when one fails, and the
 // error wraps ErrInvalidEvent), with data as the string subscribers receive,
@@ -415,8 +423,13 @@ func (h *Handler) apiUsers(ctx context.Context, ch string) APIResponse {
 	return apiJSON(http.StatusOK, map[string]any{"users": list})
 }
 
-// Members returns the users of a presence channel with their user_info.
+// Members returns the users of a presence channel with their user_info; a
+// name that is not a valid presence channel is an error wrapping
+// ErrNotPresence.
 func (h *Handler) Members(ctx context.Context, ch string) ([]Member, error) {
+	if !IsPresence(ch) || !ValidChannel(ch) {
+		return nil, fmt.Errorf("members of %q: %w", ch, ErrNotPresence)
+	}
 	users, err := h.cfg.Presence.PresenceUsers(ctx, StoreChannel(ch))
 	if err != nil {
 		return nil, err
@@ -442,7 +455,12 @@ func (h *Handler) apiTerminate(ctx context.Context, userID string) APIResponse {
 // TerminateUser closes every connection signed in as the user (or accepted
 // for it by the JWT authorizer) and returns how many: each gets
 // pusher:error 4009 first, as Pusher does, and leaves its presence channels.
+// A user id no connection can sign in as is an error wrapping
+// ErrInvalidUserID.
 func (h *Handler) TerminateUser(ctx context.Context, userID string) (int, error) {
+	if userID == "" || !ValidChannel(PrefixServerToUser+userID) {
+		return 0, fmt.Errorf("terminate user %q: %w", userID, ErrInvalidUserID)
+	}
 	var ids []string
 	err := h.m.Store().ChannelMembers(ctx, StoreChannel(PrefixServerToUser+userID), func(page []string) error {
 		ids = append(ids, page...)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/protocol"
+	"github.com/wsforge/terraform-aws-websocket/lambda/sender"
 	"github.com/wsforge/terraform-aws-websocket/lambda/store"
 )
 
@@ -163,6 +164,18 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 			return h.internal(ctx, id, ch, err)
 		}
 		reply = PresenceSucceeded(ch, members)
+		if len(reply) > sender.MaxPayload {
+			// API Gateway delivers no message over 128 KB: the subscriber
+			// would get no answer while listed as a member. Taken back
+			// (the others get member_removed after their member_added) and
+			// refused, as protocol v1 refuses such a reply with too_large.
+			h.leavePresence(context.WithoutCancel(ctx), id, ch)
+			if _, err := h.m.Store().Leave(context.WithoutCancel(ctx), id, StoreChannel(ch)); err != nil {
+				h.log.ErrorContext(ctx, "leave presence channel with a reply over 128 KB", "connectionId", id, "channel", ch, "error", err)
+			}
+			return SubscriptionError(ch, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+				"The member list of %s (%d members, a reply of %d bytes) is more than the %d bytes a message may carry", ch, len(members), len(reply), sender.MaxPayload))
+		}
 	}
 	// History is read after the join, so an event published in between
 	// arrives live and recovered: clients drop duplicates by offset.
