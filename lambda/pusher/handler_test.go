@@ -627,3 +627,18 @@ func TestGoLibraryRefusesWhatTheHTTPAPIRefuses(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n)
 }
+
+// TestSigninWithUserDataOver128KBIsRefused: a signin whose signin_success
+// (user_data encoded twice) would pass 128 KB is refused before it joins
+// the user's channel, not joined with no answer.
+func TestSigninWithUserDataOver128KBIsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	sa := e.connect("a")
+	ud := `{"id":"u1","tags":` + `[` + strings.Repeat(`"t",`, 20000) + `"t"]}`
+	r := e.send("a", map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.UserAuth(sa, ud), "user_data": ud}})
+	assert.Equal(t, "pusher:error", r["event"])
+	assert.EqualValues(t, pusher.CodeUnauthorized, data(t, r)["code"])
+	chans, err := e.h.Manager().Store().ConnectionChannels(t.Context(), "a")
+	require.NoError(t, err)
+	assert.Empty(t, chans)
+}

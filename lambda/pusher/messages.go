@@ -270,6 +270,12 @@ func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
 	if userID == "" || !ValidChannel(PrefixServerToUser+userID) {
 		return ErrorFrame(CodeUnauthorized, "user_data.id must be 1 to 148 characters of [A-Za-z0-9_-=@,.;]")
 	}
+	// The reply carries user_data encoded twice; API Gateway delivers no
+	// message over 128 KB, so such a signin would join with no answer.
+	reply := SigninSuccess(d.UserData)
+	if len(reply) > sender.MaxPayload {
+		return ErrorFrame(CodeUnauthorized, fmt.Sprintf("user_data is too large: its signin_success reply of %d bytes is more than the %d a message may carry", len(reply), sender.MaxPayload))
+	}
 	// The user's channel counts against the connection's channel cap, as a
 	// subscription does (a repeated signin as the same user adds nothing).
 	if _, err := store.JoinLive(ctx, h.m.Store(), id, StoreChannel(PrefixServerToUser+userID), h.m.MaxChannelsPerConnection()); err != nil {
@@ -279,7 +285,7 @@ func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
 		h.log.ErrorContext(ctx, "signin join", "connectionId", id, "error", err)
 		return ErrorFrame(CodeGenericReconnect, "Internal error")
 	}
-	return SigninSuccess(d.UserData)
+	return reply
 }
 
 // clientEvent relays client-* on a private or presence channel the sender
