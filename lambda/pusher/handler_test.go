@@ -642,3 +642,12 @@ func TestSigninWithUserDataOver128KBIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, chans)
 }
+
+// TestEventNameLimitCountsCharacters: the 200 of an event name are
+// characters, as Pusher and its SDKs count them, not bytes.
+func TestEventNameLimitCountsCharacters(t *testing.T) {
+	e := newEnv(t, nil)
+	e.connect("a")
+	assert.NoError(t, e.h.Trigger(t.Context(), []string{"c"}, strings.Repeat("é", 200), "{}", ""))
+	assert.ErrorIs(t, e.h.Trigger(t.Context(), []string{"c"}, strings.Repeat("é", 201), "{}", ""), pusher.ErrInvalidEvent)
+}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -167,7 +168,7 @@ func (h *Handler) validate(e *apiEvent) (int, string) {
 	})
 	bad := func(msg string) (int, string) { return http.StatusBadRequest, msg }
 	switch {
-	case e.Name == "" || len(e.Name) > MaxEventName:
+	case e.Name == "" || utf8.RuneCountInString(e.Name) > MaxEventName:
 		return bad(fmt.Sprintf("Event name must be 1 to %d characters", MaxEventName))
 	case len(e.Channels) == 0:
 		return bad("Give channel or channels")
