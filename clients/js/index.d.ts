@@ -140,7 +140,9 @@ export class Client {
   /**
    * Resolves after the first subscribed reply; transient failures (no reply in time, internal_error,
    * gateway_error) are retried. Rejects with ProtocolError on a refusal (forbidden, bad_request,
-   * too_many_channels, unknown_action), or with ConnectionClosedError on close().
+   * too_many_channels, too_large, unknown_action), or with ConnectionClosedError on close().
+   * The messages that overtook the first reply, and its 'subscribed' event, come just after it
+   * resolves, so handlers attached right after `await` get them.
    */
   subscribe(channel: string): Promise<Subscription>;
   publish(channel: string, data: unknown): Promise<PublishedReply>;

@@ -6,7 +6,7 @@ const PUSH_TYPES = new Set(['message', 'member_joined', 'member_left']);
 const REPLY_TYPES = new Set(['subscribed', 'unsubscribed', 'published', 'pong', 'whoami', 'history', 'error']);
 // Error codes that refuse a subscribe for good; any other failure of a
 // resubscribe is retried.
-const REFUSALS = new Set(['forbidden', 'bad_request', 'too_many_channels', 'unknown_action']);
+const REFUSALS = new Set(['forbidden', 'bad_request', 'too_many_channels', 'too_large', 'unknown_action']);
 
 /** Error raised for an error reply ({"type":"error","code","message"}). */
 export class ProtocolError extends Error {
@@ -159,7 +159,7 @@ export class Subscription extends Emitter {
         if (this._pendingOwner === owner) this.client._restart('history read failed');
         return null;
       }
-      if (this._pendingOwner !== owner) return null;
+      if (this._pendingOwner !== owner || !this._active) return null;
       // The reply starts at the oldest message kept, and in the current epoch.
       if (!reply || reply.epoch !== epoch) break;
       let last = since;
@@ -219,8 +219,12 @@ export class Subscription extends Emitter {
     for (const f of frames) this._push(f);
   }
 
-  // _subscribed handles the reply to a (re)subscribe.
-  _subscribed(reply) {
+  // _subscribed handles the reply to a (re)subscribe. The reply of the first
+  // subscribe sets the position and members at once, but the messages held
+  // meanwhile (and later ones) are delivered, and 'subscribed' emitted, only
+  // after subscribe() has resolved, so that handlers attached after
+  // `await client.subscribe(...)` get every message after the position.
+  _subscribed(reply, first = false) {
     const pending = this._pending || [];
     const events = this._members || [];
     this._pending = null;
@@ -257,6 +261,22 @@ export class Subscription extends Emitter {
     } else if (reply.recovered === false) {
       this.unrecovered++;
       this.emit('unrecovered', null);
+    }
+    if (first) {
+      const owner = { first: true };
+      this._pending = pending;
+      this._pendingOwner = owner;
+      owner.flush = () => {
+        if (this._pendingOwner !== owner) return;
+        const held = this._pending;
+        this._pending = null;
+        this._pendingOwner = null;
+        if (!this._active) return;
+        this._release(held);
+        this.emit('subscribed', reply);
+      };
+      setTimeout(owner.flush, 0);
+      return;
     }
     this._release(pending);
     this.emit('subscribed', reply);
@@ -403,6 +423,8 @@ export class Client extends Emitter {
   _onClose(ev) {
     this._ws = null;
     this._open = false;
+    // A first subscribe's messages held for its handlers are theirs: delivered now.
+    for (const sub of this._subs.values()) sub._pendingOwner?.first && sub._pendingOwner.flush();
     clearInterval(this._pingTimer);
     if (this._inflight) { this._fail(this._inflight, new ConnectionClosedError()); this._inflight = null; }
     // Resubscribes and gap reads belong to the closed connection; the next one sends its own.
@@ -460,8 +482,10 @@ export class Client extends Emitter {
     this._request(frame, { perConnection: true }).then((reply) => {
       if (!sub._active || sub._attempt !== attempt) return;
       sub._retries = 0;
-      sub._subscribed(reply);
-      if (sub._ready) { sub._ready.resolve(sub); sub._ready = null; }
+      const ready = sub._ready;
+      sub._ready = null;
+      sub._subscribed(reply, !!ready);
+      if (ready) ready.resolve(sub);
     }, (err) => {
       if (!sub._active || sub._attempt !== attempt) return;
       if (err instanceof ConnectionClosedError) return; // the next connection resubscribes
@@ -524,10 +548,19 @@ export class Client extends Emitter {
   _pump() {
     while (!this._inflight && this.connected && this._queue.length > 0) {
       const r = this._queue.shift();
-      r.sent = typeof r.frame === 'function' ? r.frame() : r.frame;
+      let text;
+      try {
+        r.sent = typeof r.frame === 'function' ? r.frame() : r.frame;
+        if (r.sent) text = JSON.stringify(r.sent);
+      } catch (err) {
+        // Data JSON cannot encode (a BigInt, a cycle): this request fails,
+        // the others go on.
+        this._fail(r, err);
+        continue;
+      }
       if (!r.sent) { clearTimeout(r.timer); r.resolve(null); continue; }
       this._inflight = r;
-      this._ws.send(JSON.stringify(r.sent));
+      this._ws.send(text);
     }
   }
 

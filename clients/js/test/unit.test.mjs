@@ -73,7 +73,7 @@ test('a resubscribe merges recovered and live messages by offset, once each', as
   await tick();
   assert.deepEqual(got, [11, 12, 13, 14, 15]);
   assert.deepEqual(fromHistory, [12, 13], 'messages from the reply are marked; 14 was held live');
-  assert.deepEqual(replies, [[true, 5]], 'subscribed is emitted after the recovered and held messages (15 was held too)');
+  assert.deepEqual(replies, [[undefined, 1], [true, 5]], 'subscribed is emitted after the recovered and held messages (15 was held too); the first one once the handlers are attached');
   assert.equal(sub.duplicates, 1);
   assert.equal(sub.recoveries, 1);
   c.close();
@@ -117,6 +117,7 @@ async function subscribed(c, channel, reply) {
   const lost = [];
   sub.on('message', (d, f) => got.push(f.recovered ? `${d}(r)` : d));
   sub.on('unrecovered', (pos) => lost.push(pos));
+  await tick(); // the first reply's held messages and 'subscribed' are delivered
   return { ws, sub, got, lost };
 }
 const msg = (channel, offset, epoch, data = offset) => ({ type: 'message', channel, data, offset, epoch });
@@ -393,5 +394,82 @@ test('a resubscribe whose recovery would pass 128 KB recovers the gap with histo
   assert.equal(sub.unrecovered, 1);
   assert.equal(sub.recoveries, 1);
   assert.deepEqual(sub.position, { offset: 12, epoch: 'e' });
+  c.close();
+});
+
+test('messages that overtake the first subscribed reply reach handlers attached after await', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  await c.connect();
+  const subscribing = c.subscribe('chat-early');
+  await tick();
+  const ws = FakeSocket.last;
+  // The server joined, read the history (offset 4), then a publish (5)
+  // reached the connection before the route response.
+  ws.receive(msg('chat-early', 5, 'e', 'five'));
+  ws.receive({ type: 'subscribed', channel: 'chat-early', epoch: 'e', offset: 4 });
+  const sub = await subscribing;
+  assert.deepEqual(sub.position, { offset: 4, epoch: 'e' }, 'the position is set when subscribe() resolves');
+  const got = [];
+  const replies = [];
+  sub.on('message', (d) => got.push(d));
+  sub.on('subscribed', (r) => replies.push(r.offset));
+  ws.receive(msg('chat-early', 6, 'e', 'six'));
+  await tick();
+  assert.deepEqual(got, ['five', 'six']);
+  assert.deepEqual(replies, [4], 'the first subscribed event too');
+  assert.deepEqual(sub.position, { offset: 6, epoch: 'e' });
+  c.close();
+});
+
+test('a subscribe refused with too_large rejects, and is not retried', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, minReconnectDelay: 1, maxReconnectDelay: 2 });
+  await c.connect();
+  const subscribing = c.subscribe('presence-huge');
+  await tick();
+  const ws = FakeSocket.last;
+  ws.receive({ type: 'error', code: 'too_large', message: 'presence channel presence-huge has 502 members: the subscribed reply would pass 128 KB' });
+  await assert.rejects(subscribing, (e) => e.name === 'ProtocolError' && e.code === 'too_large' && e.channel === 'presence-huge');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(ws.sent.filter((f) => f.action === 'subscribe').length, 1, 'no retry');
+  c.close();
+});
+
+test('a publish whose data JSON cannot encode rejects alone; the next request goes on', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, requestTimeout: 500 });
+  await c.connect();
+  const ws = FakeSocket.last;
+  const cyclic = {};
+  cyclic.self = cyclic;
+  const pinging = c.ping();
+  const bad = c.publish('chat-x', { n: 1n });
+  const bad2 = c.publish('chat-x', cyclic);
+  const who = c.whoami();
+  await tick();
+  assert.deepEqual(ws.sent.map((f) => f.action), ['ping']);
+  ws.receive({ type: 'pong' });
+  await assert.rejects(bad, TypeError);
+  await assert.rejects(bad2, TypeError);
+  await tick();
+  assert.deepEqual(ws.sent.map((f) => f.action), ['ping', 'whoami']);
+  ws.receive({ type: 'whoami', connectionId: 'c1', userId: 'u' });
+  assert.deepEqual(await who, { connectionId: 'c1', userId: 'u' });
+  await pinging;
+  c.close();
+});
+
+test('nothing is delivered after unsubscribe(), also from a gap read under way', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  await c.connect();
+  const { ws, sub, got } = await subscribed(c, 'chat-u', { epoch: 'e', offset: 0 });
+  ws.receive(msg('chat-u', 1, 'e'));
+  ws.receive(msg('chat-u', 3, 'e')); // 2 is read from the history
+  await tick();
+  assert.equal(ws.sent.at(-1).action, 'history');
+  const leaving = sub.unsubscribe();
+  ws.receive({ type: 'history', channel: 'chat-u', epoch: 'e', offset: 3, publications: [{ offset: 2, data: 2 }] });
+  await tick();
+  ws.receive({ type: 'unsubscribed', channel: 'chat-u' });
+  await leaving;
+  assert.deepEqual(got, [1]);
   c.close();
 });
