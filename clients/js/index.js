@@ -440,7 +440,15 @@ export class Client extends Emitter {
 
   // _restart closes the connection so that the next one resubscribes (with
   // recovery) from a clean state.
-  _restart(reason) { this._ws?.close(4000, reason); }
+  // A dead link can take the WebSocket's own closing handshake (30 s in the
+  // ws package) to report its close: the client goes on at once, and the
+  // old socket's late events are ignored.
+  _restart(reason) {
+    const ws = this._ws;
+    if (!ws) return;
+    ws.close(4000, reason);
+    if (ws === this._ws) this._onClose({ code: 4000, reason });
+  }
 
   // _backoff is the delay before retry number attempt (from 0): the ceiling
   // doubles per attempt; equal jitter, half fixed and half random, so a crowd

@@ -473,3 +473,17 @@ test('nothing is delivered after unsubscribe(), also from a gap read under way',
   assert.deepEqual(got, [1]);
   c.close();
 });
+
+test('a ping unanswered on a dead link reconnects at once, not after the socket reports its close', async () => {
+  class DeadSocket extends FakeSocket {
+    close() { this.readyState = 2; } // the closing handshake never completes
+  }
+  const c = new Client('ws://example.invalid/dev', { WebSocket: DeadSocket, pingInterval: 20, requestTimeout: 50, minReconnectDelay: 1, maxReconnectDelay: 2 });
+  const down = [];
+  c.on('disconnected', (e) => down.push(e.code));
+  await c.connect();
+  const first = FakeSocket.last;
+  await until(() => FakeSocket.last !== first && c.connected, 'a new connection');
+  assert.deepEqual(down.slice(0, 1), [4000]);
+  c.close();
+});
