@@ -82,6 +82,7 @@ export interface PublishedReply {
 
 /** An error reply, as a rejection. */
 export class ProtocolError extends Error {
+  constructor(code: string, message: string);
   /**
    * The protocol error code (forbidden, not_subscribed, too_large, ...); `gateway_error` for API
    * Gateway's own answer to a route whose integration failed (`{"message":"Internal server error",...}`).
@@ -92,7 +93,9 @@ export class ProtocolError extends Error {
 }
 
 /** The request's connection closed before its reply. */
-export class ConnectionClosedError extends Error {}
+export class ConnectionClosedError extends Error {
+  constructor();
+}
 
 /** A subscription; it survives reconnects and resubscribes with recovery. */
 export class Subscription {
