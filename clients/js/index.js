@@ -232,9 +232,15 @@ export class Subscription extends Emitter {
     this._members = null;
     if (Array.isArray(reply.members)) {
       // The reply's list, then the joins and leaves that overtook it.
+      const before = this.members;
       this.members = new Set(reply.members.map((m) => m.userId));
       for (const e of events) {
         if (e.type === 'member_joined') this.members.add(e.userId); else this.members.delete(e.userId);
+      }
+      if (!first) {
+        // A resubscribe: the joins and leaves missed while disconnected.
+        for (const u of before) if (!this.members.has(u)) this.emit('member_left', u);
+        for (const u of this.members) if (!before.has(u)) this.emit('member_joined', u);
       }
     }
     if (typeof reply.offset === 'number') {

@@ -487,3 +487,26 @@ test('a ping unanswered on a dead link reconnects at once, not after the socket 
   assert.deepEqual(down.slice(0, 1), [4000]);
   c.close();
 });
+
+test('a resubscribe reports the joins and leaves missed while disconnected', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, minReconnectDelay: 1, maxReconnectDelay: 2 });
+  await c.connect();
+  const subscribing = c.subscribe('presence-r');
+  await tick();
+  FakeSocket.last.receive({ type: 'subscribed', channel: 'presence-r', members: [{ userId: 'bob' }, { userId: 'me' }] });
+  const sub = await subscribing;
+  const events = [];
+  sub.on('member_joined', (u) => events.push(`+${u}`));
+  sub.on('member_left', (u) => events.push(`-${u}`));
+  await tick();
+  FakeSocket.last.close(1006, '');
+  await reconnected(c);
+  const ws = FakeSocket.last;
+  await tick();
+  ws.receive({ type: 'member_joined', channel: 'presence-r', userId: 'dave' }); // overtakes the reply
+  ws.receive({ type: 'subscribed', channel: 'presence-r', members: [{ userId: 'carol' }, { userId: 'me' }] });
+  await tick();
+  assert.deepEqual(events, ['+dave', '-bob', '+carol']);
+  assert.deepEqual([...sub.members].sort(), ['carol', 'dave', 'me']);
+  c.close();
+});
