@@ -445,10 +445,9 @@ export class Client extends Emitter {
   }
 
   // _restart closes the connection so that the next one resubscribes (with
-  // recovery) from a clean state.
-  // A dead link can take the WebSocket's own closing handshake (30 s in the
-  // ws package) to report its close: the client goes on at once, and the
-  // old socket's late events are ignored.
+  // recovery) from a clean state. A dead link can take the WebSocket's own
+  // closing handshake (30 s in the ws package) to report its close: the
+  // client goes on at once, and the old socket's late events are ignored.
   _restart(reason) {
     const ws = this._ws;
     if (!ws) return;
