@@ -37,14 +37,22 @@ func (s *Sender) SendToNewConnection(ctx context.Context, id string, data []byte
 	if len(data) > MaxPayload {
 		res = tooLarge(id, len(data))
 	} else {
+		var gone Result // the last 410
 		for {
 			var t int
 			res, _, t = s.postOnce(ctx, id, data)
 			attempts += res.Attempts
 			throttled += t
+			if res.Status == StatusFailed && gone.Status == StatusGone && ended(ctx) {
+				// ctx ended during a post after 410s: the connection
+				// never came up, as when it ends during a wait.
+				res = gone
+				break
+			}
 			if res.Status != StatusGone || sleepCtx(ctx, wait) != nil {
 				break
 			}
+			gone = res
 			wait = min(2*wait, newConnMaxWait)
 		}
 	}
@@ -54,6 +62,16 @@ func (s *Sender) SendToNewConnection(ctx context.Context, id string, data []byte
 	rep.Throttled = throttled
 	s.record(rep, attempts, time.Since(start))
 	return res
+}
+
+// ended reports whether ctx is done or past its deadline: a post cut by the
+// deadline (a dial's i/o timeout) can fail before ctx's own timer fires.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // tooLarge is the result for a recipient of data over API Gateway's limit,

@@ -102,3 +102,20 @@ func TestSendToNewConnectionGivesUpWithTheContext(t *testing.T) {
 	assert.Equal(t, int(srv.Counts().Gone), res.Attempts)
 	assert.Zero(t, gone.Load())
 }
+
+// A ctx that ends during a post, after 410s, ends as gone too: the
+// connection never came up (a post in flight is cut short, not failed).
+func TestSendToNewConnectionCutDuringAPostIsGone(t *testing.T) {
+	srv := newServer(t, mgmtapitest.Options{Latency: 200 * time.Millisecond})
+	s := sender.NewSender(newAPI(t, srv), sender.Options{})
+	// The first 410 comes at 200 ms, the second post starts about 5 ms
+	// later and is cut at 350 ms, half-way through.
+	ctx, cancel := context.WithTimeout(t.Context(), 350*time.Millisecond)
+	defer cancel()
+
+	res := s.SendToNewConnection(ctx, "never", []byte("x"))
+
+	require.Equal(t, sender.StatusGone, res.Status, "%v", res.Err)
+	assert.True(t, errors.Is(res.Err, sender.ErrGone), res.Err)
+	assert.Equal(t, 2, res.Attempts)
+}
