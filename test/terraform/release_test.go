@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,8 @@ type releaseManifest struct {
 // OpenTofu, a module source pinned to each tag (its git archive) plans:
 //   - v0.1.0-bundled with no Go on PATH: no build step, the functions deploy
 //     dist/<arch>/<fn>.zip with their real hash (arm64 and x86_64);
+//     the same through the tool's git source, ?ref=v0.1.0-bundled&depth=1,
+//     which clones that tag's one commit and no other release;
 //     lambda_artifacts still win; use_bundled_artifacts = false builds;
 //   - v0.1.0 with Go: the build step, whose source hash (computed by
 //     Terraform) equals the manifest's (computed by tools/package);
@@ -179,8 +182,34 @@ func TestReleaseTreeDeploysWithoutGo(t *testing.T) {
 				}
 			}
 
+			// The bundled tag as users pin it, through the tool's own git
+			// getter: a shallow clone (depth=1) of that tag alone, which
+			// holds its zips and no other release's.
+			root := t.TempDir()
+			gitSource := fmt.Sprintf("git::file://%s?ref=%s&depth=1", repo, bundledTag)
+			require.NoError(t, os.WriteFile(filepath.Join(root, "main.tf"), []byte(fmt.Sprintf(`module "ws" {
+  source                   = %q
+  name                     = "wst-release"
+  cleanup_schedule_minutes = 0
+  authorizer               = { mode = "jwt", jwt = { secret_arn = %q } }
+}
+
+output "lambda_artifact_source" { value = module.ws.lambda_artifact_source }
+`, gitSource, jwtSecretARN)), 0o644))
+			viaGit := withPath(options(t, tool, root, nil), pathWithoutGo(t))
+			terraform.Init(t, viaGit)
+			installed := filepath.Join(root, ".terraform", "modules", "ws")
+			assert.Equal(t, "1", strings.TrimSpace(git(t, installed, "rev-list", "--count", "HEAD")), "depth=1 clones one commit")
+			assert.Equal(t, strings.TrimSpace(git(t, repo, "rev-parse", bundledTag+"^{commit}")), strings.TrimSpace(git(t, installed, "rev-parse", "HEAD")))
+			other := strings.TrimSpace(git(t, repo, "rev-parse", "v0.1.1-bundled^{commit}"))
+			_, err := runE(installed, nil, "git", "cat-file", "-e", other)
+			assert.Error(t, err, "another release's bundle (v0.1.1-bundled) is not fetched")
+			plan := planShow(t, withPlanFile(t, viaGit))
+			assert.Equal(t, "bundled", outputValue(t, plan, "lambda_artifact_source"), "a git source pinned to the bundled tag deploys its zips without Go")
+			assert.NotContains(t, plan.ResourceChangesMap, "module.ws.terraform_data.build[0]")
+
 			given := writeFakeZips(t, releaseFunctions...)
-			plan := planShow(t, withPlanFile(t, withVars(noGo, map[string]interface{}{"lambda_artifacts": given})))
+			plan = planShow(t, withPlanFile(t, withVars(noGo, map[string]interface{}{"lambda_artifacts": given})))
 			assert.Equal(t, "lambda_artifacts", outputValue(t, plan, "lambda_artifact_source"), "lambda_artifacts override the bundle")
 			assert.Equal(t, given["websocket"], planned(t, plan, `aws_lambda_function.this["websocket"]`)["filename"])
 			assert.NotContains(t, plan.ResourceChangesMap, "terraform_data.build[0]")
