@@ -13,7 +13,7 @@
 #   make verify-release TAG=v1.2.0 SUMS=path/to/SHA256SUMS
 #
 # RELEASE_ARCHS (default arm64,x86_64) are the architectures to rebuild; SUMS
-# must list exactly their assets.
+# must list exactly their assets. A bundled tag is always verified with both.
 set -euo pipefail
 
 die() { echo "verify-release: $*" >&2; exit 1; }
@@ -32,6 +32,13 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/src"
 git archive --format=tar "$commit" | tar -x -C "$work/src"
+
+# A bundled tag's dist/ holds both architectures and its manifest lists both:
+# it is verified whole, never one architecture of it.
+if git cat-file -e "$commit:dist/manifest.json" 2>/dev/null &&
+  [[ "$(tr , '\n' <<<"$archs" | sort -u | paste -sd, -)" != "arm64,x86_64" ]]; then
+  die "$tag is a bundled tag: its dist/ and manifest hold both architectures, so it is verified whole; unset RELEASE_ARCHS (it is $archs)"
+fi
 
 echo "verify-release: rebuilding $tag ($commit) with $("$go" env GOVERSION) for $archs" >&2
 (cd "$work/src" && "$go" run ./tools/package -release "$work/dist" -release-archs "$archs") >&2

@@ -155,6 +155,13 @@ func TestReleaseTreeDeploysWithoutGo(t *testing.T) {
 	assert.Contains(t, out, "OK       publisher-arm64.zip")
 	assert.Contains(t, out, "does NOT reproduce")
 
+	// A bundled tag is verified whole: one architecture of it is refused
+	// before any build (its manifest lists both).
+	out, err = runE(repo, []string{"RELEASE_ARCHS=arm64"}, "scripts/verify-release.sh", bundledTag, tampered)
+	require.Error(t, err, "one architecture of a bundled tag must be refused: %s", out)
+	assert.Contains(t, out, "verify-release: "+bundledTag+" is a bundled tag: its dist/ and manifest hold both architectures, so it is verified whole; unset RELEASE_ARCHS (it is arm64)")
+	assert.NotContains(t, out, "rebuilding")
+
 	var manifest releaseManifest
 	manifestBody, err := os.ReadFile(filepath.Join(repo, "dist", "manifest.json"))
 	require.NoError(t, err)
