@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -54,9 +55,31 @@ const (
 	DefaultBackoff  = time.Second
 )
 
-// Endpoint returns API Gateway's management endpoint in region.
+// Endpoint returns API Gateway's management endpoint in region, with the DNS
+// suffix of the region's partition (amazonaws.com.cn in China, for example).
 func Endpoint(region string) string {
-	return "https://apigateway." + region + ".amazonaws.com"
+	return "https://apigateway." + region + "." + dnsSuffix(region)
+}
+
+// partitionSuffixes maps region-name prefixes to their partition's DNS
+// suffix (the SDK's partitions.json); other regions use amazonaws.com.
+var partitionSuffixes = [][2]string{
+	{"cn-", "amazonaws.com.cn"},
+	{"us-isob-", "sc2s.sgov.gov"},
+	{"us-iso-", "c2s.ic.gov"},
+	{"us-isof-", "csp.hci.ic.gov"},
+	{"eu-isoe-", "cloud.adc-e.uk"},
+	{"eusc-", "amazonaws.eu"},
+}
+
+// dnsSuffix is the DNS suffix of the partition region belongs to.
+func dnsSuffix(region string) string {
+	for _, p := range partitionSuffixes {
+		if strings.HasPrefix(region, p[0]) {
+			return p[1]
+		}
+	}
+	return "amazonaws.com"
 }
 
 // Deployment is what CreateDeployment answers (the fields the caller uses).

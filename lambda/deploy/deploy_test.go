@@ -198,3 +198,22 @@ func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// TestEndpointFollowsThePartition: the deployer reaches API Gateway in every
+// partition, whose DNS suffix its region's name gives (the SDK's
+// partitions.json).
+func TestEndpointFollowsThePartition(t *testing.T) {
+	for region, want := range map[string]string{
+		"eu-west-1":       "https://apigateway.eu-west-1.amazonaws.com",
+		"us-gov-west-1":   "https://apigateway.us-gov-west-1.amazonaws.com",
+		"cn-north-1":      "https://apigateway.cn-north-1.amazonaws.com.cn",
+		"cn-northwest-1":  "https://apigateway.cn-northwest-1.amazonaws.com.cn",
+		"us-iso-east-1":   "https://apigateway.us-iso-east-1.c2s.ic.gov",
+		"us-isob-east-1":  "https://apigateway.us-isob-east-1.sc2s.sgov.gov",
+		"us-isof-south-1": "https://apigateway.us-isof-south-1.csp.hci.ic.gov",
+		"eu-isoe-west-1":  "https://apigateway.eu-isoe-west-1.cloud.adc-e.uk",
+		"eusc-de-east-1":  "https://apigateway.eusc-de-east-1.amazonaws.eu",
+	} {
+		assert.Equal(t, want, deploy.Endpoint(region), region)
+	}
+}
