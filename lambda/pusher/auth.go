@@ -175,8 +175,13 @@ func (a App) VerifyRequest(method, path string, values url.Values, body []byte, 
 	if d := now.Sub(time.Unix(ts, 0)); d > MaxRequestAge || d < -MaxRequestAge {
 		return fmt.Errorf("%w: timestamp expired: auth_timestamp must be within %d seconds of the server time", ErrBadSignature, int(MaxRequestAge.Seconds()))
 	}
-	if len(body) > 0 && !equal(query["body_md5"], BodyMD5(body)) {
-		return fmt.Errorf("%w: body_md5 does not match the body", ErrBadSignature)
+	if len(body) > 0 {
+		if _, ok := query["body_md5"]; !ok {
+			return fmt.Errorf("%w: body_md5 missing: a request with a body must sign its MD5 in body_md5", ErrBadSignature)
+		}
+		if !equal(query["body_md5"], BodyMD5(body)) {
+			return fmt.Errorf("%w: body_md5 does not match the body", ErrBadSignature)
+		}
 	}
 	if want := canonicalStringToSign(method, path, query); !equal(query["auth_signature"], sign(a.Secret, want)) {
 		return fmt.Errorf("%w: invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key)", ErrBadSignature, want)

@@ -76,6 +76,14 @@ func TestVerifyRequest(t *testing.T) {
 	bad := signedQuery(t, App{Key: "app-key", Secret: "wrong"}, "POST", "/apps/app-id/events", body, now, nil)
 	assert.ErrorIs(t, goldenApp.VerifyRequest("POST", "/apps/app-id/events", bad, body, now), ErrBadSignature)
 
+	// A body signed without its body_md5: refused, saying it is missing.
+	noMD5 := signedQuery(t, goldenApp, "POST", "/apps/app-id/events", nil, now, nil)
+	err := goldenApp.VerifyRequest("POST", "/apps/app-id/events", noMD5, body, now)
+	require.ErrorIs(t, err, ErrBadSignature)
+	assert.Contains(t, err.Error(), "body_md5 missing")
+	err = goldenApp.VerifyRequest("POST", "/apps/app-id/events", q, []byte(`{"tampered":1}`), now)
+	assert.Contains(t, err.Error(), "body_md5 does not match the body")
+
 	withInfo := signedQuery(t, goldenApp, "GET", "/apps/app-id/channels", nil, now, url.Values{"filter_by_prefix": {"presence-"}, "info": {"user_count"}})
 	require.NoError(t, goldenApp.VerifyRequest("GET", "/apps/app-id/channels", withInfo, nil, now))
 }
