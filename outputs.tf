@@ -215,8 +215,8 @@ output "alarm_arns" {
 ################################################################################
 
 output "pusher_host" {
-  description = "Host of the Pusher mode (`PUSHER_HOST`, Echo's `wsHost`): `pusher.alias` or the CloudFront name; null when Pusher mode is off."
-  value       = local.pusher_enabled ? coalesce(var.pusher.alias, try(aws_cloudfront_distribution.pusher[0].domain_name, null)) : null
+  description = "Host of the Pusher mode (`PUSHER_HOST`, Echo's `wsHost`): `pusher.alias`, or the CloudFront name when there is none or it is a wildcard (`*.example.com` names no one host); null when Pusher mode is off."
+  value       = local.pusher_enabled ? local.pusher_host : null
 }
 
 output "pusher_port" {
@@ -249,7 +249,7 @@ output "pusher_env" {
     "# PUSHER_APP_SECRET: aws ssm get-parameter --region ${local.region} --with-decryption --name ${var.pusher.secret_ssm_parameter} --query Parameter.Value --output text" :
     "# PUSHER_APP_SECRET: aws secretsmanager get-secret-value --region ${local.region} --secret-id ${coalesce(var.pusher.secret_arn, "-")} --query SecretString --output text",
     "PUSHER_APP_SECRET=",
-    "PUSHER_HOST=${coalesce(var.pusher.alias, try(aws_cloudfront_distribution.pusher[0].domain_name, "-"))}",
+    "PUSHER_HOST=${coalesce(local.pusher_host, "-")}",
     "PUSHER_PORT=443",
     "PUSHER_SCHEME=https",
     "PUSHER_APP_CLUSTER=mt1",

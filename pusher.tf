@@ -29,6 +29,10 @@ locals {
   pusher_http_domain    = try(split("/", aws_apigatewayv2_api.pusher_http[0].api_endpoint)[2], "")
   pusher_management_url = "${replace(local.pusher_ws_endpoint, "wss://", "https://")}/${var.stage_name}"
 
+  # The host clients connect to: the alias, unless it is a wildcard (which
+  # names no host), else the distribution's *.cloudfront.net name.
+  pusher_host = var.pusher.alias != null && !startswith(coalesce(var.pusher.alias, "-"), "*.") ? var.pusher.alias : try(aws_cloudfront_distribution.pusher[0].domain_name, null)
+
   pusher_secret_parameter_arn = var.pusher.secret_ssm_parameter == null ? null : (
     startswith(var.pusher.secret_ssm_parameter, "arn:") ? var.pusher.secret_ssm_parameter : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(var.pusher.secret_ssm_parameter, "/")}"
   )

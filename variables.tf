@@ -160,8 +160,8 @@ variable "routes" {
   }
 
   validation {
-    condition     = alltrue([for k in keys(var.routes) : can(regex("^[^\\s]{1,128}$", k))])
-    error_message = "Each routes key must be 1 to 128 characters without whitespace."
+    condition     = alltrue([for k in keys(var.routes) : can(regex("^[^\\s*?]{1,128}$", k))])
+    error_message = "Each routes key must be 1 to 128 characters without whitespace, '*' or '?' (in the Lambda permission's source ARN, execution ARN/stage/route key, those are wildcards that would let the stage invoke the function for other routes)."
   }
 
   validation {
@@ -190,7 +190,7 @@ variable "authorizer" {
   description = <<-EOT
     Authorizer of the `$connect` route (a REQUEST authorizer runs on `$connect` only).
     `mode`: `none` (anyone may connect), `jwt` (the module's built-in JWT authorizer Lambda) or `lambda` (your own authorizer; set `function_arn`).
-    `identity_sources`: where the token is read from (default the `token` query string parameter), each `route.request.querystring.NAME` or `route.request.header.NAME`;
+    `identity_sources`: where the token is read from (default the `token` query string parameter), each `route.request.querystring.NAME`, `route.request.header.NAME` or `context.NAME` (with mode `jwt` the first must be a query string or header; stage variables are refused: the stage defines none);
     a connection missing one is rejected with 401 before any Lambda runs. The built-in authorizer verifies the token of the first one (`WS_JWT_IDENTITY_SOURCE`).
     `jwt`: the key comes from exactly one source: `secret_ssm_parameter` (SSM SecureString name or ARN, HS256 secret), `secret_arn` (Secrets Manager, HS256),
     `public_key` (PEM or JWKS JSON, RS256/ES256, inline in the function's environment, so at most 4 KB with the other variables: put larger keys in SSM or Secrets Manager),
@@ -285,18 +285,41 @@ variable "authorizer" {
     error_message = "The authorizer.jwt.token_use must be \"id\" (Amazon Cognito ID tokens) or \"access\" (Cognito access tokens), or unset to skip the token_use check."
   }
 
-  # API Gateway's own pattern for a WebSocket REQUEST authorizer's identity
-  # sources (CreateAuthorizer refuses anything else).
+  # A WebSocket REQUEST authorizer's identity sources: request parameters
+  # (route.request.(querystring|header).NAME) and context variables
+  # (context.NAME), as API Gateway's CreateAuthorizer takes them. Stage
+  # variables are the other kind it takes, but this module's stage has none:
+  # such a source would be empty on every request, and API Gateway refuses a
+  # connection whose identity sources are not all present.
   validation {
-    condition     = length(var.authorizer.identity_sources) > 0 && alltrue([for s in var.authorizer.identity_sources : can(regex("^route\\.request\\.(querystring|header)\\.[a-zA-Z0-9._-]+$", s))])
-    error_message = "The authorizer.identity_sources must be a non-empty list of route.request.querystring.NAME or route.request.header.NAME, NAME made of letters, digits, '.', '_' or '-' (API Gateway's pattern route.request.(querystring|header).[a-zA-Z0-9._-]+), for example [\"route.request.querystring.token\"] or [\"route.request.header.Authorization\"]."
+    condition     = length(var.authorizer.identity_sources) > 0 && alltrue([for s in var.authorizer.identity_sources : can(regex("^(route\\.request\\.(querystring|header)|context|stageVariables)\\.[a-zA-Z0-9._-]+$", s))])
+    error_message = "The authorizer.identity_sources must be a non-empty list of route.request.querystring.NAME, route.request.header.NAME or context.NAME, NAME made of letters, digits, '.', '_' or '-' (API Gateway's patterns), for example [\"route.request.querystring.token\"] or [\"route.request.header.Authorization\"]."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.authorizer.identity_sources : !startswith(s, "stageVariables.")])
+    error_message = "The authorizer.identity_sources cannot name a stage variable (stageVariables.NAME): this module's stage defines none, so API Gateway would find the source empty and refuse every connection with 401. Use route.request.querystring.NAME, route.request.header.NAME or context.NAME."
+  }
+
+  # The built-in authorizer reads its token from the first identity source,
+  # which must therefore be a request parameter the client sends.
+  validation {
+    condition     = var.authorizer.mode != "jwt" || can(regex("^route\\.request\\.(querystring|header)\\.", try(var.authorizer.identity_sources[0], "")))
+    error_message = "With authorizer.mode = \"jwt\", the first of authorizer.identity_sources is where the built-in authorizer reads the token: it must be route.request.querystring.NAME or route.request.header.NAME (context.NAME sources may follow it)."
   }
 
   validation {
     condition = alltrue([
-      for v in [var.authorizer.jwt.secret_arn, var.authorizer.jwt.public_key_secret_arn] : v == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:", v))
+      for v in [var.authorizer.jwt.secret_arn, var.authorizer.jwt.public_key_secret_arn] : v == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", v))
     ])
-    error_message = "The authorizer.jwt.secret_arn and public_key_secret_arn must be Secrets Manager secret ARNs (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX)."
+    error_message = "The authorizer.jwt.secret_arn and public_key_secret_arn must be complete Secrets Manager secret ARNs, with the six characters Secrets Manager adds to the name (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf): the ARN is the Resource of the function's secretsmanager:GetSecretValue, which IAM matches against the complete ARN."
+  }
+
+  validation {
+    condition = alltrue([
+      for v in [var.authorizer.jwt.secret_ssm_parameter, var.authorizer.jwt.secret_arn, var.authorizer.jwt.public_key, var.authorizer.jwt.public_key_ssm_parameter, var.authorizer.jwt.public_key_secret_arn, var.authorizer.jwt.jwks_url, var.authorizer.jwt.issuer, var.authorizer.jwt.audience, var.authorizer.jwt.kms_key_arn] : v == null || trimspace(coalesce(v, " ")) != ""
+    ])
+    error_message = "An authorizer.jwt setting is an empty string: leave it unset (null) instead. An empty key source would count as the one key source and fail at cold start."
   }
 }
 
@@ -879,7 +902,7 @@ variable "pusher" {
     - `client_events` (default `true`) and `client_event_rate` (per connection per second, default `10`): Pusher client events (Echo's `whisper`).
     - `presence_max_members` (default `100`): users per presence channel. `activity_timeout` (seconds, `1` to `540`, default `120`): how long a client stays silent before it pings (pusher-js takes the lower of this and its own `activityTimeout`, 120 s unless set: raising it needs both). `max_channels_per_connection` (default `100`).
     - `memory_size` (MB, default `512`) and `timeout` (seconds, `1` to `29`, default `20`) of the Pusher function.
-    - `alias` with `acm_certificate_arn` (a certificate in `us-east-1` covering the alias): a host name of yours for the distribution (point a DNS CNAME/alias at `pusher_cloudfront_domain_name`); without them the host is the `*.cloudfront.net` name. `price_class`: `PriceClass_100` (default), `PriceClass_200` or `PriceClass_All`.
+    - `alias` with `acm_certificate_arn` (a certificate in `us-east-1` covering the alias): a host name of yours for the distribution (point a DNS CNAME/alias at `pusher_cloudfront_domain_name`); without them the host is the `*.cloudfront.net` name. A wildcard alias (`*.example.com`) names no one host, so `pusher_host` and `pusher_env` then give the `*.cloudfront.net` name: set `PUSHER_HOST` to your host under the wildcard yourself. `price_class`: `PriceClass_100` (default), `PriceClass_200` or `PriceClass_All`.
   EOT
   type = object({
     enabled                     = optional(bool, false)
@@ -908,7 +931,7 @@ variable "pusher" {
   }
 
   validation {
-    condition     = !var.pusher.enabled || length(compact([var.pusher.secret_ssm_parameter, var.pusher.secret_arn])) == 1
+    condition     = !var.pusher.enabled || length([for v in [var.pusher.secret_ssm_parameter, var.pusher.secret_arn] : v if v != null]) == 1
     error_message = "With pusher.enabled, set exactly one of pusher.secret_ssm_parameter (the name of an SSM SecureString holding the app secret, e.g. \"/myapp/pusher-secret\") or pusher.secret_arn (a Secrets Manager secret ARN). The secret itself is never passed to the module."
   }
 
@@ -918,8 +941,15 @@ variable "pusher" {
   }
 
   validation {
-    condition     = var.pusher.secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:", coalesce(var.pusher.secret_arn, "-")))
-    error_message = "The pusher.secret_arn must be a Secrets Manager ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME); for an SSM parameter use pusher.secret_ssm_parameter."
+    condition     = var.pusher.secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", coalesce(var.pusher.secret_arn, "-")))
+    error_message = "The pusher.secret_arn must be a complete Secrets Manager ARN, with the six characters Secrets Manager adds to the name (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf): it is the Resource of the function's secretsmanager:GetSecretValue, which IAM matches against the complete ARN. For an SSM parameter use pusher.secret_ssm_parameter."
+  }
+
+  validation {
+    condition = alltrue([
+      for v in [var.pusher.secret_ssm_parameter, var.pusher.secret_arn, var.pusher.secret_kms_key_arn, var.pusher.alias, var.pusher.acm_certificate_arn] : v == null || trimspace(coalesce(v, " ")) != ""
+    ])
+    error_message = "A pusher setting (secret_ssm_parameter, secret_arn, secret_kms_key_arn, alias or acm_certificate_arn) is an empty string: leave it unset (null) instead."
   }
 
   validation {

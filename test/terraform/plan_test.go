@@ -309,13 +309,14 @@ func TestPlanToggles(t *testing.T) {
 			name: "authorizer lambda uses the user's function",
 			vars: map[string]interface{}{"authorizer": map[string]interface{}{
 				"mode": "lambda", "function_arn": userAuthorizerARN,
-				"identity_sources": []string{"route.request.header.Authorization"},
+				// A context variable is an identity source API Gateway takes.
+				"identity_sources": []string{"route.request.header.Authorization", "context.identity.sourceIp"},
 			}},
 			check: func(t *testing.T, plan *terraform.PlanStruct) {
 				assert.NotContains(t, plan.ResourcePlannedValuesMap, `aws_lambda_function.this["authorizer"]`)
 				authz := planned(t, plan, "aws_apigatewayv2_authorizer.this[0]")
 				assert.Equal(t, "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"+userAuthorizerARN+"/invocations", authz["authorizer_uri"])
-				assert.Equal(t, []interface{}{"route.request.header.Authorization"}, authz["identity_sources"])
+				assert.ElementsMatch(t, []interface{}{"route.request.header.Authorization", "context.identity.sourceIp"}, authz["identity_sources"])
 				assert.Equal(t, userAuthorizerARN, planned(t, plan, "aws_lambda_permission.authorizer[0]")["function_name"])
 				assert.Equal(t, "CUSTOM", planned(t, plan, `aws_apigatewayv2_route.this["$connect"]`)["authorization_type"])
 			},

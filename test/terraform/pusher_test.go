@@ -198,7 +198,8 @@ func TestPlanPusherDisabled(t *testing.T) {
 // itself.
 func TestPusherApplyWiringAndIAM(t *testing.T) {
 	t.Parallel()
-	vars := pusherVars(map[string]interface{}{"secret_ssm_parameter": nil, "secret_arn": pusherSecretARN, "secret_kms_key_arn": keyARN})
+	// A wildcard alias names no one host: the outputs give the distribution's.
+	vars := pusherVars(map[string]interface{}{"secret_ssm_parameter": nil, "secret_arn": pusherSecretARN, "secret_kms_key_arn": keyARN, "alias": "*.example.com", "acm_certificate_arn": pusherCertARN})
 	vars["lambda_artifacts"] = writeFakeZips(t, "websocket", "publisher", "fanout")
 	vars["dynamodb"] = map[string]interface{}{"kms_key_arn": keyARN}
 	vars["event_bus"] = map[string]interface{}{"create": true}
@@ -226,6 +227,11 @@ func TestPusherApplyWiringAndIAM(t *testing.T) {
 	require.NotEqual(t, wsExec, mainExec)
 
 	dist := values("aws_cloudfront_distribution.pusher[0]")
+	assert.Equal(t, []interface{}{"*.example.com"}, dist["aliases"])
+	cfName := dist["domain_name"].(string)
+	require.NotEmpty(t, cfName)
+	assert.Equal(t, cfName, terraform.Output(t, opts, "pusher_host"), "a wildcard alias is no host: pusher_host is the distribution's name")
+	assert.Contains(t, terraform.Output(t, opts, "pusher_env"), "\nPUSHER_HOST="+cfName+"\n")
 	def := block(t, dist, "default_cache_behavior")
 	assert.Equal(t, attr(t, resources, "aws_cloudfront_origin_request_policy.pusher_websocket[0]", "id"), def["origin_request_policy_id"])
 	assert.Equal(t, attr(t, resources, "aws_cloudfront_function.pusher[0]", "arn"), block(t, def, "function_association")["function_arn"])
@@ -350,7 +356,7 @@ func TestPusherValidation(t *testing.T) {
 		{"key with a slash", map[string]interface{}{"key": "a/b"}, "they appear in the URL paths /apps/{app_id} and /app/{key}"},
 		{"no secret", map[string]interface{}{"secret_ssm_parameter": nil}, "set exactly one of pusher.secret_ssm_parameter"},
 		{"two secrets", map[string]interface{}{"secret_arn": pusherSecretARN}, "set exactly one of pusher.secret_ssm_parameter"},
-		{"secret arn of SSM", map[string]interface{}{"secret_ssm_parameter": nil, "secret_arn": "arn:aws:ssm:us-east-1:123456789012:parameter/x"}, "must be a Secrets Manager ARN"},
+		{"secret arn of SSM", map[string]interface{}{"secret_ssm_parameter": nil, "secret_arn": "arn:aws:ssm:us-east-1:123456789012:parameter/x"}, "must be a complete Secrets Manager ARN"},
 		{"activity timeout above API Gateway's idle timeout", map[string]interface{}{"activity_timeout": 600}, "whole number of seconds from 1 to 540"},
 		{"zero presence members", map[string]interface{}{"presence_max_members": 0}, "must be whole numbers of at least 1"},
 		{"alias without certificate", map[string]interface{}{"alias": "ws.example.com"}, "Set pusher.alias and pusher.acm_certificate_arn together"},
