@@ -230,6 +230,9 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 		// nothing is a mistake.
 		return localgw.ServerConfig{}, errors.New(`-stage "": want 1 to 128 letters, digits, '-' or '_', as API Gateway requires`)
 	}
+	if o.table == "" {
+		return localgw.ServerConfig{}, errors.New(`-table "": want a DynamoDB table name (default ` + localgw.DefaultTable + `)`)
+	}
 	cfg := localgw.ServerConfig{
 		Addr: o.addr, Stage: o.stage, DynamoDBEndpoint: o.dynamoEndpoint, Table: o.table,
 		JWTSecret: o.jwtSecret, JWTPublicKey: o.jwtPublicKey, LambdaDir: o.lambdaDir,
@@ -259,8 +262,14 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 		}
 		cfg.Web = web.WithPusher(cfg.Web, cfg.Pusher.App, o.webNodeModules)
 	}
+	seen := map[string]string{}
 	for _, r := range o.routes {
 		key, target, ok := strings.Cut(r, "=")
+		if first, dup := seen[key]; dup && ok {
+			// API Gateway has one route per key; the last would win silently.
+			return cfg, fmt.Errorf("-route %q: route key %s is already given by -route %q; one route per key", r, key, first)
+		}
+		seen[key] = r
 		switch {
 		case !ok || key == "" || strings.HasPrefix(key, "$"):
 			return cfg, fmt.Errorf("-route %q: want KEY=builtin or KEY=bootstrap:/path (KEY not starting with $)", r)
@@ -311,13 +320,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintf(stdout, "wslocal listening on %s (stage %s)\n", srv.Addr(), o.stage)
 	fmt.Fprintf(stdout, "  WebSocket      %s\n", srv.URL())
-	fmt.Fprintf(stdout, "  Demo page      http://%s/\n", srv.Addr())
+	fmt.Fprintf(stdout, "  Demo page      %s/\n", srv.BaseURL())
 	fmt.Fprintf(stdout, "  @connections   %s/@connections/{connectionId}\n", srv.ManagementEndpoint())
 	fmt.Fprintf(stdout, "  Lambda Invoke  %s/2015-03-31/functions/publisher/invocations\n", srv.LambdaEndpoint())
-	fmt.Fprintf(stdout, "  Metrics        http://%s/metrics\n", srv.Addr())
+	if o.stage != "metrics" {
+		// A stage named metrics keeps that path for itself.
+		fmt.Fprintf(stdout, "  Metrics        %s/metrics\n", srv.BaseURL())
+	}
 	if o.pusherOn {
 		fmt.Fprintf(stdout, "  Pusher         %s (app id %s), HTTP API %s/...\n", srv.PusherURL(o.pusherKey), o.pusherAppID, srv.PusherAPI(o.pusherAppID))
-		fmt.Fprintf(stdout, "  Presence chat  http://%s/pusher.html\n", srv.Addr())
+		fmt.Fprintf(stdout, "  Presence chat  %s/pusher.html\n", srv.BaseURL())
 	}
 	fmt.Fprintf(stdout, "  store: %s; handlers: %s; authorizer: %s\n", storeName, handlers, authz)
 

@@ -135,6 +135,14 @@ func TestParseFlags(t *testing.T) {
 			_, err := o.serverConfig(nil, io.Discard)
 			require.ErrorContains(t, err, `-stage ""`)
 		}},
+		{name: "empty table", args: []string{"-table", ""}, check: func(t *testing.T, o *options) {
+			_, err := o.serverConfig(nil, io.Discard)
+			require.ErrorContains(t, err, `-table "": want a DynamoDB table name`)
+		}},
+		{name: "two routes for one key", args: []string{"-route", "x=builtin", "-route", "x=bootstrap:/bin/true"}, check: func(t *testing.T, o *options) {
+			_, err := o.serverConfig(nil, io.Discard)
+			require.ErrorContains(t, err, `-route "x=bootstrap:/bin/true": route key x is already given by -route "x=builtin"; one route per key`)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parseFlags(tc.args, env(tc.env), io.Discard)
@@ -164,7 +172,7 @@ func TestRouteFlags(t *testing.T) {
 		{route: "x=lambda", wantErr: true},
 		{route: "x=bootstrap:", wantErr: true},
 	} {
-		o := &options{stage: localgw.DefaultStage, routes: listFlag{tc.route}}
+		o := &options{stage: localgw.DefaultStage, table: localgw.DefaultTable, routes: listFlag{tc.route}}
 		cfg, err := o.serverConfig(nil, io.Discard)
 		if tc.wantErr {
 			assert.Error(t, err, tc.route)
@@ -176,20 +184,42 @@ func TestRouteFlags(t *testing.T) {
 	}
 }
 
+// TestBannerPrintsURLsThatWork: listening on every interface, the banner's
+// URLs name localhost (not [::], which a browser cannot open); a stage named
+// metrics keeps that path, so no metrics URL is printed.
+func TestBannerPrintsURLsThatWork(t *testing.T) {
+	ctx, stdout, stop := startRun(t, "-addr", ":0", "-stage", "metrics", "-log-level", "warn")
+	out := stdout.String()
+	wsURL := wsURLLine.FindStringSubmatch(out)[1]
+	assert.Regexp(t, `^ws://localhost:\d+/metrics$`, wsURL)
+	assert.Regexp(t, `Demo page      http://localhost:\d+/\n`, out)
+	assert.NotContains(t, strings.SplitN(out, "\n", 2)[1], "[::]", "the first line says where it listens; the URLs are dialable")
+	assert.NotContains(t, out, "Metrics  ", "the stage named metrics answers /metrics")
+	c := localgwtest.MustDial(ctx, t, wsURL, "")
+	assert.Nil(t, c.Whoami(ctx).UserID)
+	require.NoError(t, stop())
+}
+
+// startRun runs the command in-process with args until its start-up lines
+// are printed; stop cancels it and returns run's error.
+func startRun(t *testing.T, args ...string) (context.Context, *syncBuffer, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	runCtx, cancelRun := context.WithCancel(ctx)
+	t.Cleanup(cancelRun)
+	stdout := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(runCtx, args, func(string) string { return "" }, stdout, io.Discard) }()
+	localgwtest.WaitFor(ctx, t, "URLs printed", func() bool { return strings.Contains(stdout.String(), "store: ") })
+	return ctx, stdout, func() error { cancelRun(); return <-done }
+}
+
 // TestRunServesAndShutsDownGracefully runs the command in-process: it prints
 // its URLs, serves the demo page and the WebSocket endpoint, and on
 // cancellation (SIGINT/SIGTERM in main) closes every connection with 1001.
 func TestRunServesAndShutsDownGracefully(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	var stdout syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(runCtx, []string{"-addr", "127.0.0.1:0", "-stage", "local", "-log-level", "warn"}, func(string) string { return "" }, &stdout, io.Discard)
-	}()
-	localgwtest.WaitFor(ctx, t, "URLs printed", func() bool { return wsURLLine.MatchString(stdout.String()) })
+	ctx, stdout, stop := startRun(t, "-addr", "127.0.0.1:0", "-stage", "local", "-log-level", "warn")
 	wsURL := wsURLLine.FindStringSubmatch(stdout.String())[1]
 	require.True(t, strings.HasSuffix(wsURL, "/local"), wsURL)
 	base := "http://" + strings.TrimSuffix(strings.TrimPrefix(wsURL, "ws://"), "/local")
@@ -227,8 +257,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 
 	c := localgwtest.MustDial(ctx, t, wsURL, "")
 	assert.Nil(t, c.Whoami(ctx).UserID, "anonymous without an authorizer")
-	stop()
+	require.NoError(t, stop())
 	assert.Equal(t, websocket.StatusGoingAway, localgwtest.CloseCode(c.Closed(ctx)))
-	require.NoError(t, <-done)
 	assert.Contains(t, stdout.String(), "wslocal: stopped")
 }

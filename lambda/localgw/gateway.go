@@ -355,8 +355,10 @@ func (g *Gateway) invokeRoute(ctx context.Context, fn Function, ev events.APIGat
 
 // writeHandshakeError answers a refused handshake the way API Gateway does.
 func writeHandshakeError(w http.ResponseWriter, status int) {
-	if status < 100 || status > 599 {
-		// A proxy response without a valid statusCode is a malformed integration response.
+	if status < 200 || status > 599 {
+		// A proxy response without a valid statusCode is a malformed
+		// integration response; so is a 1xx, which is no final status (Go
+		// would send it as an interim response, then 200 or a bare 101).
 		status = http.StatusBadGateway
 	}
 	msg := http.StatusText(status)

@@ -288,6 +288,12 @@ func TestConnectRejection(t *testing.T) {
 			return events.APIGatewayProxyResponse{}, errors.New("boom")
 		}, 500},
 		{"no status", func() (events.APIGatewayProxyResponse, error) { return events.APIGatewayProxyResponse{}, nil }, 502},
+		{"status 100", func() (events.APIGatewayProxyResponse, error) {
+			return events.APIGatewayProxyResponse{StatusCode: 100}, nil
+		}, 502},
+		{"status 101", func() (events.APIGatewayProxyResponse, error) {
+			return events.APIGatewayProxyResponse{StatusCode: 101}, nil
+		}, 502},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{respond: func(ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {

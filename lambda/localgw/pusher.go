@@ -43,7 +43,7 @@ const maxAPIBody = 1 << 20
 // Manager over the same store, or the websocket bootstrap with WS_PUSHER_*.
 func (s *Server) wirePusher(ctx context.Context, cfg ServerConfig, gcfg *Config) error {
 	pc := *cfg.Pusher
-	endpoint := "http://" + s.Addr() + "/" + PusherStage
+	endpoint := s.BaseURL() + "/" + PusherStage
 	var fn Function
 	if cfg.LambdaDir == "" {
 		awsCfg := awsConfig()
@@ -152,10 +152,10 @@ func PusherEnv(pc pusher.Config) []string {
 }
 
 // PusherURL is the Pusher WebSocket endpoint: ws://host:port/app/{key}.
-func (s *Server) PusherURL(key string) string { return "ws://" + s.Addr() + "/app/" + key }
+func (s *Server) PusherURL(key string) string { return "ws://" + s.hostPort() + "/app/" + key }
 
 // PusherAPI is the Pusher HTTP API base: http://host:port/apps/{app_id}.
-func (s *Server) PusherAPI(appID string) string { return "http://" + s.Addr() + "/apps/" + appID }
+func (s *Server) PusherAPI(appID string) string { return s.BaseURL() + "/apps/" + appID }
 
 // handler routes the listener: the Lambda Invoke API first, /apps/... to
 // the Pusher HTTP API, [wsPath]/app/{key} and /pusher/... to the Pusher

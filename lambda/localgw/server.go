@@ -376,7 +376,7 @@ func (s *Server) wire(ctx context.Context, cfg ServerConfig) error {
 		// the Pusher stage.
 		var pubEnv []string
 		if cfg.Pusher != nil {
-			pubEnv = append(pubEnv, "WS_PUSHER_MANAGEMENT_ENDPOINT=http://"+s.Addr()+"/"+PusherStage)
+			pubEnv = append(pubEnv, "WS_PUSHER_MANAGEMENT_ENDPOINT="+s.BaseURL()+"/"+PusherStage)
 		}
 		pub, err := pool(FunctionPublisher, pubEnv...)
 		if err != nil {
@@ -469,16 +469,30 @@ func (s *Server) bootstrapEnv(cfg ServerConfig, endpoint string) []string {
 // Addr is the address the server listens on (host:port).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// hostPort is the address to reach the server at: the listener's, with an
+// unspecified host (listening on every interface: 0.0.0.0, ::) as
+// localhost, which a browser and a client can dial.
+func (s *Server) hostPort() string {
+	if a, ok := s.ln.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		return net.JoinHostPort("localhost", strconv.Itoa(a.Port))
+	}
+	return s.Addr()
+}
+
+// BaseURL is the gateway's HTTP base URL (demo page, /metrics):
+// http://host:port.
+func (s *Server) BaseURL() string { return "http://" + s.hostPort() }
+
 // URL is the WebSocket endpoint: ws://host:port/stage.
-func (s *Server) URL() string { return "ws://" + s.Addr() + "/" + s.stage }
+func (s *Server) URL() string { return "ws://" + s.hostPort() + "/" + s.stage }
 
 // ManagementEndpoint is the management API's base URL (the SDK's
 // BaseEndpoint, WS_MANAGEMENT_ENDPOINT): http://host:port/stage.
-func (s *Server) ManagementEndpoint() string { return "http://" + s.Addr() + "/" + s.stage }
+func (s *Server) ManagementEndpoint() string { return s.BaseURL() + "/" + s.stage }
 
 // LambdaEndpoint is the Lambda Invoke API's base URL (the Lambda client's
 // BaseEndpoint): http://host:port.
-func (s *Server) LambdaEndpoint() string { return "http://" + s.Addr() }
+func (s *Server) LambdaEndpoint() string { return s.BaseURL() }
 
 // Gateway returns the gateway.
 func (s *Server) Gateway() *Gateway { return s.gw }
