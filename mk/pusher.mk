@@ -24,8 +24,17 @@ test-pusher: wslocal-bin host-lambdas pusher-web ## pusher-js, laravel-echo and 
 TEST_TIERS += test-pusher-browser
 
 # The presence chat page (/pusher.html) loads pusher-js and laravel-echo from
-# test/pusher/node_modules (wslocal's -web-node-modules default): make dev installs them.
-dev: pusher-web
+# test/pusher/node_modules (wslocal's -web-node-modules default): make dev
+# installs them when npm is there; the gateway itself needs no Node, so
+# without npm it starts anyway and says what the page lacks.
+.PHONY: dev-pusher-web
+dev: dev-pusher-web
+dev-pusher-web:
+	@if command -v npm >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory pusher-web; \
+	else \
+	  echo "make dev: npm not found: the gateway starts, but its presence chat page (/pusher.html) has no pusher-js or laravel-echo until Node.js is installed" >&2; \
+	fi
 pusher-web:
 	cd $(PUSHER_TEST_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
