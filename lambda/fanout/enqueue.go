@@ -105,9 +105,10 @@ func (e *Enqueuer) Distribute(ctx context.Context, endpoint string, data []byte,
 // ids from pages; if the audience ends there it sends directly with s,
 // otherwise it enqueues the ids read so far and every later page in batches
 // and reports the batch count in Report.Batches (the workers deliver; the
-// rest of the Report stays empty). A payload over 128 KB is never enqueued:
-// s reports it as too large without a call. Direct sends keep only the
-// failures in Report.Results.
+// rest of the Report stays empty but for Failed, which counts, when
+// enqueuing fails, the recipients read that are not on the queue). A
+// payload over 128 KB is never enqueued: s reports it as too large without
+// a call. Direct sends keep only the failures in Report.Results.
 func (e *Enqueuer) SendOrDistribute(ctx context.Context, s *sender.Sender, endpoint string, data []byte, pages Pages) (sender.Report, error) {
 	if len(data) > sender.MaxPayload {
 		return s.SendPagesOmitDelivered(ctx, data, pages)
@@ -140,7 +141,13 @@ func (e *Enqueuer) SendOrDistribute(ctx context.Context, s *sender.Sender, endpo
 	if err == nil {
 		err = d.flush(ctx, true)
 	}
-	return sender.Report{Batches: d.batches}, err
+	if err != nil {
+		// The recipients read but not on the queue reach no one: counted
+		// as failed (recorded as DeliveriesLost). Those of pages never read
+		// are unknown.
+		return sender.Report{Batches: d.batches, Failed: len(d.seen) - d.enqueued}, err
+	}
+	return sender.Report{Batches: d.batches}, nil
 }
 
 // distribution is one fan-out being enqueued.
@@ -155,10 +162,14 @@ type distribution struct {
 	bytes    int
 	seq      int
 	batches  int
+	// sizes is each pending entry's recipient count; enqueued sums those
+	// of the entries SQS took.
+	sizes    map[string]int
+	enqueued int
 }
 
 func (e *Enqueuer) start(endpoint string, data []byte) *distribution {
-	return &distribution{e: e, id: e.newID(), endpoint: endpoint, data: data, seen: map[string]struct{}{}}
+	return &distribution{e: e, id: e.newID(), endpoint: endpoint, data: data, seen: map[string]struct{}{}, sizes: map[string]int{}}
 }
 
 func (d *distribution) add(ctx context.Context) func([]string) error {
@@ -197,7 +208,9 @@ func (d *distribution) seal(ctx context.Context) error {
 			return err
 		}
 	}
-	d.pending = append(d.pending, types.SendMessageBatchRequestEntry{Id: aws.String("b" + strconv.Itoa(d.seq)), MessageBody: aws.String(string(body))})
+	entryID := "b" + strconv.Itoa(d.seq)
+	d.pending = append(d.pending, types.SendMessageBatchRequestEntry{Id: aws.String(entryID), MessageBody: aws.String(string(body))})
+	d.sizes[entryID] = len(d.current)
 	d.bytes += len(body)
 	d.seq++
 	d.current = d.current[:0:0]
@@ -222,6 +235,9 @@ func (d *distribution) flush(ctx context.Context, final bool) error {
 			return errors.Join(faults, fmt.Errorf("enqueue fan-out %s: %w", d.id, err))
 		}
 		d.batches += len(out.Successful)
+		for _, ok := range out.Successful {
+			d.enqueued += d.sizes[aws.ToString(ok.Id)]
+		}
 		failed := map[string]bool{}
 		for _, f := range out.Failed {
 			if f.SenderFault {

@@ -520,6 +520,29 @@ func TestSendOrDistribute(t *testing.T) {
 		assert.Empty(t, resp.BatchItemFailures)
 		assert.Equal(t, int64(101), h.srv.Counts().Posts, "a redelivered batch is not sent again")
 	})
+	t.Run("recipients that could not be enqueued are reported failed", func(t *testing.T) {
+		h := newHarness(t, mgmtapitest.Options{AutoRegister: true})
+		q := &fakeSQS{fault: map[int]bool{2: true}} // SQS refuses the third batch for good
+		rep, err := newEnqueuer(t, q, 100, 30).SendOrDistribute(context.Background(), h.s, "", []byte("hi"), pagesOf(recipients(101), 40))
+		require.Error(t, err)
+		assert.Equal(t, 3, rep.Batches)
+		assert.Equal(t, 30, rep.Failed, "the refused batch's 30 recipients reach no one")
+		assert.Empty(t, rep.Results)
+	})
+	t.Run("a page that cannot be read fails the recipients read but not enqueued", func(t *testing.T) {
+		h := newHarness(t, mgmtapitest.Options{AutoRegister: true})
+		q := &fakeSQS{}
+		boom := errors.New("query failed")
+		rep, err := newEnqueuer(t, q, 100, 30).SendOrDistribute(context.Background(), h.s, "", []byte("hi"), func(fn func([]string) error) error {
+			if err := fn(recipients(130)); err != nil {
+				return err
+			}
+			return boom
+		})
+		require.ErrorIs(t, err, boom)
+		assert.Equal(t, 0, rep.Batches, "four full batches wait for a request of ten")
+		assert.Equal(t, 130, rep.Failed)
+	})
 	t.Run("payload over 128 KB is refused locally, never enqueued", func(t *testing.T) {
 		h := newHarness(t, mgmtapitest.Options{AutoRegister: true})
 		q := &fakeSQS{}

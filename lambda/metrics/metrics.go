@@ -10,8 +10,10 @@
 // functions that emit metrics: websocket, publisher, fanout, authorizer and
 // the Pusher-mode pusher) and, for AuthorizerDenied alone, Reason (one of
 // [DenyReasons]). No channel, connection, user or endpoint ever becomes a
-// dimension, so a deployment has at most len(Catalog) x 5 + len(DenyReasons) series whatever
-// its traffic. Recorders drop names and reasons outside those lists.
+// dimension, so a deployment has at most (len(Catalog) - 1) x 5 +
+// len(DenyReasons) x 5 series whatever its traffic (AuthorizerDenied exists
+// only with a Reason; only the authorizer records it, so 3 reasons in
+// practice). Recorders drop names and reasons outside those lists.
 package metrics
 
 import (
@@ -49,15 +51,19 @@ const (
 	// DeliveriesGone counts recipients that answered 410 GoneException; each
 	// is removed from the store (after the 30 s grace of realtime.GoneGrace).
 	DeliveriesGone = "DeliveriesGone"
-	// DeliveriesRefused counts recipients refused for good: payload too large
-	// (413 or the local guard) or forbidden (403).
+	// DeliveriesRefused counts recipients refused: payload too large (413) or
+	// forbidden (403). (A message over 128 KB is refused before any post and
+	// is not counted here; a fan-out worker's batch with 403s goes back to SQS,
+	// and each delivery of it counts them again.)
 	DeliveriesRefused = "DeliveriesRefused"
 	// DeliveriesFailed counts recipients still failing after every retry
 	// (throttled, 5xx, network, deadline).
 	DeliveriesFailed = "DeliveriesFailed"
 	// DeliveriesLost counts failed recipients that nothing will retry: sends
-	// made in-process by the websocket and publisher functions. (A fan-out
-	// worker's failed batch goes back to SQS and counts in BatchesFailed.)
+	// made in-process by the websocket and publisher functions, and the
+	// recipients of a distributed send that could not be put on the queue.
+	// (A fan-out worker's failed batch goes back to SQS and counts in
+	// BatchesFailed.)
 	DeliveriesLost = "DeliveriesLost"
 	// Throttled counts 429 LimitExceededException answers met.
 	Throttled = "Throttled"
@@ -169,7 +175,7 @@ var Catalog = []Definition{
 	def(DeliveriesGone, UnitCount, Counter, "recipients that answered 410 (removed)"),
 	def(DeliveriesRefused, UnitCount, Counter, "recipients refused for good (413 too large, 403 forbidden)"),
 	def(DeliveriesFailed, UnitCount, Counter, "recipients failing after every retry"),
-	def(DeliveriesLost, UnitCount, Counter, "failed recipients nothing will retry (in-process sends)"),
+	def(DeliveriesLost, UnitCount, Counter, "failed recipients nothing will retry (in-process sends, recipients a distributed send could not enqueue)"),
 	def(Throttled, UnitCount, Counter, "429 answers met"),
 	def(Retries, UnitCount, Counter, "extra posts after 429, 5xx or network errors, and welcome posts repeated before $connect returned"),
 	def(Recipients, UnitCount, Observation, "recipients per send"),
