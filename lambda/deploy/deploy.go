@@ -38,8 +38,8 @@ type Client struct {
 	Credentials aws.CredentialsProvider
 	// HTTP sends the requests; nil uses http.DefaultClient.
 	HTTP *http.Client
-	// Attempts is how many times a throttled (429) or conflicting (409)
-	// request is sent in all; 0 means DefaultAttempts.
+	// Attempts is how many times a throttled (429), conflicting (409) or
+	// denied (403) request is sent in all; 0 means DefaultAttempts.
 	Attempts int
 	// Backoff is the wait before the second attempt, doubled after each;
 	// 0 means DefaultBackoff.
@@ -107,10 +107,13 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("%d %s: %s", e.StatusCode, e.Type, e.Message)
 }
 
-// retryable reports whether API Gateway asks the caller to try again: too many
-// requests, or a conflicting change to the same API still in progress.
+// retryable reports whether trying again may succeed: too many requests, a
+// conflicting change to the same API still in progress, or a 403, which on
+// the first apply is most often the function's new role or policy not yet
+// in effect (IAM is eventually consistent): a lasting denial still fails,
+// after the last attempt.
 func (e *APIError) retryable() bool {
-	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusConflict
+	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusConflict || e.StatusCode == http.StatusForbidden
 }
 
 // CreateDeployment deploys the API's current routes to stage, retrying

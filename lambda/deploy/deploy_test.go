@@ -147,11 +147,27 @@ func TestCreateDeploymentDoesNotRetryOtherErrors(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
 	assert.Equal(t, "BadRequestException", apiErr.Type)
 	assert.Len(t, f.paths, 1)
+}
 
-	c, _ = newClient(t, answer{status: http.StatusForbidden, errorType: "AccessDeniedException", body: `{"message":"denied"}`})
+// TestCreateDeploymentRetriesADenial: on the first apply the role's policy
+// may not be in effect yet (403); a denial that lasts fails after the last
+// attempt.
+func TestCreateDeploymentRetriesADenial(t *testing.T) {
+	c, f := newClient(t,
+		answer{status: http.StatusForbidden, errorType: "AccessDeniedException", body: `{"message":"User is not authorized to perform: apigateway:POST"}`},
+		answer{status: http.StatusCreated, body: deployed},
+	)
+	d, err := c.CreateDeployment(context.Background(), "a1b2c3", "live", "")
+	require.NoError(t, err)
+	assert.Equal(t, "dep123", d.DeploymentID)
+	assert.Len(t, f.paths, 2)
+
+	c, f = newClient(t, answer{status: http.StatusForbidden, errorType: "AccessDeniedException", body: `{"message":"denied"}`})
 	_, err = c.CreateDeployment(context.Background(), "a1b2c3", "live", "")
+	var apiErr *deploy.APIError
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, "AccessDeniedException", apiErr.Type)
+	assert.Len(t, f.paths, 3, "every attempt")
 }
 
 func TestCreateDeploymentFailsOnAFailedDeployment(t *testing.T) {
