@@ -60,6 +60,18 @@ type ProgressLedger interface {
 // write and expires by TTL.
 const DefaultWindow = 24 * time.Hour
 
+// RedriveWindow is how long a released batch keeps its remaining recipients:
+// a batch that keeps failing goes to the dead-letter queue, which keeps it 14
+// days from its first enqueue (before any release), and may be redriven to
+// the queue any time in those days; a day more covers the redrive itself.
+// Were the item deleted sooner, a redriven batch would find no remaining
+// list and go to all its recipients again.
+const RedriveWindow = 15 * 24 * time.Hour
+
+// releasedWindow is how long a released batch is kept: window, or
+// RedriveWindow when longer.
+func releasedWindow(window time.Duration) time.Duration { return max(window, RedriveWindow) }
+
 // MemoryLedger is a Ledger in memory, for one process (tests, local gateway).
 type MemoryLedger struct {
 	mu      sync.Mutex
@@ -136,7 +148,7 @@ func (m *MemoryLedger) ReleaseRemaining(_ context.Context, id string, remaining 
 	case len(remaining) == 0:
 		delete(m.entries, id)
 	default:
-		m.entries[id] = ledgerEntry{released: true, until: m.now().Add(m.window), remaining: slices.Clone(remaining)}
+		m.entries[id] = ledgerEntry{released: true, until: m.now().Add(releasedWindow(m.window)), remaining: slices.Clone(remaining)}
 	}
 	return nil
 }
@@ -310,7 +322,7 @@ func (d *DynamoLedger) ReleaseRemaining(ctx context.Context, id string, remainin
 				":released": &types.AttributeValueMemberS{Value: stateReleased},
 				":running":  &types.AttributeValueMemberS{Value: stateRunning},
 				":rem":      &types.AttributeValueMemberL{Value: list},
-				":ttl":      num(d.now().Add(d.window).Unix()),
+				":ttl":      num(d.now().Add(releasedWindow(d.window)).Unix()),
 			},
 		})
 	}

@@ -58,4 +58,18 @@ func TestDynamoLedger(t *testing.T) {
 	assert.Equal(t, fmt.Sprint(now.Add(time.Hour).Unix()), ttl.Value)
 
 	runProgressLedgerContract(t, l, func(d time.Duration) { now = now.Add(d) })
+
+	// A released batch outlives the dead-letter queue's 14 days: a batch
+	// redriven from it still finds the recipients it had left.
+	c, _, err := l.ClaimRemaining(ctx, "redrive", time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, fanout.Claimed, c)
+	require.NoError(t, l.ReleaseRemaining(ctx, "redrive", []string{"x="}))
+	out, err = client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true), Key: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "batch#redrive"}, "sk": &types.AttributeValueMemberS{Value: "batch"},
+	}})
+	require.NoError(t, err)
+	ttl, ok = out.Item["ttl"].(*types.AttributeValueMemberN)
+	require.True(t, ok)
+	assert.Equal(t, fmt.Sprint(now.Add(fanout.RedriveWindow).Unix()), ttl.Value, "15 days, not the ledger's hour")
 }
