@@ -582,6 +582,40 @@ func TestWorkerRetriesABatchWhosePostsAreAllRefused(t *testing.T) {
 	}
 }
 
+// TestWorkerRetriesTheRefusedAmongDelivered: one post refused (403) among
+// delivered ones, none failed: the batch is not acknowledged as done (IAM
+// can refuse some posts while it comes into effect), and the redelivery
+// sends to that one recipient only.
+func TestWorkerRetriesTheRefusedAmongDelivered(t *testing.T) {
+	ids := recipients(5)
+	var phase, posts atomic.Int32
+	phase.Store(1)
+	h := newHarness(t, mgmtapitest.Options{AutoRegister: true, Inject: func(method, id string, _ int) int {
+		if phase.Load() == 2 && method == http.MethodPost {
+			posts.Add(1)
+		}
+		if phase.Load() == 1 && id == ids[2] {
+			return 403
+		}
+		return 0
+	}})
+	q := &fakeSQS{}
+	_, err := newEnqueuer(t, q, 0, 5).Distribute(context.Background(), "", []byte("m"), pagesOf(ids, 10))
+	require.NoError(t, err)
+	ev := q.event()
+	resp, err := h.worker.Handle(context.Background(), ev)
+	require.NoError(t, err)
+	require.Len(t, resp.BatchItemFailures, 1, "not done: one recipient was refused")
+	phase.Store(2)
+	resp, err = h.worker.Handle(context.Background(), ev)
+	require.NoError(t, err)
+	assert.Empty(t, resp.BatchItemFailures)
+	assert.Equal(t, int32(1), posts.Load(), "the redelivery posts to the refused recipient alone")
+	for _, id := range ids {
+		assert.Len(t, h.srv.Messages(id), 1, id)
+	}
+}
+
 // TestWorkerRedeliversOnlyToTheRefusedAndFailed: a batch with one post
 // refused (403) and one failed (503) among delivered ones is redelivered to
 // those two only; and when every post of a redelivery is refused, the next

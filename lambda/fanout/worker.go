@@ -86,7 +86,9 @@ func (w *Worker) sender(endpoint string) (*sender.Sender, error) {
 // (the event source mapping needs ReportBatchItemFailures). A batch is
 // retried when it could not be read, is held by another worker, or has
 // recipients that failed for a transient reason (throttled past the retries,
-// 5xx, network); gone, too large and forbidden recipients are final.
+// 5xx, network) or were refused with 403 (IAM not yet in effect: one API and
+// stage, so no recipient is refused for its own sake); gone and too large
+// recipients are final.
 //
 // The records of one invocation (messages_per_invocation) are delivered at
 // once through the same sender, so its limiter paces them together and the
@@ -233,12 +235,14 @@ func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage, b Batch, s 
 	case rep.Failed > 0:
 		// (Cut short by the deadline, the recipients not reached count as failed.)
 		failure = fmt.Sprintf("%d recipients failed", rep.Failed)
-	case rep.Forbidden > 0 && rep.Delivered == 0:
-		// Every post refused (IAM not yet in effect after a deploy, a
-		// policy without the batch's API): a fault of the deployment, not
-		// of the recipients. Retried, and kept in the DLQ if it lasts,
-		// rather than acknowledged as done.
-		failure = fmt.Sprintf("every post refused (%d forbidden)", rep.Forbidden)
+	case rep.Forbidden > 0:
+		// Posts refused (IAM not yet in effect after a deploy, a policy
+		// without the batch's API): a fault of the deployment, not of the
+		// recipients, since every post of a batch goes to the same API and
+		// stage; IAM's eventual consistency can refuse some and not others.
+		// Retried for those, and kept in the DLQ if it lasts, rather than
+		// acknowledged as done.
+		failure = fmt.Sprintf("%d posts refused (403)", rep.Forbidden)
 	}
 	if failure != "" {
 		// At-least-once: give the claim back so SQS's redelivery sends the
