@@ -616,6 +616,33 @@ func TestWorkerRetriesTheRefusedAmongDelivered(t *testing.T) {
 	}
 }
 
+// TestWorkerBatchWithRepeatedIDs: a queue message naming a recipient twice
+// (hand-made or edited: the Enqueuer never repeats one) is delivered once
+// per recipient, also across a redelivery.
+func TestWorkerBatchWithRepeatedIDs(t *testing.T) {
+	var phase atomic.Int32
+	phase.Store(1)
+	h := newHarness(t, mgmtapitest.Options{AutoRegister: true, Inject: func(_, id string, _ int) int {
+		if phase.Load() == 1 && id == "c=" {
+			return 503
+		}
+		return 0
+	}})
+	body, err := json.Marshal(fanout.Batch{ID: "hand-0", ConnectionIDs: []string{"a=", "a=", "b=", "c=", "b="}, Data: []byte("m")})
+	require.NoError(t, err)
+	ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: string(body), EventSource: "aws:sqs"}}}
+	resp, err := h.worker.Handle(context.Background(), ev)
+	require.NoError(t, err)
+	require.Len(t, resp.BatchItemFailures, 1)
+	phase.Store(2)
+	resp, err = h.worker.Handle(context.Background(), ev)
+	require.NoError(t, err)
+	assert.Empty(t, resp.BatchItemFailures)
+	for _, id := range []string{"a=", "b=", "c="} {
+		assert.Len(t, h.srv.Messages(id), 1, id)
+	}
+}
+
 // TestWorkerRedeliversOnlyToTheRefusedAndFailed: a batch with one post
 // refused (403) and one failed (503) among delivered ones is redelivered to
 // those two only; and when every post of a redelivery is refused, the next

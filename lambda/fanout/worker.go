@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -190,6 +191,26 @@ func retryable(rep sender.Report, recipients []string) []string {
 	return out
 }
 
+// withoutRepeats returns ids without their repeats, in order (ids itself
+// when there are none).
+func withoutRepeats(ids []string) []string {
+	seen := make(map[string]struct{}, len(ids))
+	for i, id := range ids {
+		if _, dup := seen[id]; dup {
+			out := slices.Clone(ids[:i])
+			for _, id := range ids[i+1:] {
+				if _, dup := seen[id]; !dup {
+					seen[id] = struct{}{}
+					out = append(out, id)
+				}
+			}
+			return out
+		}
+		seen[id] = struct{}{}
+	}
+	return ids
+}
+
 // errBusy means another worker holds the batch.
 var errBusy = errors.New("batch is being delivered by another worker")
 
@@ -221,6 +242,9 @@ func (w *Worker) deliver(ctx context.Context, rec events.SQSMessage, b Batch, s 
 		// An earlier delivery left these: the others already have it.
 		recipients = remaining
 	}
+	// The sender posts a repeated id once; the report then accounts for
+	// the list without repeats (a hand-made or edited message may repeat).
+	recipients = withoutRepeats(recipients)
 	rep := s.Send(ctx, recipients, b.Data)
 	w.cfg.Logger.InfoContext(ctx, "fan-out batch", "batchId", b.ID, "recipients", len(recipients),
 		"delivered", rep.Delivered, "gone", rep.Gone, "failed", rep.Failed, "retries", rep.Retries)
