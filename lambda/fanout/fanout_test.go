@@ -602,18 +602,8 @@ func TestWorkerRetriesTheRefusedAmongDelivered(t *testing.T) {
 	q := &fakeSQS{}
 	_, err := newEnqueuer(t, q, 0, 5).Distribute(context.Background(), "", []byte("m"), pagesOf(ids, 10))
 	require.NoError(t, err)
-	ev := q.event()
-	resp, err := h.worker.Handle(context.Background(), ev)
-	require.NoError(t, err)
-	require.Len(t, resp.BatchItemFailures, 1, "not done: one recipient was refused")
-	phase.Store(2)
-	resp, err = h.worker.Handle(context.Background(), ev)
-	require.NoError(t, err)
-	assert.Empty(t, resp.BatchItemFailures)
+	failThenDeliver(t, h, q.event(), &phase, ids) // not done at first: one recipient was refused
 	assert.Equal(t, int32(1), posts.Load(), "the redelivery posts to the refused recipient alone")
-	for _, id := range ids {
-		assert.Len(t, h.srv.Messages(id), 1, id)
-	}
 }
 
 // TestWorkerBatchWithRepeatedIDs: a queue message naming a recipient twice
@@ -631,6 +621,14 @@ func TestWorkerBatchWithRepeatedIDs(t *testing.T) {
 	body, err := json.Marshal(fanout.Batch{ID: "hand-0", ConnectionIDs: []string{"a=", "a=", "b=", "c=", "b="}, Data: []byte("m")})
 	require.NoError(t, err)
 	ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: string(body), EventSource: "aws:sqs"}}}
+	failThenDeliver(t, h, ev, &phase, []string{"a=", "b=", "c="})
+}
+
+// failThenDeliver handles ev, which must fail (one record), moves phase to
+// 2, handles it again, which must succeed, and checks that each of ids got
+// the message exactly once.
+func failThenDeliver(t *testing.T, h *harness, ev events.SQSEvent, phase *atomic.Int32, ids []string) {
+	t.Helper()
 	resp, err := h.worker.Handle(context.Background(), ev)
 	require.NoError(t, err)
 	require.Len(t, resp.BatchItemFailures, 1)
@@ -638,7 +636,7 @@ func TestWorkerBatchWithRepeatedIDs(t *testing.T) {
 	resp, err = h.worker.Handle(context.Background(), ev)
 	require.NoError(t, err)
 	assert.Empty(t, resp.BatchItemFailures)
-	for _, id := range []string{"a=", "b=", "c="} {
+	for _, id := range ids {
 		assert.Len(t, h.srv.Messages(id), 1, id)
 	}
 }
@@ -665,17 +663,7 @@ func TestWorkerRedeliversOnlyToTheRefusedAndFailed(t *testing.T) {
 		q := &fakeSQS{}
 		_, err := newEnqueuer(t, q, 0, 10).Distribute(context.Background(), "", []byte("m"), pagesOf(ids, 10))
 		require.NoError(t, err)
-		ev := q.event()
-		resp, err := h.worker.Handle(context.Background(), ev)
-		require.NoError(t, err)
-		require.Len(t, resp.BatchItemFailures, 1)
-		phase.Store(2)
-		resp, err = h.worker.Handle(context.Background(), ev)
-		require.NoError(t, err)
-		assert.Empty(t, resp.BatchItemFailures)
-		for _, id := range ids {
-			assert.Len(t, h.srv.Messages(id), 1, id)
-		}
+		failThenDeliver(t, h, q.event(), &phase, ids)
 	})
 	t.Run("every post of a redelivery refused", func(t *testing.T) {
 		var phase atomic.Int32
