@@ -104,9 +104,11 @@ func main() {
 // byte for byte. GOENV=off drops the caller's `go env -w` file, which an
 // empty variable does not override (GOEXPERIMENT= would fall back to it);
 // the settings of that file that only say where modules come from and where
-// caches live come back through goSettings.
+// caches live come back through goSettings. GOWORK=off keeps a Go workspace
+// (GOWORK, or a go.work in a parent folder) out: its godebug lines, for one,
+// change the binary's default GODEBUG.
 func buildEnv(goos, arch string) []string {
-	return []string{"GOENV=off", "CGO_ENABLED=0", "GOOS=" + goos, "GOARCH=" + arch, "GOFLAGS=-buildvcs=false",
+	return []string{"GOENV=off", "GOWORK=off", "CGO_ENABLED=0", "GOOS=" + goos, "GOARCH=" + arch, "GOFLAGS=-buildvcs=false",
 		"GOAMD64=v1", "GOARM64=v8.0", "GOEXPERIMENT=", "GOFIPS140=off"}
 }
 

@@ -73,7 +73,7 @@ func TestGoFromEnvironment(t *testing.T) {
 }
 
 // TestBuildIgnoresTheCallersGoEnvFile: what `go env -w` set that changes a
-// binary (an experiment, the FIPS 140 module) does not reach the build,
+// binary (an experiment, the FIPS 140 module), or a Go workspace, does not reach the build,
 // while its module-source settings (a proxy) do. Checked with go's own view
 // of the build's environment.
 func TestBuildIgnoresTheCallersGoEnvFile(t *testing.T) {
@@ -81,15 +81,19 @@ func TestBuildIgnoresTheCallersGoEnvFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte("GOEXPERIMENT=nogreenteagc\nGOFIPS140=v1.0.0\nGOPROXY=https://proxy.example\nGOAMD64=v3\n"), 0o644))
 	t.Setenv("GOENV", file)
 	t.Setenv("GO", "")
+	// A workspace (godebug lines change the binary) is kept out too.
+	work := filepath.Join(t.TempDir(), "go.work")
+	require.NoError(t, os.WriteFile(work, []byte("go 1.26.0\n\ngodebug default=go1.24\n"), 0o644))
+	t.Setenv("GOWORK", work)
 	settings, err := readGoSettings()
 	require.NoError(t, err)
 	assert.Contains(t, settings, "GOPROXY=https://proxy.example")
 
-	cmd := exec.Command(goCommand(), "env", "-json", "GOEXPERIMENT", "GOFIPS140", "GOPROXY", "GOAMD64")
+	cmd := exec.Command(goCommand(), "env", "-json", "GOEXPERIMENT", "GOFIPS140", "GOPROXY", "GOAMD64", "GOWORK")
 	cmd.Env = append(append(os.Environ(), settings...), buildEnv("linux", "arm64")...)
 	out, err := cmd.Output()
 	require.NoError(t, err)
 	var got map[string]string
 	require.NoError(t, json.Unmarshal(out, &got))
-	assert.Equal(t, map[string]string{"GOEXPERIMENT": "", "GOFIPS140": "off", "GOPROXY": "https://proxy.example", "GOAMD64": "v1"}, got)
+	assert.Equal(t, map[string]string{"GOEXPERIMENT": "", "GOFIPS140": "off", "GOPROXY": "https://proxy.example", "GOAMD64": "v1", "GOWORK": "off"}, got)
 }
