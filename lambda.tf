@@ -117,7 +117,7 @@ resource "terraform_data" "build" {
   lifecycle {
     precondition {
       condition     = local.go_available
-      error_message = "Cannot build the Lambda functions: ${local.go_missing_reason}, and ${local.bundle_state}. Do one of: (1) deploy a bundled release, which needs no Go: pin the module source to a vX.Y.Z-bundled tag (\"github.com/wsforge/terraform-aws-websocket?ref=vX.Y.Z-bundled\"), whose dist/ holds zips built from exactly its sources; (2) set lambda_artifacts to the zips of a release (<function>-${var.lambda_architecture}.zip, checked against its SHA256SUMS); (3) install Go (the version in the module's go.mod) on PATH, or set go_command to its path, and the module builds from lambda/ at apply. See docs/module.md#artifacts."
+      error_message = "Cannot build the Lambda functions: ${local.go_missing_reason}, and ${local.bundle_state}. Do one of: (1) deploy a bundled release, which needs no Go: pin the module source to a vX.Y.Z-bundled tag (\"github.com/wsforge/terraform-aws-websocket?ref=vX.Y.Z-bundled&depth=1\"), whose dist/ holds zips built from exactly its sources; (2) set lambda_artifacts to the zips of a release (<function>-${var.lambda_architecture}.zip, checked against its SHA256SUMS); (3) install Go (the version in the module's go.mod) on PATH, or set go_command to its path, and the module builds from lambda/ at apply. See docs/module.md#artifacts."
     }
   }
 

@@ -2,7 +2,7 @@
 # Makes the release tree of a source tag: a commit whose parent is the tag's
 # commit and which adds only dist/manifest.json and dist/<arch>/<function>.zip
 # (from `make release-dist`, built from that tag's sources), tagged
-# <tag>-bundled. Module sources pin that tag (?ref=vX.Y.Z-bundled) to deploy
+# <tag>-bundled. Module sources pin that tag (?ref=vX.Y.Z-bundled&depth=1) to deploy
 # without Go. No branch, HEAD or working-tree file changes, so the zips never
 # land on main; pushing the new tag is up to the caller:
 #

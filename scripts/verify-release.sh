@@ -33,10 +33,16 @@ trap 'rm -rf "$work"' EXIT
 mkdir "$work/src"
 git archive --format=tar "$commit" | tar -x -C "$work/src"
 
-# A bundled tag's dist/ holds both architectures and its manifest lists both:
-# it is verified whole, never one architecture of it.
-if git cat-file -e "$commit:dist/manifest.json" 2>/dev/null &&
-  [[ "$(tr , '\n' <<<"$archs" | sort -u | paste -sd, -)" != "arm64,x86_64" ]]; then
+# A bundled tag (named -bundled, or with a dist/ in its tree) must carry the
+# zips of both architectures and a manifest listing both: it is verified
+# whole, never one architecture of it. Its dist/ is read from the tag's tree
+# (git ls-tree, git cat-file), not from git archive, which .gitattributes
+# export-ignore could filter.
+bundled=""
+if [[ "$tag" == *-bundled ]] || git cat-file -e "$commit:dist" 2>/dev/null; then
+  bundled=1
+fi
+if [[ -n "$bundled" && "$(tr , '\n' <<<"$archs" | sort -u | paste -sd, -)" != "arm64,x86_64" ]]; then
   die "$tag is a bundled tag: its dist/ and manifest hold both architectures, so it is verified whole; unset RELEASE_ARCHS (it is $archs)"
 fi
 
@@ -45,7 +51,9 @@ echo "verify-release: rebuilding $tag ($commit) with $("$go" env GOVERSION) for 
 rebuilt="$work/dist/assets/SHA256SUMS"
 
 status=0
-# Every published line must be rebuilt with the same sha256, and nothing more.
+# Every published line must be rebuilt with the same sha256, and nothing more
+# (a line may be in sha256sum's binary form, "HASH *NAME").
+sed 's/^\([0-9a-f]*\) \*/\1  /' "$sums" >"$work/published"
 while read -r want name; do
   [[ -n "$name" ]] || continue
   got="$(awk -v n="$name" '$2 == n {print $1}' "$rebuilt")"
@@ -56,35 +64,49 @@ while read -r want name; do
   else
     echo "OK       $name $got"
   fi
-done <"$sums"
+done <"$work/published"
 while read -r got name; do
-  grep -q "  $name\$" "$sums" || { echo "EXTRA    $name: rebuilt but not in $(basename "$sums")"; status=1; }
+  awk -v n="$name" '$2 == n {found = 1} END {exit !found}' "$work/published" ||
+    { echo "EXTRA    $name: rebuilt but not in $(basename "$sums")"; status=1; }
 done <"$rebuilt"
 
-# A bundled tag carries the zips themselves: they must be the rebuilt ones.
-if [[ -f "$work/src/dist/manifest.json" ]]; then
-  if cmp -s "$work/src/dist/manifest.json" "$work/dist/manifest.json"; then
-    echo "OK       dist/manifest.json of $tag"
+# A bundled tag carries the zips themselves: exactly the rebuilt ones and
+# the manifest, as regular files of its tree.
+if [[ -n "$bundled" ]]; then
+  if git cat-file -e "$commit:dist/manifest.json" 2>/dev/null; then
+    if git cat-file blob "$commit:dist/manifest.json" | cmp -s - "$work/dist/manifest.json"; then
+      echo "OK       dist/manifest.json of $tag"
+    else
+      echo "MISMATCH dist/manifest.json of $tag differs from the rebuilt one:"
+      diff <(git cat-file blob "$commit:dist/manifest.json") "$work/dist/manifest.json" || true
+      status=1
+    fi
   else
-    echo "MISMATCH dist/manifest.json of $tag differs from the rebuilt one:"; diff "$work/src/dist/manifest.json" "$work/dist/manifest.json" || true
-    status=1
+    echo "MISSING  dist/manifest.json of $tag: a bundled tag without its manifest (the module would build instead)"; status=1
   fi
   IFS=, read -r -a arch_list <<<"$archs"
   for arch in "${arch_list[@]}"; do
     for zip in "$work/dist/$arch"/*.zip; do
       rel="dist/$arch/$(basename "$zip")"
-      if cmp -s "$zip" "$work/src/$rel"; then
+      if ! git cat-file -e "$commit:$rel" 2>/dev/null; then
+        echo "MISSING  $rel of $tag"; status=1
+      elif git cat-file blob "$commit:$rel" | cmp -s - "$zip"; then
         echo "OK       $rel of $tag"
       else
         echo "MISMATCH $rel of $tag differs from the rebuilt zip"; status=1
       fi
     done
   done
-  # Exactly those: nothing else in the tag's dist/.
-  while read -r rel; do
-    [[ "$rel" == dist/manifest.json || ( "$rel" =~ ^dist/[^/]+/[^/]+\.zip$ && "$rel" != dist/assets/* && -f "$work/$rel" ) ]] ||
-      { echo "EXTRA    $rel of $tag: not a rebuilt file"; status=1; }
-  done < <(cd "$work/src" && find dist -type f | sort)
+  # Exactly those, as regular files: nothing else in the tag's dist/ (no
+  # symlink, no .gitattributes, no other zip).
+  while IFS=$'\t' read -r meta rel; do
+    mode="${meta%% *}"
+    if [[ "$mode" != 100644 && "$mode" != 100755 ]]; then
+      echo "EXTRA    $rel of $tag: not a regular file (mode $mode)"; status=1
+    elif [[ "$rel" != dist/manifest.json && ! ( "$rel" =~ ^dist/[^/]+/[^/]+\.zip$ && "$rel" != dist/assets/* && -f "$work/$rel" ) ]]; then
+      echo "EXTRA    $rel of $tag: not a rebuilt file"; status=1
+    fi
+  done < <(git ls-tree -r --full-tree "$commit" -- dist)
 fi
 
 # A bundled tag is its source tag plus dist/: nothing else may differ (the
@@ -109,7 +131,10 @@ if [[ $status -ne 0 ]]; then
   for m in "$work/src/dist/manifest.json" "$(dirname "$sums")/manifest.json"; do
     [[ -z "$release_go" && -f "$m" ]] && release_go="$(sed -n 's/.*"go_version": "\(.*\)".*/\1/p' "$m")"
   done
-  echo "verify-release: $tag does NOT reproduce${release_go:+ (the release was built with $release_go; this build used $("$go" env GOVERSION))}" >&2
+  used_go="$("$go" env GOVERSION)"
+  # The Go version is worth naming only when it differs.
+  [[ "$release_go" == "$used_go" ]] && release_go=""
+  echo "verify-release: $tag does NOT reproduce${release_go:+ (the release was built with $release_go; this build used $used_go)}" >&2
   exit 1
 fi
 echo "verify-release: $tag reproduces $(basename "$sums") exactly" >&2

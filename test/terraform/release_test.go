@@ -119,21 +119,41 @@ func TestReleaseTreeDeploysWithoutGo(t *testing.T) {
 	assert.Contains(t, out, "OK       "+bundledTag+" differs from "+releaseTag+" only in dist/")
 
 	// A bundled tag with a file more in dist/ and an edited main.tf (which
-	// the zips' source hash does not cover) fails, naming both.
+	// the zips' source hash does not cover) fails, naming both; so do a
+	// missing manifest, a damaged zip, a symlink, and files git archive
+	// would hide (.gitattributes export-ignore): dist/ is read from the
+	// tag's tree. The SHA256SUMS here is in sha256sum's binary form.
 	git(t, repo, "tag", "v0.1.1", releaseTag)
 	tree := filepath.Join(t.TempDir(), "tampered")
 	git(t, repo, "worktree", "add", "-q", "--detach", tree, bundledTag)
 	require.NoError(t, os.WriteFile(filepath.Join(tree, "dist", "arm64", "extra.zip"), []byte("x"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(tree, "dist", "arm64", "hidden.zip"), []byte("x"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(tree, "dist", ".gitattributes"), []byte("hidden.zip export-ignore\n.gitattributes export-ignore\n"), 0o644))
+	require.NoError(t, os.Symlink("websocket.zip", filepath.Join(tree, "dist", "arm64", "link.zip")))
+	appendLine(t, filepath.Join(tree, "dist", "arm64", "websocket.zip"), "x")
 	appendLine(t, filepath.Join(tree, "main.tf"), "# an edit")
-	git(t, tree, "add", "-f", "dist/arm64/extra.zip", "main.tf")
+	git(t, tree, "rm", "-q", "dist/manifest.json")
+	git(t, tree, "add", "-f", "dist", "main.tf")
 	git(t, tree, "commit", "-q", "-m", "tampered")
 	git(t, tree, "tag", "v0.1.1-bundled")
 	git(t, repo, "worktree", "remove", "--force", tree)
-	out, err = runE(repo, nil, "scripts/verify-release.sh", "v0.1.1-bundled", sums)
+	binarySums := filepath.Join(t.TempDir(), "SHA256SUMS")
+	require.NoError(t, os.WriteFile(binarySums, regexp.MustCompile(`(?m)^([0-9a-f]{64})  `).ReplaceAll(readFile(t, sums), []byte("$1 *")), 0o644))
+	out, err = runE(repo, nil, "scripts/verify-release.sh", "v0.1.1-bundled", binarySums)
 	require.Error(t, err, "a bundled tag with more than its source and dist/ must fail: %s", out)
-	assert.Contains(t, out, "EXTRA    dist/arm64/extra.zip of v0.1.1-bundled")
-	assert.Contains(t, out, "CHANGED  main.tf: v0.1.1-bundled differs from v0.1.1 outside dist/")
-	assert.Contains(t, out, "OK       publisher-arm64.zip", "the zips themselves still reproduce")
+	for _, want := range []string{
+		"EXTRA    dist/arm64/extra.zip of v0.1.1-bundled: not a rebuilt file",
+		"EXTRA    dist/arm64/hidden.zip of v0.1.1-bundled: not a rebuilt file",
+		"EXTRA    dist/.gitattributes of v0.1.1-bundled: not a rebuilt file",
+		"EXTRA    dist/arm64/link.zip of v0.1.1-bundled: not a regular file (mode 120000)",
+		"MISSING  dist/manifest.json of v0.1.1-bundled",
+		"MISMATCH dist/arm64/websocket.zip of v0.1.1-bundled differs from the rebuilt zip",
+		"CHANGED  main.tf: v0.1.1-bundled differs from v0.1.1 outside dist/",
+	} {
+		assert.Contains(t, out, want)
+	}
+	assert.Contains(t, out, "OK       publisher-arm64.zip", "the zips themselves still reproduce (binary-form sums read)")
+	assert.NotContains(t, out, "the release was built with", "the same Go version is not blamed")
 
 	// A published sum that the source does not build fails, naming the asset.
 	body, err = os.ReadFile(sums)
@@ -269,7 +289,7 @@ func requireNoGoError(t *testing.T, opts *terraform.Options, cause string) {
 	}
 	assert.Contains(t, text, "Cannot build the Lambda functions: "+cause)
 	for _, remedy := range []string{
-		`pin the module source to a vX.Y.Z-bundled tag ("github.com/wsforge/terraform-aws-websocket?ref=vX.Y.Z-bundled")`,
+		`pin the module source to a vX.Y.Z-bundled tag ("github.com/wsforge/terraform-aws-websocket?ref=vX.Y.Z-bundled&depth=1")`,
 		"set lambda_artifacts to the zips of a release (<function>-arm64.zip, checked against its SHA256SUMS)",
 		"install Go (the version in the module's go.mod) on PATH, or set go_command to its path",
 	} {
