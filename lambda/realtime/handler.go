@@ -446,7 +446,8 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 		if presence && req.UserID == "" {
 			return nil, protocol.Errorf(protocol.CodeForbidden, "presence channels need an authenticated user")
 		}
-		if _, err := m.joinAs(ctx, req.ConnectionID, f.Channel, true); err != nil {
+		added, err := m.joinAs(ctx, req.ConnectionID, f.Channel, true)
+		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, protocol.Errorf(protocol.CodeBadRequest, "connection is not registered")
 			}
@@ -455,7 +456,7 @@ func (m *Manager) dispatch(ctx context.Context, req *Request, f protocol.Frame) 
 			}
 			return nil, err
 		}
-		return m.subscribed(ctx, req, f, presence)
+		return m.subscribed(ctx, req, f, presence, added)
 	case protocol.ActionHistory:
 		if !protocol.AllowsChannel(req.Channels, f.Channel) {
 			return nil, protocol.Errorf(protocol.CodeForbidden, "not allowed to read %s", f.Channel)

@@ -16,19 +16,27 @@ import (
 // the stream's position and, with since, the recovered messages. History is
 // read after the join, so nothing published in between is missed (the
 // client drops duplicates by offset).
-func (m *Manager) subscribed(ctx context.Context, req *Request, f protocol.Frame, presence bool) ([]byte, error) {
+func (m *Manager) subscribed(ctx context.Context, req *Request, f protocol.Frame, presence, added bool) ([]byte, error) {
 	r := protocol.StreamReply{Type: replySubscribed, Channel: f.Channel}
 	if presence {
 		members, err := m.joinPresence(ctx, req, f.Channel)
 		if err != nil {
-			m.undoJoin(ctx, req.ConnectionID, f.Channel)
+			if added {
+				m.undoJoin(ctx, req.ConnectionID, f.Channel)
+			}
 			return nil, err
 		}
 		r.Members = members
 		if n := len(r.Encode()); n > maxRecoveryReply {
 			// The reply is the route response, one frame: past 128 KB API
 			// Gateway cannot deliver it, and the client would wait for it
-			// in vain. Refuse the subscribe instead, and take it back.
+			// in vain. Refuse the subscribe instead, and take it back when
+			// it made the membership: a member that was there before (a
+			// subscribe repeated, ?channels= at connect, the publisher's
+			// join) stays a member, only without the list.
+			if !added {
+				return nil, protocol.Errorf(protocol.CodeTooLarge, "presence channel %s has %d members: the subscribed reply listing them would take %d bytes, over %d (you stay a member)", f.Channel, len(members), n, maxRecoveryReply)
+			}
 			m.leavePresence(ctx, req.ConnectionID, f.Channel)
 			m.undoJoin(ctx, req.ConnectionID, f.Channel)
 			return nil, protocol.Errorf(protocol.CodeTooLarge, "presence channel %s has %d members: the subscribed reply listing them would take %d bytes, over %d", f.Channel, len(members), n, maxRecoveryReply)

@@ -196,15 +196,29 @@ func TestPresenceReplyOver128KBIsRefused(t *testing.T) {
 	reply := e.send("fits", "alice", "", "$default", `{"action":"subscribe","channel":"presence-big"}`)
 	assert.Contains(t, reply, `"type":"subscribed"`, "401 members fit")
 	assert.Less(t, len(reply), 131072)
+	e.connect("watch", "carol", "", "")
+	assert.Contains(t, e.send("watch", "carol", "", "$default", `{"action":"subscribe","channel":"presence-big"}`), `"type":"subscribed"`)
 
 	fill(400, 500)
 	e.connect("late", "bob", "", "")
 	reply = e.send("late", "bob", "", "$default", `{"action":"subscribe","channel":"presence-big"}`)
 	assert.Contains(t, reply, `"code":"too_large"`)
-	assert.Contains(t, reply, "presence channel presence-big has 502 members")
+	assert.Contains(t, reply, "presence channel presence-big has 503 members")
 	assert.NotContains(t, e.presenceUsers("presence-big"), "bob", "the refused subscriber is not a member")
 	chans, err := e.store.ConnectionChannels(ctx, "late")
 	require.NoError(t, err)
 	assert.Empty(t, chans, "and not subscribed")
 	assert.Equal(t, 1, e.memberLeft("fits", "bob"), "the others saw it leave again")
+
+	// A member that subscribes again (to get the list) is refused the same
+	// way, but stays a member: its membership was not made by this subscribe.
+	reply = e.send("fits", "alice", "", "$default", `{"action":"subscribe","channel":"presence-big"}`)
+	assert.Contains(t, reply, `"code":"too_large"`)
+	assert.Contains(t, reply, "you stay a member")
+	assert.Contains(t, e.presenceUsers("presence-big"), "alice")
+	chans, err = e.store.ConnectionChannels(ctx, "fits")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"presence-big"}, chans)
+	assert.Equal(t, 0, e.memberLeft("watch", "alice"), "nobody saw it leave")
+	assert.Equal(t, 1, e.memberLeft("watch", "bob"), "as they saw the refused newcomer leave")
 }
