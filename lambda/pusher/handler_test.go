@@ -576,9 +576,11 @@ func TestPresenceReplyOver128KBIsRefused(t *testing.T) {
 	}
 	var refused map[string]any
 	n := 0
+	sids := map[string]string{}
 	for ; n < 30 && refused == nil; n++ {
 		id := "c" + strconv.Itoa(n)
-		r := join(id, e.connect(id), "u"+strconv.Itoa(n))
+		sids[id] = e.connect(id)
+		r := join(id, sids[id], "u"+strconv.Itoa(n))
 		if r["event"] == "pusher:subscription_error" {
 			refused = r
 			break
@@ -606,6 +608,20 @@ func TestPresenceReplyOver128KBIsRefused(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"pusher_internal:member_added", "pusher_internal:member_removed"}, events)
+
+	// A member that subscribes again is refused the same way but stays
+	// subscribed and listed: this subscribe did not make its membership.
+	// (One more member, written directly, takes the list past 128 KB.)
+	_, err = e.presence.JoinPresence(t.Context(), pusher.StoreChannel("presence-big"), store.PresenceMember{ConnectionID: "extra", UserID: "extra", UserInfo: []byte(info), ExpiresAt: e.now().Add(time.Hour)}, 0)
+	require.NoError(t, err)
+	again := join("c0", sids["c0"], "u0")
+	assert.EqualValues(t, 413, data(t, again)["status"])
+	in, err = e.h.Manager().Store().IsMember(t.Context(), "c0", pusher.StoreChannel("presence-big"))
+	require.NoError(t, err)
+	assert.True(t, in, "still subscribed")
+	members, err = e.h.Members(t.Context(), "presence-big")
+	require.NoError(t, err)
+	assert.Len(t, members, n+1, "and still listed")
 }
 
 // TestGoLibraryRefusesWhatTheHTTPAPIRefuses: Members and TerminateUser meet

@@ -129,7 +129,8 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 			return SubscriptionError(ch, http.StatusUnauthorized, "Invalid signature: the auth of "+ch+" does not match")
 		}
 	}
-	if _, err := store.JoinLive(ctx, h.m.Store(), id, StoreChannel(ch), h.m.MaxChannelsPerConnection()); err != nil {
+	joined, err := store.JoinLive(ctx, h.m.Store(), id, StoreChannel(ch), h.m.MaxChannelsPerConnection())
+	if err != nil {
 		if errors.Is(err, store.ErrTooManyChannels) {
 			return SubscriptionError(ch, http.StatusForbidden, fmt.Sprintf("Too many channels: a connection may subscribe to at most %d", h.m.MaxChannelsPerConnection()))
 		}
@@ -139,7 +140,9 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 	if member != nil {
 		first, err := h.cfg.Presence.JoinPresence(ctx, StoreChannel(ch), *member, h.cfg.MaxPresenceUsers)
 		if errors.Is(err, store.ErrPresenceFull) {
-			_, _ = h.m.Store().Leave(ctx, id, StoreChannel(ch))
+			if joined {
+				_, _ = h.m.Store().Leave(ctx, id, StoreChannel(ch))
+			}
 			return SubscriptionError(ch, http.StatusForbidden, fmt.Sprintf("The presence channel has reached its limit of %d members", h.cfg.MaxPresenceUsers))
 		}
 		if err != nil {
@@ -169,9 +172,13 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 			// would get no answer while listed as a member. Taken back
 			// (the others get member_removed after their member_added) and
 			// refused, as protocol v1 refuses such a reply with too_large.
-			h.leavePresence(context.WithoutCancel(ctx), id, ch)
-			if _, err := h.m.Store().Leave(context.WithoutCancel(ctx), id, StoreChannel(ch)); err != nil {
-				h.log.ErrorContext(ctx, "leave presence channel with a reply over 128 KB", "connectionId", id, "channel", ch, "error", err)
+			// A connection that was subscribed before this (repeated)
+			// subscribe stays subscribed.
+			if joined {
+				h.leavePresence(context.WithoutCancel(ctx), id, ch)
+				if _, err := h.m.Store().Leave(context.WithoutCancel(ctx), id, StoreChannel(ch)); err != nil {
+					h.log.ErrorContext(ctx, "leave presence channel with a reply over 128 KB", "connectionId", id, "channel", ch, "error", err)
+				}
 			}
 			return SubscriptionError(ch, http.StatusRequestEntityTooLarge, fmt.Sprintf(
 				"The member list of %s (%d members, a reply of %d bytes) is more than the %d bytes a message may carry", ch, len(members), len(reply), sender.MaxPayload))
