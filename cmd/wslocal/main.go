@@ -161,7 +161,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		}
 		for _, x := range vals {
 			if err := f.Value.Set(x); err != nil {
-				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+				if kind, _ := flag.UnquoteUsage(f); kind != "" {
+					envErr = fmt.Errorf("%s=%q: invalid value for -%s (want a %s): %w", name, v, f.Name, kind, err)
+				} else {
+					envErr = fmt.Errorf("%s=%q: invalid value for -%s: %w", name, v, f.Name, err)
+				}
 				return
 			}
 		}
@@ -286,6 +290,11 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 	return cfg, nil
 }
 
+// jwtFlagNames names the flags behind the JWT environment variables in
+// errors.
+var jwtFlagNames = strings.NewReplacer(auth.EnvSecret, "-jwt-secret", auth.EnvPublicKey, "-jwt-public-key",
+	auth.EnvJWKSURL, "-jwt-jwks-url", auth.EnvLeeway, "-jwt-leeway", auth.EnvIdentitySource, "-identity-source")
+
 // run starts the gateway, prints its URLs and serves until ctx ends, then
 // closes every connection with 1001 and runs their $disconnect.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -304,7 +313,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	srv, err := localgw.Start(ctx, cfg)
 	if err != nil {
-		return err
+		// The JWT settings reach the authorizer as the environment the
+		// function gets on Lambda; here they came from flags.
+		return errors.New(jwtFlagNames.Replace(err.Error()))
 	}
 	storeName := "embedded (in memory)"
 	if o.dynamoEndpoint != "" {

@@ -106,7 +106,7 @@ func TestParseFlags(t *testing.T) {
 			assert.Equal(t, 1<<20, o.maxQueuedBytes)
 			assert.Empty(t, o.allowOrigins)
 		}},
-		{name: "bad environment value", env: map[string]string{"WSLOCAL_MAX_DURATION": "soon"}, wantErr: "WSLOCAL_MAX_DURATION"},
+		{name: "bad environment value", env: map[string]string{"WSLOCAL_MAX_DURATION": "soon"}, wantErr: `WSLOCAL_MAX_DURATION="soon": invalid value for -max-duration (want a duration)`},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "missing key file", args: []string{"-jwt-public-key", "@/nonexistent.pem"}, wantErr: "-jwt-public-key"},
 		{name: "JWT defaults", check: func(t *testing.T, o *options) {
@@ -198,6 +198,20 @@ func TestBannerPrintsURLsThatWork(t *testing.T) {
 	c := localgwtest.MustDial(ctx, t, wsURL, "")
 	assert.Nil(t, c.Whoami(ctx).UserID)
 	require.NoError(t, stop())
+}
+
+// TestJWTErrorsNameTheFlags: the JWT settings reach the authorizer as the
+// function's environment, but a wslocal user set flags: errors name those.
+func TestJWTErrorsNameTheFlags(t *testing.T) {
+	for args, want := range map[string]string{
+		"-identity-source bogus":                 `-identity-source: identity source "bogus"`,
+		"-jwt-jwks-url https://127.0.0.1:1/jwks": "-jwt-secret and -jwt-jwks-url are all set",
+	} {
+		err := run(t.Context(), append([]string{"-addr", "127.0.0.1:0", "-jwt-secret", strings.Repeat("s", 40)}, strings.Fields(args)...), func(string) string { return "" }, io.Discard, io.Discard)
+		require.Error(t, err, args)
+		assert.Contains(t, err.Error(), want, args)
+		assert.NotContains(t, err.Error(), "WS_JWT_", args)
+	}
 }
 
 // startRun runs the command in-process with args until its start-up lines
