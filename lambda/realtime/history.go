@@ -31,6 +31,10 @@ type HistoryRule struct {
 // MaxHistorySize bounds HistoryRule.Size.
 const MaxHistorySize = 10000
 
+// MaxHistoryTTL bounds HistoryRule.TTL, as the module's history[].ttl: 10
+// years.
+const MaxHistoryTTL = 87600 * time.Hour
+
 type historyRuleJSON struct {
 	Pattern string `json:"pattern"`
 	Size    int    `json:"size"`
@@ -64,8 +68,8 @@ func (r HistoryRule) Validate() error {
 	if r.Size < 1 || r.Size > MaxHistorySize {
 		return fmt.Errorf("history rule %q: size %d: want 1 to %d", r.Pattern, r.Size, MaxHistorySize)
 	}
-	if r.TTL < time.Second {
-		return fmt.Errorf("history rule %q: ttl %s: want at least 1s", r.Pattern, r.TTL)
+	if r.TTL < time.Second || r.TTL > MaxHistoryTTL {
+		return fmt.Errorf("history rule %q: ttl %s: want 1s to 87600h (10 years)", r.Pattern, r.TTL)
 	}
 	return nil
 }

@@ -271,7 +271,7 @@ func TestHistoryRules(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, HistoryRules{r}, back, "rules survive the env var round trip")
 
-	for _, bad := range []string{"chat-*", "chat-*:0:1h", "chat-*:x:1h", "chat-*:10:soon", "chat-*:10:0s", "[:10:1h"} {
+	for _, bad := range []string{"chat-*", "chat-*:0:1h", "chat-*:x:1h", "chat-*:10:soon", "chat-*:10:0s", "[:10:1h", "chat-*:10:87601h"} {
 		_, err := ParseHistoryRule(bad)
 		assert.Error(t, err, bad)
 	}
