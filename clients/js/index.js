@@ -217,6 +217,9 @@ export class Subscription extends Emitter {
     for (const f of frames) if (!rank.has(f.epoch)) rank.set(f.epoch, rank.size);
     frames.sort((a, b) => rank.get(a.epoch) - rank.get(b.epoch) || (a.offset ?? 0) - (b.offset ?? 0));
     for (const f of frames) this._push(f);
+    // Own publishes answered while the messages were held (the position
+    // did not move then) are passed over now.
+    if (!this._pending && this.position) this._moveTo(this.position.offset, this.position.epoch);
   }
 
   // _subscribed handles the reply to a (re)subscribe. The reply of the first

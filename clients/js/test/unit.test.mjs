@@ -421,6 +421,23 @@ test('messages that overtake the first subscribed reply reach handlers attached 
   c.close();
 });
 
+test('an own publish answered before the first subscribe\'s held messages go out moves the position', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  await c.connect();
+  const subscribing = c.subscribe('chat-own');
+  await tick();
+  const ws = FakeSocket.last;
+  ws.receive({ type: 'subscribed', channel: 'chat-own', epoch: 'e', offset: 0 });
+  const sub = await subscribing;
+  // Published at once, answered before the held messages are released.
+  const p = c.publish('chat-own', 'mine');
+  ws.receive({ type: 'published', channel: 'chat-own', offset: 1, epoch: 'e' });
+  await p;
+  await tick();
+  assert.deepEqual(sub.position, { offset: 1, epoch: 'e' }, 'passed over, so a resubscribe does not recover it');
+  c.close();
+});
+
 test('a subscribe refused with too_large rejects, and is not retried', async () => {
   const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, minReconnectDelay: 1, maxReconnectDelay: 2 });
   await c.connect();
