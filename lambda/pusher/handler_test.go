@@ -544,6 +544,51 @@ func TestSigninCountsAgainstTheChannelCap(t *testing.T) {
 	assert.Len(t, chans, 3)
 }
 
+// TestPresenceAsTheSignedInUser: a presence subscribe whose authorization
+// carries no channel_data (pusher-js after signin(), with an auth of
+// socket_id:channel) joins as the user the connection signed in as, with
+// that user's user_info; channel_data, when given, overrides it; without
+// either, the subscribe is refused saying what is missing.
+func TestPresenceAsTheSignedInUser(t *testing.T) {
+	e := newEnv(t, nil)
+	so := e.connect("o")
+	ocd := `{"user_id":"observer"}`
+	r := e.send("o", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-s", "auth": app.ChannelAuth(so, "presence-s", ocd), "channel_data": ocd}})
+	require.Equal(t, "pusher_internal:subscription_succeeded", r["event"], "%v", r)
+
+	sa := e.connect("a")
+	noData := map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-s", "auth": app.ChannelAuth(sa, "presence-s", "")}}
+	r = e.send("a", noData)
+	assert.Equal(t, "pusher:subscription_error", r["event"], "not signed in, no channel_data")
+	assert.Contains(t, data(t, r)["error"], "channel_data missing")
+
+	ud := `{"id":"signed-a","user_info":{"name":"Alice"}}`
+	require.Equal(t, "pusher:signin_success", e.send("a", map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.UserAuth(sa, ud), "user_data": ud}})["event"])
+	r = e.send("a", noData)
+	require.Equal(t, "pusher_internal:subscription_succeeded", r["event"], "%v", r)
+	presence := data(t, r)["presence"].(map[string]any)
+	assert.ElementsMatch(t, []any{"observer", "signed-a"}, presence["ids"])
+	assert.Equal(t, map[string]any{"name": "Alice"}, presence["hash"].(map[string]any)["signed-a"])
+	var added []map[string]any
+	for _, f := range e.frames("o") {
+		if f["event"] == "pusher_internal:member_added" {
+			added = append(added, data(t, f))
+		}
+	}
+	require.Len(t, added, 1)
+	assert.Equal(t, "signed-a", added[0]["user_id"])
+	assert.Equal(t, map[string]any{"name": "Alice"}, added[0]["user_info"])
+
+	// channel_data given overrides the signed-in user.
+	cd := `{"user_id":"override","user_info":{"name":"Other"}}`
+	r = e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-t", "auth": app.ChannelAuth(sa, "presence-t", cd), "channel_data": cd}})
+	require.Equal(t, "pusher_internal:subscription_succeeded", r["event"], "%v", r)
+	members, err := e.h.Members(t.Context(), "presence-t")
+	require.NoError(t, err)
+	require.Len(t, members, 1)
+	assert.Equal(t, "override", members[0].UserID)
+}
+
 // The per-connection channel cap of protocol v1 holds for Pusher clients too:
 // a subscribe past it is a 403 subscription_error and the connection stays.
 func TestSubscribeBeyondChannelCap(t *testing.T) {

@@ -110,7 +110,18 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 			return SubscriptionError(ch, http.StatusUnauthorized, "Invalid signature: the auth of "+ch+" does not match")
 		}
 		var cd channelData
-		if err := json.Unmarshal([]byte(d.ChannelData), &cd); err != nil || cd.userID() == "" {
+		if d.ChannelData == "" {
+			// No user object from the authorization: the one the
+			// connection signed in with (pusher:signin), as Pusher does.
+			signed, err := h.signedInUser(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				return SubscriptionError(ch, http.StatusBadRequest, "channel_data missing: authorize "+ch+" with the user's presence data (user_id, user_info), or sign in (pusher:signin) first")
+			}
+			if err != nil {
+				return h.internal(ctx, id, ch, err)
+			}
+			cd = signed
+		} else if err := json.Unmarshal([]byte(d.ChannelData), &cd); err != nil || cd.userID() == "" {
 			return SubscriptionError(ch, http.StatusBadRequest, "channel_data must be a JSON object with a user_id")
 		}
 		if !store.ValidUserID(cd.userID()) {
@@ -268,7 +279,8 @@ func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
 		return ErrorFrame(CodeUnauthorized, "Invalid signature: the signin auth does not match")
 	}
 	var user struct {
-		ID json.RawMessage `json:"id"`
+		ID       json.RawMessage `json:"id"`
+		UserInfo json.RawMessage `json:"user_info"`
 	}
 	if err := json.Unmarshal([]byte(d.UserData), &user); err != nil {
 		return ErrorFrame(CodeUnauthorized, "user_data must be a JSON object with an id")
@@ -292,7 +304,37 @@ func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
 		h.log.ErrorContext(ctx, "signin join", "connectionId", id, "error", err)
 		return ErrorFrame(CodeGenericReconnect, "Internal error")
 	}
+	// Kept for the presence channels it then subscribes to without
+	// channel_data: the signed-in user is the member (one write).
+	member, err := json.Marshal(struct {
+		UserID   json.RawMessage `json:"user_id"`
+		UserInfo json.RawMessage `json:"user_info,omitempty"`
+	}{user.ID, user.UserInfo})
+	if err == nil {
+		_, err = h.cfg.Values.PutValue(ctx, signedInKey(id), member, h.cfg.Now().Add(store.DefaultTTL), false)
+	}
+	if err != nil {
+		h.log.ErrorContext(ctx, "signin user", "connectionId", id, "error", err)
+		return ErrorFrame(CodeGenericReconnect, "Internal error")
+	}
 	return reply
+}
+
+// signedInKey keys the user a connection signed in as.
+func signedInKey(id string) string { return "pusher-user#" + id }
+
+// signedInUser is the user connection id signed in as (pusher:signin), as a
+// presence member's channel_data, or store.ErrNotFound.
+func (h *Handler) signedInUser(ctx context.Context, id string) (channelData, error) {
+	v, err := h.cfg.Values.GetValue(ctx, signedInKey(id))
+	if err != nil {
+		return channelData{}, err
+	}
+	var cd channelData
+	if err := json.Unmarshal(v, &cd); err != nil {
+		return channelData{}, fmt.Errorf("signed-in user of %s: %w", id, err)
+	}
+	return cd, nil
 }
 
 // clientEvent relays client-* on a private or presence channel the sender

@@ -289,6 +289,26 @@ test('signin, send to the user, terminate: the client is closed and reconnects w
   close(p);
 });
 
+test('presence as the signed-in user: an authorization without channel_data joins with the signin user object', async () => {
+  const obs = client({ presence: { user_id: 'observer' } });
+  await connected(obs);
+  const { ch: obsCh } = await subscribed(obs, 'presence-signin');
+  const added = [];
+  obsCh.bind('pusher:member_added', (m) => added.push(m));
+
+  const p = client({ user: { id: 'signed-1', user_info: { name: 'Sig' } } }); // no presence data: authorizeChannel signs socket_id:channel
+  await connected(p);
+  p.signin();
+  await p.user.signinDonePromise;
+  const { ch } = await subscribed(p, 'presence-signin');
+  assert.equal(ch.members.me.id, 'signed-1');
+  assert.deepEqual(ch.members.me.info, { name: 'Sig' });
+  assert.equal(ch.members.count, 2);
+  await waitFor(() => added.length === 1, 'member_added for the signed-in user');
+  assert.deepEqual(added[0], { id: 'signed-1', info: { name: 'Sig' } });
+  close(p, obs);
+});
+
 test('cache channels: the last event on subscribe, or pusher:cache_miss', async () => {
   await server.trigger('cache-news', 'headline', { title: 'cached' });
   const p = client();
