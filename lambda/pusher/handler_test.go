@@ -3,6 +3,7 @@ package pusher_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/url"
@@ -542,6 +543,34 @@ func TestSigninCountsAgainstTheChannelCap(t *testing.T) {
 	chans, err := e.h.Manager().Store().ConnectionChannels(context.Background(), "a")
 	require.NoError(t, err)
 	assert.Len(t, chans, 3)
+}
+
+// failingIncrement is a Values whose counters fail (a store error).
+type failingIncrement struct{ store.Values }
+
+func (failingIncrement) Increment(context.Context, string, time.Time) (int64, error) {
+	return 0, errors.New("ProvisionedThroughputExceededException")
+}
+
+// TestStoreFailureReconnects: a failure of the server's own answers
+// pusher:error 4200 and closes the connection, as Pusher's "reconnect
+// immediately" does; pusher-js reconnects on the close (it acts on no error
+// code sent over an open connection).
+func TestStoreFailureReconnects(t *testing.T) {
+	e := newEnv(t, func(c *pusher.Config) { c.Values = failingIncrement{c.Values} })
+	sa := e.connect("a")
+	r := e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "private-x", "auth": app.ChannelAuth(sa, "private-x", "")}})
+	require.Equal(t, "pusher_internal:subscription_succeeded", r["event"], "%v", r)
+	r = e.send("a", map[string]any{"event": "client-typing", "channel": "private-x", "data": "{}"})
+	assert.Nil(t, r, "no route response: the notice was posted")
+	var codes []any
+	for _, f := range e.frames("a") {
+		if f["event"] == "pusher:error" {
+			codes = append(codes, data(t, f)["code"])
+		}
+	}
+	assert.Equal(t, []any{float64(pusher.CodeGenericReconnect)}, codes)
+	assert.True(t, e.api.Deleted("a"), "and the connection closed")
 }
 
 // TestPresenceAsTheSignedInUser: a presence subscribe whose authorization

@@ -273,7 +273,7 @@ func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
 	sid, err := h.SocketIDOf(ctx, id)
 	if err != nil {
 		h.log.ErrorContext(ctx, "signin", "connectionId", id, "error", err)
-		return ErrorFrame(CodeGenericReconnect, "Internal error")
+		return h.reconnect(ctx, id)
 	}
 	if !h.cfg.App.VerifyUserAuth(d.Auth, sid, d.UserData) {
 		return ErrorFrame(CodeUnauthorized, "Invalid signature: the signin auth does not match")
@@ -302,7 +302,7 @@ func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
 			return ErrorFrame(CodeOverCapacity, fmt.Sprintf("Too many channels: signing in joins the user's channel, and a connection may be in at most %d", h.m.MaxChannelsPerConnection()))
 		}
 		h.log.ErrorContext(ctx, "signin join", "connectionId", id, "error", err)
-		return ErrorFrame(CodeGenericReconnect, "Internal error")
+		return h.reconnect(ctx, id)
 	}
 	// Kept for the presence channels it then subscribes to without
 	// channel_data: the signed-in user is the member (one write).
@@ -315,9 +315,29 @@ func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
 	}
 	if err != nil {
 		h.log.ErrorContext(ctx, "signin user", "connectionId", id, "error", err)
-		return ErrorFrame(CodeGenericReconnect, "Internal error")
+		return h.reconnect(ctx, id)
 	}
 	return reply
+}
+
+// reconnect answers a failure of the server's own (a store error) as Pusher
+// does with 4200, "reconnect immediately": pusher:error 4200 and then the
+// connection closed, since pusher-js acts on error codes only as close
+// codes or during the handshake, and API Gateway closes a connection with
+// its own code. The client reconnects and starts over on a new connection.
+// When the notice cannot be posted, the error frame is the answer instead.
+func (h *Handler) reconnect(ctx context.Context, id string) []byte {
+	frame := ErrorFrame(CodeGenericReconnect, "Internal error: reconnect")
+	ctx = context.WithoutCancel(ctx)
+	if err := h.m.SendToConnection(ctx, id, frame); err != nil {
+		h.log.ErrorContext(ctx, "reconnect: notify", "connectionId", id, "error", err)
+		return frame
+	}
+	h.cleanup(ctx, id)
+	if err := h.m.Disconnect(ctx, id); err != nil {
+		h.log.ErrorContext(ctx, "reconnect: close", "connectionId", id, "error", err)
+	}
+	return nil
 }
 
 // signedInKey keys the user a connection signed in as.
@@ -360,7 +380,7 @@ func (h *Handler) clientEvent(ctx context.Context, id string, f Frame, at time.T
 	n, err := h.cfg.Values.Increment(ctx, fmt.Sprintf("pusher-rate#%s#%d", id, window), expires)
 	if err != nil {
 		h.log.ErrorContext(ctx, "client event rate", "connectionId", id, "error", err)
-		return ErrorFrame(CodeGenericReconnect, "Internal error")
+		return h.reconnect(ctx, id)
 	}
 	if n > int64(h.cfg.ClientEventRate) {
 		return ErrorFrame(CodeClientEvent, fmt.Sprintf("Client event rejected: more than %d per second", h.cfg.ClientEventRate))
@@ -369,7 +389,7 @@ func (h *Handler) clientEvent(ctx context.Context, id string, f Frame, at time.T
 	in, err := h.m.Store().IsMember(ctx, id, StoreChannel(ch))
 	if err != nil {
 		h.log.ErrorContext(ctx, "client event membership", "connectionId", id, "error", err)
-		return ErrorFrame(CodeGenericReconnect, "Internal error")
+		return h.reconnect(ctx, id)
 	}
 	if !in {
 		return ErrorFrame(CodeClientEvent, "Client event rejected: subscribe to "+ch+" first")
@@ -387,7 +407,7 @@ func (h *Handler) clientEvent(ctx context.Context, id string, f Frame, at time.T
 	frame, err := h.number(ctx, ch, out.Encode())
 	if err != nil {
 		h.log.ErrorContext(ctx, "client event history", "connectionId", id, "channel", ch, "error", err)
-		return ErrorFrame(CodeGenericReconnect, "Internal error")
+		return h.reconnect(ctx, id)
 	}
 	h.remember(ctx, ch, frame)
 	if _, err := h.m.SendToStoredChannel(ctx, StoreChannel(ch), frame, id); err != nil {
