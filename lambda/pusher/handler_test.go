@@ -608,6 +608,16 @@ func TestPresenceAsTheSignedInUser(t *testing.T) {
 	assert.Equal(t, "signed-a", added[0]["user_id"])
 	assert.Equal(t, map[string]any{"name": "Alice"}, added[0]["user_info"])
 
+	// Subscribed as one user, a connection cannot become another by
+	// subscribing again.
+	other := `{"user_id":"someone-else"}`
+	r = e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-s", "auth": app.ChannelAuth(sa, "presence-s", other), "channel_data": other}})
+	assert.Equal(t, "pusher:subscription_error", r["event"], "%v", r)
+	assert.EqualValues(t, 400, data(t, r)["status"])
+	assert.Contains(t, data(t, r)["error"], "Already subscribed to presence-s as another user")
+	r = e.send("a", noData)
+	assert.Equal(t, "pusher_internal:subscription_succeeded", r["event"], "the same user again is fine")
+
 	// channel_data given overrides the signed-in user.
 	cd := `{"user_id":"override","user_info":{"name":"Other"}}`
 	r = e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "presence-t", "auth": app.ChannelAuth(sa, "presence-t", cd), "channel_data": cd}})

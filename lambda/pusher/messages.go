@@ -148,6 +148,13 @@ func (h *Handler) subscribe(ctx context.Context, id string, f Frame) []byte {
 		return h.internal(ctx, id, ch, err)
 	}
 	reply := SubscriptionSucceeded(ch)
+	if member != nil && !joined {
+		// Subscribed before: a member as one user cannot become another by
+		// subscribing again (the store keeps the first).
+		if was, err := h.cfg.Presence.PresenceMember(ctx, StoreChannel(ch), id); err == nil && was.UserID != member.UserID {
+			return SubscriptionError(ch, http.StatusBadRequest, fmt.Sprintf("Already subscribed to %s as another user: unsubscribe first to join as %s", ch, member.UserID))
+		}
+	}
 	if member != nil {
 		first, err := h.cfg.Presence.JoinPresence(ctx, StoreChannel(ch), *member, h.cfg.MaxPresenceUsers)
 		if errors.Is(err, store.ErrPresenceFull) {
