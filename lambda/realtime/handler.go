@@ -349,6 +349,8 @@ func (m *Manager) rollbackConnect(ctx context.Context, id string) {
 				m.leavePresence(ctx, id, ch)
 			}
 			m.emit(ctx, EventChannelLeft, map[string]any{"connectionId": id, "channel": ch})
+			// OnJoin ran for the joins taken back here: OnLeave pairs them.
+			m.runHook(ctx, "channel.left", func() error { return callJoinLeave(m.cfg.Hooks.OnLeave, ctx, id, ch) })
 		}
 	}); err != nil {
 		m.log.ErrorContext(ctx, "roll back refused connection", "connectionId", id, "error", err)

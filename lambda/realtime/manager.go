@@ -78,7 +78,8 @@ type Config struct {
 	ManagementEndpoint string
 	// Sender configures fan-out: concurrency, retries, rate cap.
 	Sender sender.Options
-	// TTL is how long a connection record lives (default store.DefaultTTL).
+	// TTL is how long a connection record lives (0: store.DefaultTTL; a
+	// negative one is an error).
 	TTL time.Duration
 	// MaxChannelsPerConnection caps the channels one connection may join
 	// (WS_MAX_CHANNELS_PER_CONNECTION); zero means
@@ -166,7 +167,10 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Poster == nil && cfg.NewPoster == nil {
 		return nil, errors.New("realtime: Config.Poster or Config.NewPoster is required")
 	}
-	if cfg.TTL <= 0 {
+	if cfg.TTL < 0 {
+		return nil, fmt.Errorf("realtime: Config.TTL %s: want a positive duration (0 for the default %s)", cfg.TTL, store.DefaultTTL)
+	}
+	if cfg.TTL == 0 {
 		cfg.TTL = store.DefaultTTL
 	}
 	if cfg.MaxChannelsPerConnection < 0 {
@@ -534,6 +538,9 @@ var ErrPresenceNeedsUser = errors.New("presence channels need a connection with 
 // user becomes a member (member_joined to the others on the user's first
 // connection), and a connection without a user gets ErrPresenceNeedsUser.
 func (m *Manager) Join(ctx context.Context, id, channel string) (bool, error) {
+	if !protocol.ValidChannel(channel) {
+		return false, fmt.Errorf("join %s to %q: %w", id, channel, ErrInvalidChannel)
+	}
 	if !strings.HasPrefix(channel, protocol.PresencePrefix) || m.cfg.Presence == nil {
 		return m.join(ctx, id, channel)
 	}
