@@ -72,7 +72,8 @@ type Hooks struct {
 
 // Reject refuses a $connect with an HTTP status (for example 403).
 type Reject struct {
-	// Status is the HTTP status API Gateway returns to the client.
+	// Status is the HTTP status API Gateway returns to the client: 400 to
+	// 599; anything else (a Reject is a refusal) answers 500.
 	Status int
 	// Reason is logged, never sent.
 	Reason string
@@ -284,7 +285,7 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 		if err := m.runHook(ctx, "connected", func() error { return m.cfg.Hooks.OnConnect(ctx, m, req) }); err != nil {
 			m.rollbackConnect(ctx, req.ConnectionID)
 			var rej *Reject
-			if errors.As(err, &rej) && rej.Status >= 400 {
+			if errors.As(err, &rej) && rej.Status >= 400 && rej.Status <= 599 {
 				return Response{StatusCode: rej.Status}, nil
 			}
 			return Response{StatusCode: http.StatusInternalServerError}, nil

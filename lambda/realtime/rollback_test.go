@@ -53,3 +53,12 @@ func TestNegativeTTLIsRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "Config.TTL -1s: want a positive duration")
 }
+
+// TestRejectOutsideTheErrorRangeIs500: a Reject is a refusal; a status that
+// is not one (302, 700) answers 500.
+func TestRejectOutsideTheErrorRangeIs500(t *testing.T) {
+	for _, status := range []int{302, 700} {
+		e := newEnv(t, Hooks{OnConnect: func(context.Context, *Manager, *Request) error { return &Reject{Status: status} }})
+		assert.Equal(t, http.StatusInternalServerError, e.connect("c", "alice", "", "").StatusCode, status)
+	}
+}
