@@ -13,9 +13,12 @@ export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
+  // The handlers the client sets take the socket's own event types (the DOM's
+  // MessageEvent and CloseEvent, the ws package's), so they are typed loosely:
+  // the client reads ev.data of a message and ev.code, ev.reason of a close.
   onopen: ((ev: any) => void) | null;
-  onmessage: ((ev: { data: any }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onmessage: ((ev: any) => void) | null;
+  onclose: ((ev: any) => void) | null;
   onerror: ((ev: any) => void) | null;
 }
 
@@ -99,6 +102,8 @@ export class ConnectionClosedError extends Error {
 
 /** A subscription; it survives reconnects and resubscribes with recovery. */
 export class Subscription {
+  /** Made by Client.subscribe(), not by hand. */
+  private constructor();
   readonly channel: string;
   /**
    * Position of the last message delivered, passed over (this client's own publish) or reported

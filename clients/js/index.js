@@ -255,6 +255,19 @@ export class Subscription extends Emitter {
         this._recoverByPages(reply, pending);
         return;
       }
+      if (reply.recovered === false && this.position && this.position.epoch !== reply.epoch && reply.offset > 0) {
+        // Recovery refused in a new epoch: what the old epoch held after the
+        // position is gone (reported from offset 0 of the new one), but the
+        // new epoch's messages up to the reply's offset are in the history:
+        // read them, page by page, before what arrived meanwhile.
+        this._moveTo(0, reply.epoch);
+        this.unrecovered++;
+        this.emit('unrecovered', { offset: 0, epoch: reply.epoch });
+        this._fillGap(reply.epoch, reply.offset + 1, pending).then((lost) => {
+          if (lost !== null) this.emit('subscribed', reply);
+        });
+        return;
+      }
       if (reply.recovered === true) {
         this.recoveries++;
         for (const p of reply.publications || []) {
@@ -324,6 +337,7 @@ export class Client extends Emitter {
     this._closed = true;
     this._attempt = 0;
     this._timer = null;
+    this._dialing = false;
     this._pingTimer = null;
     /** Number of connections opened so far. */
     this.connections = 0;
@@ -339,7 +353,7 @@ export class Client extends Emitter {
       if (this.connected) return resolve();
       const off = this.on('connected', () => { off(); resolve(); });
     });
-    if (!this._ws && !this._timer) this._dial();
+    if (!this._ws && !this._timer && !this._dialing) this._dial();
     return opened;
   }
 
@@ -366,6 +380,11 @@ export class Client extends Emitter {
     if (sub) return sub._ready ? sub._ready.promise : Promise.resolve(sub);
     sub = new Subscription(this, channel);
     this._subs.set(channel, sub);
+    // An unsubscribe of an earlier subscription still queued (across a
+    // reconnect the resubscribes go first) would undo this one: it is dropped.
+    for (const r of this._queue) {
+      if (r.frame && r.frame.action === 'unsubscribe' && r.frame.channel === channel) r.frame = () => null;
+    }
     const ready = {};
     ready.promise = new Promise((resolve, reject) => { ready.resolve = resolve; ready.reject = reject; });
     sub._ready = ready;
@@ -404,8 +423,11 @@ export class Client extends Emitter {
 
   async _dial() {
     this._timer = null;
+    // One dial at a time: connect() while the token is fetched opens no second socket.
+    this._dialing = true;
     let url;
-    try { url = await this._url(); } catch (err) { this.emit('error', err); this._scheduleReconnect(); return; }
+    try { url = await this._url(); } catch (err) { this._dialing = false; this.emit('error', err); this._scheduleReconnect(); return; }
+    this._dialing = false;
     if (this._closed) return;
     const ws = new this._WebSocket(url, this.options.protocols);
     this._ws = ws;

@@ -79,7 +79,7 @@ test('a resubscribe merges recovered and live messages by offset, once each', as
   c.close();
 });
 
-test('recovered:false is reported and tracking restarts from the new position', async () => {
+test('recovered:false in a new epoch is reported, and the new epoch is read from its start', async () => {
   const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, minReconnectDelay: 1, maxReconnectDelay: 2 });
   await c.connect();
   let ws = FakeSocket.last;
@@ -88,15 +88,23 @@ test('recovered:false is reported and tracking restarts from the new position', 
   ws.receive({ type: 'subscribed', channel: 'chat-3', epoch: 'old', offset: 3 });
   const sub = await subscribing;
   const lost = [];
+  const got = [];
   sub.on('unrecovered', (pos) => lost.push(pos));
+  sub.on('message', (d) => got.push(d));
   ws.close(1006, '');
   await new Promise((r) => { const off = c.on('connected', () => { off(); r(); }); });
   ws = FakeSocket.last;
   await tick();
-  ws.receive({ type: 'subscribed', channel: 'chat-3', recovered: false, epoch: 'new', offset: 7 });
+  ws.receive({ type: 'subscribed', channel: 'chat-3', recovered: false, epoch: 'new', offset: 3 });
+  ws.receive(msg('chat-3', 4, 'new', 'n4')); // live, while the new epoch is read
   await tick();
-  assert.deepEqual(lost, [{ offset: 7, epoch: 'new' }]);
-  assert.deepEqual(sub.position, { offset: 7, epoch: 'new' });
+  assert.deepEqual(lost, [{ offset: 0, epoch: 'new' }], 'the rest of the old epoch is reported');
+  assert.deepEqual(ws.sent.at(-1), { action: 'history', channel: 'chat-3', since: { offset: 0, epoch: 'new' }, limit: 3 });
+  ws.receive({ type: 'history', channel: 'chat-3', epoch: 'new', offset: 4, publications: [1, 2, 3].map((o) => ({ offset: o, data: 'n' + o })) });
+  await tick();
+  assert.deepEqual(got, ['n1', 'n2', 'n3', 'n4'], 'the new epoch from its start, then the live message');
+  assert.deepEqual(sub.position, { offset: 4, epoch: 'new' });
+  assert.equal(sub.unrecovered, 1);
   c.close();
 });
 
@@ -525,5 +533,41 @@ test('a resubscribe reports the joins and leaves missed while disconnected', asy
   await tick();
   assert.deepEqual(events, ['+dave', '-bob', '+carol']);
   assert.deepEqual([...sub.members].sort(), ['carol', 'dave', 'me']);
+  c.close();
+});
+
+test('connect() twice while the token is fetched opens one socket; close() leaves none open', async () => {
+  const made = [];
+  class Counting extends FakeSocket { constructor(url) { super(url); made.push(this); } }
+  const c = new Client('ws://example.invalid/dev', {
+    WebSocket: Counting, pingInterval: 0,
+    token: () => new Promise((r) => setTimeout(() => r('tok'), 20)),
+  });
+  await Promise.all([c.connect(), c.connect()]);
+  await new Promise((r) => setTimeout(r, 60)); // a second token fetch would have ended by now
+  assert.equal(made.length, 1);
+  c.close();
+  assert.deepEqual(made.map((w) => w.readyState), [3]);
+});
+
+test('an unsubscribe queued across a reconnect does not undo a later subscribe of the channel', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, minReconnectDelay: 1, maxReconnectDelay: 2 });
+  await c.connect();
+  const { ws, sub } = await subscribed(c, 'chat-us', { epoch: 'e', offset: 0 });
+  const pub = c.publish('chat-us', 'x'); // in flight: the unsubscribe queues behind it
+  const unsub = sub.unsubscribe();
+  await tick();
+  ws.close(1006, '');
+  pub.catch(() => {});
+  const again = c.subscribe('chat-us');
+  await reconnected(c);
+  await tick();
+  const ws2 = FakeSocket.last;
+  assert.deepEqual(ws2.sent.map((f) => f.action), ['subscribe']);
+  ws2.receive({ type: 'subscribed', channel: 'chat-us', epoch: 'e', offset: 1 });
+  await again;
+  await unsub;
+  await tick();
+  assert.deepEqual(ws2.sent.map((f) => f.action), ['subscribe'], 'the stale unsubscribe is never sent');
   c.close();
 });
