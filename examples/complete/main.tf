@@ -42,9 +42,10 @@ locals {
   echo_zip = "${path.module}/.terraform/echo.zip"
 }
 
-# Zips echo/index.mjs at apply time (Go is needed for the module's own build
-# anyway); the function's source_code_hash comes from the source file, so plans
-# are stable and the zip need not exist at plan time.
+# Zips echo/index.mjs at apply time with Go (the module itself needs no Go
+# when its source is a bundled release); the function's source_code_hash
+# comes from the source file, so plans are stable and the zip need not exist
+# at plan time.
 resource "terraform_data" "echo_zip" {
   triggers_replace = filesha256("${path.module}/echo/index.mjs")
 

@@ -10,7 +10,7 @@ variable "region" {
 }
 
 variable "jwt_secret" {
-  description = "HS256 secret the authorizer verifies tokens with, stored in Secrets Manager. `null` generates a random one (read it from the secret to sign tokens)."
+  description = "HS256 secret the authorizer verifies tokens with, stored in Secrets Manager. `null` generates a random one (read it from the secret to sign tokens). The value of the first apply is kept: a later `jwt_secret` changes nothing (rotate the secret in Secrets Manager instead)."
   type        = string
   default     = null
   sensitive   = true
