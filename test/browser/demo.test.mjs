@@ -157,6 +157,10 @@ try {
   const override = await context.newPage();
   await override.goto(gw.page + '?url=' + encodeURIComponent('wss://example.execute-api.us-east-1.amazonaws.com/prod'));
   check(await override.getByTestId('url').inputValue() === 'wss://example.execute-api.us-east-1.amazonaws.com/prod', '?url= prefills the URL field');
+  // This host's counters are not the other API's: the strip stays hidden
+  // (the tabs above show it within one 2 s poll).
+  await override.waitForTimeout(2500);
+  check(await override.getByTestId('counters').isHidden(), 'no counters strip for an API on another host');
   await override.close();
 
   await b.screenshot({ path: join(artifacts, 'demo-tab-b.png'), fullPage: true });

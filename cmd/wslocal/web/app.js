@@ -249,10 +249,14 @@ init();
 
 // Live counters strip: polls the local gateway's GET /metrics (Prometheus
 // text, docs/operations.md) every 2 s. A deployed API has no /metrics, so
-// the strip stays hidden there.
+// the strip stays hidden there, and when ?url= points the page at another
+// host (examples/chat against AWS): this host's counters would not be its.
 (function counters() {
   const strip = document.getElementById('counters');
   if (!strip || !location.protocol.startsWith('http')) return;
+  try {
+    if (params.get('url') && new URL(params.get('url')).host !== location.host) return;
+  } catch (_) { return; }
 
   // parse sums the samples of each metric name, labels folded together.
   function parse(text) {
