@@ -25,7 +25,8 @@ define js_client_run
 	  node --test --test-concurrency=1 $(2)
 endef
 
-test-js-client: wslocal-bin js-client-deps ## clients/js against wslocal: history, recovery after forced closes, presence; the recovery scenario (15 s) on the embedded store and DynamoDB Local
+test-js-client: wslocal-bin js-client-deps ## clients/js against wslocal: history, recovery after forced closes, presence; the recovery scenario (15 s) on the embedded store and DynamoDB Local; index.d.ts type-checks the README's usage (tsc --strict)
+	cd $(JS_CLIENT_DIR) && node_modules/.bin/tsc -p test/tsconfig.json
 	$(call js_client_run,15,$(JS_CLIENT_TESTS))
 
 scenario-js-client: wslocal-bin js-client-deps ## the full recovery scenario: 50 subscribers, 50 msg/s for 60 s, connections closed every 5 s (embedded store, DynamoDB Local)
