@@ -43,7 +43,8 @@ type Presence interface {
 	// PresenceMember returns one connection's membership, or ErrNotFound.
 	PresenceMember(ctx context.Context, channel, connectionID string) (PresenceMember, error)
 	// PresenceUsers returns one member per live user of the channel (the
-	// UserInfo of its first connection), sorted by user id.
+	// UserInfo of its first connection), sorted by user id. ConnectionID is
+	// empty: a member here is a user, who may have several connections.
 	PresenceUsers(ctx context.Context, channel string) ([]PresenceMember, error)
 	// PresenceUserCount returns the number of users in the channel, from a
 	// counter maintained on write.

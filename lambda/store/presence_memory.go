@@ -120,7 +120,9 @@ func (p *MemoryPresence) PresenceUsers(_ context.Context, channel string) ([]Pre
 	for _, m := range c.members {
 		if now.Before(m.ExpiresAt) {
 			if _, ok := live[m.UserID]; !ok {
-				live[m.UserID] = c.first[m.UserID]
+				u := c.first[m.UserID]
+				u.ConnectionID = "" // a user, not a connection (as DynamoPresence)
+				live[m.UserID] = u
 			}
 		}
 	}

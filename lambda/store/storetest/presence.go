@@ -47,6 +47,7 @@ func RunPresence(t *testing.T, f PresenceFactory) {
 		require.Len(t, users, 2)
 		assert.Equal(t, "u1", users[0].UserID)
 		assert.JSONEq(t, `{"name":"u1"}`, string(users[0].UserInfo))
+		assert.Empty(t, users[0].ConnectionID, "a user, not one of its connections")
 		m, err := p.PresenceMember(ctx, "presence-room", "c2")
 		require.NoError(t, err)
 		assert.Equal(t, "u1", m.UserID)
