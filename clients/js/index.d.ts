@@ -39,7 +39,7 @@ export interface ClientOptions {
   maxReconnectDelay?: number;
   /** Keep-alive ping period in ms (default 240000, well inside API Gateway's 10-minute idle timeout); 0 disables. */
   pingInterval?: number;
-  /** How long a request waits for its reply, including while disconnected (default 10000 ms). */
+  /** How long a request waits to be sent (behind other requests or while disconnected) and, once sent, for its reply (default 10000 ms each). */
   requestTimeout?: number;
 }
 

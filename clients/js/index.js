@@ -561,10 +561,14 @@ export class Client extends Emitter {
   // when it is sent (null: nothing to send, resolves with null). A
   // perConnection request fails when its connection closes instead of
   // waiting for the next one.
+  // A request waits up to requestTimeout to be sent and, once sent, up to
+  // requestTimeout for its reply: time spent queued behind other requests
+  // never counts against the reply, so a burst of requests cannot make a
+  // healthy connection look dead.
   _request(frame, { perConnection = false, action = frame.action } = {}) {
     return new Promise((resolve, reject) => {
       const r = { frame, resolve, reject, perConnection };
-      r.timer = setTimeout(() => {
+      r.expire = () => {
         if (this._inflight === r) {
           // A reply that never came leaves the connection out of step: start over.
           this._inflight = null;
@@ -573,7 +577,8 @@ export class Client extends Emitter {
           this._queue = this._queue.filter((q) => q !== r);
         }
         reject(new Error(`no reply to ${action} within ${this.options.requestTimeout} ms`));
-      }, this.options.requestTimeout);
+      };
+      r.timer = setTimeout(r.expire, this.options.requestTimeout);
       this._queue.push(r);
       this._pump();
     });
@@ -598,6 +603,8 @@ export class Client extends Emitter {
       }
       if (!r.sent) { clearTimeout(r.timer); r.resolve(null); continue; }
       this._inflight = r;
+      clearTimeout(r.timer);
+      r.timer = setTimeout(r.expire, this.options.requestTimeout);
       this._ws.send(text);
     }
   }

@@ -571,3 +571,39 @@ test('an unsubscribe queued across a reconnect does not undo a later subscribe o
   assert.deepEqual(ws2.sent.map((f) => f.action), ['subscribe'], 'the stale unsubscribe is never sent');
   c.close();
 });
+
+test('a request queued behind slow replies gets its whole requestTimeout once sent: the connection is not restarted', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, requestTimeout: 80 });
+  const down = [];
+  c.on('disconnected', (e) => down.push(e.code));
+  await c.connect();
+  const ws = FakeSocket.last;
+  const first = c.publish('chat-q', 1);
+  const second = c.publish('chat-q', 2);
+  await new Promise((r) => setTimeout(r, 60)); // the first reply is slow, inside its timeout
+  ws.receive({ type: 'published', channel: 'chat-q', offset: 1, epoch: 'e' });
+  assert.equal((await first).offset, 1);
+  await new Promise((r) => setTimeout(r, 40)); // the second waited 60 ms unsent, 40 ms since it was sent
+  assert.equal(FakeSocket.last, ws, 'the same connection');
+  assert.deepEqual(down, []);
+  ws.receive({ type: 'published', channel: 'chat-q', offset: 2, epoch: 'e' });
+  assert.equal((await second).offset, 2);
+  assert.deepEqual(ws.sent.map((f) => f.data), [1, 2]);
+  c.close();
+});
+
+test('a request that cannot be sent within requestTimeout rejects unsent', async () => {
+  class NeverOpens {
+    constructor() { this.readyState = 0; this.sent = []; NeverOpens.last = this; }
+    send(text) { this.sent.push(text); }
+    close() { this.readyState = 3; }
+  }
+  const c = new Client('ws://example.invalid/dev', { WebSocket: NeverOpens, pingInterval: 0, requestTimeout: 30 });
+  c.connect().catch(() => {});
+  await tick();
+  const ws = NeverOpens.last;
+  assert.ok(ws, 'dialled');
+  await assert.rejects(c.publish('chat-r', 1), /no reply to publish within 30 ms/);
+  assert.deepEqual(ws.sent, []);
+  c.close();
+});
