@@ -97,6 +97,9 @@ func (e *Enqueuer) Distribute(ctx context.Context, endpoint string, data []byte,
 	if err := pages(d.add(ctx)); err != nil {
 		return d.batches, err
 	}
+	if d.err != nil {
+		return d.batches, d.err
+	}
 	return d.batches, d.flush(ctx, true)
 }
 
@@ -106,7 +109,8 @@ func (e *Enqueuer) Distribute(ctx context.Context, endpoint string, data []byte,
 // otherwise it enqueues the ids read so far and every later page in batches
 // and reports the batch count in Report.Batches (the workers deliver; the
 // rest of the Report stays empty but for Failed, which counts, when
-// enqueuing fails, the recipients read that are not on the queue). A
+// enqueuing fails, the recipients that are not on the queue: the pages
+// after the failure are still read to count theirs). A
 // payload over 128 KB is never enqueued: s reports it as too large without
 // a call. Direct sends keep only the failures in Report.Results.
 func (e *Enqueuer) SendOrDistribute(ctx context.Context, s *sender.Sender, endpoint string, data []byte, pages Pages) (sender.Report, error) {
@@ -139,12 +143,16 @@ func (e *Enqueuer) SendOrDistribute(ctx context.Context, s *sender.Sender, endpo
 		return s.SendPagesOmitDelivered(ctx, data, func(fn func([]string) error) error { return fn(buffered) })
 	}
 	if err == nil {
+		err = d.err
+	}
+	if err == nil {
 		err = d.flush(ctx, true)
 	}
 	if err != nil {
 		// The recipients read but not on the queue reach no one: counted
-		// as failed (recorded as DeliveriesLost). Those of pages never read
-		// are unknown.
+		// as failed (recorded as DeliveriesLost). After an enqueue failure
+		// the rest of the pages are still read, to count them; only a page
+		// that cannot be read leaves the rest uncounted.
 		return sender.Report{Batches: d.batches, Failed: len(d.seen) - d.enqueued}, err
 	}
 	return sender.Report{Batches: d.batches}, nil
@@ -166,6 +174,8 @@ type distribution struct {
 	// of the entries SQS took.
 	sizes    map[string]int
 	enqueued int
+	// err is the first enqueue failure: later ids are only counted in seen.
+	err error
 }
 
 func (e *Enqueuer) start(endpoint string, data []byte) *distribution {
@@ -179,10 +189,14 @@ func (d *distribution) add(ctx context.Context) func([]string) error {
 				continue
 			}
 			d.seen[id] = struct{}{}
+			if d.err != nil {
+				continue
+			}
 			d.current = append(d.current, id)
 			if len(d.current) == d.e.batchSize {
 				if err := d.seal(ctx); err != nil {
-					return err
+					// The rest reach no one either: read on to count them.
+					d.err, d.current, d.pending = err, nil, nil
 				}
 			}
 		}

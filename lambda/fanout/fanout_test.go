@@ -34,6 +34,7 @@ type fakeSQS struct {
 	messages []types.SendMessageBatchRequestEntry
 	failOnce map[int]bool // entry index within a call -> fail its first try
 	fault    map[int]bool // entry index within the first call -> fail for the sender's fault
+	downFrom int          // calls from this one on fail whole (0: never)
 }
 
 func (f *fakeSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
@@ -42,6 +43,9 @@ func (f *fakeSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchIn
 	f.calls++
 	if aws.ToString(in.QueueUrl) == "" {
 		return nil, errors.New("no queue url")
+	}
+	if f.downFrom > 0 && f.calls >= f.downFrom {
+		return nil, errors.New("network down")
 	}
 	if len(in.Entries) == 0 || len(in.Entries) > 10 {
 		return nil, fmt.Errorf("AWS.SimpleQueueService.TooManyEntriesInBatchRequest: %d entries", len(in.Entries))
@@ -528,6 +532,17 @@ func TestSendOrDistribute(t *testing.T) {
 		assert.Equal(t, 3, rep.Batches)
 		assert.Equal(t, 30, rep.Failed, "the refused batch's 30 recipients reach no one")
 		assert.Empty(t, rep.Results)
+	})
+	t.Run("after SQS fails, the recipients of the pages not yet read are counted too", func(t *testing.T) {
+		h := newHarness(t, mgmtapitest.Options{AutoRegister: true})
+		q := &fakeSQS{downFrom: 2} // the first request of ten batches goes through, then SQS is gone
+		ids := recipients(25)
+		ids = append(ids, ids[3]) // a repeat is counted once
+		rep, err := newEnqueuer(t, q, 0, 1).SendOrDistribute(context.Background(), h.s, "", []byte("hi"), pagesOf(ids, 7))
+		require.ErrorContains(t, err, "network down")
+		assert.Equal(t, 10, rep.Batches)
+		assert.Equal(t, 15, rep.Failed, "every recipient not on the queue, read before the failure or after")
+		assert.Equal(t, 2, q.calls, "nothing more is sent after the failure")
 	})
 	t.Run("a page that cannot be read fails the recipients read but not enqueued", func(t *testing.T) {
 		h := newHarness(t, mgmtapitest.Options{AutoRegister: true})
