@@ -239,7 +239,11 @@ func (d *DynamoLedger) ClaimRemaining(ctx context.Context, id string, lease time
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":lease":    num(now.Add(lease).UnixMilli()),
-			":ttl":      num(now.Add(d.window).Unix()),
+			// A claimer may die holding the claim (and the recipients a
+			// released batch had left) and the message go on to the
+			// dead-letter queue: the item must outlive a redrive from it
+			// as a released one does. Complete shortens it.
+			":ttl":      num(now.Add(releasedWindow(d.window)).Unix()),
 			":nowS":     num(now.Unix()),
 			":nowMs":    num(now.UnixMilli()),
 			":running":  &types.AttributeValueMemberS{Value: stateRunning},
