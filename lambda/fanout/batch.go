@@ -8,7 +8,9 @@
 // redelivered batch that was already delivered is acknowledged without
 // sending again, within the ledger's window. A batch given back after some
 // of its recipients failed or were not reached in time keeps those in the
-// ledger ([ProgressLedger]), and its redelivery sends only to them.
+// ledger ([ProgressLedger]), and its redelivery sends only to them (a post
+// in flight when the deadline cut the delivery counts as not reached, so it
+// may arrive twice).
 package fanout
 
 import (

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -165,7 +166,8 @@ func Parse(payload []byte) (Command, error) {
 	if err := dec.Decode(&fields); err != nil || fields == nil {
 		return c, bad("command must be a JSON object")
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
+		// More() misses a stray ']' or '}' after the object.
 		return c, bad("command must be a single JSON object")
 	}
 	for name := range fields {

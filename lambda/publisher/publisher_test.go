@@ -25,6 +25,8 @@ func TestParseErrors(t *testing.T) {
 		{"not json", `hello`, "JSON object"},
 		{"array", `[]`, "JSON object"},
 		{"two objects", `{"action":"stats"}{"action":"stats"}`, "single JSON object"},
+		{"a stray brace after the object", `{"action":"stats"}}`, "single JSON object"},
+		{"a stray bracket after the object", "{\"action\":\"stats\"} ]\n", "single JSON object"},
 		{"unknown field", `{"action":"send","connection":"a","data":1}`, "unknown field"},
 		{"missing action", `{}`, "missing action"},
 		{"unknown action", `{"action":"explode"}`, `unknown action "explode"`},
