@@ -54,7 +54,7 @@ variable "cloudwatch_logs_kms_key_arn" {
   default     = null
 
   validation {
-    condition     = var.cloudwatch_logs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", coalesce(var.cloudwatch_logs_kms_key_arn, "-")))
+    condition     = var.cloudwatch_logs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", coalesce(var.cloudwatch_logs_kms_key_arn, "-")))
     error_message = "The cloudwatch_logs_kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or null."
   }
 }
@@ -276,7 +276,7 @@ variable "authorizer" {
   }
 
   validation {
-    condition     = var.authorizer.jwt.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", coalesce(var.authorizer.jwt.kms_key_arn, "-")))
+    condition     = var.authorizer.jwt.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", coalesce(var.authorizer.jwt.kms_key_arn, "-")))
     error_message = "The authorizer.jwt.kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or null: it becomes the Resource of the function's kms:Decrypt."
   }
 
@@ -310,7 +310,14 @@ variable "authorizer" {
 
   validation {
     condition = alltrue([
-      for v in [var.authorizer.jwt.secret_arn, var.authorizer.jwt.public_key_secret_arn] : v == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", v))
+      for v in [var.authorizer.jwt.secret_ssm_parameter, var.authorizer.jwt.public_key_ssm_parameter] : v == null || can(regex("^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*|[a-zA-Z0-9_.-]+|(/[a-zA-Z0-9_.-]+)+)$", v))
+    ])
+    error_message = "The authorizer.jwt.secret_ssm_parameter and public_key_ssm_parameter must be SSM parameter names (such as /myapp/jwt-secret: letters, digits, '_', '.' or '-', with '/' before each level of a hierarchy) or ARNs (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME), without wildcards or spaces: each is the Resource of the authorizer's ssm:GetParameter."
+  }
+
+  validation {
+    condition = alltrue([
+      for v in [var.authorizer.jwt.secret_arn, var.authorizer.jwt.public_key_secret_arn] : v == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$", v))
     ])
     error_message = "The authorizer.jwt.secret_arn and public_key_secret_arn must be complete Secrets Manager secret ARNs, with the six characters Secrets Manager adds to the name (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf): the ARN is the Resource of the function's secretsmanager:GetSecretValue, which IAM matches against the complete ARN."
   }
@@ -348,8 +355,8 @@ variable "max_channels_per_connection" {
   nullable    = false
 
   validation {
-    condition     = var.max_channels_per_connection >= 1 && floor(var.max_channels_per_connection) == var.max_channels_per_connection
-    error_message = "The max_channels_per_connection must be a whole number >= 1 (default 100): every connection needs room for at least one channel, and each membership costs $disconnect one more delete, so keep it to what a client really joins."
+    condition     = var.max_channels_per_connection >= 1 && var.max_channels_per_connection <= 1000000 && floor(var.max_channels_per_connection) == var.max_channels_per_connection
+    error_message = "The max_channels_per_connection must be a whole number from 1 to 1000000 (default 100): every connection needs room for at least one channel, and each membership costs $disconnect one more delete, so keep it to what a client really joins."
   }
 }
 
@@ -433,7 +440,7 @@ variable "dynamodb" {
   }
 
   validation {
-    condition     = var.dynamodb.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", coalesce(var.dynamodb.kms_key_arn, "-")))
+    condition     = var.dynamodb.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", coalesce(var.dynamodb.kms_key_arn, "-")))
     error_message = "The dynamodb.kms_key_arn must be a KMS key ARN or null."
   }
 }
@@ -645,7 +652,7 @@ variable "custom_domain" {
   }
 
   validation {
-    condition     = var.custom_domain == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", try(var.custom_domain.domain_name, "-"))) && length(try(var.custom_domain.domain_name, "")) <= 253
+    condition     = var.custom_domain == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+([a-z]{2,63}|xn--[a-z0-9-]{1,59})$", try(var.custom_domain.domain_name, "-"))) && length(try(var.custom_domain.domain_name, "")) <= 253
     error_message = "The custom_domain.domain_name must be a lower-case DNS name such as ws.example.com: labels of 1 to 63 characters, at most 253 in all."
   }
 
@@ -768,7 +775,7 @@ variable "distributed_fanout" {
   }
 
   validation {
-    condition     = var.distributed_fanout.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", var.distributed_fanout.kms_key_arn))
+    condition     = var.distributed_fanout.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.distributed_fanout.kms_key_arn))
     error_message = "The distributed_fanout.kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or null (SQS managed encryption)."
   }
 }
@@ -936,12 +943,12 @@ variable "pusher" {
   }
 
   validation {
-    condition     = var.pusher.secret_ssm_parameter == null || (!startswith(coalesce(var.pusher.secret_ssm_parameter, "-"), "/aws/reference/") && (!startswith(coalesce(var.pusher.secret_ssm_parameter, "-"), "arn:") || can(regex("^arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/.+", coalesce(var.pusher.secret_ssm_parameter, "-")))))
-    error_message = "The pusher.secret_ssm_parameter must be the name (such as /myapp/pusher-secret) or the ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME) of an SSM parameter; for a Secrets Manager secret use pusher.secret_arn (the function gets secretsmanager:GetSecretValue only then)."
+    condition     = var.pusher.secret_ssm_parameter == null || (!startswith(coalesce(var.pusher.secret_ssm_parameter, "-"), "/aws/reference/") && can(regex("^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*|[a-zA-Z0-9_.-]+|(/[a-zA-Z0-9_.-]+)+)$", coalesce(var.pusher.secret_ssm_parameter, "-"))))
+    error_message = "The pusher.secret_ssm_parameter must be the name (such as /myapp/pusher-secret: letters, digits, '_', '.' or '-', with '/' before each level of a hierarchy) or the ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME) of an SSM parameter, without wildcards or spaces: it is the Resource of the function's ssm:GetParameter; for a Secrets Manager secret use pusher.secret_arn (the function gets secretsmanager:GetSecretValue only then)."
   }
 
   validation {
-    condition     = var.pusher.secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", coalesce(var.pusher.secret_arn, "-")))
+    condition     = var.pusher.secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$", coalesce(var.pusher.secret_arn, "-")))
     error_message = "The pusher.secret_arn must be a complete Secrets Manager ARN, with the six characters Secrets Manager adds to the name (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf): it is the Resource of the function's secretsmanager:GetSecretValue, which IAM matches against the complete ARN. For an SSM parameter use pusher.secret_ssm_parameter."
   }
 
@@ -953,13 +960,13 @@ variable "pusher" {
   }
 
   validation {
-    condition     = var.pusher.secret_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", coalesce(var.pusher.secret_kms_key_arn, "-")))
+    condition     = var.pusher.secret_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", coalesce(var.pusher.secret_kms_key_arn, "-")))
     error_message = "The pusher.secret_kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), or null for the AWS managed key."
   }
 
   validation {
-    condition     = alltrue([for v in [var.pusher.client_event_rate, var.pusher.presence_max_members, var.pusher.max_channels_per_connection] : v >= 1 && floor(v) == v])
-    error_message = "The pusher.client_event_rate, pusher.presence_max_members and pusher.max_channels_per_connection must be whole numbers of at least 1."
+    condition     = alltrue([for v in [var.pusher.client_event_rate, var.pusher.presence_max_members, var.pusher.max_channels_per_connection] : v >= 1 && v <= 1000000 && floor(v) == v])
+    error_message = "The pusher.client_event_rate, pusher.presence_max_members and pusher.max_channels_per_connection must be whole numbers from 1 to 1000000."
   }
 
   validation {
@@ -978,7 +985,7 @@ variable "pusher" {
   }
 
   validation {
-    condition     = var.pusher.alias == null || can(regex("^(\\*\\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", coalesce(var.pusher.alias, "-"))) && length(coalesce(var.pusher.alias, "-")) <= 253
+    condition     = var.pusher.alias == null || can(regex("^(\\*\\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+([a-z]{2,63}|xn--[a-z0-9-]{1,59})$", coalesce(var.pusher.alias, "-"))) && length(coalesce(var.pusher.alias, "-")) <= 253
     error_message = "The pusher.alias must be a lower-case DNS name (labels of 1 to 63 letters, digits or \"-\", at most 253 characters in all), optionally starting with \"*.\": CloudFront refuses any other alternate domain name."
   }
 

@@ -18,9 +18,10 @@ import (
 // DNS record exists and whatever fronts the name.
 func TestManagementEndpointIgnoresCustomDomain(t *testing.T) {
 	t.Parallel()
+	// A punycode top-level domain (.xn--p1ai is .рф) is a DNS name like any.
 	opts := options(t, "terraform", copyModule(t), map[string]interface{}{
 		"name":               "wst-endpoints",
-		"custom_domain":      map[string]interface{}{"domain_name": "ws.example.com", "certificate_arn": certificateARN, "api_mapping_key": "v1"},
+		"custom_domain":      map[string]interface{}{"domain_name": "ws.example.xn--p1ai", "certificate_arn": certificateARN, "api_mapping_key": "v1"},
 		"distributed_fanout": map[string]interface{}{"enabled": true},
 		"lambda_artifacts":   writeFakeZips(t, "websocket", "publisher", "fanout"),
 	})
@@ -33,13 +34,13 @@ func TestManagementEndpointIgnoresCustomDomain(t *testing.T) {
 	require.True(t, strings.HasPrefix(apiEndpoint, "wss://"), apiEndpoint)
 	want := "https://" + strings.TrimPrefix(apiEndpoint, "wss://") + "/live"
 
-	assert.Equal(t, "wss://ws.example.com/v1", terraform.Output(t, opts, "websocket_url"), "clients connect through the domain")
+	assert.Equal(t, "wss://ws.example.xn--p1ai/v1", terraform.Output(t, opts, "websocket_url"), "clients connect through the domain")
 	assert.Equal(t, want, terraform.Output(t, opts, "management_endpoint"), "the execute-api endpoint, not the domain")
 	for _, fn := range []string{"websocket", "publisher", "fanout"} {
 		address := `aws_lambda_function.this["` + fn + `"]`
 		env := functionEnvironment(t, resources, address)
 		assert.Equalf(t, want, env["WS_MANAGEMENT_ENDPOINT"], "%s posts to the execute-api endpoint", fn)
-		assert.NotContainsf(t, env["WS_MANAGEMENT_ENDPOINT"], "ws.example.com", "%s never posts through the custom domain", fn)
+		assert.NotContainsf(t, env["WS_MANAGEMENT_ENDPOINT"], "ws.example.xn--p1ai", "%s never posts through the custom domain", fn)
 	}
 }
 

@@ -40,6 +40,14 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		// (no -AbCdEf) as the policy's Resource would deny the read.
 		{"jwt secret ARN without its suffix", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:ws-jwt"}}}, "with the six characters Secrets Manager adds to the name"},
 		{"jwt public key secret ARN without its suffix", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwks"}}}, "must be complete Secrets Manager secret ARNs"},
+		// Each becomes an IAM Resource: a wildcard would grant every parameter,
+		// secret or key it matches.
+		{"jwt secret parameter ARN with a wildcard", jwtAuthorizer(map[string]interface{}{"secret_ssm_parameter": "arn:aws:ssm:us-east-1:123456789012:parameter/*"}), "must be SSM parameter names (such as /myapp/jwt-secret"},
+		{"jwt public key parameter with a wildcard", jwtAuthorizer(map[string]interface{}{"public_key_ssm_parameter": "/ws/*"}), "without wildcards or spaces: each is the Resource of the authorizer's ssm:GetParameter"},
+		{"jwt secret parameter with spaces around it", jwtAuthorizer(map[string]interface{}{"secret_ssm_parameter": " /ws/jwt "}), "must be SSM parameter names"},
+		{"jwt secret parameter of a hierarchy without its leading slash", jwtAuthorizer(map[string]interface{}{"secret_ssm_parameter": "ws/jwt"}), "must be SSM parameter names"},
+		{"jwt secret ARN with a wildcard", jwtAuthorizer(map[string]interface{}{"secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:*-AbCdEf"}), "must be complete Secrets Manager secret ARNs"},
+		{"jwt kms key ARN with a wildcard", jwtAuthorizer(map[string]interface{}{"secret_ssm_parameter": "/a", "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/*"}), "authorizer.jwt.kms_key_arn must be a KMS key ARN"},
 		{"jwt key source an empty string", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": ""}}}, "An authorizer.jwt setting is an empty string: leave it unset (null) instead"},
 		{"jwt issuer an empty string", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": "/a", "issuer": " "}}}, "An authorizer.jwt setting is an empty string"},
 		{"bad identity source", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{"token"}}}, "identity_sources must be a non-empty list"},
@@ -158,8 +166,10 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"connection ttl of 3,000,000 hours", map[string]interface{}{"connection_ttl": "3000000h"}, "The connection_ttl must be at most 87600h"},
 		{"history ttl of 3,000,000 hours", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-*", "size": 10, "ttl": "3000000h"}}}, "Each history[].ttl must be at most 87600h"},
 		// Channels per connection.
-		{"no channel per connection", map[string]interface{}{"max_channels_per_connection": 0}, "The max_channels_per_connection must be a whole number >= 1"},
-		{"fractional channels per connection", map[string]interface{}{"max_channels_per_connection": 2.5}, "The max_channels_per_connection must be a whole number >= 1"},
+		{"no channel per connection", map[string]interface{}{"max_channels_per_connection": 0}, "The max_channels_per_connection must be a whole number from 1 to 1000000"},
+		{"fractional channels per connection", map[string]interface{}{"max_channels_per_connection": 2.5}, "The max_channels_per_connection must be a whole number from 1 to 1000000"},
+		// Rendered as 100000000000000000000 in the environment, which no Go int holds.
+		{"channels per connection of 1e20", map[string]interface{}{"max_channels_per_connection": 1e20}, "The max_channels_per_connection must be a whole number from 1 to 1000000"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
