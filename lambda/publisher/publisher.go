@@ -161,21 +161,16 @@ func Parse(payload []byte) (Command, error) {
 		// not UTF-8.
 		return c, bad("command is not valid UTF-8")
 	}
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return c, bad("command must be a JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		// More() misses a stray ']' or '}' after the object.
-		return c, bad("command must be a single JSON object")
+	fields, err := objectFields(payload)
+	if err != nil {
+		return c, err
 	}
 	for name := range fields {
 		if !slices.Contains(knownFields, name) {
 			return c, bad("unknown field %.64q (field names are case-sensitive; see docs/publisher.md)", name)
 		}
 	}
-	dec = json.NewDecoder(bytes.NewReader(payload))
+	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	var w wireCommand
 	if err := dec.Decode(&w); err != nil {
@@ -650,4 +645,40 @@ func distinct(ids []string) map[string]struct{} {
 		set[id] = struct{}{}
 	}
 	return set
+}
+
+// objectFields reads the one JSON object payload holds into its fields. A
+// field given twice is refused: Go's decoder keeps the last, so
+// {"exclude":[...],"exclude":[]} would silently widen a send.
+func objectFields(payload []byte) (map[string]json.RawMessage, error) {
+	notObject := bad("command must be a JSON object")
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, notObject
+	}
+	fields := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, notObject
+		}
+		name, _ := t.(string)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, notObject
+		}
+		if _, dup := fields[name]; dup {
+			return nil, bad("field %.64q appears twice", name)
+		}
+		fields[name] = value
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, notObject
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		// After the object only whitespace: not a second value, nor a
+		// stray ']' or '}'.
+		return nil, bad("command must be a single JSON object")
+	}
+	return fields, nil
 }

@@ -26,6 +26,13 @@ func TestParseErrors(t *testing.T) {
 		{"array", `[]`, "JSON object"},
 		{"two objects", `{"action":"stats"}{"action":"stats"}`, "single JSON object"},
 		{"a stray brace after the object", `{"action":"stats"}}`, "single JSON object"},
+		// Go keeps the last of a repeated field: the exclusion would be dropped.
+		{"a field given twice", `{"action":"broadcast","data":1,"exclude":["a="],"exclude":[]}`, `field "exclude" appears twice`},
+		{"the action given twice", `{"action":"broadcast","action":"sendToChannel","channel":"x","data":1}`, `field "action" appears twice`},
+		{"a field given twice, once escaped", `{"channel":"a","\u0063hannel":"b","action":"sendToChannel","data":1}`, `field "channel" appears twice`},
+		{"an array", `[{"action":"stats"}]`, "must be a JSON object"},
+		{"null", `null`, "must be a JSON object"},
+		{"a truncated object", `{"action":"stats"`, "must be a JSON object"},
 		{"a stray bracket after the object", "{\"action\":\"stats\"} ]\n", "single JSON object"},
 		{"unknown field", `{"action":"send","connection":"a","data":1}`, "unknown field"},
 		{"missing action", `{}`, "missing action"},
