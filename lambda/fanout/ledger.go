@@ -229,6 +229,10 @@ func (d *DynamoLedger) Claim(ctx context.Context, id string, lease time.Duration
 // left, which it returns (they stay on the item for a next claimer).
 func (d *DynamoLedger) ClaimRemaining(ctx context.Context, id string, lease time.Duration) (Claim, []string, error) {
 	now := d.now()
+	// The ttl is the redrive window's: a claimer may die holding the claim
+	// (and the recipients a released batch had left) and the message go on
+	// to the dead-letter queue, so the item must outlive a redrive from it
+	// as a released one does. Complete shortens it.
 	out, err := d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(d.table),
 		Key:                 ledgerKey(id),
@@ -239,10 +243,6 @@ func (d *DynamoLedger) ClaimRemaining(ctx context.Context, id string, lease time
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":lease":    num(now.Add(lease).UnixMilli()),
-			// A claimer may die holding the claim (and the recipients a
-			// released batch had left) and the message go on to the
-			// dead-letter queue: the item must outlive a redrive from it
-			// as a released one does. Complete shortens it.
 			":ttl":      num(now.Add(releasedWindow(d.window)).Unix()),
 			":nowS":     num(now.Unix()),
 			":nowMs":    num(now.UnixMilli()),
