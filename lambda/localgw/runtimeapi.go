@@ -287,7 +287,10 @@ func (b *Bootstrap) start() (*process, error) {
 	cmd.Stderr = b.cfg.Output
 	var tap io.Closer
 	if b.cfg.Metrics != nil {
-		t := metrics.EMFTap(b.cfg.Output, b.cfg.Metrics)
+		// Only the namespace the process is told to write to, as the
+		// module's dashboard reads only its own: a route's own function
+		// writing EMF for its namespace moves nothing here.
+		t := metrics.EMFTapNamespace(b.cfg.Output, b.cfg.Metrics, metrics.NamespaceFromEnv(envLookup(cmd.Env)))
 		cmd.Stdout, tap = t, t
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -604,4 +607,17 @@ func writeRuntimeError(w http.ResponseWriter, status int, errorType, message str
 	w.WriteHeader(status)
 	body, _ := json.Marshal(map[string]string{"errorType": errorType, "errorMessage": message})
 	_, _ = w.Write(body)
+}
+
+// envLookup reads a variable from a process environment list (the last
+// NAME=value wins, as in exec).
+func envLookup(env []string) func(string) string {
+	return func(name string) string {
+		for i := len(env) - 1; i >= 0; i-- {
+			if v, ok := strings.CutPrefix(env[i], name+"="); ok {
+				return v
+			}
+		}
+		return ""
+	}
 }

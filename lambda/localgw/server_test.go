@@ -16,6 +16,7 @@ import (
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw/localgwtest"
+	"github.com/wsforge/terraform-aws-websocket/lambda/metrics"
 	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
 	"github.com/wsforge/terraform-aws-websocket/lambda/realtime"
 )
@@ -76,6 +77,18 @@ func TestServerCustomRoutes(t *testing.T) {
 		c.Send(ctx, map[string]string{"action": "shout", "env": name})
 		c.ExpectRaw(ctx, kv)
 	}
+	// GET /metrics reads the module's namespace only: a route's own
+	// function writing EMF for its namespace moves nothing, as on the
+	// module's dashboard.
+	received := promName(t, metrics.MessagesReceived)
+	before := scrapeMetrics(ctx, t, srv)[received]
+	c.Send(ctx, map[string]any{"action": "shout", "emf": "MyApp", "count": 1000})
+	c.ExpectRaw(ctx, "emf MyApp")
+	c.Send(ctx, map[string]any{"action": "shout", "emf": metrics.DefaultNamespace, "count": 7})
+	c.ExpectRaw(ctx, "emf "+metrics.DefaultNamespace)
+	require.Eventually(t, func() bool { return scrapeMetrics(ctx, t, srv)[received] != before }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, before+7, scrapeMetrics(ctx, t, srv)[received], "the line in the process's own namespace only (written after the other)")
+
 	c.Send(ctx, map[string]string{"action": "subscribe", "channel": "a"})
 	c.ExpectType(ctx, "subscribed", "a")
 	procs := srv.Processes()

@@ -16,6 +16,12 @@ import (
 // output into GET /metrics this way, as CloudWatch Logs turns the same lines
 // into metrics on AWS.
 func ReplayEMF(line []byte, r Recorder) bool {
+	return replayEMF(line, r, "")
+}
+
+// replayEMF is ReplayEMF keeping only the directives of namespace ("" keeps
+// every one).
+func replayEMF(line []byte, r Recorder, namespace string) bool {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 || line[0] != '{' || !bytes.Contains(line, []byte(`"_aws"`)) {
 		return false
@@ -35,6 +41,9 @@ func ReplayEMF(line []byte, r Recorder) bool {
 		_ = json.Unmarshal(raw, &reason)
 	}
 	for _, dir := range meta.CloudWatchMetrics {
+		if namespace != "" && dir.Namespace != namespace {
+			continue
+		}
 		for _, m := range dir.Metrics {
 			d, ok := Lookup(m.Name)
 			if !ok {
@@ -77,11 +86,19 @@ func EMFTap(w io.Writer, r Recorder) io.WriteCloser {
 	return &emfTap{w: w, r: r}
 }
 
+// EMFTapNamespace is EMFTap replaying only the metrics of namespace, as a
+// deployment's dashboard reads only its own: a process that writes EMF for
+// another namespace (a route's own function) moves nothing.
+func EMFTapNamespace(w io.Writer, r Recorder, namespace string) io.WriteCloser {
+	return &emfTap{w: w, r: r, namespace: namespace}
+}
+
 type emfTap struct {
-	mu      sync.Mutex
-	w       io.Writer
-	r       Recorder
-	partial []byte
+	mu        sync.Mutex
+	w         io.Writer
+	r         Recorder
+	namespace string
+	partial   []byte
 }
 
 // maxEMFLine bounds the bytes held for one line; a longer line is passed
@@ -100,11 +117,11 @@ func (t *emfTap) Write(p []byte) (int, error) {
 		}
 		if t.partial != nil {
 			if len(t.partial) <= maxEMFLine {
-				ReplayEMF(append(t.partial, rest[:i]...), t.r)
+				replayEMF(append(t.partial, rest[:i]...), t.r, t.namespace)
 			}
 			t.partial = nil
 		} else {
-			ReplayEMF(rest[:i], t.r)
+			replayEMF(rest[:i], t.r, t.namespace)
 		}
 		rest = rest[i+1:]
 	}
@@ -118,7 +135,7 @@ func (t *emfTap) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.partial) > 0 && len(t.partial) <= maxEMFLine {
-		ReplayEMF(t.partial, t.r)
+		replayEMF(t.partial, t.r, t.namespace)
 	}
 	t.partial = nil
 	return nil

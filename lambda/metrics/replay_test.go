@@ -65,3 +65,29 @@ func TestReplayEMFSkipsWhatIsNotItsOwn(t *testing.T) {
 	assert.Zero(t, rec.Count(metrics.DeliveriesSucceeded))
 	assert.Equal(t, 4.0, rec.Count(metrics.DeliveriesGone))
 }
+
+// TestEMFTapNamespaceSkipsOtherNamespaces: a tap for one namespace replays
+// only that namespace's directives, as a dashboard reads only its own.
+func TestEMFTapNamespaceSkipsOtherNamespaces(t *testing.T) {
+	var mine, theirs bytes.Buffer
+	e := metrics.NewEMF(&mine, "WebSocket", metrics.FunctionWebSocket)
+	e.Add(metrics.MessagesReceived, 7)
+	require.NoError(t, e.Flush())
+	o := metrics.NewEMF(&theirs, "MyApp", metrics.FunctionWebSocket)
+	o.Add(metrics.MessagesReceived, 1000)
+	require.NoError(t, o.Flush())
+
+	rec := metricstest.New()
+	tap := metrics.EMFTapNamespace(&bytes.Buffer{}, rec, "WebSocket")
+	_, err := tap.Write(append(theirs.Bytes(), mine.Bytes()...))
+	require.NoError(t, err)
+	require.NoError(t, tap.Close())
+	assert.Equal(t, 7.0, rec.Count(metrics.MessagesReceived))
+
+	all := metricstest.New()
+	tap = metrics.EMFTap(&bytes.Buffer{}, all)
+	_, err = tap.Write(append(theirs.Bytes(), mine.Bytes()...))
+	require.NoError(t, err)
+	require.NoError(t, tap.Close())
+	assert.Equal(t, 1007.0, all.Count(metrics.MessagesReceived), "EMFTap replays every namespace")
+}

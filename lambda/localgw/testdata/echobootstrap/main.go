@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
@@ -55,6 +56,14 @@ func handle(ctx context.Context, ev event) (any, error) {
 	if ev.RequestContext != nil {
 		var msg struct {
 			Env string `json:"env"`
+			// EMF: write an EMF line counting MessagesReceived = Count in
+			// namespace EMF, as a route's own function may.
+			EMF   string `json:"emf"`
+			Count int    `json:"count"`
+		}
+		if json.Unmarshal([]byte(ev.Body), &msg) == nil && msg.EMF != "" {
+			fmt.Printf(`{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":%q,"Dimensions":[["Function"]],"Metrics":[{"Name":"MessagesReceived","Unit":"Count"}]}]},"Function":"websocket","MessagesReceived":%d}`+"\n", time.Now().UnixMilli(), msg.EMF, msg.Count)
+			return routeResponse{StatusCode: 200, Body: "emf " + msg.EMF}, nil
 		}
 		if json.Unmarshal([]byte(ev.Body), &msg) == nil && msg.Env != "" {
 			// {"action":...,"env":"NAME"}: the route answers with NAME's value.
