@@ -337,6 +337,13 @@ resource "aws_lambda_function" "this" {
       condition     = !local.jwt_enabled || local.jwt_key_source_count == 1
       error_message = "The authorizer mode jwt needs exactly one key source: one of authorizer.jwt.secret_ssm_parameter, secret_arn, public_key, public_key_ssm_parameter, public_key_secret_arn, jwks_url, or the authorizer_jwt_secret variable."
     }
+    # SSM parameters and Secrets Manager secrets are regional: the
+    # authorizer's clients, in its own region, cannot read another
+    # region's, and a KMS key decrypts only in its own region.
+    precondition {
+      condition     = each.key != "authorizer" || alltrue([for arn in concat(local.ssm_parameter_arns, local.secret_arns, compact([local.jwt.kms_key_arn])) : split(":", arn)[3] == local.region])
+      error_message = "An authorizer.jwt parameter, secret or KMS key ARN names another region than the module's (${local.region}): the authorizer reads the key with its own region's SSM or Secrets Manager client, which cannot reach another region's parameter or secret, and a KMS key decrypts only in its own region. Copy or replicate it into ${local.region}."
+    }
     precondition {
       condition     = local.environment_bytes[each.key] <= 4096
       error_message = "The environment of the ${each.key} function is larger than Lambda's 4 KB (4096 bytes) limit for all environment variables together (names and values).${each.key == "authorizer" ? " An inline key (authorizer.jwt.public_key or authorizer_jwt_secret) is the usual cause: store it in an SSM SecureString parameter (authorizer.jwt.public_key_ssm_parameter / secret_ssm_parameter) or in Secrets Manager (public_key_secret_arn / secret_arn), or use the issuer's JWKS endpoint (authorizer.jwt.jwks_url)." : ""}"

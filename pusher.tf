@@ -223,6 +223,10 @@ resource "aws_lambda_function" "pusher" {
       error_message = "The pusher.secret_ssm_parameter ARN names another region than the module's (${local.region}): the function reads the parameter with its own region's SSM client. Copy the parameter into ${local.region}."
     }
     precondition {
+      condition     = alltrue([for arn in compact([var.pusher.secret_arn, var.pusher.secret_kms_key_arn]) : split(":", arn)[3] == local.region])
+      error_message = "The pusher.secret_arn or secret_kms_key_arn names another region than the module's (${local.region}): the function reads the secret with its own region's Secrets Manager client, which cannot reach another region's secret, and a KMS key decrypts only in its own region. Replicate the secret (or use a key) in ${local.region}."
+    }
+    precondition {
       condition     = sum(concat([0], [for k, v in local.pusher_environment : length(k) + length(v)])) <= 4096
       error_message = "The environment of the Pusher function (the websocket function's plus its WS_PUSHER_* settings) is larger than Lambda's 4 KB (4096 bytes) limit for all environment variables together (names and values). Long history rules (WS_HISTORY) are the usual cause: use fewer, broader patterns."
     }

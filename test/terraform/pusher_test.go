@@ -366,6 +366,8 @@ func TestPusherValidation(t *testing.T) {
 		{"secret parameter name with a wildcard", map[string]interface{}{"secret_ssm_parameter": "/wst/*"}, "without wildcards or spaces"},
 		{"secret parameter with spaces around it", map[string]interface{}{"secret_ssm_parameter": " /wst/pusher-secret "}, "without wildcards or spaces"},
 		{"secret ARN with a wildcard", map[string]interface{}{"secret_ssm_parameter": nil, "secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:*-AbCdEf"}, "must be a complete Secrets Manager ARN"},
+		{"secret in another region", map[string]interface{}{"secret_ssm_parameter": nil, "secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pusher-AbCdEf"}, "The pusher.secret_arn or secret_kms_key_arn names another region than the module's (us-east-1)"},
+		{"secret key in another region", map[string]interface{}{"secret_kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/0b7e3a52-1111-2222-3333-444455556666"}, "names another region than the module's"},
 		{"secret key ARN with a wildcard", map[string]interface{}{"secret_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/*"}, "The pusher.secret_kms_key_arn must be a KMS key ARN"},
 		{"alias without certificate", map[string]interface{}{"alias": "ws.example.com"}, "Set pusher.alias and pusher.acm_certificate_arn together"},
 		{"certificate outside us-east-1", map[string]interface{}{"alias": "ws.example.com", "acm_certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/x"}, "must be an ACM certificate in us-east-1"},

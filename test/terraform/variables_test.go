@@ -48,6 +48,10 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"jwt secret parameter of a hierarchy without its leading slash", jwtAuthorizer(map[string]interface{}{"secret_ssm_parameter": "ws/jwt"}), "must be SSM parameter names"},
 		{"jwt secret ARN with a wildcard", jwtAuthorizer(map[string]interface{}{"secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:*-AbCdEf"}), "must be complete Secrets Manager secret ARNs"},
 		{"jwt kms key ARN with a wildcard", jwtAuthorizer(map[string]interface{}{"secret_ssm_parameter": "/a", "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/*"}), "authorizer.jwt.kms_key_arn must be a KMS key ARN"},
+		// Regional services: the authorizer's clients cannot reach another region's.
+		{"jwt secret in another region", jwtAuthorizer(map[string]interface{}{"secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ws-jwt-AbCdEf"}), "An authorizer.jwt parameter, secret or KMS key ARN names another region than the module's (us-east-1)"},
+		{"jwt key parameter in another region", jwtAuthorizer(map[string]interface{}{"public_key_ssm_parameter": "arn:aws:ssm:eu-west-1:123456789012:parameter/ws/jwks"}), "names another region than the module's"},
+		{"jwt kms key in another region", jwtAuthorizer(map[string]interface{}{"secret_ssm_parameter": "/ws/jwt", "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/0b7e3a52-1111-2222-3333-444455556666"}), "names another region than the module's"},
 		{"jwt key source an empty string", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": ""}}}, "An authorizer.jwt setting is an empty string: leave it unset (null) instead"},
 		{"jwt issuer an empty string", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": "/a", "issuer": " "}}}, "An authorizer.jwt setting is an empty string"},
 		{"bad identity source", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{"token"}}}, "identity_sources must be a non-empty list"},
