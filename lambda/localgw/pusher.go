@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -157,6 +158,10 @@ func (s *Server) PusherURL(key string) string { return "ws://" + s.hostPort() + 
 // PusherAPI is the Pusher HTTP API base: http://host:port/apps/{app_id}.
 func (s *Server) PusherAPI(appID string) string { return s.BaseURL() + "/apps/" + appID }
 
+// pusherAppPath is the CloudFront Function's APP_PATH: whole segments (a
+// wsPath) before /app/{key}, the key of letters, digits, '_' and '-'.
+var pusherAppPath = regexp.MustCompile(`^(?:/[^/]+)*/app/([A-Za-z0-9_\-]+)$`)
+
 // handler routes the listener: the Lambda Invoke API first, /apps/... to
 // the Pusher HTTP API, [wsPath]/app/{key} and /pusher/... to the Pusher
 // stage, the rest to protocol v1's stage (whose name cannot be pusher, app
@@ -177,8 +182,17 @@ func (s *Server) handler() http.Handler {
 			}
 			s.serveHTTPAPI(w, r)
 		case strings.Contains(path, "/app/") && !strings.Contains(path, "/@connections"):
-			// pusher-js puts its wsPath option before /app/{key}.
-			key := path[strings.LastIndex(path, "/app/")+len("/app/"):]
+			// pusher-js puts its wsPath option before /app/{key}. The
+			// module's CloudFront Function (functions/pusher-rewrite.js)
+			// answers any other path 404 before API Gateway: so here.
+			m := pusherAppPath.FindStringSubmatch(path)
+			if m == nil {
+				w.Header().Set("Content-Type", "text/plain")
+				w.WriteHeader(http.StatusNotFound)
+				_, _ = io.WriteString(w, "Connect to /app/{key}; the HTTP API is under /apps/{app_id}/.\n")
+				return
+			}
+			key := m[1]
 			q := r.URL.Query()
 			q.Set(pusher.QueryAppKey, key)
 			r2 := r.Clone(r.Context())

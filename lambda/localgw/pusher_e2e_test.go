@@ -316,3 +316,24 @@ func TestInvokeAPIFunctionNamedAppWithPusher(t *testing.T) {
 		assert.Contains(t, string(body), `"action":"stats"`, name)
 	}
 }
+
+// TestPusherPathsAsTheCloudFrontFunction: the module's CloudFront Function
+// (functions/pusher-rewrite.js) sends [wsPath]/app/{key} to the Pusher
+// stage and answers any other /app/ path 404; so does the gateway.
+func TestPusherPathsAsTheCloudFrontFunction(t *testing.T) {
+	ctx := testCtx(t)
+	srv := startServer(t, localgw.ServerConfig{Pusher: &pusher.Config{App: pusherApp}})
+	base := "ws://" + srv.Addr()
+	for _, path := range []string{"/app/" + pusherApp.Key + "/", "/app/" + pusherApp.Key + "/x", "//app/" + pusherApp.Key, "/app/", "/app/a.b"} {
+		_, resp, err := websocket.Dial(ctx, base+path+"?protocol=7", nil)
+		require.Error(t, err, path)
+		require.NotNil(t, resp, path)
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, path)
+	}
+	// A wsPath of whole segments before /app/{key} is dropped.
+	c, _, err := websocket.Dial(ctx, base+"/ws/v1/app/"+pusherApp.Key+"?protocol=7&client=go&version=1", nil)
+	require.NoError(t, err)
+	defer c.CloseNow()
+	p := &pusherClient{t: t, c: c}
+	p.next(ctx, "pusher:connection_established")
+}
