@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,6 +62,8 @@ func TableInput(table string) *dynamodb.CreateTableInput {
 // CreateTable creates the store's table if it does not exist, waits until it
 // and its indexes are ACTIVE and enables TTL on the ttl attribute. It is
 // idempotent: an existing table is only waited for and its TTL enabled.
+// An existing table with another schema (keys, indexes, or TTL on another
+// attribute) is refused and left as it is: it is someone else's table.
 func CreateTable(ctx context.Context, client TableAPI, table string) error {
 	if table == "" {
 		return errors.New("create table: empty table name")
@@ -70,8 +73,12 @@ func CreateTable(ctx context.Context, client TableAPI, table string) error {
 	if err != nil && !errors.As(err, &inUse) {
 		return fmt.Errorf("create table %s: %w", table, err)
 	}
-	if err := waitActive(ctx, client, table); err != nil {
+	desc, err := waitActive(ctx, client, table)
+	if err != nil {
 		return fmt.Errorf("create table %s: %w", table, err)
+	}
+	if err := sameSchema(desc, TableInput(table)); err != nil {
+		return fmt.Errorf("table %s exists with another schema than the store's (%w): name another table, or delete this one if it is a leftover", table, err)
 	}
 	ttl, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
 	if err != nil {
@@ -79,6 +86,9 @@ func CreateTable(ctx context.Context, client TableAPI, table string) error {
 	}
 	if d := ttl.TimeToLiveDescription; d != nil &&
 		(d.TimeToLiveStatus == types.TimeToLiveStatusEnabled || d.TimeToLiveStatus == types.TimeToLiveStatusEnabling) {
+		if name := aws.ToString(d.AttributeName); name != attrTTL {
+			return fmt.Errorf("table %s expires items by attribute %q, the store's need %q: name another table", table, name, attrTTL)
+		}
 		return nil
 	}
 	_, err = client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
@@ -94,14 +104,44 @@ func CreateTable(ctx context.Context, client TableAPI, table string) error {
 	return nil
 }
 
-// waitActive polls DescribeTable until the table and all its GSIs are ACTIVE.
-func waitActive(ctx context.Context, client TableAPI, table string) error {
+// sameSchema reports how table differs from want in its keys and indexes.
+func sameSchema(table *types.TableDescription, want *dynamodb.CreateTableInput) error {
+	keys := func(ks []types.KeySchemaElement) string {
+		var out []string
+		for _, k := range ks {
+			out = append(out, aws.ToString(k.AttributeName)+" "+string(k.KeyType))
+		}
+		return strings.Join(out, ", ")
+	}
+	if got, w := keys(table.KeySchema), keys(want.KeySchema); got != w {
+		return fmt.Errorf("keys %s, want %s", got, w)
+	}
+	indexes := map[string]string{}
+	for _, g := range table.GlobalSecondaryIndexes {
+		indexes[aws.ToString(g.IndexName)] = keys(g.KeySchema)
+	}
+	for _, g := range want.GlobalSecondaryIndexes {
+		name := aws.ToString(g.IndexName)
+		got, ok := indexes[name]
+		switch {
+		case !ok:
+			return fmt.Errorf("no index %s", name)
+		case got != keys(g.KeySchema):
+			return fmt.Errorf("index %s has keys %s, want %s", name, got, keys(g.KeySchema))
+		}
+	}
+	return nil
+}
+
+// waitActive polls DescribeTable until the table and all its GSIs are
+// ACTIVE, and returns its description.
+func waitActive(ctx context.Context, client TableAPI, table string) (*types.TableDescription, error) {
 	tick := 100 * time.Millisecond
 	for {
 		out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 		var nf *types.ResourceNotFoundException
 		if err != nil && !errors.As(err, &nf) {
-			return fmt.Errorf("describe: %w", err)
+			return nil, fmt.Errorf("describe: %w", err)
 		}
 		if err == nil && out.Table != nil && out.Table.TableStatus == types.TableStatusActive {
 			active := true
@@ -111,14 +151,14 @@ func waitActive(ctx context.Context, client TableAPI, table string) error {
 				}
 			}
 			if active {
-				return nil
+				return out.Table, nil
 			}
 		}
 		t := time.NewTimer(tick)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("wait until active: %w", ctx.Err())
+			return nil, fmt.Errorf("wait until active: %w", ctx.Err())
 		case <-t.C:
 		}
 		tick = min(2*tick, 2*time.Second)

@@ -170,6 +170,44 @@ func TestCreateTableIdempotent(t *testing.T) {
 	assert.Equal(t, types.TimeToLiveStatusEnabled, ttl.TimeToLiveDescription.TimeToLiveStatus)
 }
 
+// TestCreateTableRefusesAnotherSchema: an existing table that is not the
+// store's (a mistyped -table) is refused, and its TTL left alone.
+func TestCreateTableRefusesAnotherSchema(t *testing.T) {
+	client, _ := localClient(t)
+	ctx := t.Context()
+	create := func(in *dynamodb.CreateTableInput) string {
+		name := fmt.Sprintf("ws-other-%d-%d", time.Now().UnixNano()%1e9, tableSeq.Add(1))
+		in.TableName = aws.String(name)
+		_, err := client.CreateTable(ctx, in)
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			_, err := client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+			assert.NoError(t, err)
+		})
+		return name
+	}
+	other := create(&dynamodb.CreateTableInput{
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
+	})
+	err := store.CreateTable(ctx, client, other)
+	require.ErrorContains(t, err, "exists with another schema than the store's (keys id HASH, want pk HASH, sk RANGE)")
+	ttl, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(other)})
+	require.NoError(t, err)
+	assert.Equal(t, types.TimeToLiveStatusDisabled, ttl.TimeToLiveDescription.TimeToLiveStatus, "someone else's table is not changed")
+
+	noIndex := store.TableInput("")
+	noIndex.GlobalSecondaryIndexes = noIndex.GlobalSecondaryIndexes[:2]
+	noIndex.AttributeDefinitions = noIndex.AttributeDefinitions[:6] // without the shard index's keys
+	require.ErrorContains(t, store.CreateTable(ctx, client, create(noIndex)), "no index "+store.ShardIndex)
+
+	expires := create(store.TableInput(""))
+	_, err = client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: aws.String(expires), TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("expiresAt"), Enabled: aws.Bool(true)}})
+	require.NoError(t, err)
+	require.ErrorContains(t, store.CreateTable(ctx, client, expires), `expires items by attribute "expiresAt"`)
+}
+
 // TestDynamoDBRequestCounts measures the DynamoDB requests of each mutation
 // on a nearly empty table and on one with many other connections, channels
 // and members, and requires them to be the same constants.
