@@ -73,21 +73,23 @@ func (l *leewayFlag) Set(v string) error {
 
 // options are the parsed flags.
 type options struct {
-	addr, stage, dynamoEndpoint, table string
-	jwtSecret, jwtPublicKey, lambdaDir string
-	jwtJWKSURL                         string
-	jwtLeeway                          leewayFlag
-	routes, publisherNames             listFlag
-	history                            listFlag
-	identitySources                    listFlag
-	allowOrigins                       listFlag
-	maxQueuedBytes                     int
-	maxProcesses, maxMessageSize       int
-	frameSize                          int
-	maxChannelsPerConnection           int
-	idleTimeout, maxDuration, shutdown time.Duration
-	logLevel                           string
-	quietProcesses, allowBinary        bool
+	addr, stage, dynamoEndpoint, table  string
+	jwtSecret, jwtPublicKey, lambdaDir  string
+	jwtJWKSURL                          string
+	jwtLeeway                           leewayFlag
+	jwtIssuer, jwtAudience, jwtTokenUse string
+	jwtUserClaim, jwtChannelsClaim      string
+	routes, publisherNames              listFlag
+	history                             listFlag
+	identitySources                     listFlag
+	allowOrigins                        listFlag
+	maxQueuedBytes                      int
+	maxProcesses, maxMessageSize        int
+	frameSize                           int
+	maxChannelsPerConnection            int
+	idleTimeout, maxDuration, shutdown  time.Duration
+	logLevel                            string
+	quietProcesses, allowBinary         bool
 
 	pusherOn, pusherClientEvents         bool
 	pusherAppID, pusherKey, pusherSecret string
@@ -108,6 +110,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.jwtJWKSURL, "jwt-jwks-url", "", "identity provider's https jwks_uri (Cognito: ISSUER/.well-known/jwks.json): turns on the built-in JWT authorizer with rotating keys")
 	o.jwtLeeway = leewayFlag(auth.DefaultLeeway)
 	fs.Var(&o.jwtLeeway, "jwt-leeway", "clock skew the built-in JWT authorizer tolerates on exp, nbf and iat: a duration (5s) or whole seconds")
+	fs.StringVar(&o.jwtIssuer, "jwt-issuer", "", "required \"iss\" of tokens (the module's authorizer.jwt.issuer; Cognito: https://cognito-idp.REGION.amazonaws.com/POOL_ID)")
+	fs.StringVar(&o.jwtAudience, "jwt-audience", "", "required \"aud\" of tokens (authorizer.jwt.audience; with -jwt-token-use access, Cognito's client_id)")
+	fs.StringVar(&o.jwtTokenUse, "jwt-token-use", "", "required Cognito \"token_use\": id or access (authorizer.jwt.token_use)")
+	fs.StringVar(&o.jwtUserClaim, "jwt-user-claim", "", "claim read as the userId (authorizer.jwt.user_claim; default sub)")
+	fs.StringVar(&o.jwtChannelsClaim, "jwt-channels-claim", "", "claim read as the channels joined at connect (authorizer.jwt.channels_claim; default channels)")
 	fs.Var(&o.identitySources, "identity-source", "authorizer identity source `route.request.querystring.NAME` or route.request.header.NAME; a handshake missing one is refused with 401 before the authorizer runs; repeatable (default "+localgw.DefaultIdentitySource+")")
 	fs.Var(&o.routes, "route", "custom route `KEY=builtin` (the websocket handler) or KEY=bootstrap:/path/to/bootstrap (your Lambda binary); repeatable")
 	fs.StringVar(&o.lambdaDir, "lambda-dir", "", "run the compiled bootstraps in DIR/{websocket,authorizer,publisher}/bootstrap (make host-lambdas builds them for this machine into dist/host); needs -dynamodb-endpoint")
@@ -176,9 +183,17 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	if err := o.checkNumbers(); err != nil {
 		return nil, err
 	}
-	if len(o.identitySources) > 0 && o.jwtSecret == "" && o.jwtPublicKey == "" && o.jwtJWKSURL == "" {
-		// Identity sources belong to an authorizer; without one they would do nothing.
-		return nil, errors.New("-identity-source needs the built-in authorizer: set -jwt-secret, -jwt-public-key or -jwt-jwks-url")
+	if o.jwtSecret == "" && o.jwtPublicKey == "" && o.jwtJWKSURL == "" {
+		// These belong to the authorizer; without one they would do nothing.
+		for _, f := range []struct{ name, value string }{
+			{"-identity-source", strings.Join(o.identitySources, " ")},
+			{"-jwt-issuer", o.jwtIssuer}, {"-jwt-audience", o.jwtAudience}, {"-jwt-token-use", o.jwtTokenUse},
+			{"-jwt-user-claim", o.jwtUserClaim}, {"-jwt-channels-claim", o.jwtChannelsClaim},
+		} {
+			if f.value != "" {
+				return nil, errors.New(f.name + " needs the built-in authorizer: set -jwt-secret, -jwt-public-key or -jwt-jwks-url")
+			}
+		}
 	}
 	if strings.HasPrefix(o.jwtPublicKey, "@") {
 		b, err := os.ReadFile(o.jwtPublicKey[1:])
@@ -240,7 +255,8 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 	cfg := localgw.ServerConfig{
 		Addr: o.addr, Stage: o.stage, DynamoDBEndpoint: o.dynamoEndpoint, Table: o.table,
 		JWTSecret: o.jwtSecret, JWTPublicKey: o.jwtPublicKey, LambdaDir: o.lambdaDir,
-		JWT:          localgw.JWTConfig{JWKSURL: o.jwtJWKSURL, Leeway: time.Duration(o.jwtLeeway)},
+		JWT: localgw.JWTConfig{JWKSURL: o.jwtJWKSURL, Leeway: time.Duration(o.jwtLeeway),
+			Issuer: o.jwtIssuer, Audience: o.jwtAudience, TokenUse: o.jwtTokenUse, UserClaim: o.jwtUserClaim, ChannelsClaim: o.jwtChannelsClaim},
 		MaxProcesses: o.maxProcesses, PublisherNames: o.publisherNames,
 		MaxMessageSize: o.maxMessageSize, FrameSize: o.frameSize, AllowBinary: o.allowBinary,
 		MaxQueuedBytes: o.maxQueuedBytes, AllowedOrigins: o.allowOrigins,
@@ -293,7 +309,9 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 // jwtFlagNames names the flags behind the JWT environment variables in
 // errors.
 var jwtFlagNames = strings.NewReplacer(auth.EnvSecret, "-jwt-secret", auth.EnvPublicKey, "-jwt-public-key",
-	auth.EnvJWKSURL, "-jwt-jwks-url", auth.EnvLeeway, "-jwt-leeway", auth.EnvIdentitySource, "-identity-source")
+	auth.EnvJWKSURL, "-jwt-jwks-url", auth.EnvLeeway, "-jwt-leeway", auth.EnvIdentitySource, "-identity-source",
+	auth.EnvIssuer, "-jwt-issuer", auth.EnvAudience, "-jwt-audience", auth.EnvTokenUse, "-jwt-token-use",
+	auth.EnvUserClaim, "-jwt-user-claim", auth.EnvChannelsClaim, "-jwt-channels-claim")
 
 // run starts the gateway, prints its URLs and serves until ctx ends, then
 // closes every connection with 1001 and runs their $disconnect.

@@ -128,6 +128,11 @@ func TestParseFlags(t *testing.T) {
 		{name: "frame larger than a message", args: []string{"-frame-size", "200000"}, wantErr: "want at most -max-message-size"},
 		{name: "no queue", env: map[string]string{"WSLOCAL_MAX_QUEUED_BYTES": "-1"}, wantErr: "-max-queued-bytes -1"},
 		{name: "identity source without an authorizer", args: []string{"-identity-source", "route.request.header.Authorization"}, wantErr: "-identity-source needs the built-in authorizer"},
+		{name: "audience without an authorizer", args: []string{"-jwt-audience", "app"}, wantErr: "-jwt-audience needs the built-in authorizer"},
+		{name: "claim settings", args: []string{"-jwt-jwks-url", "https://issuer.example/jwks.json", "-jwt-issuer", "https://issuer.example", "-jwt-audience", "app", "-jwt-token-use", "id", "-jwt-user-claim", "email", "-jwt-channels-claim", "rooms"},
+			check: func(t *testing.T, o *options) {
+				assert.Equal(t, []string{"https://issuer.example", "app", "id", "email", "rooms"}, []string{o.jwtIssuer, o.jwtAudience, o.jwtTokenUse, o.jwtUserClaim, o.jwtChannelsClaim})
+			}},
 		{name: "zero client event rate", args: []string{"-pusher-client-event-rate", "0"}, wantErr: "-pusher-client-event-rate 0"},
 		{name: "negative idle timeout", args: []string{"-idle-timeout", "-1s"}, wantErr: "-idle-timeout -1s: want a positive duration"},
 		{name: "garbage leeway", env: map[string]string{"WSLOCAL_JWT_LEEWAY": "soon"}, wantErr: "WSLOCAL_JWT_LEEWAY"},
@@ -206,6 +211,7 @@ func TestJWTErrorsNameTheFlags(t *testing.T) {
 	for args, want := range map[string]string{
 		"-identity-source bogus":                 `-identity-source: identity source "bogus"`,
 		"-jwt-jwks-url https://127.0.0.1:1/jwks": "-jwt-secret and -jwt-jwks-url are all set",
+		"-jwt-token-use refresh":                 "-jwt-token-use",
 	} {
 		err := run(t.Context(), append([]string{"-addr", "127.0.0.1:0", "-jwt-secret", strings.Repeat("s", 40)}, strings.Fields(args)...), func(string) string { return "" }, io.Discard, io.Discard)
 		require.Error(t, err, args)

@@ -21,6 +21,13 @@ type JWTConfig struct {
 	// Leeway is the clock skew tolerated on exp and nbf (WS_JWT_LEEWAY);
 	// zero tolerates none.
 	Leeway time.Duration
+	// Issuer and Audience are the required "iss" and "aud" (WS_JWT_ISSUER,
+	// WS_JWT_AUDIENCE), TokenUse the required Cognito "token_use" ("id" or
+	// "access", WS_JWT_TOKEN_USE), UserClaim and ChannelsClaim the claims
+	// read as userId and channels (WS_JWT_USER_CLAIM, WS_JWT_CHANNELS_CLAIM;
+	// default sub and channels): the module's authorizer.jwt settings of
+	// the same names. Empty leaves each check off or at its default.
+	Issuer, Audience, TokenUse, UserClaim, ChannelsClaim string
 	// HTTPClient fetches JWKSURL in process; nil means the system's root
 	// certificates. The compiled authorizer bootstrap always uses those; it
 	// inherits the gateway's SSL_CERT_FILE and SSL_CERT_DIR to trust a local
@@ -39,9 +46,14 @@ func (cfg ServerConfig) jwtEnabled() bool {
 func (cfg ServerConfig) jwtEnv() map[string]string {
 	env := map[string]string{auth.EnvLeeway: cfg.JWT.Leeway.String()}
 	for name, v := range map[string]string{
-		auth.EnvSecret:    cfg.JWTSecret,
-		auth.EnvPublicKey: cfg.JWTPublicKey,
-		auth.EnvJWKSURL:   cfg.JWT.JWKSURL,
+		auth.EnvSecret:        cfg.JWTSecret,
+		auth.EnvPublicKey:     cfg.JWTPublicKey,
+		auth.EnvJWKSURL:       cfg.JWT.JWKSURL,
+		auth.EnvIssuer:        cfg.JWT.Issuer,
+		auth.EnvAudience:      cfg.JWT.Audience,
+		auth.EnvTokenUse:      cfg.JWT.TokenUse,
+		auth.EnvUserClaim:     cfg.JWT.UserClaim,
+		auth.EnvChannelsClaim: cfg.JWT.ChannelsClaim,
 	} {
 		if v != "" {
 			env[name] = v

@@ -25,4 +25,10 @@ func TestJWTEnvForBootstraps(t *testing.T) {
 
 	assert.Equal(t, []string{"WS_JWT_LEEWAY=0s", "WS_JWT_SECRET=s3cret"}, ServerConfig{JWTSecret: "s3cret"}.jwtEnvList(),
 		"no identity source means the authorizer's default, ?token=")
+
+	// The module's authorizer.jwt claim settings, under the module's names.
+	assert.Equal(t, []string{
+		"WS_JWT_AUDIENCE=app-client", "WS_JWT_CHANNELS_CLAIM=rooms", "WS_JWT_ISSUER=https://issuer.example",
+		"WS_JWT_LEEWAY=0s", "WS_JWT_SECRET=s3cret", "WS_JWT_TOKEN_USE=id", "WS_JWT_USER_CLAIM=email",
+	}, ServerConfig{JWTSecret: "s3cret", JWT: JWTConfig{Issuer: "https://issuer.example", Audience: "app-client", TokenUse: "id", UserClaim: "email", ChannelsClaim: "rooms"}}.jwtEnvList())
 }

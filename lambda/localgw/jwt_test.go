@@ -79,3 +79,58 @@ func TestBuiltinAuthorizerJWKSURLLeewayAndIdentitySource(t *testing.T) {
 	_, status = dial("Bearer "+sign("user-9", time.Now().Add(-time.Minute)), valid)
 	assert.Equal(t, http.StatusForbidden, status, "the header's token is verified, not ?token=")
 }
+
+// The claim settings of the module's authorizer.jwt (issuer, audience,
+// token_use, user and channels claims) apply locally as on AWS.
+func TestBuiltinAuthorizerClaimSettings(t *testing.T) {
+	ctx := testCtx(t)
+	secret := "0123456789abcdef0123456789abcdef"
+	srv := startServer(t, localgw.ServerConfig{JWTSecret: secret, JWT: localgw.JWTConfig{
+		Issuer: "https://issuer.example", Audience: "app-client", TokenUse: "id", UserClaim: "email", ChannelsClaim: "rooms",
+	}})
+	sign := func(claims jwt.MapClaims) string {
+		base := jwt.MapClaims{"sub": "abc-123", "email": "ann@example.com", "iss": "https://issuer.example", "aud": "app-client",
+			"token_use": "id", "rooms": "private-lobby", "exp": time.Now().Add(time.Hour).Unix()}
+		for k, v := range claims {
+			if v == nil {
+				delete(base, k)
+			} else {
+				base[k] = v
+			}
+		}
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, base).SignedString([]byte(secret))
+		require.NoError(t, err)
+		return s
+	}
+	dial := func(token string) (*websocket.Conn, int) {
+		conn, resp, err := websocket.Dial(ctx, srv.URL()+"?token="+url.QueryEscape(token), nil)
+		if err != nil {
+			require.NotNil(t, resp, "dial: %v", err)
+			return nil, resp.StatusCode
+		}
+		t.Cleanup(func() { conn.CloseNow() })
+		return conn, http.StatusSwitchingProtocols
+	}
+	for name, claims := range map[string]jwt.MapClaims{
+		"another audience":  {"aud": "other-client"},
+		"another issuer":    {"iss": "https://evil.example"},
+		"another token_use": {"token_use": "access"},
+		"no user claim":     {"email": nil},
+	} {
+		_, status := dial(sign(claims))
+		assert.Equal(t, http.StatusForbidden, status, name)
+	}
+	conn, status := dial(sign(nil))
+	require.Equal(t, http.StatusSwitchingProtocols, status)
+	require.NoError(t, conn.Write(ctx, websocket.MessageText, []byte(`{"action":"whoami"}`)))
+	_, msg, err := conn.Read(ctx)
+	require.NoError(t, err)
+	assert.Contains(t, string(msg), `"userId":"ann@example.com"`, "the user claim, not sub")
+	// The channels claim grants private channels.
+	for channel, want := range map[string]string{"private-lobby": `"type":"subscribed"`, "private-other": `"code":"forbidden"`} {
+		require.NoError(t, conn.Write(ctx, websocket.MessageText, []byte(`{"action":"subscribe","channel":"`+channel+`"}`)))
+		_, msg, err = conn.Read(ctx)
+		require.NoError(t, err)
+		assert.Contains(t, string(msg), want, channel)
+	}
+}
