@@ -154,8 +154,10 @@ resource "aws_apigatewayv2_deployment" "this" {
 
 # Makes a new deployment and moves the stage onto it (CreateDeployment with
 # stageName) whenever the routes, route responses, integrations or authorizer
-# change, after the removed ones are gone (terraform_data.route_set). A failed
-# deployment fails the apply.
+# change, after the removed ones are gone (terraform_data.route_set), and
+# whenever the stage is replaced (a new stage_name): a new stage starts on the
+# first deployment (ignore_changes above), which may lack later routes and
+# the authorizer. A failed deployment fails the apply.
 resource "aws_lambda_invocation" "redeploy" {
   function_name = aws_lambda_function.this["deployer"].function_name
   input = jsonencode({
@@ -164,6 +166,7 @@ resource "aws_lambda_invocation" "redeploy" {
   })
   triggers = {
     deployment = local.deployment_hash
+    stage      = aws_apigatewayv2_stage.this.id
   }
 
   depends_on = [

@@ -71,6 +71,12 @@ func TestRemovedRouteIsUndeployedInOneApply(t *testing.T) {
 			logLevel := withVars(swapped, map[string]interface{}{"log_level": "debug"})
 			out = terraform.Apply(t, logLevel)
 			assert.False(t, applied(out, redeploy), "a change that leaves the routes alone does not redeploy:\n%s", out)
+
+			// A replaced stage (a new stage_name: the name forces a new
+			// stage) starts on the first deployment, which lacks the later
+			// routes: it is moved onto a new one in the same apply.
+			out = terraform.RunTerraformCommand(t, logLevel, terraform.FormatArgs(logLevel, "apply", "-input=false", "-auto-approve", "-replace="+stage)...)
+			assertBefore(t, out, stage+": Creation complete", redeploy+": Creation complete", "a replaced stage is redeployed at once")
 		})
 	}
 }
