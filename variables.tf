@@ -82,8 +82,8 @@ variable "throttling_burst_limit" {
   nullable    = false
 
   validation {
-    condition     = var.throttling_burst_limit >= 1 && floor(var.throttling_burst_limit) == var.throttling_burst_limit
-    error_message = "The throttling_burst_limit must be a whole number >= 1: 0 lets no request through (every $connect and frame answers 429 Too Many Requests). To stop traffic, remove the stage or the routes instead."
+    condition     = var.throttling_burst_limit >= 1 && var.throttling_burst_limit <= 2147483647 && floor(var.throttling_burst_limit) == var.throttling_burst_limit
+    error_message = "The throttling_burst_limit must be a whole number from 1 to 2147483647 (API Gateway's is a 32-bit integer; a larger number would wrap around): 0 lets no request through (every $connect and frame answers 429 Too Many Requests). To stop traffic, remove the stage or the routes instead."
   }
 }
 
@@ -148,8 +148,8 @@ variable "routes" {
   nullable = false
 
   validation {
-    condition     = alltrue([for k in keys(var.routes) : !contains(["$connect", "$disconnect", "$default"], k)])
-    error_message = "The routes keys must not be $connect, $disconnect or $default: the module owns those routes. Use another route key (the frame's action value)."
+    condition     = alltrue([for k in keys(var.routes) : !startswith(k, "$")])
+    error_message = "The routes keys must not start with '$': $connect, $disconnect and $default are the module's routes, and API Gateway reserves the '$' prefix for its own route keys. Use another route key (the frame's action value)."
   }
 
   # A route named after a protocol v1 action would take its frames away from

@@ -55,7 +55,10 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"jwt key source an empty string", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": ""}}}, "An authorizer.jwt setting is an empty string: leave it unset (null) instead"},
 		{"jwt issuer an empty string", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": "/a", "issuer": " "}}}, "An authorizer.jwt setting is an empty string"},
 		{"bad identity source", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{"token"}}}, "identity_sources must be a non-empty list"},
-		{"route over $connect", map[string]interface{}{"routes": map[string]interface{}{"$connect": map[string]interface{}{}}}, "must not be $connect, $disconnect or $default"},
+		{"route over $connect", map[string]interface{}{"routes": map[string]interface{}{"$connect": map[string]interface{}{}}}, "The routes keys must not start with '$': $connect, $disconnect and $default are the module's routes"},
+		// API Gateway refuses any other $-prefixed key at apply.
+		{"burst limit past 32 bits", map[string]interface{}{"throttling_burst_limit": 4294967297}, "The throttling_burst_limit must be a whole number from 1 to 2147483647"},
+		{"route key with API Gateway's $ prefix", map[string]interface{}{"routes": map[string]interface{}{"$custom": map[string]interface{}{}}}, "API Gateway reserves the '$' prefix"},
 		// In the Lambda permission's source ARN (.../live/<route key>) these
 		// are wildcards: "*" would let the stage invoke it for every route.
 		{"route key *", map[string]interface{}{"routes": map[string]interface{}{"*": map[string]interface{}{"handler": "lambda", "function_arn": arn}}}, "without whitespace, '*' or '?'"},
@@ -113,7 +116,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"explicit websocket route without events", map[string]interface{}{"routes": map[string]interface{}{"typing": map[string]interface{}{"handler": "websocket"}}}, "Set event_bus (for example { create = true }), or send the route to your own function"},
 		{"cleanup every half minute", map[string]interface{}{"cleanup_schedule_minutes": 0.5}, "whole number from 0 (disabled) to 1440"},
 		// Throttling of 0 lets nothing through (every $connect answers 429).
-		{"throttling burst 0", map[string]interface{}{"throttling_burst_limit": 0}, "The throttling_burst_limit must be a whole number >= 1: 0 lets no request through"},
+		{"throttling burst 0", map[string]interface{}{"throttling_burst_limit": 0}, "The throttling_burst_limit must be a whole number from 1 to 2147483647"},
 		{"throttling rate 0", map[string]interface{}{"throttling_rate_limit": 0}, "The throttling_rate_limit must be >= 1 request per second: 0 lets no request through"},
 		{"throttling rate 0.5", map[string]interface{}{"throttling_rate_limit": 0.5}, "The throttling_rate_limit must be >= 1 request per second"},
 		// Names CreateEventBus refuses for a new bus.
@@ -182,9 +185,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 				vars[k] = v
 			}
 			opts := options(t, "terraform", dir, vars)
-			out, err := terraform.PlanE(t, opts)
-			require.Errorf(t, err, "plan must reject %v", tc.vars)
-			assert.Contains(t, oneLine(out), tc.want)
+			assert.Contains(t, planRefusal(t, opts, tc.vars), tc.want)
 		})
 	}
 
@@ -193,9 +194,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 			"name":             "wst-validation",
 			"lambda_artifacts": map[string]interface{}{"websocket": "/nonexistent/websocket.zip", "publisher": "/nonexistent/publisher.zip", "deployer": "/nonexistent/deployer.zip"},
 		})
-		out, err := terraform.PlanE(t, opts)
-		require.Error(t, err)
-		assert.Contains(t, oneLine(out), "cannot be read; build it first")
+		assert.Contains(t, planRefusal(t, opts, nil), "cannot be read; build it first")
 	})
 
 	t.Run("jwt with prebuilt artifacts but no authorizer zip", func(t *testing.T) {
@@ -204,9 +203,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 			"authorizer":       map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": "pem"}},
 			"lambda_artifacts": writeFakeZips(t, "websocket", "publisher"),
 		})
-		out, err := terraform.PlanE(t, opts)
-		require.Error(t, err)
-		assert.Contains(t, oneLine(out), `The lambda_artifacts map has no "authorizer" zip`)
+		assert.Contains(t, planRefusal(t, opts, nil), `The lambda_artifacts map has no "authorizer" zip`)
 	})
 
 	t.Run("fanout on with prebuilt artifacts but no fanout zip", func(t *testing.T) {
@@ -215,9 +212,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 			"distributed_fanout": map[string]interface{}{"enabled": true},
 			"lambda_artifacts":   writeFakeZips(t, "websocket", "publisher"),
 		})
-		out, err := terraform.PlanE(t, opts)
-		require.Error(t, err)
-		assert.Contains(t, oneLine(out), `The lambda_artifacts map has no "fanout" zip`)
+		assert.Contains(t, planRefusal(t, opts, nil), `The lambda_artifacts map has no "fanout" zip`)
 	})
 }
 
@@ -233,6 +228,17 @@ func fanout(settings map[string]interface{}) map[string]interface{} {
 // jwtAuthorizer returns vars for authorizer mode jwt with the given jwt settings.
 func jwtAuthorizer(settings map[string]interface{}) map[string]interface{} {
 	return map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": settings}}
+}
+
+// planRefusal plans opts, requires the plan to fail, and returns Terraform's
+// diagnostics on one line. Only stderr: the plan Terraform renders on stdout
+// at the same time can cut into them in a combined output.
+func planRefusal(t *testing.T, opts *terraform.Options, input interface{}) string {
+	t.Helper()
+	_, stderr, code, err := terraform.RunTerraformCommandAndGetStdOutErrCodeE(t, opts, terraform.FormatArgs(opts, "plan", "-input=false", "-lock=false")...)
+	require.Errorf(t, err, "plan must reject %v", input)
+	require.NotZero(t, code)
+	return oneLine(stderr)
 }
 
 // oneLine joins Terraform's wrapped diagnostics into single spaces.
