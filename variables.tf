@@ -324,9 +324,15 @@ variable "authorizer" {
 
   validation {
     condition = alltrue([
-      for v in [var.authorizer.jwt.secret_ssm_parameter, var.authorizer.jwt.secret_arn, var.authorizer.jwt.public_key, var.authorizer.jwt.public_key_ssm_parameter, var.authorizer.jwt.public_key_secret_arn, var.authorizer.jwt.jwks_url, var.authorizer.jwt.issuer, var.authorizer.jwt.audience, var.authorizer.jwt.kms_key_arn] : v == null || trimspace(coalesce(v, " ")) != ""
+      for v in [var.authorizer.jwt.secret_ssm_parameter, var.authorizer.jwt.secret_arn, var.authorizer.jwt.public_key, var.authorizer.jwt.public_key_ssm_parameter, var.authorizer.jwt.public_key_secret_arn, var.authorizer.jwt.jwks_url, var.authorizer.jwt.issuer, var.authorizer.jwt.audience, var.authorizer.jwt.kms_key_arn, var.authorizer.jwt.user_claim, var.authorizer.jwt.channels_claim] : v == null || trimspace(coalesce(v, " ")) != ""
     ])
-    error_message = "An authorizer.jwt setting is an empty string: leave it unset (null) instead. An empty key source would count as the one key source and fail at cold start."
+    error_message = "An authorizer.jwt setting is an empty string: leave it unset (null) instead. An empty key source would count as the one key source and fail at cold start; an empty user_claim or channels_claim would quietly read sub or channels."
+  }
+
+  # The inline key is PEM or JWKS JSON; anything else fails every cold start.
+  validation {
+    condition     = var.authorizer.jwt.public_key == null || can(regex("^\\s*(-----BEGIN |\\{)", coalesce(var.authorizer.jwt.public_key, "-")))
+    error_message = "The authorizer.jwt.public_key must be a PEM public key (-----BEGIN PUBLIC KEY-----, or a certificate) or JWKS JSON ({\"keys\":[...]}): the authorizer parses it at cold start."
   }
 }
 

@@ -62,7 +62,7 @@ func TestIAMPoliciesAreLeastPrivilege(t *testing.T) {
 			// An inline key has nothing to decrypt: its kms_key_arn adds no statement.
 			name: "distributed fan-out with a customer queue key, jwt inline with a key, table key",
 			vars: map[string]interface{}{
-				"authorizer":         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": "pem", "kms_key_arn": keyARN}},
+				"authorizer":         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": fakePublicKey, "kms_key_arn": keyARN}},
 				"distributed_fanout": map[string]interface{}{"enabled": true, "kms_key_arn": queueKeyARN},
 				"dynamodb":           map[string]interface{}{"kms_key_arn": keyARN},
 				"event_bus":          map[string]interface{}{"create": true},

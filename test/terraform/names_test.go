@@ -49,7 +49,7 @@ func TestLongestNameFitsEveryDerivedName(t *testing.T) {
 			t.Parallel()
 			plan := planModule(t, map[string]interface{}{
 				"name":                               name,
-				"authorizer":                         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": "pem"}},
+				"authorizer":                         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": fakePublicKey}},
 				"routes":                             map[string]interface{}{"orders": map[string]interface{}{"handler": "lambda", "function_arn": userFunctionARN}},
 				"event_bus":                          map[string]interface{}{"create": true},
 				"distributed_fanout":                 map[string]interface{}{"enabled": true},
@@ -99,7 +99,7 @@ func TestRoleNamesIncludeTheRegion(t *testing.T) {
 			t.Parallel()
 			plan := planModule(t, map[string]interface{}{
 				"name":                               name,
-				"authorizer":                         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": "pem"}},
+				"authorizer":                         map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": fakePublicKey}},
 				"distributed_fanout":                 map[string]interface{}{"enabled": true},
 				"create_api_gateway_cloudwatch_role": true,
 				"pusher":                             pusherVars(nil)["pusher"],

@@ -242,7 +242,7 @@ func TestPlanToggles(t *testing.T) {
 			name: "authorizer jwt with leeway 0, ID tokens and the largest inline key",
 			vars: map[string]interface{}{"authorizer": map[string]interface{}{
 				"mode": "jwt",
-				"jwt":  map[string]interface{}{"public_key": strings.Repeat("k", 3072), "leeway_seconds": 0, "token_use": "id"},
+				"jwt":  map[string]interface{}{"public_key": "-----BEGIN " + strings.Repeat("k", 3072-len("-----BEGIN ")), "leeway_seconds": 0, "token_use": "id"},
 			}},
 			check: func(t *testing.T, plan *terraform.PlanStruct) {
 				env := environment(t, plan, `aws_lambda_function.this["authorizer"]`)

@@ -30,7 +30,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"unknown authorizer mode", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "oauth"}}, "The authorizer.mode must be one of: none, jwt, lambda."},
 		{"lambda mode without function", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "lambda"}}, `needs authorizer.function_arn`},
 		{"function_arn without lambda mode", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "none", "function_arn": arn}}, `only used with mode "lambda"`},
-		{"jwt with two key sources", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": "/a", "public_key": "pem"}}}, "must come from exactly one source"},
+		{"jwt with two key sources", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": "/a", "public_key": fakePublicKey}}}, "must come from exactly one source"},
 		{"jwt without key source", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt"}}, "needs exactly one key source"},
 		{"jwt key with mode none", map[string]interface{}{"authorizer": map[string]interface{}{"jwt": map[string]interface{}{"secret_ssm_parameter": "/a"}}}, `The JWT settings authorizer.jwt.secret_ssm_parameter are only read in authorizer mode "jwt", and the mode is "none"`},
 		{"jwt issuer with mode lambda", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "lambda", "function_arn": arn, "jwt": map[string]interface{}{"issuer": "https://issuer", "user_claim": "email"}}}, `The JWT settings authorizer.jwt.issuer, authorizer.jwt.user_claim are only read in authorizer mode "jwt", and the mode is "lambda"`},
@@ -53,6 +53,8 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"jwt key parameter in another region", jwtAuthorizer(map[string]interface{}{"public_key_ssm_parameter": "arn:aws:ssm:eu-west-1:123456789012:parameter/ws/jwks"}), "names another region than the module's"},
 		{"jwt kms key in another region", jwtAuthorizer(map[string]interface{}{"secret_ssm_parameter": "/ws/jwt", "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/0b7e3a52-1111-2222-3333-444455556666"}), "names another region than the module's"},
 		{"jwt key source an empty string", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": ""}}}, "An authorizer.jwt setting is an empty string: leave it unset (null) instead"},
+		{"jwt user claim an empty string", jwtAuthorizer(map[string]interface{}{"secret_ssm_parameter": "/a", "user_claim": ""}), "an empty user_claim or channels_claim would quietly read sub or channels"},
+		{"inline public key neither PEM nor JWKS", jwtAuthorizer(map[string]interface{}{"public_key": "not a key"}), "The authorizer.jwt.public_key must be a PEM public key"},
 		{"jwt issuer an empty string", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"secret_ssm_parameter": "/a", "issuer": " "}}}, "An authorizer.jwt setting is an empty string"},
 		{"bad identity source", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{"token"}}}, "identity_sources must be a non-empty list"},
 		{"route over $connect", map[string]interface{}{"routes": map[string]interface{}{"$connect": map[string]interface{}{}}}, "The routes keys must not start with '$': $connect, $disconnect and $default are the module's routes"},
@@ -140,7 +142,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		// JWKS URL, leeway, token_use.
 		{"jwks url over http", jwtAuthorizer(map[string]interface{}{"jwks_url": "http://issuer.example/.well-known/jwks.json"}), "The authorizer.jwt.jwks_url must be an https:// URL"},
 		{"jwks url with credentials", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://user:pw@issuer.example/jwks.json"}), "The authorizer.jwt.jwks_url must be an https:// URL without credentials"},
-		{"jwks url and a public key", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "public_key": "pem"}), "set only one of secret_ssm_parameter, secret_arn, public_key, public_key_ssm_parameter, public_key_secret_arn, jwks_url"},
+		{"jwks url and a public key", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "public_key": fakePublicKey}), "set only one of secret_ssm_parameter, secret_arn, public_key, public_key_ssm_parameter, public_key_secret_arn, jwks_url"},
 		{"negative leeway", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": -1}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
 		{"leeway over 5 minutes", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": 301}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
 		{"fractional leeway", jwtAuthorizer(map[string]interface{}{"jwks_url": "https://issuer.example/jwks.json", "leeway_seconds": 1.5}), "The authorizer.jwt.leeway_seconds must be a whole number of seconds from 0 to 300"},
@@ -200,7 +202,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 	t.Run("jwt with prebuilt artifacts but no authorizer zip", func(t *testing.T) {
 		opts := options(t, "terraform", dir, map[string]interface{}{
 			"name":             "wst-validation",
-			"authorizer":       map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": "pem"}},
+			"authorizer":       map[string]interface{}{"mode": "jwt", "jwt": map[string]interface{}{"public_key": fakePublicKey}},
 			"lambda_artifacts": writeFakeZips(t, "websocket", "publisher"),
 		})
 		assert.Contains(t, planRefusal(t, opts, nil), `The lambda_artifacts map has no "authorizer" zip`)
@@ -229,6 +231,11 @@ func fanout(settings map[string]interface{}) map[string]interface{} {
 func jwtAuthorizer(settings map[string]interface{}) map[string]interface{} {
 	return map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt", "jwt": settings}}
 }
+
+// fakePublicKey passes the module's check of an inline key (PEM or JWKS
+// JSON); the authorizer would parse it at cold start. One line: Terratest
+// passes it inside an HCL -var value.
+const fakePublicKey = "-----BEGIN PUBLIC KEY----- not parsed at plan -----END PUBLIC KEY-----"
 
 // planRefusal plans opts, requires the plan to fail, and returns Terraform's
 // diagnostics on one line. Only stderr: the plan Terraform renders on stdout
