@@ -10,6 +10,8 @@ TOOLS := $(ROOT)/.tools
 DIST  := $(ROOT)/dist
 export PATH := $(TOOLS)/bin:$(PATH)
 export GOFLAGS := -buildvcs=false
+# This module alone, whatever go.work surrounds the checkout (a monorepo's).
+export GOWORK := off
 
 # Tiers append their targets here, in the order they should run.
 TEST_TIERS :=

@@ -51,7 +51,10 @@ locals {
   # exposes (/proc/self/environ; only PATH is read from it). Elsewhere a bare
   # name counts as present and a missing Go stops the build at apply instead.
   go_command_is_path = strcontains(var.go_command, "/")
-  go_search_path     = local.go_command_is_path ? null : try(regex("(?:^|\\x00)PATH=([^\\x00]*)", file("/proc/self/environ"))[0], null)
+  # Read as ISO-8859-1, which decodes any byte: file() refuses a file that
+  # is not UTF-8, and one such byte anywhere in the environment would turn
+  # the check off.
+  go_search_path = local.go_command_is_path ? null : try(regex("(?:^|\\x00)PATH=([^\\x00]*)", textdecodebase64(filebase64("/proc/self/environ"), "ISO-8859-1"))[0], null)
   go_available = (
     local.go_command_is_path ? try(fileexists(startswith(var.go_command, "/") ? var.go_command : "${path.module}/${var.go_command}"), false) :
     local.go_search_path == null ? true :
@@ -115,6 +118,13 @@ resource "terraform_data" "build" {
   }
 
   lifecycle {
+    # fileset() reads its path as a pattern too: a module folder whose path
+    # holds [, ], {, }, * or ? matches no file, and the source hash would
+    # cover go.mod alone (no bundle matches, no edit rebuilds).
+    precondition {
+      condition     = length([for f in local.source_files : f if startswith(f, "lambda/")]) > 0
+      error_message = "Terraform finds no Go sources under ${path.module}/lambda: the module's path holds a character fileset() reads as a pattern ([, ], {, }, * or ?). Put the module in a folder whose path has none of them."
+    }
     precondition {
       condition     = local.go_available
       error_message = "Cannot build the Lambda functions: ${local.go_missing_reason}, and ${local.bundle_state}. Do one of: (1) deploy a bundled release, which needs no Go: pin the module source to a vX.Y.Z-bundled tag (\"github.com/wsforge/terraform-aws-websocket?ref=vX.Y.Z-bundled&depth=1\"), whose dist/ holds zips built from exactly its sources; (2) set lambda_artifacts to the zips of a release (<function>-${var.lambda_architecture}.zip, checked against its SHA256SUMS); (3) install Go (the version in the module's go.mod) on PATH, or set go_command to its path, and the module builds from lambda/ at apply. See docs/module.md#artifacts."
@@ -129,6 +139,9 @@ resource "terraform_data" "build" {
     environment = {
       CGO_ENABLED = "0"
       GOFLAGS     = "-buildvcs=false"
+      # A go.work above the module (a monorepo) would leave tools/package
+      # outside the workspace: the packager runs in this module alone.
+      GOWORK = "off"
       # The packager compiles with this binary too.
       GO  = var.go_command
       OUT = local.build_output_dir

@@ -17,6 +17,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 dist="$(cd "${2:-$root/dist}" && pwd)"
 bundled="$tag-bundled"
 go="${GO:-go}"
+# The tag's module alone: a go.work (GOWORK, or one around the checkout)
+# would leave tools/package outside its workspace.
+export GOWORK=off
 
 [[ "$tag" == v* && "$tag" != *-bundled ]] || die "$tag: want a source tag vX.Y.Z (the bundled tag is derived from it)"
 cd "$root"

@@ -24,6 +24,9 @@ sums="${2:?usage: $0 TAG SHA256SUMS}"
 sums="$(cd "$(dirname "$sums")" && pwd)/$(basename "$sums")"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 go="${GO:-go}"
+# The tag's module alone: a go.work (GOWORK, or one around the checkout)
+# would leave tools/package outside its workspace.
+export GOWORK=off
 archs="${RELEASE_ARCHS:-arm64,x86_64}"
 
 cd "$root"

@@ -38,6 +38,14 @@ func TestBuildRunsAtApplyOnlyAndTracksSourceContents(t *testing.T) {
 		"go_command":               goCommand,
 	})
 	buildDir := filepath.Join(dir, ".terraform", "websocket-lambdas", "wst-build")
+	// A Go workspace of a monorepo that does not list the module: the
+	// packager runs in the module alone (GOWORK=off), or go run refuses
+	// tools/package as outside the workspace.
+	ws := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(ws, "other"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "other", "go.mod"), []byte("module example.com/other\n\ngo 1.26.0\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "go.work"), []byte("go 1.26.0\n\nuse ./other\n"), 0o644))
+	opts.EnvVars["GOWORK"] = filepath.Join(ws, "go.work")
 
 	terraform.InitAndPlan(t, opts)
 	assert.NoDirExists(t, buildDir, "plan must not build anything")

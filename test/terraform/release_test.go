@@ -257,6 +257,26 @@ output "lambda_artifact_source" { value = module.ws.lambda_artifact_source }
 				`"go" (go_command) is not on PATH, and this copy of the module has no bundled zips (dist/manifest.json)`)
 			requireNoGoError(t, withVars(srcOpts, map[string]interface{}{"go_command": "/nonexistent/go"}),
 				`go_command "/nonexistent/go" does not exist`)
+			// One byte that is not UTF-8 anywhere in the environment (file()
+			// refuses such a /proc/self/environ) leaves the check on.
+			latin1 := withPath(srcOpts, pathWithoutGo(t))
+			latin1.EnvVars["LEGACY"] = "caf\xe9"
+			requireNoGoError(t, latin1, `"go" (go_command) is not on PATH`)
+
+			// A module folder whose path fileset() reads as a pattern finds
+			// no sources: said at plan, not hashed as go.mod alone.
+			// (A folder of that name: Terraform resolves a symlink first.)
+			globRoot := t.TempDir()
+			require.NoError(t, os.Rename(gitArchive(t, repo, releaseTag), filepath.Join(globRoot, "ws[1]")))
+			require.NoError(t, os.WriteFile(filepath.Join(globRoot, "main.tf"), []byte(`module "ws" {
+  source                   = "./ws[1]"
+  name                     = "wst-release"
+  cleanup_schedule_minutes = 0
+}
+`), 0o644))
+			globOpts := options(t, tool, globRoot, nil)
+			terraform.Init(t, globOpts)
+			assert.Contains(t, planRefusal(t, globOpts, "a module in ws[1]"), "Terraform finds no Go sources under ws[1]/lambda")
 
 			// A damaged bundle says what is damaged: the one zip, or the manifest.
 			damaged := gitArchive(t, repo, bundledTag)
