@@ -14,7 +14,6 @@ ACTIONLINT    := $(TOOLS)/bin/actionlint
 TEST_TIERS += actionlint
 
 release-dist: ## build the release zips (arm64, x86_64) into dist/<arch>/, dist/manifest.json and dist/assets (zips, SHA256SUMS)
-	rm -rf $(DIST)/arm64 $(DIST)/x86_64 $(DIST)/assets $(DIST)/manifest.json
 	$(GO) run ./tools/package -release $(DIST) -release-archs $(RELEASE_ARCHS)
 
 release-reproducible: release-dist ## release-dist twice (fresh source copy, empty build cache); fails unless the zips are identical
@@ -29,10 +28,10 @@ release-reproducible: release-dist ## release-dist twice (fresh source copy, emp
 	fi
 
 release-tree: ## TAG=vX.Y.Z: tag vX.Y.Z-bundled = the tag plus dist/ from release-dist (push it yourself)
-	scripts/release-tree.sh $(TAG) $(DIST)
+	scripts/release-tree.sh "$(TAG)" $(DIST)
 
 verify-release: ## TAG=<tag> SUMS=<SHA256SUMS>: rebuild the tag's release from source and compare with SUMS
-	scripts/verify-release.sh $(TAG) $(SUMS)
+	scripts/verify-release.sh "$(TAG)" "$(SUMS)"
 
 source-hash: ## the source hash of lambda/ + tools/package + go.mod/go.sum (what dist/manifest.json must hold)
 	@$(GO) run ./tools/package -source-hash

@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -130,6 +132,20 @@ func releaseFunctions(root string) ([]string, error) {
 // under flat names <fn>-<arch>.zip, SHA256SUMS over them, and the manifest.
 // It runs in the module root (the working directory).
 func release(out string, archs []string) (*Manifest, error) {
+	// Every architecture is checked before anything is removed or built, so
+	// a misspelt one (amd64) leaves no half-written release.
+	for _, arch := range archs {
+		if _, ok := lambdaArchs[arch]; !ok {
+			return nil, fmt.Errorf("release architecture %q: want arm64 or x86_64", arch)
+		}
+	}
+	// A previous release's files go first: an architecture left from it
+	// would sit next to a manifest that does not list it.
+	for _, p := range []string{"arm64", "x86_64", "assets", ManifestFile} {
+		if err := os.RemoveAll(filepath.Join(out, p)); err != nil {
+			return nil, fmt.Errorf("remove the previous release's %s: %w", p, err)
+		}
+	}
 	root := "."
 	hash, err := SourceHash(root)
 	if err != nil {
@@ -150,10 +166,7 @@ func release(out string, archs []string) (*Manifest, error) {
 	}
 	var sums []string
 	for _, arch := range archs {
-		goarch, ok := lambdaArchs[arch]
-		if !ok {
-			return nil, fmt.Errorf("release architecture %q: want arm64 or x86_64", arch)
-		}
+		goarch := lambdaArchs[arch]
 		m.Zips[arch] = map[string]string{}
 		dir := filepath.Join(out, arch)
 		for _, fn := range fns {
@@ -227,10 +240,22 @@ func checkRelease(dir string) ([]string, error) {
 	if len(m.Zips) == 0 {
 		return nil, fmt.Errorf("manifest %s lists no zips", filepath.Join(dir, ManifestFile))
 	}
+	// Every function of these sources, for every architecture: a bundle
+	// without one would send its users back to building.
+	fns, err := releaseFunctions(".")
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Equal(m.Functions, fns) {
+		return nil, fmt.Errorf("manifest functions %v: these sources have %v", m.Functions, fns)
+	}
 	files := []string{ManifestFile}
 	for arch, zips := range m.Zips {
 		if _, ok := lambdaArchs[arch]; !ok {
 			return nil, fmt.Errorf("manifest architecture %q: want arm64 or x86_64", arch)
+		}
+		if got := slices.Sorted(maps.Keys(zips)); !slices.Equal(got, fns) {
+			return nil, fmt.Errorf("manifest zips of %s: %v, want one per function of these sources: %v", arch, got, fns)
 		}
 		for fn, want := range zips {
 			rel := arch + "/" + fn + ".zip"

@@ -119,4 +119,33 @@ func TestCheckRelease(t *testing.T) {
 	require.NoError(t, os.Remove(filepath.Join(dist, "x86_64", "websocket.zip")))
 	_, err = checkRelease(dist)
 	assert.ErrorContains(t, err, "read zip x86_64/websocket.zip")
+
+	// A function of the sources missing from the bundle: its users would
+	// have to build.
+	writeTree(t, root, map[string]string{"lambda/cmd/fanout/main.go": "package main\n"})
+	hash, err = SourceHash(".")
+	require.NoError(t, err)
+	writeTree(t, dist, map[string]string{"x86_64/websocket.zip": "zip x"})
+	without := good
+	without.SourceHash = hash
+	writeManifest(without)
+	_, err = checkRelease(dist)
+	assert.ErrorContains(t, err, "manifest functions [websocket]: these sources have [fanout websocket]")
+	without.Functions = []string{"fanout", "websocket"}
+	writeManifest(without)
+	_, err = checkRelease(dist)
+	assert.ErrorContains(t, err, "want one per function of these sources: [fanout websocket]")
+}
+
+// TestReleaseRefusesAnUnknownArchitectureFirst: a misspelt architecture
+// (amd64) fails before anything is removed or built.
+func TestReleaseRefusesAnUnknownArchitectureFirst(t *testing.T) {
+	out := t.TempDir()
+	writeTree(t, out, map[string]string{"manifest.json": "{}", "arm64/websocket.zip": "old"})
+	t.Chdir(t.TempDir())
+	_, err := release(out, []string{"arm64", "amd64"})
+	require.ErrorContains(t, err, `release architecture "amd64": want arm64 or x86_64`)
+	assert.FileExists(t, filepath.Join(out, "manifest.json"), "nothing removed")
+	assert.FileExists(t, filepath.Join(out, "arm64", "websocket.zip"))
+	assert.NoDirExists(t, filepath.Join(out, "assets"), "nothing built")
 }
