@@ -278,6 +278,11 @@ func (m *Manager) handleConnect(ctx context.Context, req *Request) (Response, er
 		conn.UserAgent = header(req.Event, "User-Agent")
 	}
 	if err := m.store.AddConnection(ctx, conn); err != nil && !errors.Is(err, store.ErrExists) {
+		if errors.Is(err, store.ErrInvalidID) {
+			// Not an id API Gateway gives: a hand-made event.
+			m.log.WarnContext(ctx, "connect refused: invalid connection id", "connectionId", fmt.Sprintf("%.64q", req.ConnectionID))
+			return Response{StatusCode: http.StatusBadRequest}, nil
+		}
 		m.log.ErrorContext(ctx, "record connection", "connectionId", req.ConnectionID, "error", err)
 		return Response{StatusCode: http.StatusInternalServerError}, nil
 	}

@@ -674,6 +674,10 @@ func TestBadEvents(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 
+	// A $connect with an id API Gateway never gives (a hand-made event) is
+	// a bad request, not a server error.
+	assert.Equal(t, http.StatusBadRequest, e.connect("bad id with spaces", "", "", "").StatusCode)
+
 	ev = loadEvent(t, "apigw-websocket-request-message.json")
 	ev.IsBase64Encoded, ev.Body = true, "%%%"
 	resp, err = e.m.Handle(context.Background(), ev)

@@ -352,7 +352,7 @@ func (m *Manager) SendToNewConnection(ctx context.Context, id string, data []byt
 }
 
 // SendToConnections sends data to each id, concurrently, and returns one
-// result per id. Data over API Gateway's limit is an error wrapping
+// result per distinct id (a repeated id is sent to once). Data over API Gateway's limit is an error wrapping
 // sender.ErrTooLarge, and an id that fails store.ValidConnectionID one
 // wrapping store.ErrInvalidID, before anything is sent; a send cut short by
 // ctx returns ctx's error with the report.

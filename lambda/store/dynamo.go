@@ -742,6 +742,9 @@ func (d *DynamoDB) JoinLiveAtMost(ctx context.Context, id, channel string, max i
 }
 
 func (d *DynamoDB) joinAtMost(ctx context.Context, id, channel string, max int, live bool) (bool, error) {
+	if !ValidChannel(channel) {
+		return false, fmt.Errorf("join %.*q to %.64q: %w", MaxConnectionIDLength, id, channel, ErrInvalidChannel)
+	}
 	if !ValidConnectionID(id) {
 		return false, fmt.Errorf("join %.*q to %s: %w", MaxConnectionIDLength, id, channel, ErrNotFound)
 	}
@@ -832,7 +835,7 @@ func (d *DynamoDB) joinAtCap(ctx context.Context, id, channel string, n int64) (
 // membership item, whatever the connection's other channels. A membership
 // carries its connection's expiry, so an expired connection is no member.
 func (d *DynamoDB) IsMember(ctx context.Context, id, channel string) (bool, error) {
-	if !ValidConnectionID(id) {
+	if !ValidConnectionID(id) || !ValidChannel(channel) {
 		return false, nil
 	}
 	out, err := d.client.GetItem(ctx, &dynamodb.GetItemInput{
@@ -853,7 +856,7 @@ func (d *DynamoDB) IsMember(ctx context.Context, id, channel string) (bool, erro
 // connection record's membership count. When the record is gone (a removal
 // under way) the membership goes without the count.
 func (d *DynamoDB) Leave(ctx context.Context, id, channel string) (bool, error) {
-	if !ValidConnectionID(id) {
+	if !ValidConnectionID(id) || !ValidChannel(channel) {
 		return false, nil
 	}
 	items := []types.TransactWriteItem{

@@ -135,6 +135,9 @@ func (d *DynamoDB) ConnectionChannels(ctx context.Context, id string) ([]string,
 // ChannelMembers implements Store: a Query of the channel-index partition of
 // the channel, PageSize items per request, each page streamed to fn.
 func (d *DynamoDB) ChannelMembers(ctx context.Context, channel string, fn PageFunc) error {
+	if !ValidChannel(channel) {
+		return nil // no member can have joined it
+	}
 	in := d.liveIndexQuery(ChannelIndex, attrGSI1PK, prefixMember+channel, ttlCutoff(d.opts.Now()), d.opts.PageSize)
 	if err := d.streamIDs(ctx, in, attrGSI1SK, fn); err != nil {
 		return fmt.Errorf("channel members %s: %w", channel, err)

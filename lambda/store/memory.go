@@ -178,6 +178,9 @@ func (m *Memory) JoinLiveAtMost(_ context.Context, id, channel string, max int) 
 }
 
 func (m *Memory) joinAtMost(id, channel string, max int, live bool) (bool, error) {
+	if !ValidChannel(channel) {
+		return false, fmt.Errorf("join %s to %.64q: %w", id, channel, ErrInvalidChannel)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mc := m.conns[id]

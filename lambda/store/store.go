@@ -36,7 +36,24 @@ var (
 	// ErrInvalidUserID means a connection's user id is longer than
 	// MaxUserIDLength bytes or not valid UTF-8 (see ValidUserID).
 	ErrInvalidUserID = errors.New("invalid user id")
+	// ErrInvalidChannel means a channel name is empty, longer than
+	// MaxChannelLength bytes or not valid UTF-8 (see ValidChannel).
+	ErrInvalidChannel = errors.New("invalid channel name")
 )
+
+// MaxChannelLength bounds a channel name in the store, in bytes of UTF-8:
+// DynamoDB's sort keys ("ch#"+name) hold at most 1,024 bytes. The protocols
+// allow far less (164 characters); the bound keeps a name given to the
+// store directly a key both stores can hold.
+const MaxChannelLength = 1000
+
+// ValidChannel reports whether name can be a channel in the store: 1 to
+// MaxChannelLength bytes of valid UTF-8 (DynamoDB would turn invalid bytes
+// into U+FFFD, making two names one). Both stores refuse to join another
+// (ErrInvalidChannel), and find no member of one without a request.
+func ValidChannel(name string) bool {
+	return name != "" && len(name) <= MaxChannelLength && utf8.ValidString(name)
+}
 
 // MaxUserIDLength bounds a user id, in bytes of UTF-8. It is the built-in
 // JWT authorizer's bound (auth.MaxUserIDLength; OpenID Connect's 255-character
@@ -135,7 +152,8 @@ type Store interface {
 	// Join adds the connection to the channel. It reports whether the
 	// membership is new (false when already a member). It returns ErrNotFound
 	// when the connection does not exist, so a late join cannot resurrect a
-	// removed connection.
+	// removed connection, and ErrInvalidChannel for a channel that fails
+	// ValidChannel.
 	Join(ctx context.Context, id, channel string) (bool, error)
 	// JoinAtMost is Join with a cap on the connection's channels: when the
 	// connection is not yet a member and already holds max channels, it

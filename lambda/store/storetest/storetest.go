@@ -220,6 +220,7 @@ func Run(t *testing.T, f Factory) {
 		{"IsMember", 0, testIsMember},
 		{"InvalidIDs", 0, testInvalidIDs},
 		{"InvalidUserIDs", 0, testInvalidUserIDs},
+		{"InvalidChannels", 0, testInvalidChannels},
 		{"InterruptedRemoval", 0, testInterruptedRemoval},
 		{"RemovalReportsChannels", 0, testRemovalReportsChannels},
 		{"PendingUntilALiveJoin", 0, testPendingUntilALiveJoin},
@@ -727,6 +728,34 @@ func testInvalidUserIDs(e *env) {
 	}
 	assert.True(t, store.ValidUserID(""), "anonymous")
 	e.requireStats(1, nil)
+}
+
+// testInvalidChannels: a channel name that is empty, over MaxChannelLength
+// bytes (DynamoDB would refuse it as a key) or not UTF-8 (DynamoDB would
+// make two such names one) is refused with ErrInvalidChannel by every join,
+// and has no members; the longest valid one works.
+func testInvalidChannels(e *env) {
+	t := e.t
+	e.add("c1", "")
+	longest := strings.Repeat("ü", store.MaxChannelLength/2) // 1,000 bytes
+	require.Len(t, longest, store.MaxChannelLength)
+	e.join("c1", longest)
+	assert.Equal(t, []string{"c1"}, e.members(longest))
+	for _, ch := range []string{"", longest + "x", "x\xff", "x\xfe"} {
+		joined, err := e.s.Join(e.ctx, "c1", ch)
+		require.ErrorIs(t, err, store.ErrInvalidChannel, "join %.20q", ch)
+		assert.False(t, joined)
+		_, err = e.s.JoinAtMost(e.ctx, "c1", ch, 10)
+		require.ErrorIs(t, err, store.ErrInvalidChannel, "join at most %.20q", ch)
+		member, err := e.s.IsMember(e.ctx, "c1", ch)
+		require.NoError(t, err)
+		assert.False(t, member)
+		left, err := e.s.Leave(e.ctx, "c1", ch)
+		require.NoError(t, err)
+		assert.False(t, left)
+		assert.Empty(t, e.members(ch), "members of %.20q", ch)
+	}
+	e.requireStats(1, map[string]int64{longest: 1})
 }
 
 // testInterruptedRemoval is a $disconnect cut short by the Lambda timeout:
