@@ -146,13 +146,14 @@ export class Subscription extends Emitter {
       let since = 0;
       let reply;
       try {
-        // Built when it is sent, behind earlier requests: a publish of this
-        // client's own answered meanwhile may have closed the gap.
+        // Ahead of queued requests (the gap holds this channel's deliveries),
+        // built when it is sent: a publish of this client's own answered
+        // meanwhile may have closed the gap.
         reply = await this.client._request(() => {
           since = Math.max(read, this._known(epoch));
           if (since >= until - 1) return null;
           return { action: 'history', channel: this.channel, since: { offset: since, epoch }, limit: Math.min(1000, until - since - 1) };
-        }, { perConnection: true, action: 'history' });
+        }, { perConnection: true, action: 'history', front: true });
       } catch {
         // The connection closed, or the read failed: start over on a new
         // connection, whose resubscribe recovers the gap.
@@ -498,7 +499,9 @@ export class Client extends Emitter {
     clearInterval(this._pingTimer);
     if (!this.options.pingInterval) return;
     this._pingTimer = setInterval(() => {
-      this.ping().catch(() => this._restart('ping failed'));
+      // Ahead of queued requests: it tests the link, so it must not wait
+      // behind a burst of publishes and expire unsent.
+      this._request({ action: 'ping' }, { front: true }).catch(() => this._restart('ping failed'));
     }, this.options.pingInterval);
     this._pingTimer.unref?.();
   }
@@ -564,8 +567,9 @@ export class Client extends Emitter {
   // A request waits up to requestTimeout to be sent and, once sent, up to
   // requestTimeout for its reply: time spent queued behind other requests
   // never counts against the reply, so a burst of requests cannot make a
-  // healthy connection look dead.
-  _request(frame, { perConnection = false, action = frame.action } = {}) {
+  // healthy connection look dead. front puts it ahead of the queued ones
+  // (keep-alive pings, gap reads).
+  _request(frame, { perConnection = false, action = frame.action, front = false } = {}) {
     return new Promise((resolve, reject) => {
       const r = { frame, resolve, reject, perConnection };
       r.expire = () => {
@@ -579,7 +583,7 @@ export class Client extends Emitter {
         reject(new Error(`no reply to ${action} within ${this.options.requestTimeout} ms`));
       };
       r.timer = setTimeout(r.expire, this.options.requestTimeout);
-      this._queue.push(r);
+      if (front) this._queue.unshift(r); else this._queue.push(r);
       this._pump();
     });
   }

@@ -607,3 +607,33 @@ test('a request that cannot be sent within requestTimeout rejects unsent', async
   assert.deepEqual(ws.sent, []);
   c.close();
 });
+
+test('a keep-alive ping goes ahead of queued publishes: a busy connection is not restarted', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 50, requestTimeout: 100 });
+  const down = [];
+  c.on('disconnected', (e) => down.push(e.reason));
+  await c.connect();
+  const ws = FakeSocket.last;
+  const publishes = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => c.publish('chat-k', n));
+  let answered = 0;
+  const server = setInterval(() => { // one reply every 40 ms, in order: the queue outlasts requestTimeout
+    const f = ws.sent[answered];
+    if (!f) return;
+    answered++;
+    ws.receive(f.action === 'ping' ? { type: 'pong' } : { type: 'published', channel: 'chat-k', offset: f.data, epoch: 'e' });
+  }, 40);
+  let results;
+  try {
+    results = await Promise.allSettled(publishes);
+  } finally {
+    clearInterval(server);
+  }
+  assert.deepEqual(down, [], 'the ping was sent after the reply in flight, not after the whole queue');
+  const firstPing = ws.sent.findIndex((f) => f.action === 'ping');
+  assert.ok(firstPing > 0 && firstPing <= 2, `ping sent at ${firstPing}`);
+  for (const r of results) {
+    if (r.status === 'rejected') assert.match(r.reason.message, /no reply to publish within 100 ms/, 'only publishes that waited unsent fail');
+  }
+  assert.ok(results.some((r) => r.status === 'fulfilled'));
+  c.close();
+});
