@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -116,7 +117,7 @@ func (h *DynamoHistory) Append(ctx context.Context, channel string, data []byte,
 	}
 	for attempt := 1; attempt <= maxAppendAttempts; attempt++ {
 		now := h.d.opts.Now()
-		ttl := num(ttlOf(now.Add(lim.TTL)))
+		ttl := num(historyTTL(now.Add(lim.TTL)))
 		next := StreamPosition{Offset: pos.Offset + 1, Epoch: pos.Epoch}
 		var meta types.TransactWriteItem
 		if live {
@@ -180,7 +181,7 @@ func (h *DynamoHistory) stream(ctx context.Context, channel string, lim HistoryL
 			TableName: h.table(),
 			Item: map[string]types.AttributeValue{
 				attrPK: str(prefixHistory + channel), attrSK: str(skHistoryMeta),
-				attrOffset: num(0), attrEpoch: str(pos.Epoch), attrTTL: num(ttlOf(now.Add(lim.TTL))),
+				attrOffset: num(0), attrEpoch: str(pos.Epoch), attrTTL: num(historyTTL(now.Add(lim.TTL))),
 			},
 			ConditionExpression:       aws.String("attribute_not_exists(pk) OR #ttl <= :cutoff"),
 			ExpressionAttributeNames:  map[string]string{"#ttl": attrTTL},
@@ -264,4 +265,16 @@ func (h *DynamoHistory) ReadHistory(ctx context.Context, channel string, since u
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
 	return pos, out, nil
+}
+
+// historyTTL is the ttl attribute of a stream or publication that expires
+// at t, rounded up to the next whole second: DynamoDB's ttl is in seconds,
+// and rounding down would end a short ttl (1 s, 2 s) up to a second early,
+// giving the stream a new epoch although it was appended to within its ttl.
+func historyTTL(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s + deletionDelaySeconds
 }

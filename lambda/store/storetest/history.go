@@ -167,6 +167,29 @@ func RunHistory(t *testing.T, f HistoryFactory) {
 		assert.Equal(t, uint64(2), pos.Offset, "the stream lives on after its last append")
 		assert.Equal(t, []uint64{2}, offsets(pubs))
 	})
+	t.Run("ShortTTLKeepsTheStreamForItsWholeTTL", func(t *testing.T) {
+		// A 2 s ttl with appends 1.5 s apart, at a fraction of a second:
+		// the stream (and its epoch) must live on, however the store
+		// rounds its expiry.
+		ctx := t.Context()
+		clock := newTestClock()
+		clock.ns.Store(time.Unix(1_000_000, 900_000_000).UnixNano())
+		h, _ := f(t, clock.now)
+		short := store.HistoryLimits{Size: 100, TTL: 2 * time.Second}
+		first, err := h.Append(ctx, "chat-s", []byte(`1`), short)
+		require.NoError(t, err)
+		for i := 2; i <= 4; i++ {
+			clock.advance(1500 * time.Millisecond)
+			pos, err := h.Append(ctx, "chat-s", []byte(fmt.Sprint(i)), short)
+			require.NoError(t, err)
+			assert.Equal(t, first.Epoch, pos.Epoch, "append %d, 1.5 s after the last: the same epoch", i)
+			assert.Equal(t, uint64(i), pos.Offset)
+		}
+		clock.advance(1900 * time.Millisecond)
+		_, pubs, err := h.ReadHistory(ctx, "chat-s", 0, 0, 0, short)
+		require.NoError(t, err)
+		assert.Equal(t, []uint64{4}, offsets(pubs), "the last publication is kept its 2 s, the others expired")
+	})
 }
 
 // RunHistoryConcurrency appends from many goroutines through both handles
