@@ -135,8 +135,8 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"identity source with a colon", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{"route.request.querystring.a:b"}}}, "must be a non-empty list of route.request.querystring.NAME, route.request.header.NAME or context.NAME"},
 		{"no identity source", map[string]interface{}{"authorizer": map[string]interface{}{"identity_sources": []string{}}}, "must be a non-empty list of route.request.querystring.NAME, route.request.header.NAME or context.NAME"},
 		// An inline key lives in the 4 KB environment.
-		{"inline public key over 3 KB", jwtAuthorizer(map[string]interface{}{"public_key": strings.Repeat("k", 3073)}), "this key is longer than the 3072 characters the module allows there. Store the PEM or JWKS in an SSM SecureString parameter"},
-		{"environment over 4 KB", jwtAuthorizer(map[string]interface{}{"public_key": strings.Repeat("k", 3000), "issuer": "https://" + strings.Repeat("i", 1100)}), "The environment of the authorizer function is larger than Lambda's 4 KB (4096 bytes) limit"},
+		{"inline public key over 3 KB", jwtAuthorizer(map[string]interface{}{"public_key": "-----BEGIN " + strings.Repeat("k", 3073-len("-----BEGIN "))}), "this key is longer than the 3072 characters the module allows there. Store the PEM or JWKS in an SSM SecureString parameter"},
+		{"environment over 4 KB", jwtAuthorizer(map[string]interface{}{"public_key": "-----BEGIN " + strings.Repeat("k", 3000-len("-----BEGIN ")), "issuer": "https://" + strings.Repeat("i", 1100)}), "The environment of the authorizer function is larger than Lambda's 4 KB (4096 bytes) limit"},
 		{"inline secret under 32 bytes", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt"}, "authorizer_jwt_secret": "short"}, "The authorizer_jwt_secret must be at least 32 bytes"},
 		{"environment over 4 KB with an inline secret", map[string]interface{}{"authorizer": map[string]interface{}{"mode": "jwt"}, "authorizer_jwt_secret": strings.Repeat("s", 4100)}, "store it in an SSM SecureString parameter"},
 		// JWKS URL, leeway, token_use.
