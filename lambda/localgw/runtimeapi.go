@@ -274,6 +274,7 @@ func (b *Bootstrap) start() (*process, error) {
 		arn:     fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", b.cfg.Region, b.cfg.AccountID, b.cfg.Name),
 		next:    make(chan *invocation),
 		exited:  make(chan struct{}),
+		started: make(chan struct{}),
 		polled:  make(chan struct{}),
 		pending: map[string]*invocation{},
 	}
@@ -298,7 +299,9 @@ func (b *Bootstrap) start() (*process, error) {
 	p.mu.Lock() // serveNext may read startedAt as soon as the process runs
 	p.startedAt = time.Now()
 	p.mu.Unlock()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	close(p.started)
+	if err != nil {
 		_ = p.srv.Close()
 		return nil, fmt.Errorf("start %s: %w", b.cfg.Name, err)
 	}
@@ -384,6 +387,10 @@ type process struct {
 	next    chan *invocation
 	exited  chan struct{}
 	polled  chan struct{}
+	// started is closed once cmd.Start has returned: the process may call
+	// the runtime API (an init error stops it) before Start has set
+	// cmd.Process.
+	started chan struct{}
 
 	mu          sync.Mutex
 	pending     map[string]*invocation
@@ -420,6 +427,7 @@ func (p *process) stats() ProcessStats {
 // stop kills the process (the one this pool started, by PID) and its group.
 func (p *process) stop() {
 	p.stopOnce.Do(func() {
+		<-p.started
 		if p.cmd.Process == nil {
 			return
 		}
