@@ -537,12 +537,48 @@ func TestSigninCountsAgainstTheChannelCap(t *testing.T) {
 	}
 	assert.Equal(t, "pusher:signin_success", signin("u1")["event"], "the third channel")
 	assert.Equal(t, "pusher:signin_success", signin("u1")["event"], "the same user again: no new channel")
-	over := signin("u2")
-	assert.Equal(t, "pusher:error", over["event"], "%v", over)
-	assert.EqualValues(t, pusher.CodeOverCapacity, data(t, over)["code"])
 	chans, err := e.h.Manager().Store().ConnectionChannels(context.Background(), "a")
 	require.NoError(t, err)
 	assert.Len(t, chans, 3)
+
+	sb := e.connect("b")
+	for _, ch := range []string{"c0", "c1", "c2"} {
+		r := e.send("b", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": ch}})
+		require.Equal(t, "pusher_internal:subscription_succeeded", r["event"], "%v", r)
+	}
+	ud := `{"id":"u2"}`
+	over := e.send("b", map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.UserAuth(sb, ud), "user_data": ud}})
+	assert.Equal(t, "pusher:error", over["event"], "%v", over)
+	assert.EqualValues(t, pusher.CodeOverCapacity, data(t, over)["code"])
+	chans, err = e.h.Manager().Store().ConnectionChannels(context.Background(), "b")
+	require.NoError(t, err)
+	assert.Len(t, chans, 3)
+	_, err = e.presence.(store.Values).GetValue(context.Background(), "pusher-user#b")
+	assert.ErrorIs(t, err, store.ErrNotFound, "and it stays signed out")
+}
+
+// TestSigninAsAnotherUserIsRefused: a connection signed in as one user that
+// signs in as another gets 4009 and stays the first user: it is not left in
+// the first user's channel (where sends to that user would still reach it)
+// nor added to the second's.
+func TestSigninAsAnotherUserIsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	sa := e.connect("a")
+	signin := func(ud string) map[string]any {
+		return e.send("a", map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.UserAuth(sa, ud), "user_data": ud}})
+	}
+	require.Equal(t, "pusher:signin_success", signin(`{"id":"alice"}`)["event"])
+	r := signin(`{"id":"bob"}`)
+	require.Equal(t, "pusher:error", r["event"], "%v", r)
+	assert.EqualValues(t, pusher.CodeUnauthorized, data(t, r)["code"])
+	assert.Contains(t, data(t, r)["message"], "Already signed in as another user")
+	chans, err := e.h.Manager().Store().ConnectionChannels(context.Background(), "a")
+	require.NoError(t, err)
+	assert.Equal(t, []string{pusher.StoreChannel("#server-to-user-alice")}, chans)
+	cd, err := e.presence.(store.Values).GetValue(context.Background(), "pusher-user#a")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"user_id":"alice"}`, string(cd))
+	assert.Equal(t, "pusher:signin_success", signin(`{"id":"alice","user_info":{"n":1}}`)["event"], "the same user again")
 }
 
 // failingIncrement is a Values whose counters fail (a store error).

@@ -302,6 +302,17 @@ func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
 	if len(reply) > sender.MaxPayload {
 		return ErrorFrame(CodeUnauthorized, fmt.Sprintf("user_data is too large: its signin_success reply of %d bytes is more than the %d a message may carry", len(reply), sender.MaxPayload))
 	}
+	// A connection is one user: a signin as another user would leave it in
+	// the first user's channel, receiving what is sent to that user, so it is
+	// refused (as a presence subscribe as another user is); a new connection
+	// signs in as someone else. A repeated signin as the same user is fine.
+	switch prev, err := h.signedInUser(ctx, id); {
+	case err == nil && prev.userID() != userID:
+		return ErrorFrame(CodeUnauthorized, "Already signed in as another user: a connection signs in as one user; connect again to sign in as another")
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		h.log.ErrorContext(ctx, "signin: signed-in user", "connectionId", id, "error", err)
+		return h.reconnect(ctx, id)
+	}
 	// The user's channel counts against the connection's channel cap, as a
 	// subscription does (a repeated signin as the same user adds nothing).
 	if _, err := store.JoinLive(ctx, h.m.Store(), id, StoreChannel(PrefixServerToUser+userID), h.m.MaxChannelsPerConnection()); err != nil {
