@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,6 +268,34 @@ func TestOperationsDocListsEveryMetric(t *testing.T) {
 	for _, d := range metrics.Catalog {
 		assert.Contains(t, string(doc), fmt.Sprintf("| `%s` | %s |", d.Name, d.Unit), "docs/operations.md lists %s with its unit", d.Name)
 	}
+}
+
+// TestDocsGiveTheSeriesBound keeps the series bound that docs/operations.md
+// works out and docs/module.md quotes in step with the catalog: every metric
+// without a Reason once per function, the one with a Reason once per reason
+// and function; in practice only the authorizer records the latter.
+func TestDocsGiveTheSeriesBound(t *testing.T) {
+	const functions = 5
+	plain, reasoned := 0, 0
+	for _, d := range metrics.Catalog {
+		if d.HasReason {
+			reasoned++
+		} else {
+			plain++
+		}
+	}
+	require.Equal(t, 1, reasoned, "one metric has the Reason dimension")
+	reasons := len(metrics.DenyReasons)
+	bound := plain*functions + reasons*functions
+	practice := bound - reasons*(functions-1)
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "docs", name))
+		require.NoError(t, err)
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	assert.Contains(t, read("operations.md"), fmt.Sprintf("at most %d metrics x %d functions + %d reasons x %d functions = %d series", plain, functions, reasons, functions, bound))
+	assert.Contains(t, read("operations.md"), fmt.Sprintf("(so %d)", practice))
+	assert.Contains(t, read("module.md"), fmt.Sprintf("at most %d series per deployment, %d in practice", bound, practice))
 }
 
 // TestWrapEndsTheHandlerBeforeTheDeadline: a handler that runs until its
