@@ -82,7 +82,9 @@ type Config struct {
 
 // Identity is what a verified token says about its bearer.
 type Identity struct {
-	// UserID is the user claim as a string; numbers keep their JSON spelling.
+	// UserID is the user claim as a string. A number keeps its exact digits
+	// (ids above 2^53 stay distinct) without a fraction of zeros: 42 and 42.0
+	// are the user "42", -0 is "0" (see the package doc for what is refused).
 	UserID string
 	// Channels is the channels claim as comma-separated glob patterns without
 	// spaces or empty entries; "" when the claim is absent.

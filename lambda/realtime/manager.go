@@ -315,7 +315,9 @@ func RemoveGoneFunc(ctx context.Context, st store.Store, id string, now time.Tim
 }
 
 // SendToConnection sends data, unchanged, to one connection. A gone connection
-// is removed from the registry and reported as sender.ErrGone.
+// is reported as sender.ErrGone and removed from the registry, unless it is
+// pending and connected less than GoneGrace ago (it may still be finishing
+// its handshake).
 func (m *Manager) SendToConnection(ctx context.Context, id string, data []byte) error {
 	rep, err := m.SendToConnections(ctx, []string{id}, data)
 	if err != nil {
