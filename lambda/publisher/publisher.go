@@ -578,6 +578,9 @@ func (h *Handler) Execute(ctx context.Context, c Command) (*Response, error) {
 		if errors.Is(err, realtime.ErrPresenceNeedsUser) {
 			return nil, bad("connection %s has no user: presence channels need one", c.ConnectionID)
 		}
+		if errors.Is(err, realtime.ErrNoPresence) {
+			return nil, bad("presence channels are not enabled on this server")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Action, err)
 		}

@@ -158,6 +158,7 @@ func TestExecuteChecksCommandsBuiltInGo(t *testing.T) {
 		{Command{Action: "join", ConnectionID: "a", Channel: "bad channel!"}, "join needs a channel"},
 		{Command{Action: "send", Exclude: []string{"a"}, ConnectionIDs: []string{"b"}, Data: json.RawMessage(`1`)}, "exclude applies to sendToChannel and broadcast only"},
 		{Command{Action: "explode"}, `unknown action "explode"`},
+		{Command{Action: "join", ConnectionID: "a", Channel: "presence-room"}, "presence channels are not enabled on this server"},
 	} {
 		before := len(f.api.Messages("a")) + len(f.api.Messages("b"))
 		resp, err := f.h.Execute(context.Background(), tc.c)

@@ -392,6 +392,24 @@ func TestPresenceThroughTheQueryAndTheManager(t *testing.T) {
 	assert.Len(t, users, 2)
 }
 
+// Without Config.Presence, the Manager's Join refuses a presence channel as a
+// client's subscribe to it is refused, rather than make it a plain channel
+// anyone joined that way could publish to.
+func TestJoinWithoutPresenceRefusesPresenceChannels(t *testing.T) {
+	e := newEnv(t, Hooks{})
+	ctx := context.Background()
+	e.connect("a", "alice", "", "")
+	_, err := e.m.Join(ctx, "a", "presence-room")
+	require.ErrorIs(t, err, ErrNoPresence)
+	ok, err := e.store.IsMember(ctx, "a", "presence-room")
+	require.NoError(t, err)
+	assert.False(t, ok, "no membership")
+	assert.Equal(t, "forbidden", errorCode(t, e.send("a", "alice", "", "$default", `{"action":"subscribe","channel":"presence-room"}`)), "as the subscribe")
+	added, err := e.m.Join(ctx, "a", "room")
+	require.NoError(t, err)
+	assert.True(t, added, "other channels as before")
+}
+
 // A $connect refused after its connect hook joined a presence channel
 // takes the user out of the members again (member_left), as a disconnect
 // would: no invisible, stale member.

@@ -532,6 +532,10 @@ func (m *Manager) sendPages(ctx context.Context, data []byte, exclude []string, 
 // presence channel.
 var ErrPresenceNeedsUser = errors.New("presence channels need a connection with a user")
 
+// ErrNoPresence means a presence channel was to be joined on a Manager
+// without Config.Presence, where a client's subscribe to it is refused too.
+var ErrNoPresence = errors.New("presence channels are not enabled: set Config.Presence")
+
 // Join adds the connection to the channel and reports whether it is a new
 // membership. It returns store.ErrNotFound for an unknown or removed
 // connection and store.ErrTooManyChannels when the connection already holds
@@ -539,12 +543,17 @@ var ErrPresenceNeedsUser = errors.New("presence channels need a connection with 
 // Config.Presence) it joins as a client's subscribe does: the connection's
 // user becomes a member (member_joined to the others on the user's first
 // connection), and a connection without a user gets ErrPresenceNeedsUser.
+// Without Config.Presence a presence channel gets ErrNoPresence, as a
+// client's subscribe to it is refused (Leave still takes a membership back).
 func (m *Manager) Join(ctx context.Context, id, channel string) (bool, error) {
 	if !protocol.ValidChannel(channel) {
 		return false, fmt.Errorf("join %s to %q: %w", id, channel, ErrInvalidChannel)
 	}
-	if !strings.HasPrefix(channel, protocol.PresencePrefix) || m.cfg.Presence == nil {
+	if !strings.HasPrefix(channel, protocol.PresencePrefix) {
 		return m.join(ctx, id, channel)
+	}
+	if m.cfg.Presence == nil {
+		return false, fmt.Errorf("join %s to %s: %w", id, channel, ErrNoPresence)
 	}
 	c, err := m.store.GetConnection(ctx, id)
 	if err != nil {
