@@ -31,7 +31,7 @@ import (
 var app = pusher.App{ID: pusher.DefaultAppID, Key: pusher.DefaultAppKey, Secret: pusher.DefaultAppSecret}
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	h        *pusher.Handler
 	api      *mgmtapitest.Server
 	mu       sync.Mutex
@@ -47,13 +47,13 @@ func (e *env) now() time.Time {
 	return time.Now().Add(e.ahead)
 }
 
-func newEnv(t *testing.T, mutate func(*pusher.Config)) *env {
+func newEnv(t testing.TB, mutate func(*pusher.Config)) *env {
 	t.Helper()
 	return newEnvWith(t, nil, mutate)
 }
 
 // newEnvWith is newEnv whose runtime also gets rc's settings (history).
-func newEnvWith(t *testing.T, rc func(*realtime.Config), mutate func(*pusher.Config)) *env {
+func newEnvWith(t testing.TB, rc func(*realtime.Config), mutate func(*pusher.Config)) *env {
 	t.Helper()
 	e := &env{t: t, welcomes: map[string]pusher.Welcome{}, metrics: metricstest.New()}
 	e.api = mgmtapitest.New(mgmtapitest.Options{Stage: "prod", KeepMessages: true})
@@ -131,7 +131,7 @@ func (e *env) send(id string, frame any) map[string]any {
 	return out
 }
 
-func data(t *testing.T, f map[string]any) map[string]any {
+func data(t testing.TB, f map[string]any) map[string]any {
 	t.Helper()
 	s, ok := f["data"].(string)
 	require.True(t, ok, "server data is a JSON-encoded string: %v", f)

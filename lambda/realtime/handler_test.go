@@ -32,7 +32,7 @@ import (
 var fixtureNow = time.UnixMilli(1705751700000).UTC()
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	m     *Manager
 	store *store.Memory
 	api   *mgmtapitest.Server
@@ -46,7 +46,7 @@ func testAWSConfig() aws.Config {
 	}
 }
 
-func newEnv(t *testing.T, hooks Hooks) *env {
+func newEnv(t testing.TB, hooks Hooks) *env {
 	t.Helper()
 	e := &env{t: t, now: fixtureNow}
 	e.store = store.NewMemory(store.MemoryOptions{Now: func() time.Time { return e.now }, PageSize: 3})
@@ -66,7 +66,7 @@ func newEnv(t *testing.T, hooks Hooks) *env {
 	return e
 }
 
-func loadEvent(t *testing.T, name string) events.APIGatewayWebsocketProxyRequest {
+func loadEvent(t testing.TB, name string) events.APIGatewayWebsocketProxyRequest {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", name))
 	require.NoError(t, err)

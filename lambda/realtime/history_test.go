@@ -22,12 +22,12 @@ import (
 )
 
 // newHistoryEnv is newEnv with history on chat-* (size) and presence.
-func newHistoryEnv(t *testing.T, size int) *env {
+func newHistoryEnv(t testing.TB, size int) *env {
 	e, _ := newHistoryEnvWithMetrics(t, size)
 	return e
 }
 
-func newHistoryEnvWithMetrics(t *testing.T, size int) (*env, *metricstest.Recorder) {
+func newHistoryEnvWithMetrics(t testing.TB, size int) (*env, *metricstest.Recorder) {
 	t.Helper()
 	e := newEnv(t, Hooks{})
 	poster, err := sender.NewManagementAPI(testAWSConfig(), e.api.URL(), nil)
