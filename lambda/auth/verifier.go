@@ -86,8 +86,10 @@ type Identity struct {
 	// (ids above 2^53 stay distinct) without a fraction of zeros: 42 and 42.0
 	// are the user "42", -0 is "0" (see the package doc for what is refused).
 	UserID string
-	// Channels is the channels claim as comma-separated glob patterns without
-	// spaces or empty entries; "" when the claim is absent.
+	// Channels is the channels claim as comma-separated glob patterns, each
+	// trimmed of white space at its ends, without empty entries; "" when the
+	// claim is absent. (A pattern with white space inside matches no channel:
+	// channel names have none.)
 	Channels string
 	// Claims holds every claim of the token; JSON numbers are json.Number.
 	Claims map[string]any

@@ -107,7 +107,7 @@ type fixture struct {
 	now time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	f.api = mgmtapitest.New(mgmtapitest.Options{Stage: "dev", KeepMessages: true})
@@ -349,5 +349,38 @@ func FuzzParse(f *testing.F) {
 		case ActionSend, ActionSendToUser, ActionSendToUsers, ActionSendToChannel, ActionBroadcast:
 			assert.True(t, json.Valid(c.Data))
 		}
+	})
+}
+
+// FuzzHandle runs any payload through the whole publisher against the
+// fixture's connections and channel: it answers or refuses with a bad
+// command (the stores here cannot fail), never panics, and an answer is
+// JSON with ok set.
+func FuzzHandle(f *testing.F) {
+	fx := newFixture(f)
+	for _, seed := range []string{
+		`{"action":"send","connectionId":"a","data":{"x":1}}`, `{"action":"sendToUser","userId":"u1","data":1}`,
+		`{"action":"sendToUsers","userIds":["u1","u2"],"data":[]}`, `{"action":"sendToChannel","channel":"news","data":"s","exclude":["a"]}`,
+		`{"action":"broadcast","data":0}`, `{"action":"stats"}`, `{"action":"cleanup"}`, `{"action":"channels"}`,
+		`{"action":"join","connectionId":"b","channel":"c"}`, `{"action":"leave","connectionId":"a","channel":"news"}`,
+		`{"action":"connection","connectionId":"a"}`, `{"action":"connections"}`, `{"action":"channel","channel":"news"}`,
+		`{"action":"user","userId":"u1"}`, `{"action":"disconnect","connectionId":"nope"}`, `{}`, `null`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		resp, err := fx.h.Handle(context.Background(), json.RawMessage(payload))
+		if err != nil {
+			var bc *BadCommandError
+			require.ErrorAs(t, err, &bc, "%q", payload)
+			return
+		}
+		raw, err := json.Marshal(resp)
+		require.NoError(t, err)
+		var out struct {
+			OK *bool `json:"ok"`
+		}
+		require.NoError(t, json.Unmarshal(raw, &out))
+		require.NotNil(t, out.OK, "%q answered %s", payload, raw)
 	})
 }
