@@ -7,7 +7,8 @@ LAMBDA_FUNCTIONS ?= websocket authorizer publisher fanout deployer
 # 1.27). 50,000 inputs take about 3 to 10 s per target here.
 FUZZTIME ?= 50000x
 # The whole-handler targets (a client's message through the v1 and Pusher
-# handlers, a signed Pusher HTTP API request, a publisher invocation) run the stores and a
+# handlers, a signed Pusher HTTP API request, a publisher invocation, the
+# local gateway's HTTP side) run the stores and a
 # management API stand-in per input: fewer inputs, and a bounded
 # minimization of each new interesting one (60 s by default).
 FUZZTIME_HANDLER ?= 10000x
@@ -31,6 +32,7 @@ test-fuzz: ## a short coverage-guided run of each fuzz target (FUZZTIME=50000x i
 	$(GO) test -run '^$$' -fuzz '^FuzzServeAPI$$' -fuzztime $(FUZZTIME_HANDLER) -fuzzminimizetime 200x ./lambda/pusher
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME_HANDLER) -fuzzminimizetime 200x ./lambda/publisher
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyClaims$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./lambda/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzServeHTTP$$' -fuzztime $(FUZZTIME_HANDLER) -fuzzminimizetime 200x ./lambda/localgw
 
 package: ## build every function's linux/arm64 zip (ARCH=amd64 for x86 Lambdas) into dist/<fn>.zip for lambda_artifacts, and as a one-architecture bundle (dist/<arch>/, dist/manifest.json) that the module in this checkout deploys while its sources match
 	@case "$${ARCH:-arm64}" in arm64) a=arm64;; amd64|x86_64) a=x86_64;; *) echo "package: ARCH=$$ARCH: want arm64 or amd64" >&2; exit 2;; esac; \
