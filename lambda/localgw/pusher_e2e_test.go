@@ -93,33 +93,9 @@ func localPresence(t *testing.T, table string) (*dynamodb.Client, *store.DynamoP
 	return client, presence
 }
 
-// pusherClient is a Pusher protocol 7 client on a real WebSocket.
-type pusherClient struct {
-	t        *testing.T
-	c        *websocket.Conn
-	socketID string
-}
-
 func dialPusher(ctx context.Context, t *testing.T, srv *localgw.Server) *pusherClient {
 	t.Helper()
-	c, _, err := websocket.Dial(ctx, srv.PusherURL(pusherApp.Key)+"?protocol=7&client=go&version=1", nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.CloseNow() })
-	p := &pusherClient{t: t, c: c}
-	f := p.next(ctx, "pusher:connection_established")
-	var d struct {
-		SocketID string `json:"socket_id"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(f["data"].(string)), &d))
-	p.socketID = d.SocketID
-	return p
-}
-
-func (p *pusherClient) send(ctx context.Context, frame any) {
-	p.t.Helper()
-	b, err := json.Marshal(frame)
-	require.NoError(p.t, err)
-	require.NoError(p.t, p.c.Write(ctx, websocket.MessageText, b))
+	return dialPusherKey(ctx, t, srv, pusherApp.Key)
 }
 
 // nextMemberRemoved waits for pusher_internal:member_removed and checks it
@@ -144,20 +120,6 @@ func addStaleMember(ctx context.Context, t *testing.T, st store.Store, presence 
 	require.NoError(t, err)
 	_, err = presence.JoinPresence(ctx, pusher.StoreChannel(channel), store.PresenceMember{ConnectionID: id, UserID: userID, ExpiresAt: expiresAt}, 0)
 	require.NoError(t, err)
-}
-
-// next reads frames until one with the event arrives.
-func (p *pusherClient) next(ctx context.Context, event string) map[string]any {
-	p.t.Helper()
-	for {
-		_, b, err := p.c.Read(ctx)
-		require.NoError(p.t, err, "waiting for %s", event)
-		var f map[string]any
-		require.NoError(p.t, json.Unmarshal(b, &f))
-		if f["event"] == event {
-			return f
-		}
-	}
 }
 
 func (p *pusherClient) joinPresence(ctx context.Context, channel, userID string) {
@@ -336,4 +298,10 @@ func TestPusherPathsAsTheCloudFrontFunction(t *testing.T) {
 	defer c.CloseNow()
 	p := &pusherClient{t: t, c: c}
 	p.next(ctx, "pusher:connection_established")
+}
+
+// TestPusherGoServerSDKOnDynamoDB: pusher-http-go v5 against the Pusher stage
+// on DynamoDB Local, with the compiled bootstraps and in process.
+func TestPusherGoServerSDKOnDynamoDB(t *testing.T) {
+	pusherServers(t, func(t *testing.T, srv *localgw.Server, _ string) { testPusherGoServerSDK(t, srv, pusherApp) })
 }
