@@ -2,6 +2,7 @@ package localgw_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	pushersdk "github.com/pusher/pusher-http-go/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/nacl/secretbox"
 
 	"github.com/wsforge/terraform-aws-websocket/lambda/localgw"
 	"github.com/wsforge/terraform-aws-websocket/lambda/pusher"
@@ -49,8 +51,8 @@ func authParams(socketID, channel string) []byte {
 // TestPusherGoServerSDK drives the Pusher stage with Pusher's own Go server
 // library, pusher-http-go v5, unmodified: its channel and user
 // authorizations are accepted by the WebSocket side, and its HTTP API calls
-// (trigger, multi, exclusive, batch, send to user, channels, channel,
-// users) are signed as the HTTP API verifies and answered as it parses.
+// (trigger, multi, exclusive, batch, send to user, an end-to-end
+// encrypted channel, channels, channel, users) are signed as the HTTP API verifies and answered as it parses.
 // On the embedded store here; the e2e tier runs it on DynamoDB Local with
 // the compiled bootstraps too.
 func TestPusherGoServerSDK(t *testing.T) {
@@ -135,6 +137,30 @@ func testPusherGoServerSDK(t *testing.T, srv *localgw.Server, app pusher.App) {
 	empty, err := client.Channel("nobody-here", pushersdk.ChannelParams{})
 	require.NoError(t, err)
 	assert.False(t, empty.Occupied)
+
+	// An end-to-end encrypted channel: the SDK's authorization carries the
+	// channel's shared secret, its Trigger encrypts, the stage relays the
+	// ciphertext untouched and the subscriber opens it as pusher-js does.
+	enc := client
+	enc.EncryptionMasterKeyBase64 = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	auth, err = enc.AuthorizePrivateChannel(authParams(alice.socketID, "private-encrypted-vault"))
+	require.NoError(t, err)
+	var ea struct {
+		SharedSecret string `json:"shared_secret"`
+	}
+	require.NoError(t, json.Unmarshal(auth, &ea))
+	sdkSubscribe(ctx, alice, "private-encrypted-vault", auth)
+	require.NoError(t, enc.Trigger("private-encrypted-vault", "secret", map[string]string{"pin": "1234"}))
+	var box struct{ Nonce, Ciphertext string }
+	require.NoError(t, json.Unmarshal([]byte(alice.next(ctx, "secret")["data"].(string)), &box))
+	key, _ := base64.StdEncoding.DecodeString(ea.SharedSecret)
+	nonce, _ := base64.StdEncoding.DecodeString(box.Nonce)
+	sealed, _ := base64.StdEncoding.DecodeString(box.Ciphertext)
+	require.Len(t, key, 32)
+	require.Len(t, nonce, 24)
+	plain, ok := secretbox.Open(nil, sealed, (*[24]byte)(nonce), (*[32]byte)(key))
+	require.True(t, ok, "the subscriber opens what the SDK sealed")
+	assert.JSONEq(t, `{"pin":"1234"}`, string(plain))
 
 	// A client with the wrong secret is refused, and the SDK says so.
 	wrong := client
