@@ -134,6 +134,36 @@ test('pusher-js with wsPath connects: the path before /app/{key} is accepted', a
   close(p);
 });
 
+test('private-encrypted: pusher-js opens what the pusher SDK sealed; the stage relays it untouched', async () => {
+  const masterKey = Buffer.from('0123456789abcdef0123456789abcdef').toString('base64');
+  const enc = new PusherServer({ ...APP, host: '127.0.0.1', port: String(port), useTLS: false, encryptionMasterKeyBase64: masterKey });
+  const p = new Pusher(APP.key, {
+    wsHost: '127.0.0.1', wsPort: port, forceTLS: false, enabledTransports: ['ws'], cluster: '', disableStats: true,
+    channelAuthorization: { customHandler: (params, callback) => callback(null, enc.authorizeChannel(params.socketId, params.channelName)) },
+  });
+  clients.add(p);
+  await connected(p);
+  const { ch } = await subscribed(p, 'private-encrypted-vault');
+  // A raw subscriber (no shared secret) sees what crosses the stage: the ciphertext.
+  const raw = new WebSocket(`ws://127.0.0.1:${port}/app/${APP.key}?protocol=7&client=raw&version=1`);
+  const frames = [];
+  raw.on('message', (m) => frames.push(JSON.parse(String(m))));
+  const sid = await waitFor(() => frames.find((f) => f.event === 'pusher:connection_established'), 'raw socket');
+  const rawSocket = JSON.parse(sid.data).socket_id;
+  raw.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'private-encrypted-vault', auth: enc.authorizeChannel(rawSocket, 'private-encrypted-vault').auth } }));
+  await waitFor(() => frames.find((f) => f.event === 'pusher_internal:subscription_succeeded'), 'raw subscription');
+  const got = new Promise((resolve) => ch.bind('secret', resolve));
+  await enc.trigger('private-encrypted-vault', 'secret', { pin: '1234' });
+  assert.deepEqual(await got, { pin: '1234' });
+  const sealed = await waitFor(() => frames.find((f) => f.event === 'secret'), 'ciphertext');
+  const box = JSON.parse(sealed.data);
+  assert.equal(typeof box.nonce, 'string');
+  assert.equal(typeof box.ciphertext, 'string');
+  assert.ok(!sealed.data.includes('1234'), 'only ciphertext crosses the stage');
+  raw.close();
+  close(p);
+});
+
 test('the server SDK: data over 10 KB is refused with 413, as Pusher does', async () => {
   await assert.rejects(server.trigger('news', 'big', 'x'.repeat(10 * 1024 + 1)), (err) => err.status === 413);
   await assert.rejects(server.triggerBatch([{ channel: 'news', name: 'big', data: 'x'.repeat(10 * 1024 + 1) }]), (err) => err.status === 413);
