@@ -581,6 +581,84 @@ func TestSigninAsAnotherUserIsRefused(t *testing.T) {
 	assert.Equal(t, "pusher:signin_success", signin(`{"id":"alice","user_info":{"n":1}}`)["event"], "the same user again")
 }
 
+// readHook is a Values that runs hook after each GetValue has read.
+type readHook struct {
+	store.Values
+	hook func(key string)
+}
+
+func (r readHook) GetValue(ctx context.Context, key string) ([]byte, error) {
+	v, err := r.Values.GetValue(ctx, key)
+	r.hook(key)
+	return v, err
+}
+
+// TestConcurrentSigninsAsTwoUsers: two signins as different users on one
+// connection, the second running entirely between the first's read of the
+// signed-in user and its own writes (API Gateway may run a connection's
+// messages at once), cannot both succeed: one is refused with 4009, and the
+// connection is in the channel of the user it is signed in as, only.
+func TestConcurrentSigninsAsTwoUsers(t *testing.T) {
+	var (
+		e             *env
+		sa            string
+		inFirst, done bool
+		second        map[string]any
+	)
+	signin := func(ud string) map[string]any {
+		return e.send("a", map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.UserAuth(sa, ud), "user_data": ud}})
+	}
+	e = newEnv(t, func(c *pusher.Config) {
+		c.Values = readHook{c.Values, func(key string) {
+			if key == "pusher-user#a" && inFirst && !done {
+				done = true
+				second = signin(`{"id":"bob"}`)
+			}
+		}}
+	})
+	sa = e.connect("a")
+	inFirst = true
+	first := signin(`{"id":"alice"}`)
+	inFirst = false
+	if !done {
+		second = signin(`{"id":"bob"}`)
+	}
+	events := []any{first["event"], second["event"]}
+	require.ElementsMatch(t, []any{"pusher:signin_success", "pusher:error"}, events, "one signin succeeds, one is refused")
+	winner, loser := "alice", second
+	if second["event"] == "pusher:signin_success" {
+		winner, loser = "bob", first
+	}
+	assert.EqualValues(t, pusher.CodeUnauthorized, data(t, loser)["code"])
+	chans, err := e.h.Manager().Store().ConnectionChannels(context.Background(), "a")
+	require.NoError(t, err)
+	assert.Equal(t, []string{pusher.StoreChannel("#server-to-user-" + winner)}, chans)
+	cd, err := e.presence.(store.Values).GetValue(context.Background(), "pusher-user#a")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"user_id":"`+winner+`"}`, string(cd))
+}
+
+// TestFailedSigninLeavesTheConnectionFree: a signin refused for the channel
+// cap does not bind the connection to its user: after leaving a channel it
+// may sign in as someone else.
+func TestFailedSigninLeavesTheConnectionFree(t *testing.T) {
+	e := newEnvWith(t, func(c *realtime.Config) { c.MaxChannelsPerConnection = 1 }, nil)
+	sa := e.connect("a")
+	signin := func(ud string) map[string]any {
+		return e.send("a", map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.UserAuth(sa, ud), "user_data": ud}})
+	}
+	r := e.send("a", map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "news"}})
+	require.Equal(t, "pusher_internal:subscription_succeeded", r["event"], "%v", r)
+	r = signin(`{"id":"alice"}`)
+	require.Equal(t, "pusher:error", r["event"], "%v", r)
+	assert.EqualValues(t, pusher.CodeOverCapacity, data(t, r)["code"])
+	_, err := e.presence.(store.Values).GetValue(context.Background(), "pusher-user#a")
+	require.ErrorIs(t, err, store.ErrNotFound, "the failed signin is not kept")
+	e.send("a", map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "news"}})
+	r = signin(`{"id":"bob"}`)
+	assert.Equal(t, "pusher:signin_success", r["event"], "%v", r)
+}
+
 // failingIncrement is a Values whose counters fail (a store error).
 type failingIncrement struct{ store.Values }
 

@@ -302,38 +302,46 @@ func (h *Handler) signin(ctx context.Context, id string, f Frame) []byte {
 	if len(reply) > sender.MaxPayload {
 		return ErrorFrame(CodeUnauthorized, fmt.Sprintf("user_data is too large: its signin_success reply of %d bytes is more than the %d a message may carry", len(reply), sender.MaxPayload))
 	}
+	// Kept for the presence channels it then subscribes to without
+	// channel_data: the signed-in user is the member.
+	member, err := json.Marshal(struct {
+		UserID   json.RawMessage `json:"user_id"`
+		UserInfo json.RawMessage `json:"user_info,omitempty"`
+	}{user.ID, user.UserInfo})
+	if err != nil {
+		return ErrorFrame(CodeUnauthorized, "user_data must be a JSON object with an id")
+	}
 	// A connection is one user: a signin as another user would leave it in
 	// the first user's channel, receiving what is sent to that user, so it is
 	// refused (as a presence subscribe as another user is); a new connection
 	// signs in as someone else. A repeated signin as the same user is fine.
-	switch prev, err := h.signedInUser(ctx, id); {
-	case err == nil && prev.userID() != userID:
+	// The first signin claims the connection with a conditional write, so
+	// two signins as different users running at once cannot both pass.
+	claimed, err := h.claimSignin(ctx, id, userID, member)
+	switch {
+	case errors.Is(err, errSignedInAsAnother):
 		return ErrorFrame(CodeUnauthorized, "Already signed in as another user: a connection signs in as one user; connect again to sign in as another")
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	case err != nil:
 		h.log.ErrorContext(ctx, "signin: signed-in user", "connectionId", id, "error", err)
 		return h.reconnect(ctx, id)
 	}
 	// The user's channel counts against the connection's channel cap, as a
 	// subscription does (a repeated signin as the same user adds nothing).
 	if _, err := store.JoinLive(ctx, h.m.Store(), id, StoreChannel(PrefixServerToUser+userID), h.m.MaxChannelsPerConnection()); err != nil {
+		if claimed {
+			h.releaseSignin(ctx, id)
+		}
 		if errors.Is(err, store.ErrTooManyChannels) {
 			return ErrorFrame(CodeOverCapacity, fmt.Sprintf("Too many channels: signing in joins the user's channel, and a connection may be in at most %d", h.m.MaxChannelsPerConnection()))
 		}
 		h.log.ErrorContext(ctx, "signin join", "connectionId", id, "error", err)
 		return h.reconnect(ctx, id)
 	}
-	// Kept for the presence channels it then subscribes to without
-	// channel_data: the signed-in user is the member (one write).
-	member, err := json.Marshal(struct {
-		UserID   json.RawMessage `json:"user_id"`
-		UserInfo json.RawMessage `json:"user_info,omitempty"`
-	}{user.ID, user.UserInfo})
-	if err == nil {
-		_, err = h.cfg.Values.PutValue(ctx, signedInKey(id), member, h.cfg.Now().Add(store.DefaultTTL), false)
-	}
-	if err != nil {
-		h.log.ErrorContext(ctx, "signin user", "connectionId", id, "error", err)
-		return h.reconnect(ctx, id)
+	if !claimed { // the same user again: its user_info may have changed
+		if _, err := h.cfg.Values.PutValue(ctx, signedInKey(id), member, h.cfg.Now().Add(store.DefaultTTL), false); err != nil {
+			h.log.ErrorContext(ctx, "signin user", "connectionId", id, "error", err)
+			return h.reconnect(ctx, id)
+		}
 	}
 	return reply
 }
@@ -360,6 +368,42 @@ func (h *Handler) reconnect(ctx context.Context, id string) []byte {
 
 // signedInKey keys the user a connection signed in as.
 func signedInKey(id string) string { return "pusher-user#" + id }
+
+// errSignedInAsAnother: the connection is signed in as another user.
+var errSignedInAsAnother = errors.New("signed in as another user")
+
+// claimSignin records member as the user connection id is signed in as,
+// with a write that succeeds only when the connection has none, and reports
+// whether it wrote. A connection already signed in as userID is not written
+// (false, nil); one signed in as another user gives errSignedInAsAnother.
+func (h *Handler) claimSignin(ctx context.Context, id, userID string, member []byte) (bool, error) {
+	for range 3 { // a claim released between the write and the read is tried again
+		ok, err := h.cfg.Values.PutValue(ctx, signedInKey(id), member, h.cfg.Now().Add(store.DefaultTTL), true)
+		if err != nil || ok {
+			return ok, err
+		}
+		prev, err := h.signedInUser(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
+			return false, err
+		case prev.userID() != userID:
+			return false, errSignedInAsAnother
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("signin of %s: the signed-in user kept changing", id)
+}
+
+// releaseSignin undoes a claim whose signin failed afterwards, so that the
+// connection may sign in again as anyone: the value is written as expired,
+// which both stores treat as absent.
+func (h *Handler) releaseSignin(ctx context.Context, id string) {
+	if _, err := h.cfg.Values.PutValue(ctx, signedInKey(id), nil, h.cfg.Now().Add(-time.Minute), false); err != nil {
+		h.log.ErrorContext(ctx, "signin: release", "connectionId", id, "error", err)
+	}
+}
 
 // signedInUser is the user connection id signed in as (pusher:signin), as a
 // presence member's channel_data, or store.ErrNotFound.
