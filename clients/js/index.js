@@ -66,6 +66,7 @@ export class Subscription extends Emitter {
     this._pending = null; // messages that arrived while a (re)subscribe or a gap read was in flight
     this._pendingOwner = null;
     this._own = []; // positions of this client's own publishes, not yet passed
+    this._retired = new Map(); // epochs the position left: epoch -> {offset, late: offsets delivered late}
     this._members = null; // member events that arrived while a (re)subscribe was in flight
     this._retries = 0;
     this._retryTimer = null;
@@ -87,6 +88,7 @@ export class Subscription extends Emitter {
       return;
     }
     if (this._pending) { this._pending.push(frame); return; }
+    if (typeof frame.offset === 'number' && this._retired.has(frame.epoch)) { this._late(frame); return; }
     // A message that skips ahead of the stream (in its epoch: a new epoch
     // starts at offset 1) waits until the skipped ones are read.
     if (typeof frame.offset === 'number' && this.position && frame.offset > this._known(frame.epoch) + 1) {
@@ -106,12 +108,29 @@ export class Subscription extends Emitter {
     return offset;
   }
 
+  // _late delivers a message of an epoch the position has left: its fan-out
+  // took longer than the history's ttl, so the stream started a new epoch
+  // before it arrived. It is delivered once, as it comes, and moves nothing:
+  // the new epoch goes on, neither read again nor redelivered.
+  _late(frame) {
+    const r = this._retired.get(frame.epoch);
+    if (frame.offset <= r.offset || r.late.has(frame.offset)) { this.duplicates++; return; }
+    r.late.add(frame.offset);
+    this.emit('message', frame.data, frame);
+  }
+
   _isOwn(offset, epoch) { return this._own.some((p) => p.offset === offset && p.epoch === epoch); }
 
   // _moveTo sets the position, passing over the own publishes that follow it.
   _moveTo(offset, epoch) {
     while (this._isOwn(offset + 1, epoch)) offset++;
-    const sameEpoch = !!this.position && this.position.epoch === epoch;
+    const pos = this.position;
+    const sameEpoch = !!pos && pos.epoch === epoch;
+    if (pos && !sameEpoch) {
+      this._retired.set(pos.epoch, { offset: pos.offset, late: new Set() });
+      if (this._retired.size > 8) this._retired.delete(this._retired.keys().next().value);
+    }
+    this._retired.delete(epoch); // a server's reply named it current again
     this._own = this._own.filter((p) => (p.epoch === epoch ? p.offset > offset : sameEpoch));
     this.position = { offset, epoch };
   }
@@ -121,7 +140,7 @@ export class Subscription extends Emitter {
   _published(reply) {
     if (typeof reply.offset !== 'number' || typeof reply.epoch !== 'string') return;
     const pos = this.position;
-    if (!pos || (pos.epoch === reply.epoch && reply.offset <= pos.offset)) return;
+    if (!pos || (pos.epoch === reply.epoch && reply.offset <= pos.offset) || this._retired.has(reply.epoch)) return;
     this._own.push({ offset: reply.offset, epoch: reply.epoch });
     if (!this._pending && this._known(reply.epoch) >= reply.offset) this._moveTo(pos.epoch === reply.epoch ? pos.offset : 0, reply.epoch);
   }

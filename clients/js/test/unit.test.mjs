@@ -187,6 +187,61 @@ test('a new epoch is tracked from its offset 0: its messages out of order are re
   c.close();
 });
 
+test('a late message of an epoch left is delivered once, and the new epoch goes on', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  await c.connect();
+  const { ws, sub, got, lost } = await subscribed(c, 'chat-l', { epoch: 'old', offset: 10 });
+  const sent = ws.sent.length;
+  ws.receive(msg('chat-l', 1, 'new', 'n1')); // the history expired: a new stream
+  ws.receive(msg('chat-l', 11, 'old', 'o11')); // a fan-out of the old stream slower than the ttl
+  ws.receive(msg('chat-l', 11, 'old', 'o11')); // the same again
+  ws.receive(msg('chat-l', 9, 'old', 'o9')); // before the position the old stream was left at
+  ws.receive(msg('chat-l', 2, 'new', 'n2'));
+  await tick();
+  assert.deepEqual(got, ['n1', 'o11', 'n2'], 'the late message once; the new epoch neither read again nor redelivered');
+  assert.equal(ws.sent.length, sent, 'no history read');
+  assert.deepEqual(sub.position, { offset: 2, epoch: 'new' });
+  assert.deepEqual(lost, []);
+  assert.equal(sub.duplicates, 2);
+  c.close();
+});
+
+test('a late message of the old epoch held during a gap read of the new epoch is delivered after it', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  await c.connect();
+  const { ws, sub, got, lost } = await subscribed(c, 'chat-k', { epoch: 'old', offset: 10 });
+  ws.receive(msg('chat-k', 2, 'new', 'n2'));
+  await tick();
+  assert.deepEqual(ws.sent.at(-1), { action: 'history', channel: 'chat-k', since: { offset: 0, epoch: 'new' }, limit: 1 });
+  ws.receive(msg('chat-k', 11, 'old', 'o11'));
+  ws.receive({ type: 'history', channel: 'chat-k', epoch: 'new', offset: 2, publications: [{ offset: 1, data: 'n1' }] });
+  await tick();
+  const sent = ws.sent.length;
+  ws.receive(msg('chat-k', 3, 'new', 'n3'));
+  await tick();
+  assert.deepEqual(got, ['n1(r)', 'n2', 'o11', 'n3']);
+  assert.equal(ws.sent.length, sent, 'the new epoch is not read again');
+  assert.deepEqual(sub.position, { offset: 3, epoch: 'new' });
+  assert.deepEqual(lost, []);
+  c.close();
+});
+
+test('an own publish answered in an epoch left moves nothing', async () => {
+  const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0 });
+  await c.connect();
+  const { ws, sub, got } = await subscribed(c, 'chat-q', { epoch: 'old', offset: 0 });
+  const p = c.publish('chat-q', 'mine');
+  await tick();
+  ws.receive(msg('chat-q', 1, 'new', 'n1')); // the stream restarted while the publish was answered late
+  ws.receive({ type: 'published', channel: 'chat-q', offset: 1, epoch: 'old' });
+  await p;
+  ws.receive(msg('chat-q', 2, 'new', 'n2'));
+  await tick();
+  assert.deepEqual(got, ['n1', 'n2']);
+  assert.deepEqual(sub.position, { offset: 2, epoch: 'new' });
+  c.close();
+});
+
 test('a resubscribe that fails transiently is retried; only a refusal drops the subscription', async () => {
   const c = new Client('ws://example.invalid/dev', { WebSocket: FakeSocket, pingInterval: 0, requestTimeout: 50, minReconnectDelay: 1, maxReconnectDelay: 2 });
   const errors = [];
