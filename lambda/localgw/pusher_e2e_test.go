@@ -64,16 +64,61 @@ func pusherBootstrapServer(t *testing.T) (*localgw.Server, *lockedBuffer, string
 // process (no LambdaDir: the Pusher handler, the publisher and their
 // wiring built by the server itself).
 func pusherServers(t *testing.T, fn func(t *testing.T, srv *localgw.Server, table string)) {
-	t.Run("bootstrap", func(t *testing.T) {
-		srv, _, table := pusherBootstrapServer(t)
-		fn(t, srv, table)
-	})
-	t.Run("in-process", func(t *testing.T) {
-		table := uniqueTable(t)
-		srv := startServer(t, localgw.ServerConfig{
-			DynamoDBEndpoint: dynamoEndpoint(t), Table: table, JWTSecret: testSecret, Pusher: &pusher.Config{App: pusherApp},
+	pusherServersWith(t, nil, fn)
+}
+
+// pusherServersWith is pusherServers with the gateway's settings changed by
+// mutate (nil: none).
+func pusherServersWith(t *testing.T, mutate func(*localgw.ServerConfig), fn func(t *testing.T, srv *localgw.Server, table string)) {
+	for _, name := range []string{"bootstrap", "in-process"} {
+		t.Run(name, func(t *testing.T) {
+			table := uniqueTable(t)
+			cfg := localgw.ServerConfig{
+				DynamoDBEndpoint: dynamoEndpoint(t), Table: table, JWTSecret: testSecret, Pusher: &pusher.Config{App: pusherApp},
+			}
+			if name == "bootstrap" {
+				cfg.LambdaDir, cfg.ProcessOutput = lambdaDir(t), &lockedBuffer{}
+			}
+			if mutate != nil {
+				mutate(&cfg)
+			}
+			fn(t, startServer(t, cfg), table)
 		})
-		fn(t, srv, table)
+	}
+}
+
+// TestPusherSigninRefusedAtTheCapLeavesTheConnectionFree: on DynamoDB, a
+// signin refused for the channel cap releases its claim on the connection:
+// a presence subscribe without channel_data is not made as that user, and a
+// signin as another user succeeds once a channel is left.
+func TestPusherSigninRefusedAtTheCapLeavesTheConnectionFree(t *testing.T) {
+	pusherServersWith(t, func(c *localgw.ServerConfig) { c.MaxChannelsPerConnection = 1 }, func(t *testing.T, srv *localgw.Server, _ string) {
+		ctx := testCtx(t)
+		p := dialPusher(ctx, t, srv)
+		signin := func(userData string) map[string]any {
+			p.send(ctx, map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": pusherApp.UserAuth(p.socketID, userData), "user_data": userData}})
+			for {
+				_, b, err := p.c.Read(ctx)
+				require.NoError(t, err)
+				var f map[string]any
+				require.NoError(t, json.Unmarshal(b, &f))
+				if f["event"] == "pusher:signin_success" || f["event"] == "pusher:error" {
+					return f
+				}
+			}
+		}
+		p.send(ctx, map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "news"}})
+		p.next(ctx, "pusher_internal:subscription_succeeded")
+		f := signin(`{"id":"ghost"}`)
+		require.Equal(t, "pusher:error", f["event"], "%v", f)
+		assert.Contains(t, f["data"], "Too many channels")
+		p.send(ctx, map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "news"}})
+		ch := "presence-room"
+		p.send(ctx, map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": ch, "auth": pusherApp.ChannelAuth(p.socketID, ch, "")}})
+		f = p.next(ctx, "pusher:subscription_error")
+		assert.Contains(t, f["data"], "channel_data missing", "not a member as the refused signin's user")
+		f = signin(`{"id":"other"}`)
+		assert.Equal(t, "pusher:signin_success", f["event"], "%v", f)
 	})
 }
 

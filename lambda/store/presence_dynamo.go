@@ -289,9 +289,11 @@ func (p *DynamoPresence) PresenceUserCount(ctx context.Context, channel string) 
 // PutValue implements Values.
 func (p *DynamoPresence) PutValue(ctx context.Context, k string, value []byte, expires time.Time, ifAbsent bool) (bool, error) {
 	in := &dynamodb.PutItemInput{TableName: p.table(), Item: map[string]types.AttributeValue{
-		attrPK: str(prefixValue + k), attrSK: str(skValue),
-		attrValue: &types.AttributeValueMemberB{Value: value}, attrTTL: num(ttlOf(expires)),
+		attrPK: str(prefixValue + k), attrSK: str(skValue), attrTTL: num(ttlOf(expires)),
 	}}
+	if len(value) > 0 { // an empty value is no attribute (DynamoDB refuses a nil one); GetValue reads it empty
+		in.Item[attrValue] = &types.AttributeValueMemberB{Value: value}
+	}
 	if ifAbsent {
 		in.ConditionExpression = aws.String("attribute_not_exists(pk) OR #ttl <= :cutoff")
 		in.ExpressionAttributeNames = map[string]string{"#ttl": attrTTL}

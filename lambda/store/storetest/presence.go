@@ -121,6 +121,23 @@ func RunPresence(t *testing.T, f PresenceFactory) {
 		ok, err = p.PutValue(ctx, "alias#1.2", []byte("conn-b"), clock().Add(time.Minute), true)
 		require.NoError(t, err)
 		assert.True(t, ok, "an expired value may be claimed again")
+		// An empty value is stored (and read back empty); one written
+		// already expired releases a claim.
+		for _, empty := range [][]byte{nil, {}} {
+			ok, err = p.PutValue(ctx, "alias#1.2", empty, clock().Add(time.Minute), false)
+			require.NoError(t, err, "an empty value")
+			assert.True(t, ok)
+			v, err = p.GetValue(ctx, "alias#1.2")
+			require.NoError(t, err)
+			assert.Empty(t, v)
+		}
+		_, err = p.PutValue(ctx, "alias#1.2", nil, clock().Add(-time.Minute), false)
+		require.NoError(t, err, "an empty value written expired")
+		_, err = p.GetValue(ctx, "alias#1.2")
+		assert.ErrorIs(t, err, store.ErrNotFound, "a value written expired is absent")
+		ok, err = p.PutValue(ctx, "alias#1.2", []byte("conn-c"), clock().Add(time.Minute), true)
+		require.NoError(t, err)
+		assert.True(t, ok, "and may be claimed again")
 	})
 }
 
