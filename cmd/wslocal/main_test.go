@@ -144,6 +144,14 @@ func TestParseFlags(t *testing.T) {
 			_, err := o.serverConfig(nil, io.Discard)
 			require.ErrorContains(t, err, `-table "": want a DynamoDB table name`)
 		}},
+		{name: "Pusher key that is no URL path segment", args: []string{"-pusher-key", "app.key"}, check: func(t *testing.T, o *options) {
+			_, err := o.serverConfig(nil, io.Discard)
+			require.ErrorContains(t, err, `-pusher-key "app.key": want 1 to 64 letters, digits, '-' or '_'`)
+		}},
+		{name: "Pusher app id with a slash", args: []string{"-pusher-app-id", "a/b"}, check: func(t *testing.T, o *options) {
+			_, err := o.serverConfig(nil, io.Discard)
+			require.ErrorContains(t, err, `-pusher-app-id "a/b": want 1 to 64 letters`)
+		}},
 		{name: "two routes for one key", args: []string{"-route", "x=builtin", "-route", "x=bootstrap:/bin/true"}, check: func(t *testing.T, o *options) {
 			_, err := o.serverConfig(nil, io.Discard)
 			require.ErrorContains(t, err, `-route "x=bootstrap:/bin/true": route key x is already given by -route "x=builtin"; one route per key`)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +32,26 @@ const (
 	DefaultAppKey    = "app-key"
 	DefaultAppSecret = "app-secret"
 )
+
+// appName is what an app id and key may be, as the module requires: they
+// are the URL paths /apps/{id} and /app/{key}, and the key is the part of
+// every signature before its ':'.
+var appName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Validate reports an app whose id or key no client could reach (another
+// character than a letter, a digit, '-' or '_', or more than 64), or one
+// without a secret.
+func (a App) Validate() error {
+	switch {
+	case !appName.MatchString(a.ID):
+		return fmt.Errorf("pusher: app id %q: want 1 to 64 letters, digits, '-' or '_' (it is the URL path /apps/{id})", a.ID)
+	case !appName.MatchString(a.Key):
+		return fmt.Errorf("pusher: app key %q: want 1 to 64 letters, digits, '-' or '_' (it is the URL path /app/{key} and the part of a signature before ':')", a.Key)
+	case a.Secret == "":
+		return errors.New("pusher: the app secret is required")
+	}
+	return nil
+}
 
 // sign returns hex(HMAC-SHA256(secret, msg)).
 func sign(secret, msg string) string {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,4 +166,31 @@ func TestSocketIDAndChannels(t *testing.T) {
 		assert.False(t, IsCache(ch), ch)
 	}
 	assert.True(t, IsPrivate("private-encrypted-x"))
+}
+
+// TestAppValidate: an app id or key that cannot be a URL path segment the
+// CloudFront function and the local gateway route (/apps/{id}, /app/{key}),
+// or a key with the ':' that splits a signature, is refused up front, with
+// the module's rule: 1 to 64 letters, digits, '-' or '_'.
+func TestAppValidate(t *testing.T) {
+	ok := App{ID: "my_app-1", Key: strings.Repeat("k", 64), Secret: "s"}
+	require.NoError(t, ok.Validate())
+	for _, tc := range []struct {
+		app  App
+		want string
+	}{
+		{App{ID: "", Key: "k", Secret: "s"}, `app id ""`},
+		{App{ID: "a.b", Key: "k", Secret: "s"}, `app id "a.b"`},
+		{App{ID: "a/b", Key: "k", Secret: "s"}, `app id "a/b"`},
+		{App{ID: "a", Key: "app.key", Secret: "s"}, `app key "app.key"`},
+		{App{ID: "a", Key: "a:b", Secret: "s"}, `app key "a:b"`},
+		{App{ID: "a", Key: strings.Repeat("k", 65), Secret: "s"}, "app key"},
+		{App{ID: "a", Key: "k"}, "the app secret is required"},
+	} {
+		err := tc.app.Validate()
+		require.Error(t, err, "%+v", tc.app)
+		assert.Contains(t, err.Error(), tc.want)
+		_, err = NewHandler(Config{App: tc.app})
+		assert.ErrorContains(t, err, tc.want, "NewHandler refuses it too")
+	}
 }

@@ -132,9 +132,10 @@ type Handler struct {
 
 // NewHandler validates cfg and returns a Handler.
 func NewHandler(cfg Config) (*Handler, error) {
+	if err := cfg.App.Validate(); err != nil {
+		return nil, err
+	}
 	switch {
-	case cfg.App.ID == "" || cfg.App.Key == "" || cfg.App.Secret == "":
-		return nil, errors.New("pusher: App.ID, App.Key and App.Secret are required")
 	case cfg.Manager == nil || cfg.Presence == nil || cfg.Values == nil || cfg.Welcomer == nil:
 		return nil, errors.New("pusher: Manager, Presence, Values and Welcomer are required")
 	}
