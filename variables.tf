@@ -384,10 +384,13 @@ variable "history" {
   }
 
   # Go's path.Match syntax, which the functions check at cold start: every
-  # [ opens a non-empty class closed by ], and \ escapes the next character.
+  # [ opens a class of at least one item closed by ], an item being a
+  # character or a range lo-hi ("-" and "]" in a class only escaped, a
+  # first "^" negates), and \ escapes the next character.
+  # lambda/realtime checks this regex against path.Match.
   validation {
-    condition     = alltrue([for r in var.history : can(regex("^([^\\[\\\\]|\\\\.|\\[\\^?([^\\]\\\\]|\\\\.)+\\])*$", r.pattern))])
-    error_message = "Each history[].pattern must be a valid glob (Go's path.Match): every [ needs a closing ] with at least one character between, and a trailing \\ escapes nothing."
+    condition     = alltrue([for r in var.history : can(regex("^([^\\[\\\\]|\\\\.|\\[(\\^(([^\\]\\\\-]|\\\\.)(-([^\\]\\\\-]|\\\\.))?)+|([^\\]\\\\^-]|\\\\.)(-([^\\]\\\\-]|\\\\.))?(([^\\]\\\\-]|\\\\.)(-([^\\]\\\\-]|\\\\.))?)*)\\])*$", r.pattern))])
+    error_message = "Each history[].pattern must be a valid glob (Go's path.Match): every [ needs a closing ] with at least one character or range (lo-hi) between, a - or ] inside a class must be escaped with \\, and a trailing \\ escapes nothing."
   }
 
   validation {

@@ -87,6 +87,7 @@ func TestVariableValidationRejectsBadInputs(t *testing.T) {
 		{"route named after a protocol action", map[string]interface{}{"routes": map[string]interface{}{"subscribe": map[string]interface{}{}}}, "must not be a protocol v1 action"},
 		{"history pattern with an unclosed class", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-["}}}, "history[].pattern must be a valid glob"},
 		{"history pattern with an empty class", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-[]x"}}}, "history[].pattern must be a valid glob"},
+		{"history pattern with an unescaped - closing a class", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": "chat-[a-]"}}}, "history[].pattern must be a valid glob"},
 		{"history empty pattern", map[string]interface{}{"history": []interface{}{map[string]interface{}{"pattern": ""}}}, "history[].pattern must be a glob"},
 		{"websocket timeout over 29s", map[string]interface{}{"lambda_timeout": map[string]interface{}{"websocket": 60}}, "API Gateway's integration timeout"},
 		{"artifacts without publisher", map[string]interface{}{"lambda_artifacts": map[string]interface{}{"websocket": "w.zip"}}, "must give at least websocket, publisher and deployer"},
