@@ -184,8 +184,9 @@ func (s *Server) handler() http.Handler {
 		case strings.Contains(path, "/app/") && !strings.Contains(path, "/@connections"):
 			// pusher-js puts its wsPath option before /app/{key}. The
 			// module's CloudFront Function (functions/pusher-rewrite.js)
-			// answers any other path 404 before API Gateway: so here.
-			m := pusherAppPath.FindStringSubmatch(path)
+			// answers any other path 404 before API Gateway: so here. It
+			// sees the URI as sent, escapes and all: /app/app%2Dkey is 404.
+			m := pusherAppPath.FindStringSubmatch(r.URL.EscapedPath())
 			if m == nil {
 				w.Header().Set("Content-Type", "text/plain")
 				w.WriteHeader(http.StatusNotFound)

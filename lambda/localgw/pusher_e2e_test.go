@@ -331,7 +331,7 @@ func TestPusherPathsAsTheCloudFrontFunction(t *testing.T) {
 	ctx := testCtx(t)
 	srv := startServer(t, localgw.ServerConfig{Pusher: &pusher.Config{App: pusherApp}})
 	base := "ws://" + srv.Addr()
-	for _, path := range []string{"/app/" + pusherApp.Key + "/", "/app/" + pusherApp.Key + "/x", "//app/" + pusherApp.Key, "/app/", "/app/a.b"} {
+	for _, path := range []string{"/app/" + pusherApp.Key + "/", "/app/" + pusherApp.Key + "/x", "//app/" + pusherApp.Key, "/app/", "/app/a.b", "/app/app%2Dkey"} {
 		_, resp, err := websocket.Dial(ctx, base+path+"?protocol=7", nil)
 		require.Error(t, err, path)
 		require.NotNil(t, resp, path)
