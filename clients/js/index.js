@@ -413,7 +413,13 @@ export class Client extends Emitter {
   }
 
   /** Publishes data (any JSON value) to a channel the client joined; resolves with the published reply. */
-  publish(channel, data) { return this._request({ action: 'publish', channel, data }); }
+  publish(channel, data) {
+    // JSON.stringify leaves these out rather than throwing: the server would answer a missing data.
+    if (data === undefined || typeof data === 'function' || typeof data === 'symbol') {
+      return Promise.reject(new TypeError(`publish: data of type ${typeof data} has no JSON encoding`));
+    }
+    return this._request({ action: 'publish', channel, data });
+  }
 
   /** Resolves with {connectionId, userId}. */
   async whoami() {

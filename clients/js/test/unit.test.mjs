@@ -523,12 +523,15 @@ test('a publish whose data JSON cannot encode rejects alone; the next request go
   const pinging = c.ping();
   const bad = c.publish('chat-x', { n: 1n });
   const bad2 = c.publish('chat-x', cyclic);
+  // Data without a JSON form is refused before sending.
+  const none = Promise.all([undefined, () => 1, Symbol('s')].map((d) => assert.rejects(c.publish('chat-x', d), TypeError)));
   const who = c.whoami();
   await tick();
   assert.deepEqual(ws.sent.map((f) => f.action), ['ping']);
   ws.receive({ type: 'pong' });
   await assert.rejects(bad, TypeError);
   await assert.rejects(bad2, TypeError);
+  await none;
   await tick();
   assert.deepEqual(ws.sent.map((f) => f.action), ['ping', 'whoami']);
   ws.receive({ type: 'whoami', connectionId: 'c1', userId: 'u' });
