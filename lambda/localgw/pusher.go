@@ -122,6 +122,8 @@ func (s *Server) wirePusher(ctx context.Context, cfg ServerConfig, gcfg *Config)
 		Stage: PusherStage, WebSocket: fn,
 		MaxMessageSize: cfg.MaxMessageSize, FrameSize: cfg.FrameSize, AllowBinary: cfg.AllowBinary,
 		IdleTimeout: cfg.IdleTimeout, MaxDuration: cfg.MaxDuration, Logger: cfg.Logger,
+		// Per connection and for the management API, as on protocol v1's stage.
+		MaxQueuedBytes: cfg.MaxQueuedBytes, AllowedOrigins: cfg.AllowedOrigins,
 	})
 	if err != nil {
 		return fmt.Errorf("localgw: pusher: %w", err)

@@ -192,3 +192,65 @@ func TestPusherStageHonoursMaxChannelsPerConnection(t *testing.T) {
 		assert.Contains(t, string(msg), `"event":"`+want+`"`, "subscribe %d", i)
 	}
 }
+
+// TestPusherStageHonoursQueueAndOriginSettings: -max-queued-bytes and
+// -allow-origin apply to the Pusher stage as to protocol v1's: its
+// management API answers an allowed origin (here 410 for an unknown
+// connection, with the CORS header) and throttles posts to a client that
+// does not read once its queue is full (429, not a post that waits).
+func TestPusherStageHonoursQueueAndOriginSettings(t *testing.T) {
+	ctx := testCtx(t)
+	app := pusher.App{ID: pusher.DefaultAppID, Key: pusher.DefaultAppKey, Secret: pusher.DefaultAppSecret}
+	const origin = "http://localhost:3000"
+	srv := startServer(t, localgw.ServerConfig{JWTSecret: testSecret, MaxQueuedBytes: 1, AllowedOrigins: []string{origin}, Pusher: &pusher.Config{App: app}})
+	mgmt := srv.BaseURL() + "/" + localgw.PusherStage + "/@connections/"
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, mgmt+"unknown", nil)
+	require.NoError(t, err)
+	req.Header.Set("Origin", origin)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusGone, resp.StatusCode, "an allowed origin reaches the Pusher stage's management API")
+	assert.Equal(t, origin, resp.Header.Get("Access-Control-Allow-Origin"))
+
+	c, _, err := websocket.Dial(ctx, srv.PusherURL(app.Key)+"?protocol=7&client=go&version=1", nil)
+	require.NoError(t, err)
+	defer c.CloseNow()
+	_, _, err = c.Read(ctx) // connection_established; then the client reads no more
+	require.NoError(t, err)
+	var id string
+	require.NoError(t, srv.Store().AllConnections(ctx, func(ids []string) error { id = ids[0]; return nil }))
+	require.NotEmpty(t, id)
+	post := func(ctx context.Context, body string) (int, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, mgmt+id, strings.NewReader(body))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	// Large posts until the socket's buffers are full and one waits in its
+	// write (it holds the queue); each small post then finds the queue taken.
+	bctx, stopBig := context.WithCancel(ctx)
+	defer stopBig()
+	go func() {
+		for bctx.Err() == nil {
+			if _, err := post(bctx, strings.Repeat("x", 128*1024)); err != nil {
+				return
+			}
+		}
+	}()
+	status := 0
+	for i := 0; i < 100 && status != http.StatusTooManyRequests; i++ {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		status, err = post(pctx, "x") // a small post admitted behind the large one waits with it
+		cancel()
+		if err == nil {
+			require.Contains(t, []int{http.StatusOK, http.StatusTooManyRequests}, status)
+		}
+	}
+	assert.Equal(t, http.StatusTooManyRequests, status, "the queue of one byte is full")
+}
