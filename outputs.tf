@@ -73,13 +73,13 @@ output "dynamodb_table_arn" {
 ################################################################################
 
 output "function_names" {
-  description = "Function names by role (`websocket`, `publisher`, `deployer`, `authorizer` in mode jwt, `fanout` with distributed fan-out)."
-  value       = { for fn, f in aws_lambda_function.this : fn => f.function_name }
+  description = "Function names by role (`websocket`, `publisher`, `deployer`, `authorizer` in mode jwt, `fanout` with distributed fan-out, `pusher` with `pusher.enabled`)."
+  value       = merge({ for fn, f in aws_lambda_function.this : fn => f.function_name }, { for f in aws_lambda_function.pusher : "pusher" => f.function_name })
 }
 
 output "function_arns" {
-  description = "Function ARNs by role."
-  value       = { for fn, f in aws_lambda_function.this : fn => f.arn }
+  description = "Function ARNs by role (as `function_names`)."
+  value       = merge({ for fn, f in aws_lambda_function.this : fn => f.arn }, { for f in aws_lambda_function.pusher : "pusher" => f.arn })
 }
 
 output "publisher_function_name" {
@@ -106,13 +106,13 @@ output "publisher_invoke_policy_json" {
 }
 
 output "role_arns" {
-  description = "IAM role ARNs of the functions, by role."
-  value       = { for fn, r in aws_iam_role.function : fn => r.arn }
+  description = "IAM role ARNs of the functions, by role (as `function_names`)."
+  value       = merge({ for fn, r in aws_iam_role.function : fn => r.arn }, { for r in aws_iam_role.pusher : "pusher" => r.arn })
 }
 
 output "function_log_group_names" {
-  description = "CloudWatch log groups of the functions, by role."
-  value       = { for fn, g in aws_cloudwatch_log_group.function : fn => g.name }
+  description = "CloudWatch log groups of the functions, by role (as `function_names`)."
+  value       = merge({ for fn, g in aws_cloudwatch_log_group.function : fn => g.name }, { for g in aws_cloudwatch_log_group.pusher : "pusher" => g.name })
 }
 
 output "authorizer_id" {

@@ -153,6 +153,14 @@ func TestPlanPusherMode(t *testing.T) {
 			assert.Equal(t, "provided.al2023", fnValues["runtime"])
 			assert.Equal(t, planned(t, plan, `aws_lambda_function.this["websocket"]`)["source_code_hash"], fnValues["source_code_hash"], "the websocket zip")
 
+			// The by-role outputs name the Pusher function too.
+			names, ok := outputValue(t, plan, "function_names").(map[string]interface{})
+			require.True(t, ok)
+			assert.Equal(t, fnValues["function_name"], names["pusher"])
+			groups, ok := outputValue(t, plan, "function_log_group_names").(map[string]interface{})
+			require.True(t, ok)
+			assert.Equal(t, planned(t, plan, "aws_cloudwatch_log_group.pusher[0]")["name"], groups["pusher"])
+
 			assert.Equal(t, "ws.example.com", outputValue(t, plan, "pusher_host"))
 			assert.EqualValues(t, 443, outputValue(t, plan, "pusher_port"))
 			assert.Equal(t, "https", outputValue(t, plan, "pusher_scheme"))
@@ -185,6 +193,9 @@ func TestPlanPusherDisabled(t *testing.T) {
 				assert.Nil(t, outputValue(t, plan, name), name)
 			}
 			assert.NotContains(t, environment(t, plan, `aws_lambda_function.this["publisher"]`), "WS_PUSHER_MANAGEMENT_ENDPOINT")
+			names, ok := outputValue(t, plan, "function_names").(map[string]interface{})
+			require.True(t, ok)
+			assert.NotContains(t, names, "pusher")
 		})
 	}
 }
@@ -231,6 +242,8 @@ func TestPusherApplyWiringAndIAM(t *testing.T) {
 	cfName := dist["domain_name"].(string)
 	require.NotEmpty(t, cfName)
 	assert.Equal(t, cfName, terraform.Output(t, opts, "pusher_host"), "a wildcard alias is no host: pusher_host is the distribution's name")
+	assert.Equal(t, values("aws_iam_role.pusher[0]")["arn"], terraform.OutputMap(t, opts, "role_arns")["pusher"], "the Pusher role is in role_arns")
+	assert.Equal(t, values("aws_lambda_function.pusher[0]")["arn"], terraform.OutputMap(t, opts, "function_arns")["pusher"])
 	assert.Contains(t, terraform.Output(t, opts, "pusher_env"), "\nPUSHER_HOST="+cfName+"\n")
 	def := block(t, dist, "default_cache_behavior")
 	assert.Equal(t, attr(t, resources, "aws_cloudfront_origin_request_policy.pusher_websocket[0]", "id"), def["origin_request_policy_id"])
