@@ -282,6 +282,9 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 		if err := (pusher.App{ID: "a", Key: o.pusherKey, Secret: "s"}).Validate(); err != nil {
 			return cfg, fmt.Errorf("-pusher-key %q: want 1 to 64 letters, digits, '-' or '_' (it is the URL path /app/{key})", o.pusherKey)
 		}
+		if o.pusherSecret == "" {
+			return cfg, errors.New(`-pusher-secret "": want the app secret that signs authorizations and HTTP API requests`)
+		}
 		cfg.Pusher = &pusher.Config{
 			App:             pusher.App{ID: o.pusherAppID, Key: o.pusherKey, Secret: o.pusherSecret},
 			ClientEventRate: o.pusherClientEventRate, DisableClientEvents: !o.pusherClientEvents,

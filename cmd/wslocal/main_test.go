@@ -148,6 +148,10 @@ func TestParseFlags(t *testing.T) {
 			_, err := o.serverConfig(nil, io.Discard)
 			require.ErrorContains(t, err, `-pusher-key "app.key": want 1 to 64 letters, digits, '-' or '_'`)
 		}},
+		{name: "empty Pusher secret", args: []string{"-pusher-secret="}, check: func(t *testing.T, o *options) {
+			_, err := o.serverConfig(nil, io.Discard)
+			require.ErrorContains(t, err, `-pusher-secret "": want the app secret`)
+		}},
 		{name: "Pusher app id with a slash", args: []string{"-pusher-app-id", "a/b"}, check: func(t *testing.T, o *options) {
 			_, err := o.serverConfig(nil, io.Discard)
 			require.ErrorContains(t, err, `-pusher-app-id "a/b": want 1 to 64 letters`)
