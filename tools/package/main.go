@@ -35,10 +35,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
 )
+
+// functionName is what a function's name may be: a folder of lambda/cmd.
+var functionName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
 // fixedTime is the timestamp of every zip entry (the earliest DOS date).
 var fixedTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -71,6 +75,10 @@ func main() {
 		return
 	}
 	if *releaseDir != "" {
+		if flag.NArg() > 0 {
+			fmt.Fprintf(os.Stderr, "package: -release builds every function: unexpected arguments %q (-release-archs takes a comma-separated list)\n", flag.Args())
+			os.Exit(2)
+		}
 		m, err := release(*releaseDir, strings.Split(*releaseArchs, ","))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "package: release:", err)
@@ -143,6 +151,11 @@ func readGoSettings() ([]string, error) {
 }
 
 func build(out, fn, goos, arch string) (string, error) {
+	// A function is a folder of lambda/cmd, named as one: a name with a
+	// path in it would build another package and write outside out.
+	if !functionName.MatchString(fn) {
+		return "", fmt.Errorf("function %q: want the name of a folder of lambda/cmd (lower-case letters, digits and '-')", fn)
+	}
 	src := "./lambda/cmd/" + fn
 	if _, err := os.Stat(src); err != nil {
 		return "", fmt.Errorf("function %q: no folder %s", fn, src)

@@ -51,6 +51,15 @@ func TestUnknownFunction(t *testing.T) {
 	t.Chdir(root)
 	_, err = build(t.TempDir(), "nope", "linux", "arm64")
 	assert.ErrorContains(t, err, `function "nope"`)
+	// A name with a path would build another package and write outside -out.
+	out := t.TempDir()
+	for _, fn := range []string{"../../tools/package", "../cmd/websocket", "/tmp/x", "Websocket", ""} {
+		_, err = build(filepath.Join(out, "dist"), fn, "linux", "arm64")
+		assert.ErrorContains(t, err, "want the name of a folder of lambda/cmd", fn)
+	}
+	entries, err := os.ReadDir(out)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing written")
 }
 
 // TestGoFromEnvironment: the GO variable names the go binary the packager

@@ -134,10 +134,15 @@ func releaseFunctions(root string) ([]string, error) {
 func release(out string, archs []string) (*Manifest, error) {
 	// Every architecture is checked before anything is removed or built, so
 	// a misspelt one (amd64) leaves no half-written release.
+	seen := map[string]bool{}
 	for _, arch := range archs {
 		if _, ok := lambdaArchs[arch]; !ok {
 			return nil, fmt.Errorf("release architecture %q: want arm64 or x86_64", arch)
 		}
+		if seen[arch] {
+			return nil, fmt.Errorf("release architecture %q given twice", arch)
+		}
+		seen[arch] = true
 	}
 	// A previous release's files go first: an architecture left from it
 	// would sit next to a manifest that does not list it.
