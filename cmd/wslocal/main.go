@@ -276,10 +276,10 @@ func (o *options) serverConfig(log *slog.Logger, stderr io.Writer) (localgw.Serv
 	}
 	if o.pusherOn {
 		// The module's rule for the id and key: they are URL path segments.
-		if err := (pusher.App{ID: o.pusherAppID, Key: "k", Secret: "s"}).Validate(); err != nil {
+		if !pusher.ValidAppName(o.pusherAppID) {
 			return cfg, fmt.Errorf("-pusher-app-id %q: want 1 to 64 letters, digits, '-' or '_' (it is the URL path /apps/{id})", o.pusherAppID)
 		}
-		if err := (pusher.App{ID: "a", Key: o.pusherKey, Secret: "s"}).Validate(); err != nil {
+		if !pusher.ValidAppName(o.pusherKey) {
 			return cfg, fmt.Errorf("-pusher-key %q: want 1 to 64 letters, digits, '-' or '_' (it is the URL path /app/{key})", o.pusherKey)
 		}
 		if o.pusherSecret == "" {

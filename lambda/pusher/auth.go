@@ -38,14 +38,18 @@ const (
 // every signature before its ':'.
 var appName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// ValidAppName reports whether s may be an app id or key: 1 to 64 letters,
+// digits, '-' or '_'.
+func ValidAppName(s string) bool { return appName.MatchString(s) }
+
 // Validate reports an app whose id or key no client could reach (another
 // character than a letter, a digit, '-' or '_', or more than 64), or one
 // without a secret.
 func (a App) Validate() error {
 	switch {
-	case !appName.MatchString(a.ID):
+	case !ValidAppName(a.ID):
 		return fmt.Errorf("pusher: app id %q: want 1 to 64 letters, digits, '-' or '_' (it is the URL path /apps/{id})", a.ID)
-	case !appName.MatchString(a.Key):
+	case !ValidAppName(a.Key):
 		return fmt.Errorf("pusher: app key %q: want 1 to 64 letters, digits, '-' or '_' (it is the URL path /app/{key} and the part of a signature before ':')", a.Key)
 	case a.Secret == "":
 		return errors.New("pusher: the app secret is required")
